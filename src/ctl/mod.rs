@@ -1,0 +1,296 @@
+//! The control language: one text line → one typed [`Command`].
+//!
+//! Parsing never touches kernel state; a line that fails here is EINVAL and
+//! changes nothing. Names (tags, caches, process names) are cut to 15 bytes
+//! as Linux cuts a task's comm.
+
+use crate::mm::error::{MmError, MmResult};
+use crate::mm::types::{Order, parse_number, parse_size};
+
+/// Longest accepted line, in bytes.
+pub const MAX_LINE: usize = 4096;
+/// Names are cut to this many bytes (TASK_COMM_LEN - 1).
+pub const NAME_LEN: usize = 15;
+/// Largest `tick` count.
+pub const MAX_TICKS: u64 = 1_000_000;
+/// Largest `count=` of one command.
+pub const MAX_COUNT: u64 = 1 << 24;
+/// Tag used when a command names none.
+pub const DEFAULT_TAG: &str = "default";
+
+/// Which control file a line was written to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// `MOUNT/ctl`.
+    System,
+    /// `MOUNT/PID/ctl`.
+    Process(crate::mm::types::Pid),
+}
+
+/// A parsed command of `MOUNT/ctl`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// `alloc_pages ORDER [count=N] [zone=NAME] [tag=T]`
+    AllocPages {
+        /// Block order.
+        order: Order,
+        /// Blocks to take.
+        count: u64,
+        /// Highest zone the request may use (None: the kernel's default, Normal).
+        zone: Option<String>,
+        /// Tag to free them by.
+        tag: String,
+    },
+    /// `free_pages tag=T [count=N]`
+    FreePages {
+        /// Which tag.
+        tag: String,
+        /// How many blocks, newest first (None: all).
+        count: Option<u64>,
+    },
+    /// `tick [N]`
+    Tick {
+        /// Ticks to advance.
+        ticks: u64,
+    },
+}
+
+/// Split a line into the command word, positional words and `key=value` options.
+pub struct Words<'a> {
+    /// The command word.
+    pub verb: &'a str,
+    /// Positional arguments, in order.
+    pub positional: Vec<&'a str>,
+    /// `key=value` options, in order.
+    pub options: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> Words<'a> {
+    /// Tokenize on whitespace.
+    pub fn split(line: &'a str) -> Option<Words<'a>> {
+        let mut tokens = line.split_whitespace();
+        let verb = tokens.next()?;
+        let mut positional = Vec::new();
+        let mut options = Vec::new();
+        for token in tokens {
+            match token.split_once('=') {
+                Some((key, value)) => options.push((key, value)),
+                None => positional.push(token),
+            }
+        }
+        Some(Words {
+            verb,
+            positional,
+            options,
+        })
+    }
+
+    /// Refuse options other than `allowed`, and repeated ones.
+    pub fn allow_options(&self, allowed: &[&str]) -> MmResult<()> {
+        for (i, (key, _)) in self.options.iter().enumerate() {
+            if !allowed.contains(key) {
+                return Err(invalid(format!(
+                    "{}: unknown option '{key}' (allowed: {})",
+                    self.verb,
+                    if allowed.is_empty() {
+                        "none".to_string()
+                    } else {
+                        allowed.join(", ")
+                    }
+                )));
+            }
+            if self.options[..i].iter().any(|(k, _)| k == key) {
+                return Err(invalid(format!(
+                    "{}: option '{key}' given twice",
+                    self.verb
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Value of an option.
+    pub fn option(&self, key: &str) -> Option<&'a str> {
+        self.options
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| *v)
+    }
+
+    /// Require between `min` and `max` positional arguments.
+    pub fn arity(&self, min: usize, max: usize, usage: &str) -> MmResult<()> {
+        let n = self.positional.len();
+        if n < min || n > max {
+            return Err(invalid(format!("{}: expected {usage}", self.verb)));
+        }
+        Ok(())
+    }
+}
+
+/// An EINVAL error.
+pub fn invalid(message: impl Into<String>) -> MmError {
+    MmError::Invalid(message.into())
+}
+
+/// Parse a number (decimal or 0x hex) naming what it is for errors.
+pub fn number(text: &str, what: &str) -> MmResult<u64> {
+    parse_number(text).ok_or_else(|| {
+        invalid(format!(
+            "bad {what} '{text}': expected a decimal or 0x hex number"
+        ))
+    })
+}
+
+/// Parse a SIZE with an optional K/M/G/T suffix.
+pub fn size(text: &str, what: &str) -> MmResult<u64> {
+    parse_size(text).ok_or_else(|| {
+        invalid(format!(
+            "bad {what} '{text}': expected a size like 4096, 64K, 16M, 1G"
+        ))
+    })
+}
+
+/// Parse `count=N` (1..=MAX_COUNT), defaulting to `default`.
+pub fn count(words: &Words, default: u64) -> MmResult<u64> {
+    match words.option("count") {
+        None => Ok(default),
+        Some(text) => {
+            let n = number(text, "count")?;
+            if n == 0 || n > MAX_COUNT {
+                return Err(invalid(format!("count={n} out of range 1..{MAX_COUNT}")));
+            }
+            Ok(n)
+        }
+    }
+}
+
+/// Cut a name to [`NAME_LEN`] bytes (on a character boundary) and refuse
+/// empty names or names with `/`.
+pub fn name(text: &str, what: &str) -> MmResult<String> {
+    if text.is_empty() {
+        return Err(invalid(format!("empty {what}")));
+    }
+    if text.contains('/') {
+        return Err(invalid(format!("{what} '{text}' may not contain '/'")));
+    }
+    let mut end = text.len().min(NAME_LEN);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    Ok(text[..end].to_string())
+}
+
+/// Parse one line written to `MOUNT/ctl`. Blank lines and comments are
+/// filtered out before (see [`is_blank`]).
+pub fn parse_system(line: &str) -> MmResult<Command> {
+    let words = Words::split(line).ok_or_else(|| invalid("empty command"))?;
+    match words.verb {
+        "alloc_pages" => {
+            words.arity(1, 1, "alloc_pages ORDER [count=N] [zone=NAME] [tag=T]")?;
+            words.allow_options(&["count", "zone", "tag"])?;
+            let order = number(words.positional[0], "order")?;
+            if order > crate::mm::types::MAX_PAGE_ORDER as u64 {
+                return Err(invalid(format!(
+                    "order {order} out of range 0..10 (MAX_PAGE_ORDER)"
+                )));
+            }
+            Ok(Command::AllocPages {
+                order: Order(order as u8),
+                count: count(&words, 1)?,
+                zone: words.option("zone").map(str::to_string),
+                tag: name(words.option("tag").unwrap_or(DEFAULT_TAG), "tag")?,
+            })
+        }
+        "free_pages" => {
+            words.arity(0, 0, "free_pages tag=T [count=N]")?;
+            words.allow_options(&["tag", "count"])?;
+            let tag = words
+                .option("tag")
+                .ok_or_else(|| invalid("free_pages: tag=T is required"))?;
+            Ok(Command::FreePages {
+                tag: name(tag, "tag")?,
+                count: words
+                    .option("count")
+                    .map(|_| count(&words, 1))
+                    .transpose()?,
+            })
+        }
+        "tick" => {
+            words.arity(0, 1, "tick [N]")?;
+            words.allow_options(&[])?;
+            let ticks = match words.positional.first() {
+                Some(text) => number(text, "tick count")?,
+                None => 1,
+            };
+            if ticks == 0 || ticks > MAX_TICKS {
+                return Err(invalid(format!("tick {ticks} out of range 1..{MAX_TICKS}")));
+            }
+            Ok(Command::Tick { ticks })
+        }
+        other => Err(invalid(format!(
+            "unknown command '{other}' (commands: {})",
+            SYSTEM_COMMANDS.join(", ")
+        ))),
+    }
+}
+
+/// The commands `MOUNT/ctl` understands, for error messages.
+pub const SYSTEM_COMMANDS: &[&str] = &["alloc_pages", "free_pages", "tick"];
+
+/// True for lines that carry no command: blank or `#` comments.
+pub fn is_blank(line: &str) -> bool {
+    let t = line.trim();
+    t.is_empty() || t.starts_with('#')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_alloc_pages() {
+        assert_eq!(
+            parse_system("alloc_pages 3 count=10 tag=x").unwrap(),
+            Command::AllocPages {
+                order: Order(3),
+                count: 10,
+                zone: None,
+                tag: "x".into()
+            }
+        );
+    }
+
+    #[test]
+    fn rejects_bad_lines() {
+        for line in [
+            "bogus",
+            "alloc_pages",
+            "alloc_pages 11",
+            "alloc_pages 3 count=0",
+            "alloc_pages 3 colour=red",
+            "alloc_pages 3 tag=a tag=b",
+            "free_pages",
+            "tick 0",
+            "tick 1000001",
+            "tick x",
+        ] {
+            let err = parse_system(line).unwrap_err();
+            assert_eq!(err.errno(), libc::EINVAL, "{line}");
+        }
+    }
+
+    #[test]
+    fn names_are_cut_to_15_bytes() {
+        assert_eq!(
+            name("abcdefghijklmnopqrstuvwxyz", "tag").unwrap(),
+            "abcdefghijklmno"
+        );
+    }
+
+    #[test]
+    fn blank_and_comment_lines() {
+        assert!(is_blank("   "));
+        assert!(is_blank("# a plan"));
+        assert!(!is_blank("tick"));
+    }
+}

@@ -1,0 +1,58 @@
+//! The one error type of the simulated kernel; each variant maps to one errno.
+
+/// What went wrong. The message is the dmesg text: it says why, in words a
+/// user can act on.
+#[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
+pub enum MmError {
+    /// Bad syntax, value, alignment or signature (EINVAL).
+    #[error("{0}")]
+    Invalid(String),
+    /// No memory, no room in the address space, overcommit refusal (ENOMEM).
+    #[error("{0}")]
+    NoMemory(String),
+    /// Access outside a mapping or against its protection (EFAULT).
+    #[error("{0}")]
+    Fault(String),
+    /// No such process (ESRCH).
+    #[error("{0}")]
+    NoProcess(String),
+    /// Resource in use (EBUSY).
+    #[error("{0}")]
+    Busy(String),
+    /// Name already taken (EEXIST).
+    #[error("{0}")]
+    Exists(String),
+    /// No such cache, tag or device (ENOENT).
+    #[error("{0}")]
+    NotFound(String),
+    /// Host I/O failed (EIO).
+    #[error("{0}")]
+    Io(String),
+    /// A limit such as pid_max was reached (EAGAIN).
+    #[error("{0}")]
+    Again(String),
+    /// Not permitted (EPERM).
+    #[error("{0}")]
+    Permission(String),
+}
+
+impl MmError {
+    /// The errno a write to a control file fails with.
+    pub fn errno(&self) -> i32 {
+        match self {
+            MmError::Invalid(_) => libc::EINVAL,
+            MmError::NoMemory(_) => libc::ENOMEM,
+            MmError::Fault(_) => libc::EFAULT,
+            MmError::NoProcess(_) => libc::ESRCH,
+            MmError::Busy(_) => libc::EBUSY,
+            MmError::Exists(_) => libc::EEXIST,
+            MmError::NotFound(_) => libc::ENOENT,
+            MmError::Io(_) => libc::EIO,
+            MmError::Again(_) => libc::EAGAIN,
+            MmError::Permission(_) => libc::EPERM,
+        }
+    }
+}
+
+/// Shorthand for results of the simulated kernel.
+pub type MmResult<T> = Result<T, MmError>;

@@ -1,0 +1,1394 @@
+//! Zones, watermarks and the buddy allocator (Linux: mm/page_alloc.c).
+//!
+//! Page frames are compact: two `u32` links and one packed `u64` per frame
+//! (16 bytes), in two flat vectors indexed by pfn. The links make the buddy
+//! free lists (and, for user pages, the LRU lists) intrusive doubly-linked
+//! lists, so removing a buddy during a merge is O(1) and there is no heap
+//! object per page. Both vectors come from zeroed allocations, so boot only
+//! touches the heads of free blocks and the reserved frames.
+//!
+//! Choice of block (deterministic): an allocation of order k takes the head
+//! of the free list of the smallest order >= k that has a block; a split
+//! keeps the lower half and puts the upper half at the head of the next
+//! lower list (Linux's `expand`). Freed blocks go to the head of their list
+//! after merging with their buddy (`pfn ^ (1 << order)`) as far as possible
+//! (`__free_one_page`). Boot fills each list in ascending pfn order, so a
+//! fresh machine hands out its lowest free addresses first.
+
+use super::error::{MmError, MmResult};
+use super::types::{Arch, MAX_PAGE_ORDER, NR_PAGE_ORDERS, Order, PAGE_SIZE, Pfn};
+
+/// End of the list.
+const NIL: u32 = u32::MAX;
+
+/// Zone types, in the kernel's index order for each architecture.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ZoneType {
+    /// Below 16 MiB.
+    Dma,
+    /// 16 MiB to 4 GiB (x86_64).
+    Dma32,
+    /// Directly mapped memory (above 4 GiB on x86_64, 16-896 MiB on i386).
+    Normal,
+    /// Above 896 MiB on i386; not permanently mapped.
+    HighMem,
+    /// Empty by default.
+    Movable,
+    /// Empty by default (x86_64, ZONE_DEVICE).
+    Device,
+}
+
+impl ZoneType {
+    /// Name as /proc prints it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ZoneType::Dma => "DMA",
+            ZoneType::Dma32 => "DMA32",
+            ZoneType::Normal => "Normal",
+            ZoneType::HighMem => "HighMem",
+            ZoneType::Movable => "Movable",
+            ZoneType::Device => "Device",
+        }
+    }
+
+    /// Suffix of per-zone vmstat counters (`pgalloc_dma32`, `pgalloc_high`).
+    pub fn vmstat_suffix(self) -> &'static str {
+        match self {
+            ZoneType::Dma => "dma",
+            ZoneType::Dma32 => "dma32",
+            ZoneType::Normal => "normal",
+            ZoneType::HighMem => "high",
+            ZoneType::Movable => "movable",
+            ZoneType::Device => "device",
+        }
+    }
+}
+
+/// The zone types of an architecture, in index order (MAX_NR_ZONES of them).
+pub fn zone_types(arch: Arch) -> &'static [ZoneType] {
+    match arch {
+        Arch::X86_64 => &[
+            ZoneType::Dma,
+            ZoneType::Dma32,
+            ZoneType::Normal,
+            ZoneType::Movable,
+            ZoneType::Device,
+        ],
+        Arch::I386 => &[
+            ZoneType::Dma,
+            ZoneType::Normal,
+            ZoneType::HighMem,
+            ZoneType::Movable,
+        ],
+    }
+}
+
+/// Default `vm.lowmem_reserve_ratio` per zone type (0 = no reserve).
+fn lowmem_reserve_ratio(zone_type: ZoneType) -> u64 {
+    match zone_type {
+        ZoneType::Dma | ZoneType::Dma32 => 256,
+        ZoneType::Normal => 32,
+        _ => 0,
+    }
+}
+
+/// Migrate types, in /proc/pagetypeinfo order.
+pub const MIGRATE_TYPE_NAMES: [&str; 5] = [
+    "Unmovable",
+    "Movable",
+    "Reclaimable",
+    "HighAtomic",
+    "Isolate",
+];
+/// Migrate type of kernel allocations.
+pub const MIGRATE_UNMOVABLE: u8 = 0;
+/// Migrate type of user pages.
+pub const MIGRATE_MOVABLE: u8 = 1;
+/// Number of migrate types shown.
+pub const MIGRATE_TYPES: usize = 5;
+
+/// What an allocated block is used for (shown by physmap, checked by tests).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum PageKind {
+    /// Not a block head (free-block interior, allocated tail, or a hole).
+    None = 0,
+    /// Raw kernel allocation (`alloc_pages`, kmalloc_large).
+    Kernel = 1,
+    /// Backing a slab.
+    Slab = 2,
+    /// A page-table page.
+    PageTable = 3,
+    /// A task's kernel stack.
+    KernelStack = 4,
+    /// A user anonymous page.
+    UserAnon = 5,
+    /// The shared zero page.
+    ZeroPage = 6,
+    /// Kernel image.
+    KernelImage = 7,
+    /// The struct-page array.
+    Memmap = 8,
+    /// Firmware / the first MiB.
+    Firmware = 9,
+    /// A page held only by the swap cache.
+    SwapCache = 10,
+}
+
+impl PageKind {
+    fn from_bits(bits: u64) -> PageKind {
+        match bits {
+            1 => PageKind::Kernel,
+            2 => PageKind::Slab,
+            3 => PageKind::PageTable,
+            4 => PageKind::KernelStack,
+            5 => PageKind::UserAnon,
+            6 => PageKind::ZeroPage,
+            7 => PageKind::KernelImage,
+            8 => PageKind::Memmap,
+            9 => PageKind::Firmware,
+            10 => PageKind::SwapCache,
+            _ => PageKind::None,
+        }
+    }
+}
+
+/// State of a frame as seen from the buddy allocator.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum FrameState {
+    /// Interior of a block (free or allocated) or a hole.
+    Interior,
+    /// Head of a free block on a buddy list.
+    Free,
+    /// Head of an allocated block.
+    Allocated,
+    /// Reserved at boot, never managed by the buddy allocator.
+    Reserved,
+}
+
+// Packed frame word layout.
+const STATE_SHIFT: u32 = 0;
+const STATE_MASK: u64 = 0b11;
+const ORDER_SHIFT: u32 = 2;
+const ORDER_MASK: u64 = 0xf;
+const KIND_SHIFT: u32 = 6;
+const KIND_MASK: u64 = 0xf;
+/// Frame flag: on the active LRU list.
+pub const FLAG_ACTIVE: u64 = 1 << 10;
+/// Frame flag: referenced since the last scan.
+pub const FLAG_REFERENCED: u64 = 1 << 11;
+/// Frame flag: dirty (differs from its swap copy).
+pub const FLAG_DIRTY: u64 = 1 << 12;
+/// Frame flag: on an LRU list.
+pub const FLAG_LRU: u64 = 1 << 13;
+const OWNER_SHIFT: u32 = 14;
+/// Bits for the owner's mm slot (reverse map).
+pub const OWNER_BITS: u32 = 15;
+const OWNER_MASK: u64 = (1 << OWNER_BITS) - 1;
+const VPN_SHIFT: u32 = OWNER_SHIFT + OWNER_BITS;
+const VPN_MASK: u64 = (1 << (64 - VPN_SHIFT)) - 1;
+
+/// The page-frame array: 16 bytes a frame, indexed by pfn.
+pub struct Frames {
+    /// `[prev, next]` list links (buddy free list or LRU list).
+    links: Vec<[u32; 2]>,
+    /// Packed state, order, kind, flags and reverse map.
+    info: Vec<u64>,
+}
+
+impl Frames {
+    fn new(count: u64) -> Frames {
+        // vec! of zeroes is a zeroed allocation: untouched frames cost no
+        // host memory until written.
+        Frames {
+            links: vec![[0u32, 0u32]; count as usize],
+            info: vec![0u64; count as usize],
+        }
+    }
+
+    /// Number of frames.
+    pub fn len(&self) -> u64 {
+        self.info.len() as u64
+    }
+
+    /// True when there are no frames.
+    pub fn is_empty(&self) -> bool {
+        self.info.is_empty()
+    }
+
+    /// The raw packed word (for the renderers and the checker).
+    pub fn word(&self, pfn: Pfn) -> u64 {
+        self.info[pfn.index()]
+    }
+
+    /// Buddy state of a frame.
+    pub fn state(&self, pfn: Pfn) -> FrameState {
+        match (self.info[pfn.index()] >> STATE_SHIFT) & STATE_MASK {
+            1 => FrameState::Free,
+            2 => FrameState::Allocated,
+            3 => FrameState::Reserved,
+            _ => FrameState::Interior,
+        }
+    }
+
+    /// Order of a block head.
+    pub fn order(&self, pfn: Pfn) -> Order {
+        Order(((self.info[pfn.index()] >> ORDER_SHIFT) & ORDER_MASK) as u8)
+    }
+
+    /// What an allocated block head is used for.
+    pub fn kind(&self, pfn: Pfn) -> PageKind {
+        PageKind::from_bits((self.info[pfn.index()] >> KIND_SHIFT) & KIND_MASK)
+    }
+
+    fn set_head(&mut self, pfn: Pfn, state: FrameState, order: Order, kind: PageKind) {
+        let state_bits = match state {
+            FrameState::Interior => 0,
+            FrameState::Free => 1,
+            FrameState::Allocated => 2,
+            FrameState::Reserved => 3,
+        };
+        self.info[pfn.index()] = (state_bits << STATE_SHIFT)
+            | ((order.0 as u64) << ORDER_SHIFT)
+            | ((kind as u64) << KIND_SHIFT);
+    }
+
+    fn clear(&mut self, pfn: Pfn) {
+        self.info[pfn.index()] = 0;
+    }
+
+    /// Change what an allocated head is used for (keeps state and order).
+    pub fn set_kind(&mut self, pfn: Pfn, kind: PageKind) {
+        let word = &mut self.info[pfn.index()];
+        *word = (*word & !(KIND_MASK << KIND_SHIFT)) | ((kind as u64) << KIND_SHIFT);
+    }
+
+    /// Test frame flags.
+    pub fn has_flag(&self, pfn: Pfn, flag: u64) -> bool {
+        self.info[pfn.index()] & flag != 0
+    }
+
+    /// Set or clear frame flags.
+    pub fn set_flag(&mut self, pfn: Pfn, flag: u64, on: bool) {
+        let word = &mut self.info[pfn.index()];
+        if on {
+            *word |= flag;
+        } else {
+            *word &= !flag;
+        }
+    }
+
+    /// Record the reverse map of a user page: owner mm slot and virtual page.
+    pub fn set_rmap(&mut self, pfn: Pfn, mm_slot: u32, vpn: u64) {
+        let word = &mut self.info[pfn.index()];
+        *word &= (1u64 << OWNER_SHIFT) - 1;
+        *word |= ((mm_slot as u64 & OWNER_MASK) << OWNER_SHIFT) | ((vpn & VPN_MASK) << VPN_SHIFT);
+    }
+
+    /// The reverse map of a user page: (mm slot, virtual page number).
+    pub fn rmap(&self, pfn: Pfn) -> (u32, u64) {
+        let word = self.info[pfn.index()];
+        (
+            ((word >> OWNER_SHIFT) & OWNER_MASK) as u32,
+            (word >> VPN_SHIFT) & VPN_MASK,
+        )
+    }
+
+    /// Previous link.
+    pub fn prev(&self, pfn: Pfn) -> Option<Pfn> {
+        let p = self.links[pfn.index()][0];
+        (p != NIL).then_some(Pfn(p as u64))
+    }
+
+    /// Next link.
+    pub fn next(&self, pfn: Pfn) -> Option<Pfn> {
+        let n = self.links[pfn.index()][1];
+        (n != NIL).then_some(Pfn(n as u64))
+    }
+
+    fn set_links(&mut self, pfn: Pfn, prev: u32, next: u32) {
+        self.links[pfn.index()] = [prev, next];
+    }
+}
+
+/// An intrusive doubly-linked list of frames (buddy free list or LRU).
+#[derive(Clone, Copy, Debug)]
+pub struct FrameList {
+    head: u32,
+    tail: u32,
+    len: u64,
+}
+
+impl Default for FrameList {
+    fn default() -> Self {
+        FrameList {
+            head: NIL,
+            tail: NIL,
+            len: 0,
+        }
+    }
+}
+
+impl FrameList {
+    /// Members.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    /// First member.
+    pub fn head(&self) -> Option<Pfn> {
+        (self.head != NIL).then_some(Pfn(self.head as u64))
+    }
+    /// Last member.
+    pub fn tail(&self) -> Option<Pfn> {
+        (self.tail != NIL).then_some(Pfn(self.tail as u64))
+    }
+
+    /// Insert at the head.
+    pub fn push_head(&mut self, frames: &mut Frames, pfn: Pfn) {
+        let index = pfn.0 as u32;
+        frames.set_links(pfn, NIL, self.head);
+        if self.head != NIL {
+            frames.links[self.head as usize][0] = index;
+        } else {
+            self.tail = index;
+        }
+        self.head = index;
+        self.len += 1;
+    }
+
+    /// Insert at the tail.
+    pub fn push_tail(&mut self, frames: &mut Frames, pfn: Pfn) {
+        let index = pfn.0 as u32;
+        frames.set_links(pfn, self.tail, NIL);
+        if self.tail != NIL {
+            frames.links[self.tail as usize][1] = index;
+        } else {
+            self.head = index;
+        }
+        self.tail = index;
+        self.len += 1;
+    }
+
+    /// Unlink a member.
+    pub fn remove(&mut self, frames: &mut Frames, pfn: Pfn) {
+        let [prev, next] = frames.links[pfn.index()];
+        if prev != NIL {
+            frames.links[prev as usize][1] = next;
+        } else {
+            self.head = next;
+        }
+        if next != NIL {
+            frames.links[next as usize][0] = prev;
+        } else {
+            self.tail = prev;
+        }
+        frames.set_links(pfn, NIL, NIL);
+        self.len -= 1;
+    }
+}
+
+/// One order's free blocks in a zone.
+#[derive(Clone, Debug, Default)]
+pub struct FreeArea {
+    /// The blocks.
+    pub list: FrameList,
+    /// Free blocks by the migrate type of their pageblock (pagetypeinfo).
+    pub nr_free_by_type: [u64; MIGRATE_TYPES],
+}
+
+impl FreeArea {
+    /// Number of free blocks (buddyinfo).
+    pub fn nr_free(&self) -> u64 {
+        self.list.len()
+    }
+}
+
+/// Zone watermarks, in pages.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Watermarks {
+    /// WMARK_MIN.
+    pub min: u64,
+    /// WMARK_LOW: kswapd wakes below it.
+    pub low: u64,
+    /// WMARK_HIGH: kswapd sleeps above it.
+    pub high: u64,
+    /// WMARK_PROMO.
+    pub promo: u64,
+}
+
+/// Which watermark an allocation is checked against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WatermarkLevel {
+    /// The fast path.
+    Low,
+    /// The slow path after waking kswapd.
+    Min,
+}
+
+/// A memory zone.
+#[derive(Clone, Debug)]
+pub struct Zone {
+    /// Which zone.
+    pub zone_type: ZoneType,
+    /// First pfn of the span.
+    pub start_pfn: u64,
+    /// end - start, holes included.
+    pub spanned: u64,
+    /// Physical pages in the span.
+    pub present: u64,
+    /// Pages the buddy allocator owns (present minus boot reservations).
+    pub managed: u64,
+    /// Free pages (NR_FREE_PAGES).
+    pub free_pages: u64,
+    /// min/low/high/promo.
+    pub watermark: Watermarks,
+    /// Protection against requests whose highest zone is the index.
+    pub lowmem_reserve: Vec<u64>,
+    /// Buddy free lists, orders 0..=10.
+    pub free_area: [FreeArea; NR_PAGE_ORDERS],
+    /// Present pfn ranges `[start, end)` inside the span.
+    pub present_ranges: Vec<(u64, u64)>,
+    /// Pages allocated from this zone (vmstat pgalloc_<zone>).
+    pub pgalloc: u64,
+    /// Direct-reclaim entries for requests whose highest zone is this one.
+    pub allocstall: u64,
+}
+
+impl Zone {
+    /// True when the zone has physical pages.
+    pub fn is_populated(&self) -> bool {
+        self.present > 0
+    }
+    /// True when `pfn` lies in the span.
+    pub fn contains(&self, pfn: Pfn) -> bool {
+        pfn.0 >= self.start_pfn && pfn.0 < self.start_pfn + self.spanned
+    }
+    /// One past the last pfn of the span.
+    pub fn end_pfn(&self) -> u64 {
+        self.start_pfn + self.spanned
+    }
+    /// Free pages in blocks of at least one pageblock (nr_free_pages_blocks).
+    pub fn free_pages_in_blocks(&self, pageblock_order: u8) -> u64 {
+        (pageblock_order as usize..NR_PAGE_ORDERS)
+            .map(|o| self.free_area[o].nr_free() << o)
+            .sum()
+    }
+}
+
+/// One reservation made at boot (memblock_reserve).
+#[derive(Clone, Debug)]
+pub struct BootReservation {
+    /// First pfn.
+    pub start: u64,
+    /// Pages.
+    pub pages: u64,
+    /// Used for.
+    pub kind: PageKind,
+}
+
+/// Sizes of the kernel image sections in KiB, as the boot "Memory:" line prints them.
+#[derive(Clone, Copy, Debug)]
+pub struct KernelImage {
+    /// .text
+    pub code_kb: u64,
+    /// .data
+    pub rwdata_kb: u64,
+    /// .rodata
+    pub rodata_kb: u64,
+    /// .init
+    pub init_kb: u64,
+    /// .bss
+    pub bss_kb: u64,
+}
+
+impl KernelImage {
+    /// The image of the simulated kernel for an architecture.
+    pub fn for_arch(arch: Arch) -> KernelImage {
+        match arch {
+            Arch::X86_64 => KernelImage {
+                code_kb: 14336,
+                rwdata_kb: 2816,
+                rodata_kb: 5120,
+                init_kb: 2816,
+                bss_kb: 3584,
+            },
+            Arch::I386 => KernelImage {
+                code_kb: 8192,
+                rwdata_kb: 1024,
+                rodata_kb: 2048,
+                init_kb: 1024,
+                bss_kb: 1024,
+            },
+        }
+    }
+    /// Total KiB.
+    pub fn total_kb(&self) -> u64 {
+        self.code_kb + self.rwdata_kb + self.rodata_kb + self.init_kb + self.bss_kb
+    }
+}
+
+/// Physical address where the kernel is loaded (CONFIG_PHYSICAL_START).
+pub const KERNEL_LOAD_PFN: u64 = 0x1000000 / PAGE_SIZE;
+/// First pfn of x86_64 ZONE_DMA32 (16 MiB).
+pub const DMA_END_PFN: u64 = 4096;
+/// 4 GiB in pages: start of ZONE_NORMAL on x86_64.
+pub const FOUR_GIB_PFN: u64 = 1 << 20;
+/// 3 GiB in pages: where RAM below the PCI hole ends on x86_64.
+pub const PCI_HOLE_START_PFN: u64 = 3 << 18;
+/// i386 max_low_pfn: lowmem ends at 0x37ffe000 (895 MiB, `lowmem  : 0xc0000000 - 0xf7ffe000`).
+pub const I386_MAX_LOW_PFN: u64 = 0x37ffe;
+/// Last usable pfn below 640K plus one (the BIOS area above is a hole).
+const LOW_RAM_END_PFN: u64 = 159;
+/// The first MiB: reserved by Linux on x86 since 5.13.
+const FIRST_MIB_PFN: u64 = 256;
+
+/// Bytes of one struct page.
+pub fn struct_page_size(arch: Arch) -> u64 {
+    match arch {
+        Arch::X86_64 => 64,
+        Arch::I386 => 32,
+    }
+}
+
+/// The physical memory of the machine: frames, zones, buddy lists.
+pub struct PageAllocator {
+    /// Architecture.
+    pub arch: Arch,
+    /// The frame array.
+    pub frames: Frames,
+    /// All zones of the node, in index order (empty ones included).
+    pub zones: Vec<Zone>,
+    /// pageblock_order: 9 on x86_64, 10 on non-PAE i386.
+    pub pageblock_order: u8,
+    /// Migrate type of each pageblock.
+    pub pageblock_types: Vec<u8>,
+    /// Boot reservations.
+    pub reservations: Vec<BootReservation>,
+    /// Kernel image sizes.
+    pub image: KernelImage,
+    /// Pages of the struct-page array (nr_memmap_boot_pages).
+    pub memmap_pages: u64,
+    /// RAM the machine was booted with, in bytes.
+    pub ram_bytes: u64,
+    /// Highest pfn + 1.
+    pub max_pfn: u64,
+    /// vm.min_free_kbytes.
+    pub min_free_kbytes: u64,
+    /// vm.watermark_scale_factor.
+    pub watermark_scale_factor: u64,
+    /// Pages freed (vmstat pgfree).
+    pub pgfree: u64,
+}
+
+impl PageAllocator {
+    /// Lay out RAM, zones and reservations, then hand every other page to
+    /// the buddy allocator.
+    pub fn boot(arch: Arch, ram_bytes: u64) -> MmResult<PageAllocator> {
+        let ram_pages = ram_bytes / PAGE_SIZE;
+        let ranges = ram_ranges(arch, ram_pages);
+        let max_pfn = ranges.last().map(|r| r.1).unwrap_or(0);
+        if max_pfn > u32::MAX as u64 - 1 {
+            return Err(MmError::Invalid(format!(
+                "{} pages exceed the simulator's 32-bit frame links",
+                ram_pages
+            )));
+        }
+        let pageblock_order = match arch {
+            Arch::X86_64 => 9,
+            Arch::I386 => 10,
+        };
+        let frames = Frames::new(max_pfn);
+        let pageblock_count = max_pfn.div_ceil(1 << pageblock_order) as usize;
+        let types = zone_types(arch);
+        let mut zones: Vec<Zone> = types
+            .iter()
+            .map(|&zone_type| Zone {
+                zone_type,
+                start_pfn: 0,
+                spanned: 0,
+                present: 0,
+                managed: 0,
+                free_pages: 0,
+                watermark: Watermarks::default(),
+                lowmem_reserve: vec![0; types.len()],
+                free_area: Default::default(),
+                present_ranges: Vec::new(),
+                pgalloc: 0,
+                allocstall: 0,
+            })
+            .collect();
+        // Zone spans.
+        let zone_limits: Vec<(ZoneType, u64, u64)> = match arch {
+            Arch::X86_64 => vec![
+                (ZoneType::Dma, 1, DMA_END_PFN),
+                (ZoneType::Dma32, DMA_END_PFN, FOUR_GIB_PFN),
+                (ZoneType::Normal, FOUR_GIB_PFN, u64::MAX),
+            ],
+            Arch::I386 => vec![
+                (ZoneType::Dma, 1, DMA_END_PFN),
+                (ZoneType::Normal, DMA_END_PFN, I386_MAX_LOW_PFN),
+                (ZoneType::HighMem, I386_MAX_LOW_PFN, u64::MAX),
+            ],
+        };
+        for (zone_type, lo, hi) in zone_limits {
+            let zone = zones
+                .iter_mut()
+                .find(|z| z.zone_type == zone_type)
+                .expect("zone type of this arch");
+            let mut first = None;
+            let mut last = 0;
+            for &(start, end) in &ranges {
+                let s = start.max(lo);
+                let e = end.min(hi);
+                if s < e {
+                    zone.present_ranges.push((s, e));
+                    zone.present += e - s;
+                    first.get_or_insert(s);
+                    last = e;
+                }
+            }
+            if let Some(first) = first {
+                // The span starts at the zone's boundary and runs to the end
+                // of its memory, or to the next zone when that one has memory.
+                zone.start_pfn = lo.max(1).min(first);
+                let end = if max_pfn > hi { hi } else { last };
+                zone.spanned = end - zone.start_pfn;
+            }
+        }
+        let mut allocator = PageAllocator {
+            arch,
+            frames,
+            zones,
+            pageblock_order,
+            pageblock_types: vec![MIGRATE_MOVABLE; pageblock_count],
+            reservations: Vec::new(),
+            image: KernelImage::for_arch(arch),
+            memmap_pages: 0,
+            ram_bytes,
+            max_pfn,
+            min_free_kbytes: 0,
+            watermark_scale_factor: 10,
+            pgfree: 0,
+        };
+        allocator.reserve_boot_memory(&ranges)?;
+        allocator.free_all_boot_memory();
+        allocator.min_free_kbytes = allocator.default_min_free_kbytes();
+        allocator.setup_watermarks();
+        Ok(allocator)
+    }
+
+    fn reserve_boot_memory(&mut self, ranges: &[(u64, u64)]) -> MmResult<()> {
+        // The first MiB (BIOS, real-mode trampoline).
+        for &(start, end) in ranges {
+            let e = end.min(FIRST_MIB_PFN);
+            if start < e {
+                self.reservations.push(BootReservation {
+                    start,
+                    pages: e - start,
+                    kind: PageKind::Firmware,
+                });
+            }
+        }
+        // The kernel image at 16 MiB.
+        let image_pages = self.image.total_kb() / 4;
+        self.reservations.push(BootReservation {
+            start: KERNEL_LOAD_PFN,
+            pages: image_pages,
+            kind: PageKind::KernelImage,
+        });
+        // The struct-page array, allocated top-down like memblock does: from
+        // the top of RAM on x86_64, from the top of lowmem on i386.
+        self.memmap_pages = match self.arch {
+            Arch::X86_64 => {
+                // SPARSEMEM: one memmap per 128 MiB section that holds RAM.
+                let section_pages = 1u64 << (27 - 12);
+                let mut sections = std::collections::BTreeSet::new();
+                for &(start, end) in ranges {
+                    for s in (start / section_pages)..end.div_ceil(section_pages) {
+                        sections.insert(s);
+                    }
+                }
+                (sections.len() as u64 * section_pages * struct_page_size(self.arch))
+                    .div_ceil(PAGE_SIZE)
+            }
+            Arch::I386 => (self.max_pfn * struct_page_size(self.arch)).div_ceil(PAGE_SIZE),
+        };
+        let ceiling = match self.arch {
+            Arch::X86_64 => self.max_pfn,
+            Arch::I386 => self.max_pfn.min(I386_MAX_LOW_PFN),
+        };
+        let mut remaining = self.memmap_pages;
+        for &(start, end) in ranges.iter().rev() {
+            if remaining == 0 {
+                break;
+            }
+            let end = end.min(ceiling);
+            let start = start.max(KERNEL_LOAD_PFN + image_pages);
+            if start >= end {
+                continue;
+            }
+            let take = remaining.min(end - start);
+            self.reservations.push(BootReservation {
+                start: end - take,
+                pages: take,
+                kind: PageKind::Memmap,
+            });
+            remaining -= take;
+        }
+        if remaining > 0 {
+            return Err(MmError::Invalid(
+                "not enough memory to hold the kernel and its struct-page array".into(),
+            ));
+        }
+        let reservations = self.reservations.clone();
+        for r in &reservations {
+            for pfn in r.start..r.start + r.pages {
+                self.frames
+                    .set_head(Pfn(pfn), FrameState::Reserved, Order(0), r.kind);
+            }
+            // Pageblocks that hold kernel memory are unmovable.
+            if r.kind != PageKind::Firmware {
+                let first = r.start >> self.pageblock_order;
+                let last = (r.start + r.pages - 1) >> self.pageblock_order;
+                for block in first..=last {
+                    self.pageblock_types[block as usize] = MIGRATE_UNMOVABLE;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// memblock_free_all: every present, unreserved page goes to the buddy
+    /// allocator in maximal aligned blocks, in ascending pfn order.
+    fn free_all_boot_memory(&mut self) {
+        for zone_index in 0..self.zones.len() {
+            let ranges = self.zones[zone_index].present_ranges.clone();
+            let mut managed = 0;
+            for (start, end) in ranges {
+                let mut pfn = start;
+                while pfn < end {
+                    if self.frames.state(Pfn(pfn)) == FrameState::Reserved {
+                        pfn += 1;
+                        continue;
+                    }
+                    // Largest aligned block that fits and holds no reservation.
+                    let mut order = MAX_PAGE_ORDER;
+                    loop {
+                        let size = 1u64 << order;
+                        if pfn % size == 0
+                            && pfn + size <= end
+                            && !self.any_reserved(pfn, pfn + size)
+                        {
+                            break;
+                        }
+                        order -= 1;
+                    }
+                    let size = 1u64 << order;
+                    self.frames
+                        .set_head(Pfn(pfn), FrameState::Free, Order(order), PageKind::None);
+                    let mt = self.pageblock_type(Pfn(pfn));
+                    let area = &mut self.zones[zone_index].free_area[order as usize];
+                    area.list.push_tail(&mut self.frames, Pfn(pfn));
+                    area.nr_free_by_type[mt as usize] += 1;
+                    managed += size;
+                    pfn += size;
+                }
+            }
+            let zone = &mut self.zones[zone_index];
+            zone.managed = managed;
+            zone.free_pages = managed;
+        }
+    }
+
+    fn any_reserved(&self, start: u64, end: u64) -> bool {
+        self.reservations
+            .iter()
+            .any(|r| r.start < end && start < r.start + r.pages)
+    }
+
+    /// Migrate type of the pageblock holding `pfn`.
+    pub fn pageblock_type(&self, pfn: Pfn) -> u8 {
+        self.pageblock_types[(pfn.0 >> self.pageblock_order) as usize]
+    }
+
+    /// Index of the zone holding `pfn`.
+    pub fn zone_of(&self, pfn: Pfn) -> Option<usize> {
+        self.zones
+            .iter()
+            .position(|z| z.is_populated() && z.contains(pfn))
+    }
+
+    /// Index of a zone type in this architecture's zone list.
+    pub fn zone_index(&self, zone_type: ZoneType) -> Option<usize> {
+        self.zones.iter().position(|z| z.zone_type == zone_type)
+    }
+
+    /// Σ managed pages (MemTotal).
+    pub fn total_managed(&self) -> u64 {
+        self.zones.iter().map(|z| z.managed).sum()
+    }
+
+    /// Σ present pages.
+    pub fn total_present(&self) -> u64 {
+        self.zones.iter().map(|z| z.present).sum()
+    }
+
+    /// Σ free pages (MemFree).
+    pub fn total_free(&self) -> u64 {
+        self.zones.iter().map(|z| z.free_pages).sum()
+    }
+
+    /// Managed pages of the zones the kernel maps permanently.
+    pub fn lowmem_managed(&self) -> u64 {
+        self.zones
+            .iter()
+            .filter(|z| !matches!(z.zone_type, ZoneType::HighMem | ZoneType::Movable))
+            .map(|z| z.managed)
+            .sum()
+    }
+
+    /// The kernel's default `min_free_kbytes`: `int_sqrt(lowmem_kB * 16)`
+    /// clamped to [128, 262144]; on x86_64, where THP is on, khugepaged raises
+    /// it to `pageblock_pages * zones * (2 + 3 * 3)`, capped at 5 % of lowmem.
+    pub fn default_min_free_kbytes(&self) -> u64 {
+        let lowmem_kb = self.lowmem_managed() * 4;
+        let mut min = int_sqrt(lowmem_kb * 16).clamp(128, 262144);
+        if self.arch == Arch::X86_64 {
+            let zones = self
+                .zones
+                .iter()
+                .filter(|z| z.is_populated() && z.zone_type <= ZoneType::Normal)
+                .count() as u64;
+            let pageblock = 1u64 << self.pageblock_order;
+            let recommended = (pageblock * zones * 2 + pageblock * zones * 3 * 3)
+                .min(self.lowmem_managed() / 20)
+                * 4;
+            min = min.max(recommended);
+        }
+        min
+    }
+
+    /// `__setup_per_zone_wmarks` and `setup_per_zone_lowmem_reserve`.
+    pub fn setup_watermarks(&mut self) {
+        let pages_min = self.min_free_kbytes / 4;
+        let lowmem_pages = self.lowmem_managed().max(1);
+        for zone in &mut self.zones {
+            let tmp = pages_min * zone.managed / lowmem_pages;
+            let min = if matches!(zone.zone_type, ZoneType::HighMem | ZoneType::Movable) {
+                (zone.managed / 1024).clamp(32, 128)
+            } else {
+                tmp
+            };
+            let delta = (tmp / 4).max(zone.managed * self.watermark_scale_factor / 10000);
+            zone.watermark = if zone.zone_type == ZoneType::Device {
+                Watermarks::default()
+            } else {
+                Watermarks {
+                    min,
+                    low: min + delta,
+                    high: min + 2 * delta,
+                    promo: min + 3 * delta,
+                }
+            };
+        }
+        let count = self.zones.len();
+        for i in 0..count {
+            let ratio = lowmem_reserve_ratio(self.zones[i].zone_type);
+            let mut reserve = vec![0u64; count];
+            if ratio > 0 && self.zones[i].managed > 0 {
+                let mut sum = 0;
+                for (j, slot) in reserve.iter_mut().enumerate().skip(i + 1) {
+                    sum += self.zones[j].managed;
+                    *slot = sum / ratio;
+                }
+            }
+            self.zones[i].lowmem_reserve = reserve;
+        }
+    }
+
+    /// totalreserve_pages: Σ min(managed, max protection + high).
+    pub fn total_reserve_pages(&self) -> u64 {
+        self.zones
+            .iter()
+            .map(|z| {
+                let max_reserve = z.lowmem_reserve.iter().copied().max().unwrap_or(0);
+                (max_reserve + z.watermark.high).min(z.managed)
+            })
+            .sum()
+    }
+
+    /// `zone_watermark_ok`: may zone `zone_index` serve an order-`order`
+    /// request whose highest usable zone is `highest`?
+    pub fn watermark_ok(&self, zone_index: usize, order: Order, mark: u64, highest: usize) -> bool {
+        let zone = &self.zones[zone_index];
+        let free = zone.free_pages as i64 - (order.pages() as i64 - 1);
+        if free <= (mark + zone.lowmem_reserve[highest]) as i64 {
+            return false;
+        }
+        order.0 == 0 || (order.0 as usize..NR_PAGE_ORDERS).any(|o| zone.free_area[o].nr_free() > 0)
+    }
+
+    /// The zones a request may use, highest first (the zonelist).
+    pub fn zonelist(&self, highest: usize) -> impl Iterator<Item = usize> + '_ {
+        (0..=highest)
+            .rev()
+            .filter(move |&i| self.zones[i].is_populated())
+    }
+
+    /// `get_page_from_freelist`: the first zone of the zonelist that passes
+    /// its watermark gives the block. `None` when none does.
+    pub fn alloc(
+        &mut self,
+        order: Order,
+        highest: usize,
+        level: WatermarkLevel,
+        kind: PageKind,
+    ) -> Option<Pfn> {
+        let candidates: Vec<usize> = self.zonelist(highest).collect();
+        for zone_index in candidates {
+            let wm = self.zones[zone_index].watermark;
+            let mark = match level {
+                WatermarkLevel::Low => wm.low,
+                WatermarkLevel::Min => wm.min,
+            };
+            if !self.watermark_ok(zone_index, order, mark, highest) {
+                continue;
+            }
+            if let Some(pfn) = self.rmqueue(zone_index, order, kind) {
+                return Some(pfn);
+            }
+        }
+        None
+    }
+
+    /// Take a block from one zone ignoring watermarks (`__rmqueue_smallest`).
+    pub fn rmqueue(&mut self, zone_index: usize, order: Order, kind: PageKind) -> Option<Pfn> {
+        let current = (order.0..=MAX_PAGE_ORDER)
+            .find(|&o| !self.zones[zone_index].free_area[o as usize].list.is_empty())?;
+        let pfn = self.zones[zone_index].free_area[current as usize]
+            .list
+            .head()
+            .expect("non-empty list");
+        self.del_from_free_list(zone_index, pfn, Order(current));
+        // expand(): keep the lower half, free the upper halves.
+        let mut high = current;
+        while high > order.0 {
+            high -= 1;
+            let upper = Pfn(pfn.0 + (1u64 << high));
+            self.frames
+                .set_head(upper, FrameState::Free, Order(high), PageKind::None);
+            self.add_to_free_list(zone_index, upper, Order(high), true);
+        }
+        self.frames
+            .set_head(pfn, FrameState::Allocated, order, kind);
+        let zone = &mut self.zones[zone_index];
+        zone.free_pages -= order.pages();
+        zone.pgalloc += order.pages();
+        Some(pfn)
+    }
+
+    fn add_to_free_list(&mut self, zone_index: usize, pfn: Pfn, order: Order, at_head: bool) {
+        let mt = self.pageblock_type(pfn) as usize;
+        let area = &mut self.zones[zone_index].free_area[order.0 as usize];
+        if at_head {
+            area.list.push_head(&mut self.frames, pfn);
+        } else {
+            area.list.push_tail(&mut self.frames, pfn);
+        }
+        area.nr_free_by_type[mt] += 1;
+    }
+
+    fn del_from_free_list(&mut self, zone_index: usize, pfn: Pfn, order: Order) {
+        let mt = self.pageblock_type(pfn) as usize;
+        let area = &mut self.zones[zone_index].free_area[order.0 as usize];
+        area.list.remove(&mut self.frames, pfn);
+        area.nr_free_by_type[mt] -= 1;
+    }
+
+    /// `__free_one_page`: give a block back, merging with free buddies.
+    /// Errors when `pfn` is not the head of an allocated block of `order`.
+    pub fn free(&mut self, pfn: Pfn, order: Order) -> MmResult<()> {
+        if pfn.0 >= self.max_pfn
+            || self.frames.state(pfn) != FrameState::Allocated
+            || self.frames.order(pfn) != order
+        {
+            return Err(MmError::Invalid(format!(
+                "free of pfn {} order {} that is not an allocated block",
+                pfn, order.0
+            )));
+        }
+        let zone_index = self.zone_of(pfn).expect("allocated page lies in a zone");
+        let mut head = pfn;
+        let mut current = order;
+        while current.0 < MAX_PAGE_ORDER {
+            let buddy = head.buddy(current);
+            let zone = &self.zones[zone_index];
+            if !zone.contains(buddy)
+                || buddy.0 >= self.max_pfn
+                || self.frames.state(buddy) != FrameState::Free
+                || self.frames.order(buddy) != current
+            {
+                break;
+            }
+            self.del_from_free_list(zone_index, buddy, current);
+            self.frames.clear(buddy);
+            self.frames.clear(head);
+            head = Pfn(head.0 & buddy.0);
+            current = Order(current.0 + 1);
+        }
+        if head != pfn {
+            self.frames.clear(pfn);
+        }
+        self.frames
+            .set_head(head, FrameState::Free, current, PageKind::None);
+        self.add_to_free_list(zone_index, head, current, true);
+        let zone = &mut self.zones[zone_index];
+        zone.free_pages += order.pages();
+        self.pgfree += order.pages();
+        Ok(())
+    }
+
+    /// Walk every zone and check the buddy allocator's invariants: the
+    /// present ranges are tiled by free, allocated and reserved blocks (every
+    /// pfn in exactly one place), free counts equal the lists, list members
+    /// are free heads of the list's order, watermarks are ordered.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        for zone in &self.zones {
+            let name = zone.zone_type.name();
+            let mut free = 0u64;
+            let mut blocks = [0u64; NR_PAGE_ORDERS];
+            let mut reserved = 0u64;
+            for &(start, end) in &zone.present_ranges {
+                let mut pfn = start;
+                while pfn < end {
+                    let p = Pfn(pfn);
+                    match self.frames.state(p) {
+                        FrameState::Free => {
+                            let order = self.frames.order(p);
+                            if pfn % order.pages() != 0 || pfn + order.pages() > end {
+                                return Err(format!(
+                                    "{name}: free block {p} order {} misaligned",
+                                    order.0
+                                ));
+                            }
+                            free += order.pages();
+                            blocks[order.0 as usize] += 1;
+                            pfn += order.pages();
+                        }
+                        FrameState::Allocated => {
+                            let order = self.frames.order(p);
+                            if pfn % order.pages() != 0 || pfn + order.pages() > end {
+                                return Err(format!("{name}: allocated block {p} misaligned"));
+                            }
+                            pfn += order.pages();
+                        }
+                        FrameState::Reserved => {
+                            reserved += 1;
+                            pfn += 1;
+                        }
+                        FrameState::Interior => {
+                            return Err(format!("{name}: pfn {p} belongs to no block"));
+                        }
+                    }
+                }
+            }
+            if free != zone.free_pages {
+                return Err(format!(
+                    "{name}: free_pages {} but blocks hold {free}",
+                    zone.free_pages
+                ));
+            }
+            if zone.free_pages > zone.managed {
+                return Err(format!(
+                    "{name}: free {} > managed {}",
+                    zone.free_pages, zone.managed
+                ));
+            }
+            if zone.present - reserved != zone.managed {
+                return Err(format!(
+                    "{name}: managed {} != present {} - reserved {reserved}",
+                    zone.managed, zone.present
+                ));
+            }
+            for (order, area) in zone.free_area.iter().enumerate() {
+                if area.nr_free() != blocks[order] {
+                    return Err(format!(
+                        "{name}: order {order} list holds {} blocks, frames say {}",
+                        area.nr_free(),
+                        blocks[order]
+                    ));
+                }
+                if area.nr_free_by_type.iter().sum::<u64>() != area.nr_free() {
+                    return Err(format!("{name}: order {order} per-type counts disagree"));
+                }
+                let mut cursor = area.list.head();
+                let mut seen = 0;
+                while let Some(p) = cursor {
+                    if self.frames.state(p) != FrameState::Free
+                        || self.frames.order(p).0 as usize != order
+                        || !zone.contains(p)
+                    {
+                        return Err(format!("{name}: list order {order} holds bad block {p}"));
+                    }
+                    seen += 1;
+                    cursor = self.frames.next(p);
+                }
+                if seen != area.nr_free() {
+                    return Err(format!("{name}: list order {order} length mismatch"));
+                }
+            }
+            let w = zone.watermark;
+            if zone.zone_type != ZoneType::Device
+                && !(w.min <= w.low && w.low <= w.high && w.high <= w.promo)
+            {
+                return Err(format!("{name}: watermarks out of order {w:?}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The machine's usable RAM as pfn ranges `[start, end)`, like an e820 map:
+/// pfn 0 and 640K-1M are holes; on x86_64 RAM above 3 GiB is remapped above
+/// 4 GiB (the PCI hole), as on a PC.
+pub fn ram_ranges(arch: Arch, ram_pages: u64) -> Vec<(u64, u64)> {
+    let mut ranges = vec![(1, LOW_RAM_END_PFN)];
+    match arch {
+        Arch::X86_64 if ram_pages > PCI_HOLE_START_PFN => {
+            ranges.push((FIRST_MIB_PFN, PCI_HOLE_START_PFN));
+            ranges.push((FOUR_GIB_PFN, FOUR_GIB_PFN + ram_pages - PCI_HOLE_START_PFN));
+        }
+        _ => ranges.push((FIRST_MIB_PFN, ram_pages)),
+    }
+    ranges
+}
+
+/// Integer square root (the kernel's `int_sqrt`).
+pub fn int_sqrt(x: u64) -> u64 {
+    if x < 2 {
+        return x;
+    }
+    let mut r = (x as f64).sqrt() as u64;
+    while r * r > x {
+        r -= 1;
+    }
+    while (r + 1) * (r + 1) <= x {
+        r += 1;
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn machine(arch: Arch, mem: u64) -> PageAllocator {
+        let a = PageAllocator::boot(arch, mem).expect("boot");
+        a.check_invariants().expect("invariants after boot");
+        a
+    }
+
+    fn buddy_counts(a: &PageAllocator) -> Vec<Vec<u64>> {
+        a.zones
+            .iter()
+            .map(|z| z.free_area.iter().map(|f| f.nr_free()).collect())
+            .collect()
+    }
+
+    fn zone_idx(a: &PageAllocator, t: ZoneType) -> usize {
+        a.zone_index(t).unwrap()
+    }
+
+    #[test]
+    fn x86_64_zone_layout() {
+        let a = machine(Arch::X86_64, 1 << 30);
+        let dma = &a.zones[0];
+        assert_eq!(
+            (dma.start_pfn, dma.spanned, dma.present, dma.managed),
+            (1, 4095, 3998, 3840)
+        );
+        let dma32 = &a.zones[1];
+        assert_eq!(dma32.start_pfn, 4096);
+        assert_eq!(dma32.spanned, 262144 - 4096);
+        assert!(dma32.managed < dma32.present);
+        assert!(!a.zones[2].is_populated());
+        assert!(a.total_managed() < a.total_present());
+    }
+
+    #[test]
+    fn x86_64_big_machine_has_pci_hole_and_normal() {
+        let a = machine(Arch::X86_64, 8 << 30);
+        let dma32 = &a.zones[1];
+        assert_eq!(dma32.spanned, FOUR_GIB_PFN - 4096);
+        assert_eq!(dma32.present, PCI_HOLE_START_PFN - DMA_END_PFN);
+        let normal = &a.zones[2];
+        assert_eq!(normal.start_pfn, FOUR_GIB_PFN);
+        assert_eq!(normal.spanned, (8u64 << 18) - PCI_HOLE_START_PFN);
+    }
+
+    #[test]
+    fn i386_has_highmem() {
+        let a = machine(Arch::I386, 2 << 30);
+        let names: Vec<_> = a.zones.iter().map(|z| z.zone_type.name()).collect();
+        assert_eq!(names, ["DMA", "Normal", "HighMem", "Movable"]);
+        assert_eq!(a.zones[2].start_pfn, I386_MAX_LOW_PFN);
+        assert_eq!(a.zones[2].present, (2u64 << 18) - I386_MAX_LOW_PFN);
+        assert_eq!(a.pageblock_order, 10);
+    }
+
+    #[test]
+    fn split_and_merge_round_trip() {
+        let mut a = machine(Arch::X86_64, 256 << 20);
+        let boot = buddy_counts(&a);
+        let normal = zone_idx(&a, ZoneType::Dma32);
+        let mut got = Vec::new();
+        for _ in 0..10 {
+            got.push(
+                a.alloc(Order(3), normal, WatermarkLevel::Low, PageKind::Kernel)
+                    .unwrap(),
+            );
+            a.check_invariants().unwrap();
+        }
+        assert_ne!(buddy_counts(&a), boot);
+        // Lower half kept: consecutive order-3 blocks are adjacent.
+        assert_eq!(got[1].0, got[0].0 + 8);
+        for pfn in got.into_iter().rev() {
+            a.free(pfn, Order(3)).unwrap();
+            a.check_invariants().unwrap();
+        }
+        assert_eq!(buddy_counts(&a), boot);
+    }
+
+    #[test]
+    fn every_page_at_order_zero_then_freed_gives_boot_state() {
+        let mut a = machine(Arch::X86_64, 64 << 20);
+        let boot = buddy_counts(&a);
+        let top = zone_idx(&a, ZoneType::Dma32);
+        let mut pages = Vec::new();
+        for zone in 0..a.zones.len() {
+            while let Some(p) = a.rmqueue(zone, Order(0), PageKind::Kernel) {
+                pages.push(p);
+            }
+        }
+        assert_eq!(a.total_free(), 0);
+        assert!(
+            a.alloc(Order(0), top, WatermarkLevel::Min, PageKind::Kernel)
+                .is_none()
+        );
+        a.check_invariants().unwrap();
+        for p in pages {
+            a.free(p, Order(0)).unwrap();
+        }
+        a.check_invariants().unwrap();
+        assert_eq!(buddy_counts(&a), boot);
+    }
+
+    #[test]
+    fn double_free_is_refused() {
+        let mut a = machine(Arch::X86_64, 64 << 20);
+        let p = a
+            .alloc(Order(0), 1, WatermarkLevel::Low, PageKind::Kernel)
+            .unwrap();
+        a.free(p, Order(0)).unwrap();
+        assert!(a.free(p, Order(0)).is_err());
+        a.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn kernel_requests_never_take_highmem_user_requests_prefer_it() {
+        let mut a = machine(Arch::I386, 2 << 30);
+        let normal = zone_idx(&a, ZoneType::Normal);
+        let high = zone_idx(&a, ZoneType::HighMem);
+        let k = a
+            .alloc(Order(0), normal, WatermarkLevel::Low, PageKind::Kernel)
+            .unwrap();
+        assert_eq!(a.zone_of(k), Some(normal));
+        let u = a
+            .alloc(Order(0), high, WatermarkLevel::Low, PageKind::UserAnon)
+            .unwrap();
+        assert_eq!(a.zone_of(u), Some(high));
+    }
+
+    #[test]
+    fn fallback_respects_lowmem_reserve() {
+        let mut a = machine(Arch::X86_64, 256 << 20);
+        let dma32 = zone_idx(&a, ZoneType::Dma32);
+        // Exhaust DMA32 for kernel requests.
+        while a.rmqueue(dma32, Order(0), PageKind::Kernel).is_some() {}
+        // DMA's protection against DMA32-bound requests keeps it out of reach
+        // when free - reserve is under the watermark.
+        let dma = &a.zones[0];
+        let reserve = dma.lowmem_reserve[dma32];
+        let ok = dma.free_pages > dma.watermark.low + reserve;
+        let got = a.alloc(Order(0), dma32, WatermarkLevel::Low, PageKind::Kernel);
+        assert_eq!(got.is_some(), ok);
+        if let Some(p) = got {
+            assert_eq!(a.zone_of(p), Some(0));
+        }
+        // A DMA-only request checks no reserve.
+        assert!(
+            a.alloc(Order(0), 0, WatermarkLevel::Low, PageKind::Kernel)
+                .is_some()
+        );
+    }
+
+    /// Feed the captured zone sizes and min_free_kbytes: the watermarks,
+    /// protection and totalreserve must equal the reference's worked values.
+    #[test]
+    fn watermarks_match_the_capture() {
+        let mut a = machine(Arch::X86_64, 1 << 30);
+        let managed = [3840u64, 772808, 360448, 0, 0];
+        for (zone, m) in a.zones.iter_mut().zip(managed) {
+            zone.managed = m;
+        }
+        a.min_free_kbytes = 67584;
+        a.setup_watermarks();
+        let w: Vec<_> = a
+            .zones
+            .iter()
+            .map(|z| {
+                (
+                    z.watermark.min,
+                    z.watermark.low,
+                    z.watermark.high,
+                    z.watermark.promo,
+                )
+            })
+            .collect();
+        assert_eq!(w[0], (57, 71, 85, 99));
+        assert_eq!(w[1], (11483, 14353, 17223, 20093));
+        assert_eq!(w[2], (5355, 6693, 8031, 9369));
+        assert_eq!(w[3], (32, 32, 32, 32));
+        assert_eq!(w[4], (0, 0, 0, 0));
+        assert_eq!(a.zones[0].lowmem_reserve, vec![0, 3018, 4426, 4426, 4426]);
+        assert_eq!(a.zones[1].lowmem_reserve, vec![0, 0, 1408, 1408, 1408]);
+        assert_eq!(a.zones[2].lowmem_reserve, vec![0, 0, 0, 0, 0]);
+        // totalreserve = 85+3840? no: min(managed, reserve+high) per zone.
+        let expected = (4426 + 85u64).min(3840) + (1408 + 17223) + 8031 + 0;
+        assert_eq!(a.total_reserve_pages(), expected);
+        assert_eq!(expected, 30502);
+    }
+
+    #[test]
+    fn default_min_free_kbytes_follows_the_kernel() {
+        let a = machine(Arch::X86_64, 1 << 30);
+        // 2 populated zones: 512 * 2 * 11 pages = 45056 kB.
+        assert_eq!(a.min_free_kbytes, 45056);
+        let b = machine(Arch::I386, 512 << 20);
+        assert_eq!(b.min_free_kbytes, int_sqrt(b.lowmem_managed() * 4 * 16));
+    }
+
+    #[test]
+    fn huge_machine_boots_with_small_frames() {
+        let a = PageAllocator::boot(Arch::X86_64, 64 << 30).unwrap();
+        assert_eq!(
+            std::mem::size_of::<[u32; 2]>() + std::mem::size_of::<u64>(),
+            16
+        );
+        assert!(a.total_managed() > (60u64 << 18));
+    }
+}

@@ -1,0 +1,96 @@
+//! Pure renderers: kernel state → the exact text of the matching /proc file.
+//! Nothing here changes state or does I/O.
+
+pub mod boot_log;
+
+use std::fmt::Write;
+
+use crate::mm::Kernel;
+
+/// The system-wide files at the top of the mount.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum GlobalFile {
+    /// /proc/buddyinfo
+    Buddyinfo,
+    /// /proc/dmesg as dmesg(1) prints it
+    Dmesg,
+}
+
+/// Name, mode and identity of every system-wide file, in directory order.
+pub const GLOBAL_FILES: &[(&str, u16, GlobalFile)] = &[
+    ("buddyinfo", 0o444, GlobalFile::Buddyinfo),
+    ("dmesg", 0o444, GlobalFile::Dmesg),
+];
+
+/// Render a system-wide file.
+pub fn render_global(kernel: &Kernel, file: GlobalFile) -> String {
+    match file {
+        GlobalFile::Buddyinfo => buddyinfo(kernel),
+        GlobalFile::Dmesg => dmesg(kernel),
+    }
+}
+
+/// /proc/buddyinfo: one line per populated zone, `%6lu ` per order and a
+/// trailing space before the newline (mm/vmstat.c `frag_show_print`).
+pub fn buddyinfo(kernel: &Kernel) -> String {
+    let mut out = String::new();
+    for zone in kernel.page_alloc.zones.iter().filter(|z| z.is_populated()) {
+        let _ = write!(out, "Node 0, zone {:>8} ", zone.zone_type.name());
+        for area in &zone.free_area {
+            let _ = write!(out, "{:6} ", area.nr_free());
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The kernel log as `dmesg` prints it: `[sssss.uuuuuu] text`, continuation
+/// lines of a record indented under the text.
+pub fn dmesg(kernel: &Kernel) -> String {
+    let mut out = String::new();
+    for record in kernel.dmesg.records() {
+        let secs = record.time_ns / 1_000_000_000;
+        let micros = (record.time_ns % 1_000_000_000) / 1000;
+        let prefix = format!("[{secs:5}.{micros:06}] ");
+        for (i, line) in record.text.lines().enumerate() {
+            if i == 0 {
+                out.push_str(&prefix);
+            } else {
+                out.push_str(&" ".repeat(prefix.len()));
+            }
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mm::MachineConfig;
+
+    #[test]
+    fn buddyinfo_format() {
+        let k = Kernel::boot(MachineConfig::default()).unwrap();
+        let text = buddyinfo(&k);
+        let lines: Vec<_> = text.lines().collect();
+        assert_eq!(lines.len(), 2);
+        assert!(lines[0].starts_with("Node 0, zone      DMA "));
+        assert!(lines[1].starts_with("Node 0, zone    DMA32 "));
+        assert!(lines[0].ends_with(' '));
+        // 11 columns of width 6 plus a space each.
+        assert_eq!(lines[0].len(), "Node 0, zone      DMA ".len() + 11 * 7);
+        // buddyinfo × 2^order = MemFree.
+        let free: u64 = text
+            .lines()
+            .flat_map(|l| {
+                l.split_whitespace()
+                    .skip(4)
+                    .enumerate()
+                    .map(|(o, n)| n.parse::<u64>().unwrap() << o)
+            })
+            .sum();
+        assert_eq!(free, k.page_alloc.total_free());
+    }
+}
