@@ -146,6 +146,25 @@ impl Kernel {
         Ok(kernel)
     }
 
+    /// Pids of the live processes, ascending.
+    pub fn pids(&self) -> Vec<types::Pid> {
+        Vec::new()
+    }
+
+    /// Read `len` bytes of a process's memory at virtual address `addr`
+    /// (`/proc/PID/mem`): EIO for unmapped addresses.
+    pub fn read_mem(&mut self, pid: types::Pid, addr: u64, len: usize) -> MmResult<Vec<u8>> {
+        let _ = (addr, len);
+        Err(MmError::NoProcess(format!("no process {pid}")))
+    }
+
+    /// Write bytes into a process's memory at virtual address `addr`,
+    /// faulting pages in; returns the bytes written.
+    pub fn write_mem(&mut self, pid: types::Pid, addr: u64, data: &[u8]) -> MmResult<usize> {
+        let _ = (addr, data);
+        Err(MmError::NoProcess(format!("no process {pid}")))
+    }
+
     /// Append a kernel log record stamped with the simulated clock.
     pub fn printk(&mut self, text: impl Into<String>) {
         self.dmesg.log(self.clock_ns, text);

@@ -2,6 +2,7 @@
 //! Nothing here changes state or does I/O.
 
 pub mod boot_log;
+pub mod pid;
 
 use std::fmt::Write;
 
