@@ -4,7 +4,9 @@
 pub mod error;
 pub mod page_alloc;
 pub mod printk;
+pub mod swapfile;
 pub mod types;
+pub mod vmscan;
 pub mod vmstat;
 
 use std::collections::BTreeMap;
@@ -123,6 +125,10 @@ pub struct Kernel {
     pub ns_last_pid: u32,
     /// Processes forked since boot.
     pub forks: u64,
+    /// Anon LRU lists per zone.
+    pub lru: vmscan::Lru,
+    /// Swap areas and simulated disks.
+    pub swap: swapfile::SwapState,
 }
 
 impl Kernel {
@@ -130,6 +136,7 @@ impl Kernel {
     pub fn boot(config: MachineConfig) -> MmResult<Kernel> {
         config.validate()?;
         let page_alloc = PageAllocator::boot(config.arch, config.mem_bytes)?;
+        let lru = vmscan::Lru::new(page_alloc.zones.len());
         let mut kernel = Kernel {
             config,
             page_alloc,
@@ -141,6 +148,8 @@ impl Kernel {
             tagged_pages: BTreeMap::new(),
             ns_last_pid: 1,
             forks: 1,
+            lru,
+            swap: swapfile::SwapState::default(),
         };
         crate::procfs::boot_log::log_boot(&mut kernel);
         Ok(kernel)
@@ -386,6 +395,7 @@ impl Kernel {
     /// Check every cross-subsystem invariant; tests call it after each command.
     pub fn check_invariants(&self) -> Result<(), String> {
         self.page_alloc.check_invariants()?;
+        self.check_lru()?;
         let tagged: u64 = self
             .tagged_pages
             .values()

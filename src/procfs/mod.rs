@@ -3,6 +3,7 @@
 
 pub mod boot_log;
 pub mod pid;
+pub mod swaps;
 
 use std::fmt::Write;
 
@@ -15,12 +16,18 @@ pub enum GlobalFile {
     Buddyinfo,
     /// /proc/dmesg as dmesg(1) prints it
     Dmesg,
+    /// /proc/swaps
+    Swaps,
+    /// /proc/partitions (the simulated disks)
+    Partitions,
 }
 
 /// Name, mode and identity of every system-wide file, in directory order.
 pub const GLOBAL_FILES: &[(&str, u16, GlobalFile)] = &[
     ("buddyinfo", 0o444, GlobalFile::Buddyinfo),
     ("dmesg", 0o444, GlobalFile::Dmesg),
+    ("swaps", 0o444, GlobalFile::Swaps),
+    ("partitions", 0o444, GlobalFile::Partitions),
 ];
 
 /// Render a system-wide file.
@@ -28,6 +35,8 @@ pub fn render_global(kernel: &Kernel, file: GlobalFile) -> String {
     match file {
         GlobalFile::Buddyinfo => buddyinfo(kernel),
         GlobalFile::Dmesg => dmesg(kernel),
+        GlobalFile::Swaps => swaps::swaps(kernel),
+        GlobalFile::Partitions => swaps::partitions(kernel),
     }
 }
 

@@ -1,0 +1,884 @@
+//! Swap areas (Linux: mm/swapfile.c): simulated partitions and real host
+//! swap files, priorities, slot allocation, the swap header.
+//!
+//! A swap entry is (type, offset): `type` is the area's index in
+//! `swap_info[]` (the order of swapon, freed indices reused), `offset` the
+//! page slot in the area. Slot 0 holds the header and is never handed out.
+//!
+//! Host files: only the slot range of a file with a valid `SWAPSPACE2`
+//! header is ever written, at byte offset `slot * 4096`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::{FileExt, FileTypeExt, OpenOptionsExt};
+use std::path::Path;
+
+use super::error::{MmError, MmResult};
+use super::types::PAGE_SIZE;
+
+/// Page bytes as the simulation stores them.
+pub type PageBytes = Box<[u8; PAGE_SIZE as usize]>;
+
+/// Swap areas the kernel can hold at once (MAX_SWAPFILES on a typical
+/// x86_64 config: 32 minus the special swap-entry types).
+pub const MAX_SWAPFILES: usize = 29;
+/// Highest explicit priority (SWAP_FLAG_PRIO_MASK).
+pub const MAX_PRIORITY: i32 = 32767;
+/// Offset of the version field in the header page.
+const VERSION_OFFSET: usize = 1024;
+/// Offset of the magic in a 4 KiB header page.
+const MAGIC_OFFSET: usize = PAGE_SIZE as usize - 10;
+/// The swap signature.
+pub const SWAP_MAGIC: &[u8; 10] = b"SWAPSPACE2";
+/// Largest number of bad pages the header can list.
+pub const MAX_BADPAGES: usize = (PAGE_SIZE as usize - 1536 - 10) / 4;
+/// Smallest area mkswap(8) accepts, in pages (40 KiB).
+pub const MIN_SWAP_PAGES: u64 = 10;
+/// Largest area mkswap(8) accepts, in pages.
+pub const MAX_SWAP_PAGES: u64 = u32::MAX as u64;
+
+const SLOT_FREE: u64 = 0;
+const SLOT_UNUSABLE: u64 = u64::MAX;
+
+/// The on-disk swap header (util-linux include/swapheader.h).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SwapHeader {
+    /// Pages in the area minus one.
+    pub last_page: u32,
+    /// Page numbers of bad pages.
+    pub badpages: Vec<u32>,
+    /// Volume UUID.
+    pub uuid: [u8; 16],
+    /// Volume label (NUL padded).
+    pub label: [u8; 16],
+}
+
+impl SwapHeader {
+    /// A header as mkswap(8) writes it for an area of `pages` pages. The
+    /// UUID is derived from `seed` (the path) so that runs are repeatable.
+    pub fn new(pages: u64, seed: &str) -> SwapHeader {
+        let mut uuid = [0u8; 16];
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for (i, slot) in uuid.iter_mut().enumerate() {
+            for b in seed.bytes().chain([i as u8]) {
+                hash ^= b as u64;
+                hash = hash.wrapping_mul(0x100_0000_01b3);
+            }
+            *slot = (hash >> 24) as u8;
+        }
+        // RFC 4122 version 4, variant 1, like libuuid's random UUIDs.
+        uuid[6] = (uuid[6] & 0x0f) | 0x40;
+        uuid[8] = (uuid[8] & 0x3f) | 0x80;
+        SwapHeader {
+            last_page: (pages - 1) as u32,
+            badpages: Vec::new(),
+            uuid,
+            label: [0; 16],
+        }
+    }
+
+    /// The bytes of the header page. mkswap writes bytes 1024..4096; the
+    /// boot sector area is left as it was (zero in a new file).
+    pub fn to_page(&self) -> PageBytes {
+        let mut page: PageBytes = Box::new([0u8; PAGE_SIZE as usize]);
+        page[VERSION_OFFSET..VERSION_OFFSET + 4].copy_from_slice(&1u32.to_ne_bytes());
+        page[1028..1032].copy_from_slice(&self.last_page.to_ne_bytes());
+        page[1032..1036].copy_from_slice(&(self.badpages.len() as u32).to_ne_bytes());
+        page[1036..1052].copy_from_slice(&self.uuid);
+        page[1052..1068].copy_from_slice(&self.label);
+        for (i, bad) in self.badpages.iter().enumerate() {
+            page[1536 + 4 * i..1540 + 4 * i].copy_from_slice(&bad.to_ne_bytes());
+        }
+        page[MAGIC_OFFSET..].copy_from_slice(SWAP_MAGIC);
+        page
+    }
+
+    /// Parse a header page the way the kernel's `read_swap_header` does:
+    /// the magic, version 1 (native or byte-swapped), a sane bad-page list.
+    pub fn parse(page: &[u8]) -> MmResult<SwapHeader> {
+        if page.len() < PAGE_SIZE as usize || &page[MAGIC_OFFSET..MAGIC_OFFSET + 10] != SWAP_MAGIC {
+            return Err(MmError::Invalid(
+                "Unable to find swap-space signature (no SWAPSPACE2 magic in the first page; run mkswap)".into(),
+            ));
+        }
+        let word = |at: usize| u32::from_ne_bytes(page[at..at + 4].try_into().expect("4 bytes"));
+        let swapped = word(VERSION_OFFSET).swap_bytes() == 1;
+        let get = |at: usize| {
+            if swapped {
+                word(at).swap_bytes()
+            } else {
+                word(at)
+            }
+        };
+        if get(VERSION_OFFSET) != 1 {
+            return Err(MmError::Invalid(format!(
+                "Unable to handle swap header version {}",
+                word(VERSION_OFFSET)
+            )));
+        }
+        let last_page = get(1028);
+        let nr_badpages = get(1032) as usize;
+        if last_page == 0 {
+            return Err(MmError::Invalid("Empty swap-file (last_page is 0)".into()));
+        }
+        if nr_badpages > MAX_BADPAGES {
+            return Err(MmError::Invalid(format!(
+                "swap header lists {nr_badpages} bad pages, more than the {MAX_BADPAGES} that fit"
+            )));
+        }
+        let badpages: Vec<u32> = (0..nr_badpages).map(|i| get(1536 + 4 * i)).collect();
+        if badpages.iter().any(|&b| b == 0 || b > last_page) {
+            return Err(MmError::Invalid(
+                "swap header lists a bad page outside the area".into(),
+            ));
+        }
+        Ok(SwapHeader {
+            last_page,
+            badpages,
+            uuid: page[1036..1052].try_into().expect("16 bytes"),
+            label: page[1052..1068].try_into().expect("16 bytes"),
+        })
+    }
+}
+
+/// A simulated block device holding a swap signature (`mkswap /dev/NAME`).
+#[derive(Debug)]
+pub struct SimulatedDisk {
+    /// Path, `/dev/NAME`.
+    pub path: String,
+    /// Block-device major number (8: SCSI disk).
+    pub major: u32,
+    /// Minor number, in order of creation.
+    pub minor: u32,
+    /// Size in pages.
+    pub pages: u64,
+    /// Its header page.
+    pub header: SwapHeader,
+    /// Page contents stored on the device, by slot (only pages with bytes).
+    pub stored: HashMap<u64, PageBytes>,
+}
+
+/// Where an area keeps its pages.
+#[derive(Debug)]
+pub enum Backing {
+    /// A simulated partition (its bytes live in the disk's map).
+    Partition,
+    /// A host regular file, written at slot × 4096.
+    File(File),
+}
+
+/// One active swap area (swap_info_struct).
+#[derive(Debug)]
+pub struct SwapInfo {
+    /// Path as /proc/swaps prints it.
+    pub path: String,
+    /// Partition or file.
+    pub backing: Backing,
+    /// Priority.
+    pub prio: i32,
+    /// Usable pages (header and bad pages excluded): /proc/swaps Size.
+    pub pages: u64,
+    /// Slots in the area (last_page + 1, limited by the file size).
+    pub max: u64,
+    /// Used slots.
+    pub inuse_pages: u64,
+    /// Per slot: 0 free, u64::MAX header or bad, else the owner + 1
+    /// (packed mm slot and virtual page, see [`pack_owner`]).
+    slots: Vec<u64>,
+    /// Next slot to try (next fit, like `cluster_next`).
+    cursor: u64,
+    /// False while swapoff is bringing pages back.
+    pub writeok: bool,
+}
+
+impl SwapInfo {
+    /// Free slots.
+    pub fn free_pages(&self) -> u64 {
+        self.pages - self.inuse_pages
+    }
+
+    /// The owner of a used slot.
+    pub fn owner(&self, offset: u64) -> Option<(u32, u64)> {
+        match self.slots.get(offset as usize) {
+            Some(&v) if v != SLOT_FREE && v != SLOT_UNUSABLE => Some(unpack_owner(v - 1)),
+            _ => None,
+        }
+    }
+
+    /// Used slots with their owners, ascending.
+    pub fn used_slots(&self) -> Vec<(u64, (u32, u64))> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| **v != SLOT_FREE && **v != SLOT_UNUSABLE)
+            .map(|(i, v)| (i as u64, unpack_owner(*v - 1)))
+            .collect()
+    }
+
+    fn alloc_slot(&mut self, owner: u64) -> Option<u64> {
+        if self.inuse_pages == self.pages {
+            return None;
+        }
+        let max = self.max;
+        let mut offset = self.cursor.max(1);
+        for _ in 0..max {
+            if offset >= max {
+                offset = 1;
+            }
+            if self.slots[offset as usize] == SLOT_FREE {
+                self.slots[offset as usize] = owner + 1;
+                self.inuse_pages += 1;
+                self.cursor = offset + 1;
+                return Some(offset);
+            }
+            offset += 1;
+        }
+        None
+    }
+}
+
+/// Pack (mm slot, virtual page number) into a slot's owner word.
+pub fn pack_owner(mm_slot: u32, vpn: u64) -> u64 {
+    ((mm_slot as u64) << 40) | (vpn & ((1 << 40) - 1))
+}
+
+/// Unpack an owner word.
+pub fn unpack_owner(word: u64) -> (u32, u64) {
+    ((word >> 40) as u32, word & ((1 << 40) - 1))
+}
+
+/// A swap entry: area type and slot offset (`swp_entry_t`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SwapEntry {
+    /// Index in swap_info[].
+    pub area: u8,
+    /// Page slot.
+    pub offset: u64,
+}
+
+/// All swap state: areas, the priority list, simulated disks.
+#[derive(Debug)]
+pub struct SwapState {
+    /// swap_info[]: active areas by type index.
+    pub areas: Vec<Option<SwapInfo>>,
+    /// Area indices in allocation order: priority descending, equal
+    /// priorities in their round-robin order (swap_avail_head).
+    avail: Vec<usize>,
+    /// The last automatic priority handed out (least_priority).
+    least_priority: i32,
+    /// Simulated block devices by path.
+    pub disks: BTreeMap<String, SimulatedDisk>,
+}
+
+impl Default for SwapState {
+    fn default() -> Self {
+        SwapState {
+            areas: Vec::new(),
+            avail: Vec::new(),
+            least_priority: -1,
+            disks: BTreeMap::new(),
+        }
+    }
+}
+
+/// Kind of path a swap command names.
+fn is_device_path(path: &str) -> bool {
+    path.starts_with("/dev/")
+}
+
+impl SwapState {
+    /// Σ usable pages (SwapTotal).
+    pub fn total_pages(&self) -> u64 {
+        self.active().map(|a| a.pages).sum()
+    }
+
+    /// Σ free pages of areas that take writes (SwapFree counts all areas).
+    pub fn free_pages(&self) -> u64 {
+        self.active().map(|a| a.free_pages()).sum()
+    }
+
+    /// Active areas in swap_info order.
+    pub fn active(&self) -> impl Iterator<Item = &SwapInfo> {
+        self.areas.iter().flatten()
+    }
+
+    /// Index of the active area with this path.
+    pub fn find(&self, path: &str) -> Option<usize> {
+        self.areas
+            .iter()
+            .position(|a| a.as_ref().is_some_and(|a| a.path == path))
+    }
+
+    /// True if some area can take a page now.
+    pub fn has_free_slot(&self) -> bool {
+        self.avail.iter().any(|&i| {
+            let a = self.areas[i].as_ref().expect("avail lists active areas");
+            a.writeok && a.inuse_pages < a.pages
+        })
+    }
+
+    /// `mkswap /dev/NAME SIZE`: a simulated partition with a swap header.
+    pub fn mkswap_partition(&mut self, path: &str, bytes: u64) -> MmResult<()> {
+        let pages = check_swap_size(bytes)?;
+        let name = &path["/dev/".len()..];
+        if name.is_empty() || name.contains('/') || name.len() > 31 {
+            return Err(MmError::Invalid(format!(
+                "bad device name '{path}': expected /dev/NAME"
+            )));
+        }
+        if let Some(disk) = self.disks.get(path) {
+            if self.find(path).is_some() {
+                return Err(MmError::Busy(format!(
+                    "{path} is in use as swap; swapoff it first"
+                )));
+            }
+            let _ = disk;
+            return Err(MmError::Exists(format!("{path} already exists")));
+        }
+        let minor = self.disks.len() as u32;
+        self.disks.insert(
+            path.to_string(),
+            SimulatedDisk {
+                path: path.to_string(),
+                major: 8,
+                minor,
+                pages,
+                header: SwapHeader::new(pages, path),
+                stored: HashMap::new(),
+            },
+        );
+        Ok(())
+    }
+
+    /// `mkswap PATH SIZE` for a host path: a new sparse file, mode 0600,
+    /// with exactly the header mkswap(8) writes.
+    pub fn mkswap_file(&mut self, path: &str, bytes: u64) -> MmResult<()> {
+        if !path.starts_with('/') {
+            return Err(MmError::Invalid(format!(
+                "swap file path '{path}' must be absolute"
+            )));
+        }
+        let pages = check_swap_size(bytes)?;
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => MmError::Exists(format!(
+                    "{path} already exists; mkswap never overwrites a file"
+                )),
+                _ => MmError::Io(format!("cannot create {path}: {e}")),
+            })?;
+        let header = SwapHeader::new(pages, path).to_page();
+        let result = file
+            .set_len(pages * PAGE_SIZE)
+            .and_then(|_| file.write_all_at(&header[VERSION_OFFSET..], VERSION_OFFSET as u64))
+            .and_then(|_| file.sync_data());
+        if let Err(e) = result {
+            let _ = std::fs::remove_file(path);
+            return Err(MmError::Io(format!(
+                "cannot write the swap header to {path}: {e}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// `swapon PATH [prio=N]`. `prio` None means the kernel chooses.
+    /// Returns the new area's index.
+    pub fn swapon(&mut self, path: &str, prio: Option<i32>) -> MmResult<usize> {
+        if self.find(path).is_some() {
+            return Err(MmError::Busy(format!("{path} is already in use as swap")));
+        }
+        let (backing, header, max) = if is_device_path(path) {
+            let disk = self.disks.get(path).ok_or_else(|| {
+                MmError::NotFound(format!(
+                    "no simulated device {path}; create it with mkswap {path} SIZE"
+                ))
+            })?;
+            (Backing::Partition, disk.header.clone(), disk.pages)
+        } else {
+            let (file, header, max) = open_swap_file(path)?;
+            (Backing::File(file), header, max)
+        };
+        let max = max.min(header.last_page as u64 + 1);
+        let mut slots = vec![SLOT_FREE; max as usize];
+        slots[0] = SLOT_UNUSABLE;
+        let mut bad = 0;
+        for &b in &header.badpages {
+            if (b as u64) < max && slots[b as usize] == SLOT_FREE {
+                slots[b as usize] = SLOT_UNUSABLE;
+                bad += 1;
+            }
+        }
+        let pages = max - 1 - bad;
+        if pages == 0 {
+            return Err(MmError::Invalid(format!(
+                "{path}: swap area has no usable pages"
+            )));
+        }
+        let index = match self.areas.iter().position(Option::is_none) {
+            Some(i) => i,
+            None if self.areas.len() < MAX_SWAPFILES => {
+                self.areas.push(None);
+                self.areas.len() - 1
+            }
+            None => {
+                return Err(MmError::Permission(format!(
+                    "all {MAX_SWAPFILES} swap slots are in use; swapoff one first"
+                )));
+            }
+        };
+        let prio = match prio {
+            Some(p) => p,
+            None => {
+                self.least_priority -= 1;
+                self.least_priority
+            }
+        };
+        self.areas[index] = Some(SwapInfo {
+            path: path.to_string(),
+            backing,
+            prio,
+            pages,
+            max,
+            inuse_pages: 0,
+            slots,
+            cursor: 1,
+            writeok: true,
+        });
+        // Insert behind every area of higher or equal priority.
+        let at = self
+            .avail
+            .iter()
+            .position(|&i| self.areas[i].as_ref().expect("active").prio < prio)
+            .unwrap_or(self.avail.len());
+        self.avail.insert(at, index);
+        Ok(index)
+    }
+
+    /// Take an area off the allocation list (start of swapoff).
+    pub fn disable(&mut self, index: usize) {
+        if let Some(a) = self.areas[index].as_mut() {
+            a.writeok = false;
+        }
+    }
+
+    /// Put an area back after a failed swapoff.
+    pub fn enable(&mut self, index: usize) {
+        if let Some(a) = self.areas[index].as_mut() {
+            a.writeok = true;
+        }
+    }
+
+    /// Remove an empty area (end of swapoff), renumbering automatic
+    /// priorities as Linux does: every area after it gets prio + 1.
+    pub fn remove(&mut self, index: usize) {
+        let area = self.areas[index].take().expect("active area");
+        debug_assert_eq!(area.inuse_pages, 0);
+        let position = self.avail.iter().position(|&i| i == index).expect("listed");
+        self.avail.remove(position);
+        if area.prio < 0 {
+            for &i in &self.avail[position..] {
+                if let Some(a) = self.areas[i].as_mut() {
+                    a.prio += 1;
+                }
+            }
+            self.least_priority += 1;
+        }
+        while self.areas.last().is_some_and(Option::is_none) {
+            self.areas.pop();
+        }
+    }
+
+    /// `get_swap_page`: a slot on the highest-priority area with room;
+    /// equal priorities take turns slot by slot (the area is requeued
+    /// behind its equals after each allocation).
+    pub fn alloc_slot(&mut self, owner: u64) -> Option<SwapEntry> {
+        for pos in 0..self.avail.len() {
+            let index = self.avail[pos];
+            let area = self.areas[index]
+                .as_mut()
+                .expect("avail lists active areas");
+            if !area.writeok {
+                continue;
+            }
+            let prio = area.prio;
+            let Some(offset) = area.alloc_slot(owner) else {
+                continue;
+            };
+            // plist_requeue: move behind the last area of the same priority.
+            let mut end = pos + 1;
+            while end < self.avail.len()
+                && self.areas[self.avail[end]].as_ref().expect("active").prio == prio
+            {
+                end += 1;
+            }
+            self.avail[pos..end].rotate_left(1);
+            return Some(SwapEntry {
+                area: index as u8,
+                offset,
+            });
+        }
+        None
+    }
+
+    /// Give a slot back; bytes stored for it on a partition are dropped.
+    pub fn free_slot(&mut self, entry: SwapEntry) {
+        let Some(area) = self
+            .areas
+            .get_mut(entry.area as usize)
+            .and_then(Option::as_mut)
+        else {
+            return;
+        };
+        let slot = &mut area.slots[entry.offset as usize];
+        if *slot == SLOT_FREE || *slot == SLOT_UNUSABLE {
+            return;
+        }
+        *slot = SLOT_FREE;
+        area.inuse_pages -= 1;
+        if matches!(area.backing, Backing::Partition) {
+            let path = area.path.clone();
+            if let Some(disk) = self.disks.get_mut(&path) {
+                disk.stored.remove(&entry.offset);
+            }
+        }
+    }
+
+    /// Change the owner recorded for a slot.
+    pub fn set_owner(&mut self, entry: SwapEntry, owner: u64) {
+        if let Some(area) = self
+            .areas
+            .get_mut(entry.area as usize)
+            .and_then(Option::as_mut)
+        {
+            area.slots[entry.offset as usize] = owner + 1;
+        }
+    }
+
+    /// Write a page to its slot. `bytes` None means the page was never
+    /// written through `mem`: files get zeros, partitions store nothing.
+    pub fn write_page(&mut self, entry: SwapEntry, bytes: Option<PageBytes>) -> MmResult<()> {
+        let area = self.areas[entry.area as usize]
+            .as_ref()
+            .expect("active area");
+        match &area.backing {
+            Backing::Partition => {
+                if let Some(bytes) = bytes {
+                    let path = area.path.clone();
+                    self.disks
+                        .get_mut(&path)
+                        .expect("partition of an active area")
+                        .stored
+                        .insert(entry.offset, bytes);
+                }
+                Ok(())
+            }
+            Backing::File(file) => {
+                const ZERO: [u8; PAGE_SIZE as usize] = [0; PAGE_SIZE as usize];
+                let data: &[u8] = bytes.as_deref().map(|b| &b[..]).unwrap_or(&ZERO);
+                debug_assert!(entry.offset >= 1 && entry.offset < area.max);
+                file.write_all_at(data, entry.offset * PAGE_SIZE)
+                    .map_err(|e| {
+                        MmError::Io(format!(
+                            "write error on swap file {} slot {}: {e}",
+                            area.path, entry.offset
+                        ))
+                    })
+            }
+        }
+    }
+
+    /// Read a page back from its slot: None for an all-zero page.
+    pub fn read_page(&mut self, entry: SwapEntry) -> MmResult<Option<PageBytes>> {
+        let area = self.areas[entry.area as usize]
+            .as_ref()
+            .expect("active area");
+        match &area.backing {
+            Backing::Partition => {
+                let path = area.path.clone();
+                Ok(self
+                    .disks
+                    .get_mut(&path)
+                    .and_then(|d| d.stored.remove(&entry.offset)))
+            }
+            Backing::File(file) => {
+                let mut page: PageBytes = Box::new([0u8; PAGE_SIZE as usize]);
+                file.read_exact_at(&mut page[..], entry.offset * PAGE_SIZE)
+                    .map_err(|e| {
+                        MmError::Io(format!(
+                            "read error on swap file {} slot {}: {e}",
+                            area.path, entry.offset
+                        ))
+                    })?;
+                Ok(page.iter().any(|&b| b != 0).then_some(page))
+            }
+        }
+    }
+}
+
+/// mkswap(8)'s size limits: 40 KiB to 2^32 - 1 pages.
+fn check_swap_size(bytes: u64) -> MmResult<u64> {
+    let pages = bytes / PAGE_SIZE;
+    if pages < MIN_SWAP_PAGES {
+        return Err(MmError::Invalid(
+            "swap area needs to be at least 40 KiB".into(),
+        ));
+    }
+    if pages > MAX_SWAP_PAGES {
+        return Err(MmError::Invalid(
+            "swap area may hold at most 2^32 - 1 pages".into(),
+        ));
+    }
+    Ok(pages)
+}
+
+/// Open a host swap file: absolute path, no symlink, a regular file, a
+/// valid header and no bad pages (Linux refuses bad pages in files).
+/// Returns the file, its header and the pages the file holds.
+fn open_swap_file(path: &str) -> MmResult<(File, SwapHeader, u64)> {
+    if !path.starts_with('/') {
+        return Err(MmError::Invalid(format!(
+            "swap file path '{path}' must be absolute"
+        )));
+    }
+    let meta = std::fs::symlink_metadata(Path::new(path)).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => MmError::NotFound(format!("{path} does not exist")),
+        _ => MmError::Io(format!("cannot stat {path}: {e}")),
+    })?;
+    let kind = meta.file_type();
+    if kind.is_symlink() {
+        return Err(MmError::Invalid(format!(
+            "{path} is a symbolic link; swap files must be regular files"
+        )));
+    }
+    if !kind.is_file() {
+        let what = if kind.is_dir() {
+            "a directory"
+        } else if kind.is_block_device() {
+            "a host block device (only simulated /dev/ devices are used)"
+        } else {
+            "not a regular file"
+        };
+        return Err(MmError::Invalid(format!("{path} is {what}")));
+    }
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| MmError::Io(format!("cannot open {path}: {e}")))?;
+    let size = file
+        .metadata()
+        .map_err(|e| MmError::Io(format!("cannot stat {path}: {e}")))?
+        .len();
+    let mut page = vec![0u8; PAGE_SIZE as usize];
+    if size < PAGE_SIZE {
+        return Err(MmError::Invalid(format!(
+            "{path} is smaller than one page: no swap header"
+        )));
+    }
+    file.read_exact_at(&mut page, 0)
+        .map_err(|e| MmError::Io(format!("cannot read the header of {path}: {e}")))?;
+    let header = SwapHeader::parse(&page).map_err(|e| MmError::Invalid(format!("{path}: {e}")))?;
+    if !header.badpages.is_empty() {
+        return Err(MmError::Invalid(format!(
+            "{path}: a swap file may not list bad pages (Linux refuses them)"
+        )));
+    }
+    Ok((file, header, size / PAGE_SIZE))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state_with(devs: &[(&str, Option<i32>)]) -> SwapState {
+        let mut s = SwapState::default();
+        for (path, prio) in devs {
+            s.mkswap_partition(path, 1 << 20).unwrap();
+            s.swapon(path, *prio).unwrap();
+        }
+        s
+    }
+
+    fn prios(s: &SwapState) -> Vec<(String, i32)> {
+        s.active().map(|a| (a.path.clone(), a.prio)).collect()
+    }
+
+    #[test]
+    fn header_round_trip_and_size() {
+        let h = SwapHeader::new(262144, "/swapfile");
+        let page = h.to_page();
+        assert_eq!(&page[4086..], b"SWAPSPACE2");
+        let parsed = SwapHeader::parse(&page[..]).unwrap();
+        assert_eq!(parsed, h);
+        assert_eq!(parsed.last_page, 262143);
+        let mut bad = page.clone();
+        bad[4086] = b'X';
+        assert_eq!(
+            SwapHeader::parse(&bad[..]).unwrap_err().errno(),
+            libc::EINVAL
+        );
+    }
+
+    #[test]
+    fn byte_swapped_header_is_accepted() {
+        let mut page = SwapHeader::new(100, "x").to_page();
+        for at in [1024usize, 1028, 1032] {
+            let v = u32::from_ne_bytes(page[at..at + 4].try_into().unwrap()).swap_bytes();
+            page[at..at + 4].copy_from_slice(&v.to_ne_bytes());
+        }
+        assert_eq!(SwapHeader::parse(&page[..]).unwrap().last_page, 99);
+    }
+
+    #[test]
+    fn one_mib_partition_has_255_usable_pages() {
+        let s = state_with(&[("/dev/sdb1", None)]);
+        assert_eq!(s.total_pages(), 255);
+    }
+
+    #[test]
+    fn default_priorities_count_down_and_renumber() {
+        let mut s = state_with(&[("/dev/a", None), ("/dev/b", None), ("/dev/c", None)]);
+        assert_eq!(
+            prios(&s),
+            [
+                ("/dev/a".to_string(), -2),
+                ("/dev/b".to_string(), -3),
+                ("/dev/c".to_string(), -4)
+            ]
+        );
+        let b = s.find("/dev/b").unwrap();
+        s.remove(b);
+        assert_eq!(
+            prios(&s),
+            [("/dev/a".to_string(), -2), ("/dev/c".to_string(), -3)]
+        );
+        // The freed swap_info slot is reused, the counter continues at -4.
+        s.swapon("/dev/b", None).unwrap();
+        assert_eq!(s.find("/dev/b"), Some(1));
+        assert_eq!(s.areas[1].as_ref().unwrap().prio, -4);
+    }
+
+    #[test]
+    fn highest_priority_first() {
+        let mut s = state_with(&[("/dev/low", Some(1)), ("/dev/high", Some(10))]);
+        for _ in 0..10 {
+            let e = s.alloc_slot(0).unwrap();
+            assert_eq!(s.areas[e.area as usize].as_ref().unwrap().path, "/dev/high");
+        }
+    }
+
+    #[test]
+    fn equal_priorities_take_turns_slot_by_slot() {
+        let mut s = state_with(&[
+            ("/dev/a", Some(5)),
+            ("/dev/b", Some(5)),
+            ("/dev/c", Some(1)),
+        ]);
+        let got: Vec<(u8, u64)> = (0..4)
+            .map(|_| s.alloc_slot(0).map(|e| (e.area, e.offset)).unwrap())
+            .collect();
+        assert_eq!(got, [(0, 1), (1, 1), (0, 2), (1, 2)]);
+    }
+
+    #[test]
+    fn full_area_falls_through_and_slot_zero_is_never_used() {
+        let mut s = state_with(&[("/dev/a", Some(5)), ("/dev/b", Some(1))]);
+        let mut seen = Vec::new();
+        for _ in 0..300 {
+            seen.push(s.alloc_slot(7).unwrap());
+        }
+        assert!(seen.iter().all(|e| e.offset != 0));
+        assert_eq!(seen.iter().filter(|e| e.area == 0).count(), 255);
+        assert_eq!(s.areas[0].as_ref().unwrap().free_pages(), 0);
+        let first = seen[0];
+        s.free_slot(first);
+        assert_eq!(s.areas[0].as_ref().unwrap().free_pages(), 1);
+        assert_eq!(s.alloc_slot(7).unwrap(), first);
+    }
+
+    #[test]
+    fn errors() {
+        let mut s = state_with(&[("/dev/a", None)]);
+        assert_eq!(s.swapon("/dev/a", None).unwrap_err().errno(), libc::EBUSY);
+        assert_eq!(s.swapon("/dev/zz", None).unwrap_err().errno(), libc::ENOENT);
+        assert_eq!(
+            s.mkswap_partition("/dev/a", 1 << 20).unwrap_err().errno(),
+            libc::EBUSY
+        );
+        assert_eq!(
+            s.mkswap_partition("/dev/q", 36 << 10).unwrap_err().errno(),
+            libc::EINVAL
+        );
+        assert_eq!(
+            s.mkswap_file("relative/path", 1 << 20).unwrap_err().errno(),
+            libc::EINVAL
+        );
+    }
+
+    #[test]
+    fn host_file_round_trip() {
+        let dir = std::env::temp_dir().join(format!("mmfs-swapfile-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("swap.img");
+        let path = path.to_str().unwrap();
+        let _ = std::fs::remove_file(path);
+        let mut s = SwapState::default();
+        s.mkswap_file(path, 1 << 20).unwrap();
+        assert_eq!(
+            s.mkswap_file(path, 1 << 20).unwrap_err().errno(),
+            libc::EEXIST
+        );
+        let i = s.swapon(path, Some(3)).unwrap();
+        assert_eq!(s.areas[i].as_ref().unwrap().pages, 255);
+        let e = s.alloc_slot(1).unwrap();
+        let mut page: PageBytes = Box::new([0u8; 4096]);
+        page[..5].copy_from_slice(b"hello");
+        s.write_page(e, Some(page.clone())).unwrap();
+        let raw = std::fs::read(path).unwrap();
+        assert_eq!(
+            &raw[e.offset as usize * 4096..e.offset as usize * 4096 + 5],
+            b"hello"
+        );
+        assert_eq!(&raw[4086..4096], b"SWAPSPACE2");
+        assert_eq!(s.read_page(e).unwrap().unwrap()[..], page[..]);
+        // A symlink to it is refused.
+        let link = dir.join("link.img");
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(path, &link).unwrap();
+        assert_eq!(
+            s.swapon(link.to_str().unwrap(), None).unwrap_err().errno(),
+            libc::EINVAL
+        );
+        // A file without a header is refused and never written.
+        let plain = dir.join("plain.img");
+        std::fs::write(&plain, vec![7u8; 65536]).unwrap();
+        assert_eq!(
+            s.swapon(plain.to_str().unwrap(), None).unwrap_err().errno(),
+            libc::EINVAL
+        );
+        assert!(std::fs::read(&plain).unwrap().iter().all(|&b| b == 7));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn header_written_by_util_linux_mkswap_is_accepted() {
+        let dir = std::env::temp_dir().join(format!("mmfs-mkswap-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("real.img");
+        std::fs::write(&path, vec![0u8; 4 << 20]).unwrap();
+        let status = std::process::Command::new("mkswap")
+            .arg(&path)
+            .output()
+            .expect("util-linux mkswap must be installed (Debian package util-linux)");
+        assert!(status.status.success(), "mkswap failed: {status:?}");
+        let mut s = SwapState::default();
+        let i = s.swapon(path.to_str().unwrap(), None).unwrap();
+        assert_eq!(s.areas[i].as_ref().unwrap().pages, 1023);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,151 @@
+//! /proc/swaps (mm/swapfile.c `swap_show`) and /proc/partitions
+//! (block/genhd.c `show_partition`) for the simulated disks.
+
+use std::fmt::Write;
+
+use crate::mm::Kernel;
+use crate::mm::swapfile::{Backing, SwapInfo};
+
+/// The header line, printed even when no swap is on.
+pub const SWAPS_HEADER: &str = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n";
+
+/// Escape a path like `seq_file_path(m, file, " \t\n\\")`: those four
+/// characters become 3-digit octal escapes.
+pub fn escape_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        match c {
+            ' ' | '\t' | '\n' | '\\' => {
+                let _ = write!(out, "\\{:03o}", c as u32);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// One /proc/swaps row: the name padded to column 40 (at least one space),
+/// `partition` or `file\t`, and an extra tab after Size and Used when they
+/// are below 10000000.
+pub fn swaps_row(area: &SwapInfo) -> String {
+    let name = escape_path(&area.path);
+    let pad = if name.len() < 40 { 40 - name.len() } else { 1 };
+    let kind = match area.backing {
+        Backing::Partition => "partition",
+        Backing::File(_) => "file\t",
+    };
+    let size = area.pages * 4;
+    let used = area.inuse_pages * 4;
+    format!(
+        "{name}{:pad$}{kind}\t{size}\t{}{used}\t{}{}\n",
+        "",
+        if size < 10_000_000 { "\t" } else { "" },
+        if used < 10_000_000 { "\t" } else { "" },
+        area.prio
+    )
+}
+
+/// /proc/swaps: rows in swap_info (type) order.
+pub fn swaps(kernel: &Kernel) -> String {
+    let mut out = String::from(SWAPS_HEADER);
+    for area in kernel.swap.active() {
+        out.push_str(&swaps_row(area));
+    }
+    out
+}
+
+/// /proc/partitions: `major minor  #blocks  name` of the simulated disks.
+pub fn partitions(kernel: &Kernel) -> String {
+    let mut out = String::from("major minor  #blocks  name\n\n");
+    let mut disks: Vec<_> = kernel.swap.disks.values().collect();
+    disks.sort_by_key(|d| (d.major, d.minor));
+    for disk in disks {
+        let name = disk.path.trim_start_matches("/dev/");
+        let _ = writeln!(
+            out,
+            "{:4}  {:7} {:10} {}",
+            disk.major,
+            disk.minor,
+            disk.pages * 4,
+            name
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mm::MachineConfig;
+
+    #[test]
+    fn escapes_like_seq_file_path() {
+        assert_eq!(escape_path("/a b\tc\\d\ne"), "/a\\040b\\011c\\134d\\012e");
+    }
+
+    /// The rows of `linux-samples/synthetic/swaps`, rebuilt from state.
+    #[test]
+    fn rows_match_the_synthetic_capture() {
+        let mut k = crate::mm::Kernel::boot(MachineConfig::default()).unwrap();
+        k.swap
+            .mkswap_partition("/dev/sda2", (8388604 + 4) * 1024)
+            .unwrap();
+        k.swap.swapon("/dev/sda2", None).unwrap();
+        let text = swaps(&k);
+        assert_eq!(
+            text,
+            "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n/dev/sda2                               partition\t8388604\t\t0\t\t-2\n"
+        );
+        let capture = include_str!("../../tests/reference/linux-samples/synthetic/swaps");
+        let rows: Vec<&str> = capture.lines().collect();
+        assert_eq!(rows[0], SWAPS_HEADER.trim_end());
+        assert_eq!(rows[1], text.lines().nth(1).unwrap());
+        // A file row with 1024 KiB used, and one with a space in its path.
+        let dir = std::env::temp_dir().join(format!("mmfs-swaps-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("swapfile");
+        let file = file.to_str().unwrap();
+        k.swap.mkswap_file(file, (2097148 + 4) * 1024).unwrap();
+        let i = k.swap.swapon(file, None).unwrap();
+        // Keep the higher-priority partition out of the way.
+        k.swap.disable(0);
+        for _ in 0..256 {
+            k.swap.alloc_slot(0).unwrap();
+        }
+        let row = swaps_row(k.swap.areas[i].as_ref().unwrap());
+        let expected = rows[2].replacen("/swapfile", file, 1);
+        let pad = 40usize.saturating_sub(file.len()).max(1);
+        let expected = expected.replacen(&" ".repeat(31), &" ".repeat(pad), 1);
+        assert_eq!(row.trim_end(), expected);
+        let spaced = dir.join("my swap");
+        let spaced = spaced.to_str().unwrap();
+        k.swap.mkswap_file(spaced, (1048572 + 4) * 1024).unwrap();
+        let j = k.swap.swapon(spaced, Some(32767)).unwrap();
+        let row = swaps_row(k.swap.areas[j].as_ref().unwrap());
+        assert!(row.contains("my\\040swap"));
+        assert!(row.ends_with("file\t\t1048572\t\t0\t\t32767\n"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn big_numbers_lose_the_extra_tab() {
+        let mut k = crate::mm::Kernel::boot(MachineConfig::default()).unwrap();
+        k.swap
+            .mkswap_partition("/dev/big", (10485756 + 4) * 1024)
+            .unwrap();
+        let i = k.swap.swapon("/dev/big", Some(5)).unwrap();
+        let row = swaps_row(k.swap.areas[i].as_ref().unwrap());
+        assert!(row.ends_with("partition\t10485756\t0\t\t5\n"), "{row:?}");
+    }
+
+    #[test]
+    fn partitions_format() {
+        let mut k = crate::mm::Kernel::boot(MachineConfig::default()).unwrap();
+        assert_eq!(partitions(&k), "major minor  #blocks  name\n\n");
+        k.swap.mkswap_partition("/dev/sdb1", 256 << 20).unwrap();
+        assert_eq!(
+            partitions(&k),
+            "major minor  #blocks  name\n\n   8        0     262144 sdb1\n"
+        );
+    }
+}
