@@ -53,6 +53,30 @@ pub enum Command {
         /// Ticks to advance.
         ticks: u64,
     },
+    /// `mkswap PATH SIZE`
+    Mkswap {
+        /// `/dev/NAME` (simulated partition) or an absolute host path.
+        path: String,
+        /// Size in bytes.
+        bytes: u64,
+    },
+    /// `swapon PATH [prio=N]`
+    Swapon {
+        /// Device or file.
+        path: String,
+        /// Explicit priority 0..=32767; None lets the kernel choose.
+        prio: Option<i32>,
+    },
+    /// `swapoff PATH`
+    Swapoff {
+        /// Device or file.
+        path: String,
+    },
+    /// `reclaim SIZE`
+    Reclaim {
+        /// Bytes to reclaim.
+        bytes: u64,
+    },
 }
 
 /// Split a line into the command word, positional words and `key=value` options.
@@ -227,6 +251,48 @@ pub fn parse_system(line: &str) -> MmResult<Command> {
             }
             Ok(Command::Tick { ticks })
         }
+        "mkswap" => {
+            words.arity(2, 2, "mkswap PATH SIZE")?;
+            words.allow_options(&[])?;
+            Ok(Command::Mkswap {
+                path: swap_path(words.positional[0])?,
+                bytes: size(words.positional[1], "swap size")?,
+            })
+        }
+        "swapon" => {
+            words.arity(1, 1, "swapon PATH [prio=N]")?;
+            words.allow_options(&["prio"])?;
+            let prio = match words.option("prio") {
+                None | Some("-1") => None,
+                Some(text) => {
+                    let p = number(text, "priority")?;
+                    if p > crate::mm::swapfile::MAX_PRIORITY as u64 {
+                        return Err(invalid(format!("priority {p} out of range: use 0..32767, or -1 to let the kernel choose")));
+                    }
+                    Some(p as i32)
+                }
+            };
+            Ok(Command::Swapon {
+                path: swap_path(words.positional[0])?,
+                prio,
+            })
+        }
+        "swapoff" => {
+            words.arity(1, 1, "swapoff PATH")?;
+            words.allow_options(&[])?;
+            Ok(Command::Swapoff {
+                path: swap_path(words.positional[0])?,
+            })
+        }
+        "reclaim" => {
+            words.arity(1, 1, "reclaim SIZE")?;
+            words.allow_options(&[])?;
+            let bytes = size(words.positional[0], "reclaim size")?;
+            if bytes == 0 {
+                return Err(invalid("reclaim 0: nothing to reclaim"));
+            }
+            Ok(Command::Reclaim { bytes })
+        }
         other => Err(invalid(format!(
             "unknown command '{other}' (commands: {})",
             SYSTEM_COMMANDS.join(", ")
@@ -235,7 +301,26 @@ pub fn parse_system(line: &str) -> MmResult<Command> {
 }
 
 /// The commands `MOUNT/ctl` understands, for error messages.
-pub const SYSTEM_COMMANDS: &[&str] = &["alloc_pages", "free_pages", "tick"];
+pub const SYSTEM_COMMANDS: &[&str] = &[
+    "alloc_pages",
+    "free_pages",
+    "tick",
+    "mkswap",
+    "swapon",
+    "swapoff",
+    "reclaim",
+];
+
+/// A swap path: `/dev/NAME` or an absolute host path, at most PATH_MAX.
+fn swap_path(text: &str) -> MmResult<String> {
+    if !text.starts_with('/') {
+        return Err(invalid(format!("swap path '{text}' must be absolute (/dev/NAME or /path/to/file)")));
+    }
+    if text.len() >= 4096 {
+        return Err(invalid("swap path longer than PATH_MAX"));
+    }
+    Ok(text.to_string())
+}
 
 /// True for lines that carry no command: blank or `#` comments.
 pub fn is_blank(line: &str) -> bool {

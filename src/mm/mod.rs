@@ -3,7 +3,9 @@
 
 pub mod error;
 pub mod page_alloc;
+pub mod page_contents;
 pub mod printk;
+pub mod rmap;
 pub mod swapfile;
 pub mod types;
 pub mod vmscan;
@@ -129,6 +131,8 @@ pub struct Kernel {
     pub lru: vmscan::Lru,
     /// Swap areas and simulated disks.
     pub swap: swapfile::SwapState,
+    /// Bytes of pages written through `PID/mem`.
+    pub page_contents: page_contents::PageContents,
 }
 
 impl Kernel {
@@ -150,6 +154,7 @@ impl Kernel {
             forks: 1,
             lru,
             swap: swapfile::SwapState::default(),
+            page_contents: page_contents::PageContents::default(),
         };
         crate::procfs::boot_log::log_boot(&mut kernel);
         Ok(kernel)
@@ -224,6 +229,10 @@ impl Kernel {
                 self.tick(ticks);
                 Ok(())
             }
+            Command::Mkswap { path, bytes } => self.mkswap(&path, bytes),
+            Command::Swapon { path, prio } => self.swapon(&path, prio),
+            Command::Swapoff { path } => self.swapoff(&path),
+            Command::Reclaim { bytes } => self.reclaim_command(bytes),
         }
     }
 

@@ -560,7 +560,12 @@ impl SwapState {
 
     /// Write a page to its slot. `bytes` None means the page was never
     /// written through `mem`: files get zeros, partitions store nothing.
-    pub fn write_page(&mut self, entry: SwapEntry, bytes: Option<PageBytes>) -> MmResult<()> {
+    /// On failure the bytes come back with the error.
+    pub fn write_page(
+        &mut self,
+        entry: SwapEntry,
+        bytes: Option<PageBytes>,
+    ) -> Result<(), (MmError, Option<PageBytes>)> {
         let area = self.areas[entry.area as usize]
             .as_ref()
             .expect("active area");
@@ -580,13 +585,16 @@ impl SwapState {
                 const ZERO: [u8; PAGE_SIZE as usize] = [0; PAGE_SIZE as usize];
                 let data: &[u8] = bytes.as_deref().map(|b| &b[..]).unwrap_or(&ZERO);
                 debug_assert!(entry.offset >= 1 && entry.offset < area.max);
-                file.write_all_at(data, entry.offset * PAGE_SIZE)
-                    .map_err(|e| {
-                        MmError::Io(format!(
+                match file.write_all_at(data, entry.offset * PAGE_SIZE) {
+                    Ok(()) => Ok(()),
+                    Err(e) => {
+                        let err = MmError::Io(format!(
                             "write error on swap file {} slot {}: {e}",
                             area.path, entry.offset
-                        ))
-                    })
+                        ));
+                        Err((err, bytes))
+                    }
+                }
             }
         }
     }
@@ -838,7 +846,9 @@ mod tests {
         let e = s.alloc_slot(1).unwrap();
         let mut page: PageBytes = Box::new([0u8; 4096]);
         page[..5].copy_from_slice(b"hello");
-        s.write_page(e, Some(page.clone())).unwrap();
+        s.write_page(e, Some(page.clone()))
+            .map_err(|(e, _)| e)
+            .unwrap();
         let raw = std::fs::read(path).unwrap();
         assert_eq!(
             &raw[e.offset as usize * 4096..e.offset as usize * 4096 + 5],
@@ -880,5 +890,71 @@ mod tests {
         let i = s.swapon(path.to_str().unwrap(), None).unwrap();
         assert_eq!(s.areas[i].as_ref().unwrap().pages, 1023);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+impl super::Kernel {
+    /// `mkswap PATH SIZE`: a simulated partition for `/dev/` paths, a new
+    /// host file otherwise.
+    pub fn mkswap(&mut self, path: &str, bytes: u64) -> MmResult<()> {
+        if is_device_path(path) {
+            self.swap.mkswap_partition(path, bytes)
+        } else {
+            self.swap.mkswap_file(path, bytes)
+        }
+    }
+
+    /// `swapon PATH [prio=N]`, logging Linux's "Adding …k swap" line.
+    pub fn swapon(&mut self, path: &str, prio: Option<i32>) -> MmResult<()> {
+        let index = self.swap.swapon(path, prio)?;
+        let area = self.swap.areas[index].as_ref().expect("just added");
+        let flags = match area.backing {
+            Backing::Partition => "SS",
+            Backing::File(_) => "",
+        };
+        let line = format!(
+            "Adding {}k swap on {}.  Priority:{} extents:1 across:{}k {}",
+            area.pages * 4,
+            area.path,
+            area.prio,
+            (area.max - 1) * 4,
+            flags
+        );
+        self.printk(line);
+        Ok(())
+    }
+}
+
+impl super::Kernel {
+    /// `swapoff PATH`: stop new writes to the area, bring every page back
+    /// into memory, then remove it. ENOMEM when memory cannot hold them:
+    /// the pages already read stay in memory and the area stays on.
+    pub fn swapoff(&mut self, path: &str) -> MmResult<()> {
+        let index = self
+            .swap
+            .find(path)
+            .ok_or_else(|| MmError::NotFound(format!("{path} is not an active swap area")))?;
+        self.swap.disable(index);
+        let used = self.swap.areas[index]
+            .as_ref()
+            .expect("active")
+            .used_slots();
+        for (offset, owner) in used {
+            let entry = SwapEntry {
+                area: index as u8,
+                offset,
+            };
+            if let Err(err) = self.swap_in_slot(entry, owner) {
+                self.swap.enable(index);
+                return Err(match err {
+                    MmError::NoMemory(_) => MmError::NoMemory(format!(
+                        "swapoff {path}: not enough memory to bring its pages back; it stays on"
+                    )),
+                    other => other,
+                });
+            }
+        }
+        self.swap.remove(index);
+        Ok(())
     }
 }

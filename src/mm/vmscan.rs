@@ -6,6 +6,7 @@
 //! referenced page a second chance instead of evicting it.
 
 use super::Kernel;
+use super::error::{MmError, MmResult};
 use super::page_alloc::{FLAG_ACTIVE, FLAG_LRU, FLAG_REFERENCED, FrameList};
 use super::types::Pfn;
 
@@ -107,6 +108,225 @@ impl Kernel {
                     return Err(format!("LRU list of zone {zone} length mismatch"));
                 }
             }
+        }
+        Ok(())
+    }
+}
+
+/// Pages reclaimed per batch (SWAP_CLUSTER_MAX).
+pub const SWAP_CLUSTER_MAX: u64 = 32;
+/// Lowest reclaim priority: a full scan of the lists (DEF_PRIORITY is 12).
+pub const DEF_PRIORITY: u32 = 12;
+/// kswapd gives up after this many runs without progress.
+pub const MAX_RECLAIM_RETRIES: u32 = 16;
+
+/// Who is reclaiming: selects the vmstat counters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reclaimer {
+    /// The background daemon.
+    Kswapd,
+    /// An allocation that could not wait for kswapd.
+    Direct,
+    /// `reclaim SIZE` (memory.reclaim).
+    Proactive,
+}
+
+/// What one reclaim pass did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReclaimResult {
+    /// Pages looked at on the inactive lists.
+    pub scanned: u64,
+    /// Pages freed.
+    pub reclaimed: u64,
+}
+
+impl Kernel {
+    /// `inactive_is_low`: the inactive list should hold at least
+    /// 1/ratio of the anon pages, ratio = int_sqrt(10 × GiB) (1 below 1 GiB).
+    fn inactive_is_low(&self, zone: usize) -> bool {
+        let lists = &self.lru.zones[zone];
+        let total = lists.active_anon.len() + lists.inactive_anon.len();
+        let gb = (total * super::types::PAGE_SIZE) >> 30;
+        let ratio = if gb > 0 {
+            super::page_alloc::int_sqrt(10 * gb)
+        } else {
+            1
+        };
+        lists.inactive_anon.len() * ratio < lists.active_anon.len()
+    }
+
+    /// `shrink_active_list`: second chance on the active list. Referenced
+    /// pages lose their bit and rotate to the head; the others move to the
+    /// inactive list.
+    pub fn shrink_active_list(&mut self, zone: usize, nr_to_scan: u64) {
+        let mut scanned = 0;
+        while scanned < nr_to_scan {
+            let Some(pfn) = self.lru.zones[zone].active_anon.tail() else {
+                break;
+            };
+            scanned += 1;
+            let frames = &mut self.page_alloc.frames;
+            let lists = &mut self.lru.zones[zone];
+            lists.active_anon.remove(frames, pfn);
+            if frames.has_flag(pfn, FLAG_REFERENCED) {
+                frames.set_flag(pfn, FLAG_REFERENCED, false);
+                lists.active_anon.push_head(frames, pfn);
+            } else {
+                frames.set_flag(pfn, FLAG_ACTIVE, false);
+                lists.inactive_anon.push_head(frames, pfn);
+                self.events.pgdeactivate += 1;
+            }
+        }
+        self.events.pgrefill += scanned;
+    }
+
+    /// `shrink_inactive_list`: referenced pages are activated (second
+    /// chance); the others are written to swap and freed. Without a free
+    /// swap slot anon pages cannot be reclaimed and go back to the head.
+    pub fn shrink_inactive_list(
+        &mut self,
+        zone: usize,
+        nr_to_scan: u64,
+        who: Reclaimer,
+    ) -> ReclaimResult {
+        let mut result = ReclaimResult::default();
+        let mut kept = Vec::new();
+        while result.scanned < nr_to_scan {
+            let Some(pfn) = self.lru.zones[zone].inactive_anon.tail() else {
+                break;
+            };
+            result.scanned += 1;
+            let frames = &mut self.page_alloc.frames;
+            let lists = &mut self.lru.zones[zone];
+            if frames.has_flag(pfn, FLAG_REFERENCED) {
+                lists.inactive_anon.remove(frames, pfn);
+                frames.set_flag(pfn, FLAG_REFERENCED, false);
+                frames.set_flag(pfn, FLAG_ACTIVE, true);
+                lists.active_anon.push_head(frames, pfn);
+                self.events.pgactivate += 1;
+                continue;
+            }
+            if self.pageout(pfn) {
+                result.reclaimed += 1;
+            } else {
+                let frames = &mut self.page_alloc.frames;
+                self.lru.zones[zone].inactive_anon.remove(frames, pfn);
+                kept.push(pfn);
+            }
+        }
+        for pfn in kept.into_iter().rev() {
+            self.lru.zones[zone]
+                .inactive_anon
+                .push_head(&mut self.page_alloc.frames, pfn);
+        }
+        let e = &mut self.events;
+        e.pgscan_anon += result.scanned;
+        e.pgsteal_anon += result.reclaimed;
+        match who {
+            Reclaimer::Kswapd => {
+                e.pgscan_kswapd += result.scanned;
+                e.pgsteal_kswapd += result.reclaimed;
+            }
+            Reclaimer::Direct => {
+                e.pgscan_direct += result.scanned;
+                e.pgsteal_direct += result.reclaimed;
+            }
+            Reclaimer::Proactive => {
+                e.pgscan_proactive += result.scanned;
+                e.pgsteal_proactive += result.reclaimed;
+            }
+        }
+        result
+    }
+
+    /// Swap one unreferenced anon page out: take a slot, write the page,
+    /// point its PTE at the slot, free the page. False (page kept) when no
+    /// slot is free or the write fails (dmesg says why).
+    pub fn pageout(&mut self, pfn: Pfn) -> bool {
+        let (mm_slot, vpn) = self.page_alloc.frames.rmap(pfn);
+        let owner = super::swapfile::pack_owner(mm_slot, vpn);
+        let Some(entry) = self.swap.alloc_slot(owner) else {
+            return false;
+        };
+        let bytes = self.take_page_bytes(pfn);
+        if let Err((err, bytes)) = self.swap.write_page(entry, bytes) {
+            self.swap.free_slot(entry);
+            if let Some(bytes) = bytes {
+                self.put_page_bytes(pfn, bytes);
+            }
+            self.printk(format!(
+                "Write-error on swap-device: {err}; page kept in memory"
+            ));
+            return false;
+        }
+        if !self.unmap_to_swap(pfn, entry) {
+            // Nothing maps it any more: drop the copy just written.
+            if let Ok(Some(bytes)) = self.swap.read_page(entry) {
+                self.put_page_bytes(pfn, bytes);
+            }
+            self.swap.free_slot(entry);
+            return false;
+        }
+        self.events.pswpout += 1;
+        self.events.pgpgout += super::types::PAGE_SIZE / 1024;
+        true
+    }
+
+    /// Reclaim from every zone up to `highest` until `target` pages are
+    /// freed, raising the scan pressure from DEF_PRIORITY down to 0.
+    pub fn shrink_node(&mut self, target: u64, highest: usize, who: Reclaimer) -> ReclaimResult {
+        let mut total = ReclaimResult::default();
+        for priority in (0..=DEF_PRIORITY).rev() {
+            for zone in (0..=highest.min(self.lru.zones.len() - 1)).rev() {
+                let size = self.lru.zones[zone].active_anon.len()
+                    + self.lru.zones[zone].inactive_anon.len();
+                if size == 0 {
+                    continue;
+                }
+                let nr = (size >> priority).max(SWAP_CLUSTER_MAX.min(size));
+                if self.inactive_is_low(zone) {
+                    self.shrink_active_list(zone, nr);
+                }
+                let r = self.shrink_inactive_list(zone, nr, who);
+                total.scanned += r.scanned;
+                total.reclaimed += r.reclaimed;
+                if total.reclaimed >= target {
+                    return total;
+                }
+            }
+            if !self.swap.has_free_slot() {
+                break;
+            }
+        }
+        total
+    }
+
+    /// `reclaim SIZE`, like cgroup v2 memory.reclaim: EAGAIN when less than
+    /// asked could be reclaimed (the kernel's answer), after doing what it could.
+    pub fn reclaim_command(&mut self, bytes: u64) -> MmResult<()> {
+        let target = bytes.div_ceil(super::types::PAGE_SIZE);
+        let mut reclaimed = 0;
+        // memory.reclaim retries a few times before giving up.
+        for _ in 0..MAX_RECLAIM_RETRIES {
+            let r = self.shrink_node(
+                target - reclaimed,
+                self.lru.zones.len() - 1,
+                Reclaimer::Proactive,
+            );
+            reclaimed += r.reclaimed;
+            if reclaimed >= target || r.reclaimed == 0 {
+                break;
+            }
+        }
+        if reclaimed < target {
+            return Err(MmError::Again(format!(
+                "reclaimed {reclaimed} of {target} pages: {}",
+                if self.swap.has_free_slot() {
+                    "the rest is in use"
+                } else {
+                    "no free swap space for anon pages"
+                }
+            )));
         }
         Ok(())
     }

@@ -2,6 +2,7 @@
 //! Nothing here changes state or does I/O.
 
 pub mod boot_log;
+pub mod physmap;
 pub mod pid;
 pub mod swaps;
 
@@ -20,6 +21,8 @@ pub enum GlobalFile {
     Swaps,
     /// /proc/partitions (the simulated disks)
     Partitions,
+    /// A picture of physical memory
+    Physmap,
 }
 
 /// Name, mode and identity of every system-wide file, in directory order.
@@ -28,6 +31,7 @@ pub const GLOBAL_FILES: &[(&str, u16, GlobalFile)] = &[
     ("dmesg", 0o444, GlobalFile::Dmesg),
     ("swaps", 0o444, GlobalFile::Swaps),
     ("partitions", 0o444, GlobalFile::Partitions),
+    ("physmap", 0o444, GlobalFile::Physmap),
 ];
 
 /// Render a system-wide file.
@@ -37,6 +41,7 @@ pub fn render_global(kernel: &Kernel, file: GlobalFile) -> String {
         GlobalFile::Dmesg => dmesg(kernel),
         GlobalFile::Swaps => swaps::swaps(kernel),
         GlobalFile::Partitions => swaps::partitions(kernel),
+        GlobalFile::Physmap => physmap::physmap(kernel),
     }
 }
 
