@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use crate::ctl::{self, Command, Scope};
 use error::{MmError, MmResult};
-use page_alloc::{PageAllocator, PageKind, WatermarkLevel, ZoneType};
+use page_alloc::{PageAllocator, PageKind, ZoneType};
 use printk::Dmesg;
 use types::{Arch, Order, PAGE_SIZE, Pfn};
 use vmstat::VmEvents;
@@ -204,6 +204,8 @@ impl Kernel {
                 Scope::Process(pid) => Err(MmError::NoProcess(format!("no process {pid}"))),
             }
         };
+        // Deferred kernel work: kswapd runs when the operation is over.
+        self.run_kswapd();
         if let Err(err) = &result {
             let quoted: String = line.trim().chars().take(200).collect();
             let file = match scope {
@@ -272,19 +274,14 @@ impl Kernel {
     }
 
     /// The page allocator's slow path for a kernel request: the low
-    /// watermark first, then min. `None` when memory is exhausted.
+    /// watermark, kswapd, min, direct reclaim. `None` when memory is exhausted.
     pub fn alloc_kernel_block(
         &mut self,
         order: Order,
         highest: usize,
         kind: PageKind,
     ) -> Option<Pfn> {
-        self.page_alloc
-            .alloc(order, highest, WatermarkLevel::Low, kind)
-            .or_else(|| {
-                self.page_alloc
-                    .alloc(order, highest, WatermarkLevel::Min, kind)
-            })
+        self.alloc_pages_reclaim(order, highest, kind)
     }
 
     fn alloc_pages_command(
@@ -341,8 +338,25 @@ impl Kernel {
     }
 
     /// Advance the simulated clock. Idle ticks only move the clock.
+    /// Each tick ages the active lists by one batch (second chance: clear
+    /// referenced bits, deactivate the unreferenced) and lets kswapd run.
+    /// Once the lists stop changing the remaining ticks only move the clock.
     pub fn tick(&mut self, ticks: u64) {
         self.clock_ns += ticks * TICK_NS;
+        let longest = self.lru.zones.iter().map(|z| z.active_anon.len()).max().unwrap_or(0);
+        // Two passes over the longest list settle every page.
+        let rounds = ticks.min((2 * longest).div_ceil(vmscan::SWAP_CLUSTER_MAX) + 1);
+        for _ in 0..rounds {
+            for zone in 0..self.lru.zones.len() {
+                if !self.lru.zones[zone].active_anon.is_empty() {
+                    self.shrink_active_list(zone, vmscan::SWAP_CLUSTER_MAX);
+                }
+            }
+            if self.lru.kswapd_woken {
+                self.run_kswapd();
+            }
+        }
+        self.run_kswapd();
     }
 
     /// Read a sysctl (`vm/swappiness` …) as its file shows it.

@@ -7,8 +7,8 @@
 
 use super::Kernel;
 use super::error::{MmError, MmResult};
-use super::page_alloc::{FLAG_ACTIVE, FLAG_LRU, FLAG_REFERENCED, FrameList};
-use super::types::Pfn;
+use super::page_alloc::{FLAG_ACTIVE, FLAG_LRU, FLAG_REFERENCED, FrameList, PageKind, WatermarkLevel};
+use super::types::{Order, Pfn};
 
 /// The anon LRU lists of one zone.
 #[derive(Clone, Debug, Default)]
@@ -19,11 +19,18 @@ pub struct ZoneLru {
     pub inactive_anon: FrameList,
 }
 
-/// LRU lists of every zone, indexed like `PageAllocator::zones`.
+/// LRU lists of every zone, indexed like `PageAllocator::zones`, and the
+/// state of kswapd.
 #[derive(Clone, Debug, Default)]
 pub struct Lru {
     /// Per-zone lists.
     pub zones: Vec<ZoneLru>,
+    /// kswapd has been woken and will run at the end of the command.
+    pub kswapd_woken: bool,
+    /// Highest zone index of the allocations that woke kswapd.
+    pub kswapd_highest_zone: usize,
+    /// Consecutive kswapd runs that reclaimed nothing.
+    pub kswapd_failures: u32,
 }
 
 impl Lru {
@@ -31,6 +38,7 @@ impl Lru {
     pub fn new(zones: usize) -> Lru {
         Lru {
             zones: vec![ZoneLru::default(); zones],
+            ..Lru::default()
         }
     }
 
@@ -329,5 +337,107 @@ impl Kernel {
             )));
         }
         Ok(())
+    }
+}
+
+impl Kernel {
+    /// The node is unreclaimable after MAX_RECLAIM_RETRIES kswapd runs
+    /// without progress (zoneinfo `node_unreclaimable`).
+    pub fn node_unreclaimable(&self) -> bool {
+        self.lru.kswapd_failures >= MAX_RECLAIM_RETRIES
+    }
+
+    /// `wakeup_kswapd`: remember to run kswapd at the end of the operation.
+    pub fn wakeup_kswapd(&mut self, highest: usize) {
+        if !self.lru.kswapd_woken {
+            self.lru.kswapd_highest_zone = highest;
+        }
+        self.lru.kswapd_highest_zone = self.lru.kswapd_highest_zone.max(highest);
+        self.lru.kswapd_woken = true;
+    }
+
+    /// `pgdat_balanced`: some eligible zone is above its high watermark.
+    pub fn pgdat_balanced(&self, highest: usize) -> bool {
+        (0..=highest).any(|z| {
+            let zone = &self.page_alloc.zones[z];
+            zone.managed > 0 && self.page_alloc.watermark_ok(z, Order(0), zone.watermark.high, highest)
+        })
+    }
+
+    /// Run kswapd if it was woken (`balance_pgdat`): reclaim until the node
+    /// is balanced or no progress is made. Deterministic: it runs at the end
+    /// of the command that woke it and on `tick`.
+    pub fn run_kswapd(&mut self) {
+        if !self.lru.kswapd_woken || self.node_unreclaimable() {
+            self.lru.kswapd_woken = false;
+            return;
+        }
+        self.lru.kswapd_woken = false;
+        let highest = self.lru.kswapd_highest_zone;
+        if self.pgdat_balanced(highest) {
+            // Woken, but another free already balanced the node.
+            self.events.kswapd_low_wmark_hit_quickly += 1;
+            return;
+        }
+        self.events.pageoutrun += 1;
+        let mut progress = false;
+        while !self.pgdat_balanced(highest) {
+            let r = self.shrink_node(SWAP_CLUSTER_MAX, highest, Reclaimer::Kswapd);
+            if r.reclaimed == 0 {
+                break;
+            }
+            progress = true;
+        }
+        if progress {
+            self.lru.kswapd_failures = 0;
+        } else {
+            self.lru.kswapd_failures += 1;
+            self.events.kswapd_high_wmark_hit_quickly += 1;
+        }
+    }
+
+    /// Check the zones after an allocation: below low, wake kswapd.
+    pub fn check_kswapd_wakeup(&mut self, highest: usize) {
+        let below_low = self
+            .page_alloc
+            .zonelist(highest)
+            .any(|z| self.page_alloc.zones[z].free_pages < self.page_alloc.zones[z].watermark.low);
+        if below_low {
+            self.wakeup_kswapd(highest);
+        }
+    }
+
+    /// `__alloc_pages_slowpath` up to the OOM killer: the low watermark,
+    /// then wake kswapd and try min, then direct reclaim (allocstall) and
+    /// retry, up to MAX_RECLAIM_RETRIES rounds without progress. None means
+    /// the caller should invoke the OOM killer.
+    pub fn alloc_pages_reclaim(&mut self, order: Order, highest: usize, kind: PageKind) -> Option<Pfn> {
+        if let Some(pfn) = self.page_alloc.alloc(order, highest, WatermarkLevel::Low, kind) {
+            self.check_kswapd_wakeup(highest);
+            return Some(pfn);
+        }
+        self.wakeup_kswapd(highest);
+        if let Some(pfn) = self.page_alloc.alloc(order, highest, WatermarkLevel::Min, kind) {
+            return Some(pfn);
+        }
+        let mut failures = 0;
+        while failures < MAX_RECLAIM_RETRIES {
+            self.page_alloc.zones[highest].allocstall += 1;
+            let r = self.shrink_node(SWAP_CLUSTER_MAX, highest, Reclaimer::Direct);
+            if r.reclaimed > 0 {
+                // Direct reclaim made progress: kswapd may try again.
+                self.lru.kswapd_failures = 0;
+            } else {
+                failures += 1;
+            }
+            if let Some(pfn) = self.page_alloc.alloc(order, highest, WatermarkLevel::Min, kind) {
+                return Some(pfn);
+            }
+            if r.reclaimed == 0 && !self.swap.has_free_slot() {
+                // Nothing left to reclaim: retrying cannot help.
+                break;
+            }
+        }
+        None
     }
 }
