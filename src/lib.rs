@@ -8,6 +8,7 @@
 //! - [`fs`]: the thin FUSE adapter.
 
 pub mod ctl;
+pub mod exec;
 pub mod fs;
 pub mod mm;
 pub mod procfs;

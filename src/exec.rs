@@ -1,0 +1,220 @@
+//! `mmfs exec MNT -- COMMAND`: run an unmodified tool in private mount and
+//! pid namespaces where the simulated files stand over the real /proc ones.
+//!
+//! Steps, all inside the new namespaces (the host's /proc is never touched):
+//! 1. `unshare(CLONE_NEWNS | CLONE_NEWPID)`, make every mount private;
+//! 2. fork: the child is pid 1 of the new pid namespace; it mounts a fresh
+//!    procfs on /proc and bind-mounts the simulated global files over
+//!    /proc/{meminfo, vmstat, …} and /proc/sys/vm/*;
+//! 3. for every simulated pid P it writes P-1 to the namespace's
+//!    /proc/sys/kernel/ns_last_pid and forks a placeholder that just waits,
+//!    so that /proc/P exists, then bind-mounts MNT/P over /proc/P;
+//! 4. it runs COMMAND (as pid max(P)+1), waits for it, kills the
+//!    placeholders and exits with COMMAND's status.
+
+use std::ffi::CString;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// /proc files replaced by the simulated ones (when the mount has them).
+pub const GLOBAL_BINDS: &[&str] = &[
+    "meminfo",
+    "vmstat",
+    "stat",
+    "swaps",
+    "slabinfo",
+    "buddyinfo",
+    "zoneinfo",
+    "pagetypeinfo",
+    "partitions",
+];
+
+fn cstr(path: &Path) -> io::Result<CString> {
+    CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path holds a NUL byte"))
+}
+
+fn check(ret: libc::c_int, what: &str) -> io::Result<()> {
+    if ret < 0 {
+        let err = io::Error::last_os_error();
+        return Err(io::Error::new(err.kind(), format!("{what}: {err}")));
+    }
+    Ok(())
+}
+
+fn bind(source: &Path, target: &Path) -> io::Result<()> {
+    let (s, t) = (cstr(source)?, cstr(target)?);
+    // SAFETY: valid NUL-terminated strings; a bind mount has no data.
+    let ret = unsafe {
+        libc::mount(s.as_ptr(), t.as_ptr(), std::ptr::null(), libc::MS_BIND, std::ptr::null())
+    };
+    check(ret, &format!("bind {} over {}", source.display(), target.display()))
+}
+
+/// The simulated pids: the numeric directories of the mount, ascending.
+pub fn simulated_pids(mount: &Path) -> io::Result<Vec<u32>> {
+    let mut pids: Vec<u32> = std::fs::read_dir(mount)?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
+        .collect();
+    pids.sort_unstable();
+    Ok(pids)
+}
+
+/// Check the caller may create namespaces; a clear message otherwise.
+pub fn check_privileges() -> Result<(), String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err("mmfs exec needs root (CAP_SYS_ADMIN) to create private mount and pid namespaces: run it with sudo".into());
+    }
+    Ok(())
+}
+
+/// Run `command` with the simulated machine over /proc. Returns the exit
+/// status to exit with (the command's, or 128 + signal).
+pub fn run(mount: &Path, command: &[String]) -> Result<i32, String> {
+    check_privileges()?;
+    if command.is_empty() {
+        return Err("mmfs exec: no COMMAND given (usage: mmfs exec MOUNTPOINT -- COMMAND [ARGS...])".into());
+    }
+    let mount = std::fs::canonicalize(mount)
+        .map_err(|e| format!("mmfs exec: {}: {e}", mount.display()))?;
+    if !mount.join("meminfo").exists() && !mount.join("buddyinfo").exists() {
+        return Err(format!(
+            "mmfs exec: {} is not an mmfs mount (mount one with: mmfs mount {})",
+            mount.display(),
+            mount.display()
+        ));
+    }
+    let argv: Vec<CString> = command
+        .iter()
+        .map(|a| CString::new(a.as_str()).map_err(|_| "mmfs exec: argument holds a NUL byte".to_string()))
+        .collect::<Result<_, _>>()?;
+    // SAFETY: plain syscalls on this single-threaded process.
+    unsafe {
+        check(libc::unshare(libc::CLONE_NEWNS | libc::CLONE_NEWPID), "unshare").map_err(|e| e.to_string())?;
+        let root = CString::new("/").expect("static");
+        check(
+            libc::mount(std::ptr::null(), root.as_ptr(), std::ptr::null(), libc::MS_REC | libc::MS_PRIVATE, std::ptr::null()),
+            "make mounts private",
+        )
+        .map_err(|e| e.to_string())?;
+        match libc::fork() {
+            -1 => Err(format!("fork: {}", io::Error::last_os_error())),
+            0 => {
+                let code = match namespace_init(&mount, &argv) {
+                    Ok(code) => code,
+                    Err(e) => {
+                        eprintln!("mmfs exec: {e}");
+                        127
+                    }
+                };
+                libc::_exit(code)
+            }
+            child => Ok(wait_status(child)),
+        }
+    }
+}
+
+/// Wait for a child and turn its status into an exit code.
+fn wait_status(child: libc::pid_t) -> i32 {
+    let mut status = 0;
+    loop {
+        // SAFETY: status is a valid out pointer.
+        let ret = unsafe { libc::waitpid(child, &mut status, 0) };
+        if ret == child {
+            break;
+        }
+        if ret < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            return 127;
+        }
+    }
+    if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else if libc::WIFSIGNALED(status) {
+        128 + libc::WTERMSIG(status)
+    } else {
+        127
+    }
+}
+
+/// Pid 1 of the new namespace: set up /proc, placeholders, run the command.
+fn namespace_init(mount: &Path, argv: &[CString]) -> io::Result<i32> {
+    let proc_dir = PathBuf::from("/proc");
+    let (source, target, fstype) = (CString::new("proc")?, cstr(&proc_dir)?, CString::new("proc")?);
+    // SAFETY: valid strings; mounting a new procfs for this pid namespace.
+    check(
+        unsafe {
+            libc::mount(
+                source.as_ptr(),
+                target.as_ptr(),
+                fstype.as_ptr(),
+                libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                std::ptr::null(),
+            )
+        },
+        "mount a private /proc",
+    )?;
+    let mut placeholders = Vec::new();
+    let pids = simulated_pids(mount)?;
+    for &pid in &pids {
+        if pid <= 1 {
+            continue;
+        }
+        std::fs::write("/proc/sys/kernel/ns_last_pid", format!("{}", pid - 1))?;
+        // SAFETY: the placeholder only waits for a signal.
+        match unsafe { libc::fork() } {
+            -1 => return Err(io::Error::last_os_error()),
+            0 => loop {
+                // SAFETY: pause has no preconditions.
+                unsafe { libc::pause() };
+            },
+            child => {
+                placeholders.push(child);
+                if child as u32 != pid {
+                    return Err(io::Error::other(format!(
+                        "could not give a placeholder pid {pid} (got {child})"
+                    )));
+                }
+                bind(&mount.join(pid.to_string()), &proc_dir.join(pid.to_string()))?;
+            }
+        }
+    }
+    for name in GLOBAL_BINDS {
+        let source = mount.join(name);
+        if source.exists() {
+            bind(&source, &proc_dir.join(name))?;
+        }
+    }
+    if let Ok(entries) = std::fs::read_dir(mount.join("sys/vm")) {
+        let mut names: Vec<_> = entries.filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
+        names.sort();
+        for name in names {
+            let target = proc_dir.join("sys/vm").join(&name);
+            if target.exists() {
+                bind(&mount.join("sys/vm").join(&name), &target)?;
+            }
+        }
+    }
+    // SAFETY: fork + execvp with valid argv; the parent waits.
+    let code = match unsafe { libc::fork() } {
+        -1 => return Err(io::Error::last_os_error()),
+        0 => unsafe {
+            let mut ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+            ptrs.push(std::ptr::null());
+            libc::execvp(ptrs[0], ptrs.as_ptr());
+            let err = io::Error::last_os_error();
+            eprintln!("mmfs exec: {}: {err}", argv[0].to_string_lossy());
+            libc::_exit(if err.kind() == io::ErrorKind::NotFound { 127 } else { 126 })
+        },
+        child => wait_status(child),
+    };
+    for child in placeholders {
+        // SAFETY: killing and reaping our own children.
+        unsafe {
+            libc::kill(child, libc::SIGKILL);
+            libc::waitpid(child, std::ptr::null_mut(), 0);
+        }
+    }
+    Ok(code)
+}
