@@ -2,6 +2,7 @@
 //! files. Modules are named after their Linux counterparts in mm/.
 
 pub mod error;
+pub mod oom_kill;
 pub mod page_alloc;
 pub mod page_contents;
 pub mod printk;

@@ -456,6 +456,9 @@ pub struct Zone {
     pub pgalloc: u64,
     /// Direct-reclaim entries for requests whose highest zone is this one.
     pub allocstall: u64,
+    /// Allocations this zone served (zoneinfo/vmstat numa_hit: one node, so
+    /// every allocation is a local hit). Counted per request, not per page.
+    pub numa_hit: u64,
 }
 
 impl Zone {
@@ -619,6 +622,7 @@ impl PageAllocator {
                 present_ranges: Vec::new(),
                 pgalloc: 0,
                 allocstall: 0,
+                numa_hit: 0,
             })
             .collect();
         // Zone spans.
@@ -988,6 +992,7 @@ impl PageAllocator {
         let zone = &mut self.zones[zone_index];
         zone.free_pages -= order.pages();
         zone.pgalloc += order.pages();
+        zone.numa_hit += 1;
         Some(pfn)
     }
 

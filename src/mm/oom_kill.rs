@@ -1,0 +1,144 @@
+//! The OOM killer (Linux: mm/oom_kill.c): when reclaim makes no progress
+//! and no swap is left, kill the process with the highest badness.
+
+use super::types::Pid;
+
+/// `OOM_SCORE_ADJ_MIN`: never kill.
+pub const OOM_SCORE_ADJ_MIN: i64 = -1000;
+/// `OOM_SCORE_ADJ_MAX`.
+pub const OOM_SCORE_ADJ_MAX: i64 = 1000;
+
+/// What the OOM killer needs to know about one process.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OomCandidate {
+    /// The process.
+    pub pid: Pid,
+    /// Its comm.
+    pub comm: String,
+    /// Resident anon pages.
+    pub rss_pages: u64,
+    /// Swap entries in its page tables.
+    pub swap_pages: u64,
+    /// Page-table pages.
+    pub pgtable_pages: u64,
+    /// Mapped pages (total_vm).
+    pub total_vm_pages: u64,
+    /// /proc/PID/oom_score_adj.
+    pub oom_score_adj: i64,
+}
+
+/// `oom_badness`: RSS + swap entries + page tables, plus oom_score_adj
+/// thousandths of `totalpages`. None for unkillable tasks (adj -1000).
+pub fn badness(c: &OomCandidate, totalpages: u64) -> Option<i64> {
+    if c.oom_score_adj == OOM_SCORE_ADJ_MIN {
+        return None;
+    }
+    let points = (c.rss_pages + c.swap_pages + c.pgtable_pages) as i64;
+    let adj = c.oom_score_adj * (totalpages / 1000) as i64;
+    Some(points + adj)
+}
+
+/// `/proc/PID/oom_score`: the badness scaled to 0..2000
+/// (fs/proc/base.c `proc_oom_score`): `(1000 + badness * 1000 / totalpages) * 2 / 3`.
+pub fn oom_score(c: &OomCandidate, totalpages: u64) -> u64 {
+    match badness(c, totalpages) {
+        None => 0,
+        Some(points) => {
+            let total = totalpages.max(1) as i64;
+            let score = (1000 + points * 1000 / total) * 2 / 3;
+            score.max(0) as u64
+        }
+    }
+}
+
+/// `select_bad_process`: the highest badness. Candidates come in task-list
+/// order (oldest first); as in `oom_evaluate_task`, a later task with equal
+/// points replaces the one chosen so far.
+pub fn select_victim(candidates: &[OomCandidate], totalpages: u64) -> Option<usize> {
+    let mut best: Option<(usize, i64)> = None;
+    for (i, c) in candidates.iter().enumerate() {
+        let Some(points) = badness(c, totalpages) else {
+            continue;
+        };
+        if best.is_none_or(|(_, b)| points >= b) {
+            best = Some((i, points));
+        }
+    }
+    best.map(|(i, _)| i)
+}
+
+/// Linux's "Out of memory: Killed process" line.
+pub fn killed_line(c: &OomCandidate) -> String {
+    format!(
+        "Out of memory: Killed process {} ({}) total-vm:{}kB, anon-rss:{}kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:{}kB oom_score_adj:{}",
+        c.pid,
+        c.comm,
+        c.total_vm_pages * 4,
+        c.rss_pages * 4,
+        c.pgtable_pages * 4,
+        c.oom_score_adj
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(pid: u32, rss: u64, swap: u64, adj: i64) -> OomCandidate {
+        OomCandidate {
+            pid: Pid(pid),
+            comm: format!("p{pid}"),
+            rss_pages: rss,
+            swap_pages: swap,
+            pgtable_pages: 1,
+            total_vm_pages: rss + swap,
+            oom_score_adj: adj,
+        }
+    }
+
+    #[test]
+    fn biggest_is_chosen_and_minus_1000_spared() {
+        let total = 262144;
+        let list = [c(2, 100, 0, 0), c(3, 5000, 1000, 0), c(4, 90000, 0, -1000)];
+        assert_eq!(select_victim(&list, total), Some(1));
+        assert_eq!(oom_score(&list[2], total), 0);
+    }
+
+    #[test]
+    fn adj_shifts_the_choice() {
+        let total = 262144;
+        let list = [c(2, 100, 0, 1000), c(3, 5000, 0, 0)];
+        assert_eq!(select_victim(&list, total), Some(0));
+        let list = [c(2, 100, 0, -1000), c(3, 100, 0, -1000)];
+        assert_eq!(select_victim(&list, total), None);
+    }
+
+    #[test]
+    fn ties_go_to_the_newer_task() {
+        let list = [c(2, 100, 0, 0), c(3, 100, 0, 0)];
+        assert_eq!(select_victim(&list, 262144), Some(1));
+    }
+
+    #[test]
+    fn oom_score_formula() {
+        let total = 1_000_000;
+        // badness 1 page: (1000 + 0) * 2 / 3 = 666.
+        let mut p = c(2, 0, 0, 0);
+        p.pgtable_pages = 1;
+        assert_eq!(oom_score(&p, total), 666);
+        // Half of memory: (1000 + 500) * 2 / 3 = 1000.
+        p.rss_pages = 500_000 - 1;
+        assert_eq!(oom_score(&p, total), 1000);
+        p.oom_score_adj = 1000;
+        assert_eq!(oom_score(&p, total), 1666);
+    }
+
+    #[test]
+    fn killed_line_format() {
+        let line = killed_line(&c(7, 10, 0, 0));
+        assert_eq!(
+            line,
+            "Out of memory: Killed process 7 (p7) total-vm:40kB, anon-rss:40kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:4kB oom_score_adj:0"
+        );
+    }
+}
