@@ -210,25 +210,29 @@ fn machine(mem: Option<&str>, arch: Option<&str>) -> Result<MachineConfig, CliEr
     Ok(config)
 }
 
+/// The synopsis quoted by usage errors.
+const USAGE: &str = "usage: mmfs mount MOUNTPOINT [--mem SIZE] [--arch x86_64|i386] [--foreground] \
+                     [--log FILE] [-o OPTS] | mmfs umount MOUNTPOINT";
+
 /// Turn a clap error into one line (clap prints several).
 fn clap_error(err: clap::Error) -> CliError {
     use clap::error::ErrorKind;
     let rendered = err.to_string();
+    // The error proper is everything before clap's tips and usage block.
     let first = rendered
         .lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("bad usage")
-        .trim()
-        .trim_start_matches("error: ")
-        .to_string();
+        .map(str::trim)
+        .take_while(|l| !l.starts_with("tip:") && !l.starts_with("Usage:"))
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let first = first.trim_start_matches("error: ");
+    let first = if first.is_empty() { "bad usage" } else { first };
     let hint = match err.kind() {
-        ErrorKind::MissingRequiredArgument | ErrorKind::MissingSubcommand => {
-            "; usage: mmfs mount MOUNTPOINT [--mem SIZE] [--arch x86_64|i386] [--foreground] \
-             [--log FILE] [-o OPTS] | mmfs umount MOUNTPOINT"
-        }
-        _ => "; see mmfs --help",
+        ErrorKind::MissingRequiredArgument | ErrorKind::MissingSubcommand => USAGE,
+        _ => "see mmfs --help",
     };
-    CliError::usage(format!("{first}{hint}"))
+    CliError::usage(format!("{first}; {hint}"))
 }
 
 /// Parse `mmfs ARGS...` (argv including argv[0]).
@@ -238,11 +242,12 @@ pub fn parse(args: Vec<OsString>) -> Result<Action, CliError> {
         Err(err) => {
             use clap::error::ErrorKind;
             return match err.kind() {
-                ErrorKind::DisplayHelp
-                | ErrorKind::DisplayVersion
-                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
                     Ok(Action::Print(err.to_string()))
                 }
+                ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => Err(CliError::usage(
+                    format!("no command given; {USAGE}"),
+                )),
                 _ => Err(clap_error(err)),
             };
         }

@@ -77,6 +77,52 @@ pub enum Command {
         /// Bytes to reclaim.
         bytes: u64,
     },
+    /// `kmem_cache_create NAME SIZE [align=N]`
+    KmemCacheCreate {
+        /// Cache name (cut to 15 bytes).
+        name: String,
+        /// Object size in bytes.
+        size: u64,
+        /// Object alignment in bytes (a power of two; default 8).
+        align: u64,
+    },
+    /// `kmem_cache_destroy NAME`
+    KmemCacheDestroy {
+        /// Cache name.
+        name: String,
+    },
+    /// `kmem_cache_alloc NAME [count=N] [tag=T]`
+    KmemCacheAlloc {
+        /// Cache name.
+        name: String,
+        /// Objects to allocate.
+        count: u64,
+        /// Tag to free them by.
+        tag: String,
+    },
+    /// `kmem_cache_free tag=T [count=N]`
+    KmemCacheFree {
+        /// Which tag.
+        tag: String,
+        /// How many objects, newest first (None: all).
+        count: Option<u64>,
+    },
+    /// `kmalloc SIZE [count=N] [tag=T]`
+    Kmalloc {
+        /// Bytes per object.
+        size: u64,
+        /// Objects to allocate.
+        count: u64,
+        /// Tag to free them by.
+        tag: String,
+    },
+    /// `kfree tag=T [count=N]`
+    Kfree {
+        /// Which tag.
+        tag: String,
+        /// How many objects, newest first (None: all).
+        count: Option<u64>,
+    },
 }
 
 /// Split a line into the command word, positional words and `key=value` options.
@@ -293,6 +339,61 @@ pub fn parse_system(line: &str) -> MmResult<Command> {
             }
             Ok(Command::Reclaim { bytes })
         }
+        "kmem_cache_create" => {
+            words.arity(2, 2, "kmem_cache_create NAME SIZE [align=N]")?;
+            words.allow_options(&["align"])?;
+            let align = match words.option("align") {
+                Some(text) => number(text, "align")?,
+                None => 8,
+            };
+            Ok(Command::KmemCacheCreate {
+                name: cache_name(words.positional[0])?,
+                size: size(words.positional[1], "object size")?,
+                align,
+            })
+        }
+        "kmem_cache_destroy" => {
+            words.arity(1, 1, "kmem_cache_destroy NAME")?;
+            words.allow_options(&[])?;
+            Ok(Command::KmemCacheDestroy {
+                name: cache_name(words.positional[0])?,
+            })
+        }
+        "kmem_cache_alloc" => {
+            words.arity(1, 1, "kmem_cache_alloc NAME [count=N] [tag=T]")?;
+            words.allow_options(&["count", "tag"])?;
+            Ok(Command::KmemCacheAlloc {
+                name: cache_name(words.positional[0])?,
+                count: count(&words, 1)?,
+                tag: name(words.option("tag").unwrap_or(DEFAULT_TAG), "tag")?,
+            })
+        }
+        "kmalloc" => {
+            words.arity(1, 1, "kmalloc SIZE [count=N] [tag=T]")?;
+            words.allow_options(&["count", "tag"])?;
+            Ok(Command::Kmalloc {
+                size: size(words.positional[0], "kmalloc size")?,
+                count: count(&words, 1)?,
+                tag: name(words.option("tag").unwrap_or(DEFAULT_TAG), "tag")?,
+            })
+        }
+        "kmem_cache_free" | "kfree" => {
+            words.arity(0, 0, &format!("{} tag=T [count=N]", words.verb))?;
+            words.allow_options(&["tag", "count"])?;
+            let tag = words
+                .option("tag")
+                .ok_or_else(|| invalid(format!("{}: tag=T is required", words.verb)))?;
+            let tag = name(tag, "tag")?;
+            let count = words
+                .option("count")
+                .map(|_| count(&words, 1))
+                .transpose()?;
+            Ok(if words.verb == "kfree" {
+                Command::Kfree { tag, count }
+            } else {
+                Command::KmemCacheFree { tag, count }
+            })
+        }
         other => Err(invalid(format!(
             "unknown command '{other}' (commands: {})",
             SYSTEM_COMMANDS.join(", ")
@@ -309,7 +410,25 @@ pub const SYSTEM_COMMANDS: &[&str] = &[
     "swapon",
     "swapoff",
     "reclaim",
+    "kmem_cache_create",
+    "kmem_cache_destroy",
+    "kmem_cache_alloc",
+    "kmem_cache_free",
+    "kmalloc",
+    "kfree",
 ];
+
+/// A slab cache name: printable ASCII without `/` (slabinfo columns are
+/// counted in bytes), cut to [`NAME_LEN`] bytes like every name. The
+/// kernel also finds a cache by the uncut name.
+pub fn cache_name(text: &str) -> MmResult<String> {
+    if let Some(bad) = text.chars().find(|c| !c.is_ascii_graphic()) {
+        return Err(invalid(format!(
+            "cache name '{text}' has {bad:?}: use printable ASCII"
+        )));
+    }
+    name(text, "cache name")
+}
 
 /// A swap path: `/dev/NAME` or an absolute host path, at most PATH_MAX.
 fn swap_path(text: &str) -> MmResult<String> {

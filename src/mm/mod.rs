@@ -2,11 +2,13 @@
 //! files. Modules are named after their Linux counterparts in mm/.
 
 pub mod error;
+pub mod node_stats;
 pub mod oom_kill;
 pub mod page_alloc;
 pub mod page_contents;
 pub mod printk;
 pub mod rmap;
+pub mod slab;
 pub mod swapfile;
 pub mod types;
 pub mod vmscan;
@@ -69,7 +71,7 @@ impl MachineConfig {
                 if max >= 1 << 40 { "1T" } else { "4G" }
             )));
         }
-        if self.mem_bytes % PAGE_SIZE != 0 {
+        if !self.mem_bytes.is_multiple_of(PAGE_SIZE) {
             return Err(MmError::Invalid("--mem must be a multiple of 4K".into()));
         }
         Ok(())
@@ -134,6 +136,8 @@ pub struct Kernel {
     pub swap: swapfile::SwapState,
     /// Bytes of pages written through `PID/mem`.
     pub page_contents: page_contents::PageContents,
+    /// The slab allocator: kmem caches, kmalloc, their tags.
+    pub slab: slab::SlabAllocator,
 }
 
 impl Kernel {
@@ -156,8 +160,10 @@ impl Kernel {
             lru,
             swap: swapfile::SwapState::default(),
             page_contents: page_contents::PageContents::default(),
+            slab: slab::SlabAllocator::default(),
         };
         crate::procfs::boot_log::log_boot(&mut kernel);
+        kernel.kmem_cache_init()?;
         Ok(kernel)
     }
 
@@ -236,6 +242,16 @@ impl Kernel {
             Command::Swapon { path, prio } => self.swapon(&path, prio),
             Command::Swapoff { path } => self.swapoff(&path),
             Command::Reclaim { bytes } => self.reclaim_command(bytes),
+            Command::KmemCacheCreate { name, size, align } => {
+                self.kmem_cache_create(&name, size, align).map(|_| ())
+            }
+            Command::KmemCacheDestroy { name } => self.kmem_cache_destroy(&name),
+            Command::KmemCacheAlloc { name, count, tag } => {
+                self.kmem_cache_alloc_command(&name, count, &tag)
+            }
+            Command::KmemCacheFree { tag, count } => self.kmem_cache_free_command(&tag, count),
+            Command::Kmalloc { size, count, tag } => self.kmalloc_command(size, count, &tag),
+            Command::Kfree { tag, count } => self.kfree_command(&tag, count),
         }
     }
 
@@ -420,6 +436,7 @@ impl Kernel {
     pub fn check_invariants(&self) -> Result<(), String> {
         self.page_alloc.check_invariants()?;
         self.check_lru()?;
+        self.check_slab()?;
         let tagged: u64 = self
             .tagged_pages
             .values()

@@ -169,9 +169,10 @@ impl Kernel {
             nr_written: self.events.pswpout,
             // mm/vmstat.rs event counters.
             workingset_refault_anon: self.events.workingset_refault_anon,
-            // Slab allocator not simulated yet.
-            nr_slab_reclaimable: 0,
-            nr_slab_unreclaimable: 0,
+            // slab.rs: pages of the slabs of SLAB_RECLAIM_ACCOUNT caches
+            // and of the others (kmalloc_large blocks are not counted).
+            nr_slab_reclaimable: self.slab.nr_slab_reclaimable(),
+            nr_slab_unreclaimable: self.slab.nr_slab_unreclaimable(),
             // No tasks with kernel stacks yet (kB).
             nr_kernel_stack: 0,
             // No page tables yet.

@@ -1372,8 +1372,9 @@ mod tests {
         assert_eq!(a.zones[0].lowmem_reserve, vec![0, 3018, 4426, 4426, 4426]);
         assert_eq!(a.zones[1].lowmem_reserve, vec![0, 0, 1408, 1408, 1408]);
         assert_eq!(a.zones[2].lowmem_reserve, vec![0, 0, 0, 0, 0]);
-        // totalreserve = 85+3840? no: min(managed, reserve+high) per zone.
-        let expected = (4426 + 85u64).min(3840) + (1408 + 17223) + 8031 + 0;
+        // totalreserve = Σ min(managed, max protection + high): DMA is
+        // capped at its managed 3840, Movable and Device add nothing.
+        let expected = 3840 + (1408 + 17223) + 8031;
         assert_eq!(a.total_reserve_pages(), expected);
         assert_eq!(expected, 30502);
     }

@@ -699,6 +699,72 @@ fn open_swap_file(path: &str) -> MmResult<(File, SwapHeader, u64)> {
     Ok((file, header, size / PAGE_SIZE))
 }
 
+impl super::Kernel {
+    /// `mkswap PATH SIZE`: a simulated partition for `/dev/` paths, a new
+    /// host file otherwise.
+    pub fn mkswap(&mut self, path: &str, bytes: u64) -> MmResult<()> {
+        if is_device_path(path) {
+            self.swap.mkswap_partition(path, bytes)
+        } else {
+            self.swap.mkswap_file(path, bytes)
+        }
+    }
+
+    /// `swapon PATH [prio=N]`, logging Linux's "Adding …k swap" line.
+    pub fn swapon(&mut self, path: &str, prio: Option<i32>) -> MmResult<()> {
+        let index = self.swap.swapon(path, prio)?;
+        let area = self.swap.areas[index].as_ref().expect("just added");
+        let flags = match area.backing {
+            Backing::Partition => "SS",
+            Backing::File(_) => "",
+        };
+        let line = format!(
+            "Adding {}k swap on {}.  Priority:{} extents:1 across:{}k {}",
+            area.pages * 4,
+            area.path,
+            area.prio,
+            (area.max - 1) * 4,
+            flags
+        );
+        self.printk(line);
+        Ok(())
+    }
+}
+
+impl super::Kernel {
+    /// `swapoff PATH`: stop new writes to the area, bring every page back
+    /// into memory, then remove it. ENOMEM when memory cannot hold them:
+    /// the pages already read stay in memory and the area stays on.
+    pub fn swapoff(&mut self, path: &str) -> MmResult<()> {
+        let index = self
+            .swap
+            .find(path)
+            .ok_or_else(|| MmError::NotFound(format!("{path} is not an active swap area")))?;
+        self.swap.disable(index);
+        let used = self.swap.areas[index]
+            .as_ref()
+            .expect("active")
+            .used_slots();
+        for (offset, owner) in used {
+            let entry = SwapEntry {
+                area: index as u8,
+                offset,
+            };
+            if let Err(err) = self.swap_in_slot(entry, owner) {
+                self.swap.enable(index);
+                return Err(match err {
+                    MmError::NoMemory(_) => MmError::NoMemory(format!(
+                        "swapoff {path}: not enough memory to bring its pages back; it stays on"
+                    )),
+                    other => other,
+                });
+            }
+        }
+        self.swap.remove(index);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -890,71 +956,5 @@ mod tests {
         let i = s.swapon(path.to_str().unwrap(), None).unwrap();
         assert_eq!(s.areas[i].as_ref().unwrap().pages, 1023);
         std::fs::remove_dir_all(&dir).unwrap();
-    }
-}
-
-impl super::Kernel {
-    /// `mkswap PATH SIZE`: a simulated partition for `/dev/` paths, a new
-    /// host file otherwise.
-    pub fn mkswap(&mut self, path: &str, bytes: u64) -> MmResult<()> {
-        if is_device_path(path) {
-            self.swap.mkswap_partition(path, bytes)
-        } else {
-            self.swap.mkswap_file(path, bytes)
-        }
-    }
-
-    /// `swapon PATH [prio=N]`, logging Linux's "Adding …k swap" line.
-    pub fn swapon(&mut self, path: &str, prio: Option<i32>) -> MmResult<()> {
-        let index = self.swap.swapon(path, prio)?;
-        let area = self.swap.areas[index].as_ref().expect("just added");
-        let flags = match area.backing {
-            Backing::Partition => "SS",
-            Backing::File(_) => "",
-        };
-        let line = format!(
-            "Adding {}k swap on {}.  Priority:{} extents:1 across:{}k {}",
-            area.pages * 4,
-            area.path,
-            area.prio,
-            (area.max - 1) * 4,
-            flags
-        );
-        self.printk(line);
-        Ok(())
-    }
-}
-
-impl super::Kernel {
-    /// `swapoff PATH`: stop new writes to the area, bring every page back
-    /// into memory, then remove it. ENOMEM when memory cannot hold them:
-    /// the pages already read stay in memory and the area stays on.
-    pub fn swapoff(&mut self, path: &str) -> MmResult<()> {
-        let index = self
-            .swap
-            .find(path)
-            .ok_or_else(|| MmError::NotFound(format!("{path} is not an active swap area")))?;
-        self.swap.disable(index);
-        let used = self.swap.areas[index]
-            .as_ref()
-            .expect("active")
-            .used_slots();
-        for (offset, owner) in used {
-            let entry = SwapEntry {
-                area: index as u8,
-                offset,
-            };
-            if let Err(err) = self.swap_in_slot(entry, owner) {
-                self.swap.enable(index);
-                return Err(match err {
-                    MmError::NoMemory(_) => MmError::NoMemory(format!(
-                        "swapoff {path}: not enough memory to bring its pages back; it stays on"
-                    )),
-                    other => other,
-                });
-            }
-        }
-        self.swap.remove(index);
-        Ok(())
     }
 }

@@ -73,7 +73,7 @@ impl VirtAddr {
     }
     /// True when the address is page aligned.
     pub fn is_page_aligned(self) -> bool {
-        self.0 % PAGE_SIZE == 0
+        self.0.is_multiple_of(PAGE_SIZE)
     }
     /// Checked addition of a byte count.
     pub fn checked_add(self, bytes: u64) -> Option<VirtAddr> {

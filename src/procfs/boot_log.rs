@@ -41,9 +41,9 @@ pub fn log_boot(kernel: &mut Kernel) {
             .sum();
         let low_end = pa.max_pfn.min(crate::mm::page_alloc::I386_MAX_LOW_PFN);
         if high > 0 {
-            lines.push(format!("{}MB HIGHMEM available.", high * PAGE_SIZE >> 20));
+            lines.push(format!("{}MB HIGHMEM available.", (high * PAGE_SIZE) >> 20));
         }
-        lines.push(format!("{}MB LOWMEM available.", low_end * PAGE_SIZE >> 20));
+        lines.push(format!("{}MB LOWMEM available.", (low_end * PAGE_SIZE) >> 20));
         lines.push(format!("  mapped low ram: 0 - {:08x}", low_end * PAGE_SIZE));
         lines.push(format!("  low ram: 0 - {:08x}", low_end * PAGE_SIZE));
     }

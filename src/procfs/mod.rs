@@ -2,9 +2,15 @@
 //! Nothing here changes state or does I/O.
 
 pub mod boot_log;
+pub mod meminfo;
+pub mod pagetypeinfo;
 pub mod physmap;
 pub mod pid;
+pub mod slabinfo;
+pub mod stat;
 pub mod swaps;
+pub mod vmstat;
+pub mod zoneinfo;
 
 use std::fmt::Write;
 
@@ -17,6 +23,18 @@ pub enum GlobalFile {
     Buddyinfo,
     /// /proc/dmesg as dmesg(1) prints it
     Dmesg,
+    /// /proc/zoneinfo
+    Zoneinfo,
+    /// /proc/pagetypeinfo (root only)
+    Pagetypeinfo,
+    /// /proc/meminfo
+    Meminfo,
+    /// /proc/vmstat
+    Vmstat,
+    /// /proc/stat
+    Stat,
+    /// /proc/slabinfo (root only)
+    Slabinfo,
     /// /proc/swaps
     Swaps,
     /// /proc/partitions (the simulated disks)
@@ -29,6 +47,12 @@ pub enum GlobalFile {
 pub const GLOBAL_FILES: &[(&str, u16, GlobalFile)] = &[
     ("buddyinfo", 0o444, GlobalFile::Buddyinfo),
     ("dmesg", 0o444, GlobalFile::Dmesg),
+    ("zoneinfo", 0o444, GlobalFile::Zoneinfo),
+    ("pagetypeinfo", 0o400, GlobalFile::Pagetypeinfo),
+    ("meminfo", 0o444, GlobalFile::Meminfo),
+    ("vmstat", 0o444, GlobalFile::Vmstat),
+    ("stat", 0o444, GlobalFile::Stat),
+    ("slabinfo", 0o400, GlobalFile::Slabinfo),
     ("swaps", 0o444, GlobalFile::Swaps),
     ("partitions", 0o444, GlobalFile::Partitions),
     ("physmap", 0o444, GlobalFile::Physmap),
@@ -39,6 +63,12 @@ pub fn render_global(kernel: &Kernel, file: GlobalFile) -> String {
     match file {
         GlobalFile::Buddyinfo => buddyinfo(kernel),
         GlobalFile::Dmesg => dmesg(kernel),
+        GlobalFile::Zoneinfo => zoneinfo::zoneinfo(kernel),
+        GlobalFile::Pagetypeinfo => pagetypeinfo::pagetypeinfo(kernel),
+        GlobalFile::Meminfo => meminfo::meminfo(kernel),
+        GlobalFile::Vmstat => vmstat::vmstat(kernel),
+        GlobalFile::Stat => stat::stat(kernel),
+        GlobalFile::Slabinfo => slabinfo::slabinfo(kernel),
         GlobalFile::Swaps => swaps::swaps(kernel),
         GlobalFile::Partitions => swaps::partitions(kernel),
         GlobalFile::Physmap => physmap::physmap(kernel),

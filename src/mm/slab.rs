@@ -1,0 +1,2188 @@
+//! The slab allocator, SLUB-like (Linux: mm/slub.c, mm/slab_common.c).
+//!
+//! A `kmem_cache` hands out objects of one size. It keeps its objects in
+//! *slabs*: power-of-two blocks of pages taken from the buddy allocator
+//! (`Kernel::alloc_kernel_block`, [`PageKind::Slab`], never HighMem). Each
+//! slab is on exactly one of three lists of its cache:
+//!
+//! ```text
+//!   partial: 0 < inuse < objects   ← allocations are served from here first
+//!   full:    inuse == objects
+//!   empty:   inuse == 0            ← kept while the cache holds fewer than
+//!                                    min_partial partial+empty slabs,
+//!                                    otherwise the pages go back to buddy
+//! ```
+//!
+//! As in SLUB, an empty slab counts against `min_partial` (SLUB keeps it on
+//! the partial list), and the slab order comes from [`calculate_order`]:
+//! the smallest order up to `slub_max_order` (3) whose leftover is at most
+//! 1/16, 1/8, 1/4 then 1/2 of the slab, starting from the order that holds
+//! `slub_min_objects = 4 * (fls(nr_cpus) + 1)` objects.
+//!
+//! Objects are (slab, index) pairs: a slab's free objects form a chain of
+//! `u16` indices in one array per cache (the simulated counterpart of
+//! SLUB's free pointer stored inside each free object), so allocating and
+//! freeing an object is O(1) and allocates nothing on the host. Moving a
+//! slab between lists is O(1) too: the lists are intrusive, doubly linked
+//! through slab indices.
+//!
+//! Handles ([`SlabObject`]) carry the serial number of their slab, so a
+//! double free or a free of a stale handle is refused with EINVAL instead
+//! of corrupting a slab.
+//!
+//! Simplifications against Linux, on purpose: no per-CPU slabs or sheaves
+//! (one node, one list set), no cache merging (`slab_nomerge`: every cache
+//! shows under its own name), no debugging metadata, and kmalloc_large
+//! blocks are not counted in SUnreclaim.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::Kernel;
+use super::error::{MmError, MmResult};
+use super::page_alloc::{FrameState, PageKind};
+use super::types::{MAX_PAGE_ORDER, Order, PAGE_SIZE, Pfn};
+
+/// `slub_max_order`: PAGE_ALLOC_COSTLY_ORDER.
+pub const SLUB_MAX_ORDER: u8 = 3;
+/// Most objects one slab may hold (SLUB: `MAX_OBJS_PER_PAGE`, a 15-bit count).
+pub const MAX_OBJS_PER_PAGE: u32 = 32767;
+/// Fewest empty+partial slabs a cache keeps (SLUB `MIN_PARTIAL`).
+pub const MIN_PARTIAL: u32 = 5;
+/// Most empty+partial slabs a cache keeps (SLUB `MAX_PARTIAL`).
+pub const MAX_PARTIAL: u32 = 10;
+/// Minimum object alignment (`ARCH_SLAB_MINALIGN`, alignof(u64)).
+pub const ARCH_SLAB_MINALIGN: u32 = 8;
+/// Largest request the kmalloc-* caches serve (`KMALLOC_MAX_CACHE_SIZE`,
+/// two pages); larger ones go to the buddy allocator (`kmalloc_large`).
+pub const KMALLOC_MAX_CACHE_SIZE: u64 = 2 * PAGE_SIZE;
+/// Largest kmalloc request (`KMALLOC_MAX_SIZE`: one MAX_PAGE_ORDER block).
+pub const KMALLOC_MAX_SIZE: u64 = PAGE_SIZE << MAX_PAGE_ORDER;
+/// Largest object of a cache made with `kmem_cache_create`: one
+/// MAX_PAGE_ORDER block, like [`KMALLOC_MAX_SIZE`].
+pub const MAX_OBJECT_SIZE: u64 = KMALLOC_MAX_SIZE;
+/// Largest `align=` of `kmem_cache_create`.
+pub const MAX_ALIGN: u64 = PAGE_SIZE;
+
+/// End of a slab's free chain.
+const OBJ_END: u16 = u16::MAX;
+/// Free-chain slot marker of an object in use.
+const OBJ_ALLOCATED: u16 = u16::MAX - 1;
+/// No slab (list ends).
+const NIL: u32 = u32::MAX;
+
+/// `fls`: 1-based index of the highest set bit, 0 for 0.
+pub fn fls(x: u32) -> u32 {
+    u32::BITS - x.leading_zeros()
+}
+
+/// `slub_min_objects` when not set on the command line:
+/// `4 * (fls(nr_cpus) + 1)`, 12 on the simulated two-CPU machine.
+pub fn slub_min_objects(nr_cpus: u32) -> u32 {
+    4 * (fls(nr_cpus) + 1)
+}
+
+/// Objects of `size` bytes that fit in a slab of `order`.
+pub fn order_objects(order: u8, size: u32) -> u32 {
+    ((PAGE_SIZE << order) / size.max(1) as u64) as u32
+}
+
+/// `get_order` on a byte count.
+fn get_order(bytes: u64) -> u8 {
+    Order::for_bytes(bytes).0
+}
+
+/// SLUB `calc_slab_order`: the smallest order from `min_order` to
+/// `max_order` whose leftover is at most `1/fract_leftover` of the slab;
+/// `max_order + 1` (or `min_order` if that is larger) when none is.
+fn calc_slab_order(size: u32, min_order: u8, max_order: u8, fract_leftover: u64) -> u8 {
+    let mut order = min_order;
+    while order <= max_order {
+        let slab_size = PAGE_SIZE << order;
+        if slab_size % size as u64 <= slab_size / fract_leftover {
+            break;
+        }
+        order += 1;
+    }
+    order
+}
+
+/// SLUB `calculate_order` (Linux 6.18, `slub_min_order` 0): the slab order
+/// for objects of `size` bytes. `None` when one object does not fit in a
+/// MAX_PAGE_ORDER block.
+pub fn calculate_order(size: u32, min_objects: u32) -> Option<u8> {
+    if size == 0 {
+        return None;
+    }
+    let max_objects = order_objects(SLUB_MAX_ORDER, size).max(1);
+    let min_objects = min_objects.min(max_objects).max(1);
+    let min_order = get_order(min_objects as u64 * size as u64);
+    if order_objects(min_order, size) > MAX_OBJS_PER_PAGE {
+        return Some(get_order(size as u64 * MAX_OBJS_PER_PAGE as u64) - 1);
+    }
+    // Accept at most 1/16 waste first, then 1/8, 1/4 and 1/2 (which takes
+    // any waste as long as the object fits within slub_max_order).
+    for fraction in [16, 8, 4, 2] {
+        let order = calc_slab_order(size, min_order, SLUB_MAX_ORDER, fraction);
+        if order <= SLUB_MAX_ORDER {
+            return Some(order);
+        }
+    }
+    let order = get_order(size as u64);
+    (order <= MAX_PAGE_ORDER).then_some(order)
+}
+
+/// SLUB `calculate_sizes` for a cache without debugging, constructor or
+/// RCU: the free pointer lives inside the object, so the slot size is the
+/// object size rounded up to a pointer, then to the alignment
+/// (`calculate_alignment`: at least ARCH_SLAB_MINALIGN).
+pub fn slot_size(object_size: u32, align: u32) -> Option<u32> {
+    let align = align.max(ARCH_SLAB_MINALIGN);
+    let size = object_size.checked_next_multiple_of(8)?;
+    size.checked_next_multiple_of(align)
+}
+
+/// SLUB `set_min_partial(s, ilog2(s->size) / 2)`.
+pub fn min_partial(size: u32) -> u32 {
+    (size.max(1).ilog2() / 2).clamp(MIN_PARTIAL, MAX_PARTIAL)
+}
+
+/// Which cache: an index into the allocator's cache table. The kernel's
+/// boot caches have fixed ids (the constants below); caches made with
+/// `kmem_cache_create` get one from [`SlabAllocator::cache_id`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CacheId(pub u16);
+
+/// A live slab object: which cache, which slab, which slot. Small and
+/// `Copy`; give it back with [`Kernel::kmem_cache_free`]. The slab serial
+/// makes a stale handle (double free) detectable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SlabObject {
+    cache: CacheId,
+    index: u16,
+    slab: u32,
+    serial: u32,
+}
+
+impl SlabObject {
+    /// The cache the object belongs to.
+    pub fn cache(self) -> CacheId {
+        self.cache
+    }
+    /// Index of the object within its slab.
+    pub fn index(self) -> u16 {
+        self.index
+    }
+}
+
+/// What `kmalloc` returned: an object of a kmalloc-N cache, or for
+/// requests above [`KMALLOC_MAX_CACHE_SIZE`] a block straight from the
+/// buddy allocator (`kmalloc_large`). Give it back with [`Kernel::kfree`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum KmallocObject {
+    /// An object of a kmalloc-N cache.
+    Slab(SlabObject),
+    /// A buddy block of `order` pages starting at `pfn` (PageKind::Kernel).
+    Large {
+        /// First page.
+        pfn: Pfn,
+        /// Block order, `get_order(size)`.
+        order: Order,
+    },
+}
+
+impl KmallocObject {
+    /// Pages the object's memory takes from the buddy allocator directly
+    /// (kmalloc_large), 0 for slab objects.
+    pub fn large_pages(self) -> u64 {
+        match self {
+            KmallocObject::Slab(_) => 0,
+            KmallocObject::Large { order, .. } => order.pages(),
+        }
+    }
+}
+
+/// A boot cache: name, slot size (the objsize column of the capture, which
+/// includes alignment), SLAB_RECLAIM_ACCOUNT, and the objects live after
+/// boot (`active` of `total` allocated, the difference freed spread over
+/// the slabs so some stay partial as on a real machine).
+struct BootCache {
+    name: &'static str,
+    size: u32,
+    reclaimable: bool,
+    active: u32,
+    total: u32,
+}
+
+const fn boot(name: &'static str, size: u32, active: u32, total: u32) -> BootCache {
+    BootCache {
+        name,
+        size,
+        reclaimable: false,
+        active,
+        total,
+    }
+}
+
+const fn boot_rcl(name: &'static str, size: u32, active: u32, total: u32) -> BootCache {
+    BootCache {
+        name,
+        size,
+        reclaimable: true,
+        active,
+        total,
+    }
+}
+
+/// Marker for the two bootstrap caches: their baseline is one object per
+/// cache (struct kmem_cache and struct kmem_cache_node of every cache).
+const PER_CACHE: u32 = u32::MAX;
+
+/// The kernel's caches, in creation order (slabinfo shows them newest
+/// first). Slot sizes are those of the Linux 6.18 x86_64 capture
+/// (`reference/linux-samples/slabinfo`); cred_jar, merged into another
+/// cache there, has the 192 bytes of a cache-aligned struct cred.
+/// The baseline models a freshly booted small machine (kernel threads,
+/// sysfs/procfs, a root file system's dentries and inodes).
+const BOOT_CACHES: &[BootCache] = &[
+    boot("kmem_cache", 256, PER_CACHE, PER_CACHE),
+    boot("kmem_cache_node", 128, PER_CACHE, PER_CACHE),
+    boot("kmalloc-96", 96, 1176, 1260),
+    boot("kmalloc-192", 192, 588, 630),
+    boot("kmalloc-8", 8, 1536, 1536),
+    boot("kmalloc-16", 16, 1790, 1792),
+    boot("kmalloc-32", 32, 1011, 1152),
+    boot("kmalloc-64", 64, 1790, 1984),
+    boot("kmalloc-128", 128, 640, 640),
+    boot("kmalloc-256", 256, 448, 480),
+    boot("kmalloc-512", 512, 560, 640),
+    boot("kmalloc-1k", 1024, 400, 448),
+    boot("kmalloc-2k", 2048, 160, 176),
+    boot("kmalloc-4k", 4096, 96, 104),
+    boot("kmalloc-8k", 8192, 24, 24),
+    boot_rcl("kmalloc-rcl-96", 96, 84, 84),
+    boot_rcl("kmalloc-rcl-192", 192, 42, 42),
+    boot_rcl("kmalloc-rcl-8", 8, 0, 0),
+    boot_rcl("kmalloc-rcl-16", 16, 0, 0),
+    boot_rcl("kmalloc-rcl-32", 32, 0, 0),
+    boot_rcl("kmalloc-rcl-64", 64, 0, 0),
+    boot_rcl("kmalloc-rcl-128", 128, 0, 0),
+    boot_rcl("kmalloc-rcl-256", 256, 0, 0),
+    boot_rcl("kmalloc-rcl-512", 512, 0, 0),
+    boot_rcl("kmalloc-rcl-1k", 1024, 0, 0),
+    boot_rcl("kmalloc-rcl-2k", 2048, 0, 0),
+    boot_rcl("kmalloc-rcl-4k", 4096, 0, 0),
+    boot_rcl("kmalloc-rcl-8k", 8192, 0, 0),
+    boot("kmalloc-cg-96", 96, 84, 84),
+    boot("kmalloc-cg-192", 192, 147, 147),
+    boot("kmalloc-cg-8", 8, 1024, 1024),
+    boot("kmalloc-cg-16", 16, 512, 512),
+    boot("kmalloc-cg-32", 32, 256, 256),
+    boot("kmalloc-cg-64", 64, 128, 128),
+    boot("kmalloc-cg-128", 128, 96, 96),
+    boot("kmalloc-cg-256", 256, 32, 32),
+    boot("kmalloc-cg-512", 512, 48, 48),
+    boot("kmalloc-cg-1k", 1024, 147, 160),
+    boot("kmalloc-cg-2k", 2048, 80, 96),
+    boot("kmalloc-cg-4k", 4096, 24, 24),
+    boot("kmalloc-cg-8k", 8192, 8, 8),
+    boot("vmap_area", 72, 1344, 1344),
+    boot("mm_struct", 1600, 20, 40),
+    boot("maple_node", 256, 256, 256),
+    boot("task_group", 704, 23, 23),
+    boot_rcl("radix_tree_node", 584, 700, 700),
+    boot("pool_workqueue", 512, 128, 128),
+    boot("pid", 192, 100, 105),
+    boot("anon_vma", 104, 156, 156),
+    boot("anon_vma_chain", 64, 200, 256),
+    boot("task_struct", 4224, 80, 84),
+    boot("cred_jar", 192, 105, 105),
+    boot("sighand_cache", 2112, 75, 75),
+    boot("signal_cache", 1152, 80, 84),
+    boot("files_cache", 704, 23, 23),
+    boot("vm_area_struct", 192, 300, 441),
+    boot("nsproxy", 72, 56, 56),
+    boot("names_cache", 4096, 8, 8),
+    boot_rcl("dentry", 192, 4200, 4200),
+    boot_rcl("inode_cache", 624, 520, 520),
+    boot("filp", 192, 210, 252),
+    boot("mnt_cache", 384, 42, 42),
+    boot("kernfs_node_cache", 136, 6000, 6000),
+    boot("shmem_inode_cache", 752, 84, 84),
+    boot_rcl("bdev_cache", 1536, 21, 21),
+    boot("sigqueue", 80, 51, 51),
+    boot("seq_file", 120, 34, 34),
+    boot_rcl("proc_inode_cache", 696, 92, 92),
+    boot("pde_opener", 40, 102, 102),
+    boot("proc_dir_entry", 192, 357, 357),
+    boot_rcl("buffer_head", 104, 780, 780),
+    boot("file_lock_cache", 192, 21, 21),
+    boot("skbuff_head_cache", 256, 128, 128),
+    boot_rcl("sock_inode_cache", 832, 38, 38),
+    boot("uid_cache", 128, 32, 32),
+];
+
+/// Id of a boot cache by name, at compile time (a typo fails the build).
+const fn boot_id(name: &str) -> CacheId {
+    let mut i = 0;
+    while i < BOOT_CACHES.len() {
+        let candidate = BOOT_CACHES[i].name.as_bytes();
+        let wanted = name.as_bytes();
+        if candidate.len() == wanted.len() {
+            let mut j = 0;
+            while j < wanted.len() && candidate[j] == wanted[j] {
+                j += 1;
+            }
+            if j == wanted.len() {
+                return CacheId(i as u16);
+            }
+        }
+        i += 1;
+    }
+    panic!("no such boot cache")
+}
+
+/// `struct kmem_cache` of every cache.
+pub const KMEM_CACHE: CacheId = boot_id("kmem_cache");
+/// `struct kmem_cache_node` of every cache.
+pub const KMEM_CACHE_NODE: CacheId = boot_id("kmem_cache_node");
+/// `struct task_struct` (one per task).
+pub const TASK_STRUCT: CacheId = boot_id("task_struct");
+/// `struct mm_struct` (one per address space).
+pub const MM_STRUCT: CacheId = boot_id("mm_struct");
+/// `struct vm_area_struct` (one per VMA).
+pub const VM_AREA_STRUCT: CacheId = boot_id("vm_area_struct");
+/// `struct anon_vma`.
+pub const ANON_VMA: CacheId = boot_id("anon_vma");
+/// `struct anon_vma_chain`.
+pub const ANON_VMA_CHAIN: CacheId = boot_id("anon_vma_chain");
+/// `struct files_struct`.
+pub const FILES_CACHE: CacheId = boot_id("files_cache");
+/// `struct signal_struct`.
+pub const SIGNAL_CACHE: CacheId = boot_id("signal_cache");
+/// `struct sighand_struct`.
+pub const SIGHAND_CACHE: CacheId = boot_id("sighand_cache");
+/// `struct pid`.
+pub const PID: CacheId = boot_id("pid");
+/// `struct cred`.
+pub const CRED_JAR: CacheId = boot_id("cred_jar");
+/// `struct dentry` (reclaimable).
+pub const DENTRY: CacheId = boot_id("dentry");
+/// `struct inode` of pseudo file systems (reclaimable).
+pub const INODE_CACHE: CacheId = boot_id("inode_cache");
+/// `struct file`.
+pub const FILP: CacheId = boot_id("filp");
+/// Maple tree nodes (the VMA tree).
+pub const MAPLE_NODE: CacheId = boot_id("maple_node");
+
+/// The kmalloc-N caches by size class, smallest first.
+pub const KMALLOC_CACHES: [(u64, CacheId); 13] = [
+    (8, boot_id("kmalloc-8")),
+    (16, boot_id("kmalloc-16")),
+    (32, boot_id("kmalloc-32")),
+    (64, boot_id("kmalloc-64")),
+    (96, boot_id("kmalloc-96")),
+    (128, boot_id("kmalloc-128")),
+    (192, boot_id("kmalloc-192")),
+    (256, boot_id("kmalloc-256")),
+    (512, boot_id("kmalloc-512")),
+    (1024, boot_id("kmalloc-1k")),
+    (2048, boot_id("kmalloc-2k")),
+    (4096, boot_id("kmalloc-4k")),
+    (8192, boot_id("kmalloc-8k")),
+];
+
+/// The kmalloc-N cache that serves `size` bytes (`kmalloc_slab`), `None`
+/// for 0 and for sizes above [`KMALLOC_MAX_CACHE_SIZE`].
+pub fn kmalloc_cache(size: u64) -> Option<CacheId> {
+    if size == 0 {
+        return None;
+    }
+    KMALLOC_CACHES
+        .iter()
+        .find(|(class, _)| size <= *class)
+        .map(|(_, id)| *id)
+}
+
+/// Which list a slab is on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SlabList {
+    Partial,
+    Full,
+    Empty,
+    /// The slot holds no slab (its pages went back to the buddy allocator).
+    Vacant,
+}
+
+/// One slab: the simulated `struct slab` of its first page.
+#[derive(Clone, Copy, Debug)]
+struct Slab {
+    /// First page of the block.
+    pfn: Pfn,
+    /// Serial number, unique among slabs alive at the same time.
+    serial: u32,
+    /// Objects in use.
+    inuse: u16,
+    /// First free object, [`OBJ_END`] when full.
+    freelist: u16,
+    /// Which list the slab is on.
+    list: SlabList,
+    /// List links (slab indices, [`NIL`] at the ends).
+    prev: u32,
+    next: u32,
+}
+
+/// Head of an intrusive slab list.
+#[derive(Clone, Copy, Debug)]
+struct ListHead {
+    head: u32,
+    tail: u32,
+    len: u32,
+}
+
+impl Default for ListHead {
+    fn default() -> Self {
+        ListHead {
+            head: NIL,
+            tail: NIL,
+            len: 0,
+        }
+    }
+}
+
+/// A cache: the simulated `struct kmem_cache` with its one
+/// `kmem_cache_node`.
+#[derive(Clone, Debug)]
+pub struct KmemCache {
+    name: String,
+    /// Bytes the user asked for (`object_size`).
+    object_size: u32,
+    /// Bytes of one slot (`size`, slabinfo's objsize).
+    size: u32,
+    /// Alignment of the slots.
+    align: u32,
+    /// Order of every slab.
+    order: Order,
+    /// Objects per slab.
+    objects: u16,
+    /// Empty+partial slabs kept before empty ones go back to buddy.
+    min_partial: u32,
+    /// SLAB_RECLAIM_ACCOUNT: pages count in SReclaimable.
+    reclaimable: bool,
+    /// One of the kernel's own caches (cannot be destroyed).
+    boot: bool,
+    /// Slab table; vacant slots are reused.
+    slabs: Vec<Slab>,
+    /// Vacant slab slots, reused newest first.
+    vacant: Vec<u32>,
+    /// Free chains: slot `slab * objects + index` holds the next free
+    /// index of that slab, or [`OBJ_ALLOCATED`] for an object in use.
+    freeptr: Vec<u16>,
+    partial: ListHead,
+    full: ListHead,
+    empty: ListHead,
+    /// Objects in use over all slabs.
+    active_objs: u64,
+    /// The `struct kmem_cache` and `struct kmem_cache_node` objects that
+    /// describe this cache (None only while booting the bootstrap caches).
+    meta: Option<(SlabObject, SlabObject)>,
+}
+
+impl KmemCache {
+    fn new(
+        name: &str,
+        object_size: u32,
+        size: u32,
+        align: u32,
+        reclaimable: bool,
+        boot: bool,
+    ) -> MmResult<KmemCache> {
+        let min_objects = slub_min_objects(super::NR_CPUS as u32);
+        let order = calculate_order(size, min_objects).ok_or_else(|| {
+            MmError::Invalid(format!(
+                "kmem_cache_create: {name}: objects of {size} bytes do not fit in an order-{MAX_PAGE_ORDER} slab"
+            ))
+        })?;
+        let objects = order_objects(order, size).clamp(1, MAX_OBJS_PER_PAGE) as u16;
+        Ok(KmemCache {
+            name: name.to_string(),
+            object_size,
+            size,
+            align,
+            order: Order(order),
+            objects,
+            min_partial: min_partial(size),
+            reclaimable,
+            boot,
+            slabs: Vec::new(),
+            vacant: Vec::new(),
+            freeptr: Vec::new(),
+            partial: ListHead::default(),
+            full: ListHead::default(),
+            empty: ListHead::default(),
+            active_objs: 0,
+            meta: None,
+        })
+    }
+
+    /// The cache's name as slabinfo shows it.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// Bytes asked for at creation.
+    pub fn object_size(&self) -> u32 {
+        self.object_size
+    }
+    /// Bytes of one slot: slabinfo's `<objsize>`.
+    pub fn size(&self) -> u32 {
+        self.size
+    }
+    /// Alignment of the slots.
+    pub fn align(&self) -> u32 {
+        self.align
+    }
+    /// Slab order.
+    pub fn order(&self) -> Order {
+        self.order
+    }
+    /// `<objperslab>`.
+    pub fn objperslab(&self) -> u32 {
+        self.objects as u32
+    }
+    /// `<pagesperslab>`.
+    pub fn pagesperslab(&self) -> u64 {
+        self.order.pages()
+    }
+    /// `<active_objs>`: objects in use.
+    pub fn active_objs(&self) -> u64 {
+        self.active_objs
+    }
+    /// `<num_slabs>` (SLUB: equal to active_slabs).
+    pub fn num_slabs(&self) -> u64 {
+        (self.partial.len + self.full.len + self.empty.len) as u64
+    }
+    /// `<num_objs>`: slots in all slabs.
+    pub fn num_objs(&self) -> u64 {
+        self.num_slabs() * self.objects as u64
+    }
+    /// Pages held by the cache's slabs.
+    pub fn pages(&self) -> u64 {
+        self.num_slabs() * self.order.pages()
+    }
+    /// Slabs with some but not all objects in use.
+    pub fn partial_slabs(&self) -> u64 {
+        self.partial.len as u64
+    }
+    /// Slabs with every object in use.
+    pub fn full_slabs(&self) -> u64 {
+        self.full.len as u64
+    }
+    /// Slabs with no object in use, kept for reuse.
+    pub fn empty_slabs(&self) -> u64 {
+        self.empty.len as u64
+    }
+    /// The empty+partial slabs kept before empty ones are freed.
+    pub fn min_partial(&self) -> u32 {
+        self.min_partial
+    }
+    /// SLAB_RECLAIM_ACCOUNT: counted in SReclaimable.
+    pub fn is_reclaimable(&self) -> bool {
+        self.reclaimable
+    }
+    /// One of the kernel's own caches.
+    pub fn is_boot(&self) -> bool {
+        self.boot
+    }
+
+    fn list_head(&mut self, list: SlabList) -> &mut ListHead {
+        match list {
+            SlabList::Partial => &mut self.partial,
+            SlabList::Full => &mut self.full,
+            SlabList::Empty => &mut self.empty,
+            SlabList::Vacant => unreachable!("vacant slots are on no list"),
+        }
+    }
+
+    /// Unlink a slab from its list. O(1).
+    fn unlink(&mut self, s: u32) {
+        let Slab {
+            prev, next, list, ..
+        } = self.slabs[s as usize];
+        if prev == NIL {
+            self.list_head(list).head = next;
+        } else {
+            self.slabs[prev as usize].next = next;
+        }
+        if next == NIL {
+            self.list_head(list).tail = prev;
+        } else {
+            self.slabs[next as usize].prev = prev;
+        }
+        self.list_head(list).len -= 1;
+        let slab = &mut self.slabs[s as usize];
+        slab.prev = NIL;
+        slab.next = NIL;
+    }
+
+    /// Link a slab at the head or tail of a list. O(1).
+    fn link(&mut self, s: u32, list: SlabList, at_head: bool) {
+        let head = *self.list_head(list);
+        {
+            let slab = &mut self.slabs[s as usize];
+            slab.list = list;
+            if at_head {
+                slab.prev = NIL;
+                slab.next = head.head;
+            } else {
+                slab.prev = head.tail;
+                slab.next = NIL;
+            }
+        }
+        if at_head {
+            if head.head == NIL {
+                self.list_head(list).tail = s;
+            } else {
+                self.slabs[head.head as usize].prev = s;
+            }
+            self.list_head(list).head = s;
+        } else {
+            if head.tail == NIL {
+                self.list_head(list).head = s;
+            } else {
+                self.slabs[head.tail as usize].next = s;
+            }
+            self.list_head(list).tail = s;
+        }
+        self.list_head(list).len += 1;
+    }
+
+    fn relink(&mut self, s: u32, list: SlabList, at_head: bool) {
+        self.unlink(s);
+        self.link(s, list, at_head);
+    }
+
+    /// Take the first free object of slab `s`, moving the slab to the full
+    /// list when it was its last one.
+    #[inline]
+    fn take_object(&mut self, s: u32) -> (u16, u32) {
+        let objects = self.objects as usize;
+        let slab = &mut self.slabs[s as usize];
+        let index = slab.freelist;
+        let slot = s as usize * objects + index as usize;
+        slab.freelist = self.freeptr[slot];
+        self.freeptr[slot] = OBJ_ALLOCATED;
+        slab.inuse += 1;
+        let serial = slab.serial;
+        let now_full = slab.inuse == self.objects;
+        self.active_objs += 1;
+        if now_full {
+            self.relink(s, SlabList::Full, true);
+        }
+        (index, serial)
+    }
+
+    /// `get_partial`: an object from a partial slab, else from a kept
+    /// empty slab; `None` when the cache needs a new slab.
+    #[inline]
+    fn alloc_from_lists(&mut self) -> Option<(u32, u16, u32)> {
+        let s = if self.partial.head != NIL {
+            self.partial.head
+        } else if self.empty.head != NIL {
+            let s = self.empty.head;
+            self.relink(s, SlabList::Partial, true);
+            s
+        } else {
+            return None;
+        };
+        let (index, serial) = self.take_object(s);
+        Some((s, index, serial))
+    }
+
+    /// `allocate_slab`: install a new slab on pages starting at `pfn` and
+    /// hand out its first object.
+    fn install_slab(&mut self, pfn: Pfn, serial: u32) -> (u32, u16, u32) {
+        let objects = self.objects as usize;
+        let s = match self.vacant.pop() {
+            Some(s) => s,
+            None => {
+                let s = self.slabs.len() as u32;
+                self.slabs.push(Slab {
+                    pfn,
+                    serial,
+                    inuse: 0,
+                    freelist: OBJ_END,
+                    list: SlabList::Vacant,
+                    prev: NIL,
+                    next: NIL,
+                });
+                self.freeptr.resize(self.freeptr.len() + objects, OBJ_END);
+                s
+            }
+        };
+        // Chain the free objects in address order, as SLUB's
+        // shuffle-less `build_slab_freelist` does.
+        let base = s as usize * objects;
+        for i in 0..objects {
+            self.freeptr[base + i] = if i + 1 < objects {
+                (i + 1) as u16
+            } else {
+                OBJ_END
+            };
+        }
+        self.slabs[s as usize] = Slab {
+            pfn,
+            serial,
+            inuse: 0,
+            freelist: 0,
+            list: SlabList::Vacant,
+            prev: NIL,
+            next: NIL,
+        };
+        self.link(s, SlabList::Partial, true);
+        let (index, serial) = self.take_object(s);
+        (s, index, serial)
+    }
+
+    /// Check that `obj` names an object in use of this cache.
+    #[inline]
+    fn check_live(&self, obj: SlabObject) -> Result<usize, &'static str> {
+        let slab = self.slabs.get(obj.slab as usize).ok_or("no such slab")?;
+        if slab.list == SlabList::Vacant || slab.serial != obj.serial {
+            return Err("its slab was already freed");
+        }
+        if obj.index >= self.objects {
+            return Err("index beyond the slab");
+        }
+        let slot = obj.slab as usize * self.objects as usize + obj.index as usize;
+        if self.freeptr[slot] != OBJ_ALLOCATED {
+            return Err("the object is already free");
+        }
+        Ok(slot)
+    }
+
+    /// `__slab_free`: put an object back. Returns the slab's pages when the
+    /// slab became empty and is discarded: because the cache already keeps
+    /// `min_partial` partial+empty slabs, or because `discard` says so.
+    #[inline]
+    fn free_object(
+        &mut self,
+        obj: SlabObject,
+        discard: impl Fn(u32) -> bool,
+    ) -> Result<Option<Pfn>, &'static str> {
+        let slot = self.check_live(obj)?;
+        let s = obj.slab;
+        let objects = self.objects;
+        let slab = &mut self.slabs[s as usize];
+        self.freeptr[slot] = slab.freelist;
+        slab.freelist = obj.index;
+        let was_full = slab.inuse == objects;
+        slab.inuse -= 1;
+        let now_empty = slab.inuse == 0;
+        let serial = slab.serial;
+        self.active_objs -= 1;
+        if now_empty {
+            // SLUB keeps empty slabs on the partial list and discards one
+            // once `nr_partial >= min_partial`, counting the slab itself
+            // when it was on the list already (it was partial, not full).
+            let nr_partial = self.partial.len + self.empty.len;
+            if nr_partial >= self.min_partial || discard(serial) {
+                let pfn = self.slabs[s as usize].pfn;
+                self.unlink(s);
+                let slab = &mut self.slabs[s as usize];
+                slab.list = SlabList::Vacant;
+                slab.freelist = OBJ_END;
+                self.vacant.push(s);
+                return Ok(Some(pfn));
+            }
+            self.relink(s, SlabList::Empty, true);
+        } else if was_full {
+            // A full slab that gains a free object goes to the tail of the
+            // partial list (DEACTIVATE_TO_TAIL in SLUB).
+            self.relink(s, SlabList::Partial, false);
+        }
+        Ok(None)
+    }
+
+    /// Take every kept empty slab off the cache (`kmem_cache_shrink` /
+    /// destroy); returns their first pages, oldest list position last.
+    fn take_empty_slabs(&mut self) -> Vec<Pfn> {
+        let mut pfns = Vec::new();
+        while self.empty.head != NIL {
+            let s = self.empty.head;
+            pfns.push(self.slabs[s as usize].pfn);
+            self.unlink(s);
+            let slab = &mut self.slabs[s as usize];
+            slab.list = SlabList::Vacant;
+            slab.freelist = OBJ_END;
+            self.vacant.push(s);
+        }
+        pfns
+    }
+
+    /// Check the cache's own structure.
+    fn check(&self) -> Result<(), String> {
+        let name = &self.name;
+        let objects = self.objects as usize;
+        let mut active = 0u64;
+        let mut on_lists = 0u32;
+        for (list, head) in [
+            (SlabList::Partial, self.partial),
+            (SlabList::Full, self.full),
+            (SlabList::Empty, self.empty),
+        ] {
+            let mut cursor = head.head;
+            let mut prev = NIL;
+            let mut seen = 0u32;
+            while cursor != NIL {
+                let slab = self.slabs.get(cursor as usize).ok_or_else(|| {
+                    format!("{name}: list {list:?} links to slab {cursor} beyond the table")
+                })?;
+                if slab.list != list || slab.prev != prev {
+                    return Err(format!("{name}: slab {cursor} badly linked on {list:?}"));
+                }
+                let inuse = slab.inuse as usize;
+                let ok = match list {
+                    SlabList::Partial => inuse > 0 && inuse < objects,
+                    SlabList::Full => inuse == objects,
+                    _ => inuse == 0,
+                };
+                if !ok {
+                    return Err(format!(
+                        "{name}: slab {cursor} with {inuse}/{objects} objects on {list:?}"
+                    ));
+                }
+                seen += 1;
+                if seen > self.slabs.len() as u32 {
+                    return Err(format!("{name}: list {list:?} has a cycle"));
+                }
+                prev = cursor;
+                cursor = slab.next;
+            }
+            if seen != head.len || head.tail != prev {
+                return Err(format!("{name}: list {list:?} length or tail wrong"));
+            }
+            on_lists += seen;
+        }
+        let mut vacant = 0u32;
+        for (s, slab) in self.slabs.iter().enumerate() {
+            if slab.list == SlabList::Vacant {
+                vacant += 1;
+                continue;
+            }
+            let chain = &self.freeptr[s * objects..(s + 1) * objects];
+            let allocated = chain.iter().filter(|&&v| v == OBJ_ALLOCATED).count();
+            if allocated != slab.inuse as usize {
+                return Err(format!(
+                    "{name}: slab {s} says {} in use, {allocated} objects marked in use",
+                    slab.inuse
+                ));
+            }
+            let mut free = 0usize;
+            let mut cursor = slab.freelist;
+            while cursor != OBJ_END {
+                if cursor as usize >= objects || chain[cursor as usize] == OBJ_ALLOCATED {
+                    return Err(format!("{name}: slab {s} free chain reaches a bad object"));
+                }
+                free += 1;
+                if free > objects {
+                    return Err(format!("{name}: slab {s} free chain has a cycle"));
+                }
+                cursor = chain[cursor as usize];
+            }
+            if free + allocated != objects {
+                return Err(format!(
+                    "{name}: slab {s}: {free} free + {allocated} in use != {objects} objects"
+                ));
+            }
+            active += slab.inuse as u64;
+        }
+        if vacant as usize != self.vacant.len()
+            || on_lists as usize + vacant as usize != self.slabs.len()
+        {
+            return Err(format!("{name}: slab table and lists disagree"));
+        }
+        if active != self.active_objs {
+            return Err(format!(
+                "{name}: active_objs {} but slabs hold {active}",
+                self.active_objs
+            ));
+        }
+        if self.active_objs > self.num_objs() {
+            return Err(format!("{name}: active_objs > num_objs"));
+        }
+        Ok(())
+    }
+}
+
+/// The slab allocator's state: every cache, the creation-order list that
+/// slabinfo walks, and the objects held by control-file tags.
+#[derive(Clone, Debug, Default)]
+pub struct SlabAllocator {
+    /// Cache table indexed by [`CacheId`]; destroyed caches leave `None`.
+    caches: Vec<Option<KmemCache>>,
+    /// Live caches in creation order, oldest first (Linux `slab_caches`).
+    cache_list: Vec<CacheId>,
+    /// Name → cache.
+    by_name: BTreeMap<String, CacheId>,
+    /// Serial of the next slab.
+    next_serial: u32,
+    /// Pages of slabs of SLAB_RECLAIM_ACCOUNT caches.
+    reclaimable_pages: u64,
+    /// Pages of the other slabs.
+    unreclaimable_pages: u64,
+    /// Pages of kmalloc_large blocks alive.
+    kmalloc_large_pages: u64,
+    /// `kmem_cache_alloc ... tag=T` objects, oldest first.
+    tagged_objects: BTreeMap<String, Vec<SlabObject>>,
+    /// `kmalloc ... tag=T` objects, oldest first.
+    tagged_kmalloc: BTreeMap<String, Vec<KmallocObject>>,
+}
+
+impl SlabAllocator {
+    /// A cache by id.
+    pub fn cache(&self, id: CacheId) -> Option<&KmemCache> {
+        self.caches.get(id.0 as usize).and_then(Option::as_ref)
+    }
+
+    /// The id of the cache called `name`. A name longer than 15 bytes also
+    /// finds the cache made from it (control-file names are cut to 15).
+    pub fn cache_id(&self, name: &str) -> Option<CacheId> {
+        self.by_name.get(name).copied().or_else(|| {
+            let cut = crate::ctl::name(name, "cache name").ok()?;
+            self.by_name.get(&cut).copied()
+        })
+    }
+
+    /// Live caches, oldest first (slabinfo prints them newest first).
+    pub fn caches(&self) -> impl DoubleEndedIterator<Item = &KmemCache> + ExactSizeIterator {
+        self.cache_list.iter().map(|id| {
+            self.caches[id.0 as usize]
+                .as_ref()
+                .expect("cache_list names live caches")
+        })
+    }
+
+    /// Number of live caches.
+    pub fn nr_caches(&self) -> usize {
+        self.cache_list.len()
+    }
+
+    /// NR_SLAB_RECLAIMABLE in pages (SReclaimable, nr_slab_reclaimable).
+    pub fn nr_slab_reclaimable(&self) -> u64 {
+        self.reclaimable_pages
+    }
+
+    /// NR_SLAB_UNRECLAIMABLE in pages (SUnreclaim, nr_slab_unreclaimable).
+    pub fn nr_slab_unreclaimable(&self) -> u64 {
+        self.unreclaimable_pages
+    }
+
+    /// All slab pages (meminfo Slab).
+    pub fn nr_slab_pages(&self) -> u64 {
+        self.reclaimable_pages + self.unreclaimable_pages
+    }
+
+    /// Pages of live kmalloc_large blocks (not counted as Slab here).
+    pub fn kmalloc_large_pages(&self) -> u64 {
+        self.kmalloc_large_pages
+    }
+
+    /// Objects held by a `kmem_cache_alloc` tag.
+    pub fn tagged_objects(&self, tag: &str) -> &[SlabObject] {
+        self.tagged_objects.get(tag).map_or(&[], Vec::as_slice)
+    }
+
+    /// Objects held by a `kmalloc` tag.
+    pub fn tagged_kmalloc(&self, tag: &str) -> &[KmallocObject] {
+        self.tagged_kmalloc.get(tag).map_or(&[], Vec::as_slice)
+    }
+
+    fn cache_mut(&mut self, id: CacheId) -> MmResult<&mut KmemCache> {
+        self.caches
+            .get_mut(id.0 as usize)
+            .and_then(Option::as_mut)
+            .ok_or_else(|| MmError::Invalid(format!("no slab cache with id {}", id.0)))
+    }
+
+    /// Register a new cache (no pages yet).
+    fn add_cache(&mut self, cache: KmemCache) -> MmResult<CacheId> {
+        let index = match self.caches.iter().position(Option::is_none) {
+            Some(i) => i,
+            None if self.caches.len() < u16::MAX as usize => {
+                self.caches.push(None);
+                self.caches.len() - 1
+            }
+            None => {
+                return Err(MmError::NoMemory(format!(
+                    "kmem_cache_create: {}: the simulator's table of {} caches is full; destroy some",
+                    cache.name,
+                    u16::MAX
+                )));
+            }
+        };
+        let id = CacheId(index as u16);
+        self.by_name.insert(cache.name.clone(), id);
+        self.cache_list.push(id);
+        self.caches[index] = Some(cache);
+        Ok(id)
+    }
+
+    fn account_pages(&mut self, reclaimable: bool, pages: u64, add: bool) {
+        let counter = if reclaimable {
+            &mut self.reclaimable_pages
+        } else {
+            &mut self.unreclaimable_pages
+        };
+        if add {
+            *counter += pages;
+        } else {
+            *counter -= pages;
+        }
+    }
+
+    /// Free one object; returns the pages of a discarded slab.
+    fn free_object(
+        &mut self,
+        obj: SlabObject,
+        discard: impl Fn(u32) -> bool,
+    ) -> MmResult<Option<(Pfn, Order)>> {
+        let cache = self
+            .caches
+            .get_mut(obj.cache.0 as usize)
+            .and_then(Option::as_mut)
+            .ok_or_else(|| {
+                MmError::Invalid(format!(
+                    "kmem_cache_free: object of cache id {} that does not exist",
+                    obj.cache.0
+                ))
+            })?;
+        let result = cache.free_object(obj, discard).map_err(|why| {
+            MmError::Invalid(format!(
+                "kmem_cache_free: {}: bad free of object {} of slab {}: {why}",
+                cache.name, obj.index, obj.slab
+            ))
+        })?;
+        Ok(match result {
+            Some(pfn) => {
+                let (order, reclaimable) = (cache.order, cache.reclaimable);
+                self.account_pages(reclaimable, order.pages(), false);
+                Some((pfn, order))
+            }
+            None => None,
+        })
+    }
+}
+
+/// Serials of the slabs created since `start` (`count` of them), for the
+/// rollback of a failed multi-object command.
+fn created_since(start: u32, count: u32) -> impl Fn(u32) -> bool {
+    move |serial| serial.wrapping_sub(start) < count
+}
+
+impl Kernel {
+    /// Boot the slab allocator (`kmem_cache_init` and the caches the rest
+    /// of start_kernel creates): the boot caches, one `kmem_cache` and one
+    /// `kmem_cache_node` object per cache, and the baseline objects.
+    pub(crate) fn kmem_cache_init(&mut self) -> MmResult<()> {
+        for boot in BOOT_CACHES {
+            let cache = KmemCache::new(
+                boot.name,
+                boot.size,
+                boot.size,
+                ARCH_SLAB_MINALIGN,
+                boot.reclaimable,
+                true,
+            )?;
+            self.slab.add_cache(cache)?;
+        }
+        // bootstrap(): the static kmem_cache and kmem_cache_node move into
+        // objects of themselves, then every cache gets its two objects.
+        for index in 0..self.slab.cache_list.len() {
+            let id = self.slab.cache_list[index];
+            let meta = self.alloc_cache_meta()?;
+            self.slab.cache_mut(id)?.meta = Some(meta);
+        }
+        for (index, boot) in BOOT_CACHES.iter().enumerate() {
+            if boot.total == PER_CACHE || boot.total == 0 {
+                continue;
+            }
+            let id = CacheId(index as u16);
+            let mut objects = Vec::with_capacity(boot.total as usize);
+            for _ in 0..boot.total {
+                objects.push(self.kmem_cache_alloc(id)?);
+            }
+            // Free the difference evenly spread, so those slabs stay
+            // partial as on a machine that has been running a while.
+            let frees = (boot.total - boot.active) as usize;
+            for j in 0..frees {
+                let victim = j * objects.len() / frees;
+                self.kmem_cache_free(objects[victim])?;
+            }
+        }
+        self.printk(format!(
+            "SLUB: HWalign=64, Order=0-{SLUB_MAX_ORDER}, MinObjects=0, CPUs={}, Nodes=1",
+            super::NR_CPUS
+        ));
+        Ok(())
+    }
+
+    /// Allocate the `struct kmem_cache` and `struct kmem_cache_node` of a
+    /// new cache; nothing stays allocated on failure.
+    fn alloc_cache_meta(&mut self) -> MmResult<(SlabObject, SlabObject)> {
+        let cache = self.kmem_cache_alloc(KMEM_CACHE)?;
+        match self.kmem_cache_alloc(KMEM_CACHE_NODE) {
+            Ok(node) => Ok((cache, node)),
+            Err(err) => {
+                self.kmem_cache_free(cache)?;
+                Err(err)
+            }
+        }
+    }
+
+    /// `kmem_cache_alloc(cache, GFP_KERNEL)`: one object. Served from a
+    /// partial slab, else a kept empty slab, else a new slab from the buddy
+    /// allocator (Normal and below, never HighMem). ENOMEM when no page can
+    /// be had; EINVAL for an id that names no cache.
+    ///
+    /// The fast path is O(1) and allocates nothing on the host.
+    #[inline]
+    pub fn kmem_cache_alloc(&mut self, cache: CacheId) -> MmResult<SlabObject> {
+        let c = self.slab.cache_mut(cache)?;
+        match c.alloc_from_lists() {
+            Some((slab, index, serial)) => Ok(SlabObject {
+                cache,
+                index,
+                slab,
+                serial,
+            }),
+            None => self.alloc_new_slab(cache),
+        }
+    }
+
+    /// `new_slab`: pages for one more slab, then its first object.
+    #[cold]
+    fn alloc_new_slab(&mut self, cache: CacheId) -> MmResult<SlabObject> {
+        let (order, reclaimable) = {
+            let c = self.slab.cache_mut(cache)?;
+            (c.order, c.reclaimable)
+        };
+        let zone = self.kernel_zone();
+        let Some(pfn) = self.alloc_kernel_block(order, zone, PageKind::Slab) else {
+            let name = self.slab.cache(cache).map_or("?", |c| c.name.as_str());
+            return Err(MmError::NoMemory(format!(
+                "SLUB: Unable to allocate memory: cache {name}, order {} slab: no free block above the min watermark",
+                order.0
+            )));
+        };
+        let serial = self.slab.next_serial;
+        self.slab.next_serial = serial.wrapping_add(1);
+        self.slab.account_pages(reclaimable, order.pages(), true);
+        let c = self.slab.cache_mut(cache)?;
+        let (slab, index, serial) = c.install_slab(pfn, serial);
+        Ok(SlabObject {
+            cache,
+            index,
+            slab,
+            serial,
+        })
+    }
+
+    /// `kmem_cache_free`: give an object back. A slab that becomes empty
+    /// while its cache already keeps `min_partial` partial+empty slabs goes
+    /// back to the buddy allocator. EINVAL (and nothing changes) for a
+    /// double free or a handle whose slab is gone.
+    #[inline]
+    pub fn kmem_cache_free(&mut self, obj: SlabObject) -> MmResult<()> {
+        self.kmem_cache_free_inner(obj, |_| false)
+    }
+
+    fn kmem_cache_free_inner(
+        &mut self,
+        obj: SlabObject,
+        discard: impl Fn(u32) -> bool,
+    ) -> MmResult<()> {
+        if let Some((pfn, order)) = self.slab.free_object(obj, discard)? {
+            self.page_alloc.free(pfn, order)?;
+        }
+        Ok(())
+    }
+
+    /// `kmalloc(size, GFP_KERNEL)`: an object of the smallest kmalloc-N
+    /// cache that holds `size` bytes; above [`KMALLOC_MAX_CACHE_SIZE`] a
+    /// block of `get_order(size)` straight from the buddy allocator
+    /// (`kmalloc_large`, PageKind::Kernel, not counted as Slab). EINVAL for
+    /// 0 and for sizes above [`KMALLOC_MAX_SIZE`]; ENOMEM when no page can
+    /// be had.
+    pub fn kmalloc(&mut self, size: u64) -> MmResult<KmallocObject> {
+        if size == 0 {
+            return Err(MmError::Invalid(
+                "kmalloc 0: a zero-size allocation gets ZERO_SIZE_PTR, not memory; ask for 1 byte or more".into(),
+            ));
+        }
+        if size > KMALLOC_MAX_SIZE {
+            return Err(MmError::Invalid(format!(
+                "kmalloc {size}: larger than KMALLOC_MAX_SIZE ({}K, one order-{MAX_PAGE_ORDER} block)",
+                KMALLOC_MAX_SIZE >> 10
+            )));
+        }
+        match kmalloc_cache(size) {
+            Some(cache) => self.kmem_cache_alloc(cache).map(KmallocObject::Slab),
+            None => {
+                let order = Order::for_bytes(size);
+                let zone = self.kernel_zone();
+                let pfn = self
+                    .alloc_kernel_block(order, zone, PageKind::Kernel)
+                    .ok_or_else(|| {
+                        MmError::NoMemory(format!(
+                            "kmalloc {size}: page allocation failure: order:{} (kmalloc_large): no free block above the min watermark",
+                            order.0
+                        ))
+                    })?;
+                self.slab.kmalloc_large_pages += order.pages();
+                Ok(KmallocObject::Large { pfn, order })
+            }
+        }
+    }
+
+    /// `kfree`: give back what [`Kernel::kmalloc`] returned. EINVAL for a
+    /// double free.
+    pub fn kfree(&mut self, obj: KmallocObject) -> MmResult<()> {
+        self.kfree_inner(obj, |_| false)
+    }
+
+    fn kfree_inner(&mut self, obj: KmallocObject, discard: impl Fn(u32) -> bool) -> MmResult<()> {
+        match obj {
+            KmallocObject::Slab(obj) => self.kmem_cache_free_inner(obj, discard),
+            KmallocObject::Large { pfn, order } => {
+                if pfn.0 >= self.page_alloc.max_pfn
+                    || self.page_alloc.frames.state(pfn) != FrameState::Allocated
+                    || self.page_alloc.frames.kind(pfn) != PageKind::Kernel
+                {
+                    return Err(MmError::Invalid(format!(
+                        "kfree: block at pfn {pfn} is not a live kmalloc_large block (double free?)"
+                    )));
+                }
+                self.page_alloc.free(pfn, order)?;
+                self.slab.kmalloc_large_pages -= order.pages();
+                Ok(())
+            }
+        }
+    }
+
+    /// `kmem_cache_create(name, size, align, 0, NULL)`: a cache of the
+    /// user's own. Its `struct kmem_cache` and `kmem_cache_node` come from
+    /// the kmem_cache and kmem_cache_node caches. EEXIST for a taken name,
+    /// EINVAL for a size or alignment out of range.
+    pub fn kmem_cache_create(
+        &mut self,
+        name: &str,
+        object_size: u64,
+        align: u64,
+    ) -> MmResult<CacheId> {
+        if self.slab.by_name.contains_key(name) {
+            return Err(MmError::Exists(format!(
+                "kmem_cache_create: a cache named '{name}' already exists (see slabinfo); pick another name"
+            )));
+        }
+        if object_size == 0 || object_size > MAX_OBJECT_SIZE {
+            return Err(MmError::Invalid(format!(
+                "kmem_cache_create: {name}: object size {object_size} out of range 1..{}K",
+                MAX_OBJECT_SIZE >> 10
+            )));
+        }
+        if !align.is_power_of_two() || align > MAX_ALIGN {
+            return Err(MmError::Invalid(format!(
+                "kmem_cache_create: {name}: align={align} must be a power of two up to {MAX_ALIGN}"
+            )));
+        }
+        let size = slot_size(object_size as u32, align as u32)
+            .filter(|&s| s as u64 <= MAX_OBJECT_SIZE)
+            .ok_or_else(|| {
+                MmError::Invalid(format!(
+                    "kmem_cache_create: {name}: {object_size} bytes aligned to {align} exceed {}K",
+                    MAX_OBJECT_SIZE >> 10
+                ))
+            })?;
+        let cache = KmemCache::new(
+            name,
+            object_size as u32,
+            size,
+            (align as u32).max(ARCH_SLAB_MINALIGN),
+            false,
+            false,
+        )?;
+        let meta = self.alloc_cache_meta()?;
+        match self.slab.add_cache(cache) {
+            Ok(id) => {
+                self.slab.cache_mut(id)?.meta = Some(meta);
+                Ok(id)
+            }
+            Err(err) => {
+                self.kmem_cache_free(meta.1)?;
+                self.kmem_cache_free(meta.0)?;
+                Err(err)
+            }
+        }
+    }
+
+    /// `kmem_cache_destroy`: remove a cache made with `kmem_cache_create`.
+    /// ENOENT for an unknown name; EBUSY for the kernel's own caches and
+    /// while objects of the cache are alive.
+    pub fn kmem_cache_destroy(&mut self, name: &str) -> MmResult<()> {
+        let id = self.slab.cache_id(name).ok_or_else(|| {
+            MmError::NotFound(format!(
+                "kmem_cache_destroy: no cache named '{name}' (see slabinfo)"
+            ))
+        })?;
+        let cache = self.slab.cache(id).expect("looked up");
+        if cache.boot {
+            return Err(MmError::Busy(format!(
+                "kmem_cache_destroy: {}: one of the kernel's own caches, always in use; only caches made with kmem_cache_create can be destroyed",
+                cache.name
+            )));
+        }
+        if cache.active_objs > 0 {
+            let tags: Vec<&str> = self
+                .slab
+                .tagged_objects
+                .iter()
+                .filter(|(_, objs)| objs.iter().any(|o| o.cache == id))
+                .map(|(tag, _)| tag.as_str())
+                .collect();
+            return Err(MmError::Busy(format!(
+                "kmem_cache_destroy: {}: Slab cache still has objects ({} in use{}); free them first with kmem_cache_free tag=T",
+                cache.name,
+                cache.active_objs,
+                if tags.is_empty() {
+                    String::new()
+                } else {
+                    format!(", tags: {}", tags.join(", "))
+                }
+            )));
+        }
+        let mut cache = self.slab.caches[id.0 as usize].take().expect("looked up");
+        self.slab.by_name.remove(&cache.name);
+        self.slab.cache_list.retain(|&c| c != id);
+        let order = cache.order;
+        for pfn in cache.take_empty_slabs() {
+            self.slab
+                .account_pages(cache.reclaimable, order.pages(), false);
+            self.page_alloc.free(pfn, order)?;
+        }
+        if let Some((meta_cache, meta_node)) = cache.meta {
+            self.kmem_cache_free(meta_node)?;
+            self.kmem_cache_free(meta_cache)?;
+        }
+        Ok(())
+    }
+
+    /// `kmem_cache_alloc NAME [count=N] [tag=T]`: all or nothing; on ENOMEM
+    /// the objects (and the new slabs) this command took go back.
+    pub(crate) fn kmem_cache_alloc_command(
+        &mut self,
+        name: &str,
+        count: u64,
+        tag: &str,
+    ) -> MmResult<()> {
+        let id = self.slab.cache_id(name).ok_or_else(|| {
+            MmError::NotFound(format!(
+                "kmem_cache_alloc: no cache named '{name}' (see slabinfo, or make one with kmem_cache_create)"
+            ))
+        })?;
+        let start = self.slab.next_serial;
+        let mut taken = Vec::with_capacity(count.min(1 << 16) as usize);
+        for _ in 0..count {
+            match self.kmem_cache_alloc(id) {
+                Ok(obj) => taken.push(obj),
+                Err(err) => {
+                    let created = self.slab.next_serial.wrapping_sub(start);
+                    let got = taken.len();
+                    for obj in taken.into_iter().rev() {
+                        self.kmem_cache_free_inner(obj, created_since(start, created))?;
+                    }
+                    return Err(match err {
+                        MmError::NoMemory(why) => MmError::NoMemory(format!(
+                            "kmem_cache_alloc: {why}; got {got} of {count} objects and gave them back"
+                        )),
+                        other => other,
+                    });
+                }
+            }
+        }
+        self.slab
+            .tagged_objects
+            .entry(tag.to_string())
+            .or_default()
+            .extend(taken);
+        Ok(())
+    }
+
+    /// `kmem_cache_free tag=T [count=N]`: newest first; ENOENT for a tag
+    /// that holds no kmem_cache_alloc objects.
+    pub(crate) fn kmem_cache_free_command(
+        &mut self,
+        tag: &str,
+        count: Option<u64>,
+    ) -> MmResult<()> {
+        let Some(objects) = self.slab.tagged_objects.get_mut(tag) else {
+            let hint = if self.slab.tagged_kmalloc.contains_key(tag) {
+                " (it holds kmalloc objects: use kfree)"
+            } else {
+                ""
+            };
+            return Err(MmError::NotFound(format!(
+                "kmem_cache_free: no objects tagged '{tag}'{hint}"
+            )));
+        };
+        let n = count.unwrap_or(u64::MAX).min(objects.len() as u64) as usize;
+        let freed = objects.split_off(objects.len() - n);
+        if objects.is_empty() {
+            self.slab.tagged_objects.remove(tag);
+        }
+        for obj in freed.into_iter().rev() {
+            self.kmem_cache_free(obj)?;
+        }
+        Ok(())
+    }
+
+    /// `kmalloc SIZE [count=N] [tag=T]`: all or nothing, like
+    /// [`Kernel::kmem_cache_alloc_command`].
+    pub(crate) fn kmalloc_command(&mut self, size: u64, count: u64, tag: &str) -> MmResult<()> {
+        let start = self.slab.next_serial;
+        let mut taken = Vec::with_capacity(count.min(1 << 16) as usize);
+        for _ in 0..count {
+            match self.kmalloc(size) {
+                Ok(obj) => taken.push(obj),
+                Err(err) => {
+                    let created = self.slab.next_serial.wrapping_sub(start);
+                    let got = taken.len();
+                    for obj in taken.into_iter().rev() {
+                        self.kfree_inner(obj, created_since(start, created))?;
+                    }
+                    return Err(match err {
+                        MmError::NoMemory(why) => MmError::NoMemory(format!(
+                            "{why}; got {got} of {count} objects and gave them back"
+                        )),
+                        other => other,
+                    });
+                }
+            }
+        }
+        self.slab
+            .tagged_kmalloc
+            .entry(tag.to_string())
+            .or_default()
+            .extend(taken);
+        Ok(())
+    }
+
+    /// `kfree tag=T [count=N]`: newest first; ENOENT for a tag that holds
+    /// no kmalloc objects.
+    pub(crate) fn kfree_command(&mut self, tag: &str, count: Option<u64>) -> MmResult<()> {
+        let Some(objects) = self.slab.tagged_kmalloc.get_mut(tag) else {
+            let hint = if self.slab.tagged_objects.contains_key(tag) {
+                " (it holds kmem_cache_alloc objects: use kmem_cache_free)"
+            } else {
+                ""
+            };
+            return Err(MmError::NotFound(format!(
+                "kfree: no objects tagged '{tag}'{hint}"
+            )));
+        };
+        let n = count.unwrap_or(u64::MAX).min(objects.len() as u64) as usize;
+        let freed = objects.split_off(objects.len() - n);
+        if objects.is_empty() {
+            self.slab.tagged_kmalloc.remove(tag);
+        }
+        for obj in freed.into_iter().rev() {
+            self.kfree(obj)?;
+        }
+        Ok(())
+    }
+
+    /// The slab allocator's invariants: every cache's lists and free
+    /// chains are consistent, active ≤ num, every slab is an allocated
+    /// block of its cache's order and PageKind::Slab, Σ num_slabs ×
+    /// pagesperslab equals the Slab pages the frames hold and the
+    /// SReclaimable/SUnreclaim counters, and every tagged object is alive
+    /// and held by exactly one tag entry.
+    pub fn check_slab(&self) -> Result<(), String> {
+        let slab = &self.slab;
+        let frames = &self.page_alloc.frames;
+        let (mut reclaimable, mut unreclaimable) = (0u64, 0u64);
+        let mut seen_ids = BTreeSet::new();
+        for &id in &slab.cache_list {
+            if !seen_ids.insert(id) {
+                return Err(format!("slab: cache id {} listed twice", id.0));
+            }
+            let cache = slab
+                .cache(id)
+                .ok_or_else(|| format!("slab: cache_list names dead cache id {}", id.0))?;
+            if slab.by_name.get(&cache.name) != Some(&id) {
+                return Err(format!("slab: {} missing from the name index", cache.name));
+            }
+            cache.check()?;
+            if cache.objects as u32
+                != order_objects(cache.order.0, cache.size)
+                    .min(MAX_OBJS_PER_PAGE)
+                    .max(1)
+            {
+                return Err(format!(
+                    "slab: {}: objperslab does not match its order",
+                    cache.name
+                ));
+            }
+            for s in cache.slabs.iter().filter(|s| s.list != SlabList::Vacant) {
+                if s.pfn.0 >= self.page_alloc.max_pfn
+                    || frames.state(s.pfn) != FrameState::Allocated
+                    || frames.kind(s.pfn) != PageKind::Slab
+                    || frames.order(s.pfn) != cache.order
+                {
+                    return Err(format!(
+                        "slab: {}: slab at pfn {} is not an allocated Slab block of order {}",
+                        cache.name, s.pfn, cache.order.0
+                    ));
+                }
+            }
+            if cache.reclaimable {
+                reclaimable += cache.pages();
+            } else {
+                unreclaimable += cache.pages();
+            }
+        }
+        let live = slab.caches.iter().filter(|c| c.is_some()).count();
+        if live != slab.cache_list.len() || slab.by_name.len() != live {
+            return Err(format!(
+                "slab: {live} caches in the table, {} listed, {} named",
+                slab.cache_list.len(),
+                slab.by_name.len()
+            ));
+        }
+        if reclaimable != slab.reclaimable_pages || unreclaimable != slab.unreclaimable_pages {
+            return Err(format!(
+                "slab: counters say {}+{} pages, caches hold {reclaimable}+{unreclaimable}",
+                slab.reclaimable_pages, slab.unreclaimable_pages
+            ));
+        }
+        // Σ num_slabs × pagesperslab = pages of PageKind::Slab blocks.
+        let mut slab_pages = 0u64;
+        let mut pfn = 0u64;
+        while pfn < self.page_alloc.max_pfn {
+            let p = Pfn(pfn);
+            if frames.state(p) == FrameState::Allocated {
+                let pages = frames.order(p).pages();
+                if frames.kind(p) == PageKind::Slab {
+                    slab_pages += pages;
+                }
+                pfn += pages;
+            } else {
+                pfn += 1;
+            }
+        }
+        if slab_pages != reclaimable + unreclaimable {
+            return Err(format!(
+                "slab: caches hold {} pages but {slab_pages} pages are Slab blocks",
+                reclaimable + unreclaimable
+            ));
+        }
+        let mut objects = BTreeSet::new();
+        for (tag, objs) in &slab.tagged_objects {
+            for &obj in objs {
+                let cache = slab
+                    .cache(obj.cache)
+                    .ok_or_else(|| format!("slab: tag {tag} holds an object of a dead cache"))?;
+                cache
+                    .check_live(obj)
+                    .map_err(|why| format!("slab: tag {tag}: object {obj:?}: {why}"))?;
+                if !objects.insert(obj) {
+                    return Err(format!("slab: object {obj:?} tagged twice"));
+                }
+            }
+        }
+        let mut tagged_large = 0u64;
+        for (tag, objs) in &slab.tagged_kmalloc {
+            for &obj in objs {
+                match obj {
+                    KmallocObject::Slab(o) => {
+                        let cache = slab.cache(o.cache).ok_or_else(|| {
+                            format!("slab: kmalloc tag {tag} holds an object of a dead cache")
+                        })?;
+                        cache.check_live(o).map_err(|why| {
+                            format!("slab: kmalloc tag {tag}: object {o:?}: {why}")
+                        })?;
+                        if !objects.insert(o) {
+                            return Err(format!("slab: object {o:?} tagged twice"));
+                        }
+                    }
+                    KmallocObject::Large { pfn, order } => {
+                        if frames.state(pfn) != FrameState::Allocated
+                            || frames.kind(pfn) != PageKind::Kernel
+                            || frames.order(pfn) != order
+                        {
+                            return Err(format!(
+                                "slab: kmalloc tag {tag}: large block {pfn} not allocated"
+                            ));
+                        }
+                        tagged_large += order.pages();
+                    }
+                }
+            }
+        }
+        if tagged_large > slab.kmalloc_large_pages {
+            return Err(format!(
+                "slab: tags hold {tagged_large} kmalloc_large pages, counter says {}",
+                slab.kmalloc_large_pages
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ctl::Scope;
+    use crate::mm::MachineConfig;
+
+    const CAPTURE: &str = include_str!("../../tests/reference/linux-samples/slabinfo");
+
+    /// (name, active, num, objsize, objperslab, pagesperslab) rows of a slabinfo text.
+    fn rows(text: &str) -> Vec<(String, u64, u64, u32, u32, u64)> {
+        text.lines()
+            .skip(2)
+            .map(|line| {
+                let f: Vec<&str> = line.split_whitespace().collect();
+                (
+                    f[0].to_string(),
+                    f[1].parse().unwrap(),
+                    f[2].parse().unwrap(),
+                    f[3].parse().unwrap(),
+                    f[4].parse().unwrap(),
+                    f[5].parse().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    fn kernel() -> Kernel {
+        let k = Kernel::boot(MachineConfig::default()).unwrap();
+        k.check_invariants().unwrap();
+        k
+    }
+
+    /// Run a line, check every invariant, and check that MemFree (the
+    /// allocator's count) equals what buddyinfo shows.
+    fn run(k: &mut Kernel, line: &str) -> MmResult<()> {
+        let r = k.execute_line(Scope::System, line);
+        k.check_invariants().unwrap();
+        k.check_slab().unwrap();
+        assert_eq!(
+            buddyinfo_pages(k),
+            k.page_alloc.total_free(),
+            "after {line}"
+        );
+        r
+    }
+
+    fn buddyinfo_pages(k: &Kernel) -> u64 {
+        crate::procfs::buddyinfo(k)
+            .lines()
+            .flat_map(|l| {
+                l.split_whitespace()
+                    .skip(4)
+                    .enumerate()
+                    .map(|(o, n)| n.parse::<u64>().unwrap() << o)
+                    .collect::<Vec<_>>()
+            })
+            .sum()
+    }
+
+    fn cache<'a>(k: &'a Kernel, name: &str) -> &'a KmemCache {
+        k.slab.cache(k.slab.cache_id(name).unwrap()).unwrap()
+    }
+
+    fn slab_pages_kind(k: &Kernel, kind: PageKind) -> u64 {
+        let frames = &k.page_alloc.frames;
+        let mut pages = 0;
+        let mut pfn = 0;
+        while pfn < k.page_alloc.max_pfn {
+            let p = Pfn(pfn);
+            if frames.state(p) == FrameState::Allocated {
+                let n = frames.order(p).pages();
+                if frames.kind(p) == kind {
+                    pages += n;
+                }
+                pfn += n;
+            } else {
+                pfn += 1;
+            }
+        }
+        pages
+    }
+
+    #[test]
+    fn calculate_order_matches_every_captured_cache() {
+        let min_objects = slub_min_objects(2);
+        assert_eq!(min_objects, 12);
+        let mut checked = 0;
+        for (name, _, _, objsize, objperslab, pagesperslab) in rows(CAPTURE) {
+            let order = calculate_order(objsize, min_objects).unwrap();
+            assert_eq!(
+                (order_objects(order, objsize), 1u64 << order),
+                (objperslab, pagesperslab),
+                "{name} objsize {objsize}"
+            );
+            checked += 1;
+        }
+        assert_eq!(checked, 235);
+    }
+
+    #[test]
+    fn boot_caches_have_the_captured_geometry() {
+        let k = kernel();
+        let capture = rows(CAPTURE);
+        let mut matched = 0;
+        for c in k.slab.caches() {
+            if let Some(row) = capture.iter().find(|r| r.0 == c.name()) {
+                assert_eq!(
+                    (c.size(), c.objperslab(), c.pagesperslab()),
+                    (row.3, row.4, row.5),
+                    "{}",
+                    c.name()
+                );
+                matched += 1;
+            }
+        }
+        // Every boot cache but cred_jar (merged away on the capture machine).
+        assert_eq!(matched, BOOT_CACHES.len() - 1);
+        for (name, size, objs, pages) in [
+            ("vm_area_struct", 192, 21, 1),
+            ("task_struct", 4224, 7, 8),
+            ("mm_struct", 1600, 20, 8),
+            ("kmalloc-8", 8, 512, 1),
+            ("kmalloc-96", 96, 42, 1),
+            ("kmalloc-192", 192, 21, 1),
+            ("kmalloc-512", 512, 16, 2),
+            ("kmalloc-1k", 1024, 16, 4),
+            ("kmalloc-2k", 2048, 16, 8),
+            ("kmalloc-4k", 4096, 8, 8),
+            ("kmalloc-8k", 8192, 4, 8),
+        ] {
+            let c = cache(&k, name);
+            assert_eq!(
+                (c.size(), c.objperslab(), c.pagesperslab()),
+                (size, objs, pages),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn boot_baseline_is_exact_and_deterministic() {
+        let k = kernel();
+        k.check_slab().unwrap();
+        let n = BOOT_CACHES.len() as u64;
+        for (i, boot) in BOOT_CACHES.iter().enumerate() {
+            let c = k.slab.cache(CacheId(i as u16)).unwrap();
+            assert_eq!(c.name(), boot.name);
+            let (active, total) = if boot.total == PER_CACHE {
+                (n, n.next_multiple_of(c.objperslab() as u64))
+            } else {
+                (boot.active as u64, boot.total as u64)
+            };
+            assert_eq!(
+                (c.active_objs(), c.num_objs()),
+                (active, total),
+                "{}",
+                boot.name
+            );
+        }
+        // Newest first; the capture ends with kmem_cache_node, kmem_cache.
+        let text = crate::procfs::slabinfo::slabinfo(&k);
+        let names: Vec<_> = rows(&text).into_iter().map(|r| r.0).collect();
+        assert_eq!(names[names.len() - 2..], ["kmem_cache_node", "kmem_cache"]);
+        assert_eq!(names[0], "uid_cache");
+        assert_eq!(text, crate::procfs::slabinfo::slabinfo(&kernel()));
+        // Some caches are partial, as on a live machine.
+        let c = cache(&k, "vm_area_struct");
+        assert!(c.active_objs() < c.num_objs());
+        assert!(k.slab.nr_slab_reclaimable() > 0 && k.slab.nr_slab_unreclaimable() > 0);
+    }
+
+    #[test]
+    fn constants_name_their_caches() {
+        let k = kernel();
+        for (id, name) in [
+            (TASK_STRUCT, "task_struct"),
+            (MM_STRUCT, "mm_struct"),
+            (VM_AREA_STRUCT, "vm_area_struct"),
+            (ANON_VMA, "anon_vma"),
+            (ANON_VMA_CHAIN, "anon_vma_chain"),
+            (FILES_CACHE, "files_cache"),
+            (SIGNAL_CACHE, "signal_cache"),
+            (SIGHAND_CACHE, "sighand_cache"),
+            (PID, "pid"),
+            (CRED_JAR, "cred_jar"),
+            (DENTRY, "dentry"),
+            (INODE_CACHE, "inode_cache"),
+            (FILP, "filp"),
+            (MAPLE_NODE, "maple_node"),
+            (KMEM_CACHE, "kmem_cache"),
+            (KMEM_CACHE_NODE, "kmem_cache_node"),
+        ] {
+            assert_eq!(k.slab.cache(id).unwrap().name(), name);
+            assert_eq!(k.slab.cache_id(name), Some(id));
+        }
+        assert!(cache(&k, "dentry").is_reclaimable());
+        assert!(!cache(&k, "task_struct").is_reclaimable());
+    }
+
+    #[test]
+    fn kmalloc_size_classes() {
+        let k = kernel();
+        let name = |size| {
+            k.slab
+                .cache(kmalloc_cache(size).unwrap())
+                .unwrap()
+                .name()
+                .to_string()
+        };
+        for (size, want) in [
+            (1, "kmalloc-8"),
+            (8, "kmalloc-8"),
+            (9, "kmalloc-16"),
+            (33, "kmalloc-64"),
+            (65, "kmalloc-96"),
+            (96, "kmalloc-96"),
+            (97, "kmalloc-128"),
+            (129, "kmalloc-192"),
+            (193, "kmalloc-256"),
+            (257, "kmalloc-512"),
+            (4097, "kmalloc-8k"),
+            (8192, "kmalloc-8k"),
+        ] {
+            assert_eq!(name(size), want, "{size}");
+        }
+        assert_eq!(kmalloc_cache(0), None);
+        assert_eq!(kmalloc_cache(8193), None);
+    }
+
+    #[test]
+    fn user_cache_geometry_follows_calculate_sizes() {
+        let mut k = kernel();
+        let kmem_before = cache(&k, "kmem_cache").active_objs();
+        let node_before = cache(&k, "kmem_cache_node").active_objs();
+        run(&mut k, "kmem_cache_create foo 100").unwrap();
+        let c = cache(&k, "foo");
+        // 100 → 104 (pointer-aligned); 12 × 104 fits order 0 with 40 bytes left.
+        assert_eq!((c.size(), c.objperslab(), c.pagesperslab()), (104, 39, 1));
+        assert_eq!((c.active_objs(), c.num_objs()), (0, 0));
+        assert_eq!(cache(&k, "kmem_cache").active_objs(), kmem_before + 1);
+        assert_eq!(cache(&k, "kmem_cache_node").active_objs(), node_before + 1);
+        run(&mut k, "kmem_cache_create bar 100 align=64").unwrap();
+        let c = cache(&k, "bar");
+        assert_eq!((c.size(), c.objperslab(), c.pagesperslab()), (128, 32, 1));
+        run(&mut k, "kmem_cache_create big 3000").unwrap();
+        let c = cache(&k, "big");
+        // 12 × 3000 → order 3: 10 objects, 2768 bytes left ≤ 1/8.
+        assert_eq!((c.size(), c.objperslab(), c.pagesperslab()), (3000, 10, 8));
+        run(&mut k, "kmem_cache_create huge 1M").unwrap();
+        let c = cache(&k, "huge");
+        assert_eq!((c.objperslab(), c.pagesperslab()), (1, 256));
+        // Newest first in slabinfo.
+        let text = crate::procfs::slabinfo::slabinfo(&k);
+        let names: Vec<_> = rows(&text).into_iter().map(|r| r.0).take(4).collect();
+        assert_eq!(names, ["huge", "big", "bar", "foo"]);
+    }
+
+    #[test]
+    fn exact_counts_after_alloc_and_free_patterns() {
+        let mut k = kernel();
+        run(&mut k, "kmem_cache_create obj 200").unwrap();
+        // 200 → 200 bytes, order 0: 20 objects a slab.
+        assert_eq!(cache(&k, "obj").objperslab(), 20);
+        run(&mut k, "kmem_cache_alloc obj count=45 tag=a").unwrap();
+        let c = cache(&k, "obj");
+        assert_eq!((c.active_objs(), c.num_objs(), c.num_slabs()), (45, 60, 3));
+        assert_eq!(
+            (c.full_slabs(), c.partial_slabs(), c.empty_slabs()),
+            (2, 1, 0)
+        );
+        run(&mut k, "kmem_cache_free tag=a count=5").unwrap();
+        let c = cache(&k, "obj");
+        assert_eq!((c.active_objs(), c.num_objs()), (40, 60));
+        // The third slab is now empty but kept (min_partial is 5).
+        assert_eq!(
+            (c.full_slabs(), c.partial_slabs(), c.empty_slabs()),
+            (2, 0, 1)
+        );
+        run(&mut k, "kmem_cache_alloc obj count=1 tag=b").unwrap();
+        let c = cache(&k, "obj");
+        assert_eq!((c.active_objs(), c.num_objs(), c.num_slabs()), (41, 60, 3));
+        run(&mut k, "kmem_cache_free tag=a").unwrap();
+        run(&mut k, "kmem_cache_free tag=b").unwrap();
+        let c = cache(&k, "obj");
+        assert_eq!((c.active_objs(), c.num_objs(), c.empty_slabs()), (0, 60, 3));
+        assert_eq!(
+            run(&mut k, "kmem_cache_free tag=a").unwrap_err().errno(),
+            libc::ENOENT
+        );
+    }
+
+    #[test]
+    fn interleaved_tags_leave_partial_slabs() {
+        let mut k = kernel();
+        run(&mut k, "kmem_cache_create pair 256").unwrap();
+        assert_eq!(cache(&k, "pair").objperslab(), 16);
+        for _ in 0..64 {
+            run(&mut k, "kmem_cache_alloc pair tag=x").unwrap();
+            run(&mut k, "kmem_cache_alloc pair tag=y").unwrap();
+        }
+        let c = cache(&k, "pair");
+        assert_eq!((c.active_objs(), c.num_objs()), (128, 128));
+        run(&mut k, "kmem_cache_free tag=x").unwrap();
+        let c = cache(&k, "pair");
+        // Every slab keeps its y half: 8 half-full slabs.
+        assert_eq!(
+            (c.active_objs(), c.num_objs(), c.partial_slabs()),
+            (64, 128, 8)
+        );
+    }
+
+    #[test]
+    fn empty_slabs_beyond_min_partial_go_back_to_buddy() {
+        let mut k = kernel();
+        run(&mut k, "kmem_cache_create e 4000").unwrap();
+        let c = cache(&k, "e");
+        // 4000 bytes: order 3, 8 objects; min_partial = ilog2(4000)/2 = 5.
+        assert_eq!(
+            (c.objperslab(), c.pagesperslab(), c.min_partial()),
+            (8, 8, 5)
+        );
+        let free0 = k.page_alloc.total_free();
+        let slab0 = k.slab.nr_slab_pages();
+        run(&mut k, "kmem_cache_alloc e count=80 tag=t").unwrap();
+        assert_eq!(cache(&k, "e").num_slabs(), 10);
+        assert_eq!(k.slab.nr_slab_pages(), slab0 + 80);
+        assert_eq!(k.page_alloc.total_free(), free0 - 80);
+        run(&mut k, "kmem_cache_free tag=t").unwrap();
+        let c = cache(&k, "e");
+        // SLUB discards an empty slab once nr_partial (counting the slab
+        // itself) reaches min_partial: min_partial - 1 empty slabs stay.
+        assert_eq!((c.num_slabs(), c.empty_slabs()), (4, 4));
+        assert_eq!(k.slab.nr_slab_pages(), slab0 + 32);
+        assert_eq!(k.page_alloc.total_free(), free0 - 32);
+        assert_eq!(slab_pages_kind(&k, PageKind::Slab), k.slab.nr_slab_pages());
+        // Destroying gives back the rest, and the struct kmem_cache.
+        run(&mut k, "kmem_cache_destroy e").unwrap();
+        assert_eq!(k.slab.nr_slab_pages(), slab0);
+        assert_eq!(k.page_alloc.total_free(), free0);
+        assert!(k.slab.cache_id("e").is_none());
+    }
+
+    #[test]
+    fn slab_kb_is_num_slabs_times_pagesperslab() {
+        let mut k = kernel();
+        for line in [
+            "kmalloc 100 count=1000 tag=a",
+            "kmalloc 3000 count=50 tag=b",
+            "kmem_cache_alloc dentry count=500 tag=d",
+            "kfree tag=a count=400",
+        ] {
+            run(&mut k, line).unwrap();
+            let text = crate::procfs::slabinfo::slabinfo(&k);
+            let pages: u64 = text
+                .lines()
+                .skip(2)
+                .map(|l| {
+                    let f: Vec<&str> = l.split_whitespace().collect();
+                    f[5].parse::<u64>().unwrap() * f[14].parse::<u64>().unwrap()
+                })
+                .sum();
+            let stats = k.node_stats();
+            assert_eq!(
+                (stats.nr_slab_reclaimable + stats.nr_slab_unreclaimable) * 4,
+                pages * 4,
+                "Slab kB after {line}"
+            );
+            assert_eq!(pages, slab_pages_kind(&k, PageKind::Slab));
+        }
+    }
+
+    #[test]
+    fn reclaimable_caches_count_in_sreclaimable() {
+        let mut k = kernel();
+        let r0 = k.slab.nr_slab_reclaimable();
+        let u0 = k.slab.nr_slab_unreclaimable();
+        // dentry: 21 a slab; the boot baseline fills its slabs exactly.
+        run(&mut k, "kmem_cache_alloc dentry count=21 tag=d").unwrap();
+        assert_eq!(k.slab.nr_slab_reclaimable(), r0 + 1);
+        assert_eq!(k.slab.nr_slab_unreclaimable(), u0);
+        run(&mut k, "kmem_cache_alloc task_struct count=7 tag=t").unwrap();
+        assert_eq!(k.slab.nr_slab_unreclaimable(), u0 + 8);
+    }
+
+    #[test]
+    fn kmalloc_large_goes_to_buddy_not_slab() {
+        let mut k = kernel();
+        let slab0 = k.slab.nr_slab_pages();
+        let before = crate::procfs::buddyinfo(&k);
+        let free0 = k.page_alloc.total_free();
+        run(&mut k, "kmalloc 20000 tag=big").unwrap();
+        assert_eq!(k.slab.nr_slab_pages(), slab0);
+        assert_eq!(k.page_alloc.total_free(), free0 - 8);
+        assert_eq!(k.slab.kmalloc_large_pages(), 8);
+        match k.slab.tagged_kmalloc("big") {
+            [KmallocObject::Large { order, .. }] => assert_eq!(*order, Order(3)),
+            other => panic!("{other:?}"),
+        }
+        run(&mut k, "kfree tag=big").unwrap();
+        assert_eq!(crate::procfs::buddyinfo(&k), before);
+        assert_eq!(k.slab.kmalloc_large_pages(), 0);
+        // 8192 still comes from kmalloc-8k.
+        let active = cache(&k, "kmalloc-8k").active_objs();
+        run(&mut k, "kmalloc 8K tag=s").unwrap();
+        assert_eq!(cache(&k, "kmalloc-8k").active_objs(), active + 1);
+    }
+
+    #[test]
+    fn failed_multi_alloc_gives_back_everything() {
+        let mut k = Kernel::boot(MachineConfig {
+            arch: crate::mm::types::Arch::X86_64,
+            mem_bytes: 64 << 20,
+        })
+        .unwrap();
+        run(&mut k, "kmem_cache_create hog 2048").unwrap();
+        let before = crate::procfs::buddyinfo(&k);
+        let slabinfo = crate::procfs::slabinfo::slabinfo(&k);
+        let err = run(&mut k, "kmem_cache_alloc hog count=100000 tag=h").unwrap_err();
+        assert_eq!(err.errno(), libc::ENOMEM);
+        assert!(
+            k.dmesg.last().unwrap().contains("gave them back"),
+            "{:?}",
+            k.dmesg.last()
+        );
+        assert_eq!(crate::procfs::buddyinfo(&k), before);
+        assert_eq!(crate::procfs::slabinfo::slabinfo(&k), slabinfo);
+        assert!(k.slab.tagged_objects("h").is_empty());
+        // Same for kmalloc, slab-backed and large.
+        for line in [
+            "kmalloc 4000 count=100000 tag=k",
+            "kmalloc 100K count=10000 tag=l",
+        ] {
+            let err = run(&mut k, line).unwrap_err();
+            assert_eq!(err.errno(), libc::ENOMEM, "{line}");
+            assert_eq!(crate::procfs::buddyinfo(&k), before, "{line}");
+            assert_eq!(crate::procfs::slabinfo::slabinfo(&k), slabinfo, "{line}");
+        }
+    }
+
+    #[test]
+    fn every_errno() {
+        let mut k = kernel();
+        run(&mut k, "kmem_cache_create mine 64").unwrap();
+        let before = crate::procfs::slabinfo::slabinfo(&k);
+        let buddy = crate::procfs::buddyinfo(&k);
+        for (line, errno) in [
+            ("kmem_cache_create mine 64", libc::EEXIST),
+            ("kmem_cache_create task_struct 64", libc::EEXIST),
+            ("kmem_cache_create x 0", libc::EINVAL),
+            ("kmem_cache_create x 5M", libc::EINVAL),
+            ("kmem_cache_create x 64 align=3", libc::EINVAL),
+            ("kmem_cache_create x 64 align=8192", libc::EINVAL),
+            ("kmem_cache_create x", libc::EINVAL),
+            ("kmem_cache_create x 64 colour=1", libc::EINVAL),
+            ("kmem_cache_create a/b 64", libc::EINVAL),
+            ("kmem_cache_destroy nosuch", libc::ENOENT),
+            ("kmem_cache_destroy task_struct", libc::EBUSY),
+            ("kmem_cache_destroy kmalloc-64", libc::EBUSY),
+            ("kmem_cache_alloc nosuch", libc::ENOENT),
+            ("kmem_cache_alloc mine count=0", libc::EINVAL),
+            ("kmem_cache_free", libc::EINVAL),
+            ("kmem_cache_free tag=none", libc::ENOENT),
+            ("kmalloc 0", libc::EINVAL),
+            ("kmalloc 5M", libc::EINVAL),
+            ("kmalloc x", libc::EINVAL),
+            ("kfree", libc::EINVAL),
+            ("kfree tag=none", libc::ENOENT),
+        ] {
+            let err = run(&mut k, line).unwrap_err();
+            assert_eq!(err.errno(), errno, "{line}: {err}");
+            assert!(k.dmesg.last().unwrap().contains(line), "{line}");
+        }
+        assert_eq!(crate::procfs::slabinfo::slabinfo(&k), before);
+        assert_eq!(crate::procfs::buddyinfo(&k), buddy);
+        // EBUSY while objects live, with the tag named.
+        run(&mut k, "kmem_cache_alloc mine count=3 tag=held").unwrap();
+        let err = run(&mut k, "kmem_cache_destroy mine").unwrap_err();
+        assert_eq!(err.errno(), libc::EBUSY);
+        assert!(err.to_string().contains("held"), "{err}");
+        // Tags of the other kind are pointed out.
+        let err = run(&mut k, "kfree tag=held").unwrap_err();
+        assert_eq!(err.errno(), libc::ENOENT);
+        assert!(err.to_string().contains("kmem_cache_free"), "{err}");
+        run(&mut k, "kmem_cache_free tag=held").unwrap();
+        run(&mut k, "kmem_cache_destroy mine").unwrap();
+        assert_eq!(
+            run(&mut k, "kmem_cache_destroy mine").unwrap_err().errno(),
+            libc::ENOENT
+        );
+    }
+
+    #[test]
+    fn long_names_are_cut_and_still_found() {
+        let mut k = kernel();
+        run(&mut k, "kmem_cache_create a_very_long_cache_name 32").unwrap();
+        assert!(k.slab.cache_id("a_very_long_cac").is_some());
+        run(&mut k, "kmem_cache_alloc a_very_long_cache_name tag=l").unwrap();
+        assert_eq!(cache(&k, "a_very_long_cac").active_objs(), 1);
+    }
+
+    #[test]
+    fn api_double_free_is_refused() {
+        let mut k = kernel();
+        let obj = k.kmem_cache_alloc(VM_AREA_STRUCT).unwrap();
+        assert_eq!(obj.cache(), VM_AREA_STRUCT);
+        k.kmem_cache_free(obj).unwrap();
+        assert_eq!(k.kmem_cache_free(obj).unwrap_err().errno(), libc::EINVAL);
+        k.check_slab().unwrap();
+        let large = k.kmalloc(64 << 10).unwrap();
+        assert_eq!(large.large_pages(), 16);
+        k.kfree(large).unwrap();
+        assert_eq!(k.kfree(large).unwrap_err().errno(), libc::EINVAL);
+        let small = k.kmalloc(24).unwrap();
+        k.kfree(small).unwrap();
+        assert!(k.kfree(small).is_err());
+        // A handle whose slab was discarded and reused is stale too.
+        k.kmem_cache_create("stale", 4000, 8).unwrap();
+        let id = k.slab.cache_id("stale").unwrap();
+        let objs: Vec<_> = (0..8 * 7)
+            .map(|_| k.kmem_cache_alloc(id).unwrap())
+            .collect();
+        for &o in objs.iter().rev() {
+            k.kmem_cache_free(o).unwrap();
+        }
+        let fresh: Vec<_> = (0..8 * 7)
+            .map(|_| k.kmem_cache_alloc(id).unwrap())
+            .collect();
+        assert!(k.kmem_cache_free(objs[0]).is_err() || fresh.contains(&objs[0]));
+        k.check_slab().unwrap();
+    }
+
+    #[test]
+    fn slab_pages_never_come_from_highmem() {
+        let mut k = Kernel::boot(MachineConfig {
+            arch: crate::mm::types::Arch::I386,
+            mem_bytes: 2 << 30,
+        })
+        .unwrap();
+        run(&mut k, "kmem_cache_alloc task_struct count=2000 tag=t").unwrap();
+        let highmem = k
+            .page_alloc
+            .zone_index(crate::mm::page_alloc::ZoneType::HighMem)
+            .unwrap();
+        let c = cache(&k, "task_struct");
+        for s in c.slabs.iter().filter(|s| s.list != SlabList::Vacant) {
+            assert!(k.page_alloc.zone_of(s.pfn).unwrap() < highmem);
+        }
+    }
+}
