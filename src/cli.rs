@@ -245,9 +245,9 @@ pub fn parse(args: Vec<OsString>) -> Result<Action, CliError> {
                 ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
                     Ok(Action::Print(err.to_string()))
                 }
-                ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => Err(CliError::usage(
-                    format!("no command given; {USAGE}"),
-                )),
+                ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                    Err(CliError::usage(format!("no command given; {USAGE}")))
+                }
                 _ => Err(clap_error(err)),
             };
         }
@@ -292,8 +292,7 @@ pub fn parse_helper(args: Vec<OsString>) -> Result<Action, CliError> {
             return Ok(Action::Print(format!("{USAGE}\n")));
         }
         if let Some(flags) = text.strip_prefix('-').filter(|f| !f.is_empty()) {
-            let mut chars = flags.char_indices();
-            while let Some((i, c)) = chars.next() {
+            for (i, c) in flags.char_indices() {
                 match c {
                     's' => sloppy = true,
                     'f' => fake = true,
@@ -385,7 +384,12 @@ mod tests {
         assert_eq!(p.machine.mem_bytes, 2 << 30);
         assert!(p.allow_other && p.foreground);
         // A flag wins over the same option.
-        let p = plan(parse(args(&["mmfs", "mount", "d", "-o", "mem=2G", "--mem", "128M"])).unwrap());
+        let p = plan(
+            parse(args(&[
+                "mmfs", "mount", "d", "-o", "mem=2G", "--mem", "128M",
+            ]))
+            .unwrap(),
+        );
         assert_eq!(p.machine.mem_bytes, 128 << 20);
     }
 
@@ -409,7 +413,10 @@ mod tests {
 
     #[test]
     fn help_is_printed() {
-        assert!(matches!(parse(args(&["mmfs", "--help"])), Ok(Action::Print(_))));
+        assert!(matches!(
+            parse(args(&["mmfs", "--help"])),
+            Ok(Action::Print(_))
+        ));
     }
 
     #[test]

@@ -23,7 +23,11 @@ fn every_global_file_reads_like_its_renderer() {
         let want = render_global(&kernel, file);
         assert_eq!(m.read(name), want, "{name} differs from render_global");
         let meta = std::fs::metadata(m.path(name)).unwrap();
-        assert_eq!(meta.permissions().mode() & 0o7777, u32::from(mode), "{name}");
+        assert_eq!(
+            meta.permissions().mode() & 0o7777,
+            u32::from(mode),
+            "{name}"
+        );
         assert_eq!(meta.len(), 0, "{name}: generated files report size 0");
         assert!(meta.is_file());
     }
@@ -75,7 +79,11 @@ fn shell_tools_read_by_offset() {
         for skip in [0, 1, 17, len / 2, len - 1, len, len + 9] {
             let out = m.bash(&format!("dd if=$M/{name} bs=1 skip={skip} 2>/dev/null"));
             assert!(out.status.success());
-            assert_eq!(stdout(&out), text.get(skip..).unwrap_or(""), "{name} skip={skip}");
+            assert_eq!(
+                stdout(&out),
+                text.get(skip..).unwrap_or(""),
+                "{name} skip={skip}"
+            );
         }
         let out = m.bash(&format!("dd if=$M/{name} bs=7 skip=2 count=3 2>/dev/null"));
         assert_eq!(stdout(&out), text[14.min(len)..35.min(len)]);
@@ -99,7 +107,10 @@ fn shell_tools_read_by_offset() {
 fn version_is_a_constant_banner() {
     let m = Mount::with_args(&["--arch", "i386", "--mem", "512M"]);
     let version = m.read("version");
-    assert!(version.starts_with("Linux version 6.18.44-mmfs"), "{version}");
+    assert!(
+        version.starts_with("Linux version 6.18.44-mmfs"),
+        "{version}"
+    );
     assert!(version.contains("i386"), "{version}");
     assert_eq!(version.lines().count(), 1);
     assert!(version.ends_with('\n'));
@@ -161,10 +172,18 @@ fn writes_to_read_only_files_are_eacces() {
             .unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EACCES), "{rel}");
         let out = m.bash(&format!("echo 1 > $M/{rel}"));
-        assert!(stderr(&out).contains("Permission denied"), "{rel}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("Permission denied"),
+            "{rel}: {}",
+            stderr(&out)
+        );
     }
     let out = m.bash("truncate -s 0 $M/buddyinfo");
-    assert!(stderr(&out).contains("Permission denied"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Permission denied"),
+        "{}",
+        stderr(&out)
+    );
     let err = std::fs::read(m.path("ctl")).unwrap_err();
     assert_eq!(err.raw_os_error(), Some(libc::EACCES));
 }
@@ -179,13 +198,20 @@ fn mode_bits_hold_for_other_users() {
     let private = Mount::new();
     let out = private.bash(&format!("{setpriv} cat $M/buddyinfo"));
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("Permission denied"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Permission denied"),
+        "{}",
+        stderr(&out)
+    );
 
     let m = Mount::with_args(&["-o", "allow_other"]);
     let out = m.bash(&format!("{setpriv} cat $M/buddyinfo"));
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), m.read("buddyinfo"));
-    let mut denied = vec!["echo 1 > $M/ctl".to_string(), "echo 1 > $M/sys/vm/swappiness".into()];
+    let mut denied = vec![
+        "echo 1 > $M/ctl".to_string(),
+        "echo 1 > $M/sys/vm/swappiness".into(),
+    ];
     for &(name, mode, _) in GLOBAL_FILES {
         if mode & 0o004 == 0 {
             denied.push(format!("cat $M/{name}"));
@@ -194,7 +220,11 @@ fn mode_bits_hold_for_other_users() {
     for script in denied {
         let out = m.bash(&format!("{setpriv} bash -c '{script}'"));
         assert!(!out.status.success(), "{script} as nobody succeeded");
-        assert!(stderr(&out).contains("Permission denied"), "{script}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("Permission denied"),
+            "{script}: {}",
+            stderr(&out)
+        );
     }
     assert_eq!(m.read("sys/vm/swappiness"), "60\n");
 }
@@ -226,7 +256,11 @@ fn same_commands_give_identical_files() {
         m.write("sys/vm/swappiness", "33\n").unwrap();
     }
     for &(name, _, _) in GLOBAL_FILES {
-        assert_eq!(a.read(name), b.read(name), "{name} differs between two runs");
+        assert_eq!(
+            a.read(name),
+            b.read(name),
+            "{name} differs between two runs"
+        );
     }
     for path in SYSCTL_FILES {
         let rel = format!("sys/{path}");

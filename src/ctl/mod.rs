@@ -4,6 +4,10 @@
 //! changes nothing. Names (tags, caches, process names) are cut to 15 bytes
 //! as Linux cuts a task's comm.
 
+pub mod process;
+
+pub use process::{AddrSpec, Advice, BrkArg, ProcessCommand, Prot, parse_process};
+
 use crate::mm::error::{MmError, MmResult};
 use crate::mm::types::{Order, parse_number, parse_size};
 
@@ -76,6 +80,16 @@ pub enum Command {
     Reclaim {
         /// Bytes to reclaim.
         bytes: u64,
+    },
+    /// `spawn NAME`: a new process.
+    Spawn {
+        /// Its comm (cut to 15 bytes).
+        name: String,
+    },
+    /// `kill PID`: the process exits and everything it held is freed.
+    Kill {
+        /// Which process.
+        pid: crate::mm::types::Pid,
     },
     /// `kmem_cache_create NAME SIZE [align=N]`
     KmemCacheCreate {
@@ -330,6 +344,25 @@ pub fn parse_system(line: &str) -> MmResult<Command> {
                 path: swap_path(words.positional[0])?,
             })
         }
+        "spawn" => {
+            words.arity(1, 1, "spawn NAME")?;
+            words.allow_options(&[])?;
+            Ok(Command::Spawn {
+                name: name(words.positional[0], "process name")?,
+            })
+        }
+        "kill" => {
+            words.arity(1, 1, "kill PID")?;
+            words.allow_options(&[])?;
+            let pid = number(words.positional[0], "pid")?;
+            let pid = u32::try_from(pid)
+                .ok()
+                .filter(|&p| p > 0)
+                .ok_or_else(|| invalid(format!("kill: pid {pid} out of range")))?;
+            Ok(Command::Kill {
+                pid: crate::mm::types::Pid(pid),
+            })
+        }
         "reclaim" => {
             words.arity(1, 1, "reclaim SIZE")?;
             words.allow_options(&[])?;
@@ -410,6 +443,8 @@ pub const SYSTEM_COMMANDS: &[&str] = &[
     "swapon",
     "swapoff",
     "reclaim",
+    "spawn",
+    "kill",
     "kmem_cache_create",
     "kmem_cache_destroy",
     "kmem_cache_alloc",

@@ -446,7 +446,9 @@ impl MmFs {
     fn do_read(&self, fh: FileHandle, offset: u64, size: u32) -> Result<Vec<u8>, Errno> {
         match self.handle_ref(fh)? {
             HandleRef::Bytes(bytes) | HandleRef::Sysctl(_, Some(bytes)) => {
-                let start = usize::try_from(offset).unwrap_or(usize::MAX).min(bytes.len());
+                let start = usize::try_from(offset)
+                    .unwrap_or(usize::MAX)
+                    .min(bytes.len());
                 let end = start.saturating_add(size as usize).min(bytes.len());
                 Ok(bytes[start..end].to_vec())
             }
@@ -516,7 +518,6 @@ impl MmFs {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn do_setattr(
         &self,
         ino: INodeNo,
@@ -860,9 +861,16 @@ mod tests {
         let after = open(&fs, "buddyinfo", libc::O_RDONLY).unwrap();
         let (a, b) = (read_all(&fs, before), read_all(&fs, after));
         assert_ne!(a, b);
-        assert_eq!(a, crate::procfs::buddyinfo(&Kernel::boot(MachineConfig::default()).unwrap()));
+        assert_eq!(
+            a,
+            crate::procfs::buddyinfo(&Kernel::boot(MachineConfig::default()).unwrap())
+        );
         // Reads past the end return nothing.
-        assert!(fs.do_read(FileHandle(before), 1 << 40, 10).unwrap().is_empty());
+        assert!(
+            fs.do_read(FileHandle(before), 1 << 40, 10)
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
@@ -871,7 +879,10 @@ mod tests {
         let ctl = open(&fs, "ctl", libc::O_WRONLY).unwrap();
         let fh = FileHandle(ctl);
         assert_eq!(fs.do_write(fh, 0, b"bogus\n"), Err(Errno::EINVAL));
-        assert_eq!(fs.do_write(fh, 0, b"free_pages tag=none\n"), Err(Errno::ENOENT));
+        assert_eq!(
+            fs.do_write(fh, 0, b"free_pages tag=none\n"),
+            Err(Errno::ENOENT)
+        );
         assert_eq!(
             fs.do_write(fh, 0, b"alloc_pages 10 count=100000\n"),
             Err(Errno::ENOMEM)
@@ -899,37 +910,69 @@ mod tests {
         assert_eq!(read_all(&fs, sw), "60\n");
         assert_eq!(fs.do_write(FileHandle(sw), 0, b"300\n"), Err(Errno::EINVAL));
         assert_eq!(fs.do_write(FileHandle(sw), 0, b"100\n"), Ok(4));
-        assert_eq!(fs.kernel.lock().read_sysctl("vm/swappiness").unwrap(), "100\n");
+        assert_eq!(
+            fs.kernel.lock().read_sysctl("vm/swappiness").unwrap(),
+            "100\n"
+        );
         let root = INodeNo(1);
         let buddy = INodeNo(Node::Static(fs.tree.find("buddyinfo").unwrap()).ino());
         let ctl = INodeNo(Node::Static(fs.tree.find("ctl").unwrap()).ino());
-        assert_eq!(fs.do_setattr(buddy, None, None, None, Some(0)).err(), Some(Errno::EACCES));
+        assert_eq!(
+            fs.do_setattr(buddy, None, None, None, Some(0)).err(),
+            Some(Errno::EACCES)
+        );
         assert!(fs.do_setattr(ctl, None, None, None, Some(0)).is_ok());
-        assert_eq!(fs.do_setattr(ctl, Some(0o777), None, None, None).err(), Some(Errno::EPERM));
-        assert_eq!(fs.do_setattr(root, None, Some(5), None, None).err(), Some(Errno::EPERM));
+        assert_eq!(
+            fs.do_setattr(ctl, Some(0o777), None, None, None).err(),
+            Some(Errno::EPERM)
+        );
+        assert_eq!(
+            fs.do_setattr(root, None, Some(5), None, None).err(),
+            Some(Errno::EPERM)
+        );
     }
 
     #[test]
     fn lookup_and_readdir() {
         let fs = fs();
         let root = INodeNo::ROOT;
-        let names: Vec<String> = fs.dir_entries(root).unwrap().into_iter().map(|e| e.3).collect();
+        let names: Vec<String> = fs
+            .dir_entries(root)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.3)
+            .collect();
         for &(name, _, _) in crate::procfs::GLOBAL_FILES {
             assert!(names.iter().any(|n| n == name), "{name}");
         }
         for name in ["ctl", "version", "sys", ".", ".."] {
             assert!(names.iter().any(|n| n == name), "{name}");
         }
-        assert_eq!(fs.do_lookup(root, OsStr::new("nope")).err(), Some(Errno::ENOENT));
-        assert_eq!(fs.do_lookup(root, OsStr::new("999")).err(), Some(Errno::ENOENT));
+        assert_eq!(
+            fs.do_lookup(root, OsStr::new("nope")).err(),
+            Some(Errno::ENOENT)
+        );
+        assert_eq!(
+            fs.do_lookup(root, OsStr::new("999")).err(),
+            Some(Errno::ENOENT)
+        );
         let sys = fs.do_lookup(root, OsStr::new("sys")).unwrap();
         assert_eq!(sys.kind, FileType::Directory);
         let vm = fs.do_lookup(sys.ino, OsStr::new("vm")).unwrap();
-        assert_eq!(fs.do_lookup(vm.ino, OsStr::new("swappiness")).unwrap().perm, 0o644);
+        assert_eq!(
+            fs.do_lookup(vm.ino, OsStr::new("swappiness")).unwrap().perm,
+            0o644
+        );
         let buddy = fs.do_lookup(root, OsStr::new("buddyinfo")).unwrap();
-        assert_eq!(fs.do_lookup(buddy.ino, OsStr::new("x")).err(), Some(Errno::ENOTDIR));
+        assert_eq!(
+            fs.do_lookup(buddy.ino, OsStr::new("x")).err(),
+            Some(Errno::ENOTDIR)
+        );
         assert_eq!(fs.dir_entries(buddy.ino).err(), Some(Errno::ENOTDIR));
-        assert_eq!(fs.node_attr(Node::PidDir(Pid(12345))).err(), Some(Errno::ENOENT));
+        assert_eq!(
+            fs.node_attr(Node::PidDir(Pid(12345))).err(),
+            Some(Errno::ENOENT)
+        );
     }
 
     #[test]

@@ -45,7 +45,9 @@ fn unescape(field: &str) -> Vec<u8> {
     while i < bytes.len() {
         if bytes[i] == b'\\'
             && i + 3 < bytes.len()
-            && bytes[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b))
+            && bytes[i + 1..i + 4]
+                .iter()
+                .all(|b| (b'0'..=b'7').contains(b))
         {
             let value = bytes[i + 1..i + 4]
                 .iter()
@@ -93,7 +95,7 @@ pub fn find_mount(mountpoint: &Path) -> Option<MountEntry> {
 pub fn canonical(dir: &Path) -> io::Result<PathBuf> {
     match dir.canonicalize() {
         Ok(path) => Ok(path),
-        Err(err) if err.raw_os_error() == Some(libc::ENOTCONN) => {
+        Err(err) if is_dead_mount_error(&err) => {
             let name = dir.file_name().ok_or(err)?;
             let parent = match dir.parent() {
                 Some(p) if !p.as_os_str().is_empty() => p.canonicalize()?,
@@ -103,6 +105,16 @@ pub fn canonical(dir: &Path) -> io::Result<PathBuf> {
         }
         Err(err) => Err(err),
     }
+}
+
+/// True for the errors a FUSE mount whose daemon is gone answers with:
+/// ENOTCONN ("Transport endpoint is not connected"), or ECONNABORTED while
+/// the kernel is still failing the requests that were in flight.
+pub fn is_dead_mount_error(err: &io::Error) -> bool {
+    matches!(
+        err.raw_os_error(),
+        Some(libc::ENOTCONN | libc::ECONNABORTED)
+    )
 }
 
 /// True when the effective user is root.

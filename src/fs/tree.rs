@@ -145,9 +145,12 @@ pub fn pid_entries() -> impl Iterator<Item = (&'static str, PidEntry, u16)> {
         .iter()
         .enumerate()
         .map(|(i, &(name, mode, _))| (name, PidEntry::File(i), mode));
-    [("ctl", PidEntry::Ctl, CTL_MODE), ("mem", PidEntry::Mem, MEM_MODE)]
-        .into_iter()
-        .chain(files)
+    [
+        ("ctl", PidEntry::Ctl, CTL_MODE),
+        ("mem", PidEntry::Mem, MEM_MODE),
+    ]
+    .into_iter()
+    .chain(files)
 }
 
 /// Find an entry of a process directory by name.

@@ -2,11 +2,14 @@
 //! files. Modules are named after their Linux counterparts in mm/.
 
 pub mod error;
+pub mod memory;
+pub mod mmap;
 pub mod node_stats;
 pub mod oom_kill;
 pub mod page_alloc;
 pub mod page_contents;
 pub mod printk;
+pub mod process;
 pub mod rmap;
 pub mod slab;
 pub mod swapfile;
@@ -136,6 +139,8 @@ pub struct Kernel {
     pub swap: swapfile::SwapState,
     /// Bytes of pages written through `PID/mem`.
     pub page_contents: page_contents::PageContents,
+    /// Processes and their address spaces.
+    pub procs: process::Processes,
     /// The slab allocator: kmem caches, kmalloc, their tags.
     pub slab: slab::SlabAllocator,
 }
@@ -160,30 +165,13 @@ impl Kernel {
             lru,
             swap: swapfile::SwapState::default(),
             page_contents: page_contents::PageContents::default(),
+            procs: process::Processes::new(config.arch),
             slab: slab::SlabAllocator::default(),
         };
         crate::procfs::boot_log::log_boot(&mut kernel);
         kernel.kmem_cache_init()?;
+        kernel.mm_init()?;
         Ok(kernel)
-    }
-
-    /// Pids of the live processes, ascending.
-    pub fn pids(&self) -> Vec<types::Pid> {
-        Vec::new()
-    }
-
-    /// Read `len` bytes of a process's memory at virtual address `addr`
-    /// (`/proc/PID/mem`): EIO for unmapped addresses.
-    pub fn read_mem(&mut self, pid: types::Pid, addr: u64, len: usize) -> MmResult<Vec<u8>> {
-        let _ = (addr, len);
-        Err(MmError::NoProcess(format!("no process {pid}")))
-    }
-
-    /// Write bytes into a process's memory at virtual address `addr`,
-    /// faulting pages in; returns the bytes written.
-    pub fn write_mem(&mut self, pid: types::Pid, addr: u64, data: &[u8]) -> MmResult<usize> {
-        let _ = (addr, data);
-        Err(MmError::NoProcess(format!("no process {pid}")))
     }
 
     /// Append a kernel log record stamped with the simulated clock.
@@ -208,7 +196,9 @@ impl Kernel {
         } else {
             match scope {
                 Scope::System => ctl::parse_system(line).and_then(|cmd| self.apply(cmd)),
-                Scope::Process(pid) => Err(MmError::NoProcess(format!("no process {pid}"))),
+                Scope::Process(pid) => {
+                    ctl::parse_process(line).and_then(|cmd| self.apply_process(pid, cmd))
+                }
             }
         };
         // Deferred kernel work: kswapd runs when the operation is over.
@@ -242,6 +232,8 @@ impl Kernel {
             Command::Swapon { path, prio } => self.swapon(&path, prio),
             Command::Swapoff { path } => self.swapoff(&path),
             Command::Reclaim { bytes } => self.reclaim_command(bytes),
+            Command::Spawn { name } => self.spawn(&name).map(|_| ()),
+            Command::Kill { pid } => self.kill(pid),
             Command::KmemCacheCreate { name, size, align } => {
                 self.kmem_cache_create(&name, size, align).map(|_| ())
             }
@@ -437,6 +429,7 @@ impl Kernel {
         self.page_alloc.check_invariants()?;
         self.check_lru()?;
         self.check_slab()?;
+        self.check_process_invariants()?;
         let tagged: u64 = self
             .tagged_pages
             .values()

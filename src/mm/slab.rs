@@ -1522,9 +1522,7 @@ impl Kernel {
             }
             cache.check()?;
             if cache.objects as u32
-                != order_objects(cache.order.0, cache.size)
-                    .min(MAX_OBJS_PER_PAGE)
-                    .max(1)
+                != order_objects(cache.order.0, cache.size).clamp(1, MAX_OBJS_PER_PAGE)
             {
                 return Err(format!(
                     "slab: {}: objperslab does not match its order",

@@ -53,7 +53,10 @@ pub fn require_fuse() {
         Path::new("/dev/fuse").exists(),
         "integration tests need /dev/fuse (modprobe fuse)"
     );
-    assert!(mnt::is_root(), "integration tests mount FUSE file systems: run them as root");
+    assert!(
+        mnt::is_root(),
+        "integration tests mount FUSE file systems: run them as root"
+    );
 }
 
 /// A mounted simulated machine. Dropping it unmounts (lazily, so a busy
@@ -112,8 +115,7 @@ impl Mount {
 
     /// Read a file of the mount as text.
     pub fn read(&self, rel: &str) -> String {
-        std::fs::read_to_string(self.path(rel))
-            .unwrap_or_else(|e| panic!("read {rel}: {e}"))
+        std::fs::read_to_string(self.path(rel)).unwrap_or_else(|e| panic!("read {rel}: {e}"))
     }
 
     /// Write `text` to a control file in one write() and close it; the

@@ -1,0 +1,972 @@
+//! Page tables, page faults and process memory access (Linux:
+//! mm/memory.c, mm/pgtable-generic.c, arch/x86/mm/fault.c, mm/gup.c).
+//!
+//! Page tables are real: each table is a simulated page from the buddy
+//! allocator (kernel zones, [`PageKind::PageTable`], counted in meminfo
+//! PageTables and, below the PGD, in status VmPTE) whose 512 (x86_64) or
+//! 1024 (i386 without PAE) entries live in a host array. x86_64 walks four
+//! levels (PGD → PUD → PMD → PTE; P4D is folded), i386 two (PGD → PTE).
+//!
+//! A leaf entry ([`Pte`]) packs the x86 bits PRESENT, RW, USER, ACCESSED,
+//! DIRTY and SPECIAL (the shared zero page) with the pfn in bits 12..51, or,
+//! when not present, a swap entry: type in bits 59..63, offset in bits
+//! 9..58. An upper-level entry holds `_PAGE_TABLE` bits and, in the pfn
+//! field, the arena index of the child table (whose simulated pfn is kept
+//! next to its entries).
+//!
+//! Faults follow `handle_pte_fault`: a read of a never-touched page maps
+//! the zero page read-only (no new page, not in RSS); a write allocates a
+//! page through [`Kernel::alloc_user_page`] (copy-on-write when the zero
+//! page was mapped); a swap entry is a major fault that reads the page back.
+//! A range is faulted one PTE table at a time: one walk per 512 (or 1024)
+//! entries.
+
+use super::Kernel;
+use super::error::{MmError, MmResult};
+use super::page_alloc::PageKind;
+use super::swapfile::SwapEntry;
+use super::types::{Arch, Order, PAGE_SHIFT, PAGE_SIZE, Pfn};
+
+/// _PAGE_PRESENT.
+pub const PTE_PRESENT: u64 = 1 << 0;
+/// _PAGE_RW: writable.
+pub const PTE_RW: u64 = 1 << 1;
+/// _PAGE_USER.
+pub const PTE_USER: u64 = 1 << 2;
+/// _PAGE_ACCESSED: the "young" bit the MMU sets on access.
+pub const PTE_ACCESSED: u64 = 1 << 5;
+/// _PAGE_DIRTY: the MMU sets it on write.
+pub const PTE_DIRTY: u64 = 1 << 6;
+/// _PAGE_SPECIAL: no struct page behind it (the zero page, `pte_special`).
+pub const PTE_SPECIAL: u64 = 1 << 9;
+/// First bit of the pfn.
+const PTE_PFN_SHIFT: u32 = 12;
+/// The pfn bits 12..51 (`PTE_PFN_MASK`).
+const PTE_PFN_MASK: u64 = ((1 << 52) - 1) & !((1 << PTE_PFN_SHIFT) - 1);
+/// `_PAGE_TABLE`: the bits of an entry that points to a lower table.
+const PAGE_TABLE_BITS: u64 = PTE_PRESENT | PTE_RW | PTE_USER | PTE_ACCESSED | PTE_DIRTY;
+/// Bits of the swap type (MAX_SWAPFILES_SHIFT).
+pub const SWP_TYPE_BITS: u32 = 5;
+/// First bit of the swap type in a PTE.
+const SWP_TYPE_SHIFT: u32 = 64 - SWP_TYPE_BITS;
+/// First bit of the swap offset in a PTE (above _PAGE_PROTNONE, bit 8).
+const SWP_OFFSET_SHIFT: u32 = 9;
+/// Largest swap offset a PTE can hold.
+pub const SWP_OFFSET_MAX: u64 = (1 << (SWP_TYPE_SHIFT - SWP_OFFSET_SHIFT)) - 1;
+
+/// One page-table entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Pte(pub u64);
+
+impl Pte {
+    /// The empty entry (`pte_none`).
+    pub const NONE: Pte = Pte(0);
+
+    /// A present user page.
+    pub fn page(pfn: Pfn, write: bool, dirty: bool) -> Pte {
+        let mut bits = PTE_PRESENT | PTE_USER | PTE_ACCESSED | (pfn.0 << PTE_PFN_SHIFT);
+        if write {
+            bits |= PTE_RW;
+        }
+        if dirty {
+            bits |= PTE_DIRTY;
+        }
+        Pte(bits)
+    }
+
+    /// The shared zero page, mapped read-only (`pte_mkspecial`).
+    pub fn zero_page(pfn: Pfn) -> Pte {
+        Pte(PTE_PRESENT | PTE_USER | PTE_ACCESSED | PTE_SPECIAL | (pfn.0 << PTE_PFN_SHIFT))
+    }
+
+    /// A swap entry (`swp_entry_to_pte(swp_entry(type, offset))`). The
+    /// swap code never hands out offset 0 (the header), so the entry is
+    /// never mistaken for `pte_none`.
+    pub fn from_swap(swap_type: u8, offset: u64) -> Pte {
+        debug_assert!(u32::from(swap_type) < (1 << SWP_TYPE_BITS) && offset <= SWP_OFFSET_MAX);
+        Pte(((swap_type as u64) << SWP_TYPE_SHIFT) | ((offset & SWP_OFFSET_MAX) << SWP_OFFSET_SHIFT))
+    }
+
+    /// `pte_none`: nothing was ever mapped here (or it was zapped).
+    pub fn is_none(self) -> bool {
+        self.0 == 0
+    }
+
+    /// `pte_present`.
+    pub fn is_present(self) -> bool {
+        self.0 & PTE_PRESENT != 0
+    }
+
+    /// A swap entry: not present, not none.
+    pub fn is_swap(self) -> bool {
+        !self.is_present() && !self.is_none()
+    }
+
+    /// The swap entry of a swapped-out page: (type, offset).
+    pub fn swap_entry(self) -> (u8, u64) {
+        (
+            (self.0 >> SWP_TYPE_SHIFT) as u8,
+            (self.0 >> SWP_OFFSET_SHIFT) & SWP_OFFSET_MAX,
+        )
+    }
+
+    /// The swap entry as the swap code names it.
+    pub fn swp_entry(self) -> SwapEntry {
+        let (area, offset) = self.swap_entry();
+        SwapEntry { area, offset }
+    }
+
+    /// The frame of a present entry.
+    pub fn pfn(self) -> Pfn {
+        Pfn((self.0 & PTE_PFN_MASK) >> PTE_PFN_SHIFT)
+    }
+
+    /// Maps the shared zero page.
+    pub fn is_zero_page(self) -> bool {
+        self.is_present() && self.0 & PTE_SPECIAL != 0
+    }
+
+    /// Maps a page of its own (present, not the zero page): counted in RSS.
+    pub fn is_page(self) -> bool {
+        self.0 & (PTE_PRESENT | PTE_SPECIAL) == PTE_PRESENT
+    }
+
+    /// `pte_write`.
+    pub fn is_write(self) -> bool {
+        self.0 & PTE_RW != 0
+    }
+
+    /// `pte_dirty`.
+    pub fn is_dirty(self) -> bool {
+        self.0 & PTE_DIRTY != 0
+    }
+
+    /// `pte_young`.
+    pub fn is_young(self) -> bool {
+        self.0 & PTE_ACCESSED != 0
+    }
+}
+
+/// Shape of the page tables of an architecture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    /// Levels: 4 on x86_64, 2 on i386.
+    pub levels: u32,
+    /// Index bits per level: 9 (512 entries) or 10 (1024 entries).
+    pub bits: u32,
+}
+
+impl Geometry {
+    /// The geometry of `arch`.
+    pub fn of(arch: Arch) -> Geometry {
+        match arch {
+            Arch::X86_64 => Geometry { levels: 4, bits: 9 },
+            Arch::I386 => Geometry { levels: 2, bits: 10 },
+        }
+    }
+
+    /// Entries per table.
+    pub fn entries(self) -> usize {
+        1 << self.bits
+    }
+
+    /// Pages one entry of a table at `level` covers (level 0 = PTE table).
+    pub fn span_pages(self, level: u32) -> u64 {
+        1u64 << (self.bits * level)
+    }
+
+    /// Index of `vpn` in a table at `level`.
+    pub fn index(self, vpn: u64, level: u32) -> usize {
+        ((vpn >> (self.bits * level)) as usize) & (self.entries() - 1)
+    }
+}
+
+/// One page-table page: its simulated frame and its entries.
+struct Table {
+    pfn: Pfn,
+    entries: Box<[u64]>,
+}
+
+/// The page tables of one address space: an arena of tables, the PGD at
+/// index 0. Freed tables keep their host array for reuse.
+pub struct PageTables {
+    geometry: Geometry,
+    tables: Vec<Table>,
+    free_ids: Vec<u32>,
+    /// Live tables below the PGD (PUD, PMD and PTE tables): status VmPTE.
+    nr_tables: u64,
+}
+
+/// Arena index of the PGD.
+const ROOT: u32 = 0;
+
+impl PageTables {
+    /// Page tables with only a PGD, held in frame `pgd`.
+    pub fn new(arch: Arch, pgd: Pfn) -> PageTables {
+        let geometry = Geometry::of(arch);
+        PageTables {
+            geometry,
+            tables: vec![Table {
+                pfn: pgd,
+                entries: vec![0u64; geometry.entries()].into_boxed_slice(),
+            }],
+            free_ids: Vec::new(),
+            nr_tables: 0,
+        }
+    }
+
+    /// The geometry.
+    pub fn geometry(&self) -> Geometry {
+        self.geometry
+    }
+
+    /// Frame of the PGD.
+    pub fn pgd_pfn(&self) -> Pfn {
+        self.tables[ROOT as usize].pfn
+    }
+
+    /// Live page-table pages below the PGD (VmPTE / 4 KiB). The PGD counts
+    /// in meminfo PageTables but not in VmPTE (`mm_pgtables_bytes`).
+    pub fn nr_tables(&self) -> u64 {
+        self.nr_tables
+    }
+
+    fn child(entry: u64) -> Option<u32> {
+        (entry & PTE_PRESENT != 0).then_some((entry >> PTE_PFN_SHIFT) as u32)
+    }
+
+    /// The PTE table and index that map `vpn`; None when a table on the
+    /// way is missing. Never allocates.
+    pub fn walk(&self, vpn: u64) -> Option<(u32, usize)> {
+        let g = self.geometry;
+        let mut id = ROOT;
+        for level in (1..g.levels).rev() {
+            let entry = self.tables[id as usize].entries[g.index(vpn, level)];
+            id = Self::child(entry)?;
+        }
+        Some((id, g.index(vpn, 0)))
+    }
+
+    /// Install `pfn` as the first missing table on the way to `vpn`.
+    /// Returns false (and leaves `pfn` unused) when nothing is missing.
+    pub fn install(&mut self, vpn: u64, pfn: Pfn) -> bool {
+        let g = self.geometry;
+        let mut id = ROOT;
+        for level in (1..g.levels).rev() {
+            let index = g.index(vpn, level);
+            let entry = self.tables[id as usize].entries[index];
+            match Self::child(entry) {
+                Some(child) => id = child,
+                None => {
+                    let new = self.new_table(pfn);
+                    self.tables[id as usize].entries[index] =
+                        ((new as u64) << PTE_PFN_SHIFT) | PAGE_TABLE_BITS;
+                    self.nr_tables += 1;
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    fn new_table(&mut self, pfn: Pfn) -> u32 {
+        match self.free_ids.pop() {
+            Some(id) => {
+                let table = &mut self.tables[id as usize];
+                table.pfn = pfn;
+                table.entries.fill(0);
+                id
+            }
+            None => {
+                self.tables.push(Table {
+                    pfn,
+                    entries: vec![0u64; self.geometry.entries()].into_boxed_slice(),
+                });
+                (self.tables.len() - 1) as u32
+            }
+        }
+    }
+
+    /// The entry of a PTE table.
+    pub fn entry(&self, table: u32, index: usize) -> Pte {
+        Pte(self.tables[table as usize].entries[index])
+    }
+
+    /// Set an entry of a PTE table.
+    pub fn set_entry(&mut self, table: u32, index: usize, pte: Pte) {
+        self.tables[table as usize].entries[index] = pte.0;
+    }
+
+    /// The entries of a PTE table.
+    pub fn entries(&self, table: u32) -> &[u64] {
+        &self.tables[table as usize].entries
+    }
+
+    /// The entries of a PTE table, for writing.
+    pub fn entries_mut(&mut self, table: u32) -> &mut [u64] {
+        &mut self.tables[table as usize].entries
+    }
+
+    /// The PTE of `vpn` (none when its table is missing).
+    pub fn pte(&self, vpn: u64) -> Pte {
+        match self.walk(vpn) {
+            Some((table, index)) => self.entry(table, index),
+            None => Pte::NONE,
+        }
+    }
+
+    /// The PTE of `vpn` for writing, without allocating tables.
+    pub fn pte_mut(&mut self, vpn: u64) -> Option<&mut u64> {
+        let (table, index) = self.walk(vpn)?;
+        Some(&mut self.tables[table as usize].entries[index])
+    }
+
+    /// The PTE tables that exist for `[start, end)` (vpns), in address
+    /// order: (table, first index, end index, vpn of the first index).
+    pub fn pte_tables(&self, start: u64, end: u64) -> Vec<(u32, usize, usize, u64)> {
+        let mut out = Vec::new();
+        self.collect(ROOT, self.geometry.levels - 1, 0, start, end, &mut out);
+        out
+    }
+
+    fn collect(
+        &self,
+        id: u32,
+        level: u32,
+        base: u64,
+        start: u64,
+        end: u64,
+        out: &mut Vec<(u32, usize, usize, u64)>,
+    ) {
+        let g = self.geometry;
+        let span = g.span_pages(level);
+        let first = (start.max(base) - base) / span;
+        let last = (end - base).div_ceil(span).min(g.entries() as u64);
+        if level == 0 {
+            out.push((id, first as usize, last as usize, base + first));
+            return;
+        }
+        let entries = &self.tables[id as usize].entries;
+        for i in first..last {
+            if let Some(child) = Self::child(entries[i as usize]) {
+                self.collect(child, level - 1, base + i * span, start, end, out);
+            }
+        }
+    }
+
+    /// `free_pgtables`: free every table below the PGD whose whole span
+    /// meets `[start, end)` and no mapping (`in_use(lo, hi)` is false).
+    /// Their entries must already be zapped. Returns the freed frames.
+    pub fn free_unused(&mut self, start: u64, end: u64, in_use: &dyn Fn(u64, u64) -> bool) -> Vec<Pfn> {
+        let mut freed = Vec::new();
+        let top = self.geometry.levels - 1;
+        self.free_under(ROOT, top, 0, start, end, in_use, &mut freed);
+        freed
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn free_under(
+        &mut self,
+        id: u32,
+        level: u32,
+        base: u64,
+        start: u64,
+        end: u64,
+        in_use: &dyn Fn(u64, u64) -> bool,
+        freed: &mut Vec<Pfn>,
+    ) {
+        if level == 0 {
+            return;
+        }
+        let g = self.geometry;
+        let span = g.span_pages(level);
+        let first = (start.max(base) - base) / span;
+        let last = (end - base).div_ceil(span).min(g.entries() as u64);
+        for i in first..last {
+            let Some(child) = Self::child(self.tables[id as usize].entries[i as usize]) else {
+                continue;
+            };
+            let lo = base + i * span;
+            if in_use(lo, lo + span) {
+                self.free_under(child, level - 1, lo, start, end, in_use, freed);
+            } else {
+                self.tables[id as usize].entries[i as usize] = 0;
+                self.release_subtree(child, level - 1, freed);
+            }
+        }
+    }
+
+    fn release_subtree(&mut self, id: u32, level: u32, freed: &mut Vec<Pfn>) {
+        if level > 0 {
+            for i in 0..self.geometry.entries() {
+                if let Some(child) = Self::child(self.tables[id as usize].entries[i]) {
+                    self.release_subtree(child, level - 1, freed);
+                }
+            }
+        }
+        freed.push(self.tables[id as usize].pfn);
+        self.free_ids.push(id);
+        self.nr_tables -= 1;
+    }
+
+    /// Every table frame, the PGD included (for exit).
+    pub fn all_pfns(&self) -> Vec<Pfn> {
+        let mut out = Vec::new();
+        self.collect_pfns(ROOT, self.geometry.levels - 1, &mut out);
+        out
+    }
+
+    fn collect_pfns(&self, id: u32, level: u32, out: &mut Vec<Pfn>) {
+        out.push(self.tables[id as usize].pfn);
+        if level == 0 {
+            return;
+        }
+        for &entry in self.tables[id as usize].entries.iter() {
+            if let Some(child) = Self::child(entry) {
+                self.collect_pfns(child, level - 1, out);
+            }
+        }
+    }
+}
+
+/// Who caused a fault, for the per-task counters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultOrigin {
+    /// The task itself: counted in its minflt/majflt.
+    Task,
+    /// Another task through `get_user_pages` (`PID/mem`): counted in
+    /// vmstat pgfault but in the accessing task's counters, which live
+    /// outside the simulation.
+    Remote,
+}
+
+/// Page counts of one range, as smaps reports them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RangeStats {
+    /// Pages with a frame of their own mapped (Rss, Anonymous).
+    pub resident: u64,
+    /// Of those, dirty (PTE dirty bit or frame dirty flag).
+    pub dirty: u64,
+    /// Of those, referenced (PTE young or frame referenced).
+    pub referenced: u64,
+    /// Swap entries.
+    pub swap: u64,
+}
+
+impl Kernel {
+    /// Allocate a user anonymous page (GFP_HIGHUSER_MOVABLE: HighMem first
+    /// on i386): the low watermark, kswapd, min, direct reclaim. Every user
+    /// page comes from here so that reclaim and the OOM killer have one hook.
+    pub fn alloc_user_page(&mut self) -> MmResult<Pfn> {
+        let highest = self.user_zone();
+        self.alloc_pages_reclaim(Order(0), highest, PageKind::UserAnon)
+            .ok_or_else(|| {
+                MmError::NoMemory(
+                    "out of memory: no free page for a user page fault, and reclaim found nothing to free"
+                        .into(),
+                )
+            })
+    }
+
+    /// Give a user page back: off the LRU, bytes dropped, to the buddy
+    /// allocator.
+    pub(crate) fn free_user_page(&mut self, pfn: Pfn) {
+        self.lru_del(pfn);
+        if !self.page_contents.is_empty() {
+            self.take_page_bytes(pfn);
+        }
+        if let Err(err) = self.page_alloc.free(pfn, Order(0)) {
+            // A bookkeeping bug must not take the daemon down; say it loudly.
+            self.printk(format!("BUG: Bad page state: {err}"));
+        }
+    }
+
+    /// Allocate a page-table page (GFP_PGTABLE_USER: kernel zones only).
+    pub(crate) fn alloc_pt_page(&mut self) -> MmResult<Pfn> {
+        let zone = self.kernel_zone();
+        self.alloc_kernel_block(Order(0), zone, PageKind::PageTable)
+            .ok_or_else(|| {
+                MmError::NoMemory("out of memory: no free page for a page table".into())
+            })
+    }
+
+    /// The PTE of page `vpn` of the address space in `mm_slot`, for the
+    /// swap code. Walks without allocating: None when no page table covers
+    /// `vpn` (then the PTE is none). A caller that changes a PTE keeps the
+    /// counters right: see [`Kernel::unmap_page_to_swap`] and
+    /// [`Kernel::swap_in_owner`], which do it for swap.
+    pub fn pte_mut(&mut self, mm_slot: u32, vpn: u64) -> Option<&mut u64> {
+        self.procs.get_mut(mm_slot)?.mm.pgtables.pte_mut(vpn)
+    }
+
+    /// The PTE of page `vpn` in `mm_slot` (none when unmapped).
+    pub fn pte(&self, mm_slot: u32, vpn: u64) -> Pte {
+        self.procs
+            .get(mm_slot)
+            .map(|p| p.mm.pgtables.pte(vpn))
+            .unwrap_or(Pte::NONE)
+    }
+
+    /// The PTE table mapping `vpn`, allocating missing tables on the way
+    /// (`__pte_alloc`).
+    fn pte_table_alloc(&mut self, slot: u32, vpn: u64) -> MmResult<u32> {
+        loop {
+            let process = self.procs.get(slot).ok_or_else(gone)?;
+            if let Some((table, _)) = process.mm.pgtables.walk(vpn) {
+                return Ok(table);
+            }
+            let pfn = self.alloc_pt_page()?;
+            match self.procs.get_mut(slot) {
+                Some(process) => {
+                    if !process.mm.pgtables.install(vpn, pfn) {
+                        self.free_kernel_page(pfn);
+                    }
+                }
+                None => {
+                    self.free_kernel_page(pfn);
+                    return Err(gone());
+                }
+            }
+        }
+    }
+
+    /// Give back a page-table page.
+    pub(crate) fn free_kernel_page(&mut self, pfn: Pfn) {
+        if let Err(err) = self.page_alloc.free(pfn, Order(0)) {
+            self.printk(format!("BUG: Bad page state: {err}"));
+        }
+    }
+
+    /// Count one fault: vmstat pgfault always, the task's counter when the
+    /// task caused it (`mm_account_fault`).
+    fn account_fault(&mut self, slot: u32, origin: FaultOrigin, major: bool) {
+        self.events.pgfault += 1;
+        if origin == FaultOrigin::Task
+            && let Some(process) = self.procs.get_mut(slot)
+        {
+            if major {
+                process.maj_flt += 1;
+            } else {
+                process.min_flt += 1;
+            }
+        }
+    }
+
+    /// Access every page of `[start, end)` (vpns) in `slot`, faulting as
+    /// needed. The caller has checked that one VMA covers the range and
+    /// allows the access; `vma_write` says whether that VMA is writable
+    /// (new writable PTEs only then: a forced write through `PID/mem` to a
+    /// read-only mapping gets a private read-only page, as with ptrace).
+    /// Pages faulted before a failure stay (ENOMEM mid-range).
+    pub(crate) fn fault_range(
+        &mut self,
+        slot: u32,
+        start: u64,
+        end: u64,
+        write: bool,
+        vma_write: bool,
+        origin: FaultOrigin,
+    ) -> MmResult<()> {
+        let per_table = self.procs.geometry().entries() as u64;
+        let zero = Pte::zero_page(self.procs.zero_page);
+        let mut vpn = start;
+        while vpn < end {
+            let table = self.pte_table_alloc(slot, vpn)?;
+            let table_end = end.min((vpn / per_table + 1) * per_table);
+            for v in vpn..table_end {
+                let index = (v % per_table) as usize;
+                let pte = self.procs.mm(slot)?.pgtables.entry(table, index);
+                if pte.is_none() && !write {
+                    // do_anonymous_page, read: map the zero page.
+                    self.procs.mm_mut(slot)?.pgtables.set_entry(table, index, zero);
+                    self.account_fault(slot, origin, false);
+                } else if pte.is_none() || (write && pte.is_zero_page()) {
+                    // do_anonymous_page (write) or wp_page_copy from the zero page.
+                    let result = self.alloc_user_page();
+                    let pfn = match result {
+                        Ok(pfn) => pfn,
+                        Err(err) => {
+                            // A failed fault still counts in pgfault.
+                            self.events.pgfault += 1;
+                            return Err(err);
+                        }
+                    };
+                    let Ok(mm) = self.procs.mm_mut(slot) else {
+                        // The OOM killer chose this very process.
+                        self.page_alloc.free(pfn, Order(0)).ok();
+                        return Err(gone());
+                    };
+                    mm.pgtables
+                        .set_entry(table, index, Pte::page(pfn, vma_write, true));
+                    mm.rss_anon += 1;
+                    self.page_alloc.frames.set_rmap(pfn, slot, v);
+                    self.lru_add_anon(pfn);
+                    self.mark_page_accessed(pfn);
+                    self.account_fault(slot, origin, false);
+                } else if pte.is_swap() {
+                    self.do_swap_page(slot, v, write, vma_write, origin)?;
+                } else if pte.is_page() {
+                    let mut bits = pte.0 | PTE_ACCESSED;
+                    if write {
+                        if !pte.is_write() && vma_write {
+                            // do_wp_page on an exclusive anon page: reuse it.
+                            bits |= PTE_RW;
+                            self.account_fault(slot, origin, false);
+                        }
+                        bits |= PTE_DIRTY;
+                    }
+                    if bits != pte.0 {
+                        self.procs.mm_mut(slot)?.pgtables.set_entry(table, index, Pte(bits));
+                    }
+                    self.mark_page_accessed(pte.pfn());
+                }
+                // A read of the zero page needs nothing.
+            }
+            vpn = table_end;
+        }
+        Ok(())
+    }
+
+    /// `do_swap_page`: read a swapped-out page back (a major fault) and map
+    /// it. The slot is freed at once (no swap cache is kept).
+    fn do_swap_page(
+        &mut self,
+        slot: u32,
+        vpn: u64,
+        write: bool,
+        vma_write: bool,
+        origin: FaultOrigin,
+    ) -> MmResult<()> {
+        self.swap_in_pte(slot, vpn, write, vma_write)?;
+        self.events.pgmajfault += 1;
+        self.account_fault(slot, origin, true);
+        Ok(())
+    }
+
+    /// Bring the swapped-out page at `vpn` of `slot` back: allocate a page,
+    /// read its bytes, free the slot, map it (writable when the VMA is, as
+    /// the page is exclusive; dirty only for a write), fix RSS and swap
+    /// counts. Counts pswpin/pgpgin but no fault.
+    pub(crate) fn swap_in_pte(&mut self, slot: u32, vpn: u64, write: bool, vma_write: bool) -> MmResult<()> {
+        let pte = self.pte(slot, vpn);
+        if !pte.is_swap() {
+            return Ok(());
+        }
+        let entry = pte.swp_entry();
+        let pfn = self.alloc_user_page()?;
+        // Reclaim may have run: check the entry is still ours (`pte_same`).
+        if self.pte(slot, vpn) != pte {
+            self.page_alloc.free(pfn, Order(0)).ok();
+            return Ok(());
+        }
+        let bytes = match self.swap.read_page(entry) {
+            Ok(bytes) => bytes,
+            Err(err) => {
+                self.page_alloc.free(pfn, Order(0)).ok();
+                return Err(err);
+            }
+        };
+        if let Some(bytes) = bytes {
+            self.put_page_bytes(pfn, bytes);
+        }
+        self.swap.free_slot(entry);
+        self.events.pswpin += 1;
+        self.events.pgpgin += PAGE_SIZE / 1024;
+        if let Some(p) = self.pte_mut(slot, vpn) {
+            *p = Pte::page(pfn, vma_write, write).0;
+        }
+        let mm = self.procs.mm_mut(slot)?;
+        mm.rss_anon += 1;
+        mm.swap_ents -= 1;
+        self.page_alloc.frames.set_rmap(pfn, slot, vpn);
+        self.lru_add_anon(pfn);
+        self.mark_page_accessed(pfn);
+        Ok(())
+    }
+
+    /// `try_to_unmap` for swap-out: point the PTE that maps `pfn` (found
+    /// through its rmap) at swap entry `entry`, fix RSS and swap counts,
+    /// take the page off the LRU and free it. The caller has already
+    /// written the page (and taken its bytes). False, with nothing changed,
+    /// when no PTE maps `pfn`.
+    pub fn unmap_page_to_swap(&mut self, pfn: Pfn, entry: SwapEntry) -> bool {
+        let (slot, vpn) = self.page_alloc.frames.rmap(pfn);
+        let Some(p) = self.pte_mut(slot, vpn) else {
+            return false;
+        };
+        let pte = Pte(*p);
+        if !pte.is_page() || pte.pfn() != pfn {
+            return false;
+        }
+        *p = Pte::from_swap(entry.area, entry.offset).0;
+        if let Ok(mm) = self.procs.mm_mut(slot) {
+            mm.update_hiwater_rss();
+            mm.rss_anon -= 1;
+            mm.swap_ents += 1;
+        }
+        self.free_user_page(pfn);
+        true
+    }
+
+    /// swapoff's `unuse_pte`: bring the page in swap slot `entry`, owned by
+    /// `(mm slot, vpn)`, back into memory and map it again. Nothing to do
+    /// when that PTE no longer holds `entry`.
+    pub fn swap_in_owner(&mut self, entry: SwapEntry, owner: (u32, u64)) -> MmResult<()> {
+        let (slot, vpn) = owner;
+        let pte = self.pte(slot, vpn);
+        if !pte.is_swap() || pte.swp_entry() != entry {
+            return Ok(());
+        }
+        let vma_write = self
+            .procs
+            .get(slot)
+            .and_then(|p| p.mm.find_vma(vpn << PAGE_SHIFT))
+            .is_some_and(|vma| vma.flags.is_write());
+        self.swap_in_pte(slot, vpn, false, vma_write)
+    }
+
+    /// `zap_pte_range` over `[start, end)` (vpns): free the pages, release
+    /// the swap slots, clear the entries. Tables stay.
+    pub(crate) fn zap_range(&mut self, slot: u32, start: u64, end: u64) {
+        let Ok(mm) = self.procs.mm_mut(slot) else {
+            return;
+        };
+        mm.update_hiwater_rss();
+        let tables = mm.pgtables.pte_tables(start, end);
+        let mut pages = Vec::new();
+        let mut swapped = Vec::new();
+        let mut rss = 0;
+        for (table, lo, hi, _) in tables {
+            for entry in &mut mm.pgtables.entries_mut(table)[lo..hi] {
+                let pte = Pte(*entry);
+                if pte.is_none() {
+                    continue;
+                }
+                *entry = 0;
+                if pte.is_page() {
+                    pages.push(pte.pfn());
+                    rss += 1;
+                } else if pte.is_swap() {
+                    swapped.push(pte.swp_entry());
+                }
+            }
+        }
+        mm.rss_anon -= rss;
+        mm.swap_ents -= swapped.len() as u64;
+        for pfn in pages {
+            self.free_user_page(pfn);
+        }
+        for entry in swapped {
+            self.swap.free_slot(entry);
+        }
+    }
+
+    /// `change_protection` over `[start, end)`: the RW bit of every page of
+    /// its own follows `writable` (exclusive anon pages become writable at
+    /// once, like `can_change_pte_writable`); the zero page stays read-only.
+    pub(crate) fn change_protection(&mut self, slot: u32, start: u64, end: u64, writable: bool) {
+        let Ok(mm) = self.procs.mm_mut(slot) else {
+            return;
+        };
+        for (table, lo, hi, _) in mm.pgtables.pte_tables(start, end) {
+            for entry in &mut mm.pgtables.entries_mut(table)[lo..hi] {
+                if Pte(*entry).is_page() {
+                    if writable {
+                        *entry |= PTE_RW;
+                    } else {
+                        *entry &= !PTE_RW;
+                    }
+                }
+            }
+        }
+    }
+
+    /// smaps' page walk over `[start, end)` (vpns) of `slot`.
+    pub fn range_stats(&self, slot: u32, start: u64, end: u64) -> RangeStats {
+        let mut stats = RangeStats::default();
+        let Some(process) = self.procs.get(slot) else {
+            return stats;
+        };
+        let frames = &self.page_alloc.frames;
+        let pt = &process.mm.pgtables;
+        for (table, lo, hi, _) in pt.pte_tables(start, end) {
+            for &entry in &pt.entries(table)[lo..hi] {
+                if entry == 0 {
+                    continue;
+                }
+                let pte = Pte(entry);
+                if pte.is_page() {
+                    stats.resident += 1;
+                    let pfn = pte.pfn();
+                    if pte.is_dirty() || frames.has_flag(pfn, super::page_alloc::FLAG_DIRTY) {
+                        stats.dirty += 1;
+                    }
+                    // Reclaim clears the referenced flag where the kernel
+                    // clears the young bits (`folio_referenced`): it is the
+                    // one source of truth for "young" here.
+                    if frames.has_flag(pfn, super::page_alloc::FLAG_REFERENCED) {
+                        stats.referenced += 1;
+                    }
+                } else if pte.is_swap() {
+                    stats.swap += 1;
+                }
+            }
+        }
+        stats
+    }
+
+    /// `/proc/PID/mem` read: bytes at `addr`, faulting pages in like
+    /// `access_remote_vm` (a never-touched page maps the zero page). Stops
+    /// at the first address without a mapping: EIO if that is the first.
+    pub fn read_mem(&mut self, pid: super::types::Pid, addr: u64, len: usize) -> MmResult<Vec<u8>> {
+        let slot = self.procs.slot_of(pid)?;
+        let mut out = Vec::with_capacity(len.min(1 << 20));
+        let mut at = addr;
+        while out.len() < len {
+            let Some(pfn) = self.gup_page(slot, at, false) else {
+                break;
+            };
+            let offset = (at % PAGE_SIZE) as usize;
+            let n = (PAGE_SIZE as usize - offset).min(len - out.len());
+            match pfn.and_then(|pfn| self.page_contents.get(pfn)) {
+                Some(bytes) => out.extend_from_slice(&bytes[offset..offset + n]),
+                None => out.resize(out.len() + n, 0),
+            }
+            at += n as u64;
+        }
+        if out.is_empty() && len > 0 {
+            return Err(MmError::Io(format!(
+                "mem: no mapping at {addr:#x} in process {pid}"
+            )));
+        }
+        Ok(out)
+    }
+
+    /// `/proc/PID/mem` write: faults pages in for writing (a private copy
+    /// even in a read-only mapping, as ptrace does) and stores the bytes.
+    /// Stops at the first address without a mapping: EIO if that is the
+    /// first. Returns the bytes written.
+    pub fn write_mem(&mut self, pid: super::types::Pid, addr: u64, data: &[u8]) -> MmResult<usize> {
+        let slot = self.procs.slot_of(pid)?;
+        let mut done = 0;
+        let mut at = addr;
+        while done < data.len() {
+            let Some(Some(pfn)) = self.gup_page(slot, at, true) else {
+                break;
+            };
+            let offset = (at % PAGE_SIZE) as usize;
+            let n = (PAGE_SIZE as usize - offset).min(data.len() - done);
+            let chunk = &data[done..done + n];
+            if self.page_contents.get(pfn).is_some() || chunk.iter().any(|&b| b != 0) {
+                self.page_contents.get_or_zero(pfn)[offset..offset + n].copy_from_slice(chunk);
+            }
+            done += n;
+            at += n as u64;
+        }
+        if done == 0 && !data.is_empty() {
+            return Err(MmError::Io(format!(
+                "mem: no mapping at {addr:#x} in process {pid}"
+            )));
+        }
+        Ok(done)
+    }
+
+    /// `get_user_pages` of one page with FOLL_FORCE: fault it in and return
+    /// its frame (Some(None) for the zero page). None when no VMA covers
+    /// `addr` or the fault failed.
+    fn gup_page(&mut self, slot: u32, addr: u64, write: bool) -> Option<Option<Pfn>> {
+        let vma_write = self.procs.get(slot)?.mm.find_vma(addr)?.flags.is_write();
+        let vpn = addr >> PAGE_SHIFT;
+        self.fault_range(slot, vpn, vpn + 1, write, vma_write, FaultOrigin::Remote)
+            .ok()?;
+        let pte = self.pte(slot, vpn);
+        if pte.is_page() {
+            Some(Some(pte.pfn()))
+        } else if pte.is_zero_page() {
+            Some(None)
+        } else {
+            None
+        }
+    }
+}
+
+/// The error when a process vanished under an operation (OOM-killed).
+fn gone() -> MmError {
+    MmError::NoProcess("the process was killed while its memory was being faulted".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pte_encodings_round_trip() {
+        let p = Pte::page(Pfn(0x12345), true, true);
+        assert!(p.is_present() && p.is_page() && p.is_write() && p.is_dirty());
+        assert!(!p.is_swap() && !p.is_zero_page());
+        assert_eq!(p.pfn(), Pfn(0x12345));
+        let z = Pte::zero_page(Pfn(7));
+        assert!(z.is_zero_page() && !z.is_page() && !z.is_write());
+        assert_eq!(z.pfn(), Pfn(7));
+        let s = Pte::from_swap(31, SWP_OFFSET_MAX);
+        assert!(s.is_swap() && !s.is_present() && !s.is_none());
+        assert_eq!(s.swap_entry(), (31, SWP_OFFSET_MAX));
+        assert_eq!(Pte::from_swap(0, 1).swap_entry(), (0, 1));
+        assert!(Pte::NONE.is_none() && !Pte::NONE.is_swap());
+    }
+
+    #[test]
+    fn walk_install_and_free_tables_x86_64() {
+        let mut pt = PageTables::new(Arch::X86_64, Pfn(100));
+        let vpn = 0x7fff_ffff_e000u64 >> PAGE_SHIFT;
+        assert!(pt.walk(vpn).is_none());
+        // PUD, PMD, PTE: three installs, then nothing is missing.
+        for pfn in 101..104 {
+            assert!(pt.install(vpn, Pfn(pfn)));
+        }
+        assert!(!pt.install(vpn, Pfn(999)));
+        assert_eq!(pt.nr_tables(), 3);
+        let (table, index) = pt.walk(vpn).unwrap();
+        assert_eq!(index, (vpn % 512) as usize);
+        pt.set_entry(table, index, Pte::page(Pfn(5), true, true));
+        assert_eq!(pt.pte(vpn).pfn(), Pfn(5));
+        // The neighbouring page shares the PTE table.
+        assert_eq!(pt.walk(vpn - 1).unwrap().0, table);
+        pt.set_entry(table, index, Pte::NONE);
+        let freed = pt.free_unused(vpn, vpn + 1, &|_, _| false);
+        assert_eq!(freed.len(), 3);
+        assert_eq!(pt.nr_tables(), 0);
+        assert_eq!(pt.all_pfns(), vec![Pfn(100)]);
+    }
+
+    #[test]
+    fn i386_has_two_levels_of_1024() {
+        let mut pt = PageTables::new(Arch::I386, Pfn(1));
+        let vpn = 0xbfff_f000u64 >> PAGE_SHIFT;
+        assert!(pt.install(vpn, Pfn(2)));
+        assert!(!pt.install(vpn, Pfn(3)));
+        let (_, index) = pt.walk(vpn).unwrap();
+        assert_eq!(index, (vpn % 1024) as usize);
+        assert_eq!(pt.geometry().span_pages(1), 1024);
+    }
+
+    #[test]
+    fn free_unused_keeps_tables_that_still_serve_a_mapping() {
+        let mut pt = PageTables::new(Arch::X86_64, Pfn(1));
+        // Two pages 2 MiB apart: two PTE tables under one PMD table.
+        let a = 0x4000_0000u64 >> PAGE_SHIFT;
+        let b = a + 512;
+        let mut next = 10;
+        for vpn in [a, b] {
+            while pt.install(vpn, Pfn(next)) {
+                next += 1;
+            }
+        }
+        assert_eq!(pt.nr_tables(), 4);
+        // Unmap around a while a mapping still covers b's 2 MiB.
+        let freed = pt.free_unused(a, a + 1, &|lo, hi| lo <= b && b < hi);
+        assert_eq!(freed.len(), 1);
+        assert_eq!(pt.nr_tables(), 3);
+        assert!(pt.walk(a).is_none() && pt.walk(b).is_some());
+    }
+}

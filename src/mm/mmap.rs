@@ -1,0 +1,1241 @@
+//! Virtual memory areas and the operations on them (Linux: mm/mmap.c,
+//! mm/vma.c, mm/mprotect.c, mm/madvise.c, mm/util.c).
+//!
+//! An address space is an ordered map of VMAs (start → [`Vma`]), the
+//! kernel's maple tree. Invariants (checked by
+//! [`Kernel::check_process_invariants`]): VMAs are page aligned, do not
+//! overlap, lie below `task_size`, and no two neighbours could be merged
+//! (`vma_merge` keeps it so). The per-mm counters total_vm, data_vm,
+//! exec_vm, stack_vm and the committed pages change only in
+//! [`MmStruct::insert_vma`] and [`MmStruct::remove_vma`], so they always
+//! equal a recount.
+//!
+//! Every VMA holds a `vm_area_struct` from slab, and once it has pages an
+//! `anon_vma_chain` linking it to an `anon_vma` (shared with the VMAs split
+//! from it, as `anon_vma_clone` does).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::Kernel;
+use super::error::{MmError, MmResult};
+use super::slab::{self, SlabObject};
+use super::types::{Arch, PAGE_SHIFT, PAGE_SIZE};
+use crate::ctl::{Advice, Prot};
+
+/// VM_READ.
+pub const VM_READ: u64 = 0x1;
+/// VM_WRITE.
+pub const VM_WRITE: u64 = 0x2;
+/// VM_EXEC.
+pub const VM_EXEC: u64 = 0x4;
+/// VM_SHARED.
+pub const VM_SHARED: u64 = 0x8;
+/// VM_MAYREAD.
+pub const VM_MAYREAD: u64 = 0x10;
+/// VM_MAYWRITE.
+pub const VM_MAYWRITE: u64 = 0x20;
+/// VM_MAYEXEC.
+pub const VM_MAYEXEC: u64 = 0x40;
+/// VM_MAYSHARE.
+pub const VM_MAYSHARE: u64 = 0x80;
+/// VM_GROWSDOWN: the stack (VM_STACK on x86).
+pub const VM_GROWSDOWN: u64 = 0x100;
+/// VM_ACCOUNT: counted in Committed_AS.
+pub const VM_ACCOUNT: u64 = 0x0010_0000;
+/// The protection bits.
+pub const VM_ACCESS_FLAGS: u64 = VM_READ | VM_WRITE | VM_EXEC;
+
+/// smaps `VmFlags` mnemonics of the flags the simulation sets, in bit order
+/// (fs/proc/task_mmu.c `show_smap_vma_flags`).
+const MNEMONICS: [(u64, &str); 10] = [
+    (VM_READ, "rd"),
+    (VM_WRITE, "wr"),
+    (VM_EXEC, "ex"),
+    (VM_SHARED, "sh"),
+    (VM_MAYREAD, "mr"),
+    (VM_MAYWRITE, "mw"),
+    (VM_MAYEXEC, "me"),
+    (VM_MAYSHARE, "ms"),
+    (VM_GROWSDOWN, "gd"),
+    (VM_ACCOUNT, "ac"),
+];
+
+/// `vm_flags` of a VMA.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct VmFlags(pub u64);
+
+impl VmFlags {
+    /// Flags of a private anonymous mapping with `prot` (`calc_vm_prot_bits`
+    /// plus VM_MAY*; VM_ACCOUNT when writable, `accountable_mapping`).
+    pub fn anon(prot: Prot) -> VmFlags {
+        let mut bits = VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | prot_bits(prot);
+        if prot.write {
+            bits |= VM_ACCOUNT;
+        }
+        VmFlags(bits)
+    }
+    /// VM_READ.
+    pub fn is_read(self) -> bool {
+        self.0 & VM_READ != 0
+    }
+    /// VM_WRITE.
+    pub fn is_write(self) -> bool {
+        self.0 & VM_WRITE != 0
+    }
+    /// VM_EXEC.
+    pub fn is_exec(self) -> bool {
+        self.0 & VM_EXEC != 0
+    }
+    /// VM_GROWSDOWN.
+    pub fn is_stack(self) -> bool {
+        self.0 & VM_GROWSDOWN != 0
+    }
+    /// VM_ACCOUNT.
+    pub fn is_accounted(self) -> bool {
+        self.0 & VM_ACCOUNT != 0
+    }
+    /// `vma_is_accessible`: some access allowed.
+    pub fn is_accessible(self) -> bool {
+        self.0 & VM_ACCESS_FLAGS != 0
+    }
+    /// The smaps `VmFlags:` value: each mnemonic followed by a space.
+    pub fn mnemonics(self) -> String {
+        let mut out = String::new();
+        for (bit, name) in MNEMONICS {
+            if self.0 & bit != 0 {
+                out.push_str(name);
+                out.push(' ');
+            }
+        }
+        out
+    }
+}
+
+/// `calc_vm_prot_bits`.
+pub fn prot_bits(prot: Prot) -> u64 {
+    (if prot.read { VM_READ } else { 0 })
+        | (if prot.write { VM_WRITE } else { 0 })
+        | (if prot.exec { VM_EXEC } else { 0 })
+}
+
+/// One virtual memory area.
+#[derive(Debug)]
+pub struct Vma {
+    /// First byte.
+    pub start: u64,
+    /// One past the last byte.
+    pub end: u64,
+    /// vm_flags.
+    pub flags: VmFlags,
+    /// `[anon:NAME]` (prctl PR_SET_VMA_ANON_NAME).
+    pub name: Option<Arc<str>>,
+    /// Index of its anon_vma in the mm, once it has pages.
+    pub anon_vma: Option<u32>,
+    /// Its vm_area_struct.
+    pub(crate) object: Option<SlabObject>,
+    /// Its anon_vma_chain (present with `anon_vma`).
+    pub(crate) avc: Option<SlabObject>,
+}
+
+impl Vma {
+    /// Pages covered.
+    pub fn pages(&self) -> u64 {
+        (self.end - self.start) >> PAGE_SHIFT
+    }
+    /// First virtual page.
+    pub fn start_vpn(&self) -> u64 {
+        self.start >> PAGE_SHIFT
+    }
+    /// One past the last virtual page.
+    pub fn end_vpn(&self) -> u64 {
+        self.end >> PAGE_SHIFT
+    }
+    /// True when `addr` lies inside.
+    pub fn contains(&self, addr: u64) -> bool {
+        self.start <= addr && addr < self.end
+    }
+}
+
+/// An anon_vma and the number of VMAs linked to it.
+#[derive(Debug)]
+struct AnonVma {
+    refs: u32,
+    object: Option<SlabObject>,
+}
+
+/// Fixed layout of an address space (no randomisation: determinism).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layout {
+    /// TASK_SIZE: first address above user space.
+    pub task_size: u64,
+    /// STACK_TOP: the stack grows down from here.
+    pub stack_top: u64,
+    /// mmap_base: top-down mmap starts below it (TASK_SIZE minus a 128 MiB
+    /// gap, as `mmap_base()` gives without randomisation).
+    pub mmap_base: u64,
+    /// TASK_UNMAPPED_BASE: where the bottom-up fallback search starts.
+    pub legacy_base: u64,
+    /// start_brk: the heap begins here, after the (unsimulated) program.
+    pub start_brk: u64,
+}
+
+impl Layout {
+    /// The layout of `arch`: x86_64 47-bit user space (the addresses of a
+    /// PIE program with ASLR off), i386 with the 3G/1G split.
+    pub fn of(arch: Arch) -> Layout {
+        match arch {
+            Arch::X86_64 => Layout {
+                task_size: 0x7fff_ffff_f000,
+                stack_top: 0x7fff_ffff_f000,
+                mmap_base: 0x7fff_f7ff_f000,
+                legacy_base: 0x2aaa_aaaa_a000,
+                start_brk: 0x5555_5555_9000,
+            },
+            Arch::I386 => Layout {
+                task_size: 0xc000_0000,
+                stack_top: 0xc000_0000,
+                mmap_base: 0xb800_0000,
+                legacy_base: 0x4000_0000,
+                start_brk: 0x0804_c000,
+            },
+        }
+    }
+}
+
+/// `stack_guard_gap`: 256 pages kept free below a stack.
+pub const STACK_GUARD_GAP: u64 = 256 * PAGE_SIZE;
+/// vm.mmap_min_addr.
+pub const MMAP_MIN_ADDR: u64 = 65536;
+/// vm.max_map_count.
+pub const MAX_MAP_COUNT: usize = 65530;
+/// RLIMIT_STACK default (8 MiB).
+pub const STACK_RLIMIT: u64 = 8 << 20;
+/// Size of the `[stack]` VMA of a fresh process: one page of arguments
+/// plus the 128 KiB `setup_arg_pages` adds.
+pub const INITIAL_STACK: u64 = PAGE_SIZE + (128 << 10);
+/// Pages at the top of the stack a fresh process has touched (arguments,
+/// environment, auxv, the first frames).
+pub const INITIAL_STACK_PAGES_TOUCHED: u64 = 3;
+
+/// The memory descriptor of a process (`struct mm_struct`).
+pub struct MmStruct {
+    /// VMAs by start address.
+    vmas: BTreeMap<u64, Vma>,
+    /// The page tables.
+    pub pgtables: super::memory::PageTables,
+    /// The address-space layout.
+    pub layout: Layout,
+    /// MM_ANONPAGES: resident anon pages.
+    pub rss_anon: u64,
+    /// MM_SWAPENTS: swap entries in the page tables.
+    pub swap_ents: u64,
+    /// Peak RSS, updated before RSS drops (VmHWM).
+    pub hiwater_rss: u64,
+    /// Peak total_vm, updated before total_vm drops (VmPeak).
+    pub hiwater_vm: u64,
+    /// Pages mapped (VmSize).
+    pub total_vm: u64,
+    /// Private writable non-stack pages (VmData).
+    pub data_vm: u64,
+    /// Executable non-writable pages (VmExe + VmLib).
+    pub exec_vm: u64,
+    /// Stack pages (VmStk).
+    pub stack_vm: u64,
+    /// Pages of VM_ACCOUNT VMAs: this mm's part of Committed_AS.
+    pub committed: u64,
+    /// start_brk.
+    pub start_brk: u64,
+    /// The program break (may be unaligned).
+    pub brk: u64,
+    /// start_stack: where argc sits (stat field 28).
+    pub start_stack: u64,
+    anon_vmas: Vec<Option<AnonVma>>,
+    free_anon_vmas: Vec<u32>,
+    /// Number of VMAs carrying each anon name.
+    names: BTreeMap<Arc<str>, u32>,
+}
+
+/// `vm_stat_account`'s classes of a VMA.
+fn stat_class(flags: VmFlags) -> (bool, bool, bool) {
+    let f = flags.0;
+    let exec = f & (VM_EXEC | VM_WRITE | VM_GROWSDOWN) == VM_EXEC;
+    let stack = !exec && f & VM_GROWSDOWN != 0;
+    let data = !exec && !stack && f & (VM_WRITE | VM_SHARED | VM_GROWSDOWN) == VM_WRITE;
+    (exec, stack, data)
+}
+
+impl MmStruct {
+    /// An empty address space whose page tables start with `pgd`.
+    pub fn new(arch: Arch, pgd: super::types::Pfn) -> MmStruct {
+        let layout = Layout::of(arch);
+        MmStruct {
+            vmas: BTreeMap::new(),
+            pgtables: super::memory::PageTables::new(arch, pgd),
+            layout,
+            rss_anon: 0,
+            swap_ents: 0,
+            hiwater_rss: 0,
+            hiwater_vm: 0,
+            total_vm: 0,
+            data_vm: 0,
+            exec_vm: 0,
+            stack_vm: 0,
+            committed: 0,
+            start_brk: layout.start_brk,
+            brk: layout.start_brk,
+            start_stack: layout.stack_top - PAGE_SIZE,
+            anon_vmas: Vec::new(),
+            free_anon_vmas: Vec::new(),
+            names: BTreeMap::new(),
+        }
+    }
+
+    /// The VMAs in address order.
+    pub fn vmas(&self) -> impl DoubleEndedIterator<Item = &Vma> {
+        self.vmas.values()
+    }
+
+    /// Number of VMAs (map_count).
+    pub fn map_count(&self) -> usize {
+        self.vmas.len()
+    }
+
+    /// The VMA containing `addr`.
+    pub fn find_vma(&self, addr: u64) -> Option<&Vma> {
+        self.vmas
+            .range(..=addr)
+            .next_back()
+            .map(|(_, v)| v)
+            .filter(|v| v.end > addr)
+    }
+
+    /// Linux's `find_vma`: the first VMA that ends above `addr`.
+    pub fn find_vma_above(&self, addr: u64) -> Option<&Vma> {
+        if let Some(v) = self.find_vma(addr) {
+            return Some(v);
+        }
+        self.vmas.range(addr..).next().map(|(_, v)| v)
+    }
+
+    /// The last VMA that starts below `addr`.
+    pub fn prev_vma(&self, addr: u64) -> Option<&Vma> {
+        self.vmas.range(..addr).next_back().map(|(_, v)| v)
+    }
+
+    /// True when some VMA meets `[start, end)`.
+    pub fn intersects(&self, start: u64, end: u64) -> bool {
+        self.find_vma_above(start).is_some_and(|v| v.start < end)
+    }
+
+    /// A VMA carries the anon name `name`.
+    pub fn has_name(&self, name: &str) -> bool {
+        self.names.contains_key(name)
+    }
+
+    /// Start of the lowest VMA named `name`.
+    pub fn named_start(&self, name: &str) -> Option<u64> {
+        if !self.has_name(name) {
+            return None;
+        }
+        self.vmas
+            .values()
+            .find(|v| v.name.as_deref() == Some(name))
+            .map(|v| v.start)
+    }
+
+    /// The `[stack]` VMA (`vma_is_initial_stack`).
+    pub fn stack_vma(&self) -> Option<&Vma> {
+        self.find_vma(self.start_stack)
+    }
+
+    /// `vma_is_initial_heap`.
+    pub fn is_heap(&self, vma: &Vma) -> bool {
+        vma.start <= self.brk && vma.end >= self.start_brk
+    }
+
+    /// `vma_is_initial_stack`.
+    pub fn is_stack(&self, vma: &Vma) -> bool {
+        vma.start <= self.start_stack && vma.end >= self.start_stack
+    }
+
+    /// Add a VMA and account it (`vm_stat_account`, committed, names).
+    pub(crate) fn insert_vma(&mut self, vma: Vma) {
+        let pages = vma.pages();
+        self.account(vma.flags, pages as i64);
+        if let Some(name) = &vma.name {
+            *self.names.entry(name.clone()).or_insert(0) += 1;
+        }
+        self.vmas.insert(vma.start, vma);
+    }
+
+    /// Take a VMA out (starting at `start`) and unaccount it.
+    pub(crate) fn remove_vma(&mut self, start: u64) -> Option<Vma> {
+        let vma = self.vmas.remove(&start)?;
+        self.account(vma.flags, -(vma.pages() as i64));
+        if let Some(name) = &vma.name
+            && let Some(count) = self.names.get_mut(name)
+        {
+            *count -= 1;
+            if *count == 0 {
+                self.names.remove(name);
+            }
+        }
+        Some(vma)
+    }
+
+    fn account(&mut self, flags: VmFlags, pages: i64) {
+        let add = |counter: &mut u64| *counter = counter.wrapping_add_signed(pages);
+        add(&mut self.total_vm);
+        let (exec, stack, data) = stat_class(flags);
+        if exec {
+            add(&mut self.exec_vm);
+        } else if stack {
+            add(&mut self.stack_vm);
+        } else if data {
+            add(&mut self.data_vm);
+        }
+        if flags.is_accounted() {
+            add(&mut self.committed);
+        }
+    }
+
+    /// `update_hiwater_rss`: remember the peak before RSS drops.
+    pub fn update_hiwater_rss(&mut self) {
+        self.hiwater_rss = self.hiwater_rss.max(self.rss_anon);
+    }
+
+    /// `update_hiwater_vm`: remember the peak before total_vm drops.
+    pub fn update_hiwater_vm(&mut self) {
+        self.hiwater_vm = self.hiwater_vm.max(self.total_vm);
+    }
+
+    /// VmPeak in pages.
+    pub fn peak_vm(&self) -> u64 {
+        self.hiwater_vm.max(self.total_vm)
+    }
+
+    /// VmHWM in pages.
+    pub fn peak_rss(&self) -> u64 {
+        self.hiwater_rss.max(self.rss_anon)
+    }
+
+    /// Can `a` (below) and `b` (above, adjacent) be one VMA? Same flags,
+    /// same anon name, compatible anon_vmas (`is_mergeable_vma` and
+    /// `is_mergeable_anon_vma`; every anon_vma chain here is singular).
+    pub fn can_merge(a: &Vma, b: &Vma) -> bool {
+        a.end == b.start
+            && a.flags == b.flags
+            && a.name == b.name
+            && (a.anon_vma.is_none() || b.anon_vma.is_none() || a.anon_vma == b.anon_vma)
+    }
+
+    /// `vm_start_gap`: the start of a VMA including its stack guard gap.
+    fn start_gap(vma: &Vma) -> u64 {
+        if vma.flags.is_stack() {
+            vma.start.saturating_sub(STACK_GUARD_GAP)
+        } else {
+            vma.start
+        }
+    }
+
+    /// `unmapped_area_topdown`: the highest free range of `len` bytes in
+    /// `[low, high)`, keeping stack guard gaps.
+    pub fn unmapped_area_topdown(&self, len: u64, low: u64, high: u64) -> Option<u64> {
+        let mut gap_end = match self.vmas.range(high..).next() {
+            Some((_, next)) => high.min(Self::start_gap(next)),
+            None => high,
+        };
+        for vma in self.vmas.range(..high).rev().map(|(_, v)| v) {
+            if vma.end <= gap_end && gap_end - vma.end >= len && gap_end - len >= low {
+                return Some(gap_end - len);
+            }
+            gap_end = gap_end.min(Self::start_gap(vma));
+            if gap_end < low.saturating_add(len) {
+                return None;
+            }
+        }
+        (gap_end >= low.saturating_add(len)).then(|| gap_end - len)
+    }
+
+    /// `unmapped_area`: the lowest free range of `len` bytes in `[low, high)`.
+    pub fn unmapped_area(&self, len: u64, low: u64, high: u64) -> Option<u64> {
+        let mut gap_start = low;
+        if let Some(v) = self.find_vma(low) {
+            gap_start = v.end;
+        }
+        for vma in self.vmas.range(gap_start..).map(|(_, v)| v) {
+            let gap_end = Self::start_gap(vma);
+            if gap_end >= gap_start && gap_end - gap_start >= len {
+                break;
+            }
+            gap_start = gap_start.max(vma.end);
+        }
+        let end = gap_start.checked_add(len)?;
+        let fits = end <= high
+            && self
+                .vmas
+                .range(gap_start..)
+                .next()
+                .is_none_or(|(_, v)| end <= Self::start_gap(v));
+        fits.then_some(gap_start)
+    }
+
+    fn new_anon_vma(&mut self, object: Option<SlabObject>) -> u32 {
+        let anon = AnonVma { refs: 1, object };
+        match self.free_anon_vmas.pop() {
+            Some(id) => {
+                self.anon_vmas[id as usize] = Some(anon);
+                id
+            }
+            None => {
+                self.anon_vmas.push(Some(anon));
+                (self.anon_vmas.len() - 1) as u32
+            }
+        }
+    }
+
+    /// Drop one reference; returns the anon_vma object when it was the last.
+    fn put_anon_vma(&mut self, id: u32) -> Option<SlabObject> {
+        let slot = self.anon_vmas.get_mut(id as usize)?;
+        let anon = slot.as_mut()?;
+        anon.refs -= 1;
+        if anon.refs > 0 {
+            return None;
+        }
+        let object = slot.take().and_then(|a| a.object);
+        self.free_anon_vmas.push(id);
+        object
+    }
+
+    fn get_anon_vma(&mut self, id: u32) {
+        if let Some(Some(anon)) = self.anon_vmas.get_mut(id as usize) {
+            anon.refs += 1;
+        }
+    }
+
+    /// Live anon_vmas and the references the VMAs hold on them.
+    pub(crate) fn anon_vma_refs(&self) -> Vec<(u32, u32)> {
+        self.anon_vmas
+            .iter()
+            .enumerate()
+            .filter_map(|(i, a)| a.as_ref().map(|a| (i as u32, a.refs)))
+            .collect()
+    }
+
+    /// Every anon_vma object (for exit).
+    pub(crate) fn take_anon_vma_objects(&mut self) -> Vec<SlabObject> {
+        let out = self
+            .anon_vmas
+            .iter_mut()
+            .filter_map(|a| a.take().and_then(|a| a.object))
+            .collect();
+        self.anon_vmas.clear();
+        self.free_anon_vmas.clear();
+        out
+    }
+
+    /// Take every VMA out (for exit), unaccounting them.
+    pub(crate) fn take_all_vmas(&mut self) -> Vec<Vma> {
+        let starts: Vec<u64> = self.vmas.keys().copied().collect();
+        starts
+            .into_iter()
+            .filter_map(|s| self.remove_vma(s))
+            .collect()
+    }
+
+    /// Recount the counters from the VMAs: (total, data, exec, stack, committed).
+    pub(crate) fn recount(&self) -> (u64, u64, u64, u64, u64) {
+        let mut c = (0, 0, 0, 0, 0);
+        for v in self.vmas.values() {
+            let pages = v.pages();
+            c.0 += pages;
+            let (exec, stack, data) = stat_class(v.flags);
+            if exec {
+                c.2 += pages;
+            } else if stack {
+                c.3 += pages;
+            } else if data {
+                c.1 += pages;
+            }
+            if v.flags.is_accounted() {
+                c.4 += pages;
+            }
+        }
+        c
+    }
+
+    /// The name index agrees with the VMAs.
+    pub(crate) fn names_consistent(&self) -> bool {
+        let mut counts: BTreeMap<&str, u32> = BTreeMap::new();
+        for v in self.vmas.values() {
+            if let Some(n) = &v.name {
+                *counts.entry(n).or_insert(0) += 1;
+            }
+        }
+        counts.len() == self.names.len()
+            && self
+                .names
+                .iter()
+                .all(|(n, c)| counts.get(n.as_ref()) == Some(c))
+    }
+}
+
+/// Round up to a page: None on overflow.
+pub fn page_align(bytes: u64) -> Option<u64> {
+    bytes.checked_add(PAGE_SIZE - 1).map(|b| b & !(PAGE_SIZE - 1))
+}
+
+/// Slab objects taken before an operation changes anything, so that a
+/// failure to get them changes nothing.
+#[derive(Default)]
+struct ObjPool {
+    vmas: Vec<SlabObject>,
+    avcs: Vec<SlabObject>,
+}
+
+impl Kernel {
+    /// The memory descriptor of `slot`.
+    fn mm_of(&self, slot: u32) -> MmResult<&MmStruct> {
+        self.procs.mm(slot)
+    }
+
+    /// Take `vmas` vm_area_structs and `avcs` anon_vma_chains from slab,
+    /// all or nothing.
+    fn prealloc(&mut self, vmas: usize, avcs: usize) -> MmResult<ObjPool> {
+        let mut pool = ObjPool::default();
+        for (count, cache, avc) in [
+            (vmas, slab::VM_AREA_STRUCT, false),
+            (avcs, slab::ANON_VMA_CHAIN, true),
+        ] {
+            for _ in 0..count {
+                match self.kmem_cache_alloc(cache) {
+                    Ok(obj) => {
+                        if avc {
+                            pool.avcs.push(obj)
+                        } else {
+                            pool.vmas.push(obj)
+                        }
+                    }
+                    Err(err) => {
+                        self.release_pool(pool);
+                        return Err(err);
+                    }
+                }
+            }
+        }
+        Ok(pool)
+    }
+
+    /// Give back what an operation did not use.
+    fn release_pool(&mut self, pool: ObjPool) {
+        for obj in pool.vmas.into_iter().chain(pool.avcs) {
+            self.free_object(obj);
+        }
+    }
+
+    /// Free a slab object; a failure is a bookkeeping bug worth a log line,
+    /// never a panic.
+    pub(crate) fn free_object(&mut self, obj: SlabObject) {
+        if let Err(err) = self.kmem_cache_free(obj) {
+            self.printk(format!("BUG: kmem_cache_free: {err}"));
+        }
+    }
+
+    /// Free a VMA's objects and drop its anon_vma reference.
+    fn release_vma(&mut self, slot: u32, vma: Vma) {
+        if let Some(obj) = vma.object {
+            self.free_object(obj);
+        }
+        if let Some(avc) = vma.avc {
+            self.free_object(avc);
+        }
+        if let Some(id) = vma.anon_vma
+            && let Ok(mm) = self.procs.mm_mut(slot)
+            && let Some(obj) = mm.put_anon_vma(id)
+        {
+            self.free_object(obj);
+        }
+    }
+
+    /// `__split_vma`: cut the VMA containing `at` in two at `at` (a page
+    /// boundary strictly inside it). The upper part takes a preallocated
+    /// vm_area_struct and, with an anon_vma, an anon_vma_chain.
+    fn split_vma(&mut self, slot: u32, at: u64, pool: &mut ObjPool) -> MmResult<()> {
+        let mm = self.procs.mm_mut(slot)?;
+        let Some(start) = mm.find_vma(at).filter(|v| v.start < at).map(|v| v.start) else {
+            return Ok(());
+        };
+        let lower = mm.remove_vma(start).expect("found above");
+        let avc = match lower.anon_vma {
+            Some(id) => {
+                mm.get_anon_vma(id);
+                pool.avcs.pop()
+            }
+            None => None,
+        };
+        let upper = Vma {
+            start: at,
+            end: lower.end,
+            flags: lower.flags,
+            name: lower.name.clone(),
+            anon_vma: lower.anon_vma,
+            object: pool.vmas.pop(),
+            avc,
+        };
+        let lower = Vma { end: at, ..lower };
+        mm.insert_vma(lower);
+        mm.insert_vma(upper);
+        Ok(())
+    }
+
+    /// Merge every mergeable pair of neighbours among the VMAs that meet
+    /// `[lo, hi]` and their outer neighbours (`vma_merge` after a change).
+    fn merge_around(&mut self, slot: u32, lo: u64, hi: u64) -> MmResult<()> {
+        let mm = self.procs.mm(slot)?;
+        let first = mm.prev_vma(lo).map(|v| v.start).unwrap_or(lo);
+        let mut starts: Vec<u64> = mm.vmas.range(first..=hi).map(|(s, _)| *s).collect();
+        if let Some((s, _)) = mm.vmas.range(hi.saturating_add(1)..).next() {
+            starts.push(*s);
+        }
+        let mut i = 0;
+        while i + 1 < starts.len() {
+            let mm = self.procs.mm_mut(slot)?;
+            let (a, b) = (starts[i], starts[i + 1]);
+            let mergeable = match (mm.vmas.get(&a), mm.vmas.get(&b)) {
+                (Some(va), Some(vb)) => MmStruct::can_merge(va, vb),
+                _ => false,
+            };
+            if !mergeable {
+                i += 1;
+                continue;
+            }
+            let lower = mm.remove_vma(a).expect("present");
+            let upper = mm.remove_vma(b).expect("present");
+            let mut merged = Vma {
+                end: upper.end,
+                ..lower
+            };
+            let mut dead = upper;
+            if merged.object.is_none() {
+                // A new range merging into its upper neighbour keeps the
+                // neighbour's vm_area_struct.
+                merged.object = dead.object.take();
+            }
+            if merged.anon_vma.is_none() {
+                // The survivor adopts the upper part's anon_vma and chain.
+                merged.anon_vma = dead.anon_vma.take();
+                merged.avc = dead.avc.take();
+            }
+            mm.insert_vma(merged);
+            self.release_vma(slot, dead);
+            starts.remove(i + 1);
+        }
+        Ok(())
+    }
+
+    /// `anon_vma_prepare`: give the VMA containing `addr` an anon_vma before
+    /// its first page, reusing a compatible neighbour's
+    /// (`find_mergeable_anon_vma`), and link it with an anon_vma_chain.
+    pub(crate) fn anon_vma_prepare(&mut self, slot: u32, addr: u64) -> MmResult<()> {
+        let mm = self.procs.mm(slot)?;
+        let Some(vma) = mm.find_vma(addr) else {
+            return Ok(());
+        };
+        if vma.anon_vma.is_some() {
+            return Ok(());
+        }
+        let start = vma.start;
+        let compatible = |other: &Vma| {
+            (other.flags.0 ^ vma.flags.0) & !VM_ACCESS_FLAGS == 0 && other.anon_vma.is_some()
+        };
+        let reuse = mm
+            .prev_vma(start)
+            .filter(|p| p.end == vma.start && compatible(p))
+            .or_else(|| mm.vmas.get(&vma.end).filter(|n| compatible(n)))
+            .and_then(|v| v.anon_vma);
+        let avc = self.kmem_cache_alloc(slab::ANON_VMA_CHAIN)?;
+        let id = match reuse {
+            Some(id) => {
+                self.procs.mm_mut(slot)?.get_anon_vma(id);
+                id
+            }
+            None => {
+                let obj = match self.kmem_cache_alloc(slab::ANON_VMA) {
+                    Ok(obj) => obj,
+                    Err(err) => {
+                        self.free_object(avc);
+                        return Err(err);
+                    }
+                };
+                self.procs.mm_mut(slot)?.new_anon_vma(Some(obj))
+            }
+        };
+        let mm = self.procs.mm_mut(slot)?;
+        let vma = mm.vmas.get_mut(&start).expect("found above");
+        vma.anon_vma = Some(id);
+        vma.avc = Some(avc);
+        Ok(())
+    }
+
+    /// totalram_pages(): pages the buddy allocator manages.
+    pub fn totalram_pages(&self) -> u64 {
+        self.page_alloc.total_managed()
+    }
+
+    /// `vm_commit_limit`: (RAM − hugetlb) × overcommit_ratio / 100 + swap,
+    /// in pages (meminfo CommitLimit).
+    pub fn vm_commit_limit(&self) -> u64 {
+        self.totalram_pages() * self.sysctl.overcommit_ratio / 100 + self.swap.total_pages()
+    }
+
+    /// vm_committed_as: pages of every accountable mapping (Committed_AS).
+    pub fn committed_as(&self) -> u64 {
+        self.procs.iter().map(|p| p.mm.committed).sum()
+    }
+
+    /// `__vm_enough_memory`: may `slot` commit `pages` more pages? Mode 0
+    /// refuses only a single request above RAM + swap, mode 1 never, mode
+    /// 2 anything that would reach CommitLimit minus the user reserve (the
+    /// simulated processes run as root: no admin reserve). A refusal logs
+    /// Linux's line and is ENOMEM.
+    pub fn vm_enough_memory(&mut self, slot: u32, pages: u64) -> MmResult<()> {
+        let committed = self.committed_as() + pages;
+        let refused = match self.sysctl.overcommit_memory {
+            1 => false,
+            2 => {
+                let total_vm = self.mm_of(slot).map(|m| m.total_vm).unwrap_or(0);
+                let allowed = self
+                    .vm_commit_limit()
+                    .saturating_sub((total_vm / 32).min(self.procs.user_reserve_pages));
+                committed >= allowed
+            }
+            _ => pages > self.totalram_pages() + self.swap.total_pages(),
+        };
+        if !refused {
+            return Ok(());
+        }
+        let (pid, comm) = self
+            .procs
+            .get(slot)
+            .map(|p| (p.pid.0, p.comm.clone()))
+            .unwrap_or_default();
+        let bytes = pages << PAGE_SHIFT;
+        self.printk(format!(
+            "__vm_enough_memory: pid: {pid}, comm: {comm}, bytes: {bytes} not enough memory for the allocation"
+        ));
+        Err(MmError::NoMemory(format!(
+            "overcommit refused {bytes} bytes (vm.overcommit_memory={}, Committed_AS {} kB, CommitLimit {} kB)",
+            self.sysctl.overcommit_memory,
+            self.committed_as() * 4,
+            self.vm_commit_limit() * 4
+        )))
+    }
+
+    /// `mmap(addr, len, prot, MAP_PRIVATE | MAP_ANONYMOUS [| MAP_FIXED_NOREPLACE])`
+    /// plus `prctl(PR_SET_VMA_ANON_NAME)`. Returns the address. Nothing is
+    /// allocated but the vm_area_struct (unless it merges with a neighbour).
+    pub fn do_mmap(
+        &mut self,
+        slot: u32,
+        addr: Option<u64>,
+        len: u64,
+        prot: Prot,
+        name: Option<&str>,
+    ) -> MmResult<u64> {
+        let mm = self.mm_of(slot)?;
+        let layout = mm.layout;
+        let len = page_align(len)
+            .filter(|&l| l > 0 && l <= layout.task_size - MMAP_MIN_ADDR)
+            .ok_or_else(|| {
+                MmError::NoMemory(format!(
+                    "mmap of {len} bytes: larger than the {} MiB user address space",
+                    layout.task_size >> 20
+                ))
+            })?;
+        if let Some(name) = name
+            && mm.has_name(name)
+        {
+            return Err(MmError::Exists(format!("a mapping named '{name}' already exists")));
+        }
+        if mm.map_count() >= MAX_MAP_COUNT {
+            return Err(MmError::NoMemory(format!(
+                "mmap: {} mappings reached vm.max_map_count",
+                mm.map_count()
+            )));
+        }
+        let start = match addr {
+            Some(a) => {
+                if a % PAGE_SIZE != 0 {
+                    return Err(MmError::Invalid(format!("mmap addr {a:#x} is not page aligned")));
+                }
+                if a < MMAP_MIN_ADDR {
+                    return Err(MmError::Invalid(format!(
+                        "mmap addr {a:#x} is below vm.mmap_min_addr ({MMAP_MIN_ADDR})"
+                    )));
+                }
+                let end = a.checked_add(len).filter(|&e| e <= layout.task_size).ok_or_else(|| {
+                    MmError::NoMemory(format!(
+                        "mmap at {a:#x}: {len} bytes do not fit below {:#x}",
+                        layout.task_size
+                    ))
+                })?;
+                if mm.intersects(a, end) {
+                    return Err(MmError::NoMemory(format!(
+                        "mmap at {a:#x}-{end:#x}: the range is already mapped"
+                    )));
+                }
+                a
+            }
+            None => mm
+                .unmapped_area_topdown(len, PAGE_SIZE, layout.mmap_base)
+                .or_else(|| mm.unmapped_area(len, layout.legacy_base, layout.task_size))
+                .ok_or_else(|| {
+                    MmError::NoMemory(format!(
+                        "mmap: no free range of {} kB in the address space",
+                        len >> 10
+                    ))
+                })?,
+        };
+        let flags = VmFlags::anon(prot);
+        if flags.is_accounted() {
+            self.vm_enough_memory(slot, len >> PAGE_SHIFT)?;
+        }
+        let vma = Vma {
+            start,
+            end: start + len,
+            flags,
+            name: name.map(Arc::from),
+            anon_vma: None,
+            object: None,
+            avc: None,
+        };
+        self.insert_new_vma(slot, vma)?;
+        Ok(start)
+    }
+
+    /// Insert a new VMA (its range is free), merging it with compatible
+    /// neighbours (`vma_merge_new_range`) or giving it a vm_area_struct.
+    fn insert_new_vma(&mut self, slot: u32, mut vma: Vma) -> MmResult<()> {
+        let mm = self.mm_of(slot)?;
+        let prev_merge = mm.prev_vma(vma.start).is_some_and(|p| MmStruct::can_merge(p, &vma));
+        let next_merge = mm.vmas.get(&vma.end).is_some_and(|n| MmStruct::can_merge(&vma, n));
+        if !prev_merge && !next_merge {
+            vma.object = Some(self.kmem_cache_alloc(slab::VM_AREA_STRUCT)?);
+        }
+        let (start, end) = (vma.start, vma.end);
+        let mm = self.procs.mm_mut(slot)?;
+        if prev_merge || next_merge {
+            // A temporary piece without an object, merged away at once.
+            mm.insert_vma(vma);
+            self.merge_around(slot, start, end)?;
+            // If the neighbours' anon_vmas kept prev and next apart, the
+            // piece joined one of them; it never stays alone here.
+        } else {
+            mm.insert_vma(vma);
+        }
+        Ok(())
+    }
+
+    /// `munmap(start, len)`: split at the edges, then remove every VMA in
+    /// the range with its pages, swap entries and unused page tables.
+    pub fn do_munmap(&mut self, slot: u32, start: u64, len: u64) -> MmResult<()> {
+        let mm = self.mm_of(slot)?;
+        let task_size = mm.layout.task_size;
+        if start % PAGE_SIZE != 0 {
+            return Err(MmError::Invalid(format!("munmap address {start:#x} is not page aligned")));
+        }
+        let end = page_align(len)
+            .and_then(|l| start.checked_add(l))
+            .filter(|&e| e <= task_size)
+            .ok_or_else(|| {
+                MmError::Invalid(format!("munmap range {start:#x}+{len:#x} goes past TASK_SIZE"))
+            })?;
+        let (vmas, avcs) = self.split_needs(slot, start, end)?;
+        let mm = self.mm_of(slot)?;
+        // Unmapping the middle of one VMA leaves one more behind.
+        let hole = mm.find_vma(start).is_some_and(|v| v.start < start && v.end > end);
+        if hole && mm.map_count() >= MAX_MAP_COUNT {
+            return Err(MmError::NoMemory("munmap: the split would pass vm.max_map_count".into()));
+        }
+        let mut pool = self.prealloc(vmas, avcs)?;
+        self.split_vma(slot, start, &mut pool)?;
+        self.split_vma(slot, end, &mut pool)?;
+        self.release_pool(pool);
+        self.remove_range(slot, start, end)
+    }
+
+    /// Splits `[start, end)` needs at its edges: (vm_area_structs, chains).
+    fn split_needs(&self, slot: u32, start: u64, end: u64) -> MmResult<(usize, usize)> {
+        let mm = self.mm_of(slot)?;
+        let mut vmas = 0;
+        let mut avcs = 0;
+        for at in [start, end] {
+            if let Some(v) = mm.find_vma(at).filter(|v| v.start < at) {
+                vmas += 1;
+                if v.anon_vma.is_some() {
+                    avcs += 1;
+                }
+            }
+        }
+        Ok((vmas, avcs))
+    }
+
+    /// Remove the VMAs inside `[start, end)` (already split at its edges).
+    fn remove_range(&mut self, slot: u32, start: u64, end: u64) -> MmResult<()> {
+        let mm = self.procs.mm_mut(slot)?;
+        mm.update_hiwater_vm();
+        let starts: Vec<u64> = mm.vmas.range(start..end).map(|(s, _)| *s).collect();
+        for s in starts {
+            let Some(vma) = self.procs.mm_mut(slot)?.remove_vma(s) else {
+                continue;
+            };
+            self.zap_range(slot, vma.start_vpn(), vma.end_vpn());
+            self.release_vma(slot, vma);
+        }
+        self.free_pgtables(slot, start >> PAGE_SHIFT, end >> PAGE_SHIFT);
+        Ok(())
+    }
+
+    /// `free_pgtables`: give back the page tables whose whole span meets
+    /// `[start, end)` (vpns) and no VMA any more.
+    fn free_pgtables(&mut self, slot: u32, start: u64, end: u64) {
+        let Ok(mm) = self.procs.mm_mut(slot) else {
+            return;
+        };
+        let MmStruct { vmas, pgtables, .. } = mm;
+        let in_use = |lo: u64, hi: u64| {
+            let (lo, hi) = (lo << PAGE_SHIFT, hi << PAGE_SHIFT);
+            let below = vmas.range(..lo).next_back().is_some_and(|(_, v)| v.end > lo);
+            below || vmas.range(lo..hi).next().is_some()
+        };
+        let freed = pgtables.free_unused(start, end, &in_use);
+        for pfn in freed {
+            self.free_kernel_page(pfn);
+        }
+    }
+
+    /// The VMAs covering `[start, end)` without a hole, or ENOMEM naming
+    /// the first unmapped address.
+    fn require_mapped(&self, slot: u32, start: u64, end: u64, what: &str) -> MmResult<()> {
+        let mm = self.mm_of(slot)?;
+        let mut at = start;
+        while at < end {
+            match mm.find_vma(at) {
+                Some(v) => at = v.end,
+                None => {
+                    return Err(MmError::NoMemory(format!(
+                        "{what}: {at:#x} is not mapped (the range {start:#x}-{end:#x} must be)"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `mprotect(start, len, prot)`: split at the edges, change the flags
+    /// and the PTEs, merge what became compatible. Making a private mapping
+    /// writable charges it to Committed_AS (ENOMEM in mode 2 if refused).
+    pub fn do_mprotect(&mut self, slot: u32, start: u64, len: u64, prot: Prot) -> MmResult<()> {
+        if start % PAGE_SIZE != 0 {
+            return Err(MmError::Invalid(format!("mprotect address {start:#x} is not page aligned")));
+        }
+        let end = page_align(len)
+            .and_then(|l| start.checked_add(l))
+            .ok_or_else(|| MmError::NoMemory(format!("mprotect range {start:#x}+{len:#x} overflows")))?;
+        self.require_mapped(slot, start, end, "mprotect")?;
+        let new_bits = prot_bits(prot);
+        let mm = self.mm_of(slot)?;
+        let mut charge = 0;
+        let mut at = start;
+        while at < end {
+            let v = mm.find_vma(at).expect("checked mapped");
+            let piece_end = v.end.min(end);
+            if prot.write && v.flags.0 & (VM_ACCOUNT | VM_WRITE | VM_SHARED) == 0 {
+                charge += (piece_end - at) >> PAGE_SHIFT;
+            }
+            at = piece_end;
+        }
+        if charge > 0 {
+            self.vm_enough_memory(slot, charge)?;
+        }
+        let (vmas, avcs) = self.split_needs(slot, start, end)?;
+        if self.mm_of(slot)?.map_count() + vmas > MAX_MAP_COUNT {
+            return Err(MmError::NoMemory("mprotect: the split would pass vm.max_map_count".into()));
+        }
+        let mut pool = self.prealloc(vmas, avcs)?;
+        self.split_vma(slot, start, &mut pool)?;
+        self.split_vma(slot, end, &mut pool)?;
+        self.release_pool(pool);
+        let mm = self.procs.mm_mut(slot)?;
+        let starts: Vec<u64> = mm.vmas.range(start..end).map(|(s, _)| *s).collect();
+        for s in starts {
+            let mm = self.procs.mm_mut(slot)?;
+            let mut vma = mm.remove_vma(s).expect("listed");
+            let mut flags = (vma.flags.0 & !VM_ACCESS_FLAGS) | new_bits;
+            if prot.write && flags & VM_SHARED == 0 {
+                flags |= VM_ACCOUNT;
+            }
+            vma.flags = VmFlags(flags);
+            let (lo, hi) = (vma.start_vpn(), vma.end_vpn());
+            mm.insert_vma(vma);
+            self.change_protection(slot, lo, hi, prot.write);
+        }
+        self.merge_around(slot, start, end)
+    }
+
+    /// `brk`: move the program break; `[heap]` follows (created, grown by
+    /// merging with the previous heap VMA, or cut back).
+    pub fn do_brk(&mut self, slot: u32, new_brk: u64) -> MmResult<()> {
+        let mm = self.mm_of(slot)?;
+        let (start_brk, old_brk, task_size) = (mm.start_brk, mm.brk, mm.layout.task_size);
+        if new_brk < start_brk {
+            return Err(MmError::Invalid(format!(
+                "brk {new_brk:#x} is below the start of the heap {start_brk:#x}"
+            )));
+        }
+        let new_end = page_align(new_brk)
+            .filter(|&e| e <= task_size)
+            .ok_or_else(|| MmError::NoMemory(format!("brk {new_brk:#x} is past TASK_SIZE")))?;
+        let old_end = page_align(old_brk).expect("current brk is sane");
+        if new_end == old_end {
+            self.procs.mm_mut(slot)?.brk = new_brk;
+            return Ok(());
+        }
+        if new_brk <= old_brk {
+            // Shrink: unmap the pages above the new break.
+            let (vmas, avcs) = self.split_needs(slot, new_end, old_end)?;
+            let mut pool = self.prealloc(vmas, avcs)?;
+            self.split_vma(slot, new_end, &mut pool)?;
+            self.split_vma(slot, old_end, &mut pool)?;
+            self.release_pool(pool);
+            self.procs.mm_mut(slot)?.brk = new_brk;
+            return self.remove_range(slot, new_end, old_end);
+        }
+        // Grow: the new pages plus one guard page must stay clear of the
+        // next mapping (and of a stack's guard gap).
+        let mm = self.mm_of(slot)?;
+        if let Some(next) = mm.find_vma_above(old_end) {
+            let limit = MmStruct::start_gap(next);
+            if next.start < new_end || new_end + PAGE_SIZE > limit {
+                return Err(MmError::NoMemory(format!(
+                    "brk {new_brk:#x}: the heap would run into the mapping at {:#x}",
+                    next.start
+                )));
+            }
+        }
+        if mm.map_count() >= MAX_MAP_COUNT {
+            return Err(MmError::NoMemory("brk: vm.max_map_count reached".into()));
+        }
+        let pages = (new_end - old_end) >> PAGE_SHIFT;
+        self.vm_enough_memory(slot, pages)?;
+        let flags = VmFlags(VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_ACCOUNT);
+        let mm = self.mm_of(slot)?;
+        // do_brk_flags only extends the heap VMA right below (just_expand).
+        let expand = (old_brk > start_brk)
+            .then(|| mm.prev_vma(old_end))
+            .flatten()
+            .filter(|p| p.end == old_end && p.flags == flags && p.name.is_none())
+            .map(|p| p.start);
+        match expand {
+            Some(s) => {
+                let mm = self.procs.mm_mut(slot)?;
+                let vma = mm.remove_vma(s).expect("found above");
+                mm.insert_vma(Vma { end: new_end, ..vma });
+            }
+            None => {
+                let object = Some(self.kmem_cache_alloc(slab::VM_AREA_STRUCT)?);
+                self.procs.mm_mut(slot)?.insert_vma(Vma {
+                    start: old_end,
+                    end: new_end,
+                    flags,
+                    name: None,
+                    anon_vma: None,
+                    object,
+                    avc: None,
+                });
+            }
+        }
+        self.procs.mm_mut(slot)?.brk = new_brk;
+        Ok(())
+    }
+
+    /// `madvise(start, len, advice)`. The whole range must be mapped
+    /// (ENOMEM, nothing done, otherwise).
+    pub fn do_madvise(&mut self, slot: u32, start: u64, len: u64, advice: Advice) -> MmResult<()> {
+        if start % PAGE_SIZE != 0 {
+            return Err(MmError::Invalid(format!("madvise address {start:#x} is not page aligned")));
+        }
+        let end = page_align(len)
+            .and_then(|l| start.checked_add(l))
+            .ok_or_else(|| MmError::Invalid(format!("madvise range {start:#x}+{len:#x} overflows")))?;
+        self.require_mapped(slot, start, end, "madvise")?;
+        let (lo, hi) = (start >> PAGE_SHIFT, end >> PAGE_SHIFT);
+        match advice {
+            Advice::DontNeed => {
+                self.zap_range(slot, lo, hi);
+                Ok(())
+            }
+            Advice::PageOut => {
+                self.madvise_pageout(slot, lo, hi);
+                Ok(())
+            }
+            Advice::Cold => {
+                self.madvise_cold(slot, lo, hi);
+                Ok(())
+            }
+        }
+    }
+
+    /// The frames mapped (pages of their own) in `[lo, hi)` of `slot`.
+    pub(crate) fn mapped_pages(&self, slot: u32, lo: u64, hi: u64) -> Vec<super::types::Pfn> {
+        let Ok(mm) = self.mm_of(slot) else {
+            return Vec::new();
+        };
+        let pt = &mm.pgtables;
+        let mut out = Vec::new();
+        for (table, a, b, _) in pt.pte_tables(lo, hi) {
+            for &e in &pt.entries(table)[a..b] {
+                let pte = super::memory::Pte(e);
+                if pte.is_page() {
+                    out.push(pte.pfn());
+                }
+            }
+        }
+        out
+    }
+
+    /// MADV_PAGEOUT (`madvise_cold_or_pageout_pte_range` + `reclaim_pages`):
+    /// write every mapped page of the range to swap now, referenced or
+    /// not. Pages stay when no swap slot is free.
+    fn madvise_pageout(&mut self, slot: u32, lo: u64, hi: u64) {
+        for pfn in self.mapped_pages(slot, lo, hi) {
+            self.page_alloc
+                .frames
+                .set_flag(pfn, super::page_alloc::FLAG_REFERENCED, false);
+            self.pageout(pfn);
+        }
+    }
+
+    /// MADV_COLD: move the range's pages to the tail of the inactive list
+    /// with their referenced bit cleared, so reclaim takes them first.
+    fn madvise_cold(&mut self, slot: u32, lo: u64, hi: u64) {
+        for pfn in self.mapped_pages(slot, lo, hi) {
+            let frames = &self.page_alloc.frames;
+            if !frames.has_flag(pfn, super::page_alloc::FLAG_LRU) {
+                continue;
+            }
+            let was_active = frames.has_flag(pfn, super::page_alloc::FLAG_ACTIVE);
+            self.lru_del(pfn);
+            let Some(zone) = self.page_alloc.zone_of(pfn) else {
+                continue;
+            };
+            let frames = &mut self.page_alloc.frames;
+            frames.set_flag(pfn, super::page_alloc::FLAG_LRU, true);
+            self.lru.zones[zone].inactive_anon.push_tail(frames, pfn);
+            if was_active {
+                self.events.pgdeactivate += 1;
+            }
+        }
+    }
+}

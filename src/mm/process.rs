@@ -1,0 +1,795 @@
+//! Tasks: pids, spawn and exit, and the per-process commands (Linux:
+//! kernel/fork.c, kernel/pid.c, kernel/exit.c, fs/exec.c, arch/x86/mm/fault.c).
+//!
+//! A process is a task with its own address space. Each lives in an *mm
+//! slot* (an index into [`Processes`], 1..=32767): user pages record
+//! (mm slot, virtual page) as their reverse map, and swap slots record the
+//! same owner, so reclaim and swapoff find the PTE in O(1).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::Kernel;
+use super::error::{MmError, MmResult};
+use super::memory::{FaultOrigin, Geometry, Pte};
+use super::mmap::{
+    INITIAL_STACK, INITIAL_STACK_PAGES_TOUCHED, MMAP_MIN_ADDR, MmStruct, STACK_GUARD_GAP, STACK_RLIMIT,
+    VM_ACCOUNT, VM_GROWSDOWN, VM_MAYEXEC, VM_MAYREAD, VM_MAYWRITE, VM_READ, VM_WRITE, Vma, VmFlags,
+};
+use super::oom_kill::{OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN, OomCandidate};
+use super::page_alloc::PageKind;
+use super::slab::{self, SlabObject};
+use super::types::{Arch, Order, PAGE_SHIFT, PAGE_SIZE, Pfn, Pid};
+use crate::ctl::{AddrSpec, BrkArg, ProcessCommand};
+
+/// `pid_max` (Linux's default): pids run 1..PID_MAX.
+pub const PID_MAX: u32 = 32768;
+/// After wrapping, pids restart here (`RESERVED_PIDS`).
+pub const RESERVED_PIDS: u32 = 300;
+/// Highest mm slot: the frame's reverse map holds 15 bits.
+pub const MAX_MM_SLOT: u32 = (1 << super::page_alloc::OWNER_BITS) - 1;
+
+/// Kernel objects a new task takes from slab (`copy_process`, `mm_alloc`).
+const TASK_CACHES: [slab::CacheId; 7] = [
+    slab::TASK_STRUCT,
+    slab::PID,
+    slab::CRED_JAR,
+    slab::SIGNAL_CACHE,
+    slab::SIGHAND_CACHE,
+    slab::FILES_CACHE,
+    slab::MM_STRUCT,
+];
+
+/// One simulated process.
+pub struct Process {
+    /// Its pid.
+    pub pid: Pid,
+    /// `comm`: the name, at most 15 bytes.
+    pub comm: String,
+    /// The address space.
+    pub mm: MmStruct,
+    /// Minor faults it caused.
+    pub min_flt: u64,
+    /// Major faults (swap-ins) it caused.
+    pub maj_flt: u64,
+    /// /proc/PID/oom_score_adj, -1000..=1000.
+    pub oom_score_adj: i64,
+    /// Simulated time of the spawn, in ns since boot.
+    pub start_time_ns: u64,
+    /// The kernel stack block (THREAD_SIZE).
+    pub kernel_stack: Pfn,
+    /// Order of the kernel stack block.
+    pub kernel_stack_order: Order,
+    /// Spawn order: the task list is oldest first.
+    pub seq: u64,
+    /// task_struct, pid, cred, signal, sighand, files, mm_struct.
+    objects: Vec<SlabObject>,
+}
+
+/// Every process, by mm slot and by pid.
+pub struct Processes {
+    slots: Vec<Option<Box<Process>>>,
+    free_slots: BTreeSet<u32>,
+    by_pid: BTreeMap<Pid, u32>,
+    /// The shared zero page.
+    pub zero_page: Pfn,
+    /// `sysctl_user_reserve_kbytes` in pages (min(3% of free, 128 MiB) at boot).
+    pub user_reserve_pages: u64,
+    /// `sysctl_admin_reserve_kbytes` in pages (min(3% of free, 8 MiB) at boot).
+    pub admin_reserve_pages: u64,
+    geometry: Geometry,
+    arch: Arch,
+    next_seq: u64,
+}
+
+impl Processes {
+    /// No processes yet.
+    pub fn new(arch: Arch) -> Processes {
+        Processes {
+            slots: vec![None],
+            free_slots: BTreeSet::new(),
+            by_pid: BTreeMap::new(),
+            zero_page: Pfn(0),
+            user_reserve_pages: 0,
+            admin_reserve_pages: 0,
+            geometry: Geometry::of(arch),
+            arch,
+            next_seq: 0,
+        }
+    }
+
+    /// The page-table geometry of the architecture.
+    pub fn geometry(&self) -> Geometry {
+        self.geometry
+    }
+
+    /// The process in mm slot `slot`.
+    pub fn get(&self, slot: u32) -> Option<&Process> {
+        self.slots.get(slot as usize)?.as_deref()
+    }
+
+    /// The process in mm slot `slot`, for writing.
+    pub fn get_mut(&mut self, slot: u32) -> Option<&mut Process> {
+        self.slots.get_mut(slot as usize)?.as_deref_mut()
+    }
+
+    /// The address space in `slot` (ESRCH when gone).
+    pub fn mm(&self, slot: u32) -> MmResult<&MmStruct> {
+        self.get(slot)
+            .map(|p| &p.mm)
+            .ok_or_else(|| MmError::NoProcess(format!("no process in mm slot {slot}")))
+    }
+
+    /// The address space in `slot`, for writing.
+    pub fn mm_mut(&mut self, slot: u32) -> MmResult<&mut MmStruct> {
+        self.get_mut(slot)
+            .map(|p| &mut p.mm)
+            .ok_or_else(|| MmError::NoProcess(format!("no process in mm slot {slot}")))
+    }
+
+    /// The mm slot of `pid` (ESRCH when there is no such process).
+    pub fn slot_of(&self, pid: Pid) -> MmResult<u32> {
+        self.by_pid
+            .get(&pid)
+            .copied()
+            .ok_or_else(|| MmError::NoProcess(format!("no process with pid {pid}")))
+    }
+
+    /// The pid living in mm slot `slot`.
+    pub fn pid_of_slot(&self, slot: u32) -> Option<Pid> {
+        self.get(slot).map(|p| p.pid)
+    }
+
+    /// The process with pid `pid`.
+    pub fn by_pid(&self, pid: Pid) -> Option<&Process> {
+        self.get(*self.by_pid.get(&pid)?)
+    }
+
+    /// Live pids, ascending.
+    pub fn pids(&self) -> Vec<Pid> {
+        self.by_pid.keys().copied().collect()
+    }
+
+    /// Live processes, by pid.
+    pub fn iter(&self) -> impl Iterator<Item = &Process> {
+        self.by_pid.values().filter_map(|&s| self.get(s))
+    }
+
+    /// (mm slot, process) pairs, by pid.
+    pub fn iter_slots(&self) -> impl Iterator<Item = (u32, &Process)> {
+        self.by_pid.values().filter_map(|&s| self.get(s).map(|p| (s, p)))
+    }
+
+    /// Number of live processes.
+    pub fn len(&self) -> usize {
+        self.by_pid.len()
+    }
+
+    /// True when no process lives.
+    pub fn is_empty(&self) -> bool {
+        self.by_pid.is_empty()
+    }
+
+    /// `alloc_pid`: the next free pid after `last`, wrapping at `pid_max`
+    /// back to RESERVED_PIDS (`idr_alloc_cyclic`). EAGAIN when all are taken.
+    pub fn next_pid(&self, last: u32) -> MmResult<Pid> {
+        let cursor = last.saturating_add(1);
+        let min = if cursor > RESERVED_PIDS { RESERVED_PIDS } else { 2 };
+        let free = |p: &u32| !self.by_pid.contains_key(&Pid(*p));
+        (cursor.max(2)..PID_MAX)
+            .find(free)
+            .or_else(|| (min..cursor.min(PID_MAX)).find(free))
+            .map(Pid)
+            .ok_or_else(|| {
+                MmError::Again(format!(
+                    "fork: all {} pids are in use (kernel.pid_max = {PID_MAX})",
+                    PID_MAX - 2
+                ))
+            })
+    }
+
+    fn free_slot(&self) -> MmResult<u32> {
+        if let Some(&slot) = self.free_slots.first() {
+            return Ok(slot);
+        }
+        let next = self.slots.len() as u32;
+        if next > MAX_MM_SLOT {
+            return Err(MmError::Again(format!(
+                "fork: {MAX_MM_SLOT} processes is the most the reverse map can tell apart"
+            )));
+        }
+        Ok(next)
+    }
+
+    fn insert(&mut self, slot: u32, process: Process) {
+        let pid = process.pid;
+        if slot as usize == self.slots.len() {
+            self.slots.push(Some(Box::new(process)));
+        } else {
+            self.slots[slot as usize] = Some(Box::new(process));
+            self.free_slots.remove(&slot);
+        }
+        self.by_pid.insert(pid, slot);
+    }
+
+    fn remove(&mut self, slot: u32) -> Option<Box<Process>> {
+        let process = self.slots.get_mut(slot as usize)?.take()?;
+        self.by_pid.remove(&process.pid);
+        self.free_slots.insert(slot);
+        Some(process)
+    }
+}
+
+/// THREAD_SIZE as a buddy order: 16 KiB on x86_64, 8 KiB on i386.
+pub fn thread_order(arch: Arch) -> Order {
+    match arch {
+        Arch::X86_64 => Order(2),
+        Arch::I386 => Order(1),
+    }
+}
+
+/// The error-code bits of an x86 page fault.
+const PF_PROT: u64 = 1;
+const PF_WRITE: u64 = 2;
+const PF_USER: u64 = 4;
+
+impl Kernel {
+    /// Boot-time setup: the zero page and the overcommit reserves
+    /// (`init_user_reserve`, `init_admin_reserve`).
+    pub fn mm_init(&mut self) -> MmResult<()> {
+        let zone = self.kernel_zone();
+        self.procs.zero_page = self
+            .alloc_kernel_block(Order(0), zone, PageKind::ZeroPage)
+            .ok_or_else(|| MmError::NoMemory("no page for the zero page".into()))?;
+        let free_kb = self.page_alloc.total_free() * 4;
+        self.procs.user_reserve_pages = (free_kb / 32).min(1 << 17) / 4;
+        self.procs.admin_reserve_pages = (free_kb / 32).min(1 << 13) / 4;
+        Ok(())
+    }
+
+    /// Pids of the live processes, ascending.
+    pub fn pids(&self) -> Vec<Pid> {
+        self.procs.pids()
+    }
+
+    /// `spawn NAME`: fork + exec of a program with nothing but a stack:
+    /// task objects from slab, a kernel stack, a PGD, the `[stack]` VMA
+    /// with its top pages touched. The heap is empty until `brk`.
+    pub fn spawn(&mut self, name: &str) -> MmResult<Pid> {
+        let pid = self.procs.next_pid(self.ns_last_pid)?;
+        let slot = self.procs.free_slot()?;
+        let mut objects = Vec::new();
+        for cache in TASK_CACHES {
+            match self.kmem_cache_alloc(cache) {
+                Ok(obj) => objects.push(obj),
+                Err(err) => {
+                    objects.into_iter().for_each(|o| self.free_object(o));
+                    return Err(err);
+                }
+            }
+        }
+        let order = thread_order(self.config.arch);
+        let zone = self.kernel_zone();
+        let Some(stack) = self.alloc_kernel_block(order, zone, PageKind::KernelStack) else {
+            objects.into_iter().for_each(|o| self.free_object(o));
+            return Err(MmError::NoMemory("fork: no memory for a kernel stack".into()));
+        };
+        let pgd = match self.alloc_pt_page() {
+            Ok(pfn) => pfn,
+            Err(err) => {
+                self.page_alloc.free(stack, order).ok();
+                objects.into_iter().for_each(|o| self.free_object(o));
+                return Err(err);
+            }
+        };
+        let seq = self.procs.next_seq;
+        self.procs.next_seq += 1;
+        let process = Process {
+            pid,
+            comm: name.to_string(),
+            mm: MmStruct::new(self.config.arch, pgd),
+            min_flt: 0,
+            maj_flt: 0,
+            oom_score_adj: 0,
+            start_time_ns: self.clock_ns,
+            kernel_stack: stack,
+            kernel_stack_order: order,
+            seq,
+            objects,
+        };
+        self.procs.insert(slot, process);
+        if let Err(err) = self.setup_arg_pages(slot) {
+            self.exit_process(slot);
+            return Err(err);
+        }
+        self.ns_last_pid = pid.0;
+        self.forks += 1;
+        Ok(pid)
+    }
+
+    /// `setup_arg_pages` and the first touches of the new program: the
+    /// `[stack]` VMA below STACK_TOP, its top pages written.
+    fn setup_arg_pages(&mut self, slot: u32) -> MmResult<()> {
+        let top = self.procs.mm(slot)?.layout.stack_top;
+        let start = top - INITIAL_STACK;
+        self.vm_enough_memory(slot, INITIAL_STACK >> PAGE_SHIFT)?;
+        let object = Some(self.kmem_cache_alloc(slab::VM_AREA_STRUCT)?);
+        self.procs.mm_mut(slot)?.insert_vma(Vma {
+            start,
+            end: top,
+            flags: VmFlags(
+                VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_GROWSDOWN | VM_ACCOUNT,
+            ),
+            name: None,
+            anon_vma: None,
+            object,
+            avc: None,
+        });
+        self.anon_vma_prepare(slot, start)?;
+        let top_vpn = top >> PAGE_SHIFT;
+        self.fault_range(
+            slot,
+            top_vpn - INITIAL_STACK_PAGES_TOUCHED,
+            top_vpn,
+            true,
+            true,
+            FaultOrigin::Task,
+        )
+    }
+
+    /// `kill PID`: the process exits and everything it held goes back.
+    pub fn kill(&mut self, pid: Pid) -> MmResult<()> {
+        let slot = self.procs.slot_of(pid)?;
+        self.exit_process(slot);
+        Ok(())
+    }
+
+    /// `exit_mmap` + `free_task`: pages, swap entries, VMAs and their slab
+    /// objects, page tables, the kernel stack, the task objects.
+    pub fn exit_process(&mut self, slot: u32) {
+        let Ok(mm) = self.procs.mm(slot) else {
+            return;
+        };
+        let ranges: Vec<(u64, u64)> = mm.vmas().map(|v| (v.start_vpn(), v.end_vpn())).collect();
+        for (lo, hi) in ranges {
+            self.zap_range(slot, lo, hi);
+        }
+        let Ok(mm) = self.procs.mm_mut(slot) else {
+            return;
+        };
+        mm.update_hiwater_vm();
+        let vmas = mm.take_all_vmas();
+        for vma in vmas {
+            self.release_vma_objects(vma);
+        }
+        let Ok(mm) = self.procs.mm_mut(slot) else {
+            return;
+        };
+        let anon = mm.take_anon_vma_objects();
+        let tables = mm.pgtables.all_pfns();
+        for obj in anon {
+            self.free_object(obj);
+        }
+        for pfn in tables {
+            self.free_kernel_page(pfn);
+        }
+        if let Some(process) = self.procs.remove(slot) {
+            if let Err(err) = self
+                .page_alloc
+                .free(process.kernel_stack, process.kernel_stack_order)
+            {
+                self.printk(format!("BUG: Bad page state: kernel stack: {err}"));
+            }
+            for obj in process.objects {
+                self.free_object(obj);
+            }
+        }
+    }
+
+    /// Free a VMA's own objects at exit (its anon_vma goes with the mm).
+    fn release_vma_objects(&mut self, vma: Vma) {
+        for obj in [vma.object, vma.avc].into_iter().flatten() {
+            self.free_object(obj);
+        }
+    }
+
+    /// Resolve an ADDR of a command against the process's address space.
+    pub fn resolve_addr(&self, slot: u32, spec: &AddrSpec) -> MmResult<u64> {
+        let mm = self.procs.mm(slot)?;
+        let (base, offset, what) = match spec {
+            AddrSpec::Absolute(a) => return Ok(*a),
+            AddrSpec::Heap(off) => (mm.start_brk, *off, "heap".to_string()),
+            AddrSpec::Stack(off) => {
+                let start = mm.stack_vma().map(|v| v.start).ok_or_else(|| {
+                    MmError::Invalid("the process has no [stack] mapping any more".into())
+                })?;
+                (start, *off, "stack".to_string())
+            }
+            AddrSpec::Mapping { name, offset } => {
+                let start = mm.named_start(name).ok_or_else(|| {
+                    MmError::Invalid(format!(
+                        "no mapping named '{name}' in process {}",
+                        self.procs.pid_of_slot(slot).unwrap_or_default()
+                    ))
+                })?;
+                (start, *offset, name.clone())
+            }
+        };
+        base.checked_add_signed(offset)
+            .ok_or_else(|| MmError::Invalid(format!("{what}{offset:+} is outside the address space")))
+    }
+
+    /// Run a command of `PID/ctl`.
+    pub fn apply_process(&mut self, pid: Pid, command: ProcessCommand) -> MmResult<()> {
+        let slot = self.procs.slot_of(pid)?;
+        match command {
+            ProcessCommand::Mmap {
+                bytes,
+                name,
+                addr,
+                prot,
+            } => {
+                let addr = addr.map(|a| self.resolve_addr(slot, &a)).transpose()?;
+                self.do_mmap(slot, addr, bytes, prot, name.as_deref()).map(|_| ())
+            }
+            ProcessCommand::Munmap { addr, bytes } => {
+                let addr = self.resolve_addr(slot, &addr)?;
+                self.do_munmap(slot, addr, bytes)
+            }
+            ProcessCommand::Mprotect { addr, bytes, prot } => {
+                let addr = self.resolve_addr(slot, &addr)?;
+                self.do_mprotect(slot, addr, bytes, prot)
+            }
+            ProcessCommand::Brk(arg) => {
+                let brk = self.procs.mm(slot)?.brk;
+                let new = match arg {
+                    BrkArg::To(a) => self.resolve_addr(slot, &a)?,
+                    BrkArg::Grow(n) => brk.checked_add(n).ok_or_else(|| {
+                        MmError::NoMemory(format!("brk +{n}: past the end of the address space"))
+                    })?,
+                    BrkArg::Shrink(n) => brk.checked_sub(n).ok_or_else(|| {
+                        MmError::Invalid(format!("brk -{n}: below address 0"))
+                    })?,
+                };
+                self.do_brk(slot, new)
+            }
+            ProcessCommand::Touch { addr, bytes, write } => {
+                let addr = self.resolve_addr(slot, &addr)?;
+                self.do_touch(slot, addr, bytes, write)
+            }
+            ProcessCommand::Madvise {
+                addr,
+                bytes,
+                advice,
+            } => {
+                let addr = self.resolve_addr(slot, &addr)?;
+                self.do_madvise(slot, addr, bytes, advice)
+            }
+        }
+    }
+
+    /// `touch ADDR SIZE [read|write]`: the process accesses every page of
+    /// the range. The whole range is checked first (VMAs, protection, stack
+    /// growth); a bad access is a SIGSEGV with Linux's log line, EFAULT, and
+    /// nothing faulted. Then pages fault in, one PTE table at a time; an
+    /// ENOMEM keeps the pages faulted before it.
+    pub fn do_touch(&mut self, slot: u32, addr: u64, len: u64, write: bool) -> MmResult<()> {
+        let end = addr.checked_add(len).ok_or_else(|| {
+            MmError::Invalid(format!("touch {addr:#x}+{len:#x} wraps around the address space"))
+        })?;
+        let mut pieces: Vec<(u64, u64, bool)> = Vec::new();
+        let mut grow: Option<(u64, u64)> = None;
+        let mut at = addr;
+        while at < end {
+            let page = at & !(PAGE_SIZE - 1);
+            let mm = self.procs.mm(slot)?;
+            let task_size = mm.layout.task_size;
+            let found = mm.find_vma_above(at).map(|v| (v.start, v.end, v.flags));
+            let (vma_start, vma_end, flags) = match found {
+                Some((s, e, f)) if s <= at => (s, e, f),
+                Some((s, e, f)) if f.is_stack() && grow.is_none() => {
+                    match self.stack_growth(slot, s, e, page) {
+                        Ok(()) => {
+                            grow = Some((s, page));
+                            (page, e, f)
+                        }
+                        Err(why) => return Err(self.segfault(slot, at, write, &why)),
+                    }
+                }
+                _ => {
+                    let why = if at >= task_size {
+                        "beyond the user address space"
+                    } else {
+                        "no mapping there"
+                    };
+                    return Err(self.segfault(slot, at, write, why));
+                }
+            };
+            let allowed = if write { flags.is_write() } else { flags.is_accessible() };
+            if !allowed {
+                let why = format!(
+                    "the mapping {vma_start:x}-{vma_end:x} is {}",
+                    if flags.is_accessible() { "read-only" } else { "PROT_NONE" }
+                );
+                return Err(self.segfault(slot, at, write, &why));
+            }
+            let piece_end = vma_end.min(end);
+            pieces.push((page >> PAGE_SHIFT, piece_end.div_ceil(PAGE_SIZE), flags.is_write()));
+            at = piece_end;
+        }
+        if let Some((old_start, new_start)) = grow {
+            self.expand_stack(slot, old_start, new_start)?;
+        }
+        for (lo, hi, vma_write) in pieces {
+            if write {
+                self.anon_vma_prepare(slot, lo << PAGE_SHIFT)?;
+            }
+            self.fault_range(slot, lo, hi, write, vma_write, FaultOrigin::Task)?;
+        }
+        Ok(())
+    }
+
+    /// May the stack VMA `vma` grow down to `new_start`
+    /// (`expand_downwards`, `acct_stack_growth`)? The reason if not.
+    fn stack_growth(&mut self, slot: u32, start: u64, end: u64, new_start: u64) -> Result<(), String> {
+        let mm = self.procs.mm(slot).map_err(|e| e.to_string())?;
+        if new_start < MMAP_MIN_ADDR {
+            return Err("below vm.mmap_min_addr".into());
+        }
+        if let Some(prev) = mm.prev_vma(start)
+            && !prev.flags.is_stack()
+            && prev.flags.is_accessible()
+            && new_start.saturating_sub(prev.end) < STACK_GUARD_GAP
+        {
+            return Err(format!(
+                "the stack may not grow within {} KiB of the mapping at {:x}",
+                STACK_GUARD_GAP >> 10,
+                prev.start
+            ));
+        }
+        if end - new_start > STACK_RLIMIT {
+            return Err(format!("the stack would pass RLIMIT_STACK ({} KiB)", STACK_RLIMIT >> 10));
+        }
+        let grow = (start - new_start) >> PAGE_SHIFT;
+        self.vm_enough_memory(slot, grow)
+            .map_err(|_| "overcommit refused the stack growth".to_string())
+    }
+
+    /// Move the stack VMA's start down (already checked by `stack_growth`).
+    fn expand_stack(&mut self, slot: u32, old_start: u64, new_start: u64) -> MmResult<()> {
+        let mm = self.procs.mm_mut(slot)?;
+        if let Some(vma) = mm.remove_vma(old_start) {
+            mm.insert_vma(Vma {
+                start: new_start,
+                ..vma
+            });
+        }
+        Ok(())
+    }
+
+    /// A user access the process may not make: log Linux's segfault line
+    /// (`show_signal_msg`) and fail with EFAULT. The process lives on: the
+    /// simulation has no program to kill, only the command fails.
+    fn segfault(&mut self, slot: u32, addr: u64, write: bool, why: &str) -> MmError {
+        let (pid, comm) = self
+            .procs
+            .get(slot)
+            .map(|p| (p.pid, p.comm.clone()))
+            .unwrap_or_default();
+        let vpn = addr >> PAGE_SHIFT;
+        let present = self
+            .procs
+            .get(slot)
+            .and_then(|p| p.mm.find_vma(addr))
+            .is_some_and(|v| v.flags.is_accessible())
+            && self.pte(slot, vpn).is_present();
+        let code = PF_USER | if write { PF_WRITE } else { 0 } | if present { PF_PROT } else { 0 };
+        let width = match self.config.arch {
+            Arch::X86_64 => 16,
+            Arch::I386 => 8,
+        };
+        // ip and sp are not simulated: they print as zeros. ip - 42 is
+        // where show_opcodes would have read the code bytes.
+        let prologue = 0u64.wrapping_sub(42) & if width == 8 { 0xffff_ffff } else { u64::MAX };
+        self.printk(format!(
+            "{comm}[{pid}]: segfault at {addr:x} ip {:0width$x} sp {:0width$x} error {code:x} likely on CPU 0 (core 0, socket 0)",
+            0, 0
+        ));
+        self.printk(format!("Code: Unable to access opcode bytes at 0x{prologue:x}."));
+        MmError::Fault(format!(
+            "{} at {addr:#x}: {why} (SIGSEGV, error {code}; the process lives on)",
+            if write { "write" } else { "read" }
+        ))
+    }
+
+    /// What the OOM killer needs about every process, oldest first.
+    pub fn oom_candidates(&self) -> Vec<OomCandidate> {
+        let mut list: Vec<&Process> = self.procs.iter().collect();
+        list.sort_by_key(|p| p.seq);
+        list.into_iter().map(oom_candidate).collect()
+    }
+
+    /// `/proc/PID/oom_score_adj` write: an integer in -1000..=1000.
+    pub fn write_oom_score_adj(&mut self, pid: Pid, text: &str) -> MmResult<()> {
+        let slot = self.procs.slot_of(pid)?;
+        let trimmed = text.trim();
+        let value: i64 = trimmed.parse().map_err(|_| {
+            MmError::Invalid(format!("oom_score_adj: '{trimmed}' is not an integer"))
+        })?;
+        if !(OOM_SCORE_ADJ_MIN..=OOM_SCORE_ADJ_MAX).contains(&value) {
+            return Err(MmError::Invalid(format!(
+                "oom_score_adj: {value} out of range -1000..1000"
+            )));
+        }
+        if let Some(p) = self.procs.get_mut(slot) {
+            p.oom_score_adj = value;
+        }
+        Ok(())
+    }
+
+    /// `/proc/PID/comm` write: the new name, cut to 15 bytes.
+    pub fn write_comm(&mut self, pid: Pid, text: &str) -> MmResult<()> {
+        let slot = self.procs.slot_of(pid)?;
+        let text = text.strip_suffix('\n').unwrap_or(text);
+        let mut end = text.len().min(crate::ctl::NAME_LEN);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        if let Some(p) = self.procs.get_mut(slot) {
+            p.comm = text[..end].to_string();
+        }
+        Ok(())
+    }
+
+    /// Kernel stacks of all processes, in kB (NR_KERNEL_STACK_KB).
+    pub fn kernel_stack_kb(&self) -> u64 {
+        self.procs
+            .iter()
+            .map(|p| p.kernel_stack_order.pages() * 4)
+            .sum()
+    }
+
+    /// Page-table pages of all processes, PGDs included (NR_PAGETABLE).
+    pub fn page_table_pages(&self) -> u64 {
+        self.procs.iter().map(|p| p.mm.pgtables.nr_tables() + 1).sum()
+    }
+
+    /// Σ RssAnon of all processes (NR_ANON_MAPPED).
+    pub fn anon_mapped_pages(&self) -> u64 {
+        self.procs.iter().map(|p| p.mm.rss_anon).sum()
+    }
+
+    /// Check every process: VMAs sorted, aligned, disjoint, unmergeable,
+    /// counters equal a recount, every PTE inside a VMA with the right
+    /// reverse map, RSS and swap counts equal the page tables, page-table
+    /// and kernel-stack frames of the right kind; and globally AnonPages =
+    /// Σ RssAnon = the anon LRU, PageTables = Σ (VmPTE + PGD).
+    pub fn check_process_invariants(&self) -> Result<(), String> {
+        let frames = &self.page_alloc.frames;
+        let mut rss_total = 0;
+        for (slot, p) in self.procs.iter_slots() {
+            let mm = &p.mm;
+            let who = format!("pid {} ({})", p.pid, p.comm);
+            let mut prev: Option<&Vma> = None;
+            for v in mm.vmas() {
+                if v.start % PAGE_SIZE != 0 || v.end % PAGE_SIZE != 0 || v.start >= v.end {
+                    return Err(format!("{who}: bad VMA {:#x}-{:#x}", v.start, v.end));
+                }
+                if v.end > mm.layout.task_size {
+                    return Err(format!("{who}: VMA {:#x} above TASK_SIZE", v.start));
+                }
+                if v.object.is_none() || v.anon_vma.is_some() != v.avc.is_some() {
+                    return Err(format!("{who}: VMA {:#x} lacks its slab objects", v.start));
+                }
+                if let Some(pv) = prev {
+                    if pv.end > v.start {
+                        return Err(format!("{who}: VMAs overlap at {:#x}", v.start));
+                    }
+                    if MmStruct::can_merge(pv, v) {
+                        return Err(format!("{who}: VMAs {:#x} and {:#x} should be merged", pv.start, v.start));
+                    }
+                }
+                prev = Some(v);
+            }
+            let recount = mm.recount();
+            if recount != (mm.total_vm, mm.data_vm, mm.exec_vm, mm.stack_vm, mm.committed) {
+                return Err(format!("{who}: vm counters {:?} differ from a recount {recount:?}", (mm.total_vm, mm.data_vm, mm.exec_vm, mm.stack_vm, mm.committed)));
+            }
+            if !mm.names_consistent() {
+                return Err(format!("{who}: anon name index out of date"));
+            }
+            let mut refs: BTreeMap<u32, u32> = BTreeMap::new();
+            for v in mm.vmas() {
+                if let Some(id) = v.anon_vma {
+                    *refs.entry(id).or_insert(0) += 1;
+                }
+            }
+            let live: BTreeMap<u32, u32> = mm.anon_vma_refs().into_iter().collect();
+            if refs != live {
+                return Err(format!("{who}: anon_vma references {live:?}, VMAs hold {refs:?}"));
+            }
+            let (mut rss, mut swap) = (0u64, 0u64);
+            let pt = &mm.pgtables;
+            let task_vpns = mm.layout.task_size >> PAGE_SHIFT;
+            for (table, lo, hi, first) in pt.pte_tables(0, task_vpns) {
+                for (i, &e) in pt.entries(table)[lo..hi].iter().enumerate() {
+                    if e == 0 {
+                        continue;
+                    }
+                    let vpn = first + i as u64;
+                    let addr = vpn << PAGE_SHIFT;
+                    if mm.find_vma(addr).is_none() {
+                        return Err(format!("{who}: PTE at {addr:#x} outside every VMA"));
+                    }
+                    let pte = Pte(e);
+                    if pte.is_page() {
+                        rss += 1;
+                        let pfn = pte.pfn();
+                        if frames.kind(pfn) != PageKind::UserAnon
+                            || frames.state(pfn) != super::page_alloc::FrameState::Allocated
+                        {
+                            return Err(format!("{who}: PTE at {addr:#x} maps pfn {pfn} that is no user page"));
+                        }
+                        if frames.rmap(pfn) != (slot, vpn) {
+                            return Err(format!("{who}: pfn {pfn} has rmap {:?}, mapped at ({slot}, {vpn:#x})", frames.rmap(pfn)));
+                        }
+                    } else if pte.is_zero_page() {
+                        if pte.pfn() != self.procs.zero_page || pte.is_write() {
+                            return Err(format!("{who}: bad zero-page PTE at {addr:#x}"));
+                        }
+                    } else if pte.is_swap() {
+                        swap += 1;
+                    }
+                }
+            }
+            if rss != mm.rss_anon || swap != mm.swap_ents {
+                return Err(format!(
+                    "{who}: RssAnon {} / swap {} but the page tables map {rss} / {swap}",
+                    mm.rss_anon, mm.swap_ents
+                ));
+            }
+            let tables = pt.all_pfns();
+            if tables.len() as u64 != pt.nr_tables() + 1 {
+                return Err(format!("{who}: {} table pages but nr_ptes says {}", tables.len(), pt.nr_tables() + 1));
+            }
+            if let Some(t) = tables.iter().find(|&&t| frames.kind(t) != PageKind::PageTable) {
+                return Err(format!("{who}: page-table frame {t} is not a PageTable page"));
+            }
+            if frames.kind(p.kernel_stack) != PageKind::KernelStack
+                || frames.order(p.kernel_stack) != p.kernel_stack_order
+            {
+                return Err(format!("{who}: bad kernel stack block"));
+            }
+            rss_total += rss;
+        }
+        let lru = self.lru.active_anon() + self.lru.inactive_anon();
+        if rss_total != lru {
+            return Err(format!("Σ RssAnon {rss_total} != anon LRU pages {lru}"));
+        }
+        let table_frames = (0..self.page_alloc.max_pfn)
+            .filter(|&pfn| {
+                frames.state(Pfn(pfn)) == super::page_alloc::FrameState::Allocated
+                    && frames.kind(Pfn(pfn)) == PageKind::PageTable
+            })
+            .count() as u64;
+        if table_frames != self.page_table_pages() {
+            return Err(format!(
+                "{table_frames} PageTable frames but Σ (VmPTE + PGD) = {}",
+                self.page_table_pages()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The OOM killer's view of one process.
+fn oom_candidate(p: &Process) -> OomCandidate {
+    OomCandidate {
+        pid: p.pid,
+        comm: p.comm.clone(),
+        rss_pages: p.mm.rss_anon,
+        swap_pages: p.mm.swap_ents,
+        pgtable_pages: p.mm.pgtables.nr_tables(),
+        total_vm_pages: p.mm.total_vm,
+        oom_score_adj: p.oom_score_adj,
+    }
+}

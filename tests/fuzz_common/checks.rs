@@ -1,0 +1,164 @@
+//! Well-formedness and cross-file checks on rendered file text. They only
+//! look at text, so the core fuzzer (renderers called directly) and the
+//! soak test (files read through a real mount) share them.
+
+/// Parse `/proc/meminfo` into (key, kB) pairs; an error names the first
+/// malformed line. Every line is `Key:` padded value and an optional ` kB`.
+pub fn parse_meminfo(text: &str) -> Result<Vec<(String, u64)>, String> {
+    complete_lines("meminfo", text)?;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let (key, rest) = line
+            .split_once(':')
+            .ok_or_else(|| format!("meminfo: no ':' in {line:?}"))?;
+        if key.is_empty() || key.contains(char::is_whitespace) {
+            return Err(format!("meminfo: bad key in {line:?}"));
+        }
+        let rest = rest.trim_start();
+        let number = rest.strip_suffix(" kB").unwrap_or(rest);
+        let value = number
+            .parse::<u64>()
+            .map_err(|_| format!("meminfo: bad value in {line:?}"))?;
+        out.push((key.to_string(), value));
+    }
+    if out.is_empty() {
+        return Err("meminfo is empty".into());
+    }
+    Ok(out)
+}
+
+/// A meminfo value by key.
+pub fn meminfo_value(fields: &[(String, u64)], key: &str) -> Result<u64, String> {
+    fields
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| *v)
+        .ok_or_else(|| format!("meminfo has no {key}"))
+}
+
+/// Free pages from buddyinfo text: Σ count × 2^order, after checking that
+/// every line is `Node N, zone NAME` and 11 counts.
+pub fn buddyinfo_free_pages(text: &str) -> Result<u64, String> {
+    complete_lines("buddyinfo", text)?;
+    let mut free = 0u64;
+    for line in text.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if words.len() != 4 + 11 || words[0] != "Node" || words[2] != "zone" {
+            return Err(format!("buddyinfo: malformed line {line:?}"));
+        }
+        for (order, n) in words[4..].iter().enumerate() {
+            let n: u64 = n
+                .parse()
+                .map_err(|_| format!("buddyinfo: bad count {n:?} in {line:?}"))?;
+            free = free
+                .checked_add(n << order)
+                .ok_or("buddyinfo: free pages overflow")?;
+        }
+    }
+    Ok(free)
+}
+
+/// One row of `/proc/swaps`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SwapRow {
+    /// Filename column.
+    pub path: String,
+    /// Size in kB.
+    pub size_kb: u64,
+    /// Used in kB.
+    pub used_kb: u64,
+    /// Priority.
+    pub prio: i64,
+}
+
+/// Parse `/proc/swaps`: the header line, then one row per active area.
+pub fn parse_swaps(text: &str) -> Result<Vec<SwapRow>, String> {
+    complete_lines("swaps", text)?;
+    let mut lines = text.lines();
+    let header = lines.next().ok_or("swaps: no header")?;
+    if !header.starts_with("Filename") {
+        return Err(format!("swaps: bad header {header:?}"));
+    }
+    let mut rows = Vec::new();
+    for line in lines {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        if w.len() != 5 || (w[1] != "partition" && w[1] != "file") {
+            return Err(format!("swaps: malformed row {line:?}"));
+        }
+        let num = |s: &str| {
+            s.parse::<i64>()
+                .map_err(|_| format!("swaps: bad number {s:?} in {line:?}"))
+        };
+        let (size, used, prio) = (num(w[2])?, num(w[3])?, num(w[4])?);
+        if size < 0 || used < 0 || used > size {
+            return Err(format!("swaps: used exceeds size in {line:?}"));
+        }
+        rows.push(SwapRow {
+            path: w[0].to_string(),
+            size_kb: size as u64,
+            used_kb: used as u64,
+            prio,
+        });
+    }
+    Ok(rows)
+}
+
+/// `name value` lines (vmstat) with a numeric value.
+pub fn check_vmstat(text: &str) -> Result<(), String> {
+    complete_lines("vmstat", text)?;
+    for line in text.lines() {
+        let mut w = line.split(' ');
+        let (Some(name), Some(value), None) = (w.next(), w.next(), w.next()) else {
+            return Err(format!("vmstat: malformed line {line:?}"));
+        };
+        if name.is_empty() || value.parse::<i64>().is_err() {
+            return Err(format!("vmstat: malformed line {line:?}"));
+        }
+    }
+    Ok(())
+}
+
+/// Non-empty text made of whole lines: it ends with a newline.
+pub fn complete_lines(what: &str, text: &str) -> Result<(), String> {
+    if text.is_empty() {
+        return Err(format!("{what} is empty"));
+    }
+    if !text.ends_with('\n') {
+        let tail: String = text.chars().rev().take(60).collect::<Vec<_>>().into_iter().rev().collect();
+        return Err(format!("{what} does not end with a newline: ...{tail:?}"));
+    }
+    Ok(())
+}
+
+/// The cross-file identities of one consistent state (all texts rendered
+/// from the same state): buddyinfo × 4 = MemFree, Σ swaps Used = SwapTotal
+/// − SwapFree, Σ swaps Size = SwapTotal.
+pub fn cross_check(buddyinfo: &str, meminfo: &str, swaps: &str) -> Result<(), String> {
+    let free_pages = buddyinfo_free_pages(buddyinfo)?;
+    let mi = parse_meminfo(meminfo)?;
+    let mem_free = meminfo_value(&mi, "MemFree")?;
+    if free_pages * 4 != mem_free {
+        return Err(format!(
+            "buddyinfo free {} kB != MemFree {mem_free} kB",
+            free_pages * 4
+        ));
+    }
+    let mem_total = meminfo_value(&mi, "MemTotal")?;
+    if mem_free > mem_total {
+        return Err(format!("MemFree {mem_free} > MemTotal {mem_total}"));
+    }
+    let rows = parse_swaps(swaps)?;
+    let total = meminfo_value(&mi, "SwapTotal")?;
+    let free = meminfo_value(&mi, "SwapFree")?;
+    let size: u64 = rows.iter().map(|r| r.size_kb).sum();
+    let used: u64 = rows.iter().map(|r| r.used_kb).sum();
+    if size != total {
+        return Err(format!("swaps Size sum {size} kB != SwapTotal {total} kB"));
+    }
+    if free > total || used != total - free {
+        return Err(format!(
+            "swaps Used sum {used} kB != SwapTotal {total} - SwapFree {free} kB"
+        ));
+    }
+    Ok(())
+}
