@@ -46,9 +46,18 @@ fn bind(source: &Path, target: &Path) -> io::Result<()> {
     let (s, t) = (cstr(source)?, cstr(target)?);
     // SAFETY: valid NUL-terminated strings; a bind mount has no data.
     let ret = unsafe {
-        libc::mount(s.as_ptr(), t.as_ptr(), std::ptr::null(), libc::MS_BIND, std::ptr::null())
+        libc::mount(
+            s.as_ptr(),
+            t.as_ptr(),
+            std::ptr::null(),
+            libc::MS_BIND,
+            std::ptr::null(),
+        )
     };
-    check(ret, &format!("bind {} over {}", source.display(), target.display()))
+    check(
+        ret,
+        &format!("bind {} over {}", source.display(), target.display()),
+    )
 }
 
 /// The simulated pids: the numeric directories of the mount, ascending.
@@ -75,10 +84,12 @@ pub fn check_privileges() -> Result<(), String> {
 pub fn run(mount: &Path, command: &[String]) -> Result<i32, String> {
     check_privileges()?;
     if command.is_empty() {
-        return Err("mmfs exec: no COMMAND given (usage: mmfs exec MOUNTPOINT -- COMMAND [ARGS...])".into());
+        return Err(
+            "mmfs exec: no COMMAND given (usage: mmfs exec MOUNTPOINT -- COMMAND [ARGS...])".into(),
+        );
     }
-    let mount = std::fs::canonicalize(mount)
-        .map_err(|e| format!("mmfs exec: {}: {e}", mount.display()))?;
+    let mount =
+        std::fs::canonicalize(mount).map_err(|e| format!("mmfs exec: {}: {e}", mount.display()))?;
     if !mount.join("meminfo").exists() && !mount.join("buddyinfo").exists() {
         return Err(format!(
             "mmfs exec: {} is not an mmfs mount (mount one with: mmfs mount {})",
@@ -88,14 +99,26 @@ pub fn run(mount: &Path, command: &[String]) -> Result<i32, String> {
     }
     let argv: Vec<CString> = command
         .iter()
-        .map(|a| CString::new(a.as_str()).map_err(|_| "mmfs exec: argument holds a NUL byte".to_string()))
+        .map(|a| {
+            CString::new(a.as_str()).map_err(|_| "mmfs exec: argument holds a NUL byte".to_string())
+        })
         .collect::<Result<_, _>>()?;
     // SAFETY: plain syscalls on this single-threaded process.
     unsafe {
-        check(libc::unshare(libc::CLONE_NEWNS | libc::CLONE_NEWPID), "unshare").map_err(|e| e.to_string())?;
+        check(
+            libc::unshare(libc::CLONE_NEWNS | libc::CLONE_NEWPID),
+            "unshare",
+        )
+        .map_err(|e| e.to_string())?;
         let root = CString::new("/").expect("static");
         check(
-            libc::mount(std::ptr::null(), root.as_ptr(), std::ptr::null(), libc::MS_REC | libc::MS_PRIVATE, std::ptr::null()),
+            libc::mount(
+                std::ptr::null(),
+                root.as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            ),
             "make mounts private",
         )
         .map_err(|e| e.to_string())?;
@@ -141,7 +164,11 @@ fn wait_status(child: libc::pid_t) -> i32 {
 /// Pid 1 of the new namespace: set up /proc, placeholders, run the command.
 fn namespace_init(mount: &Path, argv: &[CString]) -> io::Result<i32> {
     let proc_dir = PathBuf::from("/proc");
-    let (source, target, fstype) = (CString::new("proc")?, cstr(&proc_dir)?, CString::new("proc")?);
+    let (source, target, fstype) = (
+        CString::new("proc")?,
+        cstr(&proc_dir)?,
+        CString::new("proc")?,
+    );
     // SAFETY: valid strings; mounting a new procfs for this pid namespace.
     check(
         unsafe {
@@ -176,7 +203,10 @@ fn namespace_init(mount: &Path, argv: &[CString]) -> io::Result<i32> {
                         "could not give a placeholder pid {pid} (got {child})"
                     )));
                 }
-                bind(&mount.join(pid.to_string()), &proc_dir.join(pid.to_string()))?;
+                bind(
+                    &mount.join(pid.to_string()),
+                    &proc_dir.join(pid.to_string()),
+                )?;
             }
         }
     }
@@ -187,7 +217,10 @@ fn namespace_init(mount: &Path, argv: &[CString]) -> io::Result<i32> {
         }
     }
     if let Ok(entries) = std::fs::read_dir(mount.join("sys/vm")) {
-        let mut names: Vec<_> = entries.filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
+        let mut names: Vec<_> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name())
+            .collect();
         names.sort();
         for name in names {
             let target = proc_dir.join("sys/vm").join(&name);
@@ -205,7 +238,11 @@ fn namespace_init(mount: &Path, argv: &[CString]) -> io::Result<i32> {
             libc::execvp(ptrs[0], ptrs.as_ptr());
             let err = io::Error::last_os_error();
             eprintln!("mmfs exec: {}: {err}", argv[0].to_string_lossy());
-            libc::_exit(if err.kind() == io::ErrorKind::NotFound { 127 } else { 126 })
+            libc::_exit(if err.kind() == io::ErrorKind::NotFound {
+                127
+            } else {
+                126
+            })
         },
         child => wait_status(child),
     };

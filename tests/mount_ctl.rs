@@ -166,6 +166,19 @@ fn a_line_split_over_two_writes() {
 }
 
 #[test]
+fn a_child_closing_an_inherited_descriptor_leaves_the_partial_line() {
+    // FUSE flushes on every close of a descriptor, also when a child that
+    // inherited it execs or exits; only the writer's own close ends the
+    // line. Here the children of the group hold stdout = ctl.
+    let m = Mount::new();
+    let out = m.bash(
+        "{ printf 'alloc_pages 1 '; /bin/true; sh -c 'exit 0'; printf 'count=2 tag=fork\\n'; } > $M/ctl",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    m.ctl("free_pages tag=fork count=2");
+}
+
+#[test]
 fn first_failing_line_fails_the_write() {
     let m = Mount::new();
     let err = m

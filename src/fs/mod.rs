@@ -79,8 +79,8 @@ enum Handle {
     Ctl {
         /// Which control file.
         scope: Scope,
-        /// Bytes that have not formed a line yet.
-        buffer: Arc<Mutex<LineBuffer>>,
+        /// Bytes that have not formed a line yet, and who wrote them.
+        buffer: Arc<Mutex<CtlBuffer>>,
     },
     /// A sysctl: writes apply at once; reads come from the open snapshot.
     Sysctl {
@@ -91,6 +91,21 @@ enum Handle {
     },
     /// `PID/mem`: reads and writes at offset = virtual address.
     Mem(Pid),
+}
+
+/// The line buffer of a control-file handle.
+#[derive(Debug, Default)]
+struct CtlBuffer {
+    /// Bytes that have not formed a line yet.
+    lines: LineBuffer,
+    /// Lock owner (the writer's file table) of the writes that left the
+    /// partial line. FUSE sends a flush for every close of a descriptor,
+    /// also when a forked child that inherited it execs or exits; only a
+    /// close in the writer's own file table runs the partial line before
+    /// the final release. (FUSE cannot tell the writer's last close from
+    /// the close of a duplicate, so bash's per-command `printf .. >&3`
+    /// ends a partial line; `{ printf ..; printf ..; } > ctl` does not.)
+    writer: Option<LockOwner>,
 }
 
 /// The open handles, numbered from 1.
@@ -115,7 +130,7 @@ impl Handles {
 /// handle table is not held while the kernel works.
 enum HandleRef {
     Bytes(Arc<[u8]>),
-    Ctl(Scope, Arc<Mutex<LineBuffer>>),
+    Ctl(Scope, Arc<Mutex<CtlBuffer>>),
     Sysctl(&'static str, Option<Arc<[u8]>>),
     Mem(Pid),
 }
@@ -461,15 +476,27 @@ impl MmFs {
         }
     }
 
-    fn do_write(&self, fh: FileHandle, offset: u64, data: &[u8]) -> Result<u32, Errno> {
+    fn do_write(
+        &self,
+        fh: FileHandle,
+        offset: u64,
+        data: &[u8],
+        owner: Option<LockOwner>,
+    ) -> Result<u32, Errno> {
         let len = u32::try_from(data.len()).map_err(|_| Errno::EINVAL)?;
         match self.handle_ref(fh)? {
             HandleRef::Ctl(scope, buffer) => {
                 let mut buffer = buffer.lock();
                 let mut kernel = self.kernel.lock();
-                buffer
-                    .feed(data, |line| run_line(&mut kernel, scope, line))
-                    .map_err(Errno::from_i32)?;
+                let result = buffer
+                    .lines
+                    .feed(data, |line| run_line(&mut kernel, scope, line));
+                buffer.writer = if buffer.lines.has_partial() {
+                    owner
+                } else {
+                    None
+                };
+                result.map_err(Errno::from_i32)?;
                 Ok(len)
             }
             HandleRef::Sysctl(path, _) => {
@@ -492,16 +519,27 @@ impl MmFs {
         }
     }
 
-    /// Run the partial line of a control handle (at close).
-    fn finish_ctl(&self, fh: FileHandle) -> Result<(), Errno> {
+    /// Run the partial line of a control handle at close: at the flush of
+    /// the writer's own descriptor (`closer`), or at the final release
+    /// (`None`).
+    fn finish_ctl(&self, fh: FileHandle, closer: Option<LockOwner>) -> Result<(), Errno> {
         if let HandleRef::Ctl(scope, buffer) = self.handle_ref(fh)? {
             let mut buffer = buffer.lock();
-            if buffer.has_partial() {
-                let mut kernel = self.kernel.lock();
-                buffer
-                    .finish(|line| run_line(&mut kernel, scope, line))
-                    .map_err(Errno::from_i32)?;
+            if !buffer.lines.has_partial() {
+                return Ok(());
             }
+            if let (Some(writer), Some(closer)) = (buffer.writer, closer)
+                && writer != closer
+            {
+                // Another process closed its inherited copy: keep waiting.
+                return Ok(());
+            }
+            buffer.writer = None;
+            let mut kernel = self.kernel.lock();
+            buffer
+                .lines
+                .finish(|line| run_line(&mut kernel, scope, line))
+                .map_err(Errno::from_i32)?;
         }
         Ok(())
     }
@@ -711,12 +749,15 @@ impl Filesystem for MmFs {
         data: &[u8],
         _write_flags: WriteFlags,
         _flags: OpenFlags,
-        _lock_owner: Option<LockOwner>,
+        lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
-        guarded("write", || match self.do_write(fh, offset, data) {
-            Ok(n) => reply.written(n),
-            Err(e) => reply.error(e),
+        log::trace!("write fh={} len={} owner={lock_owner:?}", fh.0, data.len());
+        guarded("write", || {
+            match self.do_write(fh, offset, data, lock_owner) {
+                Ok(n) => reply.written(n),
+                Err(e) => reply.error(e),
+            }
         });
     }
 
@@ -725,11 +766,12 @@ impl Filesystem for MmFs {
         _req: &Request,
         _ino: INodeNo,
         fh: FileHandle,
-        _lock_owner: LockOwner,
+        lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
         // close(): a partial line runs now, and close() reports its error.
-        guarded("flush", || match self.finish_ctl(fh) {
+        log::trace!("flush fh={} owner={lock_owner:?}", fh.0);
+        guarded("flush", || match self.finish_ctl(fh, Some(lock_owner)) {
             Ok(()) | Err(Errno::EBADF) => reply.ok(),
             Err(e) => reply.error(e),
         });
@@ -748,7 +790,7 @@ impl Filesystem for MmFs {
         guarded("release", || {
             // Normally flush ran the partial line already; nobody is left
             // to hear about an error here.
-            if let Err(e) = self.finish_ctl(fh)
+            if let Err(e) = self.finish_ctl(fh, None)
                 && e != Errno::EBADF
             {
                 log::debug!("release: partial control line failed: {e:?}");
@@ -856,7 +898,7 @@ mod tests {
         let fs = fs();
         let before = open(&fs, "buddyinfo", libc::O_RDONLY).unwrap();
         let ctl = open(&fs, "ctl", libc::O_WRONLY).unwrap();
-        fs.do_write(FileHandle(ctl), 0, b"alloc_pages 4 count=3 tag=t\n")
+        fs.do_write(FileHandle(ctl), 0, b"alloc_pages 4 count=3 tag=t\n", None)
             .unwrap();
         let after = open(&fs, "buddyinfo", libc::O_RDONLY).unwrap();
         let (a, b) = (read_all(&fs, before), read_all(&fs, after));
@@ -878,19 +920,25 @@ mod tests {
         let fs = fs();
         let ctl = open(&fs, "ctl", libc::O_WRONLY).unwrap();
         let fh = FileHandle(ctl);
-        assert_eq!(fs.do_write(fh, 0, b"bogus\n"), Err(Errno::EINVAL));
+        assert_eq!(fs.do_write(fh, 0, b"bogus\n", None), Err(Errno::EINVAL));
         assert_eq!(
-            fs.do_write(fh, 0, b"free_pages tag=none\n"),
+            fs.do_write(fh, 0, b"free_pages tag=none\n", None),
             Err(Errno::ENOENT)
         );
         assert_eq!(
-            fs.do_write(fh, 0, b"alloc_pages 10 count=100000\n"),
+            fs.do_write(fh, 0, b"alloc_pages 10 count=100000\n", None),
             Err(Errno::ENOMEM)
         );
-        assert_eq!(fs.do_write(fh, 0, b"alloc_pages 0 tag=p"), Ok(19));
-        assert_eq!(fs.finish_ctl(fh), Ok(()));
+        assert_eq!(
+            fs.do_write(fh, 0, b"alloc_pages 0 tag=p", Some(LockOwner(1))),
+            Ok(19)
+        );
+        // Another process closing an inherited descriptor does not run it.
+        assert_eq!(fs.finish_ctl(fh, Some(LockOwner(2))), Ok(()));
+        assert!(!fs.kernel.lock().tagged_pages.contains_key("p"));
+        assert_eq!(fs.finish_ctl(fh, None), Ok(()));
         assert!(fs.kernel.lock().tagged_pages.contains_key("p"));
-        assert_eq!(fs.do_write(fh, 0, b"\xff\xfe\n"), Err(Errno::EINVAL));
+        assert_eq!(fs.do_write(fh, 0, b"\xff\xfe\n", None), Err(Errno::EINVAL));
         assert!(fs.kernel.lock().dmesg.last().unwrap().contains("not UTF-8"));
         fs.kernel.lock().check_invariants().unwrap();
     }
@@ -908,8 +956,11 @@ mod tests {
         );
         let sw = open(&fs, "sys/vm/swappiness", libc::O_RDWR).unwrap();
         assert_eq!(read_all(&fs, sw), "60\n");
-        assert_eq!(fs.do_write(FileHandle(sw), 0, b"300\n"), Err(Errno::EINVAL));
-        assert_eq!(fs.do_write(FileHandle(sw), 0, b"100\n"), Ok(4));
+        assert_eq!(
+            fs.do_write(FileHandle(sw), 0, b"300\n", None),
+            Err(Errno::EINVAL)
+        );
+        assert_eq!(fs.do_write(FileHandle(sw), 0, b"100\n", None), Ok(4));
         assert_eq!(
             fs.kernel.lock().read_sysctl("vm/swappiness").unwrap(),
             "100\n"

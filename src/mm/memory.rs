@@ -84,7 +84,8 @@ impl Pte {
     /// never mistaken for `pte_none`.
     pub fn from_swap(swap_type: u8, offset: u64) -> Pte {
         debug_assert!(u32::from(swap_type) < (1 << SWP_TYPE_BITS) && offset <= SWP_OFFSET_MAX);
-        Pte(((swap_type as u64) << SWP_TYPE_SHIFT) | ((offset & SWP_OFFSET_MAX) << SWP_OFFSET_SHIFT))
+        Pte(((swap_type as u64) << SWP_TYPE_SHIFT)
+            | ((offset & SWP_OFFSET_MAX) << SWP_OFFSET_SHIFT))
     }
 
     /// `pte_none`: nothing was ever mapped here (or it was zapped).
@@ -161,7 +162,10 @@ impl Geometry {
     pub fn of(arch: Arch) -> Geometry {
         match arch {
             Arch::X86_64 => Geometry { levels: 4, bits: 9 },
-            Arch::I386 => Geometry { levels: 2, bits: 10 },
+            Arch::I386 => Geometry {
+                levels: 2,
+                bits: 10,
+            },
         }
     }
 
@@ -325,31 +329,47 @@ impl PageTables {
     /// order: (table, first index, end index, vpn of the first index).
     pub fn pte_tables(&self, start: u64, end: u64) -> Vec<(u32, usize, usize, u64)> {
         let mut out = Vec::new();
-        self.collect(ROOT, self.geometry.levels - 1, 0, start, end, &mut out);
+        self.for_each_pte_slice(start, end, &mut |table, lo, hi, first| {
+            out.push((table, lo, hi, first))
+        });
         out
     }
 
-    fn collect(
+    /// Visit the existing PTE tables of `[start, end)` (vpns) in address
+    /// order without allocating: `f(table, first index, end index, vpn of
+    /// the first index)`. Missing subtrees are skipped whole.
+    pub fn for_each_pte_slice(
+        &self,
+        start: u64,
+        end: u64,
+        f: &mut dyn FnMut(u32, usize, usize, u64),
+    ) {
+        if start < end {
+            self.visit(ROOT, self.geometry.levels - 1, 0, start, end, f);
+        }
+    }
+
+    fn visit(
         &self,
         id: u32,
         level: u32,
         base: u64,
         start: u64,
         end: u64,
-        out: &mut Vec<(u32, usize, usize, u64)>,
+        f: &mut dyn FnMut(u32, usize, usize, u64),
     ) {
         let g = self.geometry;
         let span = g.span_pages(level);
         let first = (start.max(base) - base) / span;
         let last = (end - base).div_ceil(span).min(g.entries() as u64);
         if level == 0 {
-            out.push((id, first as usize, last as usize, base + first));
+            f(id, first as usize, last as usize, base + first);
             return;
         }
         let entries = &self.tables[id as usize].entries;
         for i in first..last {
             if let Some(child) = Self::child(entries[i as usize]) {
-                self.collect(child, level - 1, base + i * span, start, end, out);
+                self.visit(child, level - 1, base + i * span, start, end, f);
             }
         }
     }
@@ -357,7 +377,12 @@ impl PageTables {
     /// `free_pgtables`: free every table below the PGD whose whole span
     /// meets `[start, end)` and no mapping (`in_use(lo, hi)` is false).
     /// Their entries must already be zapped. Returns the freed frames.
-    pub fn free_unused(&mut self, start: u64, end: u64, in_use: &dyn Fn(u64, u64) -> bool) -> Vec<Pfn> {
+    pub fn free_unused(
+        &mut self,
+        start: u64,
+        end: u64,
+        in_use: &dyn Fn(u64, u64) -> bool,
+    ) -> Vec<Pfn> {
         let mut freed = Vec::new();
         let top = self.geometry.levels - 1;
         self.free_under(ROOT, top, 0, start, end, in_use, &mut freed);
@@ -459,7 +484,7 @@ impl Kernel {
     /// page comes from here so that reclaim and the OOM killer have one hook.
     pub fn alloc_user_page(&mut self) -> MmResult<Pfn> {
         let highest = self.user_zone();
-        self.alloc_pages_reclaim(Order(0), highest, PageKind::UserAnon)
+        self.alloc_pages_oom(Order(0), highest, PageKind::UserAnon)
             .ok_or_else(|| {
                 MmError::NoMemory(
                     "out of memory: no free page for a user page fault, and reclaim found nothing to free"
@@ -485,9 +510,7 @@ impl Kernel {
     pub(crate) fn alloc_pt_page(&mut self) -> MmResult<Pfn> {
         let zone = self.kernel_zone();
         self.alloc_kernel_block(Order(0), zone, PageKind::PageTable)
-            .ok_or_else(|| {
-                MmError::NoMemory("out of memory: no free page for a page table".into())
-            })
+            .ok_or_else(|| MmError::NoMemory("out of memory: no free page for a page table".into()))
     }
 
     /// The PTE of page `vpn` of the address space in `mm_slot`, for the
@@ -578,7 +601,10 @@ impl Kernel {
                 let pte = self.procs.mm(slot)?.pgtables.entry(table, index);
                 if pte.is_none() && !write {
                     // do_anonymous_page, read: map the zero page.
-                    self.procs.mm_mut(slot)?.pgtables.set_entry(table, index, zero);
+                    self.procs
+                        .mm_mut(slot)?
+                        .pgtables
+                        .set_entry(table, index, zero);
                     self.account_fault(slot, origin, false);
                 } else if pte.is_none() || (write && pte.is_zero_page()) {
                     // do_anonymous_page (write) or wp_page_copy from the zero page.
@@ -616,7 +642,10 @@ impl Kernel {
                         bits |= PTE_DIRTY;
                     }
                     if bits != pte.0 {
-                        self.procs.mm_mut(slot)?.pgtables.set_entry(table, index, Pte(bits));
+                        self.procs
+                            .mm_mut(slot)?
+                            .pgtables
+                            .set_entry(table, index, Pte(bits));
                     }
                     self.mark_page_accessed(pte.pfn());
                 }
@@ -647,7 +676,13 @@ impl Kernel {
     /// read its bytes, free the slot, map it (writable when the VMA is, as
     /// the page is exclusive; dirty only for a write), fix RSS and swap
     /// counts. Counts pswpin/pgpgin but no fault.
-    pub(crate) fn swap_in_pte(&mut self, slot: u32, vpn: u64, write: bool, vma_write: bool) -> MmResult<()> {
+    pub(crate) fn swap_in_pte(
+        &mut self,
+        slot: u32,
+        vpn: u64,
+        write: bool,
+        vma_write: bool,
+    ) -> MmResult<()> {
         let pte = self.pte(slot, vpn);
         if !pte.is_swap() {
             return Ok(());
@@ -789,7 +824,7 @@ impl Kernel {
         };
         let frames = &self.page_alloc.frames;
         let pt = &process.mm.pgtables;
-        for (table, lo, hi, _) in pt.pte_tables(start, end) {
+        pt.for_each_pte_slice(start, end, &mut |table, lo, hi, _| {
             for &entry in &pt.entries(table)[lo..hi] {
                 if entry == 0 {
                     continue;
@@ -811,7 +846,7 @@ impl Kernel {
                     stats.swap += 1;
                 }
             }
-        }
+        });
         stats
     }
 
@@ -892,7 +927,9 @@ impl Kernel {
 
 /// The error when a process vanished under an operation (OOM-killed).
 fn gone() -> MmError {
-    MmError::NoProcess("the process was killed while its memory was being faulted".into())
+    // Only the OOM killer ends a process in the middle of a fault; the
+    // command fails with ENOMEM as Linux's faulting task would get SIGKILL.
+    MmError::NoMemory("out of memory: the OOM killer killed this process (see dmesg)".into())
 }
 
 #[cfg(test)]

@@ -583,7 +583,9 @@ impl MmStruct {
 
 /// Round up to a page: None on overflow.
 pub fn page_align(bytes: u64) -> Option<u64> {
-    bytes.checked_add(PAGE_SIZE - 1).map(|b| b & !(PAGE_SIZE - 1))
+    bytes
+        .checked_add(PAGE_SIZE - 1)
+        .map(|b| b & !(PAGE_SIZE - 1))
 }
 
 /// Slab objects taken before an operation changes anything, so that a
@@ -755,26 +757,40 @@ impl Kernel {
             .or_else(|| mm.vmas.get(&vma.end).filter(|n| compatible(n)))
             .and_then(|v| v.anon_vma);
         let avc = self.kmem_cache_alloc(slab::ANON_VMA_CHAIN)?;
+        let anon_object = match reuse {
+            Some(_) => None,
+            None => match self.kmem_cache_alloc(slab::ANON_VMA) {
+                Ok(obj) => Some(obj),
+                Err(err) => {
+                    self.free_object(avc);
+                    return Err(err);
+                }
+            },
+        };
+        // The allocations may have run the OOM killer: look again.
+        let present = self
+            .procs
+            .mm(slot)
+            .is_ok_and(|mm| mm.vmas.get(&start).is_some_and(|v| v.anon_vma.is_none()));
+        if !present {
+            self.free_object(avc);
+            if let Some(obj) = anon_object {
+                self.free_object(obj);
+            }
+            return self.procs.mm(slot).map(|_| ());
+        }
+        let mm = self.procs.mm_mut(slot)?;
         let id = match reuse {
             Some(id) => {
-                self.procs.mm_mut(slot)?.get_anon_vma(id);
+                mm.get_anon_vma(id);
                 id
             }
-            None => {
-                let obj = match self.kmem_cache_alloc(slab::ANON_VMA) {
-                    Ok(obj) => obj,
-                    Err(err) => {
-                        self.free_object(avc);
-                        return Err(err);
-                    }
-                };
-                self.procs.mm_mut(slot)?.new_anon_vma(Some(obj))
-            }
+            None => mm.new_anon_vma(anon_object),
         };
-        let mm = self.procs.mm_mut(slot)?;
-        let vma = mm.vmas.get_mut(&start).expect("found above");
-        vma.anon_vma = Some(id);
-        vma.avc = Some(avc);
+        if let Some(vma) = mm.vmas.get_mut(&start) {
+            vma.anon_vma = Some(id);
+            vma.avc = Some(avc);
+        }
         Ok(())
     }
 
@@ -856,7 +872,9 @@ impl Kernel {
         if let Some(name) = name
             && mm.has_name(name)
         {
-            return Err(MmError::Exists(format!("a mapping named '{name}' already exists")));
+            return Err(MmError::Exists(format!(
+                "a mapping named '{name}' already exists"
+            )));
         }
         if mm.map_count() >= MAX_MAP_COUNT {
             return Err(MmError::NoMemory(format!(
@@ -867,19 +885,24 @@ impl Kernel {
         let start = match addr {
             Some(a) => {
                 if a % PAGE_SIZE != 0 {
-                    return Err(MmError::Invalid(format!("mmap addr {a:#x} is not page aligned")));
+                    return Err(MmError::Invalid(format!(
+                        "mmap addr {a:#x} is not page aligned"
+                    )));
                 }
                 if a < MMAP_MIN_ADDR {
                     return Err(MmError::Invalid(format!(
                         "mmap addr {a:#x} is below vm.mmap_min_addr ({MMAP_MIN_ADDR})"
                     )));
                 }
-                let end = a.checked_add(len).filter(|&e| e <= layout.task_size).ok_or_else(|| {
-                    MmError::NoMemory(format!(
-                        "mmap at {a:#x}: {len} bytes do not fit below {:#x}",
-                        layout.task_size
-                    ))
-                })?;
+                let end = a
+                    .checked_add(len)
+                    .filter(|&e| e <= layout.task_size)
+                    .ok_or_else(|| {
+                        MmError::NoMemory(format!(
+                            "mmap at {a:#x}: {len} bytes do not fit below {:#x}",
+                            layout.task_size
+                        ))
+                    })?;
                 if mm.intersects(a, end) {
                     return Err(MmError::NoMemory(format!(
                         "mmap at {a:#x}-{end:#x}: the range is already mapped"
@@ -918,13 +941,24 @@ impl Kernel {
     /// neighbours (`vma_merge_new_range`) or giving it a vm_area_struct.
     fn insert_new_vma(&mut self, slot: u32, mut vma: Vma) -> MmResult<()> {
         let mm = self.mm_of(slot)?;
-        let prev_merge = mm.prev_vma(vma.start).is_some_and(|p| MmStruct::can_merge(p, &vma));
-        let next_merge = mm.vmas.get(&vma.end).is_some_and(|n| MmStruct::can_merge(&vma, n));
+        let prev_merge = mm
+            .prev_vma(vma.start)
+            .is_some_and(|p| MmStruct::can_merge(p, &vma));
+        let next_merge = mm
+            .vmas
+            .get(&vma.end)
+            .is_some_and(|n| MmStruct::can_merge(&vma, n));
         if !prev_merge && !next_merge {
             vma.object = Some(self.kmem_cache_alloc(slab::VM_AREA_STRUCT)?);
         }
         let (start, end) = (vma.start, vma.end);
-        let mm = self.procs.mm_mut(slot)?;
+        let Ok(mm) = self.procs.mm_mut(slot) else {
+            // Killed by the OOM killer while the object was allocated.
+            if let Some(obj) = vma.object {
+                self.free_object(obj);
+            }
+            return self.procs.mm(slot).map(|_| ());
+        };
         if prev_merge || next_merge {
             // A temporary piece without an object, merged away at once.
             mm.insert_vma(vma);
@@ -943,26 +977,49 @@ impl Kernel {
         let mm = self.mm_of(slot)?;
         let task_size = mm.layout.task_size;
         if start % PAGE_SIZE != 0 {
-            return Err(MmError::Invalid(format!("munmap address {start:#x} is not page aligned")));
+            return Err(MmError::Invalid(format!(
+                "munmap address {start:#x} is not page aligned"
+            )));
         }
         let end = page_align(len)
             .and_then(|l| start.checked_add(l))
             .filter(|&e| e <= task_size)
             .ok_or_else(|| {
-                MmError::Invalid(format!("munmap range {start:#x}+{len:#x} goes past TASK_SIZE"))
+                MmError::Invalid(format!(
+                    "munmap range {start:#x}+{len:#x} goes past TASK_SIZE"
+                ))
             })?;
         let (vmas, avcs) = self.split_needs(slot, start, end)?;
         let mm = self.mm_of(slot)?;
         // Unmapping the middle of one VMA leaves one more behind.
-        let hole = mm.find_vma(start).is_some_and(|v| v.start < start && v.end > end);
+        let hole = mm
+            .find_vma(start)
+            .is_some_and(|v| v.start < start && v.end > end);
         if hole && mm.map_count() >= MAX_MAP_COUNT {
-            return Err(MmError::NoMemory("munmap: the split would pass vm.max_map_count".into()));
+            return Err(MmError::NoMemory(
+                "munmap: the split would pass vm.max_map_count".into(),
+            ));
         }
-        let mut pool = self.prealloc(vmas, avcs)?;
-        self.split_vma(slot, start, &mut pool)?;
-        self.split_vma(slot, end, &mut pool)?;
-        self.release_pool(pool);
+        self.split_edges(slot, start, end, vmas, avcs)?;
         self.remove_range(slot, start, end)
+    }
+
+    /// Split the VMAs at `start` and `end` with `vmas`/`avcs` objects taken
+    /// first (all or nothing); unused objects go back.
+    fn split_edges(
+        &mut self,
+        slot: u32,
+        start: u64,
+        end: u64,
+        vmas: usize,
+        avcs: usize,
+    ) -> MmResult<()> {
+        let mut pool = self.prealloc(vmas, avcs)?;
+        let result = self
+            .split_vma(slot, start, &mut pool)
+            .and_then(|()| self.split_vma(slot, end, &mut pool));
+        self.release_pool(pool);
+        result
     }
 
     /// Splits `[start, end)` needs at its edges: (vm_area_structs, chains).
@@ -1006,7 +1063,10 @@ impl Kernel {
         let MmStruct { vmas, pgtables, .. } = mm;
         let in_use = |lo: u64, hi: u64| {
             let (lo, hi) = (lo << PAGE_SHIFT, hi << PAGE_SHIFT);
-            let below = vmas.range(..lo).next_back().is_some_and(|(_, v)| v.end > lo);
+            let below = vmas
+                .range(..lo)
+                .next_back()
+                .is_some_and(|(_, v)| v.end > lo);
             below || vmas.range(lo..hi).next().is_some()
         };
         let freed = pgtables.free_unused(start, end, &in_use);
@@ -1038,11 +1098,15 @@ impl Kernel {
     /// writable charges it to Committed_AS (ENOMEM in mode 2 if refused).
     pub fn do_mprotect(&mut self, slot: u32, start: u64, len: u64, prot: Prot) -> MmResult<()> {
         if start % PAGE_SIZE != 0 {
-            return Err(MmError::Invalid(format!("mprotect address {start:#x} is not page aligned")));
+            return Err(MmError::Invalid(format!(
+                "mprotect address {start:#x} is not page aligned"
+            )));
         }
         let end = page_align(len)
             .and_then(|l| start.checked_add(l))
-            .ok_or_else(|| MmError::NoMemory(format!("mprotect range {start:#x}+{len:#x} overflows")))?;
+            .ok_or_else(|| {
+                MmError::NoMemory(format!("mprotect range {start:#x}+{len:#x} overflows"))
+            })?;
         self.require_mapped(slot, start, end, "mprotect")?;
         let new_bits = prot_bits(prot);
         let mm = self.mm_of(slot)?;
@@ -1061,12 +1125,11 @@ impl Kernel {
         }
         let (vmas, avcs) = self.split_needs(slot, start, end)?;
         if self.mm_of(slot)?.map_count() + vmas > MAX_MAP_COUNT {
-            return Err(MmError::NoMemory("mprotect: the split would pass vm.max_map_count".into()));
+            return Err(MmError::NoMemory(
+                "mprotect: the split would pass vm.max_map_count".into(),
+            ));
         }
-        let mut pool = self.prealloc(vmas, avcs)?;
-        self.split_vma(slot, start, &mut pool)?;
-        self.split_vma(slot, end, &mut pool)?;
-        self.release_pool(pool);
+        self.split_edges(slot, start, end, vmas, avcs)?;
         let mm = self.procs.mm_mut(slot)?;
         let starts: Vec<u64> = mm.vmas.range(start..end).map(|(s, _)| *s).collect();
         for s in starts {
@@ -1105,10 +1168,7 @@ impl Kernel {
         if new_brk <= old_brk {
             // Shrink: unmap the pages above the new break.
             let (vmas, avcs) = self.split_needs(slot, new_end, old_end)?;
-            let mut pool = self.prealloc(vmas, avcs)?;
-            self.split_vma(slot, new_end, &mut pool)?;
-            self.split_vma(slot, old_end, &mut pool)?;
-            self.release_pool(pool);
+            self.split_edges(slot, new_end, old_end, vmas, avcs)?;
             self.procs.mm_mut(slot)?.brk = new_brk;
             return self.remove_range(slot, new_end, old_end);
         }
@@ -1129,7 +1189,8 @@ impl Kernel {
         }
         let pages = (new_end - old_end) >> PAGE_SHIFT;
         self.vm_enough_memory(slot, pages)?;
-        let flags = VmFlags(VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_ACCOUNT);
+        let flags =
+            VmFlags(VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_ACCOUNT);
         let mm = self.mm_of(slot)?;
         // do_brk_flags only extends the heap VMA right below (just_expand).
         let expand = (old_brk > start_brk)
@@ -1141,11 +1202,19 @@ impl Kernel {
             Some(s) => {
                 let mm = self.procs.mm_mut(slot)?;
                 let vma = mm.remove_vma(s).expect("found above");
-                mm.insert_vma(Vma { end: new_end, ..vma });
+                mm.insert_vma(Vma {
+                    end: new_end,
+                    ..vma
+                });
             }
             None => {
-                let object = Some(self.kmem_cache_alloc(slab::VM_AREA_STRUCT)?);
-                self.procs.mm_mut(slot)?.insert_vma(Vma {
+                let object = self.kmem_cache_alloc(slab::VM_AREA_STRUCT)?;
+                let Ok(mm) = self.procs.mm_mut(slot) else {
+                    self.free_object(object);
+                    return self.procs.mm(slot).map(|_| ());
+                };
+                let object = Some(object);
+                mm.insert_vma(Vma {
                     start: old_end,
                     end: new_end,
                     flags,
@@ -1164,11 +1233,15 @@ impl Kernel {
     /// (ENOMEM, nothing done, otherwise).
     pub fn do_madvise(&mut self, slot: u32, start: u64, len: u64, advice: Advice) -> MmResult<()> {
         if start % PAGE_SIZE != 0 {
-            return Err(MmError::Invalid(format!("madvise address {start:#x} is not page aligned")));
+            return Err(MmError::Invalid(format!(
+                "madvise address {start:#x} is not page aligned"
+            )));
         }
         let end = page_align(len)
             .and_then(|l| start.checked_add(l))
-            .ok_or_else(|| MmError::Invalid(format!("madvise range {start:#x}+{len:#x} overflows")))?;
+            .ok_or_else(|| {
+                MmError::Invalid(format!("madvise range {start:#x}+{len:#x} overflows"))
+            })?;
         self.require_mapped(slot, start, end, "madvise")?;
         let (lo, hi) = (start >> PAGE_SHIFT, end >> PAGE_SHIFT);
         match advice {

@@ -10,7 +10,6 @@ pub mod page_alloc;
 pub mod page_contents;
 pub mod printk;
 pub mod process;
-pub mod rmap;
 pub mod slab;
 pub mod swapfile;
 pub mod types;
@@ -143,6 +142,9 @@ pub struct Kernel {
     pub procs: process::Processes,
     /// The slab allocator: kmem caches, kmalloc, their tags.
     pub slab: slab::SlabAllocator,
+    /// The process whose `PID/ctl` command is running (the OOM killer
+    /// names it as the task that invoked it).
+    pub current: Option<types::Pid>,
 }
 
 impl Kernel {
@@ -167,6 +169,7 @@ impl Kernel {
             page_contents: page_contents::PageContents::default(),
             procs: process::Processes::new(config.arch),
             slab: slab::SlabAllocator::default(),
+            current: None,
         };
         crate::procfs::boot_log::log_boot(&mut kernel);
         kernel.kmem_cache_init()?;
@@ -197,7 +200,11 @@ impl Kernel {
             match scope {
                 Scope::System => ctl::parse_system(line).and_then(|cmd| self.apply(cmd)),
                 Scope::Process(pid) => {
-                    ctl::parse_process(line).and_then(|cmd| self.apply_process(pid, cmd))
+                    self.current = Some(pid);
+                    let result =
+                        ctl::parse_process(line).and_then(|cmd| self.apply_process(pid, cmd));
+                    self.current = None;
+                    result
                 }
             }
         };
@@ -290,7 +297,7 @@ impl Kernel {
         highest: usize,
         kind: PageKind,
     ) -> Option<Pfn> {
-        self.alloc_pages_reclaim(order, highest, kind)
+        self.alloc_pages_oom(order, highest, kind)
     }
 
     fn alloc_pages_command(
@@ -352,7 +359,13 @@ impl Kernel {
     /// Once the lists stop changing the remaining ticks only move the clock.
     pub fn tick(&mut self, ticks: u64) {
         self.clock_ns += ticks * TICK_NS;
-        let longest = self.lru.zones.iter().map(|z| z.active_anon.len()).max().unwrap_or(0);
+        let longest = self
+            .lru
+            .zones
+            .iter()
+            .map(|z| z.active_anon.len())
+            .max()
+            .unwrap_or(0);
         // Two passes over the longest list settle every page.
         let rounds = ticks.min((2 * longest).div_ceil(vmscan::SWAP_CLUSTER_MAX) + 1);
         for _ in 0..rounds {

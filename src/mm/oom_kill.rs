@@ -142,3 +142,95 @@ mod tests {
         );
     }
 }
+
+/// Largest order the OOM killer runs for (PAGE_ALLOC_COSTLY_ORDER).
+pub const PAGE_ALLOC_COSTLY_ORDER: u8 = 3;
+
+impl super::Kernel {
+    /// The allocator with everything behind it: fast path, kswapd, direct
+    /// reclaim, and for orders up to 3 the OOM killer, retried while it
+    /// finds victims. None when nothing more can be freed.
+    pub fn alloc_pages_oom(
+        &mut self,
+        order: super::types::Order,
+        highest: usize,
+        kind: super::page_alloc::PageKind,
+    ) -> Option<super::types::Pfn> {
+        loop {
+            if let Some(pfn) = self.alloc_pages_reclaim(order, highest, kind) {
+                return Some(pfn);
+            }
+            if order.0 > PAGE_ALLOC_COSTLY_ORDER
+                || self.swap.swapoff_running
+                || !self.out_of_memory(order, kind)
+            {
+                return None;
+            }
+        }
+    }
+
+    /// `out_of_memory`: log the header and the task table, kill the process
+    /// with the highest badness and free all it held. False when no process
+    /// may be killed.
+    pub fn out_of_memory(
+        &mut self,
+        order: super::types::Order,
+        kind: super::page_alloc::PageKind,
+    ) -> bool {
+        let totalpages = self.page_alloc.total_managed() + self.swap.total_pages();
+        let candidates = self.oom_candidates();
+        let Some(victim) = select_victim(&candidates, totalpages) else {
+            self.printk("Out of memory and no killable processes...");
+            return false;
+        };
+        let (comm, adj) = match self
+            .current
+            .and_then(|pid| candidates.iter().find(|c| c.pid == pid))
+        {
+            Some(c) => (c.comm.clone(), c.oom_score_adj),
+            None => ("mmfs-ctl".to_string(), 0),
+        };
+        let gfp = if kind == super::page_alloc::PageKind::UserAnon {
+            "0x140dca(GFP_HIGHUSER_MOVABLE|__GFP_ZERO)"
+        } else {
+            "0xcc0(GFP_KERNEL)"
+        };
+        let mut header = format!(
+            "{comm} invoked oom-killer: gfp_mask={gfp}, order={}, oom_score_adj={adj}\nTasks state (memory values in pages):\n[  pid  ]   uid  tgid total_vm      rss rss_anon rss_file rss_shmem pgtables_bytes swapents oom_score_adj name",
+            order.0
+        );
+        for c in &candidates {
+            header.push_str(&format!(
+                "\n[{:7}] {:5} {:5} {:8} {:8} {:8} {:8} {:9} {:8} {:8}         {:5} {}",
+                c.pid.0,
+                0,
+                c.pid.0,
+                c.total_vm_pages,
+                c.rss_pages,
+                c.rss_pages,
+                0,
+                0,
+                c.pgtable_pages * super::types::PAGE_SIZE,
+                c.swap_pages,
+                c.oom_score_adj,
+                c.comm
+            ));
+        }
+        self.printk(header);
+        let chosen = candidates[victim].clone();
+        self.printk(format!(
+            "oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,mems_allowed=0,global_oom,task_memcg=/,task={},pid={},uid=0",
+            chosen.comm, chosen.pid
+        ));
+        self.printk(killed_line(&chosen));
+        self.events.oom_kill += 1;
+        if let Ok(slot) = self.procs.slot_of(chosen.pid) {
+            self.exit_process(slot);
+        }
+        self.printk(format!(
+            "oom_reaper: reaped process {} ({}), now anon-rss:0kB, file-rss:0kB, shmem-rss:0kB",
+            chosen.pid, chosen.comm
+        ));
+        true
+    }
+}

@@ -12,8 +12,9 @@ use super::Kernel;
 use super::error::{MmError, MmResult};
 use super::memory::{FaultOrigin, Geometry, Pte};
 use super::mmap::{
-    INITIAL_STACK, INITIAL_STACK_PAGES_TOUCHED, MMAP_MIN_ADDR, MmStruct, STACK_GUARD_GAP, STACK_RLIMIT,
-    VM_ACCOUNT, VM_GROWSDOWN, VM_MAYEXEC, VM_MAYREAD, VM_MAYWRITE, VM_READ, VM_WRITE, Vma, VmFlags,
+    INITIAL_STACK, INITIAL_STACK_PAGES_TOUCHED, MMAP_MIN_ADDR, MmStruct, STACK_GUARD_GAP,
+    STACK_RLIMIT, VM_ACCOUNT, VM_GROWSDOWN, VM_MAYEXEC, VM_MAYREAD, VM_MAYWRITE, VM_READ, VM_WRITE,
+    VmFlags, Vma,
 };
 use super::oom_kill::{OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN, OomCandidate};
 use super::page_alloc::PageKind;
@@ -77,7 +78,6 @@ pub struct Processes {
     /// `sysctl_admin_reserve_kbytes` in pages (min(3% of free, 8 MiB) at boot).
     pub admin_reserve_pages: u64,
     geometry: Geometry,
-    arch: Arch,
     next_seq: u64,
 }
 
@@ -92,7 +92,6 @@ impl Processes {
             user_reserve_pages: 0,
             admin_reserve_pages: 0,
             geometry: Geometry::of(arch),
-            arch,
             next_seq: 0,
         }
     }
@@ -156,7 +155,9 @@ impl Processes {
 
     /// (mm slot, process) pairs, by pid.
     pub fn iter_slots(&self) -> impl Iterator<Item = (u32, &Process)> {
-        self.by_pid.values().filter_map(|&s| self.get(s).map(|p| (s, p)))
+        self.by_pid
+            .values()
+            .filter_map(|&s| self.get(s).map(|p| (s, p)))
     }
 
     /// Number of live processes.
@@ -173,7 +174,11 @@ impl Processes {
     /// back to RESERVED_PIDS (`idr_alloc_cyclic`). EAGAIN when all are taken.
     pub fn next_pid(&self, last: u32) -> MmResult<Pid> {
         let cursor = last.saturating_add(1);
-        let min = if cursor > RESERVED_PIDS { RESERVED_PIDS } else { 2 };
+        let min = if cursor > RESERVED_PIDS {
+            RESERVED_PIDS
+        } else {
+            2
+        };
         let free = |p: &u32| !self.by_pid.contains_key(&Pid(*p));
         (cursor.max(2)..PID_MAX)
             .find(free)
@@ -271,7 +276,9 @@ impl Kernel {
         let zone = self.kernel_zone();
         let Some(stack) = self.alloc_kernel_block(order, zone, PageKind::KernelStack) else {
             objects.into_iter().for_each(|o| self.free_object(o));
-            return Err(MmError::NoMemory("fork: no memory for a kernel stack".into()));
+            return Err(MmError::NoMemory(
+                "fork: no memory for a kernel stack".into(),
+            ));
         };
         let pgd = match self.alloc_pt_page() {
             Ok(pfn) => pfn,
@@ -312,12 +319,23 @@ impl Kernel {
         let top = self.procs.mm(slot)?.layout.stack_top;
         let start = top - INITIAL_STACK;
         self.vm_enough_memory(slot, INITIAL_STACK >> PAGE_SHIFT)?;
-        let object = Some(self.kmem_cache_alloc(slab::VM_AREA_STRUCT)?);
-        self.procs.mm_mut(slot)?.insert_vma(Vma {
+        let object = self.kmem_cache_alloc(slab::VM_AREA_STRUCT)?;
+        let Ok(mm) = self.procs.mm_mut(slot) else {
+            self.free_object(object);
+            return self.procs.mm(slot).map(|_| ());
+        };
+        let object = Some(object);
+        mm.insert_vma(Vma {
             start,
             end: top,
             flags: VmFlags(
-                VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_GROWSDOWN | VM_ACCOUNT,
+                VM_READ
+                    | VM_WRITE
+                    | VM_MAYREAD
+                    | VM_MAYWRITE
+                    | VM_MAYEXEC
+                    | VM_GROWSDOWN
+                    | VM_ACCOUNT,
             ),
             name: None,
             anon_vma: None,
@@ -414,8 +432,9 @@ impl Kernel {
                 (start, *offset, name.clone())
             }
         };
-        base.checked_add_signed(offset)
-            .ok_or_else(|| MmError::Invalid(format!("{what}{offset:+} is outside the address space")))
+        base.checked_add_signed(offset).ok_or_else(|| {
+            MmError::Invalid(format!("{what}{offset:+} is outside the address space"))
+        })
     }
 
     /// Run a command of `PID/ctl`.
@@ -429,7 +448,8 @@ impl Kernel {
                 prot,
             } => {
                 let addr = addr.map(|a| self.resolve_addr(slot, &a)).transpose()?;
-                self.do_mmap(slot, addr, bytes, prot, name.as_deref()).map(|_| ())
+                self.do_mmap(slot, addr, bytes, prot, name.as_deref())
+                    .map(|_| ())
             }
             ProcessCommand::Munmap { addr, bytes } => {
                 let addr = self.resolve_addr(slot, &addr)?;
@@ -446,9 +466,9 @@ impl Kernel {
                     BrkArg::Grow(n) => brk.checked_add(n).ok_or_else(|| {
                         MmError::NoMemory(format!("brk +{n}: past the end of the address space"))
                     })?,
-                    BrkArg::Shrink(n) => brk.checked_sub(n).ok_or_else(|| {
-                        MmError::Invalid(format!("brk -{n}: below address 0"))
-                    })?,
+                    BrkArg::Shrink(n) => brk
+                        .checked_sub(n)
+                        .ok_or_else(|| MmError::Invalid(format!("brk -{n}: below address 0")))?,
                 };
                 self.do_brk(slot, new)
             }
@@ -474,7 +494,9 @@ impl Kernel {
     /// ENOMEM keeps the pages faulted before it.
     pub fn do_touch(&mut self, slot: u32, addr: u64, len: u64, write: bool) -> MmResult<()> {
         let end = addr.checked_add(len).ok_or_else(|| {
-            MmError::Invalid(format!("touch {addr:#x}+{len:#x} wraps around the address space"))
+            MmError::Invalid(format!(
+                "touch {addr:#x}+{len:#x} wraps around the address space"
+            ))
         })?;
         let mut pieces: Vec<(u64, u64, bool)> = Vec::new();
         let mut grow: Option<(u64, u64)> = None;
@@ -504,16 +526,28 @@ impl Kernel {
                     return Err(self.segfault(slot, at, write, why));
                 }
             };
-            let allowed = if write { flags.is_write() } else { flags.is_accessible() };
+            let allowed = if write {
+                flags.is_write()
+            } else {
+                flags.is_accessible()
+            };
             if !allowed {
                 let why = format!(
                     "the mapping {vma_start:x}-{vma_end:x} is {}",
-                    if flags.is_accessible() { "read-only" } else { "PROT_NONE" }
+                    if flags.is_accessible() {
+                        "read-only"
+                    } else {
+                        "PROT_NONE"
+                    }
                 );
                 return Err(self.segfault(slot, at, write, &why));
             }
             let piece_end = vma_end.min(end);
-            pieces.push((page >> PAGE_SHIFT, piece_end.div_ceil(PAGE_SIZE), flags.is_write()));
+            pieces.push((
+                page >> PAGE_SHIFT,
+                piece_end.div_ceil(PAGE_SIZE),
+                flags.is_write(),
+            ));
             at = piece_end;
         }
         if let Some((old_start, new_start)) = grow {
@@ -530,7 +564,13 @@ impl Kernel {
 
     /// May the stack VMA `vma` grow down to `new_start`
     /// (`expand_downwards`, `acct_stack_growth`)? The reason if not.
-    fn stack_growth(&mut self, slot: u32, start: u64, end: u64, new_start: u64) -> Result<(), String> {
+    fn stack_growth(
+        &mut self,
+        slot: u32,
+        start: u64,
+        end: u64,
+        new_start: u64,
+    ) -> Result<(), String> {
         let mm = self.procs.mm(slot).map_err(|e| e.to_string())?;
         if new_start < MMAP_MIN_ADDR {
             return Err("below vm.mmap_min_addr".into());
@@ -547,7 +587,10 @@ impl Kernel {
             ));
         }
         if end - new_start > STACK_RLIMIT {
-            return Err(format!("the stack would pass RLIMIT_STACK ({} KiB)", STACK_RLIMIT >> 10));
+            return Err(format!(
+                "the stack would pass RLIMIT_STACK ({} KiB)",
+                STACK_RLIMIT >> 10
+            ));
         }
         let grow = (start - new_start) >> PAGE_SHIFT;
         self.vm_enough_memory(slot, grow)
@@ -594,7 +637,9 @@ impl Kernel {
             "{comm}[{pid}]: segfault at {addr:x} ip {:0width$x} sp {:0width$x} error {code:x} likely on CPU 0 (core 0, socket 0)",
             0, 0
         ));
-        self.printk(format!("Code: Unable to access opcode bytes at 0x{prologue:x}."));
+        self.printk(format!(
+            "Code: Unable to access opcode bytes at 0x{prologue:x}."
+        ));
         MmError::Fault(format!(
             "{} at {addr:#x}: {why} (SIGSEGV, error {code}; the process lives on)",
             if write { "write" } else { "read" }
@@ -650,7 +695,10 @@ impl Kernel {
 
     /// Page-table pages of all processes, PGDs included (NR_PAGETABLE).
     pub fn page_table_pages(&self) -> u64 {
-        self.procs.iter().map(|p| p.mm.pgtables.nr_tables() + 1).sum()
+        self.procs
+            .iter()
+            .map(|p| p.mm.pgtables.nr_tables() + 1)
+            .sum()
     }
 
     /// Σ RssAnon of all processes (NR_ANON_MAPPED).
@@ -685,14 +733,34 @@ impl Kernel {
                         return Err(format!("{who}: VMAs overlap at {:#x}", v.start));
                     }
                     if MmStruct::can_merge(pv, v) {
-                        return Err(format!("{who}: VMAs {:#x} and {:#x} should be merged", pv.start, v.start));
+                        return Err(format!(
+                            "{who}: VMAs {:#x} and {:#x} should be merged",
+                            pv.start, v.start
+                        ));
                     }
                 }
                 prev = Some(v);
             }
             let recount = mm.recount();
-            if recount != (mm.total_vm, mm.data_vm, mm.exec_vm, mm.stack_vm, mm.committed) {
-                return Err(format!("{who}: vm counters {:?} differ from a recount {recount:?}", (mm.total_vm, mm.data_vm, mm.exec_vm, mm.stack_vm, mm.committed)));
+            if recount
+                != (
+                    mm.total_vm,
+                    mm.data_vm,
+                    mm.exec_vm,
+                    mm.stack_vm,
+                    mm.committed,
+                )
+            {
+                return Err(format!(
+                    "{who}: vm counters {:?} differ from a recount {recount:?}",
+                    (
+                        mm.total_vm,
+                        mm.data_vm,
+                        mm.exec_vm,
+                        mm.stack_vm,
+                        mm.committed
+                    )
+                ));
             }
             if !mm.names_consistent() {
                 return Err(format!("{who}: anon name index out of date"));
@@ -705,7 +773,9 @@ impl Kernel {
             }
             let live: BTreeMap<u32, u32> = mm.anon_vma_refs().into_iter().collect();
             if refs != live {
-                return Err(format!("{who}: anon_vma references {live:?}, VMAs hold {refs:?}"));
+                return Err(format!(
+                    "{who}: anon_vma references {live:?}, VMAs hold {refs:?}"
+                ));
             }
             let (mut rss, mut swap) = (0u64, 0u64);
             let pt = &mm.pgtables;
@@ -727,10 +797,15 @@ impl Kernel {
                         if frames.kind(pfn) != PageKind::UserAnon
                             || frames.state(pfn) != super::page_alloc::FrameState::Allocated
                         {
-                            return Err(format!("{who}: PTE at {addr:#x} maps pfn {pfn} that is no user page"));
+                            return Err(format!(
+                                "{who}: PTE at {addr:#x} maps pfn {pfn} that is no user page"
+                            ));
                         }
                         if frames.rmap(pfn) != (slot, vpn) {
-                            return Err(format!("{who}: pfn {pfn} has rmap {:?}, mapped at ({slot}, {vpn:#x})", frames.rmap(pfn)));
+                            return Err(format!(
+                                "{who}: pfn {pfn} has rmap {:?}, mapped at ({slot}, {vpn:#x})",
+                                frames.rmap(pfn)
+                            ));
                         }
                     } else if pte.is_zero_page() {
                         if pte.pfn() != self.procs.zero_page || pte.is_write() {
@@ -749,10 +824,19 @@ impl Kernel {
             }
             let tables = pt.all_pfns();
             if tables.len() as u64 != pt.nr_tables() + 1 {
-                return Err(format!("{who}: {} table pages but nr_ptes says {}", tables.len(), pt.nr_tables() + 1));
+                return Err(format!(
+                    "{who}: {} table pages but nr_ptes says {}",
+                    tables.len(),
+                    pt.nr_tables() + 1
+                ));
             }
-            if let Some(t) = tables.iter().find(|&&t| frames.kind(t) != PageKind::PageTable) {
-                return Err(format!("{who}: page-table frame {t} is not a PageTable page"));
+            if let Some(t) = tables
+                .iter()
+                .find(|&&t| frames.kind(t) != PageKind::PageTable)
+            {
+                return Err(format!(
+                    "{who}: page-table frame {t} is not a PageTable page"
+                ));
             }
             if frames.kind(p.kernel_stack) != PageKind::KernelStack
                 || frames.order(p.kernel_stack) != p.kernel_stack_order
@@ -791,5 +875,337 @@ fn oom_candidate(p: &Process) -> OomCandidate {
         pgtable_pages: p.mm.pgtables.nr_tables(),
         total_vm_pages: p.mm.total_vm,
         oom_score_adj: p.oom_score_adj,
+    }
+}
+
+/// Helpers for the core tests of processes, VMAs and faults.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+    use crate::ctl::Scope;
+    use crate::mm::MachineConfig;
+
+    /// A booted machine.
+    pub fn boot(arch: Arch, mem: u64) -> Kernel {
+        let k = Kernel::boot(MachineConfig {
+            arch,
+            mem_bytes: mem,
+        })
+        .expect("boot");
+        k.check_invariants().expect("invariants at boot");
+        k
+    }
+
+    /// A line on `MOUNT/ctl`, invariants checked after it.
+    pub fn sys(k: &mut Kernel, line: &str) -> MmResult<()> {
+        let r = k.execute_line(Scope::System, line);
+        k.check_invariants()
+            .unwrap_or_else(|e| panic!("after {line:?}: {e}"));
+        r
+    }
+
+    /// A line on `MOUNT/PID/ctl`, invariants checked after it.
+    pub fn run(k: &mut Kernel, pid: Pid, line: &str) -> MmResult<()> {
+        let r = k.execute_line(Scope::Process(pid), line);
+        k.check_invariants()
+            .unwrap_or_else(|e| panic!("after {line:?}: {e}"));
+        r
+    }
+
+    /// `spawn NAME`, returning the new pid.
+    pub fn spawn(k: &mut Kernel, name: &str) -> Pid {
+        sys(k, &format!("spawn {name}")).expect("spawn");
+        Pid(k.ns_last_pid)
+    }
+
+    /// A default machine with one process.
+    pub fn setup() -> (Kernel, Pid) {
+        let mut k = boot(Arch::X86_64, 1 << 30);
+        let pid = spawn(&mut k, "test");
+        (k, pid)
+    }
+
+    /// The address space of `pid`.
+    pub fn mm(k: &Kernel, pid: Pid) -> &MmStruct {
+        &k.procs.by_pid(pid).expect("live pid").mm
+    }
+
+    /// Start of the mapping named `name`.
+    pub fn addr(k: &Kernel, pid: Pid, name: &str) -> u64 {
+        mm(k, pid).named_start(name).expect("named mapping")
+    }
+
+    /// The VMAs over `pages` pages from `base`, one character a page: `.`
+    /// for a hole, a letter per VMA in address order (the style of the
+    /// kernel's tools/testing/vma).
+    pub fn layout(k: &Kernel, pid: Pid, base: u64, pages: u64) -> String {
+        let mm = mm(k, pid);
+        let mut seen: Vec<u64> = Vec::new();
+        (0..pages)
+            .map(|i| match mm.find_vma(base + i * PAGE_SIZE) {
+                None => '.',
+                Some(v) => {
+                    let n = match seen.iter().position(|&s| s == v.start) {
+                        Some(n) => n,
+                        None => {
+                            seen.push(v.start);
+                            seen.len() - 1
+                        }
+                    };
+                    (b'A' + n as u8) as char
+                }
+            })
+            .collect()
+    }
+
+    /// Live objects of a slab cache.
+    pub fn objects(k: &Kernel, cache: slab::CacheId) -> u64 {
+        k.slab.cache(cache).expect("boot cache").active_objs()
+    }
+
+    /// Free pages plus pages held by slab caches: what must come back after
+    /// a process exits (caches may keep empty slabs).
+    pub fn free_plus_slab(k: &Kernel) -> u64 {
+        k.page_alloc.total_free() + k.slab.nr_slab_pages()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::*;
+    use super::*;
+
+    #[test]
+    fn spawn_builds_a_fresh_process() {
+        let (k, pid) = setup();
+        assert_eq!(pid, Pid(2));
+        assert_eq!(k.ns_last_pid, 2);
+        let p = k.procs.by_pid(pid).unwrap();
+        let mm = &p.mm;
+        let stack = mm.stack_vma().unwrap();
+        assert_eq!(
+            (stack.start, stack.end),
+            (0x7fff_fffd_e000, 0x7fff_ffff_f000)
+        );
+        assert_eq!(stack.flags.mnemonics(), "rd wr mr mw me gd ac ");
+        assert_eq!(mm.map_count(), 1);
+        // The top three pages are touched: three minor faults, 12 kB RSS,
+        // and PUD + PMD + PTE tables below the PGD.
+        assert_eq!(mm.rss_anon, 3);
+        assert_eq!(p.min_flt, 3);
+        assert_eq!(mm.pgtables.nr_tables(), 3);
+        assert_eq!(mm.stack_vm, 33);
+        assert_eq!(mm.committed, 33);
+        assert_eq!(k.kernel_stack_kb(), 16);
+        assert_eq!(
+            k.page_alloc.frames.kind(p.kernel_stack),
+            PageKind::KernelStack
+        );
+        assert_eq!(mm.brk, mm.start_brk);
+        for cache in TASK_CACHES {
+            assert!(objects(&k, cache) >= 1);
+        }
+    }
+
+    #[test]
+    fn i386_process_layout() {
+        let mut k = boot(Arch::I386, 2 << 30);
+        let pid = spawn(&mut k, "x");
+        let p = k.procs.by_pid(pid).unwrap();
+        let stack = p.mm.stack_vma().unwrap();
+        assert_eq!((stack.start, stack.end), (0xbffd_f000, 0xc000_0000));
+        assert_eq!(p.mm.pgtables.nr_tables(), 1);
+        assert_eq!(p.kernel_stack_order, Order(1));
+        assert_eq!(k.kernel_stack_kb(), 8);
+    }
+
+    #[test]
+    fn kill_gives_back_every_page() {
+        let mut k = boot(Arch::X86_64, 1 << 30);
+        let before = free_plus_slab(&k);
+        let caches: Vec<slab::CacheId> = TASK_CACHES
+            .iter()
+            .chain(&[slab::VM_AREA_STRUCT, slab::ANON_VMA, slab::ANON_VMA_CHAIN])
+            .copied()
+            .collect();
+        let counts: Vec<u64> = caches.iter().map(|&c| objects(&k, c)).collect();
+        let pid = spawn(&mut k, "hog");
+        for line in [
+            "mmap 64M name=big",
+            "touch big 40M",
+            "mmap 1M name=ro prot=r",
+            "touch ro 1M read",
+            "mprotect big+4M 8M r",
+            "munmap big+20M 4K",
+            "brk +1M",
+            "touch heap 512K",
+            "touch stack-64K 64K",
+        ] {
+            run(&mut k, pid, line).unwrap();
+        }
+        k.write_mem(pid, addr(&k, pid, "big") + 5, b"bytes")
+            .unwrap();
+        assert!(k.page_alloc.total_free() + (40 << 8) < before);
+        sys(&mut k, &format!("kill {}", pid.0)).unwrap();
+        assert_eq!(free_plus_slab(&k), before);
+        assert!(k.page_contents.is_empty());
+        assert!(k.pids().is_empty());
+        for (cache, count) in caches.iter().zip(counts) {
+            assert_eq!(objects(&k, *cache), count, "cache {cache:?}");
+        }
+        assert_eq!(k.page_table_pages(), 0);
+        assert_eq!(k.anon_mapped_pages(), 0);
+        assert_eq!(k.committed_as(), 0);
+    }
+
+    #[test]
+    fn kill_and_ctl_of_unknown_pids_are_esrch() {
+        let (mut k, pid) = setup();
+        assert_eq!(sys(&mut k, "kill 99").unwrap_err().errno(), libc::ESRCH);
+        assert_eq!(
+            run(&mut k, Pid(99), "mmap 4K").unwrap_err().errno(),
+            libc::ESRCH
+        );
+        assert_eq!(sys(&mut k, "kill 0").unwrap_err().errno(), libc::EINVAL);
+        sys(&mut k, &format!("kill {}", pid.0)).unwrap();
+        assert_eq!(
+            run(&mut k, pid, "touch stack 4K").unwrap_err().errno(),
+            libc::ESRCH
+        );
+        assert_eq!(
+            sys(&mut k, &format!("kill {}", pid.0)).unwrap_err().errno(),
+            libc::ESRCH
+        );
+    }
+
+    #[test]
+    fn pids_wrap_past_pid_max_to_reserved_pids() {
+        let (mut k, first) = setup();
+        k.ns_last_pid = PID_MAX - 2;
+        let a = spawn(&mut k, "a");
+        assert_eq!(a, Pid(PID_MAX - 1));
+        let b = spawn(&mut k, "b");
+        assert_eq!(b, Pid(RESERVED_PIDS));
+        // Used pids are skipped.
+        k.ns_last_pid = RESERVED_PIDS - 1;
+        let c = spawn(&mut k, "c");
+        assert_eq!(c, Pid(RESERVED_PIDS + 1));
+        assert_eq!(k.pids(), vec![first, b, c, a]);
+        // The mm slot of a killed process is reused, lowest first.
+        let slot_b = k.procs.slot_of(b).unwrap();
+        sys(&mut k, &format!("kill {}", b.0)).unwrap();
+        let d = spawn(&mut k, "d");
+        assert_eq!(k.procs.slot_of(d).unwrap(), slot_b);
+    }
+
+    #[test]
+    fn names_are_cut_to_15_bytes() {
+        let mut k = boot(Arch::X86_64, 256 << 20);
+        let pid = spawn(&mut k, "a-very-long-process-name");
+        assert_eq!(k.procs.by_pid(pid).unwrap().comm, "a-very-long-pro");
+        k.write_comm(pid, "renamed\n").unwrap();
+        assert_eq!(k.procs.by_pid(pid).unwrap().comm, "renamed");
+    }
+
+    #[test]
+    fn oom_score_adj_range() {
+        let (mut k, pid) = setup();
+        assert_eq!(
+            k.write_oom_score_adj(pid, "1001").unwrap_err().errno(),
+            libc::EINVAL
+        );
+        assert_eq!(
+            k.write_oom_score_adj(pid, "x").unwrap_err().errno(),
+            libc::EINVAL
+        );
+        assert_eq!(
+            k.write_oom_score_adj(Pid(77), "0").unwrap_err().errno(),
+            libc::ESRCH
+        );
+        k.write_oom_score_adj(pid, "-1000\n").unwrap();
+        assert_eq!(k.procs.by_pid(pid).unwrap().oom_score_adj, -1000);
+    }
+
+    #[test]
+    fn overcommit_mode_2_refuses_past_commit_limit() {
+        let (mut k, pid) = setup();
+        sys(&mut k, "# strict accounting").unwrap();
+        k.write_sysctl("vm/overcommit_memory", "2").unwrap();
+        let ram = k.totalram_pages();
+        assert_eq!(k.vm_commit_limit(), ram * 50 / 100);
+        let committed = k.committed_as();
+        assert_eq!(committed, 33);
+        // allowed = CommitLimit - min(total_vm / 32, user reserve); a
+        // request passes while committed + pages < allowed.
+        let total_vm = mm(&k, pid).total_vm;
+        let allowed = k.vm_commit_limit() - (total_vm / 32).min(k.procs.user_reserve_pages);
+        let fits = allowed - committed - 1;
+        let err = run(&mut k, pid, &format!("mmap {}", (fits + 1) * PAGE_SIZE)).unwrap_err();
+        assert_eq!(err.errno(), libc::ENOMEM);
+        assert!(k.dmesg.records().any(|r| {
+            r.text
+                .starts_with("__vm_enough_memory: pid: 2, comm: test, bytes:")
+        }));
+        run(&mut k, pid, &format!("mmap {}", fits * PAGE_SIZE)).unwrap();
+        assert_eq!(k.committed_as(), committed + fits);
+        // Read-only mappings are not accounted; making them writable is.
+        run(&mut k, pid, "mmap 1M name=ro prot=r").unwrap();
+        assert_eq!(k.committed_as(), committed + fits);
+        assert_eq!(
+            run(&mut k, pid, "mprotect ro 1M rw").unwrap_err().errno(),
+            libc::ENOMEM
+        );
+        // The ratio moves the limit.
+        k.write_sysctl("vm/overcommit_ratio", "100").unwrap();
+        assert_eq!(k.vm_commit_limit(), ram);
+        run(&mut k, pid, "mprotect ro 1M rw").unwrap();
+        assert_eq!(k.committed_as(), committed + fits + 256);
+        // munmap gives the commitment back.
+        run(&mut k, pid, "munmap ro 1M").unwrap();
+        assert_eq!(k.committed_as(), committed + fits);
+    }
+
+    #[test]
+    fn overcommit_modes_0_and_1() {
+        let (mut k, pid) = setup();
+        let ram = k.totalram_pages();
+        // Mode 0 refuses one request above RAM + swap, not the sum of many.
+        let err = run(&mut k, pid, &format!("mmap {}", (ram + 1) * PAGE_SIZE)).unwrap_err();
+        assert_eq!(err.errno(), libc::ENOMEM);
+        run(&mut k, pid, &format!("mmap {}", ram * PAGE_SIZE)).unwrap();
+        run(&mut k, pid, &format!("mmap {}", ram * PAGE_SIZE)).unwrap();
+        assert_eq!(k.committed_as(), 33 + 2 * ram);
+        k.write_sysctl("vm/overcommit_memory", "1").unwrap();
+        run(&mut k, pid, "mmap 64G").unwrap();
+        assert_eq!(k.committed_as(), 33 + 2 * ram + (16 << 20));
+    }
+
+    #[test]
+    fn same_commands_give_identical_files() {
+        let script = [
+            "mmap 8M name=a",
+            "touch a 3M",
+            "mmap 1M prot=r",
+            "touch a+6M 4K read",
+            "mprotect a+1M 1M r",
+            "brk +100K",
+            "touch heap 50K",
+            "madvise a 512K dontneed",
+        ];
+        let render = || {
+            let (mut k, pid) = setup();
+            for line in script {
+                run(&mut k, pid, line).unwrap();
+            }
+            use crate::procfs::pid::{PidFile, render_pid};
+            [
+                PidFile::Maps,
+                PidFile::Smaps,
+                PidFile::Status,
+                PidFile::Stat,
+            ]
+            .map(|f| render_pid(&k, pid, f).unwrap())
+        };
+        assert_eq!(render(), render());
     }
 }

@@ -268,6 +268,9 @@ pub struct SwapState {
     least_priority: i32,
     /// Simulated block devices by path.
     pub disks: BTreeMap<String, SimulatedDisk>,
+    /// swapoff is bringing pages back: like Linux's `set_current_oom_origin`
+    /// the swapoff itself, not another process, pays for a lack of memory.
+    pub swapoff_running: bool,
 }
 
 impl Default for SwapState {
@@ -277,6 +280,7 @@ impl Default for SwapState {
             avail: Vec::new(),
             least_priority: -1,
             disks: BTreeMap::new(),
+            swapoff_running: false,
         }
     }
 }
@@ -750,7 +754,10 @@ impl super::Kernel {
                 area: index as u8,
                 offset,
             };
-            if let Err(err) = self.swap_in_slot(entry, owner) {
+            self.swap.swapoff_running = true;
+            let result = self.swap_in_owner(entry, owner);
+            self.swap.swapoff_running = false;
+            if let Err(err) = result {
                 self.swap.enable(index);
                 return Err(match err {
                     MmError::NoMemory(_) => MmError::NoMemory(format!(

@@ -7,7 +7,9 @@
 
 use super::Kernel;
 use super::error::{MmError, MmResult};
-use super::page_alloc::{FLAG_ACTIVE, FLAG_LRU, FLAG_REFERENCED, FrameList, PageKind, WatermarkLevel};
+use super::page_alloc::{
+    FLAG_ACTIVE, FLAG_LRU, FLAG_REFERENCED, FrameList, PageKind, WatermarkLevel,
+};
 use super::types::{Order, Pfn};
 
 /// The anon LRU lists of one zone.
@@ -267,7 +269,7 @@ impl Kernel {
             ));
             return false;
         }
-        if !self.unmap_to_swap(pfn, entry) {
+        if !self.unmap_page_to_swap(pfn, entry) {
             // Nothing maps it any more: drop the copy just written.
             if let Ok(Some(bytes)) = self.swap.read_page(entry) {
                 self.put_page_bytes(pfn, bytes);
@@ -360,7 +362,10 @@ impl Kernel {
     pub fn pgdat_balanced(&self, highest: usize) -> bool {
         (0..=highest).any(|z| {
             let zone = &self.page_alloc.zones[z];
-            zone.managed > 0 && self.page_alloc.watermark_ok(z, Order(0), zone.watermark.high, highest)
+            zone.managed > 0
+                && self
+                    .page_alloc
+                    .watermark_ok(z, Order(0), zone.watermark.high, highest)
         })
     }
 
@@ -411,13 +416,24 @@ impl Kernel {
     /// then wake kswapd and try min, then direct reclaim (allocstall) and
     /// retry, up to MAX_RECLAIM_RETRIES rounds without progress. None means
     /// the caller should invoke the OOM killer.
-    pub fn alloc_pages_reclaim(&mut self, order: Order, highest: usize, kind: PageKind) -> Option<Pfn> {
-        if let Some(pfn) = self.page_alloc.alloc(order, highest, WatermarkLevel::Low, kind) {
+    pub fn alloc_pages_reclaim(
+        &mut self,
+        order: Order,
+        highest: usize,
+        kind: PageKind,
+    ) -> Option<Pfn> {
+        if let Some(pfn) = self
+            .page_alloc
+            .alloc(order, highest, WatermarkLevel::Low, kind)
+        {
             self.check_kswapd_wakeup(highest);
             return Some(pfn);
         }
         self.wakeup_kswapd(highest);
-        if let Some(pfn) = self.page_alloc.alloc(order, highest, WatermarkLevel::Min, kind) {
+        if let Some(pfn) = self
+            .page_alloc
+            .alloc(order, highest, WatermarkLevel::Min, kind)
+        {
             return Some(pfn);
         }
         let mut failures = 0;
@@ -430,7 +446,10 @@ impl Kernel {
             } else {
                 failures += 1;
             }
-            if let Some(pfn) = self.page_alloc.alloc(order, highest, WatermarkLevel::Min, kind) {
+            if let Some(pfn) = self
+                .page_alloc
+                .alloc(order, highest, WatermarkLevel::Min, kind)
+            {
                 return Some(pfn);
             }
             if r.reclaimed == 0 && !self.swap.has_free_slot() {

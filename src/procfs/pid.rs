@@ -1,24 +1,446 @@
-//! Per-process files: `MOUNT/PID/...` (Linux: fs/proc/base.c, array.c, task_mmu.c).
+//! Per-process files: `MOUNT/PID/...` (Linux: fs/proc/base.c, array.c,
+//! task_mmu.c). Pure renderers, except [`write_pid_file`], the one place
+//! that maps the writable files to kernel calls.
+//!
+//! maps and smaps are written byte by byte into one buffer with
+//! hand-rolled number formatting: a process may have tens of thousands of
+//! VMAs and `pmap -X` reads smaps twice.
 
 use crate::mm::Kernel;
 use crate::mm::error::{MmError, MmResult};
-use crate::mm::types::Pid;
+use crate::mm::mmap::{MmStruct, VM_EXEC, Vma, VmFlags};
+use crate::mm::oom_kill;
+use crate::mm::process::Process;
+use crate::mm::types::{Arch, PAGE_SHIFT, Pid};
 
 /// The generated (read-only or read-write text) files of a process directory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum PidFile {
-    /// /proc/PID/comm
+    /// /proc/PID/comm (writable: renames the task)
     Comm,
+    /// /proc/PID/cmdline
+    Cmdline,
+    /// /proc/PID/stat
+    Stat,
+    /// /proc/PID/statm
+    Statm,
+    /// /proc/PID/status
+    Status,
+    /// /proc/PID/maps
+    Maps,
+    /// /proc/PID/smaps
+    Smaps,
+    /// /proc/PID/smaps_rollup
+    SmapsRollup,
+    /// /proc/PID/oom_score
+    OomScore,
+    /// /proc/PID/oom_score_adj (writable)
+    OomScoreAdj,
 }
 
-/// Name, mode and identity of every generated file in `PID/`. The special
-/// files `ctl` (write-only commands) and `mem` (byte access at offset =
-/// virtual address) are served by the FUSE adapter through
-/// `Kernel::execute_line`, `Kernel::read_mem` and `Kernel::write_mem`.
-pub const PID_FILES: &[(&str, u16, PidFile)] = &[("comm", 0o444, PidFile::Comm)];
+/// Name, mode and identity of every generated file in `PID/`, with Linux's
+/// modes. The special files `ctl` (write-only commands) and `mem` (byte
+/// access at offset = virtual address) are served by the FUSE adapter
+/// through `Kernel::execute_line`, `Kernel::read_mem` and `Kernel::write_mem`;
+/// writes to the 0644 files go through [`write_pid_file`].
+pub const PID_FILES: &[(&str, u16, PidFile)] = &[
+    ("cmdline", 0o444, PidFile::Cmdline),
+    ("comm", 0o644, PidFile::Comm),
+    ("maps", 0o444, PidFile::Maps),
+    ("oom_score", 0o444, PidFile::OomScore),
+    ("oom_score_adj", 0o644, PidFile::OomScoreAdj),
+    ("smaps", 0o444, PidFile::Smaps),
+    ("smaps_rollup", 0o444, PidFile::SmapsRollup),
+    ("stat", 0o444, PidFile::Stat),
+    ("statm", 0o444, PidFile::Statm),
+    ("status", 0o444, PidFile::Status),
+];
 
 /// Render one file of a process; ESRCH when the process does not exist.
 pub fn render_pid(kernel: &Kernel, pid: Pid, file: PidFile) -> MmResult<String> {
-    let _ = (kernel, file);
-    Err(MmError::NoProcess(format!("no process {pid}")))
+    let slot = kernel.procs.slot_of(pid)?;
+    let p = kernel
+        .procs
+        .get(slot)
+        .ok_or_else(|| MmError::NoProcess(format!("no process with pid {pid}")))?;
+    Ok(match file {
+        PidFile::Comm => format!("{}\n", p.comm),
+        PidFile::Cmdline => format!("{}\0", p.comm),
+        PidFile::Stat => stat(kernel, p),
+        PidFile::Statm => statm(p),
+        PidFile::Status => status(kernel, p),
+        PidFile::Maps => maps(kernel, slot, p, false),
+        PidFile::Smaps => maps(kernel, slot, p, true),
+        PidFile::SmapsRollup => smaps_rollup(kernel, slot, p),
+        PidFile::OomScore => format!("{}\n", oom_score(kernel, p)),
+        PidFile::OomScoreAdj => format!("{}\n", p.oom_score_adj),
+    })
+}
+
+/// A write to a writable file of `PID/`: `comm` renames the task,
+/// `oom_score_adj` takes -1000..=1000. EACCES-like EPERM for the others.
+pub fn write_pid_file(kernel: &mut Kernel, pid: Pid, file: PidFile, text: &str) -> MmResult<()> {
+    match file {
+        PidFile::Comm => kernel.write_comm(pid, text),
+        PidFile::OomScoreAdj => kernel.write_oom_score_adj(pid, text),
+        _ => Err(MmError::Permission(format!("{pid}/{file:?} is read-only"))),
+    }
+}
+
+/// `/proc/PID/oom_score`: `(1000 + badness × 1000 / totalpages) × 2 / 3`,
+/// totalpages = RAM + swap.
+fn oom_score(kernel: &Kernel, p: &Process) -> u64 {
+    let totalpages = kernel.totalram_pages() + kernel.swap.total_pages();
+    let candidate = kernel
+        .oom_candidates()
+        .into_iter()
+        .find(|c| c.pid == p.pid);
+    candidate.map_or(0, |c| oom_kill::oom_score(&c, totalpages))
+}
+
+/// Is the address width of maps lines 64-bit?
+fn wide(kernel: &Kernel) -> bool {
+    kernel.config.arch == Arch::X86_64
+}
+
+/// `/proc/PID/statm`: size resident shared text lib data dt, in pages.
+fn statm(p: &Process) -> String {
+    let mm = &p.mm;
+    format!(
+        "{} {} 0 0 0 {} 0\n",
+        mm.total_vm,
+        mm.rss_anon,
+        mm.data_vm + mm.stack_vm
+    )
+}
+
+/// `/proc/PID/stat` (fs/proc/array.c `do_task_stat`): 52 fields.
+fn stat(kernel: &Kernel, p: &Process) -> String {
+    let mm = &p.mm;
+    let pid = p.pid.0;
+    // USER_HZ = 100: start time in clock ticks since boot.
+    let start = p.start_time_ns / 10_000_000;
+    let rsslim = if wide(kernel) { u64::MAX } else { u32::MAX as u64 };
+    format!(
+        "{pid} ({}) S 1 {pid} {pid} 0 -1 0 {} 0 {} 0 0 0 0 0 20 0 1 0 {start} {} {} {rsslim} 0 0 {} 0 0 0 0 0 0 1 0 0 17 0 0 0 0 0 0 0 0 {} 0 0 0 0 0\n",
+        p.comm,
+        p.min_flt,
+        p.maj_flt,
+        mm.total_vm << PAGE_SHIFT,
+        mm.rss_anon,
+        mm.start_stack,
+        mm.start_brk,
+    )
+}
+
+/// `/proc/PID/status` in 6.18's line order (fs/proc/array.c
+/// `proc_pid_status`, task_mmu.c `task_mem`).
+fn status(kernel: &Kernel, p: &Process) -> String {
+    let mm = &p.mm;
+    let pid = p.pid.0;
+    let kb = |pages: u64| pages << (PAGE_SHIFT - 10);
+    let mut out = String::with_capacity(1600);
+    out.push_str(&format!(
+        "Name:\t{}\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t{pid}\nNgid:\t0\nPid:\t{pid}\nPPid:\t1\nTracerPid:\t0\n\
+         Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nFDSize:\t{}\nGroups:\t \nNStgid:\t{pid}\nNSpid:\t{pid}\n\
+         NSpgid:\t{pid}\nNSsid:\t{pid}\nKthread:\t0\n",
+        p.comm,
+        if wide(kernel) { 64 } else { 32 },
+    ));
+    // The executable's text is not simulated (VmExe 0): all executable
+    // mappings count as VmLib.
+    let text = 0u64;
+    let lib = kb(mm.exec_vm) - text;
+    for (key, value) in [
+        ("VmPeak", kb(mm.peak_vm())),
+        ("VmSize", kb(mm.total_vm)),
+        ("VmLck", 0),
+        ("VmPin", 0),
+        ("VmHWM", kb(mm.peak_rss())),
+        ("VmRSS", kb(mm.rss_anon)),
+        ("RssAnon", kb(mm.rss_anon)),
+        ("RssFile", 0),
+        ("RssShmem", 0),
+        ("VmData", kb(mm.data_vm)),
+        ("VmStk", kb(mm.stack_vm)),
+        ("VmExe", text),
+        ("VmLib", lib),
+        ("VmPTE", kb(mm.pgtables.nr_tables())),
+        ("VmSwap", kb(mm.swap_ents)),
+        ("HugetlbPages", 0),
+    ] {
+        out.push_str(&format!("{key}:\t{value:8} kB\n"));
+    }
+    let (untag, mems) = if wide(kernel) {
+        (
+            "0xffffffffffffffff".to_string(),
+            format!("{}00000001", "00000000,".repeat(31)),
+        )
+    } else {
+        ("0xffffffff".to_string(), "1".to_string())
+    };
+    let cpus = crate::mm::NR_CPUS;
+    let cpu_mask = (1u64 << cpus) - 1;
+    let cpu_list = if cpus == 1 {
+        "0".to_string()
+    } else {
+        format!("0-{}", cpus - 1)
+    };
+    out.push_str(&format!(
+        "CoreDumping:\t0\nTHP_enabled:\t1\nuntag_mask:\t{untag}\nThreads:\t1\nSigQ:\t0/{}\n\
+         SigPnd:\t0000000000000000\nShdPnd:\t0000000000000000\nSigBlk:\t0000000000000000\n\
+         SigIgn:\t0000000000000000\nSigCgt:\t0000000000000000\nCapInh:\t0000000000000000\n\
+         CapPrm:\t000001ffffffffff\nCapEff:\t000001ffffffffff\nCapBnd:\t000001ffffffffff\n\
+         CapAmb:\t0000000000000000\nNoNewPrivs:\t0\nSeccomp:\t0\nSeccomp_filters:\t0\n\
+         Speculation_Store_Bypass:\tthread vulnerable\nSpeculationIndirectBranch:\tconditional enabled\n\
+         Cpus_allowed:\t{cpu_mask:x}\nCpus_allowed_list:\t{cpu_list}\nMems_allowed:\t{mems}\n\
+         Mems_allowed_list:\t0\nvoluntary_ctxt_switches:\t0\nnonvoluntary_ctxt_switches:\t0\n",
+        sigpending_limit(kernel),
+    ));
+    out
+}
+
+/// RLIMIT_SIGPENDING of init: max_threads / 2 (`set_max_threads`:
+/// totalram × PAGE_SIZE / (THREAD_SIZE × 8), at least 20).
+fn sigpending_limit(kernel: &Kernel) -> u64 {
+    let thread_size = crate::mm::process::thread_order(kernel.config.arch).pages() << PAGE_SHIFT;
+    let threads = (kernel.totalram_pages() << PAGE_SHIFT) / (thread_size * 8);
+    threads.clamp(20, 0x3fff_ffff) / 2
+}
+
+/// Appends `value` as lowercase hex, at least `width` digits.
+fn push_hex(out: &mut Vec<u8>, value: u64, width: usize) {
+    let mut digits = [0u8; 16];
+    let mut n = 0;
+    let mut v = value;
+    loop {
+        digits[n] = b"0123456789abcdef"[(v & 0xf) as usize];
+        n += 1;
+        v >>= 4;
+        if v == 0 {
+            break;
+        }
+    }
+    for _ in n..width {
+        out.push(b'0');
+    }
+    out.extend(digits[..n].iter().rev());
+}
+
+/// Appends `value` in decimal, right-aligned in `width` (never cut).
+fn push_dec(out: &mut Vec<u8>, value: u64, width: usize) {
+    let mut digits = [0u8; 20];
+    let mut n = 0;
+    let mut v = value;
+    loop {
+        digits[n] = b'0' + (v % 10) as u8;
+        n += 1;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    for _ in n..width {
+        out.push(b' ');
+    }
+    out.extend(digits[..n].iter().rev());
+}
+
+/// The name column of a VMA (`get_vma_name`).
+fn vma_name(mm: &MmStruct, vma: &Vma) -> Option<String> {
+    if mm.is_heap(vma) {
+        Some("[heap]".into())
+    } else if mm.is_stack(vma) {
+        Some("[stack]".into())
+    } else {
+        vma.name.as_ref().map(|n| format!("[anon:{n}]"))
+    }
+}
+
+/// `show_vma_header_prefix` + the padded name (`show_map_vma`).
+fn push_header(out: &mut Vec<u8>, wide: bool, start: u64, end: u64, flags: VmFlags, name: Option<&str>) {
+    let line_start = out.len();
+    push_hex(out, start, 8);
+    out.push(b'-');
+    push_hex(out, end, 8);
+    out.push(b' ');
+    out.push(if flags.is_read() { b'r' } else { b'-' });
+    out.push(if flags.is_write() { b'w' } else { b'-' });
+    out.push(if flags.is_exec() { b'x' } else { b'-' });
+    out.extend_from_slice(b"p 00000000 00:00 0 ");
+    if let Some(name) = name {
+        // seq_setwidth(25 + 6 * sizeof(void *) - 1), seq_pad(' ').
+        let width = if wide { 72 } else { 48 };
+        let used = out.len() - line_start;
+        for _ in used..width {
+            out.push(b' ');
+        }
+        out.push(b' ');
+        out.extend_from_slice(name.as_bytes());
+    }
+    out.push(b'\n');
+}
+
+/// `Key:` padded to 16, `%8lu kB`.
+fn push_kb(out: &mut Vec<u8>, key: &[u8], kb: u64) {
+    out.extend_from_slice(key);
+    for _ in key.len()..16 {
+        out.push(b' ');
+    }
+    push_dec(out, kb, 8);
+    out.extend_from_slice(b" kB\n");
+}
+
+/// Page counts of one VMA (or a whole mm) as smaps shows them.
+#[derive(Default, Clone, Copy)]
+struct Smap {
+    size_kb: u64,
+    rss: u64,
+    dirty: u64,
+    referenced: u64,
+    swap: u64,
+}
+
+/// The smaps fields from Rss to Locked. `rollup` adds Pss_Anon/File/Shmem.
+fn push_smap_fields(out: &mut Vec<u8>, s: Smap, rollup: bool) {
+    let kb = |pages: u64| pages << (PAGE_SHIFT - 10);
+    push_kb(out, b"Rss:", kb(s.rss));
+    push_kb(out, b"Pss:", kb(s.rss));
+    push_kb(out, b"Pss_Dirty:", kb(s.dirty));
+    if rollup {
+        push_kb(out, b"Pss_Anon:", kb(s.rss));
+        push_kb(out, b"Pss_File:", 0);
+        push_kb(out, b"Pss_Shmem:", 0);
+    }
+    push_kb(out, b"Shared_Clean:", 0);
+    push_kb(out, b"Shared_Dirty:", 0);
+    push_kb(out, b"Private_Clean:", kb(s.rss - s.dirty));
+    push_kb(out, b"Private_Dirty:", kb(s.dirty));
+    push_kb(out, b"Referenced:", kb(s.referenced));
+    push_kb(out, b"Anonymous:", kb(s.rss));
+    out.extend_from_slice(
+        b"KSM:                   0 kB\n\
+LazyFree:              0 kB\n\
+AnonHugePages:         0 kB\n\
+ShmemPmdMapped:        0 kB\n\
+FilePmdMapped:         0 kB\n\
+Shared_Hugetlb:        0 kB\n\
+Private_Hugetlb:       0 kB\n",
+    );
+    push_kb(out, b"Swap:", kb(s.swap));
+    push_kb(out, b"SwapPss:", kb(s.swap));
+    out.extend_from_slice(b"Locked:                0 kB\n");
+}
+
+/// One smaps block after its header.
+fn push_smap_block(out: &mut Vec<u8>, s: Smap, flags: VmFlags) {
+    push_kb(out, b"Size:", s.size_kb);
+    out.extend_from_slice(b"KernelPageSize:        4 kB\nMMUPageSize:           4 kB\n");
+    push_smap_fields(out, s, false);
+    out.extend_from_slice(b"THPeligible:           0\nVmFlags: ");
+    out.extend_from_slice(flags.mnemonics().as_bytes());
+    out.push(b'\n');
+}
+
+fn smap_of(kernel: &Kernel, slot: u32, vma: &Vma) -> Smap {
+    let r = kernel.range_stats(slot, vma.start_vpn(), vma.end_vpn());
+    Smap {
+        size_kb: (vma.end - vma.start) >> 10,
+        rss: r.resident,
+        dirty: r.dirty,
+        referenced: r.referenced,
+        swap: r.swap,
+    }
+}
+
+/// x86_64's `[vsyscall]` gate page: not a VMA of the mm, always listed last.
+const VSYSCALL: u64 = 0xffff_ffff_ff60_0000;
+
+/// `/proc/PID/maps` (or smaps with `detail`).
+fn maps(kernel: &Kernel, slot: u32, p: &Process, detail: bool) -> String {
+    let wide = wide(kernel);
+    let mm = &p.mm;
+    let per_vma = if detail { 1100 } else { 100 };
+    let mut out = Vec::with_capacity((mm.map_count() + 1) * per_vma);
+    for vma in mm.vmas() {
+        let name = vma_name(mm, vma);
+        push_header(&mut out, wide, vma.start, vma.end, vma.flags, name.as_deref());
+        if detail {
+            push_smap_block(&mut out, smap_of(kernel, slot, vma), vma.flags);
+        }
+    }
+    if wide {
+        let flags = VmFlags(VM_EXEC);
+        push_header(&mut out, wide, VSYSCALL, VSYSCALL + 4096, flags, Some("[vsyscall]"));
+        if detail {
+            let s = Smap {
+                size_kb: 4,
+                ..Smap::default()
+            };
+            push_smap_block(&mut out, s, flags);
+        }
+    }
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// `/proc/PID/smaps_rollup`: one header spanning the mm, the sums.
+fn smaps_rollup(kernel: &Kernel, slot: u32, p: &Process) -> String {
+    let mm = &p.mm;
+    let mut total = Smap::default();
+    for vma in mm.vmas() {
+        let s = smap_of(kernel, slot, vma);
+        total.rss += s.rss;
+        total.dirty += s.dirty;
+        total.referenced += s.referenced;
+        total.swap += s.swap;
+    }
+    let first = mm.vmas().next().map_or(0, |v| v.start);
+    let last = mm.vmas().next_back().map_or(0, |v| v.end);
+    let mut out = Vec::with_capacity(1200);
+    push_header(&mut out, wide(kernel), first, last, VmFlags(0), Some("[rollup]"));
+    push_smap_fields(&mut out, total, true);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn number_formatting() {
+        let mut out = Vec::new();
+        push_hex(&mut out, 0x1000, 8);
+        out.push(b' ');
+        push_hex(&mut out, 0x7fff_ffff_f000, 8);
+        out.push(b' ');
+        push_dec(&mut out, 132, 8);
+        out.push(b' ');
+        push_dec(&mut out, 123_456_789_012, 8);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "00001000 7ffffffff000      132 123456789012"
+        );
+    }
+
+    #[test]
+    fn header_pads_the_name_to_column_73_or_49() {
+        let flags = VmFlags::anon(crate::ctl::Prot::RW);
+        let mut out = Vec::new();
+        push_header(&mut out, true, 0x7ffd_04fe_2000, 0x7ffd_0500_3000, flags, Some("[stack]"));
+        let line = String::from_utf8(out).unwrap();
+        assert_eq!(
+            line,
+            "7ffd04fe2000-7ffd05003000 rw-p 00000000 00:00 0                          [stack]\n"
+        );
+        assert_eq!(line.find('['), Some(73));
+        let mut out = Vec::new();
+        push_header(&mut out, false, 0xbffdf000, 0xc0000000, flags, Some("[stack]"));
+        assert_eq!(String::from_utf8(out).unwrap().find('['), Some(49));
+        let mut out = Vec::new();
+        push_header(&mut out, true, 0x7fe5_8237_1000, 0x7fe5_8239_3000, flags, None);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "7fe582371000-7fe582393000 rw-p 00000000 00:00 0 \n"
+        );
+    }
 }
