@@ -911,6 +911,9 @@ impl Kernel {
     /// `addr` or the fault failed.
     fn gup_page(&mut self, slot: u32, addr: u64, write: bool) -> Option<Option<Pfn>> {
         let vma_write = self.procs.get(slot)?.mm.find_vma(addr)?.flags.is_write();
+        if write {
+            self.anon_vma_prepare(slot, addr).ok()?;
+        }
         let vpn = addr >> PAGE_SHIFT;
         self.fault_range(slot, vpn, vpn + 1, write, vma_write, FaultOrigin::Remote)
             .ok()?;

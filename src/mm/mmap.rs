@@ -1312,3 +1312,270 @@ impl Kernel {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mm::process::testing::*;
+    use crate::mm::types::Pid;
+
+    fn vma_objects(k: &Kernel) -> u64 {
+        objects(k, slab::VM_AREA_STRUCT)
+    }
+
+    fn flags_at(k: &Kernel, pid: Pid, addr: u64) -> String {
+        mm(k, pid).find_vma(addr).unwrap().flags.mnemonics()
+    }
+
+    #[test]
+    fn anonymous_mmaps_go_top_down_and_merge() {
+        let (mut k, pid) = setup();
+        let objs = vma_objects(&k);
+        run(&mut k, pid, "mmap 1M").unwrap();
+        run(&mut k, pid, "mmap 1M").unwrap();
+        let base = 0x7fff_f7ff_f000 - (2 << 20);
+        //  mmap_base
+        //  <--1M--><--1M-->|
+        //  AAAAAAAAAAAAAAAA|
+        assert_eq!(layout(&k, pid, base, 512), "A".repeat(512));
+        assert_eq!(mm(&k, pid).map_count(), 2);
+        assert_eq!(vma_objects(&k), objs + 1);
+        // Nothing physical yet: the blank cheque.
+        assert_eq!(mm(&k, pid).rss_anon, 3);
+    }
+
+    #[test]
+    fn named_mappings_stay_apart_and_names_are_unique() {
+        let (mut k, pid) = setup();
+        run(&mut k, pid, "mmap 8K name=a").unwrap();
+        run(&mut k, pid, "mmap 8K name=b").unwrap();
+        let b = addr(&k, pid, "b");
+        assert_eq!(addr(&k, pid, "a"), b + 8192);
+        // bbaa
+        assert_eq!(layout(&k, pid, b, 4), "AABB");
+        assert_eq!(run(&mut k, pid, "mmap 4K name=a").unwrap_err().errno(), libc::EEXIST);
+        assert_eq!(run(&mut k, pid, "touch nope 4K").unwrap_err().errno(), libc::EINVAL);
+        run(&mut k, pid, "munmap a 8K").unwrap();
+        run(&mut k, pid, "mmap 4K name=a").unwrap();
+    }
+
+    #[test]
+    fn munmap_in_the_middle_splits() {
+        let (mut k, pid) = setup();
+        run(&mut k, pid, "mmap 32K name=buf").unwrap();
+        run(&mut k, pid, "touch buf 32K").unwrap();
+        let base = addr(&k, pid, "buf");
+        let objs = vma_objects(&k);
+        let chains = objects(&k, slab::ANON_VMA_CHAIN);
+        // 01234567
+        // AAAAAAAA
+        assert_eq!(layout(&k, pid, base, 8), "AAAAAAAA");
+        run(&mut k, pid, "munmap buf+12K 8K").unwrap();
+        //    <>
+        // AAA..BBB
+        assert_eq!(layout(&k, pid, base, 8), "AAA..BBB");
+        assert_eq!(vma_objects(&k), objs + 1);
+        // The new piece shares the anon_vma through a chain of its own.
+        assert_eq!(objects(&k, slab::ANON_VMA_CHAIN), chains + 1);
+        assert_eq!(mm(&k, pid).rss_anon, 3 + 6);
+        // Unmapping a hole is fine; unaligned is not.
+        run(&mut k, pid, "munmap buf+12K 8K").unwrap();
+        assert_eq!(run(&mut k, pid, "munmap buf+1 4K").unwrap_err().errno(), libc::EINVAL);
+        // Both pieces at once, across the hole.
+        run(&mut k, pid, "munmap buf 32K").unwrap();
+        assert_eq!(layout(&k, pid, base, 8), "........");
+        assert_eq!(vma_objects(&k), objs - 1);
+        assert_eq!(mm(&k, pid).rss_anon, 3);
+    }
+
+    #[test]
+    fn mprotect_splits_and_merges_back() {
+        let (mut k, pid) = setup();
+        run(&mut k, pid, "mmap 32K name=buf").unwrap();
+        let base = addr(&k, pid, "buf");
+        let objs = vma_objects(&k);
+        run(&mut k, pid, "mprotect buf+8K 8K r").unwrap();
+        //   <>
+        // AABBCCCC
+        assert_eq!(layout(&k, pid, base, 8), "AABBCCCC");
+        assert_eq!(flags_at(&k, pid, base + 8192), "rd mr mw me ac ");
+        assert_eq!(flags_at(&k, pid, base), "rd wr mr mw me ac ");
+        assert_eq!(vma_objects(&k), objs + 2);
+        // Writing the read-only part segfaults; reading it does not.
+        assert_eq!(run(&mut k, pid, "touch buf+8K 4K").unwrap_err().errno(), libc::EFAULT);
+        run(&mut k, pid, "touch buf+8K 4K read").unwrap();
+        // Back to rw: VM_ACCOUNT stayed, so all three merge again.
+        run(&mut k, pid, "mprotect buf+8K 8K rw").unwrap();
+        // AAAAAAAA
+        assert_eq!(layout(&k, pid, base, 8), "AAAAAAAA");
+        assert_eq!(vma_objects(&k), objs);
+        // An unmapped part makes mprotect fail with ENOMEM, changing nothing.
+        let before = layout(&k, pid, base - 8192, 10);
+        assert_eq!(run(&mut k, pid, "mprotect buf-8K 16K r").unwrap_err().errno(), libc::ENOMEM);
+        assert_eq!(layout(&k, pid, base - 8192, 10), before);
+    }
+
+    #[test]
+    fn mprotect_to_rw_merges_across_a_read_only_hole() {
+        let (mut k, pid) = setup();
+        // rw -> r keeps VM_ACCOUNT (the commitment stays), r -> rw keeps it.
+        run(&mut k, pid, "mmap 8K name=x addr=0x10000000").unwrap();
+        run(&mut k, pid, "mprotect x 8K r").unwrap();
+        assert_eq!(flags_at(&k, pid, 0x1000_0000), "rd mr mw me ac ");
+        run(&mut k, pid, "mprotect x 8K rw").unwrap();
+        assert_eq!(flags_at(&k, pid, 0x1000_0000), "rd wr mr mw me ac ");
+        // A mapping made read-only has no VM_ACCOUNT and does not merge
+        // with a writable neighbour; mprotect rw charges it and sets
+        // VM_ACCOUNT (mprotect_fixup), and then they merge.
+        run(&mut k, pid, "mmap 8K addr=0x20000000 prot=r").unwrap();
+        run(&mut k, pid, "mmap 8K addr=0x20002000").unwrap();
+        //  r   rw
+        // AA  BB
+        assert_eq!(layout(&k, pid, 0x2000_0000, 4), "AABB");
+        let committed = k.committed_as();
+        run(&mut k, pid, "mprotect 0x20000000 8K rw").unwrap();
+        // AAAA
+        assert_eq!(layout(&k, pid, 0x2000_0000, 4), "AAAA");
+        assert_eq!(k.committed_as(), committed + 2);
+    }
+
+    #[test]
+    fn filling_a_hole_merges_three_ways() {
+        let (mut k, pid) = setup();
+        let objs = vma_objects(&k);
+        run(&mut k, pid, "mmap 8K addr=0x40000000").unwrap();
+        run(&mut k, pid, "mmap 8K addr=0x40004000").unwrap();
+        // AA..BB
+        assert_eq!(layout(&k, pid, 0x4000_0000, 6), "AA..BB");
+        assert_eq!(vma_objects(&k), objs + 2);
+        run(&mut k, pid, "mmap 8K addr=0x40002000").unwrap();
+        // AAAAAA
+        assert_eq!(layout(&k, pid, 0x4000_0000, 6), "AAAAAA");
+        assert_eq!(vma_objects(&k), objs + 1);
+    }
+
+    #[test]
+    fn different_anon_vmas_keep_neighbours_apart() {
+        let (mut k, pid) = setup();
+        run(&mut k, pid, "mmap 8K addr=0x40000000").unwrap();
+        run(&mut k, pid, "touch 0x40000000 8K").unwrap();
+        run(&mut k, pid, "mmap 8K addr=0x40004000").unwrap();
+        run(&mut k, pid, "touch 0x40004000 8K").unwrap();
+        let anon = objects(&k, slab::ANON_VMA);
+        // Each has its own anon_vma: the middle piece can merge with one
+        // neighbour only (is_mergeable_anon_vma), the lower one first.
+        run(&mut k, pid, "mmap 8K addr=0x40002000").unwrap();
+        // AAAABB
+        assert_eq!(layout(&k, pid, 0x4000_0000, 6), "AAAABB");
+        assert_eq!(objects(&k, slab::ANON_VMA), anon);
+    }
+
+    #[test]
+    fn a_new_vma_reuses_a_neighbours_anon_vma() {
+        let (mut k, pid) = setup();
+        run(&mut k, pid, "mmap 8K addr=0x40000000").unwrap();
+        run(&mut k, pid, "touch 0x40000000 8K").unwrap();
+        run(&mut k, pid, "mmap 8K addr=0x40002000 prot=rx").unwrap();
+        let anon = objects(&k, slab::ANON_VMA);
+        let chains = objects(&k, slab::ANON_VMA_CHAIN);
+        // find_mergeable_anon_vma: only the protection differs.
+        k.write_mem(pid, 0x4000_2000, b"x").unwrap();
+        assert_eq!(objects(&k, slab::ANON_VMA), anon);
+        assert_eq!(objects(&k, slab::ANON_VMA_CHAIN), chains + 1);
+    }
+
+    #[test]
+    fn mmap_validation() {
+        let (mut k, pid) = setup();
+        let before = mm(&k, pid).map_count();
+        for (line, errno) in [
+            ("mmap 4K addr=0x10001", libc::EINVAL),
+            ("mmap 4K addr=0x1000", libc::EINVAL),
+            ("mmap 4K addr=0x7ffffffff000", libc::ENOMEM),
+            ("mmap 8K addr=0x7fffffffd000", libc::ENOMEM),
+            ("mmap 256T", libc::ENOMEM),
+        ] {
+            assert_eq!(run(&mut k, pid, line).unwrap_err().errno(), errno, "{line}");
+        }
+        assert_eq!(mm(&k, pid).map_count(), before);
+        // Rounded up to whole pages.
+        run(&mut k, pid, "mmap 1 name=tiny").unwrap();
+        let a = addr(&k, pid, "tiny");
+        assert_eq!(mm(&k, pid).find_vma(a).unwrap().pages(), 1);
+    }
+
+    #[test]
+    fn brk_grows_merges_and_shrinks_the_heap() {
+        let (mut k, pid) = setup();
+        let start = mm(&k, pid).start_brk;
+        assert_eq!(start, 0x5555_5555_9000);
+        assert!(mm(&k, pid).find_vma(start).is_none());
+        run(&mut k, pid, "brk +100").unwrap();
+        assert_eq!(mm(&k, pid).brk, start + 100);
+        // A
+        assert_eq!(layout(&k, pid, start, 2), "A.");
+        run(&mut k, pid, "brk +64K").unwrap();
+        assert_eq!(layout(&k, pid, start, 18), format!("{}.", "A".repeat(17)));
+        assert_eq!(mm(&k, pid).map_count(), 2);
+        run(&mut k, pid, "touch heap 68K").unwrap();
+        run(&mut k, pid, "brk -60K").unwrap();
+        assert_eq!(layout(&k, pid, start, 18), format!("{}{}", "A".repeat(2), ".".repeat(16)));
+        assert_eq!(mm(&k, pid).rss_anon, 3 + 2);
+        assert_eq!(run(&mut k, pid, "brk heap-4K").unwrap_err().errno(), libc::EINVAL);
+        run(&mut k, pid, "brk heap").unwrap();
+        assert_eq!(mm(&k, pid).map_count(), 1);
+        // The heap may not run into another mapping.
+        run(&mut k, pid, "mmap 4K addr=0x555555600000").unwrap();
+        assert_eq!(run(&mut k, pid, "brk +1M").unwrap_err().errno(), libc::ENOMEM);
+        run(&mut k, pid, "brk 0x5555555ff000").unwrap();
+    }
+
+    #[test]
+    fn the_stack_grows_down_on_touch() {
+        let (mut k, pid) = setup();
+        run(&mut k, pid, "touch stack-8K 8K").unwrap();
+        let stack = mm(&k, pid).stack_vma().unwrap();
+        assert_eq!(stack.start, 0x7fff_fffd_c000);
+        assert_eq!(mm(&k, pid).stack_vm, 35);
+        assert_eq!(mm(&k, pid).rss_anon, 5);
+        // Not within the guard gap of another mapping.
+        run(&mut k, pid, "mmap 4K addr=0x7ffffff00000").unwrap();
+        let err = run(&mut k, pid, "touch stack-4K 4K").unwrap_err();
+        assert_eq!(err.errno(), libc::EFAULT);
+        assert_eq!(mm(&k, pid).stack_vma().unwrap().start, 0x7fff_fffd_c000);
+        // Nor past RLIMIT_STACK.
+        run(&mut k, pid, "munmap 0x7ffffff00000 4K").unwrap();
+        let err = run(&mut k, pid, "touch stack-8M 4K").unwrap_err();
+        assert_eq!(err.errno(), libc::EFAULT);
+    }
+
+    #[test]
+    fn topdown_search_skips_the_stack_guard_gap() {
+        let (k, pid) = setup();
+        let mm = mm(&k, pid);
+        let stack = mm.stack_vma().unwrap();
+        // Asking for the range right below the stack leaves the guard gap.
+        let got = mm
+            .unmapped_area_topdown(PAGE_SIZE, PAGE_SIZE, stack.end)
+            .unwrap();
+        assert_eq!(got, stack.start - STACK_GUARD_GAP - PAGE_SIZE);
+        assert_eq!(mm.unmapped_area_topdown(1 << 50, PAGE_SIZE, stack.end), None);
+        assert_eq!(mm.unmapped_area(PAGE_SIZE, 0x1000_0000, mm.layout.task_size), Some(0x1000_0000));
+    }
+
+    #[test]
+    fn madvise_dontneed_drops_pages_and_keeps_the_vma() {
+        let (mut k, pid) = setup();
+        run(&mut k, pid, "mmap 64K name=buf").unwrap();
+        run(&mut k, pid, "touch buf 64K").unwrap();
+        let hwm = mm(&k, pid).peak_rss();
+        run(&mut k, pid, "madvise buf+16K 32K dontneed").unwrap();
+        assert_eq!(mm(&k, pid).rss_anon, 3 + 8);
+        assert_eq!(mm(&k, pid).peak_rss(), hwm);
+        assert_eq!(mm(&k, pid).map_count(), 2);
+        assert_eq!(run(&mut k, pid, "madvise buf+1 4K dontneed").unwrap_err().errno(), libc::EINVAL);
+        assert_eq!(run(&mut k, pid, "madvise buf-4K 8K dontneed").unwrap_err().errno(), libc::ENOMEM);
+        // cold moves the pages to the inactive list, unreferenced.
+        run(&mut k, pid, "madvise buf 64K cold").unwrap();
+    }
+}

@@ -80,69 +80,6 @@ pub fn killed_line(c: &OomCandidate) -> String {
     )
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn c(pid: u32, rss: u64, swap: u64, adj: i64) -> OomCandidate {
-        OomCandidate {
-            pid: Pid(pid),
-            comm: format!("p{pid}"),
-            rss_pages: rss,
-            swap_pages: swap,
-            pgtable_pages: 1,
-            total_vm_pages: rss + swap,
-            oom_score_adj: adj,
-        }
-    }
-
-    #[test]
-    fn biggest_is_chosen_and_minus_1000_spared() {
-        let total = 262144;
-        let list = [c(2, 100, 0, 0), c(3, 5000, 1000, 0), c(4, 90000, 0, -1000)];
-        assert_eq!(select_victim(&list, total), Some(1));
-        assert_eq!(oom_score(&list[2], total), 0);
-    }
-
-    #[test]
-    fn adj_shifts_the_choice() {
-        let total = 262144;
-        let list = [c(2, 100, 0, 1000), c(3, 5000, 0, 0)];
-        assert_eq!(select_victim(&list, total), Some(0));
-        let list = [c(2, 100, 0, -1000), c(3, 100, 0, -1000)];
-        assert_eq!(select_victim(&list, total), None);
-    }
-
-    #[test]
-    fn ties_go_to_the_newer_task() {
-        let list = [c(2, 100, 0, 0), c(3, 100, 0, 0)];
-        assert_eq!(select_victim(&list, 262144), Some(1));
-    }
-
-    #[test]
-    fn oom_score_formula() {
-        let total = 1_000_000;
-        // badness 1 page: (1000 + 0) * 2 / 3 = 666.
-        let mut p = c(2, 0, 0, 0);
-        p.pgtable_pages = 1;
-        assert_eq!(oom_score(&p, total), 666);
-        // Half of memory: (1000 + 500) * 2 / 3 = 1000.
-        p.rss_pages = 500_000 - 1;
-        assert_eq!(oom_score(&p, total), 1000);
-        p.oom_score_adj = 1000;
-        assert_eq!(oom_score(&p, total), 1666);
-    }
-
-    #[test]
-    fn killed_line_format() {
-        let line = killed_line(&c(7, 10, 0, 0));
-        assert_eq!(
-            line,
-            "Out of memory: Killed process 7 (p7) total-vm:40kB, anon-rss:40kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:4kB oom_score_adj:0"
-        );
-    }
-}
-
 /// Largest order the OOM killer runs for (PAGE_ALLOC_COSTLY_ORDER).
 pub const PAGE_ALLOC_COSTLY_ORDER: u8 = 3;
 
@@ -232,5 +169,68 @@ impl super::Kernel {
             chosen.pid, chosen.comm
         ));
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(pid: u32, rss: u64, swap: u64, adj: i64) -> OomCandidate {
+        OomCandidate {
+            pid: Pid(pid),
+            comm: format!("p{pid}"),
+            rss_pages: rss,
+            swap_pages: swap,
+            pgtable_pages: 1,
+            total_vm_pages: rss + swap,
+            oom_score_adj: adj,
+        }
+    }
+
+    #[test]
+    fn biggest_is_chosen_and_minus_1000_spared() {
+        let total = 262144;
+        let list = [c(2, 100, 0, 0), c(3, 5000, 1000, 0), c(4, 90000, 0, -1000)];
+        assert_eq!(select_victim(&list, total), Some(1));
+        assert_eq!(oom_score(&list[2], total), 0);
+    }
+
+    #[test]
+    fn adj_shifts_the_choice() {
+        let total = 262144;
+        let list = [c(2, 100, 0, 1000), c(3, 5000, 0, 0)];
+        assert_eq!(select_victim(&list, total), Some(0));
+        let list = [c(2, 100, 0, -1000), c(3, 100, 0, -1000)];
+        assert_eq!(select_victim(&list, total), None);
+    }
+
+    #[test]
+    fn ties_go_to_the_newer_task() {
+        let list = [c(2, 100, 0, 0), c(3, 100, 0, 0)];
+        assert_eq!(select_victim(&list, 262144), Some(1));
+    }
+
+    #[test]
+    fn oom_score_formula() {
+        let total = 1_000_000;
+        // badness 1 page: (1000 + 0) * 2 / 3 = 666.
+        let mut p = c(2, 0, 0, 0);
+        p.pgtable_pages = 1;
+        assert_eq!(oom_score(&p, total), 666);
+        // Half of memory: (1000 + 500) * 2 / 3 = 1000.
+        p.rss_pages = 500_000 - 1;
+        assert_eq!(oom_score(&p, total), 1000);
+        p.oom_score_adj = 1000;
+        assert_eq!(oom_score(&p, total), 1666);
+    }
+
+    #[test]
+    fn killed_line_format() {
+        let line = killed_line(&c(7, 10, 0, 0));
+        assert_eq!(
+            line,
+            "Out of memory: Killed process 7 (p7) total-vm:40kB, anon-rss:40kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:4kB oom_score_adj:0"
+        );
     }
 }

@@ -787,10 +787,13 @@ impl Kernel {
                     }
                     let vpn = first + i as u64;
                     let addr = vpn << PAGE_SHIFT;
-                    if mm.find_vma(addr).is_none() {
+                    let Some(vma) = mm.find_vma(addr) else {
                         return Err(format!("{who}: PTE at {addr:#x} outside every VMA"));
-                    }
+                    };
                     let pte = Pte(e);
+                    if (pte.is_page() || pte.is_swap()) && vma.anon_vma.is_none() {
+                        return Err(format!("{who}: anon page at {addr:#x} in a VMA without anon_vma"));
+                    }
                     if pte.is_page() {
                         rss += 1;
                         let pfn = pte.pfn();
