@@ -16,10 +16,10 @@ use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use fuser::{Config, MountOption, Session, SessionACL};
+use fuser::{Config, Session, SessionACL};
 
 use mmfs::fs::MmFs;
-use mmfs::fs::mount::{self, DEV_FUSE, FSNAME, FSTYPE, Mounted};
+use mmfs::fs::mount::{self, DEV_FUSE, FSTYPE, Mounted};
 use mmfs::mm::Kernel;
 use mmfs::procfs::GLOBAL_FILES;
 
@@ -345,20 +345,23 @@ fn serve(plan: &MountPlan, dir: &Path, ready: Option<File>) -> i32 {
             }
         },
         Ok(Mounted::NeedsFusermount) => {
-            config.mount_options = vec![
-                MountOption::FSName(FSNAME.into()),
-                MountOption::Subtype("mmfs".into()),
-                MountOption::DefaultPermissions,
-                MountOption::NoSuid,
-                MountOption::NoDev,
-                MountOption::NoExec,
-            ];
-            match Session::new(fs, dir, &config) {
-                Ok(session) => session,
+            let fd = match mount::mount_fusermount(dir, plan.allow_other) {
+                Ok(fd) => fd,
                 Err(e) => {
                     report(
                         &mut ready,
                         &format!("cannot mount {shown} through fusermount3: {e}"),
+                    );
+                    return 1;
+                }
+            };
+            match Session::from_fd(fs, fd, acl, config) {
+                Ok(session) => session,
+                Err(e) => {
+                    let _ = mount::unmount(dir, true);
+                    report(
+                        &mut ready,
+                        &format!("FUSE handshake on {shown} failed: {e}"),
                     );
                     return 1;
                 }

@@ -249,11 +249,24 @@ fn same_commands_give_identical_files() {
     ];
     let a = Mount::new();
     let b = Mount::new();
+    // Process commands too, where the kernel has them (a failure is the
+    // same failure on both machines, so the files still must agree).
+    let process_script = [
+        "mmap 1M name=buf",
+        "touch buf 256K",
+        "touch buf+512K 4K read",
+    ];
     for m in [&a, &b] {
         for line in script {
             let _ = m.write("ctl", &format!("{line}\n"));
         }
         m.write("sys/vm/swappiness", "33\n").unwrap();
+        if m.write("ctl", "spawn det\n").is_ok() {
+            let pid = m.read("sys/kernel/ns_last_pid").trim().to_string();
+            for line in process_script {
+                let _ = m.write(&format!("{pid}/ctl"), &format!("{line}\n"));
+            }
+        }
     }
     for &(name, _, _) in GLOBAL_FILES {
         assert_eq!(
@@ -261,6 +274,22 @@ fn same_commands_give_identical_files() {
             b.read(name),
             "{name} differs between two runs"
         );
+    }
+    let pids = |m: &Mount| -> Vec<String> {
+        let mut pids: Vec<String> = std::fs::read_dir(&m.dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.bytes().all(|c| c.is_ascii_digit()))
+            .collect();
+        pids.sort();
+        pids
+    };
+    assert_eq!(pids(&a), pids(&b));
+    for pid in pids(&a) {
+        for (name, _, _) in mmfs::procfs::pid::PID_FILES {
+            let rel = format!("{pid}/{name}");
+            assert_eq!(a.read(&rel), b.read(&rel), "{rel} differs between two runs");
+        }
     }
     for path in SYSCTL_FILES {
         let rel = format!("sys/{path}");

@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::io::Write;
+
 use common::{Mount, stderr, stdout};
 use mmfs::procfs::GLOBAL_FILES;
 
@@ -155,7 +157,49 @@ fn process_directories_follow_the_pids() {
     } else {
         eprintln!("NOT TESTED: PID/mem round trip (mmap or maps not available: {mmap:?})");
     }
+    // Writable process files take writes; ranges are the kernel's.
+    let writable: Vec<&str> = mmfs::procfs::pid::PID_FILES
+        .iter()
+        .filter(|(_, mode, _)| mode & 0o200 != 0)
+        .map(|(n, _, _)| *n)
+        .collect();
+    if writable.contains(&"oom_score_adj") {
+        let out = m.bash(&format!(
+            "echo 500 > $M/{pid}/oom_score_adj && cat $M/{pid}/oom_score_adj"
+        ));
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(stdout(&out), "500\n");
+        let out = m.bash(&format!("echo 1001 > $M/{pid}/oom_score_adj"));
+        assert!(
+            stderr(&out).contains("Invalid argument"),
+            "{}",
+            stderr(&out)
+        );
+        assert_eq!(m.read(&format!("{pid}/oom_score_adj")), "500\n");
+    }
+    if writable.contains(&"comm") {
+        let out = m.bash(&format!("echo renamed > $M/{pid}/comm"));
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(m.read(&format!("{pid}/comm")), "renamed\n");
+    }
+    for (name, mode, _) in mmfs::procfs::pid::PID_FILES {
+        if mode & 0o200 == 0 {
+            let err = std::fs::OpenOptions::new()
+                .write(true)
+                .open(m.path(&format!("{pid}/{name}")))
+                .unwrap_err();
+            assert_eq!(err.raw_os_error(), Some(libc::EACCES), "{pid}/{name}");
+        }
+    }
+    // An open file of a process that is gone: ESRCH, as in /proc.
+    let held = std::fs::OpenOptions::new()
+        .write(true)
+        .open(m.path(&format!("{pid}/ctl")))
+        .unwrap();
     m.ctl(&format!("kill {pid}"));
+    let err = (&held).write_all(b"brk +4K\n").unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::ESRCH));
+    drop(held);
     assert!(!dir.exists(), "directory of a killed process remains");
     let err = m.write(&format!("{pid}/ctl"), "brk +4K\n").unwrap_err();
     assert_eq!(err.raw_os_error(), Some(libc::ENOENT));

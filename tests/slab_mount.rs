@@ -51,7 +51,7 @@ fn slabtop_lists_our_caches() {
     let text = stdout(&out);
     let caches = m.read("slabinfo").lines().count() - 2;
     assert!(
-        text.contains("Active / Total Caches (% used)      : "),
+        text.contains("Active / Total Caches (% used)     : "),
         "{text}"
     );
     let summary = text

@@ -93,7 +93,7 @@ pub enum Command {
     },
     /// `kmem_cache_create NAME SIZE [align=N]`
     KmemCacheCreate {
-        /// Cache name (cut to 15 bytes).
+        /// Cache name as written (the kernel cuts it to 15 bytes).
         name: String,
         /// Object size in bytes.
         size: u64,
@@ -454,15 +454,19 @@ pub const SYSTEM_COMMANDS: &[&str] = &[
 ];
 
 /// A slab cache name: printable ASCII without `/` (slabinfo columns are
-/// counted in bytes), cut to [`NAME_LEN`] bytes like every name. The
-/// kernel also finds a cache by the uncut name.
+/// counted in bytes). Not cut here: the kernel's own caches have longer
+/// names (`kernfs_node_cache`), and the kernel finds a cache made from a
+/// long name by the name or its 15-byte cut; `kmem_cache_create` cuts.
 pub fn cache_name(text: &str) -> MmResult<String> {
     if let Some(bad) = text.chars().find(|c| !c.is_ascii_graphic()) {
         return Err(invalid(format!(
             "cache name '{text}' has {bad:?}: use printable ASCII"
         )));
     }
-    name(text, "cache name")
+    if text.contains('/') {
+        return Err(invalid(format!("cache name '{text}' may not contain '/'")));
+    }
+    Ok(text.to_string())
 }
 
 /// A swap path: `/dev/NAME` or an absolute host path, at most PATH_MAX.

@@ -35,7 +35,7 @@ use crate::ctl::{MAX_LINE, Scope};
 use crate::mm::Kernel;
 use crate::mm::error::MmError;
 use crate::mm::types::Pid;
-use crate::procfs::pid::render_pid;
+use crate::procfs::pid::{PidFile, render_pid, write_pid_file};
 use crate::procfs::render_global;
 use linebuf::LineBuffer;
 use tree::{Node, PidEntry, StaticKind, StaticTree};
@@ -82,15 +82,25 @@ enum Handle {
         /// Bytes that have not formed a line yet, and who wrote them.
         buffer: Arc<Mutex<CtlBuffer>>,
     },
-    /// A sysctl: writes apply at once; reads come from the open snapshot.
-    Sysctl {
-        /// Path under `sys/`.
-        path: &'static str,
+    /// A tunable (a sysctl, `PID/oom_score_adj`, `PID/comm`): each write
+    /// applies at once; reads come from the snapshot taken at open.
+    Tunable {
+        /// Which one.
+        target: Tunable,
         /// The value at open, when opened for reading.
         snapshot: Option<Arc<[u8]>>,
     },
     /// `PID/mem`: reads and writes at offset = virtual address.
     Mem(Pid),
+}
+
+/// A file whose writes set a value.
+#[derive(Clone, Copy, Debug)]
+enum Tunable {
+    /// A path under `sys/` (`vm/swappiness`).
+    Sysctl(&'static str),
+    /// A writable file of a process directory.
+    Pid(Pid, PidFile),
 }
 
 /// The line buffer of a control-file handle.
@@ -131,7 +141,7 @@ impl Handles {
 enum HandleRef {
     Bytes(Arc<[u8]>),
     Ctl(Scope, Arc<Mutex<CtlBuffer>>),
-    Sysctl(&'static str, Option<Arc<[u8]>>),
+    Tunable(Tunable, Option<Arc<[u8]>>),
     Mem(Pid),
 }
 
@@ -413,7 +423,10 @@ impl MmFs {
                     } else {
                         None
                     };
-                    Ok(Handle::Sysctl { path, snapshot })
+                    Ok(Handle::Tunable {
+                        target: Tunable::Sysctl(path),
+                        snapshot,
+                    })
                 }
             },
             Node::PidDir(_) => Err(Errno::EISDIR),
@@ -436,14 +449,29 @@ impl MmFs {
                 Ok(Handle::Mem(pid))
             }
             Node::PidEntry(pid, PidEntry::File(i)) => {
-                let (_, _, file) = tree::pid_entry_info(PidEntry::File(i)).ok_or(Errno::ENOENT)?;
+                let (_, mode, file) =
+                    tree::pid_entry_info(PidEntry::File(i)).ok_or(Errno::ENOENT)?;
                 let file = file.ok_or(Errno::ENOENT)?;
-                if writes {
-                    // No per-process file takes writes through the adapter yet.
+                let writable = mode & 0o200 != 0;
+                if writes && !writable {
                     return Err(Errno::EACCES);
                 }
-                let text = render_pid(&self.kernel.lock(), pid, file).map_err(|e| fs_errno(&e))?;
-                Ok(Handle::Snapshot(text.into_bytes().into()))
+                let snapshot: Option<Arc<[u8]>> = if reads {
+                    let text =
+                        render_pid(&self.kernel.lock(), pid, file).map_err(|e| fs_errno(&e))?;
+                    Some(text.into_bytes().into())
+                } else if self.pid_alive(pid) {
+                    None
+                } else {
+                    return Err(Errno::ENOENT);
+                };
+                Ok(match (writable, snapshot) {
+                    (false, Some(bytes)) => Handle::Snapshot(bytes),
+                    (_, snapshot) => Handle::Tunable {
+                        target: Tunable::Pid(pid, file),
+                        snapshot,
+                    },
+                })
             }
         }
     }
@@ -453,14 +481,14 @@ impl MmFs {
         Ok(match handles.open.get(&fh.0).ok_or(Errno::EBADF)? {
             Handle::Snapshot(bytes) => HandleRef::Bytes(bytes.clone()),
             Handle::Ctl { scope, buffer } => HandleRef::Ctl(*scope, buffer.clone()),
-            Handle::Sysctl { path, snapshot } => HandleRef::Sysctl(path, snapshot.clone()),
+            Handle::Tunable { target, snapshot } => HandleRef::Tunable(*target, snapshot.clone()),
             Handle::Mem(pid) => HandleRef::Mem(*pid),
         })
     }
 
     fn do_read(&self, fh: FileHandle, offset: u64, size: u32) -> Result<Vec<u8>, Errno> {
         match self.handle_ref(fh)? {
-            HandleRef::Bytes(bytes) | HandleRef::Sysctl(_, Some(bytes)) => {
+            HandleRef::Bytes(bytes) | HandleRef::Tunable(_, Some(bytes)) => {
                 let start = usize::try_from(offset)
                     .unwrap_or(usize::MAX)
                     .min(bytes.len());
@@ -472,7 +500,7 @@ impl MmFs {
                 .lock()
                 .read_mem(pid, offset, size as usize)
                 .map_err(|e| Errno::from_i32(e.errno())),
-            HandleRef::Ctl(..) | HandleRef::Sysctl(_, None) => Err(Errno::EBADF),
+            HandleRef::Ctl(..) | HandleRef::Tunable(_, None) => Err(Errno::EBADF),
         }
     }
 
@@ -499,12 +527,16 @@ impl MmFs {
                 result.map_err(Errno::from_i32)?;
                 Ok(len)
             }
-            HandleRef::Sysctl(path, _) => {
+            HandleRef::Tunable(target, _) => {
                 let text = std::str::from_utf8(data).map_err(|_| Errno::EINVAL)?;
-                self.kernel
-                    .lock()
-                    .write_sysctl(path, text)
-                    .map_err(|e| fs_errno(&e))?;
+                let mut kernel = self.kernel.lock();
+                let result = match target {
+                    Tunable::Sysctl(path) => kernel.write_sysctl(path, text),
+                    // A write to an open file of a dead process: ESRCH.
+                    Tunable::Pid(pid, file) => write_pid_file(&mut kernel, pid, file, text),
+                };
+                drop(kernel);
+                result.map_err(|e| Errno::from_i32(e.errno()))?;
                 Ok(len)
             }
             HandleRef::Mem(pid) => {
@@ -552,7 +584,10 @@ impl MmFs {
                 Some(StaticKind::Ctl | StaticKind::Sysctl { writable: true, .. })
             ),
             Node::PidEntry(_, PidEntry::Ctl | PidEntry::Mem) => true,
-            Node::PidEntry(_, PidEntry::File(_)) | Node::PidDir(_) => false,
+            Node::PidEntry(_, entry @ PidEntry::File(_)) => {
+                tree::pid_entry_info(entry).is_some_and(|(_, mode, _)| mode & 0o200 != 0)
+            }
+            Node::PidDir(_) => false,
         }
     }
 

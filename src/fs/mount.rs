@@ -140,7 +140,7 @@ fn cstring(path: &Path) -> io::Result<CString> {
 pub enum Mounted {
     /// Mounted with mount(2); serve requests from this /dev/fuse descriptor.
     Fd(OwnedFd),
-    /// mount(2) was not permitted: go through fusermount3.
+    /// /dev/fuse or mount(2) was not permitted: go through fusermount3.
     NeedsFusermount,
 }
 
@@ -148,11 +148,19 @@ pub enum Mounted {
 /// mount(2): `default_permissions`, owned by the calling user, `allow_other`
 /// when asked, and nosuid/nodev/noexec like /proc.
 pub fn mount_fuse(mountpoint: &Path, allow_other: bool) -> io::Result<Mounted> {
-    let dev = File::options()
-        .read(true)
-        .write(true)
-        .open(DEV_FUSE)
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot open {DEV_FUSE}: {e}")))?;
+    let dev = match File::options().read(true).write(true).open(DEV_FUSE) {
+        Ok(dev) => dev,
+        // Unprivileged users may not open /dev/fuse; the setuid helper can.
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            return Ok(Mounted::NeedsFusermount);
+        }
+        Err(e) => {
+            return Err(io::Error::new(
+                e.kind(),
+                format!("cannot open {DEV_FUSE}: {e}"),
+            ));
+        }
+    };
     let fd = OwnedFd::from(dev);
     // SAFETY: getuid/getgid have no preconditions.
     let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
@@ -188,6 +196,99 @@ pub fn mount_fuse(mountpoint: &Path, allow_other: bool) -> io::Result<Mounted> {
         return Ok(Mounted::NeedsFusermount);
     }
     Err(err)
+}
+
+/// Mount through the setuid `fusermount3` helper (for users who may not
+/// call mount(2) or open /dev/fuse): it mounts `fuse.mmfs` at `mountpoint`
+/// and hands the /dev/fuse descriptor back over a socket (`_FUSE_COMMFD`),
+/// as libfuse does.
+pub fn mount_fusermount(mountpoint: &Path, allow_other: bool) -> io::Result<OwnedFd> {
+    use std::os::unix::net::UnixStream;
+    use std::os::unix::process::CommandExt;
+    let (ours, theirs) = UnixStream::pair()?;
+    let mut options =
+        format!("fsname={FSNAME},subtype=mmfs,default_permissions,nosuid,nodev,noexec");
+    if allow_other {
+        options.push_str(",allow_other");
+    }
+    let their_fd = theirs.as_raw_fd();
+    let mut cmd = Command::new(FUSERMOUNT);
+    cmd.arg("-o")
+        .arg(options)
+        .arg("--")
+        .arg(mountpoint)
+        .env("_FUSE_COMMFD", their_fd.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    // SAFETY: the closure only calls fcntl, which is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            // The helper must inherit its end of the socket across exec.
+            let flags = libc::fcntl(their_fd, libc::F_GETFD);
+            if flags < 0 || libc::fcntl(their_fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = cmd.spawn()?;
+    drop(theirs);
+    let received = receive_fd(&ours);
+    drop(ours);
+    let out = child.wait_with_output()?;
+    match received {
+        Some(fd) => Ok(fd),
+        None => {
+            let text = String::from_utf8_lossy(&out.stderr).trim().to_string();
+            Err(io::Error::other(if text.is_empty() {
+                format!("{FUSERMOUNT} failed ({})", out.status)
+            } else {
+                text
+            }))
+        }
+    }
+}
+
+/// Receive one descriptor sent with SCM_RIGHTS on `socket`.
+fn receive_fd(socket: &std::os::unix::net::UnixStream) -> Option<OwnedFd> {
+    use std::os::fd::FromRawFd;
+    let mut byte = [0u8; 1];
+    let mut iov = libc::iovec {
+        iov_base: byte.as_mut_ptr().cast(),
+        iov_len: byte.len(),
+    };
+    // u64 elements keep the control buffer aligned for cmsghdr.
+    let mut control = [0u64; 8];
+    // SAFETY: an all-zero msghdr is a valid empty message header.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control) as _;
+    let n = loop {
+        // SAFETY: msg points at live buffers of the lengths it states.
+        let n = unsafe { libc::recvmsg(socket.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
+        if n < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+            continue;
+        }
+        break n;
+    };
+    if n <= 0 {
+        return None;
+    }
+    // SAFETY: the kernel filled msg; the CMSG macros walk the buffer it set.
+    unsafe {
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        if cmsg.is_null()
+            || (*cmsg).cmsg_level != libc::SOL_SOCKET
+            || (*cmsg).cmsg_type != libc::SCM_RIGHTS
+        {
+            return None;
+        }
+        let fd = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::c_int>());
+        (fd >= 0).then(|| OwnedFd::from_raw_fd(fd))
+    }
 }
 
 /// Unmount `mountpoint`: umount2(2), or `fusermount3 -u` for a user who

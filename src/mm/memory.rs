@@ -483,7 +483,7 @@ impl Kernel {
     /// on i386): the low watermark, kswapd, min, direct reclaim. Every user
     /// page comes from here so that reclaim and the OOM killer have one hook.
     pub fn alloc_user_page(&mut self) -> MmResult<Pfn> {
-        let highest = self.user_zone();
+        let highest = self.procs.user_zone;
         self.alloc_pages_oom(Order(0), highest, PageKind::UserAnon)
             .ok_or_else(|| {
                 MmError::NoMemory(
@@ -592,24 +592,25 @@ impl Kernel {
     ) -> MmResult<()> {
         let per_table = self.procs.geometry().entries() as u64;
         let zero = Pte::zero_page(self.procs.zero_page);
+        let task = origin == FaultOrigin::Task;
         let mut vpn = start;
         while vpn < end {
             let table = self.pte_table_alloc(slot, vpn)?;
             let table_end = end.min((vpn / per_table + 1) * per_table);
             for v in vpn..table_end {
                 let index = (v % per_table) as usize;
-                let pte = self.procs.mm(slot)?.pgtables.entry(table, index);
+                let process = self.procs.get_mut(slot).ok_or_else(gone)?;
+                let pte = process.mm.pgtables.entry(table, index);
                 if pte.is_none() && !write {
                     // do_anonymous_page, read: map the zero page.
-                    self.procs
-                        .mm_mut(slot)?
-                        .pgtables
-                        .set_entry(table, index, zero);
-                    self.account_fault(slot, origin, false);
+                    process.mm.pgtables.set_entry(table, index, zero);
+                    if task {
+                        process.min_flt += 1;
+                    }
+                    self.events.pgfault += 1;
                 } else if pte.is_none() || (write && pte.is_zero_page()) {
                     // do_anonymous_page (write) or wp_page_copy from the zero page.
-                    let result = self.alloc_user_page();
-                    let pfn = match result {
+                    let pfn = match self.alloc_user_page() {
                         Ok(pfn) => pfn,
                         Err(err) => {
                             // A failed fault still counts in pgfault.
@@ -617,18 +618,23 @@ impl Kernel {
                             return Err(err);
                         }
                     };
-                    let Ok(mm) = self.procs.mm_mut(slot) else {
+                    let Some(process) = self.procs.get_mut(slot) else {
                         // The OOM killer chose this very process.
                         self.page_alloc.free(pfn, Order(0)).ok();
                         return Err(gone());
                     };
-                    mm.pgtables
+                    process
+                        .mm
+                        .pgtables
                         .set_entry(table, index, Pte::page(pfn, vma_write, true));
-                    mm.rss_anon += 1;
+                    process.mm.rss_anon += 1;
+                    if task {
+                        process.min_flt += 1;
+                    }
+                    self.events.pgfault += 1;
                     self.page_alloc.frames.set_rmap(pfn, slot, v);
                     self.lru_add_anon(pfn);
                     self.mark_page_accessed(pfn);
-                    self.account_fault(slot, origin, false);
                 } else if pte.is_swap() {
                     self.do_swap_page(slot, v, write, vma_write, origin)?;
                 } else if pte.is_page() {
@@ -637,15 +643,15 @@ impl Kernel {
                         if !pte.is_write() && vma_write {
                             // do_wp_page on an exclusive anon page: reuse it.
                             bits |= PTE_RW;
-                            self.account_fault(slot, origin, false);
+                            if task {
+                                process.min_flt += 1;
+                            }
+                            self.events.pgfault += 1;
                         }
                         bits |= PTE_DIRTY;
                     }
                     if bits != pte.0 {
-                        self.procs
-                            .mm_mut(slot)?
-                            .pgtables
-                            .set_entry(table, index, Pte(bits));
+                        process.mm.pgtables.set_entry(table, index, Pte(bits));
                     }
                     self.mark_page_accessed(pte.pfn());
                 }
@@ -768,31 +774,43 @@ impl Kernel {
         };
         mm.update_hiwater_rss();
         let tables = mm.pgtables.pte_tables(start, end);
-        let mut pages = Vec::new();
-        let mut swapped = Vec::new();
-        let mut rss = 0;
-        for (table, lo, hi, _) in tables {
-            for entry in &mut mm.pgtables.entries_mut(table)[lo..hi] {
-                let pte = Pte(*entry);
-                if pte.is_none() {
-                    continue;
-                }
-                *entry = 0;
+        let mut batch = [0u64; 1024];
+        for (table, lo, hi) in tables.into_iter().map(|(t, lo, hi, _)| (t, lo, hi)) {
+            // Take the entries out, then free what they mapped.
+            let Ok(mm) = self.procs.mm_mut(slot) else {
+                return;
+            };
+            let entries = &mut mm.pgtables.entries_mut(table)[lo..hi];
+            let taken = &mut batch[..entries.len()];
+            taken.copy_from_slice(entries);
+            entries.fill(0);
+            let (mut rss, mut swap) = (0, 0);
+            for &e in taken.iter() {
+                let pte = Pte(e);
                 if pte.is_page() {
-                    pages.push(pte.pfn());
                     rss += 1;
                 } else if pte.is_swap() {
-                    swapped.push(pte.swp_entry());
+                    swap += 1;
                 }
             }
-        }
-        mm.rss_anon -= rss;
-        mm.swap_ents -= swapped.len() as u64;
-        for pfn in pages {
-            self.free_user_page(pfn);
-        }
-        for entry in swapped {
-            self.swap.free_slot(entry);
+            mm.rss_anon -= rss;
+            mm.swap_ents -= swap;
+            let check_bytes = !self.page_contents.is_empty();
+            for &e in taken.iter() {
+                let pte = Pte(e);
+                if pte.is_page() {
+                    let pfn = pte.pfn();
+                    self.lru_del(pfn);
+                    if check_bytes {
+                        self.take_page_bytes(pfn);
+                    }
+                    if let Err(err) = self.page_alloc.free(pfn, Order(0)) {
+                        self.printk(format!("BUG: Bad page state: {err}"));
+                    }
+                } else if pte.is_swap() {
+                    self.swap.free_slot(pte.swp_entry());
+                }
+            }
         }
     }
 
@@ -938,6 +956,224 @@ fn gone() -> MmError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mm::process::testing::*;
+    use crate::mm::types::Pid;
+
+    fn rss(k: &Kernel, pid: Pid) -> u64 {
+        mm(k, pid).rss_anon
+    }
+
+    fn minflt(k: &Kernel, pid: Pid) -> u64 {
+        k.procs.by_pid(pid).unwrap().min_flt
+    }
+
+    #[test]
+    fn a_read_maps_the_zero_page_and_a_write_copies_it() {
+        let (mut k, pid) = setup();
+        run(&mut k, pid, "mmap 64K name=buf").unwrap();
+        let free = k.page_alloc.total_free();
+        let (faults, min) = (k.events.pgfault, minflt(&k, pid));
+        run(&mut k, pid, "touch buf 64K read").unwrap();
+        // Sixteen faults, no page: only the page table (one PTE table;
+        // the PUD and PMD of the mmap area are new too).
+        assert_eq!(k.events.pgfault, faults + 16);
+        assert_eq!(minflt(&k, pid), min + 16);
+        assert_eq!(rss(&k, pid), 3);
+        let tables = free - k.page_alloc.total_free();
+        assert!(tables <= 3, "{tables}");
+        let a = addr(&k, pid, "buf");
+        assert!(k.pte(k.procs.slot_of(pid).unwrap(), a >> PAGE_SHIFT).is_zero_page());
+        // Reading again costs nothing.
+        run(&mut k, pid, "touch buf 64K read").unwrap();
+        assert_eq!(k.events.pgfault, faults + 16);
+        // Writing is a copy-on-write fault per page.
+        run(&mut k, pid, "touch buf 64K write").unwrap();
+        assert_eq!(k.events.pgfault, faults + 32);
+        assert_eq!(rss(&k, pid), 3 + 16);
+        assert_eq!(k.page_alloc.total_free(), free - tables - 16);
+        // Writing again: the MMU only sets dirty bits.
+        run(&mut k, pid, "touch buf 64K").unwrap();
+        assert_eq!(k.events.pgfault, faults + 32);
+    }
+
+    #[test]
+    fn the_blank_cheque() {
+        // On 1 GiB, heuristic overcommit refuses a single 1 GiB request
+        // (more than RAM + swap), as Linux does: use 2 GiB.
+        let mut k = boot(Arch::X86_64, 2 << 30);
+        let pid = spawn(&mut k, "test");
+        let free = k.page_alloc.total_free();
+        run(&mut k, pid, "mmap 1G name=big").unwrap();
+        assert_eq!(k.page_alloc.total_free(), free);
+        assert_eq!(rss(&k, pid), 3);
+        run(&mut k, pid, "touch big 512M").unwrap();
+        assert_eq!(rss(&k, pid), 3 + (512 << 8));
+        assert_eq!(k.anon_mapped_pages(), 3 + (512 << 8));
+    }
+
+    #[test]
+    fn user_pages_come_from_highmem_on_i386() {
+        let mut k = boot(Arch::I386, 2 << 30);
+        let pid = spawn(&mut k, "x");
+        run(&mut k, pid, "mmap 64M name=a").unwrap();
+        run(&mut k, pid, "touch a 64M").unwrap();
+        let slot = k.procs.slot_of(pid).unwrap();
+        let high = k.page_alloc.zone_index(crate::mm::page_alloc::ZoneType::HighMem).unwrap();
+        let a = addr(&k, pid, "a") >> PAGE_SHIFT;
+        for vpn in [a, a + 1000, a + (64 << 8) - 1] {
+            let pfn = k.pte(slot, vpn).pfn();
+            assert_eq!(k.page_alloc.zone_of(pfn), Some(high));
+        }
+        for pfn in k.procs.get(slot).unwrap().mm.pgtables.all_pfns() {
+            assert!(k.page_alloc.zone_of(pfn).unwrap() < high);
+        }
+        // A 4G mapping cannot fit in 3G of user space; 2G can (once
+        // overcommit allows more than RAM).
+        assert_eq!(run(&mut k, pid, "mmap 2G").unwrap_err().errno(), libc::ENOMEM);
+        k.write_sysctl("vm/overcommit_memory", "1").unwrap();
+        assert_eq!(run(&mut k, pid, "mmap 4G").unwrap_err().errno(), libc::ENOMEM);
+        assert_eq!(run(&mut k, pid, "mmap 3G").unwrap_err().errno(), libc::ENOMEM);
+        run(&mut k, pid, "mmap 2G").unwrap();
+    }
+
+    #[test]
+    fn a_bad_touch_segfaults_and_changes_nothing() {
+        let (mut k, pid) = setup();
+        run(&mut k, pid, "mmap 16K name=buf prot=r").unwrap();
+        run(&mut k, pid, "touch buf 4K read").unwrap();
+        let faults = k.events.pgfault;
+        let err = run(&mut k, pid, "touch buf 8K write").unwrap_err();
+        assert_eq!(err.errno(), libc::EFAULT);
+        let a = addr(&k, pid, "buf");
+        // The first page maps the zero page: a protection fault (error 7).
+        let records: Vec<_> = k.dmesg.records().collect();
+        let line = records[records.len() - 3].text.clone();
+        assert_eq!(
+            line,
+            format!("test[{}]: segfault at {a:x} ip 0000000000000000 sp 0000000000000000 error 7 likely on CPU 0 (core 0, socket 0)", pid.0)
+        );
+        assert_eq!(k.events.pgfault, faults);
+        // Outside any mapping: error 6 for a write, 4 for a read.
+        let err = run(&mut k, pid, "touch 0x1000 1").unwrap_err();
+        assert_eq!(err.errno(), libc::EFAULT);
+        assert!(k.dmesg.records().any(|r| r.text.contains("segfault at 1000 ip 0000000000000000 sp 0000000000000000 error 6")));
+        run(&mut k, pid, "touch buf+8K 8K read").unwrap();
+        assert_eq!(run(&mut k, pid, "touch buf+12K 8K read").unwrap_err().errno(), libc::EFAULT);
+        assert!(k.dmesg.records().any(|r| r.text.contains(&format!("segfault at {:x} ip", a + 16384)) && r.text.contains("error 4 ")));
+        // The process lives on.
+        run(&mut k, pid, "touch stack 4K").unwrap();
+        assert_eq!(k.pids(), vec![pid]);
+        // PROT_NONE refuses reads too.
+        run(&mut k, pid, "mprotect buf 16K none").unwrap();
+        assert_eq!(run(&mut k, pid, "touch buf 1 read").unwrap_err().errno(), libc::EFAULT);
+    }
+
+    #[test]
+    fn enomem_mid_touch_keeps_the_pages_faulted() {
+        let mut k = boot(Arch::X86_64, 64 << 20);
+        let pid = spawn(&mut k, "big");
+        // Unkillable: the OOM killer has no victim, the fault fails.
+        k.write_oom_score_adj(pid, "-1000").unwrap();
+        k.write_sysctl("vm/overcommit_memory", "1").unwrap();
+        run(&mut k, pid, "mmap 128M name=a").unwrap();
+        let err = run(&mut k, pid, "touch a 128M").unwrap_err();
+        assert_eq!(err.errno(), libc::ENOMEM);
+        let kept = rss(&k, pid);
+        assert!(kept > 3 + 1000, "{kept}");
+        assert!(kept < 3 + (128 << 8));
+        // Freeing gives it all back.
+        run(&mut k, pid, "munmap a 128M").unwrap();
+        assert_eq!(rss(&k, pid), 3);
+    }
+
+    #[test]
+    fn mem_round_trip() {
+        let (mut k, pid) = setup();
+        run(&mut k, pid, "mmap 16K name=buf").unwrap();
+        let a = addr(&k, pid, "buf");
+        let faults = k.events.pgfault;
+        let min = minflt(&k, pid);
+        assert_eq!(k.write_mem(pid, a + 4090, b"hello, world").unwrap(), 12);
+        // Two pages faulted for the write, counted in vmstat, not in the task.
+        assert_eq!(k.events.pgfault, faults + 2);
+        assert_eq!(minflt(&k, pid), min);
+        assert_eq!(rss(&k, pid), 3 + 2);
+        assert_eq!(k.read_mem(pid, a + 4090, 12).unwrap(), b"hello, world");
+        // Untouched pages read as zeros (through the zero page).
+        assert_eq!(k.read_mem(pid, a + 8192, 4).unwrap(), vec![0; 4]);
+        assert_eq!(rss(&k, pid), 3 + 2);
+        // Reads stop at the end of the mapping; nothing mapped is EIO.
+        assert_eq!(k.read_mem(pid, a + 16384 - 2, 10).unwrap().len(), 2);
+        assert_eq!(k.read_mem(pid, 0x1000, 1).unwrap_err().errno(), libc::EIO);
+        assert_eq!(k.write_mem(pid, 0x1000, b"x").unwrap_err().errno(), libc::EIO);
+        assert_eq!(k.read_mem(Pid(999), a, 1).unwrap_err().errno(), libc::ESRCH);
+        // A forced write into a read-only mapping gets a private page, as
+        // ptrace does; the mapping stays read-only.
+        run(&mut k, pid, "mprotect buf 16K r").unwrap();
+        k.write_mem(pid, a + 12288, b"ro").unwrap();
+        assert_eq!(k.read_mem(pid, a + 12288, 2).unwrap(), b"ro");
+        assert_eq!(run(&mut k, pid, "touch buf+12K 1").unwrap_err().errno(), libc::EFAULT);
+        // munmap drops the bytes with the pages.
+        run(&mut k, pid, "munmap buf 16K").unwrap();
+        assert!(k.page_contents.is_empty());
+    }
+
+    #[test]
+    fn page_tables_come_and_go_with_the_mappings() {
+        let (mut k, pid) = setup();
+        let tables = k.page_table_pages();
+        // 4 MiB at 1 GiB: a new PUD entry's PMD table and two PTE tables
+        // (the PUD table of the low half is new too).
+        run(&mut k, pid, "mmap 4M addr=0x40000000").unwrap();
+        run(&mut k, pid, "touch 0x40000000 4M").unwrap();
+        assert_eq!(k.page_table_pages(), tables + 1 + 1 + 2);
+        assert_eq!(mm(&k, pid).pgtables.nr_tables(), 3 + 4);
+        // Dropping the pages keeps the tables; unmapping frees them.
+        run(&mut k, pid, "madvise 0x40000000 4M dontneed").unwrap();
+        assert_eq!(k.page_table_pages(), tables + 4);
+        run(&mut k, pid, "munmap 0x40000000 2M").unwrap();
+        assert_eq!(k.page_table_pages(), tables + 3);
+        run(&mut k, pid, "munmap 0x40200000 2M").unwrap();
+        assert_eq!(k.page_table_pages(), tables);
+        // A table shared with a remaining mapping stays.
+        run(&mut k, pid, "mmap 8K addr=0x40000000").unwrap();
+        run(&mut k, pid, "touch 0x40000000 8K").unwrap();
+        run(&mut k, pid, "munmap 0x40000000 4K").unwrap();
+        assert_eq!(k.page_table_pages(), tables + 3);
+    }
+
+    #[test]
+    fn swap_out_and_back_in_through_the_pte() {
+        let (mut k, pid) = setup();
+        sys(&mut k, "mkswap /dev/sdb 16M").unwrap();
+        sys(&mut k, "swapon /dev/sdb").unwrap();
+        run(&mut k, pid, "mmap 16K name=buf").unwrap();
+        let a = addr(&k, pid, "buf");
+        k.write_mem(pid, a, b"kept across swap").unwrap();
+        let slot = k.procs.slot_of(pid).unwrap();
+        let pfn = k.pte(slot, a >> PAGE_SHIFT).pfn();
+        assert!(k.pageout(pfn));
+        k.check_invariants().unwrap();
+        let pte = k.pte(slot, a >> PAGE_SHIFT);
+        assert!(pte.is_swap());
+        assert_eq!(mm(&k, pid).swap_ents, 1);
+        assert_eq!(rss(&k, pid), 3);
+        let smaps = crate::procfs::pid::render_pid(&k, pid, crate::procfs::pid::PidFile::Smaps).unwrap();
+        assert!(smaps.contains("Swap:                  4 kB\n"));
+        // A touch swaps it back in: a major fault.
+        let (maj, pgmaj) = (k.procs.by_pid(pid).unwrap().maj_flt, k.events.pgmajfault);
+        run(&mut k, pid, "touch buf 4K read").unwrap();
+        assert_eq!(k.procs.by_pid(pid).unwrap().maj_flt, maj + 1);
+        assert_eq!(k.events.pgmajfault, pgmaj + 1);
+        assert_eq!(mm(&k, pid).swap_ents, 0);
+        assert_eq!(k.read_mem(pid, a, 16).unwrap(), b"kept across swap");
+        // Swapped pages are freed with the mapping, slots included.
+        let pfn = k.pte(slot, a >> PAGE_SHIFT).pfn();
+        assert!(k.pageout(pfn));
+        assert_eq!(k.swap.free_pages(), k.swap.total_pages() - 1);
+        run(&mut k, pid, "munmap buf 16K").unwrap();
+        assert_eq!(k.swap.free_pages(), k.swap.total_pages());
+    }
 
     #[test]
     fn pte_encodings_round_trip() {

@@ -242,7 +242,7 @@ impl Kernel {
             Command::Spawn { name } => self.spawn(&name).map(|_| ()),
             Command::Kill { pid } => self.kill(pid),
             Command::KmemCacheCreate { name, size, align } => {
-                self.kmem_cache_create(&name, size, align).map(|_| ())
+                self.kmem_cache_create_command(&name, size, align)
             }
             Command::KmemCacheDestroy { name } => self.kmem_cache_destroy(&name),
             Command::KmemCacheAlloc { name, count, tag } => {

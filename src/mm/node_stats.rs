@@ -148,8 +148,8 @@ impl Kernel {
             nr_zone_active_anon,
             nr_zone_unevictable: vec![0; zones],
             nr_mlock: vec![0; zones],
-            // Every user page is a mapped anon page on the anon LRU.
-            nr_anon_pages: nr_active_anon + nr_inactive_anon,
+            // process.rs: Σ RssAnon (MM_ANONPAGES) of the processes.
+            nr_anon_pages: self.anon_mapped_pages(),
             // No file mappings.
             nr_mapped: 0,
             // NR_FILE_PAGES counts the swap cache (Linux add_to_swap_cache);
@@ -173,10 +173,10 @@ impl Kernel {
             // and of the others (kmalloc_large blocks are not counted).
             nr_slab_reclaimable: self.slab.nr_slab_reclaimable(),
             nr_slab_unreclaimable: self.slab.nr_slab_unreclaimable(),
-            // No tasks with kernel stacks yet (kB).
-            nr_kernel_stack: 0,
-            // No page tables yet.
-            nr_page_table_pages: 0,
+            // process.rs: one THREAD_SIZE stack per process (kB).
+            nr_kernel_stack: self.kernel_stack_kb(),
+            // process.rs: every page-table page, PGDs included.
+            nr_page_table_pages: self.page_table_pages(),
             // No other reclaimable kernel memory.
             kernel_misc_reclaimable: 0,
             // No vmalloc or per-cpu allocations are simulated.
@@ -187,8 +187,8 @@ impl Kernel {
             // swapfile.rs: the active swap areas.
             swap_total_pages: self.swap.total_pages(),
             swap_free_pages: self.swap.free_pages(),
-            // No accountable mappings yet.
-            committed_as_pages: 0,
+            // mmap.rs: pages of VM_ACCOUNT mappings (vm_committed_as).
+            committed_as_pages: self.committed_as(),
             // kswapd failures are not tracked yet.
             node_unreclaimable: false,
             // No user code runs and no I/O waits.

@@ -77,6 +77,9 @@ pub struct Processes {
     pub user_reserve_pages: u64,
     /// `sysctl_admin_reserve_kbytes` in pages (min(3% of free, 8 MiB) at boot).
     pub admin_reserve_pages: u64,
+    /// Highest zone of user pages ([`Kernel::user_zone`], kept at hand for
+    /// the fault path).
+    pub user_zone: usize,
     geometry: Geometry,
     next_seq: u64,
 }
@@ -91,6 +94,7 @@ impl Processes {
             zero_page: Pfn(0),
             user_reserve_pages: 0,
             admin_reserve_pages: 0,
+            user_zone: 0,
             geometry: Geometry::of(arch),
             next_seq: 0,
         }
@@ -241,6 +245,7 @@ impl Kernel {
     /// Boot-time setup: the zero page and the overcommit reserves
     /// (`init_user_reserve`, `init_admin_reserve`).
     pub fn mm_init(&mut self) -> MmResult<()> {
+        self.procs.user_zone = self.user_zone();
         let zone = self.kernel_zone();
         self.procs.zero_page = self
             .alloc_kernel_block(Order(0), zone, PageKind::ZeroPage)
@@ -719,7 +724,7 @@ impl Kernel {
             let who = format!("pid {} ({})", p.pid, p.comm);
             let mut prev: Option<&Vma> = None;
             for v in mm.vmas() {
-                if v.start % PAGE_SIZE != 0 || v.end % PAGE_SIZE != 0 || v.start >= v.end {
+                if !v.start.is_multiple_of(PAGE_SIZE) || !v.end.is_multiple_of(PAGE_SIZE) || v.start >= v.end {
                     return Err(format!("{who}: bad VMA {:#x}-{:#x}", v.start, v.end));
                 }
                 if v.end > mm.layout.task_size {

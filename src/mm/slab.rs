@@ -3,18 +3,18 @@
 //! A `kmem_cache` hands out objects of one size. It keeps its objects in
 //! *slabs*: power-of-two blocks of pages taken from the buddy allocator
 //! (`Kernel::alloc_kernel_block`, [`PageKind::Slab`], never HighMem). Each
-//! slab is on exactly one of three lists of its cache:
+//! slab is on exactly one of two lists of its cache:
 //!
 //! ```text
-//!   partial: 0 < inuse < objects   ← allocations are served from here first
+//!   partial: inuse < objects   ← allocations are served from its head
 //!   full:    inuse == objects
-//!   empty:   inuse == 0            ← kept while the cache holds fewer than
-//!                                    min_partial partial+empty slabs,
-//!                                    otherwise the pages go back to buddy
 //! ```
 //!
-//! As in SLUB, an empty slab counts against `min_partial` (SLUB keeps it on
-//! the partial list), and the slab order comes from [`calculate_order`]:
+//! As in SLUB, a slab that becomes empty stays on the partial list (an
+//! *empty* slab, ready for reuse) while the partial list is shorter than
+//! `min_partial`; otherwise its pages go back to the buddy allocator. A
+//! full slab that gets an object back goes to the partial list's tail.
+//! The slab order comes from [`calculate_order`]:
 //! the smallest order up to `slub_max_order` (3) whose leftover is at most
 //! 1/16, 1/8, 1/4 then 1/2 of the slab, starting from the order that holds
 //! `slub_min_objects = 4 * (fls(nr_cpus) + 1)` objects.
@@ -46,9 +46,9 @@ use super::types::{MAX_PAGE_ORDER, Order, PAGE_SIZE, Pfn};
 pub const SLUB_MAX_ORDER: u8 = 3;
 /// Most objects one slab may hold (SLUB: `MAX_OBJS_PER_PAGE`, a 15-bit count).
 pub const MAX_OBJS_PER_PAGE: u32 = 32767;
-/// Fewest empty+partial slabs a cache keeps (SLUB `MIN_PARTIAL`).
+/// Smallest `min_partial` of a cache (SLUB `MIN_PARTIAL`).
 pub const MIN_PARTIAL: u32 = 5;
-/// Most empty+partial slabs a cache keeps (SLUB `MAX_PARTIAL`).
+/// Largest `min_partial` of a cache (SLUB `MAX_PARTIAL`).
 pub const MAX_PARTIAL: u32 = 10;
 /// Minimum object alignment (`ARCH_SLAB_MINALIGN`, alignof(u64)).
 pub const ARCH_SLAB_MINALIGN: u32 = 8;
@@ -394,13 +394,22 @@ pub const KMALLOC_CACHES: [(u64, CacheId); 13] = [
 /// The kmalloc-N cache that serves `size` bytes (`kmalloc_slab`), `None`
 /// for 0 and for sizes above [`KMALLOC_MAX_CACHE_SIZE`].
 pub fn kmalloc_cache(size: u64) -> Option<CacheId> {
-    if size == 0 {
-        return None;
-    }
-    KMALLOC_CACHES
-        .iter()
-        .find(|(class, _)| size <= *class)
-        .map(|(_, id)| *id)
+    // Linux's size_index table for the small sizes (the 96 and 192 byte
+    // classes sit between the powers of two), fls above.
+    let class = match size {
+        0 => return None,
+        1..=8 => 0,
+        9..=16 => 1,
+        17..=32 => 2,
+        33..=64 => 3,
+        65..=96 => 4,
+        97..=128 => 5,
+        129..=192 => 6,
+        193..=256 => 7,
+        257..=KMALLOC_MAX_CACHE_SIZE => (size - 1).ilog2() as usize, // 512 → 8, … 8192 → 12
+        _ => return None,
+    };
+    Some(KMALLOC_CACHES[class].1)
 }
 
 /// Which list a slab is on.
@@ -408,7 +417,6 @@ pub fn kmalloc_cache(size: u64) -> Option<CacheId> {
 enum SlabList {
     Partial,
     Full,
-    Empty,
     /// The slot holds no slab (its pages went back to the buddy allocator).
     Vacant,
 }
@@ -464,7 +472,8 @@ pub struct KmemCache {
     order: Order,
     /// Objects per slab.
     objects: u16,
-    /// Empty+partial slabs kept before empty ones go back to buddy.
+    /// Partial-list length (empty slabs included) above which a slab that
+    /// becomes empty goes back to the buddy allocator.
     min_partial: u32,
     /// SLAB_RECLAIM_ACCOUNT: pages count in SReclaimable.
     reclaimable: bool,
@@ -477,9 +486,12 @@ pub struct KmemCache {
     /// Free chains: slot `slab * objects + index` holds the next free
     /// index of that slab, or [`OBJ_ALLOCATED`] for an object in use.
     freeptr: Vec<u16>,
+    /// Slabs with free objects (empty ones included), allocation order.
     partial: ListHead,
+    /// Slabs with no free object.
     full: ListHead,
-    empty: ListHead,
+    /// Slabs on the partial list with no object in use.
+    nr_empty: u32,
     /// Objects in use over all slabs.
     active_objs: u64,
     /// The `struct kmem_cache` and `struct kmem_cache_node` objects that
@@ -518,7 +530,7 @@ impl KmemCache {
             freeptr: Vec::new(),
             partial: ListHead::default(),
             full: ListHead::default(),
-            empty: ListHead::default(),
+            nr_empty: 0,
             active_objs: 0,
             meta: None,
         })
@@ -558,7 +570,7 @@ impl KmemCache {
     }
     /// `<num_slabs>` (SLUB: equal to active_slabs).
     pub fn num_slabs(&self) -> u64 {
-        (self.partial.len + self.full.len + self.empty.len) as u64
+        (self.partial.len + self.full.len) as u64
     }
     /// `<num_objs>`: slots in all slabs.
     pub fn num_objs(&self) -> u64 {
@@ -570,7 +582,7 @@ impl KmemCache {
     }
     /// Slabs with some but not all objects in use.
     pub fn partial_slabs(&self) -> u64 {
-        self.partial.len as u64
+        (self.partial.len - self.nr_empty) as u64
     }
     /// Slabs with every object in use.
     pub fn full_slabs(&self) -> u64 {
@@ -578,9 +590,9 @@ impl KmemCache {
     }
     /// Slabs with no object in use, kept for reuse.
     pub fn empty_slabs(&self) -> u64 {
-        self.empty.len as u64
+        self.nr_empty as u64
     }
-    /// The empty+partial slabs kept before empty ones are freed.
+    /// The partial-list length from which empty slabs are freed.
     pub fn min_partial(&self) -> u32 {
         self.min_partial
     }
@@ -597,7 +609,6 @@ impl KmemCache {
         match list {
             SlabList::Partial => &mut self.partial,
             SlabList::Full => &mut self.full,
-            SlabList::Empty => &mut self.empty,
             SlabList::Vacant => unreachable!("vacant slots are on no list"),
         }
     }
@@ -670,29 +681,26 @@ impl KmemCache {
         let slot = s as usize * objects + index as usize;
         slab.freelist = self.freeptr[slot];
         self.freeptr[slot] = OBJ_ALLOCATED;
+        let was_empty = slab.inuse == 0;
         slab.inuse += 1;
         let serial = slab.serial;
         let now_full = slab.inuse == self.objects;
         self.active_objs += 1;
+        self.nr_empty -= u32::from(was_empty);
         if now_full {
             self.relink(s, SlabList::Full, true);
         }
         (index, serial)
     }
 
-    /// `get_partial`: an object from a partial slab, else from a kept
-    /// empty slab; `None` when the cache needs a new slab.
+    /// `get_partial`: an object from the slab at the head of the partial
+    /// list; `None` when the cache needs a new slab.
     #[inline]
     fn alloc_from_lists(&mut self) -> Option<(u32, u16, u32)> {
-        let s = if self.partial.head != NIL {
-            self.partial.head
-        } else if self.empty.head != NIL {
-            let s = self.empty.head;
-            self.relink(s, SlabList::Partial, true);
-            s
-        } else {
+        let s = self.partial.head;
+        if s == NIL {
             return None;
-        };
+        }
         let (index, serial) = self.take_object(s);
         Some((s, index, serial))
     }
@@ -738,6 +746,7 @@ impl KmemCache {
             next: NIL,
         };
         self.link(s, SlabList::Partial, true);
+        self.nr_empty += 1;
         let (index, serial) = self.take_object(s);
         (s, index, serial)
     }
@@ -760,8 +769,8 @@ impl KmemCache {
     }
 
     /// `__slab_free`: put an object back. Returns the slab's pages when the
-    /// slab became empty and is discarded: because the cache already keeps
-    /// `min_partial` partial+empty slabs, or because `discard` says so.
+    /// slab became empty and is discarded: because the partial list already
+    /// holds `min_partial` slabs, or because `discard` says so.
     #[inline]
     fn free_object(
         &mut self,
@@ -780,20 +789,19 @@ impl KmemCache {
         let serial = slab.serial;
         self.active_objs -= 1;
         if now_empty {
-            // SLUB keeps empty slabs on the partial list and discards one
-            // once `nr_partial >= min_partial`, counting the slab itself
-            // when it was on the list already (it was partial, not full).
-            let nr_partial = self.partial.len + self.empty.len;
-            if nr_partial >= self.min_partial || discard(serial) {
+            // SLUB keeps an empty slab on the partial list unless
+            // `nr_partial >= min_partial`, counting the slab itself when it
+            // is on the list already (it was partial, not full).
+            if self.partial.len >= self.min_partial || discard(serial) {
                 let pfn = self.slabs[s as usize].pfn;
-                self.unlink(s);
-                let slab = &mut self.slabs[s as usize];
-                slab.list = SlabList::Vacant;
-                slab.freelist = OBJ_END;
-                self.vacant.push(s);
+                self.discard_slab(s);
                 return Ok(Some(pfn));
             }
-            self.relink(s, SlabList::Empty, true);
+            self.nr_empty += 1;
+            if was_full {
+                // A one-object slab goes from full straight to empty.
+                self.relink(s, SlabList::Partial, false);
+            }
         } else if was_full {
             // A full slab that gains a free object goes to the tail of the
             // partial list (DEACTIVATE_TO_TAIL in SLUB).
@@ -802,18 +810,29 @@ impl KmemCache {
         Ok(None)
     }
 
-    /// Take every kept empty slab off the cache (`kmem_cache_shrink` /
-    /// destroy); returns their first pages, oldest list position last.
+    /// Take an empty slab off its list and free its slot (`discard_slab`;
+    /// the caller gives the pages back).
+    fn discard_slab(&mut self, s: u32) {
+        self.unlink(s);
+        let slab = &mut self.slabs[s as usize];
+        slab.list = SlabList::Vacant;
+        slab.freelist = OBJ_END;
+        self.vacant.push(s);
+    }
+
+    /// Take every empty slab off the cache (`kmem_cache_shrink`, destroy);
+    /// returns their first pages in partial-list order.
     fn take_empty_slabs(&mut self) -> Vec<Pfn> {
         let mut pfns = Vec::new();
-        while self.empty.head != NIL {
-            let s = self.empty.head;
-            pfns.push(self.slabs[s as usize].pfn);
-            self.unlink(s);
-            let slab = &mut self.slabs[s as usize];
-            slab.list = SlabList::Vacant;
-            slab.freelist = OBJ_END;
-            self.vacant.push(s);
+        let mut cursor = self.partial.head;
+        while cursor != NIL {
+            let slab = self.slabs[cursor as usize];
+            if slab.inuse == 0 {
+                pfns.push(slab.pfn);
+                self.discard_slab(cursor);
+                self.nr_empty -= 1;
+            }
+            cursor = slab.next;
         }
         pfns
     }
@@ -824,10 +843,10 @@ impl KmemCache {
         let objects = self.objects as usize;
         let mut active = 0u64;
         let mut on_lists = 0u32;
+        let mut empty = 0u32;
         for (list, head) in [
             (SlabList::Partial, self.partial),
             (SlabList::Full, self.full),
-            (SlabList::Empty, self.empty),
         ] {
             let mut cursor = head.head;
             let mut prev = NIL;
@@ -841,10 +860,10 @@ impl KmemCache {
                 }
                 let inuse = slab.inuse as usize;
                 let ok = match list {
-                    SlabList::Partial => inuse > 0 && inuse < objects,
-                    SlabList::Full => inuse == objects,
-                    _ => inuse == 0,
+                    SlabList::Partial => inuse < objects,
+                    _ => inuse == objects,
                 };
+                empty += u32::from(inuse == 0);
                 if !ok {
                     return Err(format!(
                         "{name}: slab {cursor} with {inuse}/{objects} objects on {list:?}"
@@ -861,6 +880,12 @@ impl KmemCache {
                 return Err(format!("{name}: list {list:?} length or tail wrong"));
             }
             on_lists += seen;
+        }
+        if empty != self.nr_empty {
+            return Err(format!(
+                "{name}: nr_empty {} but {empty} empty slabs on the lists",
+                self.nr_empty
+            ));
         }
         let mut vacant = 0u32;
         for (s, slab) in self.slabs.iter().enumerate() {
@@ -953,12 +978,9 @@ impl SlabAllocator {
     }
 
     /// Live caches, oldest first (slabinfo prints them newest first).
-    pub fn caches(&self) -> impl DoubleEndedIterator<Item = &KmemCache> + ExactSizeIterator {
-        self.cache_list.iter().map(|id| {
-            self.caches[id.0 as usize]
-                .as_ref()
-                .expect("cache_list names live caches")
-        })
+    pub fn caches(&self) -> impl DoubleEndedIterator<Item = &KmemCache> {
+        // cache_list names live caches only (check_slab verifies it).
+        self.cache_list.iter().filter_map(|id| self.cache(*id))
     }
 
     /// Number of live caches.
@@ -1138,8 +1160,8 @@ impl Kernel {
         }
     }
 
-    /// `kmem_cache_alloc(cache, GFP_KERNEL)`: one object. Served from a
-    /// partial slab, else a kept empty slab, else a new slab from the buddy
+    /// `kmem_cache_alloc(cache, GFP_KERNEL)`: one object. Served from the
+    /// slab at the head of the partial list, else a new slab from the buddy
     /// allocator (Normal and below, never HighMem). ENOMEM when no page can
     /// be had; EINVAL for an id that names no cache.
     ///
@@ -1187,8 +1209,8 @@ impl Kernel {
     }
 
     /// `kmem_cache_free`: give an object back. A slab that becomes empty
-    /// while its cache already keeps `min_partial` partial+empty slabs goes
-    /// back to the buddy allocator. EINVAL (and nothing changes) for a
+    /// while its cache's partial list already holds `min_partial` slabs
+    /// goes back to the buddy allocator. EINVAL (and nothing changes) for a
     /// double free or a handle whose slab is gone.
     #[inline]
     pub fn kmem_cache_free(&mut self, obj: SlabObject) -> MmResult<()> {
@@ -1215,7 +1237,7 @@ impl Kernel {
     pub fn kmalloc(&mut self, size: u64) -> MmResult<KmallocObject> {
         if size == 0 {
             return Err(MmError::Invalid(
-                "kmalloc 0: a zero-size allocation gets ZERO_SIZE_PTR, not memory; ask for 1 byte or more".into(),
+                "kmalloc: a zero-size request gets ZERO_SIZE_PTR, not memory; ask for 1 byte or more".into(),
             ));
         }
         if size > KMALLOC_MAX_SIZE {
@@ -1278,6 +1300,11 @@ impl Kernel {
         object_size: u64,
         align: u64,
     ) -> MmResult<CacheId> {
+        if name.is_empty() || name.contains(|c: char| c.is_whitespace() || c == '/') {
+            return Err(MmError::Invalid(format!(
+                "kmem_cache_create: cache name {name:?} must be non-empty, without blanks or '/'"
+            )));
+        }
         if self.slab.by_name.contains_key(name) {
             return Err(MmError::Exists(format!(
                 "kmem_cache_create: a cache named '{name}' already exists (see slabinfo); pick another name"
@@ -1324,16 +1351,36 @@ impl Kernel {
         }
     }
 
+    /// `kmem_cache_create NAME SIZE [align=N]`: the name is cut to 15 bytes
+    /// like every control-file name; EEXIST when the name, whole or cut,
+    /// is taken (so `kernfs_node_cache` cannot be shadowed by its cut).
+    pub(crate) fn kmem_cache_create_command(
+        &mut self,
+        name: &str,
+        object_size: u64,
+        align: u64,
+    ) -> MmResult<()> {
+        if let Some(id) = self.slab.cache_id(name) {
+            let taken = self.slab.cache(id).map_or(name, |c| c.name.as_str());
+            return Err(MmError::Exists(format!(
+                "kmem_cache_create: a cache named '{taken}' already exists (see slabinfo); pick another name"
+            )));
+        }
+        let cut = crate::ctl::name(name, "cache name")?;
+        self.kmem_cache_create(&cut, object_size, align).map(|_| ())
+    }
+
     /// `kmem_cache_destroy`: remove a cache made with `kmem_cache_create`.
     /// ENOENT for an unknown name; EBUSY for the kernel's own caches and
     /// while objects of the cache are alive.
     pub fn kmem_cache_destroy(&mut self, name: &str) -> MmResult<()> {
-        let id = self.slab.cache_id(name).ok_or_else(|| {
+        let not_found = || {
             MmError::NotFound(format!(
                 "kmem_cache_destroy: no cache named '{name}' (see slabinfo)"
             ))
-        })?;
-        let cache = self.slab.cache(id).expect("looked up");
+        };
+        let id = self.slab.cache_id(name).ok_or_else(not_found)?;
+        let cache = self.slab.cache(id).ok_or_else(not_found)?;
         if cache.boot {
             return Err(MmError::Busy(format!(
                 "kmem_cache_destroy: {}: one of the kernel's own caches, always in use; only caches made with kmem_cache_create can be destroyed",
@@ -1359,7 +1406,12 @@ impl Kernel {
                 }
             )));
         }
-        let mut cache = self.slab.caches[id.0 as usize].take().expect("looked up");
+        let mut cache = self
+            .slab
+            .caches
+            .get_mut(id.0 as usize)
+            .and_then(Option::take)
+            .ok_or_else(not_found)?;
         self.slab.by_name.remove(&cache.name);
         self.slab.cache_list.retain(|&c| c != id);
         let order = cache.order;
@@ -1669,15 +1721,33 @@ mod tests {
 
     /// Run a line, check every invariant, and check that MemFree (the
     /// allocator's count) equals what buddyinfo shows.
+    /// Also check the files: meminfo MemFree = buddyinfo, and meminfo Slab
+    /// = SReclaimable + SUnreclaim = Σ num_slabs × pagesperslab × 4 kB of
+    /// slabinfo.
     fn run(k: &mut Kernel, line: &str) -> MmResult<()> {
         let r = k.execute_line(Scope::System, line);
         k.check_invariants().unwrap();
         k.check_slab().unwrap();
+        let meminfo = crate::procfs::meminfo::meminfo(k);
+        let kb = |key: &str| -> u64 {
+            meminfo
+                .lines()
+                .find(|l| l.split(':').next() == Some(key))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("meminfo {key}"))
+        };
         assert_eq!(
-            buddyinfo_pages(k),
-            k.page_alloc.total_free(),
-            "after {line}"
+            kb("MemFree"),
+            buddyinfo_pages(k) * 4,
+            "MemFree after {line}"
         );
+        let slabinfo_pages: u64 = rows(&crate::procfs::slabinfo::slabinfo(k))
+            .iter()
+            .map(|r| r.5 * (r.2 / r.4 as u64))
+            .sum();
+        assert_eq!(kb("Slab"), slabinfo_pages * 4, "Slab after {line}");
+        assert_eq!(kb("Slab"), kb("SReclaimable") + kb("SUnreclaim"));
         r
     }
 
@@ -1862,6 +1932,14 @@ mod tests {
         }
         assert_eq!(kmalloc_cache(0), None);
         assert_eq!(kmalloc_cache(8193), None);
+        // The table agrees with "smallest class that holds it" everywhere.
+        for size in 1..=KMALLOC_MAX_CACHE_SIZE {
+            let smallest = KMALLOC_CACHES
+                .iter()
+                .find(|(c, _)| size <= *c)
+                .map(|(_, id)| *id);
+            assert_eq!(kmalloc_cache(size), smallest, "{size}");
+        }
     }
 
     #[test]
@@ -2083,6 +2161,7 @@ mod tests {
         for (line, errno) in [
             ("kmem_cache_create mine 64", libc::EEXIST),
             ("kmem_cache_create task_struct 64", libc::EEXIST),
+            ("kmem_cache_create kernfs_node_cache 64", libc::EEXIST),
             ("kmem_cache_create x 0", libc::EINVAL),
             ("kmem_cache_create x 5M", libc::EINVAL),
             ("kmem_cache_create x 64 align=3", libc::EINVAL),
@@ -2133,6 +2212,16 @@ mod tests {
         assert!(k.slab.cache_id("a_very_long_cac").is_some());
         run(&mut k, "kmem_cache_alloc a_very_long_cache_name tag=l").unwrap();
         assert_eq!(cache(&k, "a_very_long_cac").active_objs(), 1);
+        // The kernel's own long names are found whole.
+        let before = cache(&k, "kernfs_node_cache").active_objs();
+        run(&mut k, "kmem_cache_alloc kernfs_node_cache tag=k").unwrap();
+        assert_eq!(cache(&k, "kernfs_node_cache").active_objs(), before + 1);
+        assert_eq!(
+            run(&mut k, "kmem_cache_destroy skbuff_head_cache")
+                .unwrap_err()
+                .errno(),
+            libc::EBUSY
+        );
     }
 
     #[test]

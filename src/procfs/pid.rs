@@ -405,6 +405,186 @@ fn smaps_rollup(kernel: &Kernel, slot: u32, p: &Process) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mm::process::testing::*;
+
+    const SELF_STATUS: &str = include_str!("../../tests/reference/linux-samples/self-status");
+    const SELF_SMAPS: &str = include_str!("../../tests/reference/linux-samples/self-smaps");
+    const SELF_ROLLUP: &str = include_str!("../../tests/reference/linux-samples/self-smaps_rollup");
+    const SELF_STAT: &str = include_str!("../../tests/reference/linux-samples/self-stat");
+
+    /// The keys of the `Key: value` lines (those starting with an
+    /// uppercase letter, as pmap tells them from mapping headers).
+    fn keys(text: &str) -> Vec<&str> {
+        text.lines()
+            .filter(|l| l.starts_with(|c: char| c.is_ascii_uppercase()))
+            .filter_map(|l| l.split_once(':').map(|(k, _)| k))
+            .collect()
+    }
+
+    fn render(k: &Kernel, pid: Pid, file: PidFile) -> String {
+        render_pid(k, pid, file).unwrap()
+    }
+
+    #[test]
+    fn fresh_process_maps() {
+        let (k, pid) = setup();
+        assert_eq!(
+            render(&k, pid, PidFile::Maps),
+            "7ffffffde000-7ffffffff000 rw-p 00000000 00:00 0                          [stack]\n\
+             ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsyscall]\n"
+        );
+        let mut k = boot(Arch::I386, 256 << 20);
+        let pid = spawn(&mut k, "x");
+        assert_eq!(
+            render(&k, pid, PidFile::Maps),
+            "bffdf000-c0000000 rw-p 00000000 00:00 0          [stack]\n"
+        );
+    }
+
+    #[test]
+    fn maps_names_heap_stack_and_anon() {
+        let (mut k, pid) = setup();
+        run(&mut k, pid, "brk +8K").unwrap();
+        run(&mut k, pid, "mmap 8K name=buf").unwrap();
+        run(&mut k, pid, "mmap 8K prot=rx").unwrap();
+        let maps = render(&k, pid, PidFile::Maps);
+        let lines: Vec<&str> = maps.lines().collect();
+        assert_eq!(lines[0], "555555559000-55555555b000 rw-p 00000000 00:00 0                          [heap]");
+        assert_eq!(lines[1], "7ffff7ffb000-7ffff7ffd000 r-xp 00000000 00:00 0 ");
+        assert_eq!(lines[2], "7ffff7ffd000-7ffff7fff000 rw-p 00000000 00:00 0                          [anon:buf]");
+        assert_eq!(lines.len(), 5);
+    }
+
+    #[test]
+    fn smaps_blocks_have_the_kernels_keys_in_order() {
+        let (mut k, pid) = setup();
+        run(&mut k, pid, "mmap 64K name=buf").unwrap();
+        run(&mut k, pid, "touch buf 16K").unwrap();
+        run(&mut k, pid, "touch buf+16K 16K read").unwrap();
+        let smaps = render(&k, pid, PidFile::Smaps);
+        let reference = keys(SELF_SMAPS);
+        let block = &reference[..reference.iter().position(|&k| k == "VmFlags").unwrap() + 1];
+        // Every block has the reference's 25 keys in the same order.
+        let ours = keys(&smaps);
+        assert_eq!(ours.len() % block.len(), 0);
+        for chunk in ours.chunks(block.len()) {
+            assert_eq!(chunk, block);
+        }
+        let buf_block = smaps.split("[anon:buf]\n").nth(1).unwrap();
+        for line in [
+            "Size:                 64 kB\n",
+            "Rss:                  16 kB\n",
+            "Pss_Dirty:            16 kB\n",
+            "Private_Dirty:        16 kB\n",
+            "Referenced:           16 kB\n",
+            "Anonymous:            16 kB\n",
+            "Swap:                  0 kB\n",
+            "Private_Hugetlb:       0 kB\n",
+            "THPeligible:           0\n",
+            "VmFlags: rd wr mr mw me ac \n",
+        ] {
+            assert!(buf_block.starts_with(&buf_block[..buf_block.find(line).unwrap_or_else(|| panic!("{line:?} in {buf_block}"))]));
+        }
+        // The stack block matches the capture's stack block but for its
+        // addresses and the pages touched.
+        let stack = smaps.split("[stack]\n").nth(1).unwrap();
+        let captured = SELF_SMAPS.split("[stack]\n").nth(1).unwrap();
+        let first_lines = |t: &str| t.lines().take(25).map(str::to_string).collect::<Vec<_>>();
+        let differing: Vec<_> = first_lines(stack)
+            .into_iter()
+            .zip(first_lines(captured))
+            .filter(|(a, b)| a != b)
+            .map(|(a, _)| a)
+            .collect();
+        assert_eq!(
+            differing,
+            [
+                "Rss:                  12 kB",
+                "Pss:                  12 kB",
+                "Pss_Dirty:            12 kB",
+                "Private_Dirty:        12 kB",
+                "Referenced:           12 kB",
+                "Anonymous:            12 kB"
+            ]
+        );
+    }
+
+    #[test]
+    fn smaps_rollup_sums_the_mm() {
+        let (mut k, pid) = setup();
+        run(&mut k, pid, "mmap 64K name=buf").unwrap();
+        run(&mut k, pid, "touch buf 16K").unwrap();
+        let rollup = render(&k, pid, PidFile::SmapsRollup);
+        assert_eq!(keys(&rollup), keys(SELF_ROLLUP));
+        assert!(rollup.starts_with("7ffff7fef000-7ffffffff000 ---p 00000000 00:00 0                          [rollup]\nRss:                  28 kB\n"));
+    }
+
+    #[test]
+    fn status_has_the_6_18_lines_in_order() {
+        let (mut k, pid) = setup();
+        run(&mut k, pid, "mmap 1M name=buf").unwrap();
+        run(&mut k, pid, "touch buf 256K").unwrap();
+        let status = render(&k, pid, PidFile::Status);
+        assert_eq!(keys(&status), keys(SELF_STATUS));
+        for line in [
+            "Name:\ttest\n",
+            "State:\tS (sleeping)\n",
+            "VmPeak:\t    1156 kB\n",
+            "VmSize:\t    1156 kB\n",
+            "VmHWM:\t     268 kB\n",
+            "VmRSS:\t     268 kB\n",
+            "RssAnon:\t     268 kB\n",
+            "VmData:\t    1024 kB\n",
+            "VmStk:\t     132 kB\n",
+            "VmPTE:\t      16 kB\n",
+            "VmSwap:\t       0 kB\n",
+            "Groups:\t \n",
+            "Cpus_allowed:\t3\n",
+        ] {
+            assert!(status.contains(line), "{line:?} in\n{status}");
+        }
+        // VmPeak and VmHWM remember what munmap took away.
+        run(&mut k, pid, "munmap buf 1M").unwrap();
+        let status = render(&k, pid, PidFile::Status);
+        assert!(status.contains("VmPeak:\t    1156 kB\nVmSize:\t     132 kB\n"));
+        assert!(status.contains("VmHWM:\t     268 kB\nVmRSS:\t      12 kB\n"));
+    }
+
+    #[test]
+    fn stat_and_statm() {
+        let (mut k, pid) = setup();
+        run(&mut k, pid, "mmap 1M name=buf").unwrap();
+        run(&mut k, pid, "touch buf 64K").unwrap();
+        let stat = render(&k, pid, PidFile::Stat);
+        let fields: Vec<&str> = stat.trim_end().split(' ').collect();
+        assert_eq!(fields.len(), SELF_STAT.trim_end().split(' ').count());
+        assert_eq!(fields.len(), 52);
+        assert_eq!(fields[1], "(test)");
+        assert_eq!(fields[9], "19"); // minflt: 3 + 16
+        assert_eq!(fields[22], (((33 + 256) as u64) << 12).to_string()); // vsize
+        assert_eq!(fields[23], "19"); // rss pages
+        assert_eq!(fields[24], "18446744073709551615");
+        assert_eq!(fields[27], (0x7fff_ffff_e000u64).to_string()); // startstack
+        assert_eq!(render(&k, pid, PidFile::Statm), "289 19 0 0 0 289 0\n");
+    }
+
+    #[test]
+    fn small_files() {
+        let (mut k, pid) = setup();
+        assert_eq!(render(&k, pid, PidFile::Comm), "test\n");
+        assert_eq!(render(&k, pid, PidFile::Cmdline), "test\0");
+        assert_eq!(render(&k, pid, PidFile::OomScoreAdj), "0\n");
+        // badness = 3 pages + 3 page tables over ~250k pages: (1000 + 0) * 2 / 3.
+        assert_eq!(render(&k, pid, PidFile::OomScore), "666\n");
+        write_pid_file(&mut k, pid, PidFile::OomScoreAdj, "500\n").unwrap();
+        assert_eq!(render(&k, pid, PidFile::OomScoreAdj), "500\n");
+        let total = k.totalram_pages();
+        let badness = 6 + 500 * (total / 1000);
+        let score = (1000 + badness * 1000 / total) * 2 / 3;
+        assert_eq!(render(&k, pid, PidFile::OomScore), format!("{score}\n"));
+        assert_eq!(write_pid_file(&mut k, pid, PidFile::Maps, "x").unwrap_err().errno(), libc::EPERM);
+        assert_eq!(render_pid(&k, Pid(77), PidFile::Comm).unwrap_err().errno(), libc::ESRCH);
+    }
 
     #[test]
     fn number_formatting() {

@@ -28,7 +28,7 @@ pub mod checks;
 pub mod rng;
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
@@ -440,6 +440,10 @@ pub struct Fuzzer {
     trace: Vec<String>,
     ops_left_in_boot: u64,
     spaces: BTreeMap<u32, AddressSpace>,
+    /// Operations queued by the generator to run next (clean-ups).
+    pending: VecDeque<Op>,
+    /// The line being generated already has its `tag=`.
+    tag_given: bool,
     /// The statistics of the run.
     pub stats: Stats,
 }
@@ -456,6 +460,8 @@ impl Fuzzer {
             trace: Vec::new(),
             ops_left_in_boot: 0,
             spaces: BTreeMap::new(),
+            pending: VecDeque::new(),
+            tag_given: false,
             stats: Stats::default(),
         }
     }
@@ -517,6 +523,7 @@ impl Fuzzer {
             self.ops_left_in_boot = self.rng.range(300, 20_000);
             self.trace.clear();
             self.spaces.clear();
+            self.pending.clear();
             self.reset_swap_dir();
             self.stats.boots += 1;
             let op = Op::Boot(config);
@@ -623,6 +630,18 @@ impl Fuzzer {
     // ---------------------------------------------------------------
 
     fn generate(&mut self) -> Op {
+        if let Some(op) = self.pending.pop_front() {
+            return op;
+        }
+        if self.rng.chance(1, 300) {
+            // Now and then give back everything tagged: keeps the object
+            // count (and so the cost of each invariant check) moderate.
+            for tag in TAGS {
+                for verb in ["kfree", "kmem_cache_free", "free_pages"] {
+                    self.pending.push_back(Op::Ctl(Scope::System, format!("{verb} tag={tag}")));
+                }
+            }
+        }
         let pids = self.kernel.as_ref().map(|k| k.pids()).unwrap_or_default();
         let have_pids = !pids.is_empty();
         let w = [
@@ -694,6 +713,9 @@ impl Fuzzer {
     }
 
     fn tag_opt(&mut self) -> String {
+        if std::mem::take(&mut self.tag_given) {
+            return String::new();
+        }
         if self.rng.chance(3, 4) {
             format!(" tag={}", name_text(&mut self.rng, TAGS))
         } else {
@@ -701,11 +723,22 @@ impl Fuzzer {
         }
     }
 
+    /// `count=N`: mostly absent or small; rarely huge (those mostly fail
+    /// with ENOMEM, and state with millions of objects makes every
+    /// invariant check slow).
     fn count_opt(&mut self, typical: u64) -> String {
-        match self.rng.below(10) {
-            0..=4 => String::new(),
-            5..=8 => format!(" count={}", self.rng.small(typical)),
-            _ => format!(" count={}", number_text(&mut self.rng, 1 << 25)),
+        match self.rng.below(100) {
+            0..=49 => String::new(),
+            50..=94 => format!(" count={}", self.rng.small(typical)),
+            95..=97 => format!(" count={}", self.rng.small(typical * 64)),
+            _ => {
+                // Held under their own tag and given back right after.
+                self.pending.push_back(Op::Ctl(Scope::System, "kfree tag=huge".into()));
+                self.pending.push_back(Op::Ctl(Scope::System, "kmem_cache_free tag=huge".into()));
+                self.pending.push_back(Op::Ctl(Scope::System, "free_pages tag=huge".into()));
+                self.tag_given = true;
+                format!(" count={} tag=huge", number_text(&mut self.rng, 1 << 25))
+            }
         }
     }
 
@@ -729,6 +762,7 @@ impl Fuzzer {
     }
 
     fn system_line(&mut self, pids: &[Pid]) -> String {
+        self.tag_given = false;
         let r = &mut self.rng;
         let verb = r.weighted(&[
             8,  // spawn
@@ -815,7 +849,7 @@ impl Fuzzer {
             9 => format!("kmem_cache_destroy {}", name_text(&mut self.rng, CACHES)),
             10 => {
                 let mut line = format!("kmem_cache_alloc {}", name_text(&mut self.rng, CACHES));
-                line += &self.count_opt(256);
+                line += &self.count_opt(32);
                 line += &self.tag_opt();
                 line
             }
@@ -832,7 +866,7 @@ impl Fuzzer {
                     size_text(&mut self.rng, 1024)
                 };
                 let mut line = format!("kmalloc {size}");
-                line += &self.count_opt(256);
+                line += &self.count_opt(32);
                 line += &self.tag_opt();
                 line
             }
@@ -1152,7 +1186,7 @@ impl Fuzzer {
                 }
                 if r.is_ok() {
                     let now = self.kernel().read_sysctl(name).unwrap_or_default();
-                    if now.trim() != value.trim() {
+                    if now.trim().parse::<u64>().ok() != value.trim().parse::<u64>().ok() {
                         return Err(format!("sysctl {name} <- {value:?} reads back {now:?}"));
                     }
                 }
