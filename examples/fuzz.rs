@@ -9,7 +9,9 @@
 //! mem accesses), `--trace-from I` (print every operation from index I,
 //! to replay a failure), `--validation-sample N` (check one in N refused
 //! commands for "changes nothing", default 8), `--file-check-sample N`
-//! (default 4). Exit status 0 when no panic, invariant violation or
+//! (default 4), `--minimize-secs S` (time to shrink each distinct
+//! failure's reproducer, default 60, 0 to skip). `--replay FILE` runs a
+//! hand-written reproducer instead (see [`replay`]). Exit status 0 when no panic, invariant violation or
 //! contract breach was seen, 1 otherwise; the report lists each distinct
 //! failure with its reproducer.
 
@@ -23,9 +25,74 @@ use fuzz_common::{FuzzConfig, Fuzzer, scratch_dir, start_watchdog};
 fn usage() -> ! {
     eprintln!(
         "usage: fuzz [--seed N] [--commands N] [--ops N] [--trace-from I] \
-         [--validation-sample N] [--file-check-sample N]"
+         [--validation-sample N] [--file-check-sample N] [--minimize-secs S] | --replay FILE"
     );
     std::process::exit(2);
+}
+
+/// `--replay FILE`: run a hand-written reproducer. Each line is
+/// `boot ARCH MEM` (e.g. `boot x86_64 192M`; default 1G x86_64), `ctl LINE`
+/// for MOUNT/ctl, `PID LINE` for MOUNT/PID/ctl, or a `#` comment. Prints
+/// each line's result and stops at the first broken invariant or panic.
+fn replay(path: &str) -> ! {
+    use mmfs::ctl::Scope;
+    use mmfs::mm::types::{Arch, Pid, parse_size};
+    use mmfs::mm::{Kernel, MachineConfig};
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| {
+        eprintln!("fuzz: cannot read {path}: {e}");
+        std::process::exit(2)
+    });
+    let mut kernel: Option<Kernel> = None;
+    for (n, raw) in text.lines().enumerate() {
+        let line = raw.trim_start();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (head, rest) = line.split_once(' ').unwrap_or((line, ""));
+        if head == "boot" {
+            let mut words = rest.split_whitespace();
+            let arch = match words.next() {
+                Some("i386") => Arch::I386,
+                _ => Arch::X86_64,
+            };
+            let mem_bytes = words.next().and_then(parse_size).unwrap_or(1 << 30);
+            kernel = Some(Kernel::boot(MachineConfig { arch, mem_bytes }).expect("boot"));
+            println!("{}: boot {} {}K", n + 1, arch.name(), mem_bytes >> 10);
+            continue;
+        }
+        let k = kernel.get_or_insert_with(|| Kernel::boot(MachineConfig::default()).expect("boot"));
+        let scope = match head {
+            "ctl" => Scope::System,
+            pid => match pid.parse() {
+                Ok(p) => Scope::Process(Pid(p)),
+                Err(_) => {
+                    eprintln!("{}: expected boot, ctl or a pid: {raw}", n + 1);
+                    std::process::exit(2)
+                }
+            },
+        };
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| k.execute_line(scope, rest)));
+        match result {
+            Err(_) => {
+                println!("{}: {raw}: PANIC", n + 1);
+                std::process::exit(1)
+            }
+            Ok(r) => println!(
+                "{}: {raw}: {}",
+                n + 1,
+                match r {
+                    Ok(()) => "ok".to_string(),
+                    Err(e) => format!("{} ({e})", fuzz_common::errno_name(e.errno())),
+                }
+            ),
+        }
+        if let Err(e) = k.check_invariants() {
+            println!("INVARIANT BROKEN: {e}");
+            std::process::exit(1)
+        }
+    }
+    println!("all invariants hold");
+    std::process::exit(0)
 }
 
 fn main() {
@@ -37,6 +104,7 @@ fn main() {
         file_check_sample: 4,
         trace_from: None,
         swap_dir: scratch_dir("example"),
+        minimize_budget: Duration::from_secs(60),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -52,6 +120,8 @@ fn main() {
             "--trace-from" => cfg.trace_from = Some(value()),
             "--validation-sample" => cfg.validation_sample = value(),
             "--file-check-sample" => cfg.file_check_sample = value(),
+            "--minimize-secs" => cfg.minimize_budget = Duration::from_secs(value()),
+            "--replay" => replay(&args.next().unwrap_or_else(|| usage())),
             _ => usage(),
         }
     }

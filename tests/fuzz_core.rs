@@ -29,6 +29,7 @@ fn run(seed: u64, tag: &str) {
         file_check_sample: 4,
         trace_from: None,
         swap_dir: scratch_dir(tag),
+        minimize_budget: Duration::from_secs(20),
     };
     let stats = Fuzzer::new(cfg).run();
     eprintln!("seed {seed}:\n{}", stats.summary());
@@ -71,6 +72,7 @@ fn fuzz_is_deterministic() {
             file_check_sample: 0,
             trace_from: None,
             swap_dir: dir.clone(),
+            minimize_budget: Duration::ZERO,
         };
         let mut fuzzer = Fuzzer::new(cfg);
         fuzzer.run_ops();
@@ -94,11 +96,12 @@ fn generated_swap_paths_stay_in_scratch() {
         file_check_sample: 0,
         trace_from: None,
         swap_dir: dir.clone(),
+        minimize_budget: Duration::ZERO,
     };
     let mut fuzzer = Fuzzer::new(cfg);
     let mut swap_lines = 0;
     for op in fuzzer.sample_ops(20_000) {
-        if let Op::Ctl(Scope::System, line) = op {
+        if let Op::Ctl(Scope::System, line) | Op::CtlChecked(Scope::System, line) = op {
             if let Ok(cmd) = mmfs::ctl::parse_system(&line) {
                 if let Some(path) = fuzz_common::swap_path_of(&cmd) {
                     swap_lines += 1;

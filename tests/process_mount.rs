@@ -7,7 +7,7 @@ mod common;
 use std::io::Cursor;
 
 use common::{Mount, stdout};
-use procfs_core::process::{MemoryMaps, MMapPath, Stat, StatM, Status};
+use procfs_core::process::{MMapPath, MemoryMaps, Stat, StatM, Status};
 use procfs_core::{FromBufRead, FromRead};
 
 /// `Key:   N kB` of meminfo.
@@ -39,7 +39,10 @@ fn status(m: &Mount, pid: u32) -> Status {
 
 fn spawn(m: &Mount, name: &str) -> u32 {
     m.ctl(&format!("spawn {name}"));
-    m.read("sys/kernel/ns_last_pid").trim().parse().expect("ns_last_pid")
+    m.read("sys/kernel/ns_last_pid")
+        .trim()
+        .parse()
+        .expect("ns_last_pid")
 }
 
 fn pctl(m: &Mount, pid: u32, line: &str) {
@@ -61,7 +64,11 @@ fn check_invariants(m: &Mount, thread_kb: u64) {
         pte += s.vmpte.unwrap() + 4;
     }
     assert_eq!(meminfo_kb(m, "AnonPages"), anon, "AnonPages = Σ RssAnon");
-    assert_eq!(meminfo_kb(m, "PageTables"), pte, "PageTables = Σ VmPTE + PGDs");
+    assert_eq!(
+        meminfo_kb(m, "PageTables"),
+        pte,
+        "PageTables = Σ VmPTE + PGDs"
+    );
     assert_eq!(meminfo_kb(m, "KernelStack"), thread_kb * pids.len() as u64);
     let buddy: u64 = m
         .read("buddyinfo")
@@ -169,7 +176,8 @@ fn mem_round_trip_with_the_shell() {
     let pid = spawn(&m, "memrt");
     pctl(&m, pid, "mmap 64K name=buf");
     let maps = m.read(&format!("{pid}/maps"));
-    let start = u64::from_str_radix(maps.lines().next().unwrap().split('-').next().unwrap(), 16).unwrap();
+    let start =
+        u64::from_str_radix(maps.lines().next().unwrap().split('-').next().unwrap(), 16).unwrap();
     let out = m.bash(&format!(
         "set -e
          printf 'hello, mem' | dd of=$M/{pid}/mem bs=1 seek={at} conv=notrunc status=none
@@ -179,7 +187,11 @@ fn mem_round_trip_with_the_shell() {
         at = start + 100,
         zero = start + 8192,
     ));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = stdout(&out);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], "hello, mem");
@@ -187,7 +199,9 @@ fn mem_round_trip_with_the_shell() {
     // One page written: 12 kB of stack + 4 kB; the zero page is no RSS.
     assert_eq!(lines[2], "VmRSS:\t      16 kB");
     // An address without a mapping reads EIO.
-    let out = m.bash(&format!("dd if=$M/{pid}/mem bs=1 skip=4096 count=1 status=none"));
+    let out = m.bash(&format!(
+        "dd if=$M/{pid}/mem bs=1 skip=4096 count=1 status=none"
+    ));
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("Input/output error"));
     check_invariants(&m, 16);
@@ -198,13 +212,28 @@ fn failures_have_their_errno() {
     let m = Mount::new();
     let pid = spawn(&m, "errs");
     let cases = [
-        (format!("echo 'touch 0x1000 4K' > $M/{pid}/ctl"), "Bad address"),
-        (format!("echo 'mmap 4K prot=wx' > $M/{pid}/ctl"), "Invalid argument"),
-        (format!("echo 'munmap stack+1 4K' > $M/{pid}/ctl"), "Invalid argument"),
+        (
+            format!("echo 'touch 0x1000 4K' > $M/{pid}/ctl"),
+            "Bad address",
+        ),
+        (
+            format!("echo 'mmap 4K prot=wx' > $M/{pid}/ctl"),
+            "Invalid argument",
+        ),
+        (
+            format!("echo 'munmap stack+1 4K' > $M/{pid}/ctl"),
+            "Invalid argument",
+        ),
         // Heuristic overcommit: one request above RAM + swap.
-        (format!("echo 'mmap 4G' > $M/{pid}/ctl"), "Cannot allocate memory"),
+        (
+            format!("echo 'mmap 4G' > $M/{pid}/ctl"),
+            "Cannot allocate memory",
+        ),
         ("echo 'kill 999' > $M/ctl".to_string(), "No such process"),
-        (format!("echo 'mmap 4K name=a' > $M/{pid}/ctl; echo 'mmap 4K name=a' > $M/{pid}/ctl"), "File exists"),
+        (
+            format!("echo 'mmap 4K name=a' > $M/{pid}/ctl; echo 'mmap 4K name=a' > $M/{pid}/ctl"),
+            "File exists",
+        ),
     ];
     for (script, message) in cases {
         let out = m.bash(&script);
@@ -235,10 +264,13 @@ fn i386_user_pages_come_from_highmem() {
     // The pages came from HighMem; lowmem paid only for page tables.
     assert_eq!(high - meminfo_kb(&m, "HighFree"), 256 << 10);
     let tables_kb = low - meminfo_kb(&m, "LowFree");
-    assert!(tables_kb >= 64 * 4 && tables_kb < 128 * 4, "{tables_kb}");
+    assert!((64 * 4..128 * 4).contains(&tables_kb), "{tables_kb}");
     assert_eq!(status(&m, pid).vmpte.unwrap(), 4 + 64 * 4);
     let maps = m.read(&format!("{pid}/maps"));
-    assert!(maps.ends_with("bffdf000-c0000000 rw-p 00000000 00:00 0          [stack]\n"), "{maps}");
+    assert!(
+        maps.ends_with("bffdf000-c0000000 rw-p 00000000 00:00 0          [stack]\n"),
+        "{maps}"
+    );
     // 4G cannot fit below 0xC0000000.
     m.write("sys/vm/overcommit_memory", "1").unwrap();
     let out = m.bash(&format!("echo 'mmap 4G' > $M/{pid}/ctl"));

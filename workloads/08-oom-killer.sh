@@ -2,6 +2,8 @@
 # With no swap and no free memory, the OOM killer picks the process with the
 # highest badness (RSS + swap + page tables, shifted by oom_score_adj).
 . "$(dirname "$0")/lib.sh" "$@"
+# Mode 1 (always overcommit) lets big map more than the machine has.
+echo 1 > "$MNT/sys/vm/overcommit_memory"
 small=$(spawn small)
 big=$(spawn big)
 guard=$(spawn guarded)
@@ -18,4 +20,5 @@ check "oom_kill counted" [ "$(vmstat oom_kill)" -ge 1 ]
 check "big is gone" [ ! -d "$MNT/$big" ]
 check "the -1000 process survived" [ -d "$MNT/$guard" ]
 check "small survived" [ -d "$MNT/$small" ]
+echo 0 > "$MNT/sys/vm/overcommit_memory"
 pass

@@ -15,6 +15,8 @@ pctl "$pid" "mmap 64G name=huge"
 grep -E '^(Committed_AS):' "$MNT/meminfo"
 pctl "$pid" "munmap huge 64G"
 
+pctl "$pid" "munmap ok 512M"
+
 say "mode 2 (strict): CommitLimit = RAM x overcommit_ratio% + swap"
 echo 2 > "$MNT/sys/vm/overcommit_memory"
 grep -E '^(CommitLimit|Committed_AS):' "$MNT/meminfo"

@@ -218,13 +218,21 @@ pub fn parse_process(line: &str) -> MmResult<ProcessCommand> {
     let p = &words.positional;
     match words.verb {
         "mmap" => {
-            words.arity(1, 1, "mmap SIZE [name=NAME] [addr=ADDR] [prot=r|rw|rx|rwx|none]")?;
+            words.arity(
+                1,
+                1,
+                "mmap SIZE [name=NAME] [addr=ADDR] [prot=r|rw|rx|rwx|none]",
+            )?;
             words.allow_options(&["name", "addr", "prot"])?;
             Ok(ProcessCommand::Mmap {
                 bytes: length(p[0], "mapping size")?,
                 name: words.option("name").map(mapping_name).transpose()?,
                 addr: words.option("addr").map(parse_addr).transpose()?,
-                prot: words.option("prot").map(Prot::parse).transpose()?.unwrap_or(Prot::RW),
+                prot: words
+                    .option("prot")
+                    .map(Prot::parse)
+                    .transpose()?
+                    .unwrap_or(Prot::RW),
             })
         }
         "munmap" => {
@@ -307,7 +315,10 @@ mod tests {
 
     #[test]
     fn addresses() {
-        assert_eq!(parse_addr("0x7f0000000000").unwrap(), AddrSpec::Absolute(0x7f00_0000_0000));
+        assert_eq!(
+            parse_addr("0x7f0000000000").unwrap(),
+            AddrSpec::Absolute(0x7f00_0000_0000)
+        );
         assert_eq!(parse_addr("4096").unwrap(), AddrSpec::Absolute(4096));
         assert_eq!(parse_addr("heap").unwrap(), AddrSpec::Heap(0));
         assert_eq!(parse_addr("stack+8K").unwrap(), AddrSpec::Stack(8192));
@@ -352,8 +363,14 @@ mod tests {
 
     #[test]
     fn brk_forms() {
-        assert_eq!(parse_process("brk +1M").unwrap(), ProcessCommand::Brk(BrkArg::Grow(1 << 20)));
-        assert_eq!(parse_process("brk -4K").unwrap(), ProcessCommand::Brk(BrkArg::Shrink(4096)));
+        assert_eq!(
+            parse_process("brk +1M").unwrap(),
+            ProcessCommand::Brk(BrkArg::Grow(1 << 20))
+        );
+        assert_eq!(
+            parse_process("brk -4K").unwrap(),
+            ProcessCommand::Brk(BrkArg::Shrink(4096))
+        );
         assert_eq!(
             parse_process("brk heap+8K").unwrap(),
             ProcessCommand::Brk(BrkArg::To(AddrSpec::Heap(8192)))

@@ -636,7 +636,7 @@ impl Kernel {
                     self.lru_add_anon(pfn);
                     self.mark_page_accessed(pfn);
                 } else if pte.is_swap() {
-                    self.do_swap_page(slot, v, write, vma_write, origin)?;
+                    self.do_swap_page(slot, v, vma_write, origin)?;
                 } else if pte.is_page() {
                     let mut bits = pte.0 | PTE_ACCESSED;
                     if write {
@@ -668,11 +668,10 @@ impl Kernel {
         &mut self,
         slot: u32,
         vpn: u64,
-        write: bool,
         vma_write: bool,
         origin: FaultOrigin,
     ) -> MmResult<()> {
-        self.swap_in_pte(slot, vpn, write, vma_write)?;
+        self.swap_in_pte(slot, vpn, vma_write)?;
         self.events.pgmajfault += 1;
         self.account_fault(slot, origin, true);
         Ok(())
@@ -680,15 +679,9 @@ impl Kernel {
 
     /// Bring the swapped-out page at `vpn` of `slot` back: allocate a page,
     /// read its bytes, free the slot, map it (writable when the VMA is, as
-    /// the page is exclusive; dirty only for a write), fix RSS and swap
-    /// counts. Counts pswpin/pgpgin but no fault.
-    pub(crate) fn swap_in_pte(
-        &mut self,
-        slot: u32,
-        vpn: u64,
-        write: bool,
-        vma_write: bool,
-    ) -> MmResult<()> {
+    /// the page is exclusive; dirty, as no swap copy is kept), fix RSS and
+    /// swap counts. Counts pswpin/pgpgin but no fault.
+    pub(crate) fn swap_in_pte(&mut self, slot: u32, vpn: u64, vma_write: bool) -> MmResult<()> {
         let pte = self.pte(slot, vpn);
         if !pte.is_swap() {
             return Ok(());
@@ -714,7 +707,9 @@ impl Kernel {
         self.events.pswpin += 1;
         self.events.pgpgin += PAGE_SIZE / 1024;
         if let Some(p) = self.pte_mut(slot, vpn) {
-            *p = Pte::page(pfn, vma_write, write).0;
+            // The slot is gone, so no clean copy is left anywhere: the page
+            // is dirty, as `folio_free_swap` marks it.
+            *p = Pte::page(pfn, vma_write, true).0;
         }
         let mm = self.procs.mm_mut(slot)?;
         mm.rss_anon += 1;
@@ -763,7 +758,7 @@ impl Kernel {
             .get(slot)
             .and_then(|p| p.mm.find_vma(vpn << PAGE_SHIFT))
             .is_some_and(|vma| vma.flags.is_write());
-        self.swap_in_pte(slot, vpn, false, vma_write)
+        self.swap_in_pte(slot, vpn, vma_write)
     }
 
     /// `zap_pte_range` over `[start, end)` (vpns): free the pages, release
@@ -866,6 +861,51 @@ impl Kernel {
             }
         });
         stats
+    }
+
+    /// `/proc/PID/pagemap` (fs/proc/task_mmu.c `pagemap_read`): one
+    /// little-endian u64 per virtual page, at offset vpn × 8. Present pages:
+    /// bit 63, bit 56 when mapped once (every anon page here; not the zero
+    /// page), the pfn in bits 0..54 (the file is root-only, so PFNs show).
+    /// Swapped pages: bit 62, type in bits 0..4, offset in bits 5..54.
+    /// Holes and untouched pages read 0. EINVAL unless offset and length
+    /// are multiples of 8; reading past TASK_SIZE is end of file.
+    pub fn read_pagemap(
+        &self,
+        pid: super::types::Pid,
+        offset: u64,
+        len: usize,
+    ) -> MmResult<Vec<u8>> {
+        const PM_PRESENT: u64 = 1 << 63;
+        const PM_SWAP: u64 = 1 << 62;
+        const PM_MMAP_EXCLUSIVE: u64 = 1 << 56;
+        const PM_PFRAME_MASK: u64 = (1 << 55) - 1;
+        let slot = self.procs.slot_of(pid)?;
+        if !offset.is_multiple_of(8) || !(len as u64).is_multiple_of(8) {
+            return Err(MmError::Invalid(format!(
+                "pagemap reads are whole 8-byte entries: offset {offset}, length {len}"
+            )));
+        }
+        let mm = self.procs.mm(slot)?;
+        let end_vpn = mm.layout.task_size >> PAGE_SHIFT;
+        let first = (offset / 8).min(end_vpn);
+        let last = first.saturating_add(len as u64 / 8).min(end_vpn);
+        let mut out = Vec::with_capacity(((last - first) * 8) as usize);
+        for vpn in first..last {
+            let pte = mm.pgtables.pte(vpn);
+            let entry = if pte.is_page() {
+                PM_PRESENT | PM_MMAP_EXCLUSIVE | (pte.pfn().0 & PM_PFRAME_MASK)
+            } else if pte.is_zero_page() {
+                PM_PRESENT | (pte.pfn().0 & PM_PFRAME_MASK)
+            } else if pte.is_swap() {
+                let (swap_type, swap_offset) = pte.swap_entry();
+                PM_SWAP | ((swap_type as u64 | (swap_offset << 5)) & PM_PFRAME_MASK)
+            } else {
+                0
+            };
+            out.extend_from_slice(&entry.to_le_bytes());
+        }
+        Ok(out)
     }
 
     /// `/proc/PID/mem` read: bytes at `addr`, faulting pages in like
@@ -982,7 +1022,10 @@ mod tests {
         let tables = free - k.page_alloc.total_free();
         assert!(tables <= 3, "{tables}");
         let a = addr(&k, pid, "buf");
-        assert!(k.pte(k.procs.slot_of(pid).unwrap(), a >> PAGE_SHIFT).is_zero_page());
+        assert!(
+            k.pte(k.procs.slot_of(pid).unwrap(), a >> PAGE_SHIFT)
+                .is_zero_page()
+        );
         // Reading again costs nothing.
         run(&mut k, pid, "touch buf 64K read").unwrap();
         assert_eq!(k.events.pgfault, faults + 16);
@@ -1018,7 +1061,10 @@ mod tests {
         run(&mut k, pid, "mmap 64M name=a").unwrap();
         run(&mut k, pid, "touch a 64M").unwrap();
         let slot = k.procs.slot_of(pid).unwrap();
-        let high = k.page_alloc.zone_index(crate::mm::page_alloc::ZoneType::HighMem).unwrap();
+        let high = k
+            .page_alloc
+            .zone_index(crate::mm::page_alloc::ZoneType::HighMem)
+            .unwrap();
         let a = addr(&k, pid, "a") >> PAGE_SHIFT;
         for vpn in [a, a + 1000, a + (64 << 8) - 1] {
             let pfn = k.pte(slot, vpn).pfn();
@@ -1029,10 +1075,19 @@ mod tests {
         }
         // A 4G mapping cannot fit in 3G of user space; 2G can (once
         // overcommit allows more than RAM).
-        assert_eq!(run(&mut k, pid, "mmap 2G").unwrap_err().errno(), libc::ENOMEM);
+        assert_eq!(
+            run(&mut k, pid, "mmap 2G").unwrap_err().errno(),
+            libc::ENOMEM
+        );
         k.write_sysctl("vm/overcommit_memory", "1").unwrap();
-        assert_eq!(run(&mut k, pid, "mmap 4G").unwrap_err().errno(), libc::ENOMEM);
-        assert_eq!(run(&mut k, pid, "mmap 3G").unwrap_err().errno(), libc::ENOMEM);
+        assert_eq!(
+            run(&mut k, pid, "mmap 4G").unwrap_err().errno(),
+            libc::ENOMEM
+        );
+        assert_eq!(
+            run(&mut k, pid, "mmap 3G").unwrap_err().errno(),
+            libc::ENOMEM
+        );
         run(&mut k, pid, "mmap 2G").unwrap();
     }
 
@@ -1050,22 +1105,39 @@ mod tests {
         let line = records[records.len() - 3].text.clone();
         assert_eq!(
             line,
-            format!("test[{}]: segfault at {a:x} ip 0000000000000000 sp 0000000000000000 error 7 likely on CPU 0 (core 0, socket 0)", pid.0)
+            format!(
+                "test[{}]: segfault at {a:x} ip 0000000000000000 sp 0000000000000000 error 7 likely on CPU 0 (core 0, socket 0)",
+                pid.0
+            )
         );
         assert_eq!(k.events.pgfault, faults);
         // Outside any mapping: error 6 for a write, 4 for a read.
         let err = run(&mut k, pid, "touch 0x1000 1").unwrap_err();
         assert_eq!(err.errno(), libc::EFAULT);
-        assert!(k.dmesg.records().any(|r| r.text.contains("segfault at 1000 ip 0000000000000000 sp 0000000000000000 error 6")));
+        assert!(k.dmesg.records().any(|r| {
+            r.text
+                .contains("segfault at 1000 ip 0000000000000000 sp 0000000000000000 error 6")
+        }));
         run(&mut k, pid, "touch buf+8K 8K read").unwrap();
-        assert_eq!(run(&mut k, pid, "touch buf+12K 8K read").unwrap_err().errno(), libc::EFAULT);
-        assert!(k.dmesg.records().any(|r| r.text.contains(&format!("segfault at {:x} ip", a + 16384)) && r.text.contains("error 4 ")));
+        assert_eq!(
+            run(&mut k, pid, "touch buf+12K 8K read")
+                .unwrap_err()
+                .errno(),
+            libc::EFAULT
+        );
+        assert!(k.dmesg.records().any(|r| {
+            r.text.contains(&format!("segfault at {:x} ip", a + 16384))
+                && r.text.contains("error 4 ")
+        }));
         // The process lives on.
         run(&mut k, pid, "touch stack 4K").unwrap();
         assert_eq!(k.pids(), vec![pid]);
         // PROT_NONE refuses reads too.
         run(&mut k, pid, "mprotect buf 16K none").unwrap();
-        assert_eq!(run(&mut k, pid, "touch buf 1 read").unwrap_err().errno(), libc::EFAULT);
+        assert_eq!(
+            run(&mut k, pid, "touch buf 1 read").unwrap_err().errno(),
+            libc::EFAULT
+        );
     }
 
     #[test]
@@ -1105,14 +1177,20 @@ mod tests {
         // Reads stop at the end of the mapping; nothing mapped is EIO.
         assert_eq!(k.read_mem(pid, a + 16384 - 2, 10).unwrap().len(), 2);
         assert_eq!(k.read_mem(pid, 0x1000, 1).unwrap_err().errno(), libc::EIO);
-        assert_eq!(k.write_mem(pid, 0x1000, b"x").unwrap_err().errno(), libc::EIO);
+        assert_eq!(
+            k.write_mem(pid, 0x1000, b"x").unwrap_err().errno(),
+            libc::EIO
+        );
         assert_eq!(k.read_mem(Pid(999), a, 1).unwrap_err().errno(), libc::ESRCH);
         // A forced write into a read-only mapping gets a private page, as
         // ptrace does; the mapping stays read-only.
         run(&mut k, pid, "mprotect buf 16K r").unwrap();
         k.write_mem(pid, a + 12288, b"ro").unwrap();
         assert_eq!(k.read_mem(pid, a + 12288, 2).unwrap(), b"ro");
-        assert_eq!(run(&mut k, pid, "touch buf+12K 1").unwrap_err().errno(), libc::EFAULT);
+        assert_eq!(
+            run(&mut k, pid, "touch buf+12K 1").unwrap_err().errno(),
+            libc::EFAULT
+        );
         // munmap drops the bytes with the pages.
         run(&mut k, pid, "munmap buf 16K").unwrap();
         assert!(k.page_contents.is_empty());
@@ -1143,6 +1221,78 @@ mod tests {
     }
 
     #[test]
+    fn pagemap_bits() {
+        let (mut k, pid) = setup();
+        sys(&mut k, "mkswap /dev/sdc 1M").unwrap();
+        sys(&mut k, "swapon /dev/sdc").unwrap();
+        run(&mut k, pid, "mmap 16K name=buf").unwrap();
+        run(&mut k, pid, "touch buf 4K").unwrap();
+        run(&mut k, pid, "touch buf+4K 4K read").unwrap();
+        run(&mut k, pid, "touch buf+12K 4K").unwrap();
+        let a = addr(&k, pid, "buf");
+        let slot = k.procs.slot_of(pid).unwrap();
+        let pfn = k.pte(slot, (a >> PAGE_SHIFT) + 3).pfn();
+        assert!(k.pageout(pfn));
+        let bytes = k.read_pagemap(pid, (a >> PAGE_SHIFT) * 8, 32).unwrap();
+        let e: Vec<u64> = bytes
+            .chunks(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        let page = k.pte(slot, a >> PAGE_SHIFT).pfn().0;
+        assert_eq!(e[0], (1 << 63) | (1 << 56) | page);
+        assert_eq!(e[1], (1 << 63) | k.procs.zero_page.0);
+        assert_eq!(e[2], 0);
+        let (t, off) = k.pte(slot, (a >> PAGE_SHIFT) + 3).swap_entry();
+        assert_eq!(e[3], (1 << 62) | t as u64 | (off << 5));
+        assert_eq!(k.read_pagemap(pid, 4, 8).unwrap_err().errno(), libc::EINVAL);
+        assert!(k.read_pagemap(pid, 1 << 40, 8).unwrap().is_empty());
+    }
+
+    #[test]
+    fn madvise_pageout_and_cold() {
+        let (mut k, pid) = setup();
+        run(&mut k, pid, "mmap 64K name=buf").unwrap();
+        run(&mut k, pid, "touch buf 64K").unwrap();
+        // Without swap nothing can go.
+        run(&mut k, pid, "madvise buf 64K pageout").unwrap();
+        assert_eq!(rss(&k, pid), 3 + 16);
+        sys(&mut k, "mkswap /dev/sdd 1M").unwrap();
+        sys(&mut k, "swapon /dev/sdd").unwrap();
+        run(&mut k, pid, "madvise buf 32K pageout").unwrap();
+        assert_eq!(rss(&k, pid), 3 + 8);
+        assert_eq!(mm(&k, pid).swap_ents, 8);
+        assert_eq!(k.events.pswpout, 8);
+        let status =
+            crate::procfs::pid::render_pid(&k, pid, crate::procfs::pid::PidFile::Status).unwrap();
+        assert!(status.contains("VmSwap:\t      32 kB\n"));
+        // cold: active pages are deactivated, all lose their referenced bit.
+        use crate::mm::page_alloc::{FLAG_ACTIVE, FLAG_REFERENCED};
+        let slot = k.procs.slot_of(pid).unwrap();
+        let last = k.pte(slot, (addr(&k, pid, "buf") >> PAGE_SHIFT) + 15).pfn();
+        let zone = k.page_alloc.zone_of(last).unwrap();
+        k.lru_del(last);
+        k.lru_add_anon(last);
+        k.lru.zones[zone]
+            .inactive_anon
+            .remove(&mut k.page_alloc.frames, last);
+        k.page_alloc
+            .frames
+            .set_flag(last, FLAG_ACTIVE | FLAG_REFERENCED, true);
+        k.lru.zones[zone]
+            .active_anon
+            .push_head(&mut k.page_alloc.frames, last);
+        let deactivated = k.events.pgdeactivate;
+        run(&mut k, pid, "madvise buf+32K 32K cold").unwrap();
+        assert_eq!(k.lru.zones[zone].inactive_anon.head(), Some(last));
+        assert!(
+            !k.page_alloc
+                .frames
+                .has_flag(last, FLAG_ACTIVE | FLAG_REFERENCED)
+        );
+        assert_eq!(k.events.pgdeactivate, deactivated + 1);
+    }
+
+    #[test]
     fn swap_out_and_back_in_through_the_pte() {
         let (mut k, pid) = setup();
         sys(&mut k, "mkswap /dev/sdb 16M").unwrap();
@@ -1158,7 +1308,8 @@ mod tests {
         assert!(pte.is_swap());
         assert_eq!(mm(&k, pid).swap_ents, 1);
         assert_eq!(rss(&k, pid), 3);
-        let smaps = crate::procfs::pid::render_pid(&k, pid, crate::procfs::pid::PidFile::Smaps).unwrap();
+        let smaps =
+            crate::procfs::pid::render_pid(&k, pid, crate::procfs::pid::PidFile::Smaps).unwrap();
         assert!(smaps.contains("Swap:                  4 kB\n"));
         // A touch swaps it back in: a major fault.
         let (maj, pgmaj) = (k.procs.by_pid(pid).unwrap().maj_flt, k.events.pgmajfault);

@@ -1290,25 +1290,26 @@ impl Kernel {
         }
     }
 
-    /// MADV_COLD: move the range's pages to the tail of the inactive list
-    /// with their referenced bit cleared, so reclaim takes them first.
+    /// MADV_COLD (`madvise_cold_or_pageout_pte_range`, `lru_deactivate_fn`):
+    /// every page of the range loses its referenced bit; active ones move
+    /// to the head of the inactive list, so reclaim may take them without
+    /// a second chance.
     fn madvise_cold(&mut self, slot: u32, lo: u64, hi: u64) {
+        use super::page_alloc::{FLAG_ACTIVE, FLAG_LRU, FLAG_REFERENCED};
         for pfn in self.mapped_pages(slot, lo, hi) {
-            let frames = &self.page_alloc.frames;
-            if !frames.has_flag(pfn, super::page_alloc::FLAG_LRU) {
+            let frames = &mut self.page_alloc.frames;
+            frames.set_flag(pfn, FLAG_REFERENCED, false);
+            if !frames.has_flag(pfn, FLAG_LRU) || !frames.has_flag(pfn, FLAG_ACTIVE) {
                 continue;
             }
-            let was_active = frames.has_flag(pfn, super::page_alloc::FLAG_ACTIVE);
-            self.lru_del(pfn);
             let Some(zone) = self.page_alloc.zone_of(pfn) else {
                 continue;
             };
+            self.lru_del(pfn);
             let frames = &mut self.page_alloc.frames;
-            frames.set_flag(pfn, super::page_alloc::FLAG_LRU, true);
-            self.lru.zones[zone].inactive_anon.push_tail(frames, pfn);
-            if was_active {
-                self.events.pgdeactivate += 1;
-            }
+            frames.set_flag(pfn, FLAG_LRU, true);
+            self.lru.zones[zone].inactive_anon.push_head(frames, pfn);
+            self.events.pgdeactivate += 1;
         }
     }
 }
@@ -1353,8 +1354,14 @@ mod tests {
         assert_eq!(addr(&k, pid, "a"), b + 8192);
         // bbaa
         assert_eq!(layout(&k, pid, b, 4), "AABB");
-        assert_eq!(run(&mut k, pid, "mmap 4K name=a").unwrap_err().errno(), libc::EEXIST);
-        assert_eq!(run(&mut k, pid, "touch nope 4K").unwrap_err().errno(), libc::EINVAL);
+        assert_eq!(
+            run(&mut k, pid, "mmap 4K name=a").unwrap_err().errno(),
+            libc::EEXIST
+        );
+        assert_eq!(
+            run(&mut k, pid, "touch nope 4K").unwrap_err().errno(),
+            libc::EINVAL
+        );
         run(&mut k, pid, "munmap a 8K").unwrap();
         run(&mut k, pid, "mmap 4K name=a").unwrap();
     }
@@ -1380,7 +1387,10 @@ mod tests {
         assert_eq!(mm(&k, pid).rss_anon, 3 + 6);
         // Unmapping a hole is fine; unaligned is not.
         run(&mut k, pid, "munmap buf+12K 8K").unwrap();
-        assert_eq!(run(&mut k, pid, "munmap buf+1 4K").unwrap_err().errno(), libc::EINVAL);
+        assert_eq!(
+            run(&mut k, pid, "munmap buf+1 4K").unwrap_err().errno(),
+            libc::EINVAL
+        );
         // Both pieces at once, across the hole.
         run(&mut k, pid, "munmap buf 32K").unwrap();
         assert_eq!(layout(&k, pid, base, 8), "........");
@@ -1402,7 +1412,10 @@ mod tests {
         assert_eq!(flags_at(&k, pid, base), "rd wr mr mw me ac ");
         assert_eq!(vma_objects(&k), objs + 2);
         // Writing the read-only part segfaults; reading it does not.
-        assert_eq!(run(&mut k, pid, "touch buf+8K 4K").unwrap_err().errno(), libc::EFAULT);
+        assert_eq!(
+            run(&mut k, pid, "touch buf+8K 4K").unwrap_err().errno(),
+            libc::EFAULT
+        );
         run(&mut k, pid, "touch buf+8K 4K read").unwrap();
         // Back to rw: VM_ACCOUNT stayed, so all three merge again.
         run(&mut k, pid, "mprotect buf+8K 8K rw").unwrap();
@@ -1411,7 +1424,12 @@ mod tests {
         assert_eq!(vma_objects(&k), objs);
         // An unmapped part makes mprotect fail with ENOMEM, changing nothing.
         let before = layout(&k, pid, base - 8192, 10);
-        assert_eq!(run(&mut k, pid, "mprotect buf-8K 16K r").unwrap_err().errno(), libc::ENOMEM);
+        assert_eq!(
+            run(&mut k, pid, "mprotect buf-8K 16K r")
+                .unwrap_err()
+                .errno(),
+            libc::ENOMEM
+        );
         assert_eq!(layout(&k, pid, base - 8192, 10), before);
     }
 
@@ -1524,14 +1542,23 @@ mod tests {
         assert_eq!(mm(&k, pid).map_count(), 2);
         run(&mut k, pid, "touch heap 68K").unwrap();
         run(&mut k, pid, "brk -60K").unwrap();
-        assert_eq!(layout(&k, pid, start, 18), format!("{}{}", "A".repeat(2), ".".repeat(16)));
+        assert_eq!(
+            layout(&k, pid, start, 18),
+            format!("{}{}", "A".repeat(2), ".".repeat(16))
+        );
         assert_eq!(mm(&k, pid).rss_anon, 3 + 2);
-        assert_eq!(run(&mut k, pid, "brk heap-4K").unwrap_err().errno(), libc::EINVAL);
+        assert_eq!(
+            run(&mut k, pid, "brk heap-4K").unwrap_err().errno(),
+            libc::EINVAL
+        );
         run(&mut k, pid, "brk heap").unwrap();
         assert_eq!(mm(&k, pid).map_count(), 1);
         // The heap may not run into another mapping.
         run(&mut k, pid, "mmap 4K addr=0x555555600000").unwrap();
-        assert_eq!(run(&mut k, pid, "brk +1M").unwrap_err().errno(), libc::ENOMEM);
+        assert_eq!(
+            run(&mut k, pid, "brk +1M").unwrap_err().errno(),
+            libc::ENOMEM
+        );
         run(&mut k, pid, "brk 0x5555555ff000").unwrap();
     }
 
@@ -1564,8 +1591,14 @@ mod tests {
             .unmapped_area_topdown(PAGE_SIZE, PAGE_SIZE, stack.end)
             .unwrap();
         assert_eq!(got, stack.start - STACK_GUARD_GAP - PAGE_SIZE);
-        assert_eq!(mm.unmapped_area_topdown(1 << 50, PAGE_SIZE, stack.end), None);
-        assert_eq!(mm.unmapped_area(PAGE_SIZE, 0x1000_0000, mm.layout.task_size), Some(0x1000_0000));
+        assert_eq!(
+            mm.unmapped_area_topdown(1 << 50, PAGE_SIZE, stack.end),
+            None
+        );
+        assert_eq!(
+            mm.unmapped_area(PAGE_SIZE, 0x1000_0000, mm.layout.task_size),
+            Some(0x1000_0000)
+        );
     }
 
     #[test]
@@ -1578,8 +1611,18 @@ mod tests {
         assert_eq!(mm(&k, pid).rss_anon, 3 + 8);
         assert_eq!(mm(&k, pid).peak_rss(), hwm);
         assert_eq!(mm(&k, pid).map_count(), 2);
-        assert_eq!(run(&mut k, pid, "madvise buf+1 4K dontneed").unwrap_err().errno(), libc::EINVAL);
-        assert_eq!(run(&mut k, pid, "madvise buf-4K 8K dontneed").unwrap_err().errno(), libc::ENOMEM);
+        assert_eq!(
+            run(&mut k, pid, "madvise buf+1 4K dontneed")
+                .unwrap_err()
+                .errno(),
+            libc::EINVAL
+        );
+        assert_eq!(
+            run(&mut k, pid, "madvise buf-4K 8K dontneed")
+                .unwrap_err()
+                .errno(),
+            libc::ENOMEM
+        );
         // cold moves the pages to the inactive list, unreferenced.
         run(&mut k, pid, "madvise buf 64K cold").unwrap();
     }

@@ -952,8 +952,10 @@ impl PageAllocator {
         level: WatermarkLevel,
         kind: PageKind,
     ) -> Option<Pfn> {
-        let candidates: Vec<usize> = self.zonelist(highest).collect();
-        for zone_index in candidates {
+        for zone_index in (0..=highest).rev() {
+            if !self.zones[zone_index].is_populated() {
+                continue;
+            }
             let wm = self.zones[zone_index].watermark;
             let mark = match level {
                 WatermarkLevel::Low => wm.low,

@@ -724,7 +724,10 @@ impl Kernel {
             let who = format!("pid {} ({})", p.pid, p.comm);
             let mut prev: Option<&Vma> = None;
             for v in mm.vmas() {
-                if !v.start.is_multiple_of(PAGE_SIZE) || !v.end.is_multiple_of(PAGE_SIZE) || v.start >= v.end {
+                if !v.start.is_multiple_of(PAGE_SIZE)
+                    || !v.end.is_multiple_of(PAGE_SIZE)
+                    || v.start >= v.end
+                {
                     return Err(format!("{who}: bad VMA {:#x}-{:#x}", v.start, v.end));
                 }
                 if v.end > mm.layout.task_size {
@@ -797,7 +800,9 @@ impl Kernel {
                     };
                     let pte = Pte(e);
                     if (pte.is_page() || pte.is_swap()) && vma.anon_vma.is_none() {
-                        return Err(format!("{who}: anon page at {addr:#x} in a VMA without anon_vma"));
+                        return Err(format!(
+                            "{who}: anon page at {addr:#x} in a VMA without anon_vma"
+                        ));
                     }
                     if pte.is_page() {
                         rss += 1;
@@ -1186,6 +1191,38 @@ mod tests {
         k.write_sysctl("vm/overcommit_memory", "1").unwrap();
         run(&mut k, pid, "mmap 64G").unwrap();
         assert_eq!(k.committed_as(), 33 + 2 * ram + (16 << 20));
+    }
+
+    #[test]
+    fn a_spawn_that_fails_gives_everything_back() {
+        let mut k = boot(Arch::X86_64, 256 << 20);
+        k.write_sysctl("vm/overcommit_memory", "2").unwrap();
+        k.write_sysctl("vm/overcommit_ratio", "0").unwrap();
+        let before = free_plus_slab(&k);
+        let err = sys(&mut k, "spawn nope").unwrap_err();
+        assert_eq!(err.errno(), libc::ENOMEM);
+        assert_eq!(free_plus_slab(&k), before);
+        assert!(k.pids().is_empty());
+        assert_eq!(k.ns_last_pid, 1);
+    }
+
+    #[test]
+    fn the_oom_killer_may_end_the_faulting_process() {
+        let mut k = boot(Arch::X86_64, 128 << 20);
+        k.write_sysctl("vm/overcommit_memory", "1").unwrap();
+        let small = spawn(&mut k, "small");
+        let hog = spawn(&mut k, "hog");
+        run(&mut k, hog, "mmap 1G name=a").unwrap();
+        let err = run(&mut k, hog, "touch a 1G").unwrap_err();
+        assert_eq!(err.errno(), libc::ENOMEM);
+        // The biggest process was the victim; the other lives on.
+        assert_eq!(k.pids(), vec![small]);
+        assert!(
+            k.dmesg
+                .records()
+                .any(|r| r.text.contains("Killed process 3 (hog)"))
+        );
+        run(&mut k, small, "touch stack 4K").unwrap();
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use crate::mm::Kernel;
 use crate::mm::error::{MmError, MmResult};
-use crate::mm::mmap::{MmStruct, VM_EXEC, Vma, VmFlags};
+use crate::mm::mmap::{MmStruct, VM_EXEC, VmFlags, Vma};
 use crate::mm::oom_kill;
 use crate::mm::process::Process;
 use crate::mm::types::{Arch, PAGE_SHIFT, Pid};
@@ -91,10 +91,7 @@ pub fn write_pid_file(kernel: &mut Kernel, pid: Pid, file: PidFile, text: &str) 
 /// totalpages = RAM + swap.
 fn oom_score(kernel: &Kernel, p: &Process) -> u64 {
     let totalpages = kernel.totalram_pages() + kernel.swap.total_pages();
-    let candidate = kernel
-        .oom_candidates()
-        .into_iter()
-        .find(|c| c.pid == p.pid);
+    let candidate = kernel.oom_candidates().into_iter().find(|c| c.pid == p.pid);
     candidate.map_or(0, |c| oom_kill::oom_score(&c, totalpages))
 }
 
@@ -120,7 +117,11 @@ fn stat(kernel: &Kernel, p: &Process) -> String {
     let pid = p.pid.0;
     // USER_HZ = 100: start time in clock ticks since boot.
     let start = p.start_time_ns / 10_000_000;
-    let rsslim = if wide(kernel) { u64::MAX } else { u32::MAX as u64 };
+    let rsslim = if wide(kernel) {
+        u64::MAX
+    } else {
+        u32::MAX as u64
+    };
     format!(
         "{pid} ({}) S 1 {pid} {pid} 0 -1 0 {} 0 {} 0 0 0 0 0 20 0 1 0 {start} {} {} {rsslim} 0 0 {} 0 0 0 0 0 0 1 0 0 17 0 0 0 0 0 0 0 0 {} 0 0 0 0 0\n",
         p.comm,
@@ -171,6 +172,8 @@ fn status(kernel: &Kernel, p: &Process) -> String {
     ] {
         out.push_str(&format!("{key}:\t{value:8} kB\n"));
     }
+    // Transparent huge pages need PAE on 32-bit x86 (HAVE_ARCH_TRANSPARENT_HUGEPAGE).
+    let thp = u8::from(wide(kernel));
     let (untag, mems) = if wide(kernel) {
         (
             "0xffffffffffffffff".to_string(),
@@ -187,7 +190,7 @@ fn status(kernel: &Kernel, p: &Process) -> String {
         format!("0-{}", cpus - 1)
     };
     out.push_str(&format!(
-        "CoreDumping:\t0\nTHP_enabled:\t1\nuntag_mask:\t{untag}\nThreads:\t1\nSigQ:\t0/{}\n\
+        "CoreDumping:\t0\nTHP_enabled:\t{thp}\nuntag_mask:\t{untag}\nThreads:\t1\nSigQ:\t0/{}\n\
          SigPnd:\t0000000000000000\nShdPnd:\t0000000000000000\nSigBlk:\t0000000000000000\n\
          SigIgn:\t0000000000000000\nSigCgt:\t0000000000000000\nCapInh:\t0000000000000000\n\
          CapPrm:\t000001ffffffffff\nCapEff:\t000001ffffffffff\nCapBnd:\t000001ffffffffff\n\
@@ -258,7 +261,14 @@ fn vma_name(mm: &MmStruct, vma: &Vma) -> Option<String> {
 }
 
 /// `show_vma_header_prefix` + the padded name (`show_map_vma`).
-fn push_header(out: &mut Vec<u8>, wide: bool, start: u64, end: u64, flags: VmFlags, name: Option<&str>) {
+fn push_header(
+    out: &mut Vec<u8>,
+    wide: bool,
+    start: u64,
+    end: u64,
+    flags: VmFlags,
+    name: Option<&str>,
+) {
     let line_start = out.len();
     push_hex(out, start, 8);
     out.push(b'-');
@@ -364,14 +374,28 @@ fn maps(kernel: &Kernel, slot: u32, p: &Process, detail: bool) -> String {
     let mut out = Vec::with_capacity((mm.map_count() + 1) * per_vma);
     for vma in mm.vmas() {
         let name = vma_name(mm, vma);
-        push_header(&mut out, wide, vma.start, vma.end, vma.flags, name.as_deref());
+        push_header(
+            &mut out,
+            wide,
+            vma.start,
+            vma.end,
+            vma.flags,
+            name.as_deref(),
+        );
         if detail {
             push_smap_block(&mut out, smap_of(kernel, slot, vma), vma.flags);
         }
     }
     if wide {
         let flags = VmFlags(VM_EXEC);
-        push_header(&mut out, wide, VSYSCALL, VSYSCALL + 4096, flags, Some("[vsyscall]"));
+        push_header(
+            &mut out,
+            wide,
+            VSYSCALL,
+            VSYSCALL + 4096,
+            flags,
+            Some("[vsyscall]"),
+        );
         if detail {
             let s = Smap {
                 size_kb: 4,
@@ -397,7 +421,14 @@ fn smaps_rollup(kernel: &Kernel, slot: u32, p: &Process) -> String {
     let first = mm.vmas().next().map_or(0, |v| v.start);
     let last = mm.vmas().next_back().map_or(0, |v| v.end);
     let mut out = Vec::with_capacity(1200);
-    push_header(&mut out, wide(kernel), first, last, VmFlags(0), Some("[rollup]"));
+    push_header(
+        &mut out,
+        wide(kernel),
+        first,
+        last,
+        VmFlags(0),
+        Some("[rollup]"),
+    );
     push_smap_fields(&mut out, total, true);
     String::from_utf8(out).unwrap_or_default()
 }
@@ -449,9 +480,15 @@ mod tests {
         run(&mut k, pid, "mmap 8K prot=rx").unwrap();
         let maps = render(&k, pid, PidFile::Maps);
         let lines: Vec<&str> = maps.lines().collect();
-        assert_eq!(lines[0], "555555559000-55555555b000 rw-p 00000000 00:00 0                          [heap]");
+        assert_eq!(
+            lines[0],
+            "555555559000-55555555b000 rw-p 00000000 00:00 0                          [heap]"
+        );
         assert_eq!(lines[1], "7ffff7ffb000-7ffff7ffd000 r-xp 00000000 00:00 0 ");
-        assert_eq!(lines[2], "7ffff7ffd000-7ffff7fff000 rw-p 00000000 00:00 0                          [anon:buf]");
+        assert_eq!(
+            lines[2],
+            "7ffff7ffd000-7ffff7fff000 rw-p 00000000 00:00 0                          [anon:buf]"
+        );
         assert_eq!(lines.len(), 5);
     }
 
@@ -483,7 +520,13 @@ mod tests {
             "THPeligible:           0\n",
             "VmFlags: rd wr mr mw me ac \n",
         ] {
-            assert!(buf_block.starts_with(&buf_block[..buf_block.find(line).unwrap_or_else(|| panic!("{line:?} in {buf_block}"))]));
+            assert!(
+                buf_block.starts_with(
+                    &buf_block[..buf_block
+                        .find(line)
+                        .unwrap_or_else(|| panic!("{line:?} in {buf_block}"))]
+                )
+            );
         }
         // The stack block matches the capture's stack block but for its
         // addresses and the pages touched.
@@ -582,8 +625,16 @@ mod tests {
         let badness = 6 + 500 * (total / 1000);
         let score = (1000 + badness * 1000 / total) * 2 / 3;
         assert_eq!(render(&k, pid, PidFile::OomScore), format!("{score}\n"));
-        assert_eq!(write_pid_file(&mut k, pid, PidFile::Maps, "x").unwrap_err().errno(), libc::EPERM);
-        assert_eq!(render_pid(&k, Pid(77), PidFile::Comm).unwrap_err().errno(), libc::ESRCH);
+        assert_eq!(
+            write_pid_file(&mut k, pid, PidFile::Maps, "x")
+                .unwrap_err()
+                .errno(),
+            libc::EPERM
+        );
+        assert_eq!(
+            render_pid(&k, Pid(77), PidFile::Comm).unwrap_err().errno(),
+            libc::ESRCH
+        );
     }
 
     #[test]
@@ -606,7 +657,14 @@ mod tests {
     fn header_pads_the_name_to_column_73_or_49() {
         let flags = VmFlags::anon(crate::ctl::Prot::RW);
         let mut out = Vec::new();
-        push_header(&mut out, true, 0x7ffd_04fe_2000, 0x7ffd_0500_3000, flags, Some("[stack]"));
+        push_header(
+            &mut out,
+            true,
+            0x7ffd_04fe_2000,
+            0x7ffd_0500_3000,
+            flags,
+            Some("[stack]"),
+        );
         let line = String::from_utf8(out).unwrap();
         assert_eq!(
             line,
@@ -614,10 +672,24 @@ mod tests {
         );
         assert_eq!(line.find('['), Some(73));
         let mut out = Vec::new();
-        push_header(&mut out, false, 0xbffdf000, 0xc0000000, flags, Some("[stack]"));
+        push_header(
+            &mut out,
+            false,
+            0xbffdf000,
+            0xc0000000,
+            flags,
+            Some("[stack]"),
+        );
         assert_eq!(String::from_utf8(out).unwrap().find('['), Some(49));
         let mut out = Vec::new();
-        push_header(&mut out, true, 0x7fe5_8237_1000, 0x7fe5_8239_3000, flags, None);
+        push_header(
+            &mut out,
+            true,
+            0x7fe5_8237_1000,
+            0x7fe5_8239_3000,
+            flags,
+            None,
+        );
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "7fe582371000-7fe582393000 rw-p 00000000 00:00 0 \n"

@@ -60,6 +60,9 @@ pub enum Op {
     Boot(MachineConfig),
     /// One line to a control file through `Kernel::execute_line`.
     Ctl(Scope, String),
+    /// The same, and if the line is refused with a validation errno, check
+    /// that every rendered file is unchanged.
+    CtlChecked(Scope, String),
     /// Raw `write()`s to one open control file, then close, through the
     /// FUSE adapter's [`LineBuffer`] (lines split across writes, not UTF-8).
     Writes(Scope, Vec<Vec<u8>>),
@@ -73,8 +76,10 @@ pub enum Op {
     ReadAll,
     /// `PID/mem` read.
     ReadMem(Pid, u64, usize),
-    /// `PID/mem` write.
-    WriteMem(Pid, u64, Vec<u8>),
+    /// `PID/mem` write; with `true`, read the bytes back.
+    WriteMem(Pid, u64, Vec<u8>, bool),
+    /// Write a writable per-process file (`oom_score_adj`, `comm`).
+    PidWrite(Pid, &'static str, String),
 }
 
 impl fmt::Display for Op {
@@ -86,6 +91,7 @@ impl fmt::Display for Op {
         match self {
             Op::Boot(c) => write!(f, "boot --arch {} --mem {}K", c.arch.name(), c.mem_bytes >> 10),
             Op::Ctl(s, line) => write!(f, "{} <- {:?}", scope(s), line),
+            Op::CtlChecked(s, line) => write!(f, "{} <- {:?}  (no-change check)", scope(s), line),
             Op::Writes(s, writes) => {
                 write!(f, "{} <- writes[", scope(s))?;
                 for (i, w) in writes.iter().enumerate() {
@@ -105,7 +111,8 @@ impl fmt::Display for Op {
             Op::ReadPid(p, i) => write!(f, "read {p}/{}", PID_FILES[*i].0),
             Op::ReadAll => write!(f, "read all + cross-check"),
             Op::ReadMem(p, a, n) => write!(f, "read {p}/mem at {a:#x} len {n}"),
-            Op::WriteMem(p, a, d) => write!(f, "write {p}/mem at {a:#x} len {}", d.len()),
+            Op::WriteMem(p, a, d, _) => write!(f, "write {p}/mem at {a:#x} len {}", d.len()),
+            Op::PidWrite(p, file, text) => write!(f, "{p}/{file} <- {text:?}"),
         }
     }
 }
@@ -121,9 +128,12 @@ pub struct Failure {
     pub seed: u64,
     /// Global operation index (0-based) of the failing operation.
     pub op_index: u64,
-    /// Operations since the last boot, oldest first, the failing one last
-    /// (at most the last [`TRACE_KEEP`]).
-    pub trace: Vec<String>,
+    /// The boot operation and the operations since, the failing one last
+    /// (at most [`TRACE_KEEP`]).
+    pub trace: Vec<Op>,
+    /// A shorter sequence (boot first) that fails the same way, when the
+    /// minimizer found one.
+    pub minimized: Option<Vec<Op>>,
 }
 
 impl fmt::Display for Failure {
@@ -140,12 +150,20 @@ impl fmt::Display for Failure {
             self.op_index + 1,
             (self.op_index + 2).saturating_sub(self.trace.len() as u64)
         )?;
+        if let Some(min) = &self.minimized {
+            writeln!(f, "  minimal reproducer ({} of {} ops, same failure):", min.len(), self.trace.len())?;
+            for op in min {
+                writeln!(f, "    {op}")?;
+            }
+            return Ok(());
+        }
         let shown = 40;
         if self.trace.len() > shown {
+            writeln!(f, "  {}", self.trace[0])?;
             writeln!(f, "  ... {} earlier ops since boot ...", self.trace.len() - shown)?;
         }
-        for line in self.trace.iter().skip(self.trace.len().saturating_sub(shown)) {
-            writeln!(f, "  {line}")?;
+        for op in self.trace.iter().skip(self.trace.len().saturating_sub(shown)) {
+            writeln!(f, "  {op}")?;
         }
         Ok(())
     }
@@ -267,6 +285,9 @@ pub struct FuzzConfig {
     pub trace_from: Option<u64>,
     /// Scratch directory for host swap files (created and emptied here).
     pub swap_dir: PathBuf,
+    /// Time to spend shrinking each distinct failure's reproducer (zero:
+    /// report the full trace).
+    pub minimize_budget: Duration,
 }
 
 thread_local! {
@@ -437,13 +458,16 @@ pub struct Fuzzer {
     cfg: FuzzConfig,
     rng: Rng,
     kernel: Option<Kernel>,
-    trace: Vec<String>,
+    trace: Vec<Op>,
     ops_left_in_boot: u64,
     spaces: BTreeMap<u32, AddressSpace>,
     /// Operations queued by the generator to run next (clean-ups).
     pending: VecDeque<Op>,
     /// The line being generated already has its `tag=`.
     tag_given: bool,
+    /// Replay mode of the minimizer: no invariant check after each
+    /// operation and no no-change snapshots.
+    light: bool,
     /// The statistics of the run.
     pub stats: Stats,
 }
@@ -462,6 +486,7 @@ impl Fuzzer {
             spaces: BTreeMap::new(),
             pending: VecDeque::new(),
             tag_given: false,
+            light: false,
             stats: Stats::default(),
         }
     }
@@ -470,6 +495,16 @@ impl Fuzzer {
     /// the scratch directory.
     pub fn run(mut self) -> Stats {
         self.run_ops();
+        // Shrink the reproducers once the run's own machine is gone (the
+        // replays reuse its scratch directory).
+        self.kernel = None;
+        if !self.cfg.minimize_budget.is_zero() {
+            let mut failures = std::mem::take(&mut self.stats.failures);
+            for f in &mut failures {
+                f.minimized = minimize(&self.cfg, &f.trace, f.kind, &f.message);
+            }
+            self.stats.failures = failures;
+        }
         let _ = std::fs::remove_dir_all(&self.cfg.swap_dir);
         self.stats
     }
@@ -521,85 +556,93 @@ impl Fuzzer {
         if self.kernel.is_none() || self.ops_left_in_boot == 0 {
             let config = self.boot_config();
             self.ops_left_in_boot = self.rng.range(300, 20_000);
-            self.trace.clear();
             self.spaces.clear();
             self.pending.clear();
-            self.reset_swap_dir();
             self.stats.boots += 1;
-            let op = Op::Boot(config);
-            self.trace.push(op.to_string());
-            match Kernel::boot(config) {
-                Ok(k) => self.kernel = Some(k),
-                Err(e) => {
-                    self.fail(index, "boot", format!("boot {config:?} failed: {e}"));
-                    self.kernel = None;
-                    return;
-                }
-            }
-            if let Err(e) = self.kernel().check_invariants() {
-                self.fail(index, "invariant", format!("right after boot: {e}"));
+            self.trace.clear();
+            self.trace.push(Op::Boot(config));
+            if let Err((kind, message)) = self.boot(config) {
+                self.fail(index, kind, message);
+                return;
             }
         }
         self.ops_left_in_boot -= 1;
         let op = self.generate();
         self.stats.ops += 1;
-        let text = op.to_string();
         if self.trace.len() < TRACE_KEEP {
-            self.trace.push(text.clone());
+            self.trace.push(op.clone());
         }
         if self.cfg.trace_from.is_some_and(|from| index >= from) {
-            eprintln!("#{index}: {text}");
+            eprintln!("#{index}: {op}");
         }
         PROGRESS.fetch_add(1, Ordering::SeqCst);
-        *CURRENT.lock().unwrap_or_else(|e| e.into_inner()) = format!("#{index} (seed {}): {text}", self.cfg.seed);
+        *CURRENT.lock().unwrap_or_else(|e| e.into_inner()) = format!("#{index} (seed {}): {op}", self.cfg.seed);
+        if let Err((kind, message)) = self.run_op(&op) {
+            self.fail(index, kind, message);
+        }
+        if let Some(k) = &self.kernel {
+            self.stats.max_pids = self.stats.max_pids.max(k.pids().len());
+        }
+    }
+
+    /// Boot a machine (emptying the scratch directory first).
+    fn boot(&mut self, config: MachineConfig) -> Result<(), (&'static str, String)> {
+        self.kernel = None;
+        self.reset_swap_dir();
+        let kernel = Kernel::boot(config).map_err(|e| ("boot", format!("boot {config:?} failed: {e}")))?;
+        kernel
+            .check_invariants()
+            .map_err(|e| ("invariant", format!("right after boot: {e}")))?;
+        self.kernel = Some(kernel);
+        Ok(())
+    }
+
+    /// Run one operation with every check. After a panic or a broken
+    /// invariant the machine is dropped (its state is undefined).
+    fn run_op(&mut self, op: &Op) -> Result<(), (&'static str, String)> {
         let started = Instant::now();
         IN_OP.with(|f| f.set(true));
         let result = {
             let this = &mut *self;
-            catch_unwind(AssertUnwindSafe(|| this.execute(&op)))
+            catch_unwind(AssertUnwindSafe(|| this.execute(op)))
         };
         IN_OP.with(|f| f.set(false));
         let took = started.elapsed();
         if took > self.stats.slowest.0 {
-            self.stats.slowest = (took, text.clone());
+            self.stats.slowest = (took, op.to_string());
         }
-        if took > SLOW_OP {
-            self.fail(index, "slow", format!("took {:.1}s", took.as_secs_f64()));
-        }
+        let mut outcome = Ok(());
         match result {
             Err(_) => {
-                let msg = take_panic();
-                self.fail(index, "panic", msg);
-                // The state after a panic is undefined: start again.
                 self.kernel = None;
-                return;
+                return Err(("panic", take_panic()));
             }
-            Ok(Err(message)) => {
-                self.fail(index, "check", message);
-            }
+            Ok(Err(message)) => outcome = Err(("check", message)),
             Ok(Ok(())) => {}
         }
+        if took > SLOW_OP && outcome.is_ok() {
+            outcome = Err(("slow", format!("took {:.1}s", took.as_secs_f64())));
+        }
+        if self.light {
+            return outcome;
+        }
         let invariants = {
-            let kernel = self.kernel();
+            let kernel = self.kernel.as_ref().expect("booted");
             IN_OP.with(|f| f.set(true));
             let r = catch_unwind(AssertUnwindSafe(|| kernel.check_invariants()));
             IN_OP.with(|f| f.set(false));
             r
         };
         match invariants {
-            Ok(Ok(())) => {}
+            Ok(Ok(())) => outcome,
             Ok(Err(e)) => {
-                self.fail(index, "invariant", e);
                 self.kernel = None;
+                Err(("invariant", e))
             }
             Err(_) => {
-                let msg = take_panic();
-                self.fail(index, "panic in check_invariants", msg);
                 self.kernel = None;
+                Err(("panic in check_invariants", take_panic()))
             }
-        }
-        if let Some(k) = &self.kernel {
-            self.stats.max_pids = self.stats.max_pids.max(k.pids().len());
         }
     }
 
@@ -609,18 +652,17 @@ impl Fuzzer {
 
     fn fail(&mut self, index: u64, kind: &'static str, message: String) {
         self.stats.failure_count += 1;
-        // Group by kind and the message up to the first digit, so the same
-        // bug with other numbers counts once.
-        let head: String = message.chars().take_while(|c| !c.is_ascii_digit()).take(100).collect();
-        *self.stats.distinct.entry(format!("{kind}: {head}")).or_default() += 1;
-        let new_kind = self.stats.distinct[&format!("{kind}: {head}")] == 1;
-        if new_kind && self.stats.failures.len() < MAX_FAILURES {
+        let key = failure_key(kind, &message);
+        let seen = self.stats.distinct.entry(key).or_default();
+        *seen += 1;
+        if *seen == 1 && self.stats.failures.len() < MAX_FAILURES {
             self.stats.failures.push(Failure {
                 kind,
                 message,
                 seed: self.cfg.seed,
                 op_index: index,
                 trace: self.trace.clone(),
+                minimized: None,
             });
         }
     }
@@ -654,13 +696,17 @@ impl Fuzzer {
             1,                                    // read all + cross check (sampled below)
             if have_pids { 4 } else { 1 },        // read mem
             if have_pids { 5 } else { 1 },        // write mem
+            if have_pids { 2 } else { 1 },        // oom_score_adj / comm
         ];
         match self.rng.weighted(&w) {
-            0 => Op::Ctl(Scope::System, self.system_line(&pids)),
+            0 => {
+                let line = self.system_line(&pids);
+                self.ctl_op(Scope::System, line)
+            }
             1 => {
                 let pid = self.pid(&pids);
                 let line = self.process_line(pid);
-                Op::Ctl(Scope::Process(pid), line)
+                self.ctl_op(Scope::Process(pid), line)
             }
             2 => self.raw_writes(&pids),
             3 => self.sysctl_write(),
@@ -669,7 +715,8 @@ impl Fuzzer {
                 let pid = self.pid(&pids);
                 Op::ReadPid(pid, self.rng.below(PID_FILES.len() as u64) as usize)
             }
-            6 => Op::ReadAll,
+            6 if self.cfg.file_check_sample > 0 && self.rng.chance(1, self.cfg.file_check_sample) => Op::ReadAll,
+            6 => Op::ReadGlobal(self.rng.pick(GLOBAL_FILES).2),
             7 => {
                 let pid = self.pid(&pids);
                 let addr = self.mem_addr(pid);
@@ -679,6 +726,19 @@ impl Fuzzer {
                     _ => self.rng.small(8192) as usize,
                 };
                 Op::ReadMem(pid, addr, len)
+            }
+            9 => {
+                let pid = self.pid(&pids);
+                if self.rng.chance(1, 2) {
+                    let text = rng_pick_string(
+                        &mut self.rng,
+                        &["0\n", "1000\n", "-1000\n", "500", "-17\n", "1001\n", "-1001\n", "x\n", "", " 5 \n", "99999999999999999999\n", "+3\n"],
+                    );
+                    Op::PidWrite(pid, "oom_score_adj", text)
+                } else {
+                    let text = name_text(&mut self.rng, PROC_NAMES) + "\n";
+                    Op::PidWrite(pid, "comm", text)
+                }
             }
             _ => {
                 let pid = self.pid(&pids);
@@ -690,8 +750,17 @@ impl Fuzzer {
                 };
                 let fill = self.rng.next_u64() as u8;
                 let data = (0..len).map(|i| fill.wrapping_add(i as u8)).collect();
-                Op::WriteMem(pid, addr, data)
+                Op::WriteMem(pid, addr, data, self.rng.chance(1, 4))
             }
+        }
+    }
+
+    /// A control-line operation, sampled for the no-change check.
+    fn ctl_op(&mut self, scope: Scope, line: String) -> Op {
+        if self.cfg.validation_sample > 0 && self.rng.chance(1, self.cfg.validation_sample) {
+            Op::CtlChecked(scope, line)
+        } else {
+            Op::Ctl(scope, line)
         }
     }
 
@@ -793,7 +862,17 @@ impl Fuzzer {
             2 => {
                 let path = self.swap_path();
                 let size = match self.rng.below(20) {
-                    0 => size_text(&mut self.rng, 1 << 20),
+                    0 => {
+                        // Areas over 64G are left to tests/bounds_core.rs
+                        // (largest_swap_device): swapon of one allocates a
+                        // slot map of 8 bytes per page up front, which can
+                        // abort the process.
+                        let text = size_text(&mut self.rng, 1 << 20);
+                        match mmfs::mm::types::parse_size(&text) {
+                            Some(b) if b > 64 << 30 => "16T".into(),
+                            _ => text,
+                        }
+                    }
                     1 => "16T".into(),
                     _ => format!("{}K", self.rng.range(40, 128 << 10) & !3),
                 };
@@ -1150,7 +1229,22 @@ impl Fuzzer {
     fn execute(&mut self, op: &Op) -> Result<(), String> {
         match op {
             Op::Boot(_) => Ok(()),
-            Op::Ctl(scope, line) => self.execute_ctl(*scope, line),
+            Op::Ctl(scope, line) => self.execute_ctl(*scope, line, false),
+            Op::CtlChecked(scope, line) if self.light => {
+                self.kernel().run_kswapd();
+                self.execute_ctl(*scope, line, false)
+            }
+            Op::CtlChecked(scope, line) => self.execute_ctl(*scope, line, true),
+            Op::PidWrite(pid, file, text) => {
+                let k = self.kernel();
+                let r = match *file {
+                    "oom_score_adj" => k.write_oom_score_adj(*pid, text),
+                    _ => k.write_comm(*pid, text),
+                };
+                let key = (format!("write {file}"), r.as_ref().err().map(|e| e.errno()).unwrap_or(0));
+                *self.stats.outcomes.entry(key).or_default() += 1;
+                Ok(())
+            }
             Op::Writes(scope, writes) => {
                 let scope = *scope;
                 let mut buf = LineBuffer::new();
@@ -1202,7 +1296,7 @@ impl Fuzzer {
             Op::ReadPid(pid, index) => {
                 let (name, _, file) = PID_FILES[*index];
                 match render_pid(self.kernel(), *pid, file) {
-                    Ok(text) => checks::complete_lines(&format!("{pid}/{name}"), &text),
+                    Ok(text) => check_pid_file(*pid, name, &text),
                     Err(e) if e.errno() == libc::ESRCH => {
                         if self.kernel().pids().contains(pid) {
                             Err(format!("{pid}/{name}: ESRCH for a live process"))
@@ -1214,9 +1308,6 @@ impl Fuzzer {
                 }
             }
             Op::ReadAll => {
-                if self.cfg.file_check_sample == 0 || !self.rng.chance(1, self.cfg.file_check_sample.max(1)) {
-                    return Ok(());
-                }
                 self.stats.file_checks += 1;
                 self.check_all_files()
             }
@@ -1231,13 +1322,13 @@ impl Fuzzer {
                 }
                 Ok(())
             }
-            Op::WriteMem(pid, addr, data) => {
+            Op::WriteMem(pid, addr, data, verify) => {
                 let r = self.kernel().write_mem(*pid, *addr, data);
                 let key = ("write_mem".to_string(), r.as_ref().err().map(|e| e.errno()).unwrap_or(0));
                 *self.stats.outcomes.entry(key).or_default() += 1;
                 match r {
                     Ok(n) if n > data.len() => Err(format!("write_mem wrote {n} of {} bytes", data.len())),
-                    Ok(n) if n > 0 && self.rng.chance(1, 4) => {
+                    Ok(n) if n > 0 && *verify => {
                         // What was written reads back, unless the OOM killer took the process.
                         let k = self.kernel();
                         if let Ok(back) = k.read_mem(*pid, *addr, n) {
@@ -1253,7 +1344,7 @@ impl Fuzzer {
         }
     }
 
-    fn execute_ctl(&mut self, scope: Scope, line: &str) -> Result<(), String> {
+    fn execute_ctl(&mut self, scope: Scope, line: &str, sample: bool) -> Result<(), String> {
         self.stats.commands += 1;
         let verb = line.split_whitespace().next().unwrap_or("<blank>");
         let verb = if verb.len() > 20 || !verb.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
@@ -1277,7 +1368,6 @@ impl Fuzzer {
                 }
             }
         }
-        let sample = self.cfg.validation_sample > 0 && self.rng.chance(1, self.cfg.validation_sample);
         let before = if sample {
             // Settle kswapd's deferred work first: it runs after every
             // command, failed or not, and is not the command's doing.
@@ -1340,11 +1430,139 @@ impl Fuzzer {
         for pid in k.pids() {
             for (name, _, file) in PID_FILES {
                 let text = render_pid(k, pid, *file).map_err(|e| format!("{pid}/{name}: {e}"))?;
-                checks::complete_lines(&format!("{pid}/{name}"), &text)?;
+                check_pid_file(pid, name, &text)?;
             }
         }
         Ok(())
     }
+}
+
+/// A per-process file is empty or whole lines; `cmdline` is NUL-separated.
+fn check_pid_file(pid: Pid, name: &str, text: &str) -> Result<(), String> {
+    if text.is_empty() {
+        return Ok(());
+    }
+    if name == "cmdline" {
+        return if text.ends_with('\0') {
+            Ok(())
+        } else {
+            Err(format!("{pid}/cmdline does not end with NUL: {text:?}"))
+        };
+    }
+    checks::complete_lines(&format!("{pid}/{name}"), text)
+}
+
+/// Failures with the same kind and message up to numbers are one bug.
+pub fn failure_key(kind: &str, message: &str) -> String {
+    let mut out = format!("{kind}: ");
+    let mut chars = message.chars().peekable();
+    while let Some(c) = chars.next() {
+        if out.len() > 140 {
+            break;
+        }
+        if c == '(' {
+            // Process names and other parenthesised details vary.
+            for c in chars.by_ref() {
+                if c == ')' {
+                    break;
+                }
+            }
+            out.push_str("(..)");
+        } else if c.is_ascii_digit() {
+            while chars.peek().is_some_and(|c| c.is_ascii_alphanumeric()) {
+                chars.next();
+            }
+            out.push('N');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Shrink `trace` (a boot, then operations, the last one failing) to a
+/// short sequence that fails with the same kind and key: delta debugging
+/// (drop chunks, halving the chunk size), within the configured budget.
+pub fn minimize(cfg: &FuzzConfig, trace: &[Op], kind: &str, message: &str) -> Option<Vec<Op>> {
+    let Some(Op::Boot(config)) = trace.first() else {
+        return None;
+    };
+    let target = failure_key(kind, message);
+    let deadline = Instant::now() + cfg.minimize_budget;
+    let mut replayer = Fuzzer::new(FuzzConfig {
+        minimize_budget: Duration::ZERO,
+        trace_from: None,
+        ..cfg.clone()
+    });
+    // A broken invariant usually stays broken: replays then check the
+    // invariants only at the end, which makes each replay many times faster.
+    replayer.light = kind == "invariant";
+    let mut fails = |ops: &[Op]| -> bool {
+        if replayer.boot(*config).is_err() {
+            return false;
+        }
+        for op in ops {
+            PROGRESS.fetch_add(1, Ordering::SeqCst);
+            if let Err((k, m)) = replayer.run_op(op) {
+                return failure_key(k, &m) == target;
+            }
+            if replayer.kernel.is_none() {
+                return false;
+            }
+        }
+        match replayer.kernel.as_ref().map(|k| k.check_invariants()) {
+            Some(Err(e)) => failure_key("invariant", &e) == target,
+            _ => false,
+        }
+    };
+    let mut ops: Vec<Op> = trace[1..].to_vec();
+    if !fails(&ops) {
+        return None;
+    }
+    // Reads rarely matter: try without all of them first.
+    let no_reads: Vec<Op> = ops
+        .iter()
+        .filter(|op| !matches!(op, Op::ReadGlobal(_) | Op::ReadPid(..) | Op::ReadAll | Op::ReadMem(..)))
+        .cloned()
+        .collect();
+    if no_reads.len() < ops.len() && fails(&no_reads) {
+        ops = no_reads;
+    }
+    let mut chunk = ops.len().div_ceil(2).max(1);
+    loop {
+        let mut i = 0;
+        let mut removed_any = false;
+        while i < ops.len() {
+            if Instant::now() > deadline {
+                let mut out = vec![Op::Boot(*config)];
+                out.extend(ops);
+                return Some(out);
+            }
+            let end = (i + chunk).min(ops.len());
+            // Never drop the failing operation itself.
+            if end == ops.len() && i == 0 {
+                i = end;
+                continue;
+            }
+            let mut candidate = ops[..i].to_vec();
+            candidate.extend_from_slice(&ops[end..]);
+            if !candidate.is_empty() && fails(&candidate) {
+                ops = candidate;
+                removed_any = true;
+            } else {
+                i = end;
+            }
+        }
+        if chunk == 1 && !removed_any {
+            break;
+        }
+        if !removed_any || chunk > 1 {
+            chunk = (chunk / 2).max(1);
+        }
+    }
+    let mut out = vec![Op::Boot(*config)];
+    out.extend(ops);
+    Some(out)
 }
 
 fn rng_pick_string(rng: &mut Rng, items: &[&str]) -> String {
