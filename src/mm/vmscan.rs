@@ -413,7 +413,8 @@ impl Kernel {
     }
 
     /// `__alloc_pages_slowpath` up to the OOM killer: the low watermark,
-    /// then wake kswapd and try min, then direct reclaim (allocstall) and
+    /// then wake kswapd (it runs at once) and try low and min, then direct
+    /// reclaim (allocstall) and
     /// retry, up to MAX_RECLAIM_RETRIES rounds without progress. None means
     /// the caller should invoke the OOM killer.
     pub fn alloc_pages_reclaim(
@@ -429,7 +430,18 @@ impl Kernel {
             self.check_kswapd_wakeup(highest);
             return Some(pfn);
         }
+        // Below low: wake kswapd. On a real machine it runs on another CPU
+        // while the allocating task carries on; here it gets its turn now,
+        // so a long operation sees background reclaim before it has to
+        // reclaim for itself.
         self.wakeup_kswapd(highest);
+        self.run_kswapd();
+        if let Some(pfn) = self
+            .page_alloc
+            .alloc(order, highest, WatermarkLevel::Low, kind)
+        {
+            return Some(pfn);
+        }
         if let Some(pfn) = self
             .page_alloc
             .alloc(order, highest, WatermarkLevel::Min, kind)
