@@ -92,6 +92,8 @@ enum Handle {
     },
     /// `PID/mem`: reads and writes at offset = virtual address.
     Mem(Pid),
+    /// `PID/pagemap`, read at offsets.
+    Pagemap(Pid),
 }
 
 /// A file whose writes set a value.
@@ -143,6 +145,8 @@ enum HandleRef {
     Ctl(Scope, Arc<Mutex<CtlBuffer>>),
     Tunable(Tunable, Option<Arc<[u8]>>),
     Mem(Pid),
+    /// `PID/pagemap`, read at offsets.
+    Pagemap(Pid),
 }
 
 /// The filesystem: the simulated kernel behind its lock, the tree and the
@@ -448,6 +452,15 @@ impl MmFs {
                 }
                 Ok(Handle::Mem(pid))
             }
+            Node::PidEntry(pid, PidEntry::Pagemap) => {
+                if writes {
+                    return Err(Errno::EACCES);
+                }
+                if !self.pid_alive(pid) {
+                    return Err(Errno::ENOENT);
+                }
+                Ok(Handle::Pagemap(pid))
+            }
             Node::PidEntry(pid, PidEntry::File(i)) => {
                 let (_, mode, file) =
                     tree::pid_entry_info(PidEntry::File(i)).ok_or(Errno::ENOENT)?;
@@ -483,6 +496,7 @@ impl MmFs {
             Handle::Ctl { scope, buffer } => HandleRef::Ctl(*scope, buffer.clone()),
             Handle::Tunable { target, snapshot } => HandleRef::Tunable(*target, snapshot.clone()),
             Handle::Mem(pid) => HandleRef::Mem(*pid),
+            Handle::Pagemap(pid) => HandleRef::Pagemap(*pid),
         })
     }
 
@@ -499,6 +513,12 @@ impl MmFs {
                 .kernel
                 .lock()
                 .read_mem(pid, offset, size as usize)
+                .map_err(|e| Errno::from_i32(e.errno())),
+            // Like /proc/PID/pagemap, generated per read at the offset.
+            HandleRef::Pagemap(pid) => self
+                .kernel
+                .lock()
+                .read_pagemap(pid, offset, size as usize)
                 .map_err(|e| Errno::from_i32(e.errno())),
             HandleRef::Ctl(..) | HandleRef::Tunable(_, None) => Err(Errno::EBADF),
         }
@@ -547,7 +567,7 @@ impl MmFs {
                     .map_err(|e| Errno::from_i32(e.errno()))?;
                 u32::try_from(written).map_err(|_| Errno::EIO)
             }
-            HandleRef::Bytes(_) => Err(Errno::EBADF),
+            HandleRef::Bytes(_) | HandleRef::Pagemap(_) => Err(Errno::EBADF),
         }
     }
 
@@ -587,7 +607,7 @@ impl MmFs {
             Node::PidEntry(_, entry @ PidEntry::File(_)) => {
                 tree::pid_entry_info(entry).is_some_and(|(_, mode, _)| mode & 0o200 != 0)
             }
-            Node::PidDir(_) => false,
+            Node::PidDir(_) | Node::PidEntry(_, PidEntry::Pagemap) => false,
         }
     }
 

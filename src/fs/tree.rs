@@ -21,8 +21,10 @@ const SLOT_DIR: u64 = 0;
 const SLOT_CTL: u64 = 1;
 /// Slot of `PID/mem`.
 const SLOT_MEM: u64 = 2;
+/// Slot of `PID/pagemap`.
+const SLOT_PAGEMAP: u64 = 3;
 /// Slot of `PID_FILES[0]`.
-const SLOT_FILES: u64 = 3;
+const SLOT_FILES: u64 = 4;
 
 // Every PID file needs a slot.
 const _: () = assert!((PID_FILES.len() as u64) + SLOT_FILES <= PID_SLOTS);
@@ -34,6 +36,8 @@ pub const PID_INO_MAX: u32 = 1 << 30;
 pub const CTL_MODE: u16 = 0o200;
 /// Mode of `PID/mem` (as /proc/PID/mem).
 pub const MEM_MODE: u16 = 0o600;
+/// Mode of `PID/pagemap` (as /proc/PID/pagemap: root only).
+pub const PAGEMAP_MODE: u16 = 0o400;
 /// Mode of directories (as /proc).
 pub const DIR_MODE: u16 = 0o555;
 /// Mode of the constant `version` file.
@@ -94,6 +98,8 @@ pub enum PidEntry {
     Ctl,
     /// `PID/mem`.
     Mem,
+    /// `PID/pagemap`: 8 bytes per virtual page, Linux's bit layout.
+    Pagemap,
     /// A generated file: index into [`PID_FILES`].
     File(usize),
 }
@@ -117,6 +123,7 @@ impl Node {
             Node::PidDir(pid) => pid_ino(pid, SLOT_DIR),
             Node::PidEntry(pid, PidEntry::Ctl) => pid_ino(pid, SLOT_CTL),
             Node::PidEntry(pid, PidEntry::Mem) => pid_ino(pid, SLOT_MEM),
+            Node::PidEntry(pid, PidEntry::Pagemap) => pid_ino(pid, SLOT_PAGEMAP),
             Node::PidEntry(pid, PidEntry::File(i)) => pid_ino(pid, SLOT_FILES + i as u64),
         }
     }
@@ -148,6 +155,7 @@ pub fn pid_entries() -> impl Iterator<Item = (&'static str, PidEntry, u16)> {
     [
         ("ctl", PidEntry::Ctl, CTL_MODE),
         ("mem", PidEntry::Mem, MEM_MODE),
+        ("pagemap", PidEntry::Pagemap, PAGEMAP_MODE),
     ]
     .into_iter()
     .chain(files)
@@ -165,6 +173,7 @@ pub fn pid_entry_info(entry: PidEntry) -> Option<(&'static str, u16, Option<PidF
     match entry {
         PidEntry::Ctl => Some(("ctl", CTL_MODE, None)),
         PidEntry::Mem => Some(("mem", MEM_MODE, None)),
+        PidEntry::Pagemap => Some(("pagemap", PAGEMAP_MODE, None)),
         PidEntry::File(i) => PID_FILES
             .get(i)
             .map(|&(name, mode, file)| (name, mode, Some(file))),
@@ -190,6 +199,7 @@ pub fn decode(tree: &StaticTree, ino: u64) -> Option<Node> {
         SLOT_DIR => Some(Node::PidDir(pid)),
         SLOT_CTL => Some(Node::PidEntry(pid, PidEntry::Ctl)),
         SLOT_MEM => Some(Node::PidEntry(pid, PidEntry::Mem)),
+        SLOT_PAGEMAP => Some(Node::PidEntry(pid, PidEntry::Pagemap)),
         slot => {
             let i = usize::try_from(slot - SLOT_FILES).ok()?;
             (i < PID_FILES.len()).then_some(Node::PidEntry(pid, PidEntry::File(i)))
