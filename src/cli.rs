@@ -60,6 +60,15 @@ enum Cmd {
         /// The mount point of an mmfs mount.
         mountpoint: PathBuf,
     },
+    /// Run COMMAND in private mount and pid namespaces where the simulated
+    /// files stand over /proc (free, vmstat, swapon, slabtop, ps, pmap, top).
+    Exec {
+        /// The mount point of an mmfs mount.
+        mountpoint: PathBuf,
+        /// The command and its arguments (after `--`).
+        #[arg(last = true, required = true, value_name = "COMMAND")]
+        command: Vec<String>,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -110,6 +119,8 @@ pub enum Action {
     Mount(MountPlan),
     /// Unmount.
     Umount(PathBuf),
+    /// Run a command over the simulated /proc.
+    Exec(PathBuf, Vec<String>),
     /// Print this text to stdout and exit 0 (help, version).
     Print(String),
 }
@@ -254,6 +265,10 @@ pub fn parse(args: Vec<OsString>) -> Result<Action, CliError> {
     };
     match cli.command {
         Cmd::Umount { mountpoint } => Ok(Action::Umount(mountpoint)),
+        Cmd::Exec {
+            mountpoint,
+            command,
+        } => Ok(Action::Exec(mountpoint, command)),
         Cmd::Mount(args) => {
             let mut opts = MountOpts::default();
             for list in &args.options {

@@ -47,6 +47,9 @@ pub fn run(action: Action) -> i32 {
         }
         Action::Mount(plan) => mount_command(&plan),
         Action::Umount(dir) => umount_command(&dir),
+        Action::Exec(dir, command) => {
+            mmfs::exec::run(&dir, &command).map_err(crate::cli::CliError::failure)
+        }
     };
     match result {
         Ok(code) => code,
