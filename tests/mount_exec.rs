@@ -33,11 +33,13 @@ fn setup() -> (Mount, String) {
     m.ctl("spawn web");
     m.ctl("spawn db");
     let db = m.read("sys/kernel/ns_last_pid").trim().to_string();
-    m.write(&format!("{db}/ctl"), "mmap 64M name=cache\n").unwrap();
+    m.write(&format!("{db}/ctl"), "mmap 64M name=cache\n")
+        .unwrap();
     m.write(&format!("{db}/ctl"), "touch cache 32M\n").unwrap();
     m.ctl("mkswap /dev/sdb1 128M");
     m.ctl("swapon /dev/sdb1");
-    m.write(&format!("{db}/ctl"), "madvise cache 4M pageout\n").unwrap();
+    m.write(&format!("{db}/ctl"), "madvise cache 4M pageout\n")
+        .unwrap();
     (m, db)
 }
 
@@ -47,24 +49,47 @@ fn free_and_vmstat_show_the_simulated_memory() {
     let meminfo = m.read("meminfo");
     let (code, out) = exec(&m, &["free", "-k"]);
     assert_eq!(code, 0, "{out}");
-    let mem: Vec<u64> = out.lines().find(|l| l.starts_with("Mem:")).unwrap().split_whitespace().skip(1).map(|v| v.parse().unwrap()).collect();
+    let mem: Vec<u64> = out
+        .lines()
+        .find(|l| l.starts_with("Mem:"))
+        .unwrap()
+        .split_whitespace()
+        .skip(1)
+        .map(|v| v.parse().unwrap())
+        .collect();
     assert_eq!(mem[0], key(&meminfo, "MemTotal"));
     assert_eq!(mem[2], key(&meminfo, "MemFree"));
-    let swap: Vec<u64> = out.lines().find(|l| l.starts_with("Swap:")).unwrap().split_whitespace().skip(1).map(|v| v.parse().unwrap()).collect();
+    let swap: Vec<u64> = out
+        .lines()
+        .find(|l| l.starts_with("Swap:"))
+        .unwrap()
+        .split_whitespace()
+        .skip(1)
+        .map(|v| v.parse().unwrap())
+        .collect();
     assert_eq!(swap[0], key(&meminfo, "SwapTotal"));
     assert_eq!(swap[1], 4096);
     let (code, out) = exec(&m, &["vmstat", "-s"]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains(&format!("{} K total memory", key(&meminfo, "MemTotal"))), "{out}");
+    assert!(
+        out.contains(&format!("{} K total memory", key(&meminfo, "MemTotal"))),
+        "{out}"
+    );
     assert!(out.contains("1024 pages swapped out"), "{out}");
 }
 
 #[test]
 fn swapon_and_slabtop_read_the_simulated_tables() {
     let (m, _) = setup();
-    let (code, out) = exec(&m, &["swapon", "--show=NAME,TYPE,SIZE,USED,PRIO", "--bytes"]);
+    let (code, out) = exec(
+        &m,
+        &["swapon", "--show=NAME,TYPE,SIZE,USED,PRIO", "--bytes"],
+    );
     assert_eq!(code, 0, "{out}");
-    let row = out.lines().find(|l| l.starts_with("/dev/sdb1")).unwrap_or_else(|| panic!("{out}"));
+    let row = out
+        .lines()
+        .find(|l| l.starts_with("/dev/sdb1"))
+        .unwrap_or_else(|| panic!("{out}"));
     let cols: Vec<&str> = row.split_whitespace().collect();
     assert_eq!(cols[1], "partition");
     assert_eq!(cols[2], (32767u64 * 4096).to_string());
@@ -74,7 +99,10 @@ fn swapon_and_slabtop_read_the_simulated_tables() {
     assert_eq!(code, 0, "{out}");
     let caches = m.read("slabinfo").lines().skip(2).count();
     assert!(out.contains(&format!("/ {caches} (")), "{out}");
-    assert!(out.contains("vm_area_struct") || out.contains("kmalloc"), "{out}");
+    assert!(
+        out.contains("vm_area_struct") || out.contains("kmalloc"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -90,11 +118,21 @@ fn ps_and_pmap_see_the_simulated_processes() {
     let cols: Vec<&str> = row.split_whitespace().collect();
     assert_eq!(cols[1], "db");
     assert_eq!(cols[2].parse::<u64>().unwrap(), key(&status, "VmRSS"));
-    assert!(out.lines().any(|l| l.split_whitespace().nth(1) == Some("web")));
+    assert!(
+        out.lines()
+            .any(|l| l.split_whitespace().nth(1) == Some("web"))
+    );
     let (code, out) = exec(&m, &["pmap", "-x", &db]);
     assert_eq!(code, 0, "{out}");
-    let total = out.lines().find(|l| l.starts_with("total kB")).unwrap_or_else(|| panic!("{out}"));
-    let cols: Vec<u64> = total.split_whitespace().skip(2).map(|v| v.parse().unwrap()).collect();
+    let total = out
+        .lines()
+        .find(|l| l.starts_with("total kB"))
+        .unwrap_or_else(|| panic!("{out}"));
+    let cols: Vec<u64> = total
+        .split_whitespace()
+        .skip(2)
+        .map(|v| v.parse().unwrap())
+        .collect();
     // pmap also sums [vsyscall], which maps lists but VmSize (no VMA) does not.
     assert_eq!(cols[0], key(&status, "VmSize") + 4);
     assert_eq!(cols[1], key(&status, "VmRSS"));
@@ -113,5 +151,8 @@ fn exit_status_is_the_commands_and_the_host_proc_is_untouched() {
     assert_eq!(key(&host, "MemTotal"), key(&after, "MemTotal"));
     assert_ne!(key(&after, "MemTotal"), key(&m.read("meminfo"), "MemTotal"));
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert!(!mounts.contains("/proc/meminfo"), "a bind mount leaked to the host");
+    assert!(
+        !mounts.contains("/proc/meminfo"),
+        "a bind mount leaked to the host"
+    );
 }

@@ -3,10 +3,17 @@
 
 mod common;
 
-use common::{Mount, MMFS};
+use common::{MMFS, Mount};
 use std::process::Command;
 
-const COMPARED: &[&str] = &["buddyinfo", "zoneinfo", "slabinfo", "meminfo", "vmstat", "swaps"];
+const COMPARED: &[&str] = &[
+    "buddyinfo",
+    "zoneinfo",
+    "slabinfo",
+    "meminfo",
+    "vmstat",
+    "swaps",
+];
 
 fn workloads() -> Vec<std::path::PathBuf> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("workloads");
@@ -19,7 +26,11 @@ fn workloads() -> Vec<std::path::PathBuf> {
         })
         .collect();
     list.sort();
-    assert!(list.len() >= 8, "expected at least eight workloads, found {}", list.len());
+    assert!(
+        list.len() >= 8,
+        "expected at least eight workloads, found {}",
+        list.len()
+    );
     list
 }
 
@@ -38,7 +49,13 @@ fn run(script: &std::path::Path) -> Vec<String> {
         script.display(),
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr),
-        mount.read("dmesg").lines().rev().take(15).collect::<Vec<_>>().join("\n")
+        mount
+            .read("dmesg")
+            .lines()
+            .rev()
+            .take(15)
+            .collect::<Vec<_>>()
+            .join("\n")
     );
     COMPARED.iter().map(|f| mount.read(f)).collect()
 }
@@ -49,7 +66,12 @@ fn every_workload_passes_and_replays_identically() {
         let first = run(&script);
         let second = run(&script);
         for (name, (a, b)) in COMPARED.iter().zip(first.iter().zip(&second)) {
-            assert_eq!(a, b, "{}: {name} differs between two fresh boots", script.display());
+            assert_eq!(
+                a,
+                b,
+                "{}: {name} differs between two fresh boots",
+                script.display()
+            );
         }
     }
 }
