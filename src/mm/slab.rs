@@ -960,9 +960,17 @@ pub struct SlabAllocator {
     tagged_objects: BTreeMap<String, Vec<SlabObject>>,
     /// `kmalloc ... tag=T` objects, oldest first.
     tagged_kmalloc: BTreeMap<String, Vec<KmallocObject>>,
+    /// Boot objects of reclaimable caches (the dentry and inode LRUs),
+    /// oldest first: what the slab shrinker may free under pressure.
+    shrinkable: std::collections::VecDeque<SlabObject>,
 }
 
 impl SlabAllocator {
+    /// Objects the shrinker could still free.
+    pub fn shrinkable_objects(&self) -> u64 {
+        self.shrinkable.len() as u64
+    }
+
     /// A cache by id.
     pub fn cache(&self, id: CacheId) -> Option<&KmemCache> {
         self.caches.get(id.0 as usize).and_then(Option::as_ref)
@@ -1135,9 +1143,16 @@ impl Kernel {
             // Free the difference evenly spread, so those slabs stay
             // partial as on a machine that has been running a while.
             let frees = (boot.total - boot.active) as usize;
+            let mut freed = vec![false; objects.len()];
             for j in 0..frees {
                 let victim = j * objects.len() / frees;
                 self.kmem_cache_free(objects[victim])?;
+                freed[victim] = true;
+            }
+            // Cached dentries and inodes stay on their LRU for the shrinker.
+            if boot.reclaimable {
+                let live = objects.iter().zip(&freed).filter(|(_, f)| !**f);
+                self.slab.shrinkable.extend(live.map(|(o, _)| *o));
             }
         }
         self.printk(format!(
@@ -2271,5 +2286,27 @@ mod tests {
         for s in c.slabs.iter().filter(|s| s.list != SlabList::Vacant) {
             assert!(k.page_alloc.zone_of(s.pfn).unwrap() < highmem);
         }
+    }
+}
+
+impl Kernel {
+    /// `shrink_slab`: free up to `nr_to_scan` cached objects of the
+    /// reclaimable caches (oldest first, like the dentry/inode list_lru
+    /// shrinkers). Returns the slab pages that went back to the buddy
+    /// allocator; counts `slabs_scanned`.
+    pub fn shrink_slab(&mut self, nr_to_scan: u64) -> u64 {
+        let before = self.slab.nr_slab_reclaimable();
+        let mut scanned = 0;
+        while scanned < nr_to_scan {
+            let Some(obj) = self.slab.shrinkable.pop_front() else {
+                break;
+            };
+            scanned += 1;
+            if let Err(err) = self.kmem_cache_free(obj) {
+                self.printk(format!("BUG: slab shrinker: {err}"));
+            }
+        }
+        self.events.slabs_scanned += scanned;
+        before.saturating_sub(self.slab.nr_slab_reclaimable())
     }
 }

@@ -286,14 +286,45 @@ impl Kernel {
     /// freed, raising the scan pressure from DEF_PRIORITY down to 0.
     pub fn shrink_node(&mut self, target: u64, highest: usize, who: Reclaimer) -> ReclaimResult {
         let mut total = ReclaimResult::default();
+        let swappiness = self.sysctl.swappiness;
         for priority in (0..=DEF_PRIORITY).rev() {
+            // get_scan_count with the pools simulated: the reclaimable slab
+            // caches stand on the "file" side (weight 200 - swappiness),
+            // anon on the other (weight swappiness). Without free swap,
+            // anon cannot be reclaimed and the caches take all the pressure;
+            // once the caches are empty, anon takes it all.
+            let objects = self.slab.shrinkable_objects();
+            let can_swap = self.swap.has_free_slot();
+            if objects > 0 {
+                let weight = if can_swap { 200 - swappiness } else { 200 };
+                let nr = ((objects >> priority).max(SWAP_CLUSTER_MAX) * weight).div_ceil(200);
+                if nr > 0 {
+                    total.reclaimed += self.shrink_slab(nr);
+                    if total.reclaimed >= target {
+                        return total;
+                    }
+                }
+            }
+            if !can_swap {
+                if objects == 0 {
+                    break;
+                }
+                continue;
+            }
             for zone in (0..=highest.min(self.lru.zones.len() - 1)).rev() {
                 let size = self.lru.zones[zone].active_anon.len()
                     + self.lru.zones[zone].inactive_anon.len();
                 if size == 0 {
                     continue;
                 }
-                let nr = (size >> priority).max(SWAP_CLUSTER_MAX.min(size));
+                let mut nr = (size >> priority).max(SWAP_CLUSTER_MAX.min(size));
+                if self.slab.shrinkable_objects() > 0 {
+                    // swappiness 100 scans both pools alike; 0 spares anon.
+                    nr = nr * swappiness / 100;
+                    if nr == 0 {
+                        continue;
+                    }
+                }
                 if self.inactive_is_low(zone) {
                     self.shrink_active_list(zone, nr);
                 }
@@ -303,9 +334,6 @@ impl Kernel {
                 if total.reclaimed >= target {
                     return total;
                 }
-            }
-            if !self.swap.has_free_slot() {
-                break;
             }
         }
         total
