@@ -497,10 +497,13 @@ mod tests {
     #[test]
     fn failed_alloc_gives_back_what_it_took() {
         let mut k = kernel();
-        let before = crate::procfs::buddyinfo(&k);
+        let free = k.page_alloc.total_free();
         let err = run(&mut k, "alloc_pages 10 count=100000 tag=big").unwrap_err();
         assert_eq!(err.errno(), libc::ENOMEM);
-        assert_eq!(crate::procfs::buddyinfo(&k), before);
+        // Every block taken came back; reclaim (the slab shrinker) may have
+        // freed more on the way, as on Linux.
+        assert!(k.tagged_pages.is_empty());
+        assert!(k.page_alloc.total_free() >= free);
         assert!(
             k.dmesg
                 .last()

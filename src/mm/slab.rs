@@ -2143,8 +2143,17 @@ mod tests {
         })
         .unwrap();
         run(&mut k, "kmem_cache_create hog 2048").unwrap();
-        let before = crate::procfs::buddyinfo(&k);
-        let slabinfo = crate::procfs::slabinfo::slabinfo(&k);
+        // Reclaim before the failure may shrink the reclaimable caches (as
+        // on Linux); what the command took must all come back.
+        let hog_row = |k: &Kernel| {
+            crate::procfs::slabinfo::slabinfo(k)
+                .lines()
+                .filter(|l| l.starts_with("hog ") || l.starts_with("kmalloc-4k "))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let before = k.page_alloc.total_free();
+        let slabinfo = hog_row(&k);
         let err = run(&mut k, "kmem_cache_alloc hog count=100000 tag=h").unwrap_err();
         assert_eq!(err.errno(), libc::ENOMEM);
         assert!(
@@ -2152,8 +2161,8 @@ mod tests {
             "{:?}",
             k.dmesg.last()
         );
-        assert_eq!(crate::procfs::buddyinfo(&k), before);
-        assert_eq!(crate::procfs::slabinfo::slabinfo(&k), slabinfo);
+        assert!(k.page_alloc.total_free() >= before);
+        assert_eq!(hog_row(&k), slabinfo);
         assert!(k.slab.tagged_objects("h").is_empty());
         // Same for kmalloc, slab-backed and large.
         for line in [
@@ -2162,8 +2171,8 @@ mod tests {
         ] {
             let err = run(&mut k, line).unwrap_err();
             assert_eq!(err.errno(), libc::ENOMEM, "{line}");
-            assert_eq!(crate::procfs::buddyinfo(&k), before, "{line}");
-            assert_eq!(crate::procfs::slabinfo::slabinfo(&k), slabinfo, "{line}");
+            assert!(k.page_alloc.total_free() >= before, "{line}");
+            assert_eq!(hog_row(&k), slabinfo, "{line}");
         }
     }
 
