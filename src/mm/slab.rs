@@ -1702,6 +1702,28 @@ impl Kernel {
     }
 }
 
+impl Kernel {
+    /// `shrink_slab`: free up to `nr_to_scan` cached objects of the
+    /// reclaimable caches (oldest first, like the dentry/inode list_lru
+    /// shrinkers). Returns the slab pages that went back to the buddy
+    /// allocator; counts `slabs_scanned`.
+    pub fn shrink_slab(&mut self, nr_to_scan: u64) -> u64 {
+        let before = self.slab.nr_slab_reclaimable();
+        let mut scanned = 0;
+        while scanned < nr_to_scan {
+            let Some(obj) = self.slab.shrinkable.pop_front() else {
+                break;
+            };
+            scanned += 1;
+            if let Err(err) = self.kmem_cache_free(obj) {
+                self.printk(format!("BUG: slab shrinker: {err}"));
+            }
+        }
+        self.events.slabs_scanned += scanned;
+        before.saturating_sub(self.slab.nr_slab_reclaimable())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -2295,27 +2317,5 @@ mod tests {
         for s in c.slabs.iter().filter(|s| s.list != SlabList::Vacant) {
             assert!(k.page_alloc.zone_of(s.pfn).unwrap() < highmem);
         }
-    }
-}
-
-impl Kernel {
-    /// `shrink_slab`: free up to `nr_to_scan` cached objects of the
-    /// reclaimable caches (oldest first, like the dentry/inode list_lru
-    /// shrinkers). Returns the slab pages that went back to the buddy
-    /// allocator; counts `slabs_scanned`.
-    pub fn shrink_slab(&mut self, nr_to_scan: u64) -> u64 {
-        let before = self.slab.nr_slab_reclaimable();
-        let mut scanned = 0;
-        while scanned < nr_to_scan {
-            let Some(obj) = self.slab.shrinkable.pop_front() else {
-                break;
-            };
-            scanned += 1;
-            if let Err(err) = self.kmem_cache_free(obj) {
-                self.printk(format!("BUG: slab shrinker: {err}"));
-            }
-        }
-        self.events.slabs_scanned += scanned;
-        before.saturating_sub(self.slab.nr_slab_reclaimable())
     }
 }
