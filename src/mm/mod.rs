@@ -468,6 +468,14 @@ impl Kernel {
     }
 }
 
+/// Boot a machine and check its invariants (unit tests across modules).
+#[cfg(test)]
+pub(crate) fn boot_checked(arch: Arch, mem_bytes: u64) -> Kernel {
+    let k = Kernel::boot(MachineConfig { arch, mem_bytes }).expect("boot");
+    k.check_invariants().expect("invariants after boot");
+    k
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -43,7 +43,10 @@ pub fn log_boot(kernel: &mut Kernel) {
         if high > 0 {
             lines.push(format!("{}MB HIGHMEM available.", (high * PAGE_SIZE) >> 20));
         }
-        lines.push(format!("{}MB LOWMEM available.", (low_end * PAGE_SIZE) >> 20));
+        lines.push(format!(
+            "{}MB LOWMEM available.",
+            (low_end * PAGE_SIZE) >> 20
+        ));
         lines.push(format!("  mapped low ram: 0 - {:08x}", low_end * PAGE_SIZE));
         lines.push(format!("  low ram: 0 - {:08x}", low_end * PAGE_SIZE));
     }

@@ -340,19 +340,12 @@ mod tests {
     use super::golden::mask_aligned;
     use super::*;
     use crate::ctl::Scope;
-    use crate::mm::MachineConfig;
     use crate::mm::page_alloc::PageAllocator;
 
     const CAPTURE: &str = include_str!("../../tests/reference/linux-samples/meminfo");
 
     fn boot(arch: Arch, mem: u64) -> Kernel {
-        let k = Kernel::boot(MachineConfig {
-            arch,
-            mem_bytes: mem,
-        })
-        .unwrap();
-        k.check_invariants().unwrap();
-        k
+        crate::mm::boot_checked(arch, mem)
     }
 
     fn value(text: &str, key: &str) -> u64 {

@@ -107,19 +107,12 @@ pub fn pagetypeinfo(kernel: &Kernel) -> String {
 mod tests {
     use super::*;
     use crate::ctl::Scope;
-    use crate::mm::MachineConfig;
     use crate::procfs::meminfo::golden::mask_aligned;
 
     const CAPTURE: &str = include_str!("../../tests/reference/linux-samples/pagetypeinfo");
 
     fn boot(arch: Arch, mem: u64) -> Kernel {
-        let k = Kernel::boot(MachineConfig {
-            arch,
-            mem_bytes: mem,
-        })
-        .unwrap();
-        k.check_invariants().unwrap();
-        k
+        crate::mm::boot_checked(arch, mem)
     }
 
     #[test]

@@ -448,18 +448,11 @@ pub fn vmstat(kernel: &Kernel) -> String {
 mod tests {
     use super::*;
     use crate::ctl::Scope;
-    use crate::mm::MachineConfig;
 
     const CAPTURE: &str = include_str!("../../tests/reference/linux-samples/vmstat");
 
     fn boot(arch: Arch, mem: u64) -> Kernel {
-        let k = Kernel::boot(MachineConfig {
-            arch,
-            mem_bytes: mem,
-        })
-        .unwrap();
-        k.check_invariants().unwrap();
-        k
+        crate::mm::boot_checked(arch, mem)
     }
 
     fn keys(text: &str) -> Vec<String> {

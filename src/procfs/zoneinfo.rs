@@ -128,7 +128,6 @@ pub fn zoneinfo(kernel: &Kernel) -> String {
 mod tests {
     use super::*;
     use crate::ctl::Scope;
-    use crate::mm::MachineConfig;
     use crate::mm::page_alloc::PageAllocator;
     use crate::mm::types::Arch;
     use crate::procfs::meminfo::golden::mask_free;
@@ -136,13 +135,7 @@ mod tests {
     const CAPTURE: &str = include_str!("../../tests/reference/linux-samples/zoneinfo");
 
     fn boot(arch: Arch, mem: u64) -> Kernel {
-        let k = Kernel::boot(MachineConfig {
-            arch,
-            mem_bytes: mem,
-        })
-        .unwrap();
-        k.check_invariants().unwrap();
-        k
+        crate::mm::boot_checked(arch, mem)
     }
 
     /// Same lines, labels and padding as the capture; only the numbers
