@@ -63,6 +63,9 @@ pub enum Command {
         path: String,
         /// Size in bytes.
         bytes: u64,
+        /// Page numbers to list as bad in the header (`badpages=N,N,...`,
+        /// like `mkswap -c` finding bad blocks).
+        badpages: Vec<u32>,
     },
     /// `swapon PATH [prio=N]`
     Swapon {
@@ -312,11 +315,29 @@ pub fn parse_system(line: &str) -> MmResult<Command> {
             Ok(Command::Tick { ticks })
         }
         "mkswap" => {
-            words.arity(2, 2, "mkswap PATH SIZE")?;
-            words.allow_options(&[])?;
+            words.arity(2, 2, "mkswap PATH SIZE [badpages=N,N,...]")?;
+            words.allow_options(&["badpages"])?;
+            let badpages = match words.option("badpages") {
+                None => Vec::new(),
+                Some(list) => list
+                    .split(',')
+                    .map(|n| {
+                        let page = number(n, "bad page")?;
+                        u32::try_from(page)
+                            .map_err(|_| invalid(format!("bad page {page} beyond 2^32")))
+                    })
+                    .collect::<MmResult<Vec<u32>>>()?,
+            };
+            if badpages.len() > crate::mm::swapfile::MAX_BADPAGES {
+                return Err(invalid(format!(
+                    "at most {} bad pages fit in a swap header",
+                    crate::mm::swapfile::MAX_BADPAGES
+                )));
+            }
             Ok(Command::Mkswap {
                 path: swap_path(words.positional[0])?,
                 bytes: size(words.positional[1], "swap size")?,
+                badpages,
             })
         }
         "swapon" => {
@@ -327,7 +348,9 @@ pub fn parse_system(line: &str) -> MmResult<Command> {
                 Some(text) => {
                     let p = number(text, "priority")?;
                     if p > crate::mm::swapfile::MAX_PRIORITY as u64 {
-                        return Err(invalid(format!("priority {p} out of range: use 0..32767, or -1 to let the kernel choose")));
+                        return Err(invalid(format!(
+                            "priority {p} out of range: use 0..32767, or -1 to let the kernel choose"
+                        )));
                     }
                     Some(p as i32)
                 }
@@ -472,7 +495,9 @@ pub fn cache_name(text: &str) -> MmResult<String> {
 /// A swap path: `/dev/NAME` or an absolute host path, at most PATH_MAX.
 fn swap_path(text: &str) -> MmResult<String> {
     if !text.starts_with('/') {
-        return Err(invalid(format!("swap path '{text}' must be absolute (/dev/NAME or /path/to/file)")));
+        return Err(invalid(format!(
+            "swap path '{text}' must be absolute (/dev/NAME or /path/to/file)"
+        )));
     }
     if text.len() >= 4096 {
         return Err(invalid("swap path longer than PATH_MAX"));

@@ -186,7 +186,8 @@ impl Kernel {
     /// Blank lines and comments do nothing. A failure logs one dmesg line
     /// quoting the line and saying why.
     pub fn execute_line(&mut self, scope: Scope, line: &str) -> MmResult<()> {
-        if ctl::is_blank(line) {
+        // The 4096-byte limit holds for comments and blank lines too (SPEC §3).
+        if ctl::is_blank(line) && line.len() <= ctl::MAX_LINE {
             return Ok(());
         }
         self.clock_ns += COMMAND_NS;
@@ -235,7 +236,11 @@ impl Kernel {
                 self.tick(ticks);
                 Ok(())
             }
-            Command::Mkswap { path, bytes } => self.mkswap(&path, bytes),
+            Command::Mkswap {
+                path,
+                bytes,
+                badpages,
+            } => self.mkswap(&path, bytes, &badpages),
             Command::Swapon { path, prio } => self.swapon(&path, prio),
             Command::Swapoff { path } => self.swapoff(&path),
             Command::Reclaim { bytes } => self.reclaim_command(bytes),

@@ -354,6 +354,28 @@ impl SwapState {
         Ok(())
     }
 
+    /// List bad pages in the header of a new simulated partition (1..=last_page).
+    pub fn set_badpages(&mut self, path: &str, badpages: &[u32]) -> MmResult<()> {
+        let disk = self
+            .disks
+            .get_mut(path)
+            .ok_or_else(|| MmError::NotFound(format!("no simulated device {path}")))?;
+        if let Some(bad) = badpages
+            .iter()
+            .find(|&&b| b == 0 || b > disk.header.last_page)
+        {
+            return Err(MmError::Invalid(format!(
+                "bad page {bad} outside the area (pages 1..{})",
+                disk.header.last_page
+            )));
+        }
+        let mut list = badpages.to_vec();
+        list.sort_unstable();
+        list.dedup();
+        disk.header.badpages = list;
+        Ok(())
+    }
+
     /// `mkswap PATH SIZE` for a host path: a new sparse file, mode 0600,
     /// with exactly the header mkswap(8) writes.
     pub fn mkswap_file(&mut self, path: &str, bytes: u64) -> MmResult<()> {
@@ -706,9 +728,19 @@ fn open_swap_file(path: &str) -> MmResult<(File, SwapHeader, u64)> {
 impl super::Kernel {
     /// `mkswap PATH SIZE`: a simulated partition for `/dev/` paths, a new
     /// host file otherwise.
-    pub fn mkswap(&mut self, path: &str, bytes: u64) -> MmResult<()> {
+    pub fn mkswap(&mut self, path: &str, bytes: u64, badpages: &[u32]) -> MmResult<()> {
         if is_device_path(path) {
-            self.swap.mkswap_partition(path, bytes)
+            self.swap.mkswap_partition(path, bytes)?;
+            if let Err(err) = self.swap.set_badpages(path, badpages) {
+                self.swap.disks.remove(path);
+                return Err(err);
+            }
+            Ok(())
+        } else if !badpages.is_empty() {
+            Err(MmError::Invalid(
+                "badpages= is for simulated partitions: Linux refuses swap files with bad pages"
+                    .into(),
+            ))
         } else {
             self.swap.mkswap_file(path, bytes)
         }
@@ -880,6 +912,22 @@ mod tests {
         s.free_slot(first);
         assert_eq!(s.areas[0].as_ref().unwrap().free_pages(), 1);
         assert_eq!(s.alloc_slot(7).unwrap(), first);
+    }
+
+    #[test]
+    fn bad_pages_of_a_partition_are_never_used() {
+        let mut s = SwapState::default();
+        s.mkswap_partition("/dev/bad", 1 << 20).unwrap();
+        s.set_badpages("/dev/bad", &[1, 2, 200]).unwrap();
+        s.swapon("/dev/bad", None).unwrap();
+        assert_eq!(s.total_pages(), 252);
+        let mut got = Vec::new();
+        while let Some(e) = s.alloc_slot(0) {
+            got.push(e.offset);
+        }
+        assert_eq!(got.len(), 252);
+        assert!(!got.contains(&1) && !got.contains(&2) && !got.contains(&200) && !got.contains(&0));
+        assert!(s.set_badpages("/dev/bad", &[256]).is_err());
     }
 
     #[test]
