@@ -25,16 +25,17 @@ use fuzz_common::{FuzzConfig, Fuzzer, scratch_dir, start_watchdog};
 fn usage() -> ! {
     eprintln!(
         "usage: fuzz [--seed N] [--commands N] [--ops N] [--trace-from I] \
-         [--validation-sample N] [--file-check-sample N] [--minimize-secs S] | --replay FILE"
+         [--validation-sample N] [--file-check-sample N] [--minimize-secs S] | --replay[-fast] FILE"
     );
     std::process::exit(2);
 }
 
 /// `--replay FILE`: run a hand-written reproducer. Each line is
 /// `boot ARCH MEM` (e.g. `boot x86_64 192M`; default 1G x86_64), `ctl LINE`
-/// for MOUNT/ctl, `PID LINE` for MOUNT/PID/ctl, or a `#` comment. Prints
+/// for MOUNT/ctl, `PID LINE` for MOUNT/PID/ctl, `read FILE` or
+/// `read PID/FILE` to print a file, or a `#` comment. Prints
 /// each line's result and stops at the first broken invariant or panic.
-fn replay(path: &str) -> ! {
+fn replay(path: &str, check_each: bool) -> ! {
     use mmfs::ctl::Scope;
     use mmfs::mm::types::{Arch, Pid, parse_size};
     use mmfs::mm::{Kernel, MachineConfig};
@@ -61,6 +62,25 @@ fn replay(path: &str) -> ! {
             continue;
         }
         let k = kernel.get_or_insert_with(|| Kernel::boot(MachineConfig::default()).expect("boot"));
+        if head == "read" {
+            // `read meminfo` or `read PID/maps`: print the file.
+            let text = match rest.split_once('/') {
+                Some((pid, file)) => match (
+                    pid.parse().ok(),
+                    mmfs::procfs::pid::PID_FILES.iter().find(|f| f.0 == file),
+                ) {
+                    (Some(pid), Some(f)) => mmfs::procfs::pid::render_pid(k, Pid(pid), f.2)
+                        .unwrap_or_else(|e| format!("{e}\n")),
+                    _ => format!("no such file {rest}\n"),
+                },
+                None => match mmfs::procfs::GLOBAL_FILES.iter().find(|f| f.0 == rest) {
+                    Some(f) => mmfs::procfs::render_global(k, f.2),
+                    None => format!("no such file {rest}\n"),
+                },
+            };
+            print!("{}: {raw}:\n{text}", n + 1);
+            continue;
+        }
         let scope = match head {
             "ctl" => Scope::System,
             pid => match pid.parse() {
@@ -71,12 +91,14 @@ fn replay(path: &str) -> ! {
                 }
             },
         };
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| k.execute_line(scope, rest)));
+        let result =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| k.execute_line(scope, rest)));
         match result {
             Err(_) => {
                 println!("{}: {raw}: PANIC", n + 1);
                 std::process::exit(1)
             }
+            Ok(Ok(())) if !check_each => {}
             Ok(r) => println!(
                 "{}: {raw}: {}",
                 n + 1,
@@ -86,10 +108,23 @@ fn replay(path: &str) -> ! {
                 }
             ),
         }
-        if let Err(e) = k.check_invariants() {
+        if check_each && let Err(e) = k.check_invariants() {
             println!("INVARIANT BROKEN: {e}");
             std::process::exit(1)
         }
+    }
+    if let Some(k) = &kernel {
+        if let Err(e) = k.check_invariants() {
+            println!("INVARIANT BROKEN at the end: {e}");
+            std::process::exit(1)
+        }
+        let dmesg = mmfs::procfs::render_global(k, mmfs::procfs::GlobalFile::Dmesg);
+        println!(
+            "{} processes, dmesg {} bytes in {} records",
+            k.pids().len(),
+            dmesg.len(),
+            k.dmesg.records().count()
+        );
     }
     println!("all invariants hold");
     std::process::exit(0)
@@ -121,7 +156,9 @@ fn main() {
             "--validation-sample" => cfg.validation_sample = value(),
             "--file-check-sample" => cfg.file_check_sample = value(),
             "--minimize-secs" => cfg.minimize_budget = Duration::from_secs(value()),
-            "--replay" => replay(&args.next().unwrap_or_else(|| usage())),
+            "--replay" => replay(&args.next().unwrap_or_else(|| usage()), true),
+            // Only failures are printed and invariants are checked once, at the end.
+            "--replay-fast" => replay(&args.next().unwrap_or_else(|| usage()), false),
             _ => usage(),
         }
     }

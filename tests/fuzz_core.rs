@@ -13,10 +13,17 @@ use mmfs::mm::{Kernel, MachineConfig};
 
 /// Control lines per seed.
 fn commands() -> u64 {
-    if let Some(n) = std::env::var("MMFS_FUZZ_COMMANDS").ok().and_then(|v| v.parse().ok()) {
+    if let Some(n) = std::env::var("MMFS_FUZZ_COMMANDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
         return n;
     }
-    if cfg!(debug_assertions) { 4_000 } else { 40_000 }
+    if cfg!(debug_assertions) {
+        4_000
+    } else {
+        40_000
+    }
 }
 
 fn run(seed: u64, tag: &str) {
@@ -35,7 +42,8 @@ fn run(seed: u64, tag: &str) {
     eprintln!("seed {seed}:\n{}", stats.summary());
     let report: Vec<String> = stats.failures.iter().map(|f| f.to_string()).collect();
     assert_eq!(
-        stats.failure_count, 0,
+        stats.failure_count,
+        0,
         "seed {seed}: {} failures\n{}\n{}",
         stats.failure_count,
         stats.summary(),
@@ -43,9 +51,15 @@ fn run(seed: u64, tag: &str) {
     );
     // The run must have exercised something: refused and accepted lines,
     // the no-change check and the cross-file check.
-    assert!(stats.validation_checks > 0, "no refused command was checked");
+    assert!(
+        stats.validation_checks > 0,
+        "no refused command was checked"
+    );
     assert!(stats.file_checks > 0, "no cross-file check ran");
-    assert!(stats.outcomes.iter().any(|((_, e), _)| *e == 0), "nothing succeeded");
+    assert!(
+        stats.outcomes.iter().any(|((_, e), _)| *e == 0),
+        "nothing succeeded"
+    );
 }
 
 #[test]
@@ -80,6 +94,7 @@ fn fuzz_is_deterministic() {
     };
     let a = render();
     let b = render();
+    let _ = std::fs::remove_dir_all(&dir);
     assert!(!a.is_empty());
     assert_eq!(a, b, "two runs of seed 77 ended in different states");
 }
@@ -101,19 +116,21 @@ fn generated_swap_paths_stay_in_scratch() {
     let mut fuzzer = Fuzzer::new(cfg);
     let mut swap_lines = 0;
     for op in fuzzer.sample_ops(20_000) {
-        if let Op::Ctl(Scope::System, line) | Op::CtlChecked(Scope::System, line) = op {
-            if let Ok(cmd) = mmfs::ctl::parse_system(&line) {
-                if let Some(path) = fuzz_common::swap_path_of(&cmd) {
-                    swap_lines += 1;
-                    assert!(
-                        path.starts_with("/dev/") || std::path::Path::new(path).starts_with(&dir),
-                        "host path outside the scratch dir: {line}"
-                    );
-                }
-            }
+        if let Op::Ctl(Scope::System, line) | Op::CtlChecked(Scope::System, line) = op
+            && let Ok(cmd) = mmfs::ctl::parse_system(&line)
+            && let Some(path) = fuzz_common::swap_path_of(&cmd)
+        {
+            swap_lines += 1;
+            assert!(
+                path.starts_with("/dev/") || std::path::Path::new(path).starts_with(&dir),
+                "host path outside the scratch dir: {line}"
+            );
         }
     }
-    assert!(swap_lines > 100, "only {swap_lines} swap commands generated");
+    assert!(
+        swap_lines > 100,
+        "only {swap_lines} swap commands generated"
+    );
     let k = Kernel::boot(MachineConfig::default()).unwrap();
     k.check_invariants().unwrap();
 }

@@ -18,9 +18,9 @@
 //! machine, the daemon's resident set stayed bounded, and SIGTERM unmounts
 //! within 2 s.
 
-mod common;
 #[path = "fuzz_common/checks.rs"]
 mod checks;
+mod common;
 
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
@@ -73,7 +73,9 @@ impl Shared {
         if let Err(e) = result {
             let ok = e.raw_os_error().is_some_and(|n| expected.contains(&n));
             if !ok {
-                *t.problems.entry(format!("{worker}: {what}: unexpected error {e}")).or_default() += 1;
+                *t.problems
+                    .entry(format!("{worker}: {what}: unexpected error {e}"))
+                    .or_default() += 1;
             }
         }
     }
@@ -138,11 +140,13 @@ impl Xs {
 fn find_pid(dir: &Path, comm: &str) -> Option<u32> {
     for entry in std::fs::read_dir(dir).ok()?.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Ok(pid) = name.parse::<u32>() else { continue };
-        if let Ok(c) = std::fs::read_to_string(entry.path().join("comm")) {
-            if c.trim_end() == comm {
-                return Some(pid);
-            }
+        let Ok(pid) = name.parse::<u32>() else {
+            continue;
+        };
+        if let Ok(c) = std::fs::read_to_string(entry.path().join("comm"))
+            && c.trim_end() == comm
+        {
+            return Some(pid);
         }
     }
     None
@@ -179,7 +183,20 @@ fn process_worker(s: &Shared, id: u64) {
             continue;
         };
         let ctl = format!("{pid}/ctl");
-        let mb = 1 + rng.below(16);
+        // Now and then a hog bigger than RAM: kswapd, direct reclaim and,
+        // while swap is off, the OOM killer get their turn.
+        if rng.below(25) == 0 {
+            let r = s.ctl(&ctl, "mmap 300M name=hog");
+            s.record(&me, "mmap hog", &r, &gone);
+            if r.is_ok() {
+                let r = s.ctl(&ctl, "touch hog 300M");
+                s.record(&me, "touch hog", &r, &gone);
+            }
+            let r = s.ctl("ctl", &format!("kill {pid}"));
+            s.record(&me, "kill hog", &r, &[ESRCH]);
+            continue;
+        }
+        let mb = 4 + rng.below(28);
         let r = s.ctl(&ctl, &format!("mmap {mb}M name=buf"));
         s.record(&me, "mmap", &r, &gone);
         for round in 0..4 {
@@ -189,7 +206,9 @@ fn process_worker(s: &Shared, id: u64) {
             let r = s.ctl(&ctl, &format!("touch buf {mb}M write"));
             s.record(&me, "touch", &r, &gone);
             // Bytes through mem survive pageout and swap-in.
-            let pattern: Vec<u8> = (0..4096u32).map(|i| (i as u64 * 31 + serial + round) as u8).collect();
+            let pattern: Vec<u8> = (0..4096u32)
+                .map(|i| (i as u64 * 31 + serial + round) as u8)
+                .collect();
             let maps = std::fs::read_to_string(s.path(&format!("{pid}/maps"))).unwrap_or_default();
             let buf_start = maps
                 .lines()
@@ -198,7 +217,10 @@ fn process_worker(s: &Shared, id: u64) {
                 .and_then(|a| u64::from_str_radix(a, 16).ok());
             if let Some(addr) = buf_start {
                 let off = rng.below(mb * 256) * 4096;
-                let mem = OpenOptions::new().read(true).write(true).open(s.path(&format!("{pid}/mem")));
+                let mem = OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open(s.path(&format!("{pid}/mem")));
                 match mem {
                     Ok(f) => {
                         let w = f.write_all_at(&pattern, addr + off);
@@ -225,9 +247,18 @@ fn process_worker(s: &Shared, id: u64) {
                 }
             }
             let advice = ["pageout", "cold", "dontneed"][rng.below(3) as usize];
-            let r = s.ctl(&ctl, &format!("madvise buf {}K {advice}", 4 * (1 + rng.below(mb * 256))));
+            let r = s.ctl(
+                &ctl,
+                &format!("madvise buf {}K {advice}", 4 * (1 + rng.below(mb * 256))),
+            );
             s.record(&me, "madvise", &r, &gone);
-            let r = s.ctl(&ctl, &format!("mprotect buf 4K {}", ["r", "rw", "none"][rng.below(3) as usize]));
+            let r = s.ctl(
+                &ctl,
+                &format!(
+                    "mprotect buf 4K {}",
+                    ["r", "rw", "none"][rng.below(3) as usize]
+                ),
+            );
             s.record(&me, "mprotect", &r, &gone);
             let r = s.ctl(&ctl, &format!("brk +{}K", 4 * (1 + rng.below(64))));
             s.record(&me, "brk", &r, &gone);
@@ -238,8 +269,9 @@ fn process_worker(s: &Shared, id: u64) {
             let r = s.ctl(&ctl, &format!("munmap buf {mb}M"));
             s.record(&me, "munmap", &r, &gone);
         }
-        // Keep up to a few processes alive so memory fills up.
-        if rng.below(3) != 0 {
+        // Keep some processes alive so memory fills up (the killer and the
+        // OOM killer thin them out).
+        if rng.below(2) != 0 {
             let r = s.ctl("ctl", &format!("kill {pid}"));
             s.record(&me, "kill", &r, &[ESRCH]);
         }
@@ -274,7 +306,11 @@ fn swap_worker(s: &Shared) {
     while !s.stopped() {
         let d = devs[rng.below(3) as usize];
         let r = if rng.below(2) == 0 {
-            let prio = if rng.below(2) == 0 { String::new() } else { format!(" prio={}", rng.below(10)) };
+            let prio = if rng.below(2) == 0 {
+                String::new()
+            } else {
+                format!(" prio={}", rng.below(10))
+            };
             let r = s.ctl("ctl", &format!("swapon {d}{prio}"));
             s.record("swap", "swapon", &r, &[libc::EBUSY]);
             r
@@ -298,7 +334,10 @@ fn kernel_worker(s: &Shared) {
     while !s.stopped() {
         let lines: &[(&str, &[i32])] = &[
             // ENOENT: the cache was destroyed (it was empty) a moment ago.
-            ("kmem_cache_alloc soak_obj count=200 tag=soak", &[ENOMEM, ENOENT]),
+            (
+                "kmem_cache_alloc soak_obj count=200 tag=soak",
+                &[ENOMEM, ENOENT],
+            ),
             ("kmalloc 96 count=300 tag=soakk", &[ENOMEM]),
             ("alloc_pages 2 count=16 tag=soakp", &[ENOMEM]),
             ("kfree tag=soakk count=150", &[ENOENT]),
@@ -311,7 +350,12 @@ fn kernel_worker(s: &Shared) {
         ];
         let (line, expected) = lines[rng.below(lines.len() as u64) as usize];
         let r = s.ctl("ctl", line);
-        s.record("kernel", line.split(' ').next().unwrap_or(line), &r, expected);
+        s.record(
+            "kernel",
+            line.split(' ').next().unwrap_or(line),
+            &r,
+            expected,
+        );
         if rng.below(20) == 0 {
             let v = 40 + rng.below(120);
             let r = std::fs::write(s.path("sys/vm/swappiness"), format!("{v}\n"));
@@ -327,7 +371,11 @@ fn kernel_worker(s: &Shared) {
         }
         if rng.below(50) == 0 {
             // Clean up so the worker does not just hold everything.
-            for line in ["kfree tag=soakk", "kmem_cache_free tag=soak", "free_pages tag=soakp"] {
+            for line in [
+                "kfree tag=soakk",
+                "kmem_cache_free tag=soak",
+                "free_pages tag=soakp",
+            ] {
                 let r = s.ctl("ctl", line);
                 s.record("kernel", "cleanup", &r, &[ENOENT]);
             }
@@ -345,7 +393,9 @@ fn check_text(name: &str, text: &str) -> Result<(), String> {
             let st = checks::meminfo_value(&f, "SwapTotal")?;
             let sf = checks::meminfo_value(&f, "SwapFree")?;
             if free > total || sf > st {
-                return Err(format!("meminfo: MemFree {free} / MemTotal {total}, SwapFree {sf} / SwapTotal {st}"));
+                return Err(format!(
+                    "meminfo: MemFree {free} / MemTotal {total}, SwapFree {sf} / SwapTotal {st}"
+                ));
             }
             Ok(())
         }
@@ -366,13 +416,34 @@ fn check_text(name: &str, text: &str) -> Result<(), String> {
 }
 
 const TOP_FILES: &[&str] = &[
-    "buddyinfo", "zoneinfo", "pagetypeinfo", "slabinfo", "swaps", "meminfo", "vmstat",
-    "partitions", "stat", "dmesg", "physmap", "sys/vm/swappiness", "sys/vm/min_free_kbytes",
-    "sys/vm/watermark_scale_factor", "sys/vm/overcommit_memory", "sys/vm/overcommit_ratio",
+    "buddyinfo",
+    "zoneinfo",
+    "pagetypeinfo",
+    "slabinfo",
+    "swaps",
+    "meminfo",
+    "vmstat",
+    "partitions",
+    "stat",
+    "dmesg",
+    "physmap",
+    "sys/vm/swappiness",
+    "sys/vm/min_free_kbytes",
+    "sys/vm/watermark_scale_factor",
+    "sys/vm/overcommit_memory",
+    "sys/vm/overcommit_ratio",
     "sys/kernel/ns_last_pid",
 ];
 const PID_FILES: &[&str] = &[
-    "comm", "cmdline", "stat", "statm", "status", "maps", "smaps", "smaps_rollup", "oom_score",
+    "comm",
+    "cmdline",
+    "stat",
+    "statm",
+    "status",
+    "maps",
+    "smaps",
+    "smaps_rollup",
+    "oom_score",
     "oom_score_adj",
 ];
 
@@ -398,13 +469,10 @@ fn reader_worker(s: &Shared) {
         let chunk = [7, 64, 100, 4096, 131072][rng.below(5) as usize];
         for name in TOP_FILES {
             let r = read_file(&s.path(name), chunk);
-            match &r {
-                Ok(text) => {
-                    if let Err(e) = check_text(name, text) {
-                        s.problem(format!("reader: {name} (reads of {chunk}): {e}"));
-                    }
-                }
-                Err(_) => {}
+            if let Ok(text) = &r
+                && let Err(e) = check_text(name, text)
+            {
+                s.problem(format!("reader: {name} (reads of {chunk}): {e}"));
             }
             s.record("reader", name, &r.map(|_| ()), &[]);
         }
@@ -412,13 +480,18 @@ fn reader_worker(s: &Shared) {
             for file in PID_FILES {
                 let rel = format!("{pid}/{file}");
                 let r = read_file(&s.path(&rel), chunk);
-                if let Ok(text) = &r {
-                    if let Err(e) = check_text(&rel, text) {
-                        s.problem(format!("reader: {rel} (reads of {chunk}): {e}"));
-                    }
+                if let Ok(text) = &r
+                    && let Err(e) = check_text(&rel, text)
+                {
+                    s.problem(format!("reader: {rel} (reads of {chunk}): {e}"));
                 }
                 // The process may exit between readdir and open/read.
-                s.record("reader", &format!("PID/{file}"), &r.map(|_| ()), &[ENOENT, ESRCH]);
+                s.record(
+                    "reader",
+                    &format!("PID/{file}"),
+                    &r.map(|_| ()),
+                    &[ENOENT, ESRCH],
+                );
             }
         }
     }
@@ -427,9 +500,8 @@ fn reader_worker(s: &Shared) {
 /// A bash worker: runs `script` in a loop until the deadline; its stderr
 /// lines are classified by the error text bash prints.
 fn bash_worker(s: &Shared, name: &str, script: &str, secs: u64) {
-    let full = format!(
-        "end=$((SECONDS+{secs}))\nwhile [ $SECONDS -lt $end ]; do\n{script}\ndone\n"
-    );
+    let full =
+        format!("end=$((SECONDS+{secs}))\nwhile [ $SECONDS -lt $end ]; do\n{script}\ndone\n");
     let out = std::process::Command::new("bash")
         .arg("-c")
         .arg(&full)
@@ -458,10 +530,14 @@ fn bash_worker(s: &Shared, name: &str, script: &str, secs: u64) {
     }
     let mut t = s.tally.lock().unwrap();
     for (k, n) in counts {
-        *t.outcomes.entry((name.to_string(), "stderr".into(), k)).or_default() += n;
+        *t.outcomes
+            .entry((name.to_string(), "stderr".into(), k))
+            .or_default() += n;
     }
     let loops = String::from_utf8_lossy(&out.stdout).lines().count() as u64;
-    *t.outcomes.entry((name.to_string(), "loops".into(), "ok".into())).or_default() += loops;
+    *t.outcomes
+        .entry((name.to_string(), "loops".into(), "ok".into()))
+        .or_default() += loops;
 }
 
 /// Resident set of a process in kB, from /proc/PID/status.
@@ -492,7 +568,10 @@ fn soak_eight_workers() {
     let started = Instant::now();
     let mut handles = Vec::new();
     let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
-        std::thread::Builder::new().name(name.into()).spawn(f).expect("spawn worker")
+        std::thread::Builder::new()
+            .name(name.into())
+            .spawn(f)
+            .expect("spawn worker")
     };
     for id in 0..2 {
         let s = shared.clone();
@@ -579,6 +658,25 @@ echo "tick 10" > $M/ctl; echo loop"#,
     let swaps = m.read("swaps");
     let cross = checks::cross_check(&buddy, &meminfo, &swaps);
     let rss_end = vm_rss_kb(daemon);
+    // What the load reached: OOM kills, swap traffic, reclaim.
+    let vmstat = m.read("vmstat");
+    let counter = |name: &str| -> u64 {
+        vmstat
+            .lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    let reached = format!(
+        "reached: oom_kill {}, pswpout {}, pswpin {}, pgmajfault {}, pgsteal_kswapd {}, pgsteal_direct {}, pgscan_proactive {}",
+        counter("oom_kill"),
+        counter("pswpout"),
+        counter("pswpin"),
+        counter("pgmajfault"),
+        counter("pgsteal_kswapd"),
+        counter("pgsteal_direct"),
+        counter("pgscan_proactive"),
+    );
     let tally = shared.tally.lock().unwrap();
     let mut report = format!(
         "soak {secs}s ({:.1}s with joins); daemon VmRSS start {rss_start} kB, max {rss_max} kB, end {rss_end} kB\n",
@@ -589,15 +687,30 @@ echo "tick 10" > $M/ctl; echo loop"#,
         total += n;
         report.push_str(&format!("  {worker:9} {what:22} {errno:8} {n}\n"));
     }
-    report.push_str(&format!("  total operations {total}\n"));
+    report.push_str(&format!("  total operations {total}\n{reached}\n"));
     eprintln!("{report}");
-    let problems: Vec<String> = tally.problems.iter().map(|(p, n)| format!("{n:6} × {p}")).collect();
-    assert!(problems.is_empty(), "problems:\n{}\n{report}", problems.join("\n"));
+    let problems: Vec<String> = tally
+        .problems
+        .iter()
+        .map(|(p, n)| format!("{n:6} × {p}"))
+        .collect();
+    assert!(
+        problems.is_empty(),
+        "problems:\n{}\n{report}",
+        problems.join("\n")
+    );
     cross.unwrap_or_else(|e| panic!("cross-file check after the soak: {e}\n{report}"));
     // Bounded memory: the daemon holds a 256M machine's bookkeeping and
     // the bytes written through mem, not a growing history.
-    assert!(rss_end < 512 << 10, "daemon VmRSS {rss_end} kB after the soak\n{report}");
+    assert!(
+        rss_end < 512 << 10,
+        "daemon VmRSS {rss_end} kB after the soak\n{report}"
+    );
     assert!(total > 1000, "only {total} operations in {secs}s\n{report}");
+    assert!(
+        counter("pswpout") > 0,
+        "nothing was swapped out: the soak missed the swap path\n{report}"
+    );
     drop(tally);
     // SIGTERM under load unmounts within 2 s: four threads hammer the
     // mount (errors ignored: the mount goes away under them).
@@ -611,7 +724,9 @@ echo "tick 10" > $M/ctl; echo loop"#,
                     let _ = match i {
                         0 => read_file(&s.path("zoneinfo"), 100).map(|_| ()),
                         1 => s.ctl("ctl", "tick 5"),
-                        2 => s.ctl("ctl", &format!("spawn h{n}")).and_then(|_| s.ctl("ctl", "kill 0")),
+                        2 => s
+                            .ctl("ctl", &format!("spawn h{n}"))
+                            .and_then(|_| s.ctl("ctl", "kill 0")),
                         _ => read_file(&s.path("meminfo"), 4096).map(|_| ()),
                     };
                     n += 1;
@@ -631,7 +746,10 @@ echo "tick 10" > $M/ctl; echo loop"#,
     for h in hammers {
         hammered += h.join().unwrap_or(0);
     }
-    eprintln!("SIGTERM under load ({hammered} hammer ops): exit after {:.3}s", took.as_secs_f64());
+    eprintln!(
+        "SIGTERM under load ({hammered} hammer ops): exit after {:.3}s",
+        took.as_secs_f64()
+    );
     assert!(exited, "daemon still running 2 s after SIGTERM under load");
     assert!(!mounted(&m.dir), "still mounted after SIGTERM");
 }

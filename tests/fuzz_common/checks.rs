@@ -124,7 +124,14 @@ pub fn complete_lines(what: &str, text: &str) -> Result<(), String> {
         return Err(format!("{what} is empty"));
     }
     if !text.ends_with('\n') {
-        let tail: String = text.chars().rev().take(60).collect::<Vec<_>>().into_iter().rev().collect();
+        let tail: String = text
+            .chars()
+            .rev()
+            .take(60)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
         return Err(format!("{what} does not end with a newline: ...{tail:?}"));
     }
     Ok(())

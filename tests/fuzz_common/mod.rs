@@ -89,7 +89,12 @@ impl fmt::Display for Op {
             Scope::Process(p) => format!("{p}/ctl"),
         };
         match self {
-            Op::Boot(c) => write!(f, "boot --arch {} --mem {}K", c.arch.name(), c.mem_bytes >> 10),
+            Op::Boot(c) => write!(
+                f,
+                "boot --arch {} --mem {}K",
+                c.arch.name(),
+                c.mem_bytes >> 10
+            ),
             Op::Ctl(s, line) => write!(f, "{} <- {:?}", scope(s), line),
             Op::CtlChecked(s, line) => write!(f, "{} <- {:?}  (no-change check)", scope(s), line),
             Op::Writes(s, writes) => {
@@ -99,7 +104,12 @@ impl fmt::Display for Op {
                         write!(f, ", ")?;
                     }
                     if w.len() > 300 {
-                        write!(f, "{:?}..({} bytes)", String::from_utf8_lossy(&w[..300]), w.len())?;
+                        write!(
+                            f,
+                            "{:?}..({} bytes)",
+                            String::from_utf8_lossy(&w[..300]),
+                            w.len()
+                        )?;
                     } else {
                         write!(f, "{:?}", String::from_utf8_lossy(w))?;
                     }
@@ -151,7 +161,12 @@ impl fmt::Display for Failure {
             (self.op_index + 2).saturating_sub(self.trace.len() as u64)
         )?;
         if let Some(min) = &self.minimized {
-            writeln!(f, "  minimal reproducer ({} of {} ops, same failure):", min.len(), self.trace.len())?;
+            writeln!(
+                f,
+                "  minimal reproducer ({} of {} ops, same failure):",
+                min.len(),
+                self.trace.len()
+            )?;
             for op in min {
                 writeln!(f, "    {op}")?;
             }
@@ -160,9 +175,17 @@ impl fmt::Display for Failure {
         let shown = 40;
         if self.trace.len() > shown {
             writeln!(f, "  {}", self.trace[0])?;
-            writeln!(f, "  ... {} earlier ops since boot ...", self.trace.len() - shown)?;
+            writeln!(
+                f,
+                "  ... {} earlier ops since boot ...",
+                self.trace.len() - shown
+            )?;
         }
-        for op in self.trace.iter().skip(self.trace.len().saturating_sub(shown)) {
+        for op in self
+            .trace
+            .iter()
+            .skip(self.trace.len().saturating_sub(shown))
+        {
             writeln!(f, "  {op}")?;
         }
         Ok(())
@@ -304,7 +327,9 @@ pub static CURRENT: Mutex<String> = Mutex::new(String::new());
 
 /// The message of the last panic on this thread.
 fn take_panic() -> String {
-    LAST_PANIC.with(|p| p.borrow_mut().take()).unwrap_or_else(|| "panic".into())
+    LAST_PANIC
+        .with(|p| p.borrow_mut().take())
+        .unwrap_or_else(|| "panic".into())
 }
 
 /// Install the recording panic hook (once per process).
@@ -370,18 +395,31 @@ fn name_text(rng: &mut Rng, pool: &[&str]) -> String {
         3 => "a/b".to_string(),
         4 => "x".repeat(rng.range(1, 300) as usize),
         5 => "\u{200b}zero\u{feff}width".to_string(),
-        _ => rng.pick(&["-", "=", "+", "#", "0x10", "heap", "stack", "[heap]"]).to_string(),
+        _ => rng
+            .pick(&["-", "=", "+", "#", "0x10", "heap", "stack", "[heap]"])
+            .to_string(),
     }
 }
 
 const TAGS: &[&str] = &["t0", "t1", "t2", "t3", "slab", "pages", "default"];
 const CACHES: &[&str] = &[
-    "fz_a", "fz_b", "fz_c", "kmalloc-64", "kmalloc-8k", "task_struct", "vm_area_struct",
-    "mm_struct", "kmem_cache", "dentry", "nosuchcache",
+    "fz_a",
+    "fz_b",
+    "fz_c",
+    "kmalloc-64",
+    "kmalloc-8k",
+    "task_struct",
+    "vm_area_struct",
+    "mm_struct",
+    "kmem_cache",
+    "dentry",
+    "nosuchcache",
 ];
 const MAPPING_NAMES: &[&str] = &["m0", "m1", "m2", "buf", "arena"];
 const PROC_NAMES: &[&str] = &["bash", "worker", "db", "cc1", "a", "init"];
-const ZONES: &[&str] = &["DMA", "DMA32", "Normal", "HighMem", "Movable", "dma32", "normal", "Device", ""];
+const ZONES: &[&str] = &[
+    "DMA", "DMA32", "Normal", "HighMem", "Movable", "dma32", "normal", "Device", "",
+];
 
 /// SIZE text: mostly page-ish sizes, with boundaries, overflow and garbage.
 fn size_text(rng: &mut Rng, scale_pages: u64) -> String {
@@ -397,7 +435,10 @@ fn size_text(rng: &mut Rng, scale_pages: u64) -> String {
         1 => format!("{}{}", rng.small(64), rng.pick(&["M", "m", "K", "k"])),
         2 => format!("{:#x}", rng.small(scale_pages) * 4096),
         3 => rng
-            .pick(&["0", "1", "4095", "4096", "4097", "40K", "39K", "8191", "2G", "1T", "1g", "0x0", "4k"])
+            .pick(&[
+                "0", "1", "4095", "4096", "4097", "40K", "39K", "8191", "2G", "1T", "1g", "0x0",
+                "4k",
+            ])
             .to_string(),
         4 => rng
             .pick(&[
@@ -416,7 +457,10 @@ fn size_text(rng: &mut Rng, scale_pages: u64) -> String {
             ])
             .to_string(),
         5 => rng
-            .pick(&["", "K", "-4K", "1.5M", "4k4", "1KB", "0x", "+4096", "1e6", "٤٠٩٦", "4K\0", "4096\r", "0b101", "0o7", "00004096", "0x1000K"])
+            .pick(&[
+                "", "K", "-4K", "1.5M", "4k4", "1KB", "0x", "+4096", "1e6", "٤٠٩٦", "4K\0",
+                "4096\r", "0b101", "0o7", "00004096", "0x1000K",
+            ])
             .to_string(),
         6 => format!("{}", rng.range(1, 1 << 20)),
         7 => format!("{}K", rng.range(1, 4096)),
@@ -430,9 +474,19 @@ fn number_text(rng: &mut Rng, typical_max: u64) -> String {
         0 => format!("{}", rng.small(typical_max)),
         1 => format!("{:#x}", rng.small(typical_max)),
         2 => rng
-            .pick(&["0", "1", "-1", "4294967295", "4294967296", "18446744073709551615", "18446744073709551616"])
+            .pick(&[
+                "0",
+                "1",
+                "-1",
+                "4294967295",
+                "4294967296",
+                "18446744073709551615",
+                "18446744073709551616",
+            ])
             .to_string(),
-        3 => rng.pick(&["", "x", "0x", "1.0", "+1", "1K", "١", "0 ", "07"]).to_string(),
+        3 => rng
+            .pick(&["", "x", "0x", "1.0", "+1", "1K", "١", "0 ", "07"])
+            .to_string(),
         _ => format!("{}", rng.next_u64() >> rng.below(64)),
     }
 }
@@ -441,8 +495,10 @@ fn prot_text(rng: &mut Rng) -> String {
     if rng.chance(85, 100) {
         rng.pick(&["r", "rw", "rx", "rwx", "none"]).to_string()
     } else {
-        rng.pick(&["w", "x", "wr", "RW", "rwxx", "", "---", "r-x", "rw-p", "NONE", "xwr", "wx"])
-            .to_string()
+        rng.pick(&[
+            "w", "x", "wr", "RW", "rwxx", "", "---", "r-x", "rw-p", "NONE", "xwr", "wx",
+        ])
+        .to_string()
     }
 }
 
@@ -543,9 +599,15 @@ impl Fuzzer {
     }
 
     fn boot_config(&mut self) -> MachineConfig {
-        let arch = if self.rng.chance(1, 4) { Arch::I386 } else { Arch::X86_64 };
+        let arch = if self.rng.chance(1, 4) {
+            Arch::I386
+        } else {
+            Arch::X86_64
+        };
         let mem_bytes = match self.rng.below(3) {
-            0 => *self.rng.pick(&[64u64 << 20, 96 << 20, 128 << 20, 192 << 20, 256 << 20]),
+            0 => *self
+                .rng
+                .pick(&[64u64 << 20, 96 << 20, 128 << 20, 192 << 20, 256 << 20]),
             _ => self.rng.range((64 << 20) >> 12, (256 << 20) >> 12) << 12,
         };
         MachineConfig { arch, mem_bytes }
@@ -576,7 +638,8 @@ impl Fuzzer {
             eprintln!("#{index}: {op}");
         }
         PROGRESS.fetch_add(1, Ordering::SeqCst);
-        *CURRENT.lock().unwrap_or_else(|e| e.into_inner()) = format!("#{index} (seed {}): {op}", self.cfg.seed);
+        *CURRENT.lock().unwrap_or_else(|e| e.into_inner()) =
+            format!("#{index} (seed {}): {op}", self.cfg.seed);
         if let Err((kind, message)) = self.run_op(&op) {
             self.fail(index, kind, message);
         }
@@ -589,7 +652,8 @@ impl Fuzzer {
     fn boot(&mut self, config: MachineConfig) -> Result<(), (&'static str, String)> {
         self.kernel = None;
         self.reset_swap_dir();
-        let kernel = Kernel::boot(config).map_err(|e| ("boot", format!("boot {config:?} failed: {e}")))?;
+        let kernel =
+            Kernel::boot(config).map_err(|e| ("boot", format!("boot {config:?} failed: {e}")))?;
         kernel
             .check_invariants()
             .map_err(|e| ("invariant", format!("right after boot: {e}")))?;
@@ -680,23 +744,24 @@ impl Fuzzer {
             // count (and so the cost of each invariant check) moderate.
             for tag in TAGS {
                 for verb in ["kfree", "kmem_cache_free", "free_pages"] {
-                    self.pending.push_back(Op::Ctl(Scope::System, format!("{verb} tag={tag}")));
+                    self.pending
+                        .push_back(Op::Ctl(Scope::System, format!("{verb} tag={tag}")));
                 }
             }
         }
         let pids = self.kernel.as_ref().map(|k| k.pids()).unwrap_or_default();
         let have_pids = !pids.is_empty();
         let w = [
-            38,                                   // system ctl
-            if have_pids { 34 } else { 6 },       // process ctl
-            3,                                    // raw writes
-            3,                                    // sysctl
-            5,                                    // read a global file
-            if have_pids { 5 } else { 1 },        // read a pid file
-            1,                                    // read all + cross check (sampled below)
-            if have_pids { 4 } else { 1 },        // read mem
-            if have_pids { 5 } else { 1 },        // write mem
-            if have_pids { 2 } else { 1 },        // oom_score_adj / comm
+            38,                             // system ctl
+            if have_pids { 34 } else { 6 }, // process ctl
+            3,                              // raw writes
+            3,                              // sysctl
+            5,                              // read a global file
+            if have_pids { 5 } else { 1 },  // read a pid file
+            1,                              // read all + cross check (sampled below)
+            if have_pids { 4 } else { 1 },  // read mem
+            if have_pids { 5 } else { 1 },  // write mem
+            if have_pids { 2 } else { 1 },  // oom_score_adj / comm
         ];
         match self.rng.weighted(&w) {
             0 => {
@@ -715,7 +780,11 @@ impl Fuzzer {
                 let pid = self.pid(&pids);
                 Op::ReadPid(pid, self.rng.below(PID_FILES.len() as u64) as usize)
             }
-            6 if self.cfg.file_check_sample > 0 && self.rng.chance(1, self.cfg.file_check_sample) => Op::ReadAll,
+            6 if self.cfg.file_check_sample > 0
+                && self.rng.chance(1, self.cfg.file_check_sample) =>
+            {
+                Op::ReadAll
+            }
             6 => Op::ReadGlobal(self.rng.pick(GLOBAL_FILES).2),
             7 => {
                 let pid = self.pid(&pids);
@@ -732,7 +801,20 @@ impl Fuzzer {
                 if self.rng.chance(1, 2) {
                     let text = rng_pick_string(
                         &mut self.rng,
-                        &["0\n", "1000\n", "-1000\n", "500", "-17\n", "1001\n", "-1001\n", "x\n", "", " 5 \n", "99999999999999999999\n", "+3\n"],
+                        &[
+                            "0\n",
+                            "1000\n",
+                            "-1000\n",
+                            "500",
+                            "-17\n",
+                            "1001\n",
+                            "-1001\n",
+                            "x\n",
+                            "",
+                            " 5 \n",
+                            "99999999999999999999\n",
+                            "+3\n",
+                        ],
                     );
                     Op::PidWrite(pid, "oom_score_adj", text)
                 } else {
@@ -770,7 +852,9 @@ impl Fuzzer {
             *self.rng.pick(pids)
         } else {
             let last = self.kernel.as_ref().map(|k| k.ns_last_pid).unwrap_or(1);
-            Pid(*self.rng.pick(&[0, 1, 2, last, last.wrapping_add(1), 32768, 99999, u32::MAX]))
+            Pid(*self
+                .rng
+                .pick(&[0, 1, 2, last, last.wrapping_add(1), 32768, 99999, u32::MAX]))
         }
     }
 
@@ -802,9 +886,12 @@ impl Fuzzer {
             95..=97 => format!(" count={}", self.rng.small(typical * 64)),
             _ => {
                 // Held under their own tag and given back right after.
-                self.pending.push_back(Op::Ctl(Scope::System, "kfree tag=huge".into()));
-                self.pending.push_back(Op::Ctl(Scope::System, "kmem_cache_free tag=huge".into()));
-                self.pending.push_back(Op::Ctl(Scope::System, "free_pages tag=huge".into()));
+                self.pending
+                    .push_back(Op::Ctl(Scope::System, "kfree tag=huge".into()));
+                self.pending
+                    .push_back(Op::Ctl(Scope::System, "kmem_cache_free tag=huge".into()));
+                self.pending
+                    .push_back(Op::Ctl(Scope::System, "free_pages tag=huge".into()));
                 self.tag_given = true;
                 format!(" count={} tag=huge", number_text(&mut self.rng, 1 << 25))
             }
@@ -813,18 +900,38 @@ impl Fuzzer {
 
     fn swap_path(&mut self) -> String {
         match self.rng.weighted(&[50, 25, 5, 5, 5, 5, 5]) {
-            0 => format!("/dev/{}", self.rng.pick(&["sda2", "sdb", "vdb1", "zram0", "nvme0n1p3"])),
+            0 => format!(
+                "/dev/{}",
+                self.rng
+                    .pick(&["sda2", "sdb", "vdb1", "zram0", "nvme0n1p3"])
+            ),
             1 => {
                 let n = self.rng.below(3);
                 format!("{}/swap{n}", self.cfg.swap_dir.display())
             }
-            2 => rng_pick_string(&mut self.rng, &["/dev/", "/dev//x", "/dev/a/b", "/dev/.", "/dev/\u{e9}t\u{e9}"]),
+            2 => rng_pick_string(
+                &mut self.rng,
+                &[
+                    "/dev/",
+                    "/dev//x",
+                    "/dev/a/b",
+                    "/dev/.",
+                    "/dev/\u{e9}t\u{e9}",
+                ],
+            ),
             3 => format!("/dev/{}", "d".repeat(self.rng.range(20, 40) as usize)),
-            4 => rng_pick_string(&mut self.rng, &["swapfile", "dev/sda", "./swap", "~/swap", ""]),
+            4 => rng_pick_string(
+                &mut self.rng,
+                &["swapfile", "dev/sda", "./swap", "~/swap", ""],
+            ),
             // A directory and a non-swap file inside the scratch dir.
             5 => {
                 let dir = self.cfg.swap_dir.display().to_string();
-                if self.rng.chance(1, 2) { dir } else { format!("{dir}/notswap") }
+                if self.rng.chance(1, 2) {
+                    dir
+                } else {
+                    format!("{dir}/notswap")
+                }
             }
             _ => format!("/dev/{}", self.rng.range(0, 40)),
         }
@@ -920,7 +1027,10 @@ impl Fuzzer {
                 if self.rng.chance(1, 3) {
                     line += &format!(
                         " align={}",
-                        rng_pick_string(&mut self.rng, &["0", "1", "3", "8", "16", "64", "4096", "8192", "0x40", "x"])
+                        rng_pick_string(
+                            &mut self.rng,
+                            &["0", "1", "3", "8", "16", "64", "4096", "8192", "0x40", "x"]
+                        )
                     );
                 }
                 line
@@ -974,7 +1084,11 @@ impl Fuzzer {
                 let &(start, end) = self.rng.pick(&vmas);
                 let pages = ((end - start) >> 12).max(1);
                 let addr = start + (self.rng.below(pages + 1) << 12);
-                if self.rng.chance(1, 2) { format!("{addr:#x}") } else { addr.to_string() }
+                if self.rng.chance(1, 2) {
+                    format!("{addr:#x}")
+                } else {
+                    addr.to_string()
+                }
             }
             1 => {
                 let off = self.offset_text();
@@ -991,10 +1105,40 @@ impl Fuzzer {
             }
             4 => rng_pick_string(
                 &mut self.rng,
-                &["0", "0x1000", "0x400000", "0x10000", "0x7fffffffe000", "0x7ffffffff000", "0x800000000000", "0xffffffffffffffff", "0xc0000000", "0xbffff000", "0x1001", "0xfff"],
+                &[
+                    "0",
+                    "0x1000",
+                    "0x400000",
+                    "0x10000",
+                    "0x7fffffffe000",
+                    "0x7ffffffff000",
+                    "0x800000000000",
+                    "0xffffffffffffffff",
+                    "0xc0000000",
+                    "0xbffff000",
+                    "0x1001",
+                    "0xfff",
+                ],
             ),
-            5 => rng_pick_string(&mut self.rng, &["", "+4096", "heap+", "heap-4096", "heap+-1", "stack+0xffffffffffffffff", "[heap]", "heap+4K+4K", "0x", "-1"]),
-            _ => format!("{:#x}", (self.rng.next_u64() >> self.rng.below(64)) & !0xfff),
+            5 => rng_pick_string(
+                &mut self.rng,
+                &[
+                    "",
+                    "+4096",
+                    "heap+",
+                    "heap-4096",
+                    "heap+-1",
+                    "stack+0xffffffffffffffff",
+                    "[heap]",
+                    "heap+4K+4K",
+                    "0x",
+                    "-1",
+                ],
+            ),
+            _ => format!(
+                "{:#x}",
+                (self.rng.next_u64() >> self.rng.below(64)) & !0xfff
+            ),
         }
     }
 
@@ -1014,15 +1158,16 @@ impl Fuzzer {
         let refresh = !self.spaces.contains_key(&pid.0) || self.rng.chance(1, 4);
         if refresh {
             let mut space = AddressSpace::default();
-            if let (Some(k), Some(maps)) = (&self.kernel, PID_FILES.iter().find(|f| f.0 == "maps")) {
-                if let Ok(text) = render_pid(k, pid, maps.2) {
-                    for line in text.lines() {
-                        let range = line.split_whitespace().next().unwrap_or("");
-                        if let Some((a, b)) = range.split_once('-') {
-                            if let (Ok(a), Ok(b)) = (u64::from_str_radix(a, 16), u64::from_str_radix(b, 16)) {
-                                space.vmas.push((a, b));
-                            }
-                        }
+            if let (Some(k), Some(maps)) = (&self.kernel, PID_FILES.iter().find(|f| f.0 == "maps"))
+                && let Ok(text) = render_pid(k, pid, maps.2)
+            {
+                for line in text.lines() {
+                    let range = line.split_whitespace().next().unwrap_or("");
+                    if let Some((a, b)) = range.split_once('-')
+                        && let (Ok(a), Ok(b)) =
+                            (u64::from_str_radix(a, 16), u64::from_str_radix(b, 16))
+                    {
+                        space.vmas.push((a, b));
                     }
                 }
             }
@@ -1039,7 +1184,15 @@ impl Fuzzer {
             // Near the end too, so accesses straddle the mapping's end.
             start + self.rng.below(len + 64)
         } else {
-            *self.rng.pick(&[0, 4096, 0x400000, 0x7fff_ffff_f000, u64::MAX - 10, u64::MAX, 0xc000_0000])
+            *self.rng.pick(&[
+                0,
+                4096,
+                0x400000,
+                0x7fff_ffff_f000,
+                u64::MAX - 10,
+                u64::MAX,
+                0xc000_0000,
+            ])
         }
     }
 
@@ -1079,12 +1232,18 @@ impl Fuzzer {
                 0 => format!("brk {}", self.addr_text(pid)),
                 1 | 2 => format!("brk +{}", size_text(&mut self.rng, 256)),
                 3 => format!("brk -{}", size_text(&mut self.rng, 256)),
-                _ => rng_pick_string(&mut self.rng, &["brk", "brk +", "brk 0", "brk heap", "brk +1 +2", "brk --4K"]),
+                _ => rng_pick_string(
+                    &mut self.rng,
+                    &["brk", "brk +", "brk 0", "brk heap", "brk +1 +2", "brk --4K"],
+                ),
             },
             4 => {
                 let addr = self.addr_text(pid);
                 let size = self.range_size();
-                let mode = rng_pick_string(&mut self.rng, &["", " read", " write", " write", " exec", " read write"]);
+                let mode = rng_pick_string(
+                    &mut self.rng,
+                    &["", " read", " write", " write", " exec", " read write"],
+                );
                 format!("touch {addr} {size}{mode}")
             }
             5 => {
@@ -1092,7 +1251,16 @@ impl Fuzzer {
                 let size = self.range_size();
                 let advice = rng_pick_string(
                     &mut self.rng,
-                    &["pageout", "pageout", "cold", "dontneed", "willneed", "", "PAGEOUT", "pageout cold"],
+                    &[
+                        "pageout",
+                        "pageout",
+                        "cold",
+                        "dontneed",
+                        "willneed",
+                        "",
+                        "PAGEOUT",
+                        "pageout cold",
+                    ],
                 );
                 format!("madvise {addr} {size} {advice}")
             }
@@ -1185,7 +1353,10 @@ impl Fuzzer {
         }
         match self.rng.below(8) {
             0 => plan.extend_from_slice(b"\xff\xfe tick\n"),
-            1 => plan.extend(std::iter::repeat_n(b'x', self.rng.range(4000, 10000) as usize)),
+            1 => plan.extend(std::iter::repeat_n(
+                b'x',
+                self.rng.range(4000, 10000) as usize,
+            )),
             _ => {}
         }
         let mut writes = Vec::new();
@@ -1202,7 +1373,10 @@ impl Fuzzer {
         let name = if self.rng.chance(9, 10) {
             self.rng.pick(SYSCTL_FILES).to_string()
         } else {
-            rng_pick_string(&mut self.rng, &["kernel/ns_last_pid", "vm/nope", "", "vm/../vm/swappiness"])
+            rng_pick_string(
+                &mut self.rng,
+                &["kernel/ns_last_pid", "vm/nope", "", "vm/../vm/swappiness"],
+            )
         };
         let value = match self.rng.below(10) {
             0..=5 => match name.as_str() {
@@ -1215,8 +1389,25 @@ impl Fuzzer {
                 _ => format!("{}\n", self.rng.below(100)),
             },
             6 => format!("{}\n", number_text(&mut self.rng, 100_000)),
-            7 => rng_pick_string(&mut self.rng, &["-1\n", "", "\n", " 60 \n", "60 70\n", "0x10\n", "1e3\n", "201\n", "3\n", "0\n"]),
-            8 => format!("{}\n", rng_pick_string(&mut self.rng, &["1099511627776", "1099511627777", "2147483647", "2147483648", "18446744073709551615"])),
+            7 => rng_pick_string(
+                &mut self.rng,
+                &[
+                    "-1\n", "", "\n", " 60 \n", "60 70\n", "0x10\n", "1e3\n", "201\n", "3\n", "0\n",
+                ],
+            ),
+            8 => format!(
+                "{}\n",
+                rng_pick_string(
+                    &mut self.rng,
+                    &[
+                        "1099511627776",
+                        "1099511627777",
+                        "2147483647",
+                        "2147483648",
+                        "18446744073709551615"
+                    ]
+                )
+            ),
             _ => "60".into(),
         };
         Op::Sysctl(name, value)
@@ -1241,7 +1432,10 @@ impl Fuzzer {
                     "oom_score_adj" => k.write_oom_score_adj(*pid, text),
                     _ => k.write_comm(*pid, text),
                 };
-                let key = (format!("write {file}"), r.as_ref().err().map(|e| e.errno()).unwrap_or(0));
+                let key = (
+                    format!("write {file}"),
+                    r.as_ref().err().map(|e| e.errno()).unwrap_or(0),
+                );
                 *self.stats.outcomes.entry(key).or_default() += 1;
                 Ok(())
             }
@@ -1273,10 +1467,15 @@ impl Fuzzer {
                 let kernel = self.kernel();
                 let before = kernel.read_sysctl(name).ok();
                 let r = kernel.write_sysctl(name, value);
-                let key = ("sysctl".to_string(), r.as_ref().err().map(|e| e.errno()).unwrap_or(0));
+                let key = (
+                    "sysctl".to_string(),
+                    r.as_ref().err().map(|e| e.errno()).unwrap_or(0),
+                );
                 *self.stats.outcomes.entry(key).or_default() += 1;
                 if r.is_err() && self.kernel().read_sysctl(name).ok() != before {
-                    return Err(format!("failed sysctl write {name} <- {value:?} changed the value"));
+                    return Err(format!(
+                        "failed sysctl write {name} <- {value:?} changed the value"
+                    ));
                 }
                 if r.is_ok() {
                     let now = self.kernel().read_sysctl(name).unwrap_or_default();
@@ -1313,28 +1512,39 @@ impl Fuzzer {
             }
             Op::ReadMem(pid, addr, len) => {
                 let r = self.kernel().read_mem(*pid, *addr, *len);
-                let key = ("read_mem".to_string(), r.as_ref().err().map(|e| e.errno()).unwrap_or(0));
+                let key = (
+                    "read_mem".to_string(),
+                    r.as_ref().err().map(|e| e.errno()).unwrap_or(0),
+                );
                 *self.stats.outcomes.entry(key).or_default() += 1;
-                if let Ok(bytes) = r {
-                    if bytes.len() > *len {
-                        return Err(format!("read_mem returned {} bytes for {len}", bytes.len()));
-                    }
+                if let Ok(bytes) = r
+                    && bytes.len() > *len
+                {
+                    return Err(format!("read_mem returned {} bytes for {len}", bytes.len()));
                 }
                 Ok(())
             }
             Op::WriteMem(pid, addr, data, verify) => {
                 let r = self.kernel().write_mem(*pid, *addr, data);
-                let key = ("write_mem".to_string(), r.as_ref().err().map(|e| e.errno()).unwrap_or(0));
+                let key = (
+                    "write_mem".to_string(),
+                    r.as_ref().err().map(|e| e.errno()).unwrap_or(0),
+                );
                 *self.stats.outcomes.entry(key).or_default() += 1;
                 match r {
-                    Ok(n) if n > data.len() => Err(format!("write_mem wrote {n} of {} bytes", data.len())),
+                    Ok(n) if n > data.len() => {
+                        Err(format!("write_mem wrote {n} of {} bytes", data.len()))
+                    }
                     Ok(n) if n > 0 && *verify => {
                         // What was written reads back, unless the OOM killer took the process.
                         let k = self.kernel();
-                        if let Ok(back) = k.read_mem(*pid, *addr, n) {
-                            if back.len() == n && back[..] != data[..n] {
-                                return Err(format!("{pid}/mem at {addr:#x}: {n} bytes written do not read back"));
-                            }
+                        if let Ok(back) = k.read_mem(*pid, *addr, n)
+                            && back.len() == n
+                            && back[..] != data[..n]
+                        {
+                            return Err(format!(
+                                "{pid}/mem at {addr:#x}: {n} bytes written do not read back"
+                            ));
                         }
                         Ok(())
                     }
@@ -1346,14 +1556,17 @@ impl Fuzzer {
 
     fn execute_ctl(&mut self, scope: Scope, line: &str, sample: bool) -> Result<(), String> {
         self.stats.commands += 1;
-        let verb = line.split_whitespace().next().unwrap_or("<blank>");
-        let verb = if verb.len() > 20 || !verb.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
-            "<garbage>".to_string()
+        let word = line.split_whitespace().next().unwrap_or("<blank>");
+        let known =
+            ctl::SYSTEM_COMMANDS.contains(&word) || ctl::process::PROCESS_COMMANDS.contains(&word);
+        let word = if known || word == "<blank>" {
+            word
         } else {
-            match scope {
-                Scope::System => verb.to_string(),
-                Scope::Process(_) => format!("pid:{verb}"),
-            }
+            "<garbage>"
+        };
+        let verb = match scope {
+            Scope::System => word.to_string(),
+            Scope::Process(_) => format!("pid:{word}"),
         };
         let parsed = match scope {
             Scope::System => Some(ctl::parse_system(line)),
@@ -1361,12 +1574,12 @@ impl Fuzzer {
         };
         // Never let a generated line reach a host path outside the scratch
         // directory (the generator should not produce one; this is a guard).
-        if let Some(Ok(cmd)) = &parsed {
-            if let Some(path) = swap_path_of(cmd) {
-                if !path.starts_with("/dev/") && !Path::new(path).starts_with(&self.cfg.swap_dir) {
-                    return Ok(());
-                }
-            }
+        if let Some(Ok(cmd)) = &parsed
+            && let Some(path) = swap_path_of(cmd)
+            && !path.starts_with("/dev/")
+            && !Path::new(path).starts_with(&self.cfg.swap_dir)
+        {
+            return Ok(());
         }
         let before = if sample {
             // Settle kswapd's deferred work first: it runs after every
@@ -1382,30 +1595,38 @@ impl Fuzzer {
         *self.stats.outcomes.entry((verb, errno)).or_default() += 1;
         // Contract checks that need no snapshot.
         if !ctl::is_blank(line) && line.len() > ctl::MAX_LINE && errno != libc::EINVAL {
-            return Err(format!("a {}-byte line gave errno {} instead of EINVAL", line.len(), errno_name(errno)));
+            return Err(format!(
+                "a {}-byte line gave errno {} instead of EINVAL",
+                line.len(),
+                errno_name(errno)
+            ));
         }
-        if let Some(Err(_)) = &parsed {
-            if !ctl::is_blank(line) && errno == 0 {
-                return Err("the parser rejects this line but it ran".into());
-            }
+        let rejected = match scope {
+            Scope::System => matches!(parsed, Some(Err(_))),
+            Scope::Process(_) => ctl::parse_process(line).is_err(),
+        };
+        if rejected && !ctl::is_blank(line) && errno == 0 {
+            return Err("the parser rejects this line but it ran".into());
         }
         if errno != 0 {
             let last = self.kernel().dmesg.last().unwrap_or("").to_string();
             let quoted: String = line.trim().chars().take(40).collect();
             if !last.contains(quoted.as_str()) {
-                return Err(format!("failed line not quoted in dmesg; last record: {last:?}"));
+                return Err(format!(
+                    "failed line not quoted in dmesg; last record: {last:?}"
+                ));
             }
         }
-        if let Some(before) = before {
-            if is_validation_errno(errno) {
-                self.stats.validation_checks += 1;
-                let after = snapshot(self.kernel());
-                if let Some(diff) = first_difference(&before, &after) {
-                    return Err(format!(
-                        "a command refused with {} changed {diff}",
-                        errno_name(errno)
-                    ));
-                }
+        if let Some(before) = before
+            && is_validation_errno(errno)
+        {
+            self.stats.validation_checks += 1;
+            let after = snapshot(self.kernel());
+            if let Some(diff) = first_difference(&before, &after) {
+                return Err(format!(
+                    "a command refused with {} changed {diff}",
+                    errno_name(errno)
+                ));
             }
         }
         Ok(())
@@ -1424,7 +1645,9 @@ impl Fuzzer {
         checks::check_vmstat(&texts["vmstat"])?;
         checks::cross_check(&texts["buddyinfo"], &texts["meminfo"], &texts["swaps"])?;
         for name in SYSCTL_FILES {
-            let v = k.read_sysctl(name).map_err(|e| format!("sys/{name}: {e}"))?;
+            let v = k
+                .read_sysctl(name)
+                .map_err(|e| format!("sys/{name}: {e}"))?;
             checks::complete_lines(name, &v)?;
         }
         for pid in k.pids() {
@@ -1522,7 +1745,12 @@ pub fn minimize(cfg: &FuzzConfig, trace: &[Op], kind: &str, message: &str) -> Op
     // Reads rarely matter: try without all of them first.
     let no_reads: Vec<Op> = ops
         .iter()
-        .filter(|op| !matches!(op, Op::ReadGlobal(_) | Op::ReadPid(..) | Op::ReadAll | Op::ReadMem(..)))
+        .filter(|op| {
+            !matches!(
+                op,
+                Op::ReadGlobal(_) | Op::ReadPid(..) | Op::ReadAll | Op::ReadMem(..)
+            )
+        })
         .cloned()
         .collect();
     if no_reads.len() < ops.len() && fails(&no_reads) {
@@ -1600,7 +1828,10 @@ pub fn snapshot(k: &Kernel) -> Vec<(String, String)> {
         }
     }
     for name in SYSCTL_FILES {
-        out.push((format!("sys/{name}"), k.read_sysctl(name).unwrap_or_default()));
+        out.push((
+            format!("sys/{name}"),
+            k.read_sysctl(name).unwrap_or_default(),
+        ));
     }
     out.push(("pids".into(), format!("{:?}", k.pids())));
     for pid in k.pids() {

@@ -61,7 +61,11 @@ impl Rng {
     pub fn small(&mut self, max: u64) -> u64 {
         let bits = 64 - max.leading_zeros() as u64;
         let b = self.below(bits + 1);
-        let v = if b == 0 { 1 } else { self.below(1 << b.min(63)) + 1 };
+        let v = if b == 0 {
+            1
+        } else {
+            self.below(1 << b.min(63)) + 1
+        };
         v.min(max)
     }
 }
