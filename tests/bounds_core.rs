@@ -517,30 +517,11 @@ fn a_million_ticks_are_fast() {
 /// what is used or fail cleanly (ENOMEM/EINVAL), and swapoff must be quick.
 /// Runs in a child process: an allocation failure aborts a process, and
 /// that must not take the other tests with it.
+/// swapon of the largest area mkswap(8) allows (2^32 − 1 pages): the slot
+/// map is allocated chunk by chunk, so it costs little until pages go there.
 #[test]
 fn largest_swap_device() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
-        .args([
-            "largest_swap_device_child",
-            "--exact",
-            "--include-ignored",
-            "--nocapture",
-        ])
-        .output()
-        .expect("run the child test");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "swapon of a 16T simulated device: child {} \n{stdout}\n{stderr}",
-        out.status
-    );
-}
-
-#[test]
-#[ignore = "run by largest_swap_device in a child process"]
-fn largest_swap_device_child() {
     let mut k = boot(256 << 20);
     let rss0 = rss_kb();
     k.execute_line(Scope::System, "mkswap /dev/huge 17179869180K")

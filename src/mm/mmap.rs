@@ -693,7 +693,7 @@ impl Kernel {
 
     /// Merge every mergeable pair of neighbours among the VMAs that meet
     /// `[lo, hi]` and their outer neighbours (`vma_merge` after a change).
-    fn merge_around(&mut self, slot: u32, lo: u64, hi: u64) -> MmResult<()> {
+    pub(crate) fn merge_around(&mut self, slot: u32, lo: u64, hi: u64) -> MmResult<()> {
         let mm = self.procs.mm(slot)?;
         let first = mm.prev_vma(lo).map(|v| v.start).unwrap_or(lo);
         let mut starts: Vec<u64> = mm.vmas.range(first..=hi).map(|(s, _)| *s).collect();

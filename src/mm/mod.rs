@@ -145,6 +145,9 @@ pub struct Kernel {
     /// The process whose `PID/ctl` command is running (the OOM killer
     /// names it as the task that invoked it).
     pub current: Option<types::Pid>,
+    /// `oom_rs`: the OOM report header and task table are rate limited
+    /// (10 per 5 s of simulated time, DEFAULT_RATELIMIT_*), as on Linux.
+    pub oom_ratelimit: printk::RateLimit,
 }
 
 impl Kernel {
@@ -170,6 +173,7 @@ impl Kernel {
             procs: process::Processes::new(config.arch),
             slab: slab::SlabAllocator::default(),
             current: None,
+            oom_ratelimit: printk::RateLimit::new(5_000_000_000, 10),
         };
         crate::procfs::boot_log::log_boot(&mut kernel);
         kernel.kmem_cache_init()?;

@@ -115,46 +115,50 @@ impl super::Kernel {
         kind: super::page_alloc::PageKind,
     ) -> bool {
         let totalpages = self.page_alloc.total_managed() + self.swap.total_pages();
-        let candidates = self.oom_candidates();
-        let Some(victim) = select_victim(&candidates, totalpages) else {
+        let Some(chosen) = self.oom_victim(totalpages) else {
             self.printk("Out of memory and no killable processes...");
             return false;
         };
-        let (comm, adj) = match self
+        let requester = self
             .current
-            .and_then(|pid| candidates.iter().find(|c| c.pid == pid))
-        {
-            Some(c) => (c.comm.clone(), c.oom_score_adj),
-            None => ("mmfs-ctl".to_string(), 0),
-        };
+            .and_then(|pid| self.procs.by_pid(pid))
+            .map(|p| (p.comm.clone(), p.oom_score_adj));
+        let (comm, adj) = requester.unwrap_or_else(|| ("mmfs-ctl".to_string(), 0));
         let gfp = if kind == super::page_alloc::PageKind::UserAnon {
             "0x140dca(GFP_HIGHUSER_MOVABLE|__GFP_ZERO)"
         } else {
             "0xcc0(GFP_KERNEL)"
         };
-        let mut header = format!(
-            "{comm} invoked oom-killer: gfp_mask={gfp}, order={}, oom_score_adj={adj}\nTasks state (memory values in pages):\n[  pid  ]   uid  tgid total_vm      rss rss_anon rss_file rss_shmem pgtables_bytes swapents oom_score_adj name",
-            order.0
-        );
-        for c in &candidates {
-            header.push_str(&format!(
-                "\n[{:7}] {:5} {:5} {:8} {:8} {:8} {:8} {:9} {:8} {:8}         {:5} {}",
-                c.pid.0,
-                0,
-                c.pid.0,
-                c.total_vm_pages,
-                c.rss_pages,
-                c.rss_pages,
-                0,
-                0,
-                c.pgtable_pages * super::types::PAGE_SIZE,
-                c.swap_pages,
-                c.oom_score_adj,
-                c.comm
-            ));
+        let (dump, suppressed) = self.oom_ratelimit.allow(self.clock_ns);
+        if suppressed > 0 {
+            self.printk(format!("out_of_memory: {suppressed} callbacks suppressed"));
         }
-        self.printk(header);
-        let chosen = candidates[victim].clone();
+        if dump {
+            // The task table costs O(processes): only for reports let through.
+            let candidates = self.oom_candidates();
+            let mut header = format!(
+                "{comm} invoked oom-killer: gfp_mask={gfp}, order={}, oom_score_adj={adj}\nTasks state (memory values in pages):\n[  pid  ]   uid  tgid total_vm      rss rss_anon rss_file rss_shmem pgtables_bytes swapents oom_score_adj name",
+                order.0
+            );
+            for c in &candidates {
+                header.push_str(&format!(
+                    "\n[{:7}] {:5} {:5} {:8} {:8} {:8} {:8} {:9} {:8} {:8}         {:5} {}",
+                    c.pid.0,
+                    0,
+                    c.pid.0,
+                    c.total_vm_pages,
+                    c.rss_pages,
+                    c.rss_pages,
+                    0,
+                    0,
+                    c.pgtable_pages * super::types::PAGE_SIZE,
+                    c.swap_pages,
+                    c.oom_score_adj,
+                    c.comm
+                ));
+            }
+            self.printk(header);
+        }
         self.printk(format!(
             "oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,mems_allowed=0,global_oom,task_memcg=/,task={},pid={},uid=0",
             chosen.comm, chosen.pid

@@ -611,7 +611,10 @@ impl Kernel {
                 ..vma
             });
         }
-        Ok(())
+        // A stack that grows down onto another piece of itself (left by a
+        // munmap inside it: the guard gap does not apply between stacks)
+        // becomes one mapping again.
+        self.merge_around(slot, new_start, new_start)
     }
 
     /// A user access the process may not make: log Linux's segfault line
@@ -649,6 +652,24 @@ impl Kernel {
             "{} at {addr:#x}: {why} (SIGSEGV, error {code}; the process lives on)",
             if write { "write" } else { "read" }
         ))
+    }
+
+    /// `select_bad_process` without building every candidate: the process
+    /// with the highest badness, a newer one winning a tie (the task list
+    /// is walked oldest first). None when every process is unkillable.
+    pub fn oom_victim(&self, totalpages: u64) -> Option<OomCandidate> {
+        let mut best: Option<(i64, u64, &Process)> = None;
+        for p in self.procs.iter() {
+            if p.oom_score_adj == super::oom_kill::OOM_SCORE_ADJ_MIN {
+                continue;
+            }
+            let points = (p.mm.rss_anon + p.mm.swap_ents + p.mm.pgtables.nr_tables()) as i64
+                + p.oom_score_adj * (totalpages / 1000) as i64;
+            if best.is_none_or(|(b, seq, _)| points > b || (points == b && p.seq > seq)) {
+                best = Some((points, p.seq, p));
+            }
+        }
+        best.map(|(_, _, p)| oom_candidate(p))
     }
 
     /// What the OOM killer needs about every process, oldest first.
@@ -879,7 +900,7 @@ impl Kernel {
 }
 
 /// The OOM killer's view of one process.
-fn oom_candidate(p: &Process) -> OomCandidate {
+pub(crate) fn oom_candidate(p: &Process) -> OomCandidate {
     OomCandidate {
         pid: p.pid,
         comm: p.comm.clone(),

@@ -39,6 +39,114 @@ pub const MAX_SWAP_PAGES: u64 = u32::MAX as u64;
 
 const SLOT_FREE: u64 = 0;
 const SLOT_UNUSABLE: u64 = u64::MAX;
+/// Slots per chunk of the slot map (512 KiB of host memory once used).
+const CHUNK_SLOTS: u64 = 1 << 16;
+
+/// The per-slot words of an area, in chunks allocated on first use, so an
+/// area of 2^32 − 1 pages costs a few hundred KiB until pages go there,
+/// and scans skip chunks that are empty or full.
+#[derive(Debug)]
+struct SlotMap {
+    /// Slots in the area.
+    max: u64,
+    /// Chunk i holds slots [i × CHUNK_SLOTS, (i + 1) × CHUNK_SLOTS).
+    chunks: Vec<Option<Box<[u64]>>>,
+    /// Slots of each chunk that are not free (used, header or bad).
+    taken: Vec<u32>,
+}
+
+impl SlotMap {
+    fn new(max: u64) -> MmResult<SlotMap> {
+        let count = max.div_ceil(CHUNK_SLOTS) as usize;
+        let mut chunks = Vec::new();
+        let mut taken = Vec::new();
+        if chunks.try_reserve_exact(count).is_err() || taken.try_reserve_exact(count).is_err() {
+            return Err(MmError::NoMemory(format!(
+                "no host memory for a slot map of {max} slots"
+            )));
+        }
+        chunks.resize_with(count, || None);
+        taken.resize(count, 0);
+        Ok(SlotMap { max, chunks, taken })
+    }
+
+    fn chunk_len(&self, chunk: usize) -> u64 {
+        (self.max - chunk as u64 * CHUNK_SLOTS).min(CHUNK_SLOTS)
+    }
+
+    fn get(&self, slot: u64) -> u64 {
+        let (c, i) = ((slot / CHUNK_SLOTS) as usize, (slot % CHUNK_SLOTS) as usize);
+        self.chunks
+            .get(c)
+            .and_then(|ch| ch.as_ref())
+            .map_or(SLOT_FREE, |ch| ch[i])
+    }
+
+    fn set(&mut self, slot: u64, value: u64) {
+        let (c, i) = ((slot / CHUNK_SLOTS) as usize, (slot % CHUNK_SLOTS) as usize);
+        if self.chunks[c].is_none() {
+            if value == SLOT_FREE {
+                return;
+            }
+            self.chunks[c] = Some(vec![SLOT_FREE; self.chunk_len(c) as usize].into_boxed_slice());
+        }
+        let chunk = self.chunks[c].as_mut().expect("allocated above");
+        let old = std::mem::replace(&mut chunk[i], value);
+        match (old == SLOT_FREE, value == SLOT_FREE) {
+            (true, false) => self.taken[c] += 1,
+            (false, true) => {
+                self.taken[c] -= 1;
+                if self.taken[c] == 0 {
+                    // Give an all-free chunk's memory back.
+                    self.chunks[c] = None;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The first free slot at or after `from`, wrapping to 1.
+    fn next_free(&self, from: u64) -> Option<u64> {
+        let start = from.clamp(1, self.max.max(1));
+        self.free_in(start, self.max)
+            .or_else(|| self.free_in(1, start))
+    }
+
+    fn free_in(&self, lo: u64, hi: u64) -> Option<u64> {
+        let mut slot = lo;
+        while slot < hi {
+            let c = (slot / CHUNK_SLOTS) as usize;
+            let chunk_end = ((c as u64 + 1) * CHUNK_SLOTS).min(hi);
+            match &self.chunks[c] {
+                None => return Some(slot),
+                Some(_) if u64::from(self.taken[c]) == self.chunk_len(c) => {}
+                Some(chunk) => {
+                    let base = c as u64 * CHUNK_SLOTS;
+                    let from = (slot - base) as usize;
+                    let to = (chunk_end - base) as usize;
+                    if let Some(i) = chunk[from..to].iter().position(|&v| v == SLOT_FREE) {
+                        return Some(slot + i as u64);
+                    }
+                }
+            }
+            slot = chunk_end;
+        }
+        None
+    }
+
+    /// Used slots (not free, not header or bad) with their words, ascending.
+    fn used(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.chunks.iter().enumerate().flat_map(|(c, chunk)| {
+            chunk.iter().flat_map(move |chunk| {
+                chunk
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, v)| **v != SLOT_FREE && **v != SLOT_UNUSABLE)
+                    .map(move |(i, v)| (c as u64 * CHUNK_SLOTS + i as u64, *v))
+            })
+        })
+    }
+}
 
 /// The on-disk swap header (util-linux include/swapheader.h).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -184,7 +292,7 @@ pub struct SwapInfo {
     pub inuse_pages: u64,
     /// Per slot: 0 free, u64::MAX header or bad, else the owner + 1
     /// (packed mm slot and virtual page, see [`pack_owner`]).
-    slots: Vec<u64>,
+    slots: SlotMap,
     /// Next slot to try (next fit, like `cluster_next`).
     cursor: u64,
     /// False while swapoff is bringing pages back.
@@ -199,19 +307,20 @@ impl SwapInfo {
 
     /// The owner of a used slot.
     pub fn owner(&self, offset: u64) -> Option<(u32, u64)> {
-        match self.slots.get(offset as usize) {
-            Some(&v) if v != SLOT_FREE && v != SLOT_UNUSABLE => Some(unpack_owner(v - 1)),
-            _ => None,
+        if offset >= self.max {
+            return None;
+        }
+        match self.slots.get(offset) {
+            SLOT_FREE | SLOT_UNUSABLE => None,
+            v => Some(unpack_owner(v - 1)),
         }
     }
 
     /// Used slots with their owners, ascending.
     pub fn used_slots(&self) -> Vec<(u64, (u32, u64))> {
         self.slots
-            .iter()
-            .enumerate()
-            .filter(|(_, v)| **v != SLOT_FREE && **v != SLOT_UNUSABLE)
-            .map(|(i, v)| (i as u64, unpack_owner(*v - 1)))
+            .used()
+            .map(|(i, v)| (i, unpack_owner(v - 1)))
             .collect()
     }
 
@@ -219,21 +328,11 @@ impl SwapInfo {
         if self.inuse_pages == self.pages {
             return None;
         }
-        let max = self.max;
-        let mut offset = self.cursor.max(1);
-        for _ in 0..max {
-            if offset >= max {
-                offset = 1;
-            }
-            if self.slots[offset as usize] == SLOT_FREE {
-                self.slots[offset as usize] = owner + 1;
-                self.inuse_pages += 1;
-                self.cursor = offset + 1;
-                return Some(offset);
-            }
-            offset += 1;
-        }
-        None
+        let offset = self.slots.next_free(self.cursor)?;
+        self.slots.set(offset, owner + 1);
+        self.inuse_pages += 1;
+        self.cursor = offset + 1;
+        Some(offset)
     }
 }
 
@@ -429,12 +528,12 @@ impl SwapState {
             (Backing::File(file), header, max)
         };
         let max = max.min(header.last_page as u64 + 1);
-        let mut slots = vec![SLOT_FREE; max as usize];
-        slots[0] = SLOT_UNUSABLE;
+        let mut slots = SlotMap::new(max)?;
+        slots.set(0, SLOT_UNUSABLE);
         let mut bad = 0;
         for &b in &header.badpages {
-            if (b as u64) < max && slots[b as usize] == SLOT_FREE {
-                slots[b as usize] = SLOT_UNUSABLE;
+            if (b as u64) < max && slots.get(b as u64) == SLOT_FREE {
+                slots.set(b as u64, SLOT_UNUSABLE);
                 bad += 1;
             }
         }
@@ -559,28 +658,20 @@ impl SwapState {
         else {
             return;
         };
-        let slot = &mut area.slots[entry.offset as usize];
-        if *slot == SLOT_FREE || *slot == SLOT_UNUSABLE {
+        if entry.offset >= area.max {
             return;
         }
-        *slot = SLOT_FREE;
+        let slot = area.slots.get(entry.offset);
+        if slot == SLOT_FREE || slot == SLOT_UNUSABLE {
+            return;
+        }
+        area.slots.set(entry.offset, SLOT_FREE);
         area.inuse_pages -= 1;
         if matches!(area.backing, Backing::Partition) {
             let path = area.path.clone();
             if let Some(disk) = self.disks.get_mut(&path) {
                 disk.stored.remove(&entry.offset);
             }
-        }
-    }
-
-    /// Change the owner recorded for a slot.
-    pub fn set_owner(&mut self, entry: SwapEntry, owner: u64) {
-        if let Some(area) = self
-            .areas
-            .get_mut(entry.area as usize)
-            .and_then(Option::as_mut)
-        {
-            area.slots[entry.offset as usize] = owner + 1;
         }
     }
 
@@ -928,6 +1019,44 @@ mod tests {
         assert_eq!(got.len(), 252);
         assert!(!got.contains(&1) && !got.contains(&2) && !got.contains(&200) && !got.contains(&0));
         assert!(s.set_badpages("/dev/bad", &[256]).is_err());
+    }
+
+    #[test]
+    fn the_largest_area_costs_little_until_used() {
+        let mut s = SwapState::default();
+        s.mkswap_partition("/dev/huge", (u32::MAX as u64) * 4096)
+            .unwrap();
+        s.swapon("/dev/huge", None).unwrap();
+        assert_eq!(s.total_pages(), u32::MAX as u64 - 1);
+        let a = s.alloc_slot(5).unwrap();
+        let b = s.alloc_slot(6).unwrap();
+        assert_eq!((a.offset, b.offset), (1, 2));
+        let area = s.areas[0].as_ref().unwrap();
+        assert_eq!(
+            area.used_slots(),
+            vec![(1, unpack_owner(5)), (2, unpack_owner(6))]
+        );
+        s.free_slot(a);
+        s.free_slot(b);
+        assert!(s.areas[0].as_ref().unwrap().used_slots().is_empty());
+        s.remove(0);
+    }
+
+    #[test]
+    fn next_fit_wraps_and_skips_full_chunks() {
+        let mut s = SwapState::default();
+        s.mkswap_partition("/dev/a", (CHUNK_SLOTS * 2 + 10) * 4096)
+            .unwrap();
+        s.swapon("/dev/a", None).unwrap();
+        let total = s.total_pages();
+        let mut got = Vec::new();
+        while let Some(e) = s.alloc_slot(1) {
+            got.push(e);
+        }
+        assert_eq!(got.len() as u64, total);
+        // Free one early slot: the cursor is at the end, the search wraps.
+        s.free_slot(got[100]);
+        assert_eq!(s.alloc_slot(1).unwrap(), got[100]);
     }
 
     #[test]
