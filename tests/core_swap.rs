@@ -64,15 +64,7 @@ fn invariants(k: &Kernel) {
         vmswap <= used && used <= vmswap + key(&meminfo, "SwapCached"),
         "VmSwap {vmswap} Used {used}"
     );
-    let buddy: u64 = render_global(k, GlobalFile::Buddyinfo)
-        .lines()
-        .flat_map(|l| {
-            l.split_whitespace()
-                .skip(4)
-                .enumerate()
-                .map(|(o, n)| n.parse::<u64>().unwrap() << o)
-        })
-        .sum();
+    let buddy = mmfs::procfs::buddyinfo_pages(&render_global(k, GlobalFile::Buddyinfo));
     assert_eq!(buddy * 4, key(&meminfo, "MemFree"));
 }
 

@@ -1789,16 +1789,7 @@ mod tests {
     }
 
     fn buddyinfo_pages(k: &Kernel) -> u64 {
-        crate::procfs::buddyinfo(k)
-            .lines()
-            .flat_map(|l| {
-                l.split_whitespace()
-                    .skip(4)
-                    .enumerate()
-                    .map(|(o, n)| n.parse::<u64>().unwrap() << o)
-                    .collect::<Vec<_>>()
-            })
-            .sum()
+        crate::procfs::buddyinfo_pages(&crate::procfs::buddyinfo(k))
     }
 
     fn cache<'a>(k: &'a Kernel, name: &str) -> &'a KmemCache {

@@ -520,16 +520,7 @@ mod tests {
             pa.total_managed() * 50 / 100 * 4
         );
         // buddyinfo × 2^order × 4 = MemFree.
-        let buddy: u64 = crate::procfs::buddyinfo(&k)
-            .lines()
-            .flat_map(|l| {
-                l.split_whitespace()
-                    .skip(4)
-                    .enumerate()
-                    .map(|(o, n)| n.parse::<u64>().unwrap() << o)
-                    .collect::<Vec<_>>()
-            })
-            .sum();
+        let buddy: u64 = crate::procfs::buddyinfo_pages(&crate::procfs::buddyinfo(&k));
         assert_eq!(buddy * 4, value(&text, "MemFree"));
         // The direct map covers the ISA hole and all RAM above 1 MiB.
         let direct =

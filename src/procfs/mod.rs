@@ -89,6 +89,19 @@ pub fn buddyinfo(kernel: &Kernel) -> String {
     out
 }
 
+/// Free pages a buddyinfo text shows: Σ count × 2^order over every zone
+/// (what the cross-file checks compare with MemFree).
+pub fn buddyinfo_pages(text: &str) -> u64 {
+    text.lines()
+        .flat_map(|line| {
+            line.split_whitespace()
+                .skip(4)
+                .enumerate()
+                .map(|(order, n)| n.parse::<u64>().unwrap_or(0) << order)
+        })
+        .sum()
+}
+
 /// The kernel log as `dmesg` prints it: `[sssss.uuuuuu] text`, continuation
 /// lines of a record indented under the text.
 pub fn dmesg(kernel: &Kernel) -> String {
@@ -127,15 +140,7 @@ mod tests {
         // 11 columns of width 6 plus a space each.
         assert_eq!(lines[0].len(), "Node 0, zone      DMA ".len() + 11 * 7);
         // buddyinfo × 2^order = MemFree.
-        let free: u64 = text
-            .lines()
-            .flat_map(|l| {
-                l.split_whitespace()
-                    .skip(4)
-                    .enumerate()
-                    .map(|(o, n)| n.parse::<u64>().unwrap() << o)
-            })
-            .sum();
+        let free = buddyinfo_pages(&text);
         assert_eq!(free, k.page_alloc.total_free());
     }
 }

@@ -226,16 +226,7 @@ mod tests {
             .map(|n| n.parse::<u64>().unwrap())
             .sum();
         assert_eq!(nr_free, k.page_alloc.total_free());
-        let buddy: u64 = crate::procfs::buddyinfo(&k)
-            .lines()
-            .flat_map(|l| {
-                l.split_whitespace()
-                    .skip(4)
-                    .enumerate()
-                    .map(|(o, n)| n.parse::<u64>().unwrap() << o)
-                    .collect::<Vec<_>>()
-            })
-            .sum();
+        let buddy: u64 = crate::procfs::buddyinfo_pages(&crate::procfs::buddyinfo(&k));
         assert_eq!(buddy, nr_free);
         let blocks: u64 = text
             .lines()

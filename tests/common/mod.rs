@@ -224,13 +224,5 @@ pub fn mounted(dir: &Path) -> bool {
 
 /// Free pages from buddyinfo text (Σ count × 2^order).
 pub fn buddy_free_pages(text: &str) -> u64 {
-    text.lines()
-        .map(|line| {
-            line.split_whitespace()
-                .skip(4)
-                .enumerate()
-                .map(|(order, n)| n.parse::<u64>().expect("buddyinfo count") << order)
-                .sum::<u64>()
-        })
-        .sum()
+    mmfs::procfs::buddyinfo_pages(text)
 }
