@@ -40,11 +40,20 @@ fn good_and_bad_lines_through_bash() {
             err.contains(&format!("write error: {want}")),
             "{line}: {err}"
         );
-        assert_eq!(
-            m.read("buddyinfo"),
-            before,
-            "a failed {line} changed memory"
-        );
+        if want == "Cannot allocate memory" {
+            // What the command took came back; the reclaim it ran before
+            // failing (the slab shrinker) may have freed more, as on Linux.
+            assert!(
+                buddy_free_pages(&m.read("buddyinfo")) >= buddy_free_pages(&before),
+                "a failed {line} kept memory"
+            );
+        } else {
+            assert_eq!(
+                m.read("buddyinfo"),
+                before,
+                "a failed {line} changed memory"
+            );
+        }
         let dmesg = m.read("dmesg");
         let last = dmesg.lines().last().unwrap();
         assert!(
@@ -59,7 +68,9 @@ fn good_and_bad_lines_through_bash() {
     assert!(out.status.success(), "{}", stderr(&out));
     let (ok, err) = echo_ctl(&m, "free_pages tag=x");
     assert!(ok, "{err}");
-    assert_eq!(m.read("buddyinfo"), boot);
+    // Back to boot, plus whatever the failed alloc's reclaim freed (the
+    // exact round trip is alloc_free_round_trip_restores_boot_buddyinfo).
+    assert!(buddy_free_pages(&m.read("buddyinfo")) >= buddy_free_pages(&boot));
 }
 
 #[test]
