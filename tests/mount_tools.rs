@@ -76,35 +76,10 @@ fn free_and_vmstat_show_the_simulated_machine() {
     assert_ne!(host, meminfo);
 }
 
-/// True when this build's kernel understands `spawn` (per-process support).
-fn processes_supported(m: &Mount) -> bool {
-    match m.write("ctl", "spawn probe\n") {
-        Ok(()) => true,
-        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
-            let dmesg = m.read("dmesg");
-            assert!(
-                dmesg
-                    .lines()
-                    .last()
-                    .unwrap_or("")
-                    .contains("unknown command"),
-                "spawn failed for another reason: {dmesg}"
-            );
-            false
-        }
-        Err(e) => panic!("spawn: {e}"),
-    }
-}
-
 #[test]
 fn process_directories_follow_the_pids() {
     let m = Mount::new();
-    if !processes_supported(&m) {
-        eprintln!(
-            "NOT TESTED: the kernel has no `spawn` command yet, so there are no PID directories"
-        );
-        return;
-    }
+    m.ctl("spawn probe");
     let pid = m.read("sys/kernel/ns_last_pid").trim().to_string();
     let dir = m.path(&pid);
     assert!(dir.is_dir(), "no directory for pid {pid}");
@@ -121,7 +96,7 @@ fn process_directories_follow_the_pids() {
     let mut want: Vec<String> = mmfs::procfs::pid::PID_FILES
         .iter()
         .map(|(n, _, _)| n.to_string())
-        .chain(["ctl".to_string(), "mem".to_string()])
+        .chain(["ctl".to_string(), "mem".to_string(), "pagemap".to_string()])
         .collect();
     want.sort();
     assert_eq!(names, want);
@@ -132,11 +107,8 @@ fn process_directories_follow_the_pids() {
         assert_eq!(m.read(&format!("{pid}/comm")), "probe\n");
     }
     // Memory written through PID/mem reads back at the same address.
-    let mmap = m.write(&format!("{pid}/ctl"), "mmap 64K name=buf\n");
-    if mmap.is_ok()
-        && mmfs::procfs::pid::PID_FILES
-            .iter()
-            .any(|(n, _, _)| *n == "maps")
+    m.write(&format!("{pid}/ctl"), "mmap 64K name=buf\n")
+        .unwrap();
     {
         let maps = m.read(&format!("{pid}/maps"));
         let line = maps
@@ -154,8 +126,6 @@ fn process_directories_follow_the_pids() {
         let mut back = [0u8; 11];
         mem.read_exact_at(&mut back, start + 100).unwrap();
         assert_eq!(&back, b"hello, mmfs");
-    } else {
-        eprintln!("NOT TESTED: PID/mem round trip (mmap or maps not available: {mmap:?})");
     }
     // Writable process files take writes; ranges are the kernel's.
     let writable: Vec<&str> = mmfs::procfs::pid::PID_FILES
