@@ -8,22 +8,13 @@
 //! Run with `cargo bench --bench process`. Times are CPU time of the
 //! benchmark thread (the machine is shared).
 
+mod common;
+
+use common::cpu_now;
 use mmfs::ctl::Scope;
 use mmfs::mm::types::{Arch, Pid};
 use mmfs::mm::{Kernel, MachineConfig};
 use mmfs::procfs::pid::{PidFile, render_pid};
-
-/// CPU time of this thread, in seconds: unlike the wall clock it does not
-/// count the time other jobs on a shared machine take the CPU away.
-fn cpu_now() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes into the timespec we own.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
-}
 
 /// A stopwatch of CPU time.
 struct Cpu(f64);

@@ -8,21 +8,14 @@
 //! time of this thread (the machine is shared); host-file times are wall
 //! clock, since they wait for the disk, and dd is timed the same way.
 
+mod common;
+
+use common::cpu_now;
 use std::time::Instant;
 
 use mmfs::ctl::Scope;
 use mmfs::mm::types::{Arch, Pid};
 use mmfs::mm::{Kernel, MachineConfig};
-
-fn cpu_now() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes into the timespec we own.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
-}
 
 fn sys(k: &mut Kernel, line: &str) {
     k.execute_line(Scope::System, line)

@@ -335,43 +335,33 @@ fn serve(plan: &MountPlan, dir: &Path, ready: Option<File>) -> i32 {
     let mut config = Config::default();
     config.n_threads = Some(WORKER_THREADS);
     config.acl = acl;
-    let session = match mount::mount_fuse(dir, plan.allow_other) {
-        Ok(Mounted::Fd(fd)) => match Session::from_fd(fs, fd, acl, config) {
-            Ok(session) => session,
+    // As root mount(2) gives the /dev/fuse descriptor; otherwise
+    // fusermount3 mounts and passes it over a socket.
+    let fd = match mount::mount_fuse(dir, plan.allow_other) {
+        Ok(Mounted::Fd(fd)) => fd,
+        Ok(Mounted::NeedsFusermount) => match mount::mount_fusermount(dir, plan.allow_other) {
+            Ok(fd) => fd,
             Err(e) => {
-                let _ = mount::unmount(dir, true);
                 report(
                     &mut ready,
-                    &format!("FUSE handshake on {shown} failed: {e}"),
+                    &format!("cannot mount {shown} through fusermount3: {e}"),
                 );
                 return 1;
             }
         },
-        Ok(Mounted::NeedsFusermount) => {
-            let fd = match mount::mount_fusermount(dir, plan.allow_other) {
-                Ok(fd) => fd,
-                Err(e) => {
-                    report(
-                        &mut ready,
-                        &format!("cannot mount {shown} through fusermount3: {e}"),
-                    );
-                    return 1;
-                }
-            };
-            match Session::from_fd(fs, fd, acl, config) {
-                Ok(session) => session,
-                Err(e) => {
-                    let _ = mount::unmount(dir, true);
-                    report(
-                        &mut ready,
-                        &format!("FUSE handshake on {shown} failed: {e}"),
-                    );
-                    return 1;
-                }
-            }
-        }
         Err(e) => {
             report(&mut ready, &format!("cannot mount {shown}: {e}"));
+            return 1;
+        }
+    };
+    let session = match Session::from_fd(fs, fd, acl, config) {
+        Ok(session) => session,
+        Err(e) => {
+            let _ = mount::unmount(dir, true);
+            report(
+                &mut ready,
+                &format!("FUSE handshake on {shown} failed: {e}"),
+            );
             return 1;
         }
     };
