@@ -1192,10 +1192,11 @@ impl Kernel {
         let flags =
             VmFlags(VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_ACCOUNT);
         let mm = self.mm_of(slot)?;
-        // do_brk_flags only extends the heap VMA right below (just_expand).
-        let expand = (old_brk > start_brk)
-            .then(|| mm.prev_vma(old_end))
-            .flatten()
+        // do_brk_flags extends the compatible anonymous VMA that ends right
+        // at the break (just_expand): the heap, or on the first brk any
+        // unnamed mapping placed right below start_brk.
+        let expand = mm
+            .prev_vma(old_end)
             .filter(|p| p.end == old_end && p.flags == flags && p.name.is_none())
             .map(|p| p.start);
         match expand {
