@@ -1564,6 +1564,20 @@ mod tests {
     }
 
     #[test]
+    fn first_brk_merges_into_an_anonymous_mapping_right_below() {
+        let (mut k, pid) = setup();
+        let start = mm(&k, pid).start_brk;
+        run(&mut k, pid, "mmap 4K addr=heap-4096").unwrap();
+        // A.        one page right below start_brk
+        assert_eq!(layout(&k, pid, start - 4096, 2), "A.");
+        run(&mut k, pid, "brk +4K").unwrap();
+        // AA        do_brk_flags expanded it: one VMA, shown as [heap]
+        assert_eq!(layout(&k, pid, start - 4096, 3), "AA.");
+        assert_eq!(mm(&k, pid).find_vma(start).unwrap().start, start - 4096);
+        k.check_invariants().unwrap();
+    }
+
+    #[test]
     fn the_stack_grows_down_on_touch() {
         let (mut k, pid) = setup();
         run(&mut k, pid, "touch stack-8K 8K").unwrap();
