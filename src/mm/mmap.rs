@@ -939,7 +939,7 @@ impl Kernel {
 
     /// Insert a new VMA (its range is free), merging it with compatible
     /// neighbours (`vma_merge_new_range`) or giving it a vm_area_struct.
-    fn insert_new_vma(&mut self, slot: u32, mut vma: Vma) -> MmResult<()> {
+    pub(crate) fn insert_new_vma(&mut self, slot: u32, mut vma: Vma) -> MmResult<()> {
         let mm = self.mm_of(slot)?;
         let prev_merge = mm
             .prev_vma(vma.start)
@@ -1191,41 +1191,21 @@ impl Kernel {
         self.vm_enough_memory(slot, pages)?;
         let flags =
             VmFlags(VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_ACCOUNT);
-        let mm = self.mm_of(slot)?;
         // do_brk_flags extends the compatible anonymous VMA that ends right
-        // at the break (just_expand): the heap, or on the first brk any
-        // unnamed mapping placed right below start_brk.
-        let expand = mm
-            .prev_vma(old_end)
-            .filter(|p| p.end == old_end && p.flags == flags && p.name.is_none())
-            .map(|p| p.start);
-        match expand {
-            Some(s) => {
-                let mm = self.procs.mm_mut(slot)?;
-                let vma = mm.remove_vma(s).expect("found above");
-                mm.insert_vma(Vma {
-                    end: new_end,
-                    ..vma
-                });
-            }
-            None => {
-                let object = self.kmem_cache_alloc(slab::VM_AREA_STRUCT)?;
-                let Ok(mm) = self.procs.mm_mut(slot) else {
-                    self.free_object(object);
-                    return self.procs.mm(slot).map(|_| ());
-                };
-                let object = Some(object);
-                mm.insert_vma(Vma {
-                    start: old_end,
-                    end: new_end,
-                    flags,
-                    name: None,
-                    anon_vma: None,
-                    object,
-                    avc: None,
-                });
-            }
-        }
+        // at the break (the heap, or on the first brk any unnamed mapping
+        // right below start_brk); otherwise the heap is a new VMA.
+        self.insert_new_vma(
+            slot,
+            Vma {
+                start: old_end,
+                end: new_end,
+                flags,
+                name: None,
+                anon_vma: None,
+                object: None,
+                avc: None,
+            },
+        )?;
         self.procs.mm_mut(slot)?.brk = new_brk;
         Ok(())
     }

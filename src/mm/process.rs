@@ -324,29 +324,21 @@ impl Kernel {
         let top = self.procs.mm(slot)?.layout.stack_top;
         let start = top - INITIAL_STACK;
         self.vm_enough_memory(slot, INITIAL_STACK >> PAGE_SHIFT)?;
-        let object = self.kmem_cache_alloc(slab::VM_AREA_STRUCT)?;
-        let Ok(mm) = self.procs.mm_mut(slot) else {
-            self.free_object(object);
-            return self.procs.mm(slot).map(|_| ());
-        };
-        let object = Some(object);
-        mm.insert_vma(Vma {
-            start,
-            end: top,
-            flags: VmFlags(
-                VM_READ
-                    | VM_WRITE
-                    | VM_MAYREAD
-                    | VM_MAYWRITE
-                    | VM_MAYEXEC
-                    | VM_GROWSDOWN
-                    | VM_ACCOUNT,
-            ),
-            name: None,
-            anon_vma: None,
-            object,
-            avc: None,
-        });
+        let flags = VmFlags(
+            VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_GROWSDOWN | VM_ACCOUNT,
+        );
+        self.insert_new_vma(
+            slot,
+            Vma {
+                start,
+                end: top,
+                flags,
+                name: None,
+                anon_vma: None,
+                object: None,
+                avc: None,
+            },
+        )?;
         self.anon_vma_prepare(slot, start)?;
         let top_vpn = top >> PAGE_SHIFT;
         self.fault_range(
