@@ -13,9 +13,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use mmfs::ctl::Machine;
+use mmfs::mm::MachineConfig;
 use mmfs::mm::page_alloc::{PageKind, WatermarkLevel};
 use mmfs::mm::types::{Arch, Order, PAGE_SIZE};
-use mmfs::mm::{Kernel, MachineConfig};
 
 /// Resident set size of this process in bytes (/proc/self/statm field 2).
 fn rss_bytes() -> u64 {
@@ -31,12 +32,12 @@ fn rss_bytes() -> u64 {
 }
 
 fn bench_alloc_free() {
-    let mut kernel = Kernel::boot(MachineConfig::default()).expect("boot 1G");
+    let mut kernel = Machine::boot(MachineConfig::default()).expect("boot 1G");
     let highest = kernel.kernel_zone();
     let pa = &mut kernel.page_alloc;
     let pair = |pa: &mut mmfs::mm::page_alloc::PageAllocator| {
         let pfn = pa
-            .alloc(Order(0), highest, WatermarkLevel::Low, PageKind::Kernel)
+            .get_page_from_freelist(Order(0), highest, WatermarkLevel::Low, PageKind::Kernel)
             .expect("a free page");
         pa.free(black_box(pfn), Order(0)).expect("free");
     };
@@ -55,7 +56,9 @@ fn bench_alloc_free() {
     // With a few pages held, the freed page's buddy is busy and the pair no
     // longer splits and merges all the way to order 10 each time.
     let held: Vec<_> = (0..1)
-        .filter_map(|_| pa.alloc(Order(0), highest, WatermarkLevel::Low, PageKind::Kernel))
+        .filter_map(|_| {
+            pa.get_page_from_freelist(Order(0), highest, WatermarkLevel::Low, PageKind::Kernel)
+        })
         .collect();
     let mut steady = f64::MAX;
     for _ in 0..5 {
@@ -78,7 +81,7 @@ fn bench_boot() {
     for (label, mem) in [("1G", 1u64 << 30), ("64G", 64 << 30), ("256G", 256 << 30)] {
         let before = rss_bytes();
         let start = Instant::now();
-        let kernel = Kernel::boot(MachineConfig {
+        let kernel = Machine::boot(MachineConfig {
             arch: Arch::X86_64,
             mem_bytes: mem,
         })

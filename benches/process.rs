@@ -11,9 +11,10 @@
 mod common;
 
 use common::cpu_now;
+use mmfs::ctl::Machine;
 use mmfs::ctl::Scope;
+use mmfs::mm::MachineConfig;
 use mmfs::mm::types::{Arch, Pid};
-use mmfs::mm::{Kernel, MachineConfig};
 use mmfs::procfs::pid::{PidFile, render_pid};
 
 /// A stopwatch of CPU time.
@@ -28,20 +29,20 @@ impl Cpu {
     }
 }
 
-fn boot(mem: u64) -> Kernel {
-    Kernel::boot(MachineConfig {
+fn boot(mem: u64) -> Machine {
+    Machine::boot(MachineConfig {
         arch: Arch::X86_64,
         mem_bytes: mem,
     })
     .expect("boot")
 }
 
-fn run(k: &mut Kernel, pid: Pid, line: &str) {
+fn run(k: &mut Machine, pid: Pid, line: &str) {
     k.execute_line(Scope::Process(pid), line)
         .unwrap_or_else(|e| panic!("{line}: {e}"));
 }
 
-fn spawn(k: &mut Kernel) -> Pid {
+fn spawn(k: &mut Machine) -> Pid {
     k.execute_line(Scope::System, "spawn bench").expect("spawn");
     Pid(k.ns_last_pid)
 }

@@ -6,8 +6,10 @@
 
 use std::hint::black_box;
 
-use mmfs::mm::slab::{self, CacheId};
-use mmfs::mm::{Kernel, MachineConfig};
+use mmfs::ctl::Machine;
+use mmfs::mm::MachineConfig;
+use mmfs::mm::slab_common;
+use mmfs::mm::slub::CacheId;
 
 /// Target: one alloc + free pair.
 const PAIR_TARGET_NS: f64 = 50.0;
@@ -53,7 +55,7 @@ fn report(what: &str, value: f64, unit: &str, target: f64) {
 }
 
 /// Alloc then free the same object over and over: the fast path.
-fn pair_same_slab(kernel: &mut Kernel, cache: CacheId, iterations: u64) -> f64 {
+fn pair_same_slab(kernel: &mut Machine, cache: CacheId, iterations: u64) -> f64 {
     let start = Stopwatch::start();
     for _ in 0..iterations {
         let obj = kernel.kmem_cache_alloc(black_box(cache)).expect("alloc");
@@ -64,7 +66,7 @@ fn pair_same_slab(kernel: &mut Kernel, cache: CacheId, iterations: u64) -> f64 {
 
 /// Alloc `batch` objects, then free them all: slabs fill, move to the
 /// full list, come back to partial and empty, and some go back to buddy.
-fn pair_batched(kernel: &mut Kernel, cache: CacheId, batch: usize, rounds: u64) -> f64 {
+fn pair_batched(kernel: &mut Machine, cache: CacheId, batch: usize, rounds: u64) -> f64 {
     let mut objs = Vec::with_capacity(batch);
     let start = Stopwatch::start();
     for _ in 0..rounds {
@@ -78,7 +80,7 @@ fn pair_batched(kernel: &mut Kernel, cache: CacheId, batch: usize, rounds: u64) 
     start.elapsed_ns() / (rounds * batch as u64) as f64
 }
 
-fn kmalloc_pair(kernel: &mut Kernel, size: u64, iterations: u64) -> f64 {
+fn kmalloc_pair(kernel: &mut Machine, size: u64, iterations: u64) -> f64 {
     let start = Stopwatch::start();
     for _ in 0..iterations {
         let obj = kernel.kmalloc(black_box(size)).expect("kmalloc");
@@ -87,7 +89,7 @@ fn kmalloc_pair(kernel: &mut Kernel, size: u64, iterations: u64) -> f64 {
     start.elapsed_ns() / iterations as f64
 }
 
-fn render(kernel: &Kernel, iterations: u64) -> (f64, usize) {
+fn render(kernel: &Machine, iterations: u64) -> (f64, usize) {
     let mut bytes = 0;
     let start = Stopwatch::start();
     for _ in 0..iterations {
@@ -97,31 +99,31 @@ fn render(kernel: &Kernel, iterations: u64) -> (f64, usize) {
 }
 
 fn main() {
-    let mut kernel = Kernel::boot(MachineConfig::default()).expect("boot");
+    let mut kernel = Machine::boot(MachineConfig::default()).expect("boot");
     // Warm up: the first round creates slabs.
-    pair_same_slab(&mut kernel, slab::VM_AREA_STRUCT, 1000);
-    let ns = best_of(|| pair_same_slab(&mut kernel, slab::VM_AREA_STRUCT, 4_000_000));
+    pair_same_slab(&mut kernel, slab_common::VM_AREA_STRUCT, 1000);
+    let ns = best_of(|| pair_same_slab(&mut kernel, slab_common::VM_AREA_STRUCT, 4_000_000));
     report(
         "kmem_cache_alloc + free, vm_area_struct (same slab)",
         ns,
         "ns",
         PAIR_TARGET_NS,
     );
-    let ns = best_of(|| pair_same_slab(&mut kernel, slab::TASK_STRUCT, 4_000_000));
+    let ns = best_of(|| pair_same_slab(&mut kernel, slab_common::TASK_STRUCT, 4_000_000));
     report(
         "kmem_cache_alloc + free, task_struct (same slab)",
         ns,
         "ns",
         PAIR_TARGET_NS,
     );
-    let ns = best_of(|| pair_batched(&mut kernel, slab::VM_AREA_STRUCT, 1000, 2_000));
+    let ns = best_of(|| pair_batched(&mut kernel, slab_common::VM_AREA_STRUCT, 1000, 2_000));
     report(
         "alloc 1000 then free 1000, vm_area_struct (per pair)",
         ns,
         "ns",
         PAIR_TARGET_NS,
     );
-    let ns = best_of(|| pair_batched(&mut kernel, slab::TASK_STRUCT, 200, 4_000));
+    let ns = best_of(|| pair_batched(&mut kernel, slab_common::TASK_STRUCT, 200, 4_000));
     report(
         "alloc 200 then free 200, task_struct (slab churn, per pair)",
         ns,

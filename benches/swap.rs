@@ -13,23 +13,24 @@ mod common;
 use common::cpu_now;
 use std::time::Instant;
 
+use mmfs::ctl::Machine;
 use mmfs::ctl::Scope;
+use mmfs::mm::MachineConfig;
 use mmfs::mm::types::{Arch, Pid};
-use mmfs::mm::{Kernel, MachineConfig};
 
-fn sys(k: &mut Kernel, line: &str) {
+fn sys(k: &mut Machine, line: &str) {
     k.execute_line(Scope::System, line)
         .unwrap_or_else(|e| panic!("{line}: {e}"));
 }
 
-fn run(k: &mut Kernel, pid: Pid, line: &str) {
+fn run(k: &mut Machine, pid: Pid, line: &str) {
     k.execute_line(Scope::Process(pid), line)
         .unwrap_or_else(|e| panic!("{line}: {e}"));
 }
 
 /// A machine with `size` of touched anon memory and a swap area `path`.
-fn setup(path: &str, size: &str) -> (Kernel, Pid) {
-    let mut k = Kernel::boot(MachineConfig {
+fn setup(path: &str, size: &str) -> (Machine, Pid) {
+    let mut k = Machine::boot(MachineConfig {
         arch: Arch::X86_64,
         mem_bytes: 4 << 30,
     })

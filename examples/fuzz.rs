@@ -36,14 +36,15 @@ fn usage() -> ! {
 /// `read PID/FILE` to print a file, or a `#` comment. Prints
 /// each line's result and stops at the first broken invariant or panic.
 fn replay(path: &str, check_each: bool) -> ! {
+    use mmfs::ctl::Machine;
     use mmfs::ctl::Scope;
+    use mmfs::mm::MachineConfig;
     use mmfs::mm::types::{Arch, Pid, parse_size};
-    use mmfs::mm::{Kernel, MachineConfig};
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| {
         eprintln!("fuzz: cannot read {path}: {e}");
         std::process::exit(2)
     });
-    let mut kernel: Option<Kernel> = None;
+    let mut kernel: Option<Machine> = None;
     for (n, raw) in text.lines().enumerate() {
         let line = raw.trim_start();
         if line.is_empty() || line.starts_with('#') {
@@ -57,11 +58,12 @@ fn replay(path: &str, check_each: bool) -> ! {
                 _ => Arch::X86_64,
             };
             let mem_bytes = words.next().and_then(parse_size).unwrap_or(1 << 30);
-            kernel = Some(Kernel::boot(MachineConfig { arch, mem_bytes }).expect("boot"));
+            kernel = Some(Machine::boot(MachineConfig { arch, mem_bytes }).expect("boot"));
             println!("{}: boot {} {}K", n + 1, arch.name(), mem_bytes >> 10);
             continue;
         }
-        let k = kernel.get_or_insert_with(|| Kernel::boot(MachineConfig::default()).expect("boot"));
+        let k =
+            kernel.get_or_insert_with(|| Machine::boot(MachineConfig::default()).expect("boot"));
         if head == "read" {
             // `read meminfo` or `read PID/maps`: print the file.
             let text = match rest.split_once('/') {

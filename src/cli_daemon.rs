@@ -326,7 +326,7 @@ fn serve(plan: &MountPlan, dir: &Path, ready: Option<File>) -> i32 {
     };
     // SAFETY: getuid/getgid have no preconditions.
     let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
-    let fs = MmFs::new(kernel, uid, gid);
+    let fs = MmFs::new(kernel.into(), uid, gid);
     let acl = if plan.allow_other {
         SessionACL::All
     } else {

@@ -10,10 +10,11 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use mmfs::ctl::Machine;
 use mmfs::ctl::{MAX_LINE, Scope};
 use mmfs::fs::linebuf::LineBuffer;
+use mmfs::mm::MachineConfig;
 use mmfs::mm::types::Pid;
-use mmfs::mm::{Kernel, MachineConfig};
 use mmfs::procfs::{GLOBAL_FILES, render_global};
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -36,8 +37,8 @@ fn scaled(n: u64) -> u64 {
     if cfg!(debug_assertions) { n / 10 } else { n }
 }
 
-fn boot(mem: u64) -> Kernel {
-    let k = Kernel::boot(MachineConfig {
+fn boot(mem: u64) -> Machine {
+    let k = Machine::boot(MachineConfig {
         mem_bytes: mem,
         ..MachineConfig::default()
     })
@@ -51,7 +52,7 @@ fn errno(r: Result<(), mmfs::mm::error::MmError>) -> i32 {
 }
 
 /// Every system file but dmesg and stat (which move with the clock).
-fn state(k: &Kernel) -> Vec<String> {
+fn state(k: &Machine) -> Vec<String> {
     GLOBAL_FILES
         .iter()
         .filter(|(name, _, _)| *name != "dmesg" && *name != "stat")
@@ -68,12 +69,12 @@ fn padded(prefix: &str, len: usize) -> String {
 
 /// Free pages as the buddy lists count them (the vmstat and zoneinfo
 /// event counters move with every allocation, so round trips compare this).
-fn free_pages(k: &Kernel) -> u64 {
+fn free_pages(k: &Machine) -> u64 {
     k.page_alloc.total_free()
 }
 
 /// Bytes of text the kernel log holds (without rendering it).
-fn dmesg_bytes(k: &Kernel) -> usize {
+fn dmesg_bytes(k: &Machine) -> usize {
     k.dmesg.records().map(|r| r.text.len() + 1).sum()
 }
 
@@ -175,8 +176,7 @@ fn one_write_over_a_megabyte() {
     for _ in 0..64 {
         let r = buf.feed(&huge, |line| {
             ran.push(line.len());
-            let text = String::from_utf8_lossy(line);
-            k.execute_line(Scope::System, &text).map_err(|e| e.errno())
+            k.execute_line(Scope::System, line).map_err(|e| e.errno())
         });
         assert!(r == Err(libc::EINVAL) || r == Ok(()), "{r:?}");
     }
@@ -185,10 +185,7 @@ fn one_write_over_a_megabyte() {
         "a line of {:?} bytes reached the kernel",
         ran.iter().max()
     );
-    let r = buf.finish(|line| {
-        k.execute_line(Scope::System, &String::from_utf8_lossy(line))
-            .map_err(|e| e.errno())
-    });
+    let r = buf.finish(|line| k.execute_line(Scope::System, line).map_err(|e| e.errno()));
     assert_eq!(r, Ok(()), "the discarded tail ran at close");
     assert_eq!(state(&k), before);
     // 1 MiB of valid lines in one write: every line runs.
@@ -203,11 +200,7 @@ fn one_write_over_a_megabyte() {
         })
     });
     assert_eq!(r, Ok(()));
-    let held: u64 = k
-        .tagged_pages
-        .get("plan")
-        .map(|v| v.len() as u64)
-        .unwrap_or(0);
+    let held = k.tags.pages.get("plan").len() as u64;
     assert_eq!(held, lines);
     k.execute_line(Scope::System, "free_pages tag=plan")
         .unwrap();
@@ -269,9 +262,9 @@ fn a_million_distinct_tags_leave_no_state() {
     });
     k.check_invariants().unwrap();
     assert!(
-        k.tagged_pages.is_empty(),
+        k.tags.pages.is_empty(),
         "{} page tags left behind",
-        k.tagged_pages.len()
+        k.tags.pages.len()
     );
     // Empty slabs may stay on the partial lists (SLUB's min_partial): allow
     // a few pages, not one per tag.
@@ -291,7 +284,7 @@ fn a_million_distinct_tags_leave_no_state() {
     let held = scaled(100_000);
     let rss1 = rss_kb();
     for i in 0..held {
-        k.execute_line(Scope::System, &format!("kmalloc 8 tag=h{i:x}"))
+        k.execute_line(Scope::System, format!("kmalloc 8 tag=h{i:x}"))
             .unwrap();
     }
     let per_tag = (rss_kb().saturating_sub(rss1) * 1024) / held;
@@ -301,7 +294,7 @@ fn a_million_distinct_tags_leave_no_state() {
         "{per_tag} host bytes per tagged 8-byte object"
     );
     for i in 0..held {
-        k.execute_line(Scope::System, &format!("kfree tag=h{i:x}"))
+        k.execute_line(Scope::System, format!("kfree tag=h{i:x}"))
             .unwrap();
     }
     k.check_invariants().unwrap();
@@ -322,7 +315,7 @@ fn a_hundred_thousand_spawns() {
     let mut done = 0;
     let mut stopped = "";
     for i in 0..n {
-        let e = errno(k.execute_line(Scope::System, &format!("spawn p{i}")));
+        let e = errno(k.execute_line(Scope::System, format!("spawn p{i}")));
         *errors.entry(e).or_insert(0u64) += 1;
         done += 1;
         // Stop early rather than run for many minutes, or eat the test
@@ -396,7 +389,7 @@ fn a_hundred_thousand_spawns() {
     );
     timed("kill them all", Duration::from_secs(30), || {
         for pid in k.pids() {
-            k.execute_line(Scope::System, &format!("kill {pid}"))
+            k.execute_line(Scope::System, format!("kill {pid}"))
                 .unwrap();
         }
     });
@@ -440,7 +433,7 @@ fn a_million_vmas_in_one_process() {
         for i in 0..n {
             // Alternate protections so neighbours cannot merge.
             let prot = if i % 2 == 0 { "r" } else { "rw" };
-            let e = errno(k.execute_line(Scope::Process(pid), &format!("mmap 4K prot={prot}")));
+            let e = errno(k.execute_line(Scope::Process(pid), format!("mmap 4K prot={prot}")));
             *errors.entry(e).or_insert(0u64) += 1;
             if e == 0 {
                 made += 1;
@@ -467,7 +460,7 @@ fn a_million_vmas_in_one_process() {
         "RSS grew {grown} KiB for {made} mappings"
     );
     timed("kill the process", Duration::from_secs(30), || {
-        k.execute_line(Scope::System, &format!("kill {pid}"))
+        k.execute_line(Scope::System, format!("kill {pid}"))
             .unwrap();
     });
     k.check_invariants().unwrap();

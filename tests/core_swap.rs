@@ -2,14 +2,15 @@
 //! language on a Kernel (no FUSE), with the cross-file invariants checked
 //! after every step.
 
+use mmfs::ctl::Machine;
 use mmfs::ctl::Scope;
+use mmfs::mm::MachineConfig;
 use mmfs::mm::types::{Arch, Pid};
-use mmfs::mm::{Kernel, MachineConfig};
 use mmfs::procfs::pid::{PidFile, render_pid};
 use mmfs::procfs::{GlobalFile, render_global};
 
-fn boot(mem: u64) -> Kernel {
-    let k = Kernel::boot(MachineConfig {
+fn boot(mem: u64) -> Machine {
+    let k = Machine::boot(MachineConfig {
         arch: Arch::X86_64,
         mem_bytes: mem,
     })
@@ -27,7 +28,7 @@ fn key(text: &str, name: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {name}"))
 }
 
-fn vmstat(k: &Kernel, name: &str) -> u64 {
+fn vmstat(k: &Machine, name: &str) -> u64 {
     render_global(k, GlobalFile::Vmstat)
         .lines()
         .find_map(|l| {
@@ -39,7 +40,7 @@ fn vmstat(k: &Kernel, name: &str) -> u64 {
 
 /// SwapFree = SwapTotal − Σ Used; Σ VmSwap ≤ Σ Used (no swap cache, so
 /// equal); MemFree = buddyinfo; plus the kernel's own checker.
-fn invariants(k: &Kernel) {
+fn invariants(k: &Machine) {
     k.check_invariants().unwrap();
     let meminfo = render_global(k, GlobalFile::Meminfo);
     let swaps = render_global(k, GlobalFile::Swaps);
@@ -68,13 +69,13 @@ fn invariants(k: &Kernel) {
     assert_eq!(buddy * 4, key(&meminfo, "MemFree"));
 }
 
-fn sys(k: &mut Kernel, line: &str) {
+fn sys(k: &mut Machine, line: &str) {
     k.execute_line(Scope::System, line)
         .unwrap_or_else(|e| panic!("{line}: {e}"));
     invariants(k);
 }
 
-fn run(k: &mut Kernel, pid: Pid, line: &str) -> Result<(), i32> {
+fn run(k: &mut Machine, pid: Pid, line: &str) -> Result<(), i32> {
     let r = k
         .execute_line(Scope::Process(pid), line)
         .map_err(|e| e.errno());
@@ -82,12 +83,12 @@ fn run(k: &mut Kernel, pid: Pid, line: &str) -> Result<(), i32> {
     r
 }
 
-fn spawn(k: &mut Kernel, name: &str) -> Pid {
+fn spawn(k: &mut Machine, name: &str) -> Pid {
     sys(k, &format!("spawn {name}"));
     Pid(k.ns_last_pid)
 }
 
-fn used_kb(k: &Kernel, path: &str) -> u64 {
+fn used_kb(k: &Machine, path: &str) -> u64 {
     render_global(k, GlobalFile::Swaps)
         .lines()
         .find(|l| l.split_whitespace().next() == Some(path))

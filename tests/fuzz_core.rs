@@ -8,8 +8,9 @@ mod fuzz_common;
 use std::time::Duration;
 
 use fuzz_common::{FuzzConfig, Fuzzer, Op, scratch_dir, start_watchdog};
+use mmfs::ctl::Machine;
 use mmfs::ctl::Scope;
-use mmfs::mm::{Kernel, MachineConfig};
+use mmfs::mm::MachineConfig;
 
 /// Control lines per seed.
 fn commands() -> u64 {
@@ -131,6 +132,6 @@ fn generated_swap_paths_stay_in_scratch() {
         swap_lines > 100,
         "only {swap_lines} swap commands generated"
     );
-    let k = Kernel::boot(MachineConfig::default()).unwrap();
+    let k = Machine::boot(MachineConfig::default()).unwrap();
     k.check_invariants().unwrap();
 }

@@ -7,12 +7,14 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 
 use common::{Mount, stderr, stdout};
+use mmfs::ctl::Machine;
+use mmfs::mm::MachineConfig;
+use mmfs::mm::sysctl::writable_sysctls;
 use mmfs::mm::types::Arch;
-use mmfs::mm::{Kernel, MachineConfig, SYSCTL_FILES};
 use mmfs::procfs::{GLOBAL_FILES, render_global};
 
-fn boot(arch: Arch, mem_bytes: u64) -> Kernel {
-    Kernel::boot(MachineConfig { arch, mem_bytes }).expect("boot")
+fn boot(arch: Arch, mem_bytes: u64) -> Machine {
+    Machine::boot(MachineConfig { arch, mem_bytes }).expect("boot")
 }
 
 #[test]
@@ -31,15 +33,15 @@ fn every_global_file_reads_like_its_renderer() {
         assert_eq!(meta.len(), 0, "{name}: generated files report size 0");
         assert!(meta.is_file());
     }
-    for path in SYSCTL_FILES {
-        let want = kernel.read_sysctl(path).unwrap();
+    for path in writable_sysctls() {
+        let want = kernel.sysctl_read(path).unwrap();
         assert_eq!(m.read(&format!("sys/{path}")), want, "sys/{path}");
         let meta = std::fs::metadata(m.path(&format!("sys/{path}"))).unwrap();
         assert_eq!(meta.permissions().mode() & 0o7777, 0o644, "sys/{path}");
     }
     assert_eq!(
         m.read("sys/kernel/ns_last_pid"),
-        kernel.read_sysctl("kernel/ns_last_pid").unwrap()
+        kernel.sysctl_read("kernel/ns_last_pid").unwrap()
     );
     let ctl = std::fs::metadata(m.path("ctl")).unwrap();
     assert_eq!(ctl.permissions().mode() & 0o7777, 0o200);
@@ -61,7 +63,7 @@ fn root_lists_the_tables() {
     assert_eq!(names, want);
     let out = m.bash("ls -l $M && ls $M/sys $M/sys/vm $M/sys/kernel");
     assert!(out.status.success(), "{}", stderr(&out));
-    for path in SYSCTL_FILES {
+    for path in writable_sysctls() {
         let name = path.rsplit('/').next().unwrap();
         assert!(stdout(&out).contains(name), "ls misses {name}");
     }
@@ -291,7 +293,7 @@ fn same_commands_give_identical_files() {
             assert_eq!(a.read(&rel), b.read(&rel), "{rel} differs between two runs");
         }
     }
-    for path in SYSCTL_FILES {
+    for path in writable_sysctls() {
         let rel = format!("sys/{path}");
         assert_eq!(a.read(&rel), b.read(&rel), "{rel}");
     }

@@ -5,27 +5,28 @@
 
 use std::process::Command;
 
+use mmfs::ctl::Machine;
 use mmfs::ctl::Scope;
+use mmfs::mm::MachineConfig;
 use mmfs::mm::types::{Arch, Pid};
-use mmfs::mm::{Kernel, MachineConfig};
 use mmfs::procfs::pid::{PidFile, render_pid};
 use mmfs::procfs::{GlobalFile, render_global};
 
-fn boot() -> Kernel {
-    Kernel::boot(MachineConfig {
+fn boot() -> Machine {
+    Machine::boot(MachineConfig {
         arch: Arch::X86_64,
         mem_bytes: 256 << 20,
     })
     .unwrap()
 }
 
-fn sys(k: &mut Kernel, line: &str) {
+fn sys(k: &mut Machine, line: &str) {
     k.execute_line(Scope::System, line)
         .unwrap_or_else(|e| panic!("{line}: {e}"));
     k.check_invariants().unwrap();
 }
 
-fn status_kb(k: &Kernel, pid: Pid, key: &str) -> u64 {
+fn status_kb(k: &Machine, pid: Pid, key: &str) -> u64 {
     render_pid(k, pid, PidFile::Status)
         .unwrap()
         .lines()

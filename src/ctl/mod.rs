@@ -1,11 +1,15 @@
-//! The control language: one text line → one typed [`Command`].
+//! The control language: one text line → one typed [`Command`]
+//! (this file and [`process`]), run against the kernel by [`exec`].
 //!
 //! Parsing never touches kernel state; a line that fails here is EINVAL and
 //! changes nothing. Names (tags, caches, process names) are cut to 15 bytes
 //! as Linux cuts a task's comm.
 
+pub mod exec;
 pub mod process;
+pub mod tags;
 
+pub use exec::{Machine, PidWrite};
 pub use process::{AddrSpec, Advice, BrkArg, ProcessCommand, Prot, parse_process};
 
 use crate::mm::error::{MmError, MmResult};
@@ -13,8 +17,6 @@ use crate::mm::types::{Order, parse_number, parse_size};
 
 /// Longest accepted line, in bytes.
 pub const MAX_LINE: usize = 4096;
-/// Names are cut to this many bytes (TASK_COMM_LEN - 1).
-pub const NAME_LEN: usize = 15;
 /// Largest `tick` count.
 pub const MAX_TICKS: u64 = 1_000_000;
 /// Largest `count=` of one command.
@@ -251,8 +253,8 @@ pub fn count(words: &Words, default: u64) -> MmResult<u64> {
     }
 }
 
-/// Cut a name to [`NAME_LEN`] bytes (on a character boundary) and refuse
-/// empty names or names with `/`.
+/// Cut a name as a task's comm is cut (15 bytes, on a character
+/// boundary) and refuse empty names or names with `/`.
 pub fn name(text: &str, what: &str) -> MmResult<String> {
     if text.is_empty() {
         return Err(invalid(format!("empty {what}")));
@@ -260,11 +262,7 @@ pub fn name(text: &str, what: &str) -> MmResult<String> {
     if text.contains('/') {
         return Err(invalid(format!("{what} '{text}' may not contain '/'")));
     }
-    let mut end = text.len().min(NAME_LEN);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    Ok(text[..end].to_string())
+    Ok(crate::mm::process::comm_cut(text).to_string())
 }
 
 /// Parse one line written to `MOUNT/ctl`. Blank lines and comments are

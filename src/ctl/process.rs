@@ -6,6 +6,8 @@
 
 use super::{Words, invalid, name, number, size};
 use crate::mm::error::MmResult;
+pub use crate::mm::madvise::Advice;
+pub use crate::mm::mprotect::Prot;
 
 /// An address as written in a command: a number, or a name plus offset.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,52 +27,21 @@ pub enum AddrSpec {
     Stack(i64),
 }
 
-/// Protection of a mapping (`PROT_READ | PROT_WRITE | PROT_EXEC`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct Prot {
-    /// PROT_READ.
-    pub read: bool,
-    /// PROT_WRITE.
-    pub write: bool,
-    /// PROT_EXEC.
-    pub exec: bool,
-}
-
-impl Prot {
-    /// `rw`, the default of `mmap`.
-    pub const RW: Prot = Prot {
-        read: true,
-        write: true,
-        exec: false,
+/// Parse `r`, `rw`, `rx`, `rwx` or `none`.
+pub fn parse_prot(text: &str) -> MmResult<Prot> {
+    let (read, write, exec) = match text {
+        "r" => (true, false, false),
+        "rw" => (true, true, false),
+        "rx" => (true, false, true),
+        "rwx" => (true, true, true),
+        "none" => (false, false, false),
+        _ => {
+            return Err(invalid(format!(
+                "bad protection '{text}': use r, rw, rx, rwx or none"
+            )));
+        }
     };
-
-    /// Parse `r`, `rw`, `rx`, `rwx` or `none`.
-    pub fn parse(text: &str) -> MmResult<Prot> {
-        let (read, write, exec) = match text {
-            "r" => (true, false, false),
-            "rw" => (true, true, false),
-            "rx" => (true, false, true),
-            "rwx" => (true, true, true),
-            "none" => (false, false, false),
-            _ => {
-                return Err(invalid(format!(
-                    "bad protection '{text}': use r, rw, rx, rwx or none"
-                )));
-            }
-        };
-        Ok(Prot { read, write, exec })
-    }
-}
-
-/// `madvise` advice.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Advice {
-    /// MADV_DONTNEED: drop the pages (and swap entries) of the range.
-    DontNeed,
-    /// MADV_PAGEOUT: reclaim the range now (swap it out).
-    PageOut,
-    /// MADV_COLD: deactivate the range (reclaim it first).
-    Cold,
+    Ok(Prot { read, write, exec })
 }
 
 /// How `brk` moves the program break.
@@ -230,7 +201,7 @@ pub fn parse_process(line: &str) -> MmResult<ProcessCommand> {
                 addr: words.option("addr").map(parse_addr).transpose()?,
                 prot: words
                     .option("prot")
-                    .map(Prot::parse)
+                    .map(parse_prot)
                     .transpose()?
                     .unwrap_or(Prot::RW),
             })
@@ -249,7 +220,7 @@ pub fn parse_process(line: &str) -> MmResult<ProcessCommand> {
             Ok(ProcessCommand::Mprotect {
                 addr: parse_addr(p[0])?,
                 bytes: length(p[1], "mprotect size")?,
-                prot: Prot::parse(p[2])?,
+                prot: parse_prot(p[2])?,
             })
         }
         "brk" => {

@@ -5,8 +5,8 @@
 //!   opened with `FOPEN_DIRECT_IO` so the page cache never shows stale text,
 //!   report size 0 and are served by offset.
 //! - Control files (`ctl`, `PID/ctl`) assemble lines per handle
-//!   ([`linebuf::LineBuffer`]) and run them through `Kernel::execute_line`.
-//! - One `parking_lot::Mutex<Kernel>` is taken per request; the reply goes
+//!   ([`linebuf::LineBuffer`]) and run them through `Machine::execute_line`.
+//! - One `parking_lot::Mutex<Machine>` is taken per request; the reply goes
 //!   out after the lock is released. Open handles live in a separate table.
 //! - Attribute and entry TTLs are zero: process directories come and go.
 //!
@@ -31,11 +31,10 @@ use fuser::{
 };
 use parking_lot::Mutex;
 
-use crate::ctl::{MAX_LINE, Scope};
-use crate::mm::Kernel;
+use crate::ctl::{Machine, PidWrite, Scope};
 use crate::mm::error::MmError;
 use crate::mm::types::Pid;
-use crate::procfs::pid::{PidFile, render_pid, write_pid_file};
+use crate::procfs::pid::{PidFile, render_pid};
 use crate::procfs::render_global;
 use linebuf::LineBuffer;
 use tree::{Node, PidEntry, StaticKind, StaticTree};
@@ -51,24 +50,6 @@ const TTL: Duration = Duration::ZERO;
 /// entry's index, ordered by pid, so a listing that spans several readdir
 /// calls neither repeats nor skips a pid when others come and go.
 const PID_DIR_OFFSET: u64 = 1 << 32;
-
-/// The text of `MOUNT/version`: the kernel's banner, as the first line of
-/// its boot log prints it (Linux prints the same `linux_banner` in both).
-pub fn version_text(kernel: &Kernel) -> String {
-    let banner = kernel
-        .dmesg
-        .records()
-        .next()
-        .map(|r| r.text.as_str())
-        .filter(|t| t.starts_with("Linux version "));
-    match banner {
-        Some(text) => format!("{}\n", text.lines().next().unwrap_or(text)),
-        None => format!(
-            "Linux version 6.18.44-mmfs ({}) (rustc) #1 SMP PREEMPT_DYNAMIC\n",
-            kernel.config.arch.name()
-        ),
-    }
-}
 
 /// What an open file handle holds.
 #[derive(Debug)]
@@ -152,7 +133,7 @@ enum HandleRef {
 /// The filesystem: the simulated kernel behind its lock, the tree and the
 /// open handles.
 pub struct MmFs {
-    kernel: Mutex<Kernel>,
+    kernel: Mutex<Machine>,
     handles: Mutex<Handles>,
     tree: StaticTree,
     /// Owner of every file: the user who mounted.
@@ -187,41 +168,10 @@ fn guarded(op: &str, f: impl FnOnce()) {
     }
 }
 
-/// Run one control line for `scope`, returning its errno on failure. Lines
-/// that are too long or not UTF-8 are refused with a dmesg line, as every
-/// other rejected line is.
-fn run_line(kernel: &mut Kernel, scope: Scope, line: &[u8]) -> Result<(), i32> {
-    match std::str::from_utf8(line) {
-        Ok(text) if line.len() <= MAX_LINE => {
-            kernel.execute_line(scope, text).map_err(|e| e.errno())
-        }
-        _ if line.len() > MAX_LINE => {
-            // execute_line refuses over-long lines before parsing and logs them.
-            let text = String::from_utf8_lossy(line);
-            match kernel.execute_line(scope, &text) {
-                Err(e) => Err(e.errno()),
-                Ok(()) => Err(libc::EINVAL),
-            }
-        }
-        _ => {
-            let file = match scope {
-                Scope::System => "ctl".to_string(),
-                Scope::Process(pid) => format!("{pid}/ctl"),
-            };
-            let quoted: String = String::from_utf8_lossy(line).chars().take(200).collect();
-            kernel.printk(format!(
-                "mmfs: {file}: \"{}\": not UTF-8 text; commands are plain ASCII words",
-                quoted.trim()
-            ));
-            Err(libc::EINVAL)
-        }
-    }
-}
-
 impl MmFs {
     /// Serve `kernel`, with every file owned by `uid`:`gid`.
-    pub fn new(kernel: Kernel, uid: u32, gid: u32) -> MmFs {
-        let version: Arc<[u8]> = version_text(&kernel).into_bytes().into();
+    pub fn new(kernel: Machine, uid: u32, gid: u32) -> MmFs {
+        let version: Arc<[u8]> = crate::procfs::version::version(&kernel).into_bytes().into();
         MmFs {
             kernel: Mutex::new(kernel),
             handles: Mutex::new(Handles::default()),
@@ -233,8 +183,8 @@ impl MmFs {
         }
     }
 
-    /// The kernel behind the mount (for in-process callers and tests).
-    pub fn kernel(&self) -> &Mutex<Kernel> {
+    /// The machine behind the mount (for in-process callers and tests).
+    pub fn kernel(&self) -> &Mutex<Machine> {
         &self.kernel
     }
 
@@ -421,7 +371,7 @@ impl MmFs {
                         let text = self
                             .kernel
                             .lock()
-                            .read_sysctl(path)
+                            .sysctl_read(path)
                             .map_err(|e| fs_errno(&e))?;
                         Some(text.into_bytes().into())
                     } else {
@@ -536,9 +486,9 @@ impl MmFs {
             HandleRef::Ctl(scope, buffer) => {
                 let mut buffer = buffer.lock();
                 let mut kernel = self.kernel.lock();
-                let result = buffer
-                    .lines
-                    .feed(data, |line| run_line(&mut kernel, scope, line));
+                let result = buffer.lines.feed(data, |line| {
+                    kernel.execute_line(scope, line).map_err(|e| e.errno())
+                });
                 buffer.writer = if buffer.lines.has_partial() {
                     owner
                 } else {
@@ -553,7 +503,15 @@ impl MmFs {
                 let result = match target {
                     Tunable::Sysctl(path) => kernel.write_sysctl(path, text),
                     // A write to an open file of a dead process: ESRCH.
-                    Tunable::Pid(pid, file) => write_pid_file(&mut kernel, pid, file, text),
+                    Tunable::Pid(pid, PidFile::Comm) => {
+                        kernel.write_pid_file(pid, PidWrite::Comm, text)
+                    }
+                    Tunable::Pid(pid, PidFile::OomScoreAdj) => {
+                        kernel.write_pid_file(pid, PidWrite::OomScoreAdj, text)
+                    }
+                    Tunable::Pid(pid, file) => {
+                        Err(MmError::Permission(format!("{pid}/{file:?} is read-only")))
+                    }
                 };
                 drop(kernel);
                 result.map_err(|e| Errno::from_i32(e.errno()))?;
@@ -590,7 +548,7 @@ impl MmFs {
             let mut kernel = self.kernel.lock();
             buffer
                 .lines
-                .finish(|line| run_line(&mut kernel, scope, line))
+                .finish(|line| kernel.execute_line(scope, line).map_err(|e| e.errno()))
                 .map_err(Errno::from_i32)?;
         }
         Ok(())
@@ -924,10 +882,10 @@ impl Filesystem for MmFs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mm::MachineConfig;
+    use crate::mm::{Kernel, MachineConfig};
 
     fn fs() -> MmFs {
-        MmFs::new(Kernel::boot(MachineConfig::default()).unwrap(), 0, 0)
+        MmFs::new(Machine::boot(MachineConfig::default()).unwrap(), 0, 0)
     }
 
     fn open(fs: &MmFs, path: &str, flags: i32) -> Result<u64, Errno> {
@@ -990,9 +948,9 @@ mod tests {
         );
         // Another process closing an inherited descriptor does not run it.
         assert_eq!(fs.finish_ctl(fh, Some(LockOwner(2))), Ok(()));
-        assert!(!fs.kernel.lock().tagged_pages.contains_key("p"));
+        assert!(!fs.kernel.lock().tags.pages.contains("p"));
         assert_eq!(fs.finish_ctl(fh, None), Ok(()));
-        assert!(fs.kernel.lock().tagged_pages.contains_key("p"));
+        assert!(fs.kernel.lock().tags.pages.contains("p"));
         assert_eq!(fs.do_write(fh, 0, b"\xff\xfe\n", None), Err(Errno::EINVAL));
         assert!(fs.kernel.lock().dmesg.last().unwrap().contains("not UTF-8"));
         fs.kernel.lock().check_invariants().unwrap();
@@ -1017,7 +975,7 @@ mod tests {
         );
         assert_eq!(fs.do_write(FileHandle(sw), 0, b"100\n", None), Ok(4));
         assert_eq!(
-            fs.kernel.lock().read_sysctl("vm/swappiness").unwrap(),
+            fs.kernel.lock().sysctl_read("vm/swappiness").unwrap(),
             "100\n"
         );
         let root = INodeNo(1);

@@ -6,7 +6,7 @@
 //! a lookup table: static nodes are numbered from 1 (the root) in table
 //! order; a process node is [`PID_INO_BASE`] + pid × 256 + slot.
 
-use crate::mm::SYSCTL_FILES;
+use crate::mm::sysctl::SYSCTL_TABLE;
 use crate::mm::types::Pid;
 use crate::procfs::pid::{PID_FILES, PidFile};
 use crate::procfs::{GLOBAL_FILES, GlobalFile};
@@ -42,13 +42,6 @@ pub const PAGEMAP_MODE: u16 = 0o400;
 pub const DIR_MODE: u16 = 0o555;
 /// Mode of the constant `version` file.
 pub const VERSION_MODE: u16 = 0o444;
-/// Mode of a writable sysctl.
-pub const SYSCTL_RW_MODE: u16 = 0o644;
-/// Mode of a read-only sysctl.
-pub const SYSCTL_RO_MODE: u16 = 0o444;
-
-/// Sysctls served read-only beside [`SYSCTL_FILES`] (paths under `sys/`).
-pub const READ_ONLY_SYSCTLS: &[&str] = &["kernel/ns_last_pid"];
 
 /// What a static node is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,11 +54,11 @@ pub enum StaticKind {
     Ctl,
     /// `MOUNT/version`, the constant banner.
     Version,
-    /// A file under `sys/`; the path is the one `Kernel::read_sysctl` takes.
+    /// A file under `sys/`; the path is the one `Kernel::sysctl_read` takes.
     Sysctl {
         /// `vm/swappiness`, `kernel/ns_last_pid`, …
         path: &'static str,
-        /// True when writes apply (`write_sysctl`).
+        /// True when writes apply (`sysctl_write`).
         writable: bool,
     },
 }
@@ -210,7 +203,7 @@ pub fn decode(tree: &StaticTree, ino: u64) -> Option<Node> {
 impl StaticTree {
     /// Build the tree from the renderer tables: the root holds every
     /// [`GLOBAL_FILES`] entry, `ctl`, `version` and `sys/`, and `sys/`
-    /// holds every [`SYSCTL_FILES`] path plus [`READ_ONLY_SYSCTLS`].
+    /// holds every [`SYSCTL_TABLE`] entry.
     /// A name a table repeats (or that clashes with `ctl`/`version`/`sys`)
     /// is served once, first come first served.
     pub fn build() -> StaticTree {
@@ -229,23 +222,16 @@ impl StaticTree {
         tree.add(0, "ctl", StaticKind::Ctl, CTL_MODE);
         tree.add(0, "version", StaticKind::Version, VERSION_MODE);
         let sys = tree.add_dir(0, "sys");
-        let sysctls = SYSCTL_FILES
-            .iter()
-            .map(|&p| (p, true))
-            .chain(READ_ONLY_SYSCTLS.iter().map(|&p| (p, false)));
-        for (path, writable) in sysctls {
+        for entry in SYSCTL_TABLE {
+            let path = entry.procname;
             let mut parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
             let Some(file) = parts.pop() else { continue };
             let mut dir = sys;
             for part in parts {
                 dir = tree.add_dir(dir, part);
             }
-            let mode = if writable {
-                SYSCTL_RW_MODE
-            } else {
-                SYSCTL_RO_MODE
-            };
-            tree.add(dir, file, StaticKind::Sysctl { path, writable }, mode);
+            let writable = entry.writable();
+            tree.add(dir, file, StaticKind::Sysctl { path, writable }, entry.mode);
         }
         tree
     }
@@ -322,9 +308,10 @@ mod tests {
             assert_eq!(tree.node(i).unwrap().kind, StaticKind::Global(file));
             assert_eq!(tree.node(i).unwrap().mode, mode);
         }
-        for path in SYSCTL_FILES {
+        for entry in SYSCTL_TABLE {
+            let path = entry.procname;
             let i = tree.find(&format!("sys/{path}")).expect(path);
-            assert_eq!(tree.node(i).unwrap().mode, 0o644);
+            assert_eq!(tree.node(i).unwrap().mode, entry.mode);
         }
         let pid = tree.find("sys/kernel/ns_last_pid").unwrap();
         assert_eq!(tree.node(pid).unwrap().mode, 0o444);

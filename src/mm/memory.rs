@@ -484,7 +484,7 @@ impl Kernel {
     /// page comes from here so that reclaim and the OOM killer have one hook.
     pub fn alloc_user_page(&mut self) -> MmResult<Pfn> {
         let highest = self.procs.user_zone;
-        self.alloc_pages_oom(Order(0), highest, PageKind::UserAnon)
+        self.alloc_pages(Order(0), highest, PageKind::UserAnon)
             .ok_or_else(|| {
                 MmError::NoMemory(
                     "out of memory: no free page for a user page fault, and reclaim found nothing to free"
@@ -509,7 +509,7 @@ impl Kernel {
     /// Allocate a page-table page (GFP_PGTABLE_USER: kernel zones only).
     pub(crate) fn alloc_pt_page(&mut self) -> MmResult<Pfn> {
         let zone = self.kernel_zone();
-        self.alloc_kernel_block(Order(0), zone, PageKind::PageTable)
+        self.alloc_pages(Order(0), zone, PageKind::PageTable)
             .ok_or_else(|| MmError::NoMemory("out of memory: no free page for a page table".into()))
     }
 
@@ -756,7 +756,7 @@ impl Kernel {
         let vma_write = self
             .procs
             .get(slot)
-            .and_then(|p| p.mm.find_vma(vpn << PAGE_SHIFT))
+            .and_then(|p| p.mm.vma_lookup(vpn << PAGE_SHIFT))
             .is_some_and(|vma| vma.flags.is_write());
         self.swap_in_pte(slot, vpn, vma_write)
     }
@@ -968,7 +968,7 @@ impl Kernel {
     /// its frame (Some(None) for the zero page). None when no VMA covers
     /// `addr` or the fault failed.
     fn gup_page(&mut self, slot: u32, addr: u64, write: bool) -> Option<Option<Pfn>> {
-        let vma_write = self.procs.get(slot)?.mm.find_vma(addr)?.flags.is_write();
+        let vma_write = self.procs.get(slot)?.mm.vma_lookup(addr)?.flags.is_write();
         if write {
             self.anon_vma_prepare(slot, addr).ok()?;
         }
@@ -1272,15 +1272,16 @@ mod tests {
         let zone = k.page_alloc.zone_of(last).unwrap();
         k.lru_del(last);
         k.lru_add_anon(last);
-        k.lru.zones[zone]
+        let kk = &mut k.kernel;
+        kk.lru.zones[zone]
             .inactive_anon
-            .remove(&mut k.page_alloc.frames, last);
-        k.page_alloc
+            .remove(&mut kk.page_alloc.frames, last);
+        kk.page_alloc
             .frames
             .set_flag(last, FLAG_ACTIVE | FLAG_REFERENCED, true);
-        k.lru.zones[zone]
+        kk.lru.zones[zone]
             .active_anon
-            .push_head(&mut k.page_alloc.frames, last);
+            .push_head(&mut kk.page_alloc.frames, last);
         let deactivated = k.events.pgdeactivate;
         run(&mut k, pid, "madvise buf+32K 32K cold").unwrap();
         assert_eq!(k.lru.zones[zone].inactive_anon.head(), Some(last));

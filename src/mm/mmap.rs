@@ -19,9 +19,10 @@ use std::sync::Arc;
 
 use super::Kernel;
 use super::error::{MmError, MmResult};
-use super::slab::{self, SlabObject};
+use super::mprotect::{Prot, prot_bits};
+use super::slab_common;
+use super::slub::SlabObject;
 use super::types::{Arch, PAGE_SHIFT, PAGE_SIZE};
-use crate::ctl::{Advice, Prot};
 
 /// VM_READ.
 pub const VM_READ: u64 = 0x1;
@@ -48,7 +49,7 @@ pub const VM_ACCESS_FLAGS: u64 = VM_READ | VM_WRITE | VM_EXEC;
 
 /// smaps `VmFlags` mnemonics of the flags the simulation sets, in bit order
 /// (fs/proc/task_mmu.c `show_smap_vma_flags`).
-const MNEMONICS: [(u64, &str); 10] = [
+pub(crate) const MNEMONICS: [(u64, &str); 10] = [
     (VM_READ, "rd"),
     (VM_WRITE, "wr"),
     (VM_EXEC, "ex"),
@@ -112,13 +113,6 @@ impl VmFlags {
     }
 }
 
-/// `calc_vm_prot_bits`.
-pub fn prot_bits(prot: Prot) -> u64 {
-    (if prot.read { VM_READ } else { 0 })
-        | (if prot.write { VM_WRITE } else { 0 })
-        | (if prot.exec { VM_EXEC } else { 0 })
-}
-
 /// One virtual memory area.
 #[derive(Debug)]
 pub struct Vma {
@@ -159,9 +153,9 @@ impl Vma {
 
 /// An anon_vma and the number of VMAs linked to it.
 #[derive(Debug)]
-struct AnonVma {
-    refs: u32,
-    object: Option<SlabObject>,
+pub(crate) struct AnonVma {
+    pub(crate) refs: u32,
+    pub(crate) object: Option<SlabObject>,
 }
 
 /// Fixed layout of an address space (no randomisation: determinism).
@@ -221,7 +215,7 @@ pub const INITIAL_STACK_PAGES_TOUCHED: u64 = 3;
 /// The memory descriptor of a process (`struct mm_struct`).
 pub struct MmStruct {
     /// VMAs by start address.
-    vmas: BTreeMap<u64, Vma>,
+    pub(crate) vmas: BTreeMap<u64, Vma>,
     /// The page tables.
     pub pgtables: super::memory::PageTables,
     /// The address-space layout.
@@ -250,14 +244,14 @@ pub struct MmStruct {
     pub brk: u64,
     /// start_stack: where argc sits (stat field 28).
     pub start_stack: u64,
-    anon_vmas: Vec<Option<AnonVma>>,
-    free_anon_vmas: Vec<u32>,
+    pub(crate) anon_vmas: Vec<Option<AnonVma>>,
+    pub(crate) free_anon_vmas: Vec<u32>,
     /// Number of VMAs carrying each anon name.
-    names: BTreeMap<Arc<str>, u32>,
+    pub(crate) names: BTreeMap<Arc<str>, u32>,
 }
 
 /// `vm_stat_account`'s classes of a VMA.
-fn stat_class(flags: VmFlags) -> (bool, bool, bool) {
+pub(crate) fn stat_class(flags: VmFlags) -> (bool, bool, bool) {
     let f = flags.0;
     let exec = f & (VM_EXEC | VM_WRITE | VM_GROWSDOWN) == VM_EXEC;
     let stack = !exec && f & VM_GROWSDOWN != 0;
@@ -302,7 +296,7 @@ impl MmStruct {
     }
 
     /// The VMA containing `addr`.
-    pub fn find_vma(&self, addr: u64) -> Option<&Vma> {
+    pub fn vma_lookup(&self, addr: u64) -> Option<&Vma> {
         self.vmas
             .range(..=addr)
             .next_back()
@@ -311,8 +305,8 @@ impl MmStruct {
     }
 
     /// Linux's `find_vma`: the first VMA that ends above `addr`.
-    pub fn find_vma_above(&self, addr: u64) -> Option<&Vma> {
-        if let Some(v) = self.find_vma(addr) {
+    pub fn find_vma(&self, addr: u64) -> Option<&Vma> {
+        if let Some(v) = self.vma_lookup(addr) {
             return Some(v);
         }
         self.vmas.range(addr..).next().map(|(_, v)| v)
@@ -325,7 +319,7 @@ impl MmStruct {
 
     /// True when some VMA meets `[start, end)`.
     pub fn intersects(&self, start: u64, end: u64) -> bool {
-        self.find_vma_above(start).is_some_and(|v| v.start < end)
+        self.find_vma(start).is_some_and(|v| v.start < end)
     }
 
     /// A VMA carries the anon name `name`.
@@ -346,7 +340,7 @@ impl MmStruct {
 
     /// The `[stack]` VMA (`vma_is_initial_stack`).
     pub fn stack_vma(&self) -> Option<&Vma> {
-        self.find_vma(self.start_stack)
+        self.vma_lookup(self.start_stack)
     }
 
     /// `vma_is_initial_heap`.
@@ -384,7 +378,7 @@ impl MmStruct {
         Some(vma)
     }
 
-    fn account(&mut self, flags: VmFlags, pages: i64) {
+    pub(crate) fn account(&mut self, flags: VmFlags, pages: i64) {
         let add = |counter: &mut u64| *counter = counter.wrapping_add_signed(pages);
         add(&mut self.total_vm);
         let (exec, stack, data) = stat_class(flags);
@@ -431,7 +425,7 @@ impl MmStruct {
     }
 
     /// `vm_start_gap`: the start of a VMA including its stack guard gap.
-    fn start_gap(vma: &Vma) -> u64 {
+    pub(crate) fn start_gap(vma: &Vma) -> u64 {
         if vma.flags.is_stack() {
             vma.start.saturating_sub(STACK_GUARD_GAP)
         } else {
@@ -461,7 +455,7 @@ impl MmStruct {
     /// `unmapped_area`: the lowest free range of `len` bytes in `[low, high)`.
     pub fn unmapped_area(&self, len: u64, low: u64, high: u64) -> Option<u64> {
         let mut gap_start = low;
-        if let Some(v) = self.find_vma(low) {
+        if let Some(v) = self.vma_lookup(low) {
             gap_start = v.end;
         }
         for vma in self.vmas.range(gap_start..).map(|(_, v)| v) {
@@ -481,7 +475,7 @@ impl MmStruct {
         fits.then_some(gap_start)
     }
 
-    fn new_anon_vma(&mut self, object: Option<SlabObject>) -> u32 {
+    pub(crate) fn new_anon_vma(&mut self, object: Option<SlabObject>) -> u32 {
         let anon = AnonVma { refs: 1, object };
         match self.free_anon_vmas.pop() {
             Some(id) => {
@@ -496,7 +490,7 @@ impl MmStruct {
     }
 
     /// Drop one reference; returns the anon_vma object when it was the last.
-    fn put_anon_vma(&mut self, id: u32) -> Option<SlabObject> {
+    pub(crate) fn put_anon_vma(&mut self, id: u32) -> Option<SlabObject> {
         let slot = self.anon_vmas.get_mut(id as usize)?;
         let anon = slot.as_mut()?;
         anon.refs -= 1;
@@ -508,7 +502,7 @@ impl MmStruct {
         object
     }
 
-    fn get_anon_vma(&mut self, id: u32) {
+    pub(crate) fn get_anon_vma(&mut self, id: u32) {
         if let Some(Some(anon)) = self.anon_vmas.get_mut(id as usize) {
             anon.refs += 1;
         }
@@ -591,24 +585,24 @@ pub fn page_align(bytes: u64) -> Option<u64> {
 /// Slab objects taken before an operation changes anything, so that a
 /// failure to get them changes nothing.
 #[derive(Default)]
-struct ObjPool {
-    vmas: Vec<SlabObject>,
-    avcs: Vec<SlabObject>,
+pub(crate) struct ObjPool {
+    pub(crate) vmas: Vec<SlabObject>,
+    pub(crate) avcs: Vec<SlabObject>,
 }
 
 impl Kernel {
     /// The memory descriptor of `slot`.
-    fn mm_of(&self, slot: u32) -> MmResult<&MmStruct> {
+    pub(crate) fn mm_of(&self, slot: u32) -> MmResult<&MmStruct> {
         self.procs.mm(slot)
     }
 
     /// Take `vmas` vm_area_structs and `avcs` anon_vma_chains from slab,
     /// all or nothing.
-    fn prealloc(&mut self, vmas: usize, avcs: usize) -> MmResult<ObjPool> {
+    pub(crate) fn prealloc(&mut self, vmas: usize, avcs: usize) -> MmResult<ObjPool> {
         let mut pool = ObjPool::default();
         for (count, cache, avc) in [
-            (vmas, slab::VM_AREA_STRUCT, false),
-            (avcs, slab::ANON_VMA_CHAIN, true),
+            (vmas, slab_common::VM_AREA_STRUCT, false),
+            (avcs, slab_common::ANON_VMA_CHAIN, true),
         ] {
             for _ in 0..count {
                 match self.kmem_cache_alloc(cache) {
@@ -630,7 +624,7 @@ impl Kernel {
     }
 
     /// Give back what an operation did not use.
-    fn release_pool(&mut self, pool: ObjPool) {
+    pub(crate) fn release_pool(&mut self, pool: ObjPool) {
         for obj in pool.vmas.into_iter().chain(pool.avcs) {
             self.free_object(obj);
         }
@@ -645,7 +639,7 @@ impl Kernel {
     }
 
     /// Free a VMA's objects and drop its anon_vma reference.
-    fn release_vma(&mut self, slot: u32, vma: Vma) {
+    pub(crate) fn release_vma(&mut self, slot: u32, vma: Vma) {
         if let Some(obj) = vma.object {
             self.free_object(obj);
         }
@@ -660,88 +654,12 @@ impl Kernel {
         }
     }
 
-    /// `__split_vma`: cut the VMA containing `at` in two at `at` (a page
-    /// boundary strictly inside it). The upper part takes a preallocated
-    /// vm_area_struct and, with an anon_vma, an anon_vma_chain.
-    fn split_vma(&mut self, slot: u32, at: u64, pool: &mut ObjPool) -> MmResult<()> {
-        let mm = self.procs.mm_mut(slot)?;
-        let Some(start) = mm.find_vma(at).filter(|v| v.start < at).map(|v| v.start) else {
-            return Ok(());
-        };
-        let lower = mm.remove_vma(start).expect("found above");
-        let avc = match lower.anon_vma {
-            Some(id) => {
-                mm.get_anon_vma(id);
-                pool.avcs.pop()
-            }
-            None => None,
-        };
-        let upper = Vma {
-            start: at,
-            end: lower.end,
-            flags: lower.flags,
-            name: lower.name.clone(),
-            anon_vma: lower.anon_vma,
-            object: pool.vmas.pop(),
-            avc,
-        };
-        let lower = Vma { end: at, ..lower };
-        mm.insert_vma(lower);
-        mm.insert_vma(upper);
-        Ok(())
-    }
-
-    /// Merge every mergeable pair of neighbours among the VMAs that meet
-    /// `[lo, hi]` and their outer neighbours (`vma_merge` after a change).
-    pub(crate) fn merge_around(&mut self, slot: u32, lo: u64, hi: u64) -> MmResult<()> {
-        let mm = self.procs.mm(slot)?;
-        let first = mm.prev_vma(lo).map(|v| v.start).unwrap_or(lo);
-        let mut starts: Vec<u64> = mm.vmas.range(first..=hi).map(|(s, _)| *s).collect();
-        if let Some((s, _)) = mm.vmas.range(hi.saturating_add(1)..).next() {
-            starts.push(*s);
-        }
-        let mut i = 0;
-        while i + 1 < starts.len() {
-            let mm = self.procs.mm_mut(slot)?;
-            let (a, b) = (starts[i], starts[i + 1]);
-            let mergeable = match (mm.vmas.get(&a), mm.vmas.get(&b)) {
-                (Some(va), Some(vb)) => MmStruct::can_merge(va, vb),
-                _ => false,
-            };
-            if !mergeable {
-                i += 1;
-                continue;
-            }
-            let lower = mm.remove_vma(a).expect("present");
-            let upper = mm.remove_vma(b).expect("present");
-            let mut merged = Vma {
-                end: upper.end,
-                ..lower
-            };
-            let mut dead = upper;
-            if merged.object.is_none() {
-                // A new range merging into its upper neighbour keeps the
-                // neighbour's vm_area_struct.
-                merged.object = dead.object.take();
-            }
-            if merged.anon_vma.is_none() {
-                // The survivor adopts the upper part's anon_vma and chain.
-                merged.anon_vma = dead.anon_vma.take();
-                merged.avc = dead.avc.take();
-            }
-            mm.insert_vma(merged);
-            self.release_vma(slot, dead);
-            starts.remove(i + 1);
-        }
-        Ok(())
-    }
-
     /// `anon_vma_prepare`: give the VMA containing `addr` an anon_vma before
     /// its first page, reusing a compatible neighbour's
     /// (`find_mergeable_anon_vma`), and link it with an anon_vma_chain.
     pub(crate) fn anon_vma_prepare(&mut self, slot: u32, addr: u64) -> MmResult<()> {
         let mm = self.procs.mm(slot)?;
-        let Some(vma) = mm.find_vma(addr) else {
+        let Some(vma) = mm.vma_lookup(addr) else {
             return Ok(());
         };
         if vma.anon_vma.is_some() {
@@ -756,10 +674,10 @@ impl Kernel {
             .filter(|p| p.end == vma.start && compatible(p))
             .or_else(|| mm.vmas.get(&vma.end).filter(|n| compatible(n)))
             .and_then(|v| v.anon_vma);
-        let avc = self.kmem_cache_alloc(slab::ANON_VMA_CHAIN)?;
+        let avc = self.kmem_cache_alloc(slab_common::ANON_VMA_CHAIN)?;
         let anon_object = match reuse {
             Some(_) => None,
-            None => match self.kmem_cache_alloc(slab::ANON_VMA) {
+            None => match self.kmem_cache_alloc(slab_common::ANON_VMA) {
                 Ok(obj) => Some(obj),
                 Err(err) => {
                     self.free_object(avc);
@@ -797,12 +715,6 @@ impl Kernel {
     /// totalram_pages(): pages the buddy allocator manages.
     pub fn totalram_pages(&self) -> u64 {
         self.page_alloc.total_managed()
-    }
-
-    /// `vm_commit_limit`: (RAM − hugetlb) × overcommit_ratio / 100 + swap,
-    /// in pages (meminfo CommitLimit).
-    pub fn vm_commit_limit(&self) -> u64 {
-        self.totalram_pages() * self.sysctl.overcommit_ratio / 100 + self.swap.total_pages()
     }
 
     /// vm_committed_as: pages of every accountable mapping (Committed_AS).
@@ -933,42 +845,8 @@ impl Kernel {
             object: None,
             avc: None,
         };
-        self.insert_new_vma(slot, vma)?;
+        self.vma_merge_new_range(slot, vma)?;
         Ok(start)
-    }
-
-    /// Insert a new VMA (its range is free), merging it with compatible
-    /// neighbours (`vma_merge_new_range`) or giving it a vm_area_struct.
-    pub(crate) fn insert_new_vma(&mut self, slot: u32, mut vma: Vma) -> MmResult<()> {
-        let mm = self.mm_of(slot)?;
-        let prev_merge = mm
-            .prev_vma(vma.start)
-            .is_some_and(|p| MmStruct::can_merge(p, &vma));
-        let next_merge = mm
-            .vmas
-            .get(&vma.end)
-            .is_some_and(|n| MmStruct::can_merge(&vma, n));
-        if !prev_merge && !next_merge {
-            vma.object = Some(self.kmem_cache_alloc(slab::VM_AREA_STRUCT)?);
-        }
-        let (start, end) = (vma.start, vma.end);
-        let Ok(mm) = self.procs.mm_mut(slot) else {
-            // Killed by the OOM killer while the object was allocated.
-            if let Some(obj) = vma.object {
-                self.free_object(obj);
-            }
-            return self.procs.mm(slot).map(|_| ());
-        };
-        if prev_merge || next_merge {
-            // A temporary piece without an object, merged away at once.
-            mm.insert_vma(vma);
-            self.merge_around(slot, start, end)?;
-            // If the neighbours' anon_vmas kept prev and next apart, the
-            // piece joined one of them; it never stays alone here.
-        } else {
-            mm.insert_vma(vma);
-        }
-        Ok(())
     }
 
     /// `munmap(start, len)`: split at the edges, then remove every VMA in
@@ -993,7 +871,7 @@ impl Kernel {
         let mm = self.mm_of(slot)?;
         // Unmapping the middle of one VMA leaves one more behind.
         let hole = mm
-            .find_vma(start)
+            .vma_lookup(start)
             .is_some_and(|v| v.start < start && v.end > end);
         if hole && mm.map_count() >= MAX_MAP_COUNT {
             return Err(MmError::NoMemory(
@@ -1006,7 +884,7 @@ impl Kernel {
 
     /// Split the VMAs at `start` and `end` with `vmas`/`avcs` objects taken
     /// first (all or nothing); unused objects go back.
-    fn split_edges(
+    pub(crate) fn split_edges(
         &mut self,
         slot: u32,
         start: u64,
@@ -1023,12 +901,12 @@ impl Kernel {
     }
 
     /// Splits `[start, end)` needs at its edges: (vm_area_structs, chains).
-    fn split_needs(&self, slot: u32, start: u64, end: u64) -> MmResult<(usize, usize)> {
+    pub(crate) fn split_needs(&self, slot: u32, start: u64, end: u64) -> MmResult<(usize, usize)> {
         let mm = self.mm_of(slot)?;
         let mut vmas = 0;
         let mut avcs = 0;
         for at in [start, end] {
-            if let Some(v) = mm.find_vma(at).filter(|v| v.start < at) {
+            if let Some(v) = mm.vma_lookup(at).filter(|v| v.start < at) {
                 vmas += 1;
                 if v.anon_vma.is_some() {
                     avcs += 1;
@@ -1039,7 +917,7 @@ impl Kernel {
     }
 
     /// Remove the VMAs inside `[start, end)` (already split at its edges).
-    fn remove_range(&mut self, slot: u32, start: u64, end: u64) -> MmResult<()> {
+    pub(crate) fn remove_range(&mut self, slot: u32, start: u64, end: u64) -> MmResult<()> {
         let mm = self.procs.mm_mut(slot)?;
         mm.update_hiwater_vm();
         let starts: Vec<u64> = mm.vmas.range(start..end).map(|(s, _)| *s).collect();
@@ -1056,7 +934,7 @@ impl Kernel {
 
     /// `free_pgtables`: give back the page tables whose whole span meets
     /// `[start, end)` (vpns) and no VMA any more.
-    fn free_pgtables(&mut self, slot: u32, start: u64, end: u64) {
+    pub(crate) fn free_pgtables(&mut self, slot: u32, start: u64, end: u64) {
         let Ok(mm) = self.procs.mm_mut(slot) else {
             return;
         };
@@ -1077,11 +955,17 @@ impl Kernel {
 
     /// The VMAs covering `[start, end)` without a hole, or ENOMEM naming
     /// the first unmapped address.
-    fn require_mapped(&self, slot: u32, start: u64, end: u64, what: &str) -> MmResult<()> {
+    pub(crate) fn require_mapped(
+        &self,
+        slot: u32,
+        start: u64,
+        end: u64,
+        what: &str,
+    ) -> MmResult<()> {
         let mm = self.mm_of(slot)?;
         let mut at = start;
         while at < end {
-            match mm.find_vma(at) {
+            match mm.vma_lookup(at) {
                 Some(v) => at = v.end,
                 None => {
                     return Err(MmError::NoMemory(format!(
@@ -1091,60 +975,6 @@ impl Kernel {
             }
         }
         Ok(())
-    }
-
-    /// `mprotect(start, len, prot)`: split at the edges, change the flags
-    /// and the PTEs, merge what became compatible. Making a private mapping
-    /// writable charges it to Committed_AS (ENOMEM in mode 2 if refused).
-    pub fn do_mprotect(&mut self, slot: u32, start: u64, len: u64, prot: Prot) -> MmResult<()> {
-        if !start.is_multiple_of(PAGE_SIZE) {
-            return Err(MmError::Invalid(format!(
-                "mprotect address {start:#x} is not page aligned"
-            )));
-        }
-        let end = page_align(len)
-            .and_then(|l| start.checked_add(l))
-            .ok_or_else(|| {
-                MmError::NoMemory(format!("mprotect range {start:#x}+{len:#x} overflows"))
-            })?;
-        self.require_mapped(slot, start, end, "mprotect")?;
-        let new_bits = prot_bits(prot);
-        let mm = self.mm_of(slot)?;
-        let mut charge = 0;
-        let mut at = start;
-        while at < end {
-            let v = mm.find_vma(at).expect("checked mapped");
-            let piece_end = v.end.min(end);
-            if prot.write && v.flags.0 & (VM_ACCOUNT | VM_WRITE | VM_SHARED) == 0 {
-                charge += (piece_end - at) >> PAGE_SHIFT;
-            }
-            at = piece_end;
-        }
-        if charge > 0 {
-            self.vm_enough_memory(slot, charge)?;
-        }
-        let (vmas, avcs) = self.split_needs(slot, start, end)?;
-        if self.mm_of(slot)?.map_count() + vmas > MAX_MAP_COUNT {
-            return Err(MmError::NoMemory(
-                "mprotect: the split would pass vm.max_map_count".into(),
-            ));
-        }
-        self.split_edges(slot, start, end, vmas, avcs)?;
-        let mm = self.procs.mm_mut(slot)?;
-        let starts: Vec<u64> = mm.vmas.range(start..end).map(|(s, _)| *s).collect();
-        for s in starts {
-            let mm = self.procs.mm_mut(slot)?;
-            let mut vma = mm.remove_vma(s).expect("listed");
-            let mut flags = (vma.flags.0 & !VM_ACCESS_FLAGS) | new_bits;
-            if prot.write && flags & VM_SHARED == 0 {
-                flags |= VM_ACCOUNT;
-            }
-            vma.flags = VmFlags(flags);
-            let (lo, hi) = (vma.start_vpn(), vma.end_vpn());
-            mm.insert_vma(vma);
-            self.change_protection(slot, lo, hi, prot.write);
-        }
-        self.merge_around(slot, start, end)
     }
 
     /// `brk`: move the program break; `[heap]` follows (created, grown by
@@ -1175,7 +1005,7 @@ impl Kernel {
         // Grow: the new pages plus one guard page must stay clear of the
         // next mapping (and of a stack's guard gap).
         let mm = self.mm_of(slot)?;
-        if let Some(next) = mm.find_vma_above(old_end) {
+        if let Some(next) = mm.find_vma(old_end) {
             let limit = MmStruct::start_gap(next);
             if next.start < new_end || new_end + PAGE_SIZE > limit {
                 return Err(MmError::NoMemory(format!(
@@ -1194,7 +1024,7 @@ impl Kernel {
         // do_brk_flags extends the compatible anonymous VMA that ends right
         // at the break (the heap, or on the first brk any unnamed mapping
         // right below start_brk); otherwise the heap is a new VMA.
-        self.insert_new_vma(
+        self.vma_merge_new_range(
             slot,
             Vma {
                 start: old_end,
@@ -1209,105 +1039,12 @@ impl Kernel {
         self.procs.mm_mut(slot)?.brk = new_brk;
         Ok(())
     }
-
-    /// `madvise(start, len, advice)`. The whole range must be mapped
-    /// (ENOMEM, nothing done, otherwise).
-    pub fn do_madvise(&mut self, slot: u32, start: u64, len: u64, advice: Advice) -> MmResult<()> {
-        if !start.is_multiple_of(PAGE_SIZE) {
-            return Err(MmError::Invalid(format!(
-                "madvise address {start:#x} is not page aligned"
-            )));
-        }
-        let end = page_align(len)
-            .and_then(|l| start.checked_add(l))
-            .ok_or_else(|| {
-                MmError::Invalid(format!("madvise range {start:#x}+{len:#x} overflows"))
-            })?;
-        self.require_mapped(slot, start, end, "madvise")?;
-        let (lo, hi) = (start >> PAGE_SHIFT, end >> PAGE_SHIFT);
-        match advice {
-            Advice::DontNeed => {
-                self.zap_range(slot, lo, hi);
-                Ok(())
-            }
-            Advice::PageOut => {
-                self.madvise_pageout(slot, lo, hi);
-                Ok(())
-            }
-            Advice::Cold => {
-                self.madvise_cold(slot, lo, hi);
-                Ok(())
-            }
-        }
-    }
-
-    /// The frames mapped (pages of their own) in `[lo, hi)` of `slot`.
-    pub(crate) fn mapped_pages(&self, slot: u32, lo: u64, hi: u64) -> Vec<super::types::Pfn> {
-        let Ok(mm) = self.mm_of(slot) else {
-            return Vec::new();
-        };
-        let pt = &mm.pgtables;
-        let mut out = Vec::new();
-        for (table, a, b, _) in pt.pte_tables(lo, hi) {
-            for &e in &pt.entries(table)[a..b] {
-                let pte = super::memory::Pte(e);
-                if pte.is_page() {
-                    out.push(pte.pfn());
-                }
-            }
-        }
-        out
-    }
-
-    /// MADV_PAGEOUT (`madvise_cold_or_pageout_pte_range` + `reclaim_pages`):
-    /// write every mapped page of the range to swap now, referenced or
-    /// not. Pages stay when no swap slot is free.
-    fn madvise_pageout(&mut self, slot: u32, lo: u64, hi: u64) {
-        for pfn in self.mapped_pages(slot, lo, hi) {
-            self.page_alloc
-                .frames
-                .set_flag(pfn, super::page_alloc::FLAG_REFERENCED, false);
-            self.pageout(pfn);
-        }
-    }
-
-    /// MADV_COLD (`madvise_cold_or_pageout_pte_range`, `lru_deactivate_fn`):
-    /// every page of the range loses its referenced bit; active ones move
-    /// to the head of the inactive list, so reclaim may take them without
-    /// a second chance.
-    fn madvise_cold(&mut self, slot: u32, lo: u64, hi: u64) {
-        use super::page_alloc::{FLAG_ACTIVE, FLAG_LRU, FLAG_REFERENCED};
-        for pfn in self.mapped_pages(slot, lo, hi) {
-            let frames = &mut self.page_alloc.frames;
-            frames.set_flag(pfn, FLAG_REFERENCED, false);
-            if !frames.has_flag(pfn, FLAG_LRU) || !frames.has_flag(pfn, FLAG_ACTIVE) {
-                continue;
-            }
-            let Some(zone) = self.page_alloc.zone_of(pfn) else {
-                continue;
-            };
-            self.lru_del(pfn);
-            let frames = &mut self.page_alloc.frames;
-            frames.set_flag(pfn, FLAG_LRU, true);
-            self.lru.zones[zone].inactive_anon.push_head(frames, pfn);
-            self.events.pgdeactivate += 1;
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::mm::process::testing::*;
-    use crate::mm::types::Pid;
-
-    fn vma_objects(k: &Kernel) -> u64 {
-        objects(k, slab::VM_AREA_STRUCT)
-    }
-
-    fn flags_at(k: &Kernel, pid: Pid, addr: u64) -> String {
-        mm(k, pid).find_vma(addr).unwrap().flags.mnemonics()
-    }
 
     #[test]
     fn anonymous_mmaps_go_top_down_and_merge() {
@@ -1354,7 +1091,7 @@ mod tests {
         run(&mut k, pid, "touch buf 32K").unwrap();
         let base = addr(&k, pid, "buf");
         let objs = vma_objects(&k);
-        let chains = objects(&k, slab::ANON_VMA_CHAIN);
+        let chains = objects(&k, slab_common::ANON_VMA_CHAIN);
         // 01234567
         // AAAAAAAA
         assert_eq!(layout(&k, pid, base, 8), "AAAAAAAA");
@@ -1364,7 +1101,7 @@ mod tests {
         assert_eq!(layout(&k, pid, base, 8), "AAA..BBB");
         assert_eq!(vma_objects(&k), objs + 1);
         // The new piece shares the anon_vma through a chain of its own.
-        assert_eq!(objects(&k, slab::ANON_VMA_CHAIN), chains + 1);
+        assert_eq!(objects(&k, slab_common::ANON_VMA_CHAIN), chains + 1);
         assert_eq!(mm(&k, pid).rss_anon, 3 + 6);
         // Unmapping a hole is fine; unaligned is not.
         run(&mut k, pid, "munmap buf+12K 8K").unwrap();
@@ -1377,65 +1114,6 @@ mod tests {
         assert_eq!(layout(&k, pid, base, 8), "........");
         assert_eq!(vma_objects(&k), objs - 1);
         assert_eq!(mm(&k, pid).rss_anon, 3);
-    }
-
-    #[test]
-    fn mprotect_splits_and_merges_back() {
-        let (mut k, pid) = setup();
-        run(&mut k, pid, "mmap 32K name=buf").unwrap();
-        let base = addr(&k, pid, "buf");
-        let objs = vma_objects(&k);
-        run(&mut k, pid, "mprotect buf+8K 8K r").unwrap();
-        //   <>
-        // AABBCCCC
-        assert_eq!(layout(&k, pid, base, 8), "AABBCCCC");
-        assert_eq!(flags_at(&k, pid, base + 8192), "rd mr mw me ac ");
-        assert_eq!(flags_at(&k, pid, base), "rd wr mr mw me ac ");
-        assert_eq!(vma_objects(&k), objs + 2);
-        // Writing the read-only part segfaults; reading it does not.
-        assert_eq!(
-            run(&mut k, pid, "touch buf+8K 4K").unwrap_err().errno(),
-            libc::EFAULT
-        );
-        run(&mut k, pid, "touch buf+8K 4K read").unwrap();
-        // Back to rw: VM_ACCOUNT stayed, so all three merge again.
-        run(&mut k, pid, "mprotect buf+8K 8K rw").unwrap();
-        // AAAAAAAA
-        assert_eq!(layout(&k, pid, base, 8), "AAAAAAAA");
-        assert_eq!(vma_objects(&k), objs);
-        // An unmapped part makes mprotect fail with ENOMEM, changing nothing.
-        let before = layout(&k, pid, base - 8192, 10);
-        assert_eq!(
-            run(&mut k, pid, "mprotect buf-8K 16K r")
-                .unwrap_err()
-                .errno(),
-            libc::ENOMEM
-        );
-        assert_eq!(layout(&k, pid, base - 8192, 10), before);
-    }
-
-    #[test]
-    fn mprotect_to_rw_merges_across_a_read_only_hole() {
-        let (mut k, pid) = setup();
-        // rw -> r keeps VM_ACCOUNT (the commitment stays), r -> rw keeps it.
-        run(&mut k, pid, "mmap 8K name=x addr=0x10000000").unwrap();
-        run(&mut k, pid, "mprotect x 8K r").unwrap();
-        assert_eq!(flags_at(&k, pid, 0x1000_0000), "rd mr mw me ac ");
-        run(&mut k, pid, "mprotect x 8K rw").unwrap();
-        assert_eq!(flags_at(&k, pid, 0x1000_0000), "rd wr mr mw me ac ");
-        // A mapping made read-only has no VM_ACCOUNT and does not merge
-        // with a writable neighbour; mprotect rw charges it and sets
-        // VM_ACCOUNT (mprotect_fixup), and then they merge.
-        run(&mut k, pid, "mmap 8K addr=0x20000000 prot=r").unwrap();
-        run(&mut k, pid, "mmap 8K addr=0x20002000").unwrap();
-        //  r   rw
-        // AA  BB
-        assert_eq!(layout(&k, pid, 0x2000_0000, 4), "AABB");
-        let committed = k.committed_as();
-        run(&mut k, pid, "mprotect 0x20000000 8K rw").unwrap();
-        // AAAA
-        assert_eq!(layout(&k, pid, 0x2000_0000, 4), "AAAA");
-        assert_eq!(k.committed_as(), committed + 2);
     }
 
     #[test]
@@ -1460,13 +1138,13 @@ mod tests {
         run(&mut k, pid, "touch 0x40000000 8K").unwrap();
         run(&mut k, pid, "mmap 8K addr=0x40004000").unwrap();
         run(&mut k, pid, "touch 0x40004000 8K").unwrap();
-        let anon = objects(&k, slab::ANON_VMA);
+        let anon = objects(&k, slab_common::ANON_VMA);
         // Each has its own anon_vma: the middle piece can merge with one
         // neighbour only (is_mergeable_anon_vma), the lower one first.
         run(&mut k, pid, "mmap 8K addr=0x40002000").unwrap();
         // AAAABB
         assert_eq!(layout(&k, pid, 0x4000_0000, 6), "AAAABB");
-        assert_eq!(objects(&k, slab::ANON_VMA), anon);
+        assert_eq!(objects(&k, slab_common::ANON_VMA), anon);
     }
 
     #[test]
@@ -1480,12 +1158,12 @@ mod tests {
         run(&mut k, pid, "touch 0x40000000 8K").unwrap();
         // AABB
         assert_eq!(layout(&k, pid, 0x4000_0000, 4), "AABB");
-        let anon = objects(&k, slab::ANON_VMA);
-        let chains = objects(&k, slab::ANON_VMA_CHAIN);
+        let anon = objects(&k, slab_common::ANON_VMA);
+        let chains = objects(&k, slab_common::ANON_VMA_CHAIN);
         // find_mergeable_anon_vma: only the protection differs.
         k.write_mem(pid, 0x4000_2000, b"x").unwrap();
-        assert_eq!(objects(&k, slab::ANON_VMA), anon);
-        assert_eq!(objects(&k, slab::ANON_VMA_CHAIN), chains + 1);
+        assert_eq!(objects(&k, slab_common::ANON_VMA), anon);
+        assert_eq!(objects(&k, slab_common::ANON_VMA_CHAIN), chains + 1);
     }
 
     #[test]
@@ -1505,7 +1183,7 @@ mod tests {
         // Rounded up to whole pages.
         run(&mut k, pid, "mmap 1 name=tiny").unwrap();
         let a = addr(&k, pid, "tiny");
-        assert_eq!(mm(&k, pid).find_vma(a).unwrap().pages(), 1);
+        assert_eq!(mm(&k, pid).vma_lookup(a).unwrap().pages(), 1);
     }
 
     #[test]
@@ -1513,7 +1191,7 @@ mod tests {
         let (mut k, pid) = setup();
         let start = mm(&k, pid).start_brk;
         assert_eq!(start, 0x5555_5555_9000);
-        assert!(mm(&k, pid).find_vma(start).is_none());
+        assert!(mm(&k, pid).vma_lookup(start).is_none());
         run(&mut k, pid, "brk +100").unwrap();
         assert_eq!(mm(&k, pid).brk, start + 100);
         // A
@@ -1553,7 +1231,7 @@ mod tests {
         run(&mut k, pid, "brk +4K").unwrap();
         // AA        do_brk_flags expanded it: one VMA, shown as [heap]
         assert_eq!(layout(&k, pid, start - 4096, 3), "AA.");
-        assert_eq!(mm(&k, pid).find_vma(start).unwrap().start, start - 4096);
+        assert_eq!(mm(&k, pid).vma_lookup(start).unwrap().start, start - 4096);
         k.check_invariants().unwrap();
     }
 
@@ -1594,31 +1272,5 @@ mod tests {
             mm.unmapped_area(PAGE_SIZE, 0x1000_0000, mm.layout.task_size),
             Some(0x1000_0000)
         );
-    }
-
-    #[test]
-    fn madvise_dontneed_drops_pages_and_keeps_the_vma() {
-        let (mut k, pid) = setup();
-        run(&mut k, pid, "mmap 64K name=buf").unwrap();
-        run(&mut k, pid, "touch buf 64K").unwrap();
-        let hwm = mm(&k, pid).peak_rss();
-        run(&mut k, pid, "madvise buf+16K 32K dontneed").unwrap();
-        assert_eq!(mm(&k, pid).rss_anon, 3 + 8);
-        assert_eq!(mm(&k, pid).peak_rss(), hwm);
-        assert_eq!(mm(&k, pid).map_count(), 2);
-        assert_eq!(
-            run(&mut k, pid, "madvise buf+1 4K dontneed")
-                .unwrap_err()
-                .errno(),
-            libc::EINVAL
-        );
-        assert_eq!(
-            run(&mut k, pid, "madvise buf-4K 8K dontneed")
-                .unwrap_err()
-                .errno(),
-            libc::ENOMEM
-        );
-        // cold moves the pages to the inactive list, unreferenced.
-        run(&mut k, pid, "madvise buf 64K cold").unwrap();
     }
 }

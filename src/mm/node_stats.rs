@@ -205,11 +205,11 @@ impl Kernel {
 
 #[cfg(test)]
 mod tests {
-    use crate::mm::{Kernel, MachineConfig};
+    use crate::mm::MachineConfig;
 
     #[test]
     fn fresh_machine_has_per_zone_vectors_and_empty_lists() {
-        let k = Kernel::boot(MachineConfig::default()).unwrap();
+        let k = crate::ctl::Machine::boot(MachineConfig::default()).unwrap();
         k.check_invariants().unwrap();
         let s = k.node_stats();
         let zones = k.page_alloc.zones.len();

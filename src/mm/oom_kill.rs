@@ -80,32 +80,7 @@ pub fn killed_line(c: &OomCandidate) -> String {
     )
 }
 
-/// Largest order the OOM killer runs for (PAGE_ALLOC_COSTLY_ORDER).
-pub const PAGE_ALLOC_COSTLY_ORDER: u8 = 3;
-
 impl super::Kernel {
-    /// The allocator with everything behind it: fast path, kswapd, direct
-    /// reclaim, and for orders up to 3 the OOM killer, retried while it
-    /// finds victims. None when nothing more can be freed.
-    pub fn alloc_pages_oom(
-        &mut self,
-        order: super::types::Order,
-        highest: usize,
-        kind: super::page_alloc::PageKind,
-    ) -> Option<super::types::Pfn> {
-        loop {
-            if let Some(pfn) = self.alloc_pages_reclaim(order, highest, kind) {
-                return Some(pfn);
-            }
-            if order.0 > PAGE_ALLOC_COSTLY_ORDER
-                || self.swap.swapoff_running
-                || !self.out_of_memory(order, kind)
-            {
-                return None;
-            }
-        }
-    }
-
     /// `out_of_memory`: log the header and the task table, kill the process
     /// with the highest badness and free all it held. False when no process
     /// may be killed.

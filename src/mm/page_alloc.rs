@@ -945,7 +945,7 @@ impl PageAllocator {
 
     /// `get_page_from_freelist`: the first zone of the zonelist that passes
     /// its watermark gives the block. `None` when none does.
-    pub fn alloc(
+    pub fn get_page_from_freelist(
         &mut self,
         order: Order,
         highest: usize,
@@ -1189,6 +1189,115 @@ pub fn int_sqrt(x: u64) -> u64 {
     r
 }
 
+/// Largest order the allocator tries hard for: above it there is no OOM
+/// kill (PAGE_ALLOC_COSTLY_ORDER).
+pub const PAGE_ALLOC_COSTLY_ORDER: u8 = 3;
+
+impl super::Kernel {
+    /// `alloc_pages`: a block of 2^order pages from the zones up to
+    /// `highest`. The fast path takes it above the low watermark; below it
+    /// [`Kernel::alloc_pages_slowpath`] wakes kswapd, reclaims directly and,
+    /// for orders up to PAGE_ALLOC_COSTLY_ORDER, calls the OOM killer.
+    /// None when nothing more can be freed.
+    pub fn alloc_pages(&mut self, order: Order, highest: usize, kind: PageKind) -> Option<Pfn> {
+        if let Some(pfn) =
+            self.page_alloc
+                .get_page_from_freelist(order, highest, WatermarkLevel::Low, kind)
+        {
+            self.check_kswapd_wakeup(highest);
+            return Some(pfn);
+        }
+        self.alloc_pages_slowpath(order, highest, kind)
+    }
+
+    /// `__alloc_pages_slowpath`: wake kswapd (it runs at once), try low and
+    /// min, then direct reclaim and retry; then the OOM killer while it
+    /// finds victims.
+    #[cold]
+    fn alloc_pages_slowpath(
+        &mut self,
+        order: Order,
+        highest: usize,
+        kind: PageKind,
+    ) -> Option<Pfn> {
+        loop {
+            // On a real machine kswapd runs on another CPU while the
+            // allocating task carries on; here it gets its turn now, so a
+            // long operation sees background reclaim before it has to
+            // reclaim for itself.
+            self.wakeup_kswapd(highest);
+            self.run_kswapd();
+            for level in [WatermarkLevel::Low, WatermarkLevel::Min] {
+                if let Some(pfn) = self
+                    .page_alloc
+                    .get_page_from_freelist(order, highest, level, kind)
+                {
+                    return Some(pfn);
+                }
+            }
+            if let Some(pfn) = self.alloc_pages_direct_reclaim(order, highest, kind) {
+                return Some(pfn);
+            }
+            if !self.alloc_pages_may_oom(order, kind) {
+                return None;
+            }
+            // The OOM victim's memory is free: the fast path may succeed.
+            if let Some(pfn) =
+                self.page_alloc
+                    .get_page_from_freelist(order, highest, WatermarkLevel::Low, kind)
+            {
+                self.check_kswapd_wakeup(highest);
+                return Some(pfn);
+            }
+        }
+    }
+
+    /// `__alloc_pages_direct_reclaim` with its retries
+    /// (`should_reclaim_retry`): reclaim (allocstall) and try the min
+    /// watermark, up to MAX_RECLAIM_RETRIES rounds without progress.
+    fn alloc_pages_direct_reclaim(
+        &mut self,
+        order: Order,
+        highest: usize,
+        kind: PageKind,
+    ) -> Option<Pfn> {
+        let mut failures = 0;
+        while failures < super::vmscan::MAX_RECLAIM_RETRIES {
+            self.page_alloc.zones[highest].allocstall += 1;
+            let r = self.shrink_node(
+                super::vmscan::SWAP_CLUSTER_MAX,
+                highest,
+                super::vmscan::Reclaimer::Direct,
+            );
+            if r.reclaimed > 0 {
+                // Direct reclaim made progress: kswapd may try again.
+                self.lru.kswapd_failures = 0;
+            } else {
+                failures += 1;
+            }
+            if let Some(pfn) =
+                self.page_alloc
+                    .get_page_from_freelist(order, highest, WatermarkLevel::Min, kind)
+            {
+                return Some(pfn);
+            }
+            if r.reclaimed == 0 && !self.swap.has_free_slot() {
+                // Nothing left to reclaim: retrying cannot help.
+                break;
+            }
+        }
+        None
+    }
+
+    /// `__alloc_pages_may_oom`: no OOM kill for costly orders or while
+    /// swapoff runs (it is the OOM origin); true when a victim was killed.
+    fn alloc_pages_may_oom(&mut self, order: Order, kind: PageKind) -> bool {
+        order.0 <= PAGE_ALLOC_COSTLY_ORDER
+            && !self.swap.swapoff_running
+            && self.out_of_memory(order, kind)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1255,7 +1364,7 @@ mod tests {
         let mut got = Vec::new();
         for _ in 0..10 {
             got.push(
-                a.alloc(Order(3), normal, WatermarkLevel::Low, PageKind::Kernel)
+                a.get_page_from_freelist(Order(3), normal, WatermarkLevel::Low, PageKind::Kernel)
                     .unwrap(),
             );
             a.check_invariants().unwrap();
@@ -1283,7 +1392,7 @@ mod tests {
         }
         assert_eq!(a.total_free(), 0);
         assert!(
-            a.alloc(Order(0), top, WatermarkLevel::Min, PageKind::Kernel)
+            a.get_page_from_freelist(Order(0), top, WatermarkLevel::Min, PageKind::Kernel)
                 .is_none()
         );
         a.check_invariants().unwrap();
@@ -1298,7 +1407,7 @@ mod tests {
     fn double_free_is_refused() {
         let mut a = machine(Arch::X86_64, 64 << 20);
         let p = a
-            .alloc(Order(0), 1, WatermarkLevel::Low, PageKind::Kernel)
+            .get_page_from_freelist(Order(0), 1, WatermarkLevel::Low, PageKind::Kernel)
             .unwrap();
         a.free(p, Order(0)).unwrap();
         assert!(a.free(p, Order(0)).is_err());
@@ -1311,11 +1420,11 @@ mod tests {
         let normal = zone_idx(&a, ZoneType::Normal);
         let high = zone_idx(&a, ZoneType::HighMem);
         let k = a
-            .alloc(Order(0), normal, WatermarkLevel::Low, PageKind::Kernel)
+            .get_page_from_freelist(Order(0), normal, WatermarkLevel::Low, PageKind::Kernel)
             .unwrap();
         assert_eq!(a.zone_of(k), Some(normal));
         let u = a
-            .alloc(Order(0), high, WatermarkLevel::Low, PageKind::UserAnon)
+            .get_page_from_freelist(Order(0), high, WatermarkLevel::Low, PageKind::UserAnon)
             .unwrap();
         assert_eq!(a.zone_of(u), Some(high));
     }
@@ -1331,14 +1440,14 @@ mod tests {
         let dma = &a.zones[0];
         let reserve = dma.lowmem_reserve[dma32];
         let ok = dma.free_pages > dma.watermark.low + reserve;
-        let got = a.alloc(Order(0), dma32, WatermarkLevel::Low, PageKind::Kernel);
+        let got = a.get_page_from_freelist(Order(0), dma32, WatermarkLevel::Low, PageKind::Kernel);
         assert_eq!(got.is_some(), ok);
         if let Some(p) = got {
             assert_eq!(a.zone_of(p), Some(0));
         }
         // A DMA-only request checks no reserve.
         assert!(
-            a.alloc(Order(0), 0, WatermarkLevel::Low, PageKind::Kernel)
+            a.get_page_from_freelist(Order(0), 0, WatermarkLevel::Low, PageKind::Kernel)
                 .is_some()
         );
     }

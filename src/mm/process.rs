@@ -18,9 +18,23 @@ use super::mmap::{
 };
 use super::oom_kill::{OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN, OomCandidate};
 use super::page_alloc::PageKind;
-use super::slab::{self, SlabObject};
+use super::slab_common;
+use super::slub;
+use super::slub::SlabObject;
 use super::types::{Arch, Order, PAGE_SHIFT, PAGE_SIZE, Pfn, Pid};
-use crate::ctl::{AddrSpec, BrkArg, ProcessCommand};
+
+/// `TASK_COMM_LEN`: a task's name holds at most 15 bytes and a NUL.
+pub const TASK_COMM_LEN: usize = 16;
+
+/// What `__set_task_comm` keeps of a name: at most `TASK_COMM_LEN - 1`
+/// bytes (cut on a character boundary, so the text stays UTF-8).
+pub fn comm_cut(text: &str) -> &str {
+    let mut end = text.len().min(TASK_COMM_LEN - 1);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
 
 /// `pid_max` (Linux's default): pids run 1..PID_MAX.
 pub const PID_MAX: u32 = 32768;
@@ -30,14 +44,14 @@ pub const RESERVED_PIDS: u32 = 300;
 pub const MAX_MM_SLOT: u32 = (1 << super::page_alloc::OWNER_BITS) - 1;
 
 /// Kernel objects a new task takes from slab (`copy_process`, `mm_alloc`).
-const TASK_CACHES: [slab::CacheId; 7] = [
-    slab::TASK_STRUCT,
-    slab::PID,
-    slab::CRED_JAR,
-    slab::SIGNAL_CACHE,
-    slab::SIGHAND_CACHE,
-    slab::FILES_CACHE,
-    slab::MM_STRUCT,
+const TASK_CACHES: [slub::CacheId; 7] = [
+    slab_common::TASK_STRUCT,
+    slab_common::PID,
+    slab_common::CRED_JAR,
+    slab_common::SIGNAL_CACHE,
+    slab_common::SIGHAND_CACHE,
+    slab_common::FILES_CACHE,
+    slab_common::MM_STRUCT,
 ];
 
 /// One simulated process.
@@ -248,7 +262,7 @@ impl Kernel {
         self.procs.user_zone = self.user_zone();
         let zone = self.kernel_zone();
         self.procs.zero_page = self
-            .alloc_kernel_block(Order(0), zone, PageKind::ZeroPage)
+            .alloc_pages(Order(0), zone, PageKind::ZeroPage)
             .ok_or_else(|| MmError::NoMemory("no page for the zero page".into()))?;
         let free_kb = self.page_alloc.total_free() * 4;
         self.procs.user_reserve_pages = (free_kb / 32).min(1 << 17) / 4;
@@ -279,7 +293,7 @@ impl Kernel {
         }
         let order = thread_order(self.config.arch);
         let zone = self.kernel_zone();
-        let Some(stack) = self.alloc_kernel_block(order, zone, PageKind::KernelStack) else {
+        let Some(stack) = self.alloc_pages(order, zone, PageKind::KernelStack) else {
             objects.into_iter().for_each(|o| self.free_object(o));
             return Err(MmError::NoMemory(
                 "fork: no memory for a kernel stack".into(),
@@ -327,7 +341,7 @@ impl Kernel {
         let flags = VmFlags(
             VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_GROWSDOWN | VM_ACCOUNT,
         );
-        self.insert_new_vma(
+        self.vma_merge_new_range(
             slot,
             Vma {
                 start,
@@ -407,83 +421,6 @@ impl Kernel {
         }
     }
 
-    /// Resolve an ADDR of a command against the process's address space.
-    pub fn resolve_addr(&self, slot: u32, spec: &AddrSpec) -> MmResult<u64> {
-        let mm = self.procs.mm(slot)?;
-        let (base, offset, what) = match spec {
-            AddrSpec::Absolute(a) => return Ok(*a),
-            AddrSpec::Heap(off) => (mm.start_brk, *off, "heap".to_string()),
-            AddrSpec::Stack(off) => {
-                let start = mm.stack_vma().map(|v| v.start).ok_or_else(|| {
-                    MmError::Invalid("the process has no [stack] mapping any more".into())
-                })?;
-                (start, *off, "stack".to_string())
-            }
-            AddrSpec::Mapping { name, offset } => {
-                let start = mm.named_start(name).ok_or_else(|| {
-                    MmError::Invalid(format!(
-                        "no mapping named '{name}' in process {}",
-                        self.procs.pid_of_slot(slot).unwrap_or_default()
-                    ))
-                })?;
-                (start, *offset, name.clone())
-            }
-        };
-        base.checked_add_signed(offset).ok_or_else(|| {
-            MmError::Invalid(format!("{what}{offset:+} is outside the address space"))
-        })
-    }
-
-    /// Run a command of `PID/ctl`.
-    pub fn apply_process(&mut self, pid: Pid, command: ProcessCommand) -> MmResult<()> {
-        let slot = self.procs.slot_of(pid)?;
-        match command {
-            ProcessCommand::Mmap {
-                bytes,
-                name,
-                addr,
-                prot,
-            } => {
-                let addr = addr.map(|a| self.resolve_addr(slot, &a)).transpose()?;
-                self.do_mmap(slot, addr, bytes, prot, name.as_deref())
-                    .map(|_| ())
-            }
-            ProcessCommand::Munmap { addr, bytes } => {
-                let addr = self.resolve_addr(slot, &addr)?;
-                self.do_munmap(slot, addr, bytes)
-            }
-            ProcessCommand::Mprotect { addr, bytes, prot } => {
-                let addr = self.resolve_addr(slot, &addr)?;
-                self.do_mprotect(slot, addr, bytes, prot)
-            }
-            ProcessCommand::Brk(arg) => {
-                let brk = self.procs.mm(slot)?.brk;
-                let new = match arg {
-                    BrkArg::To(a) => self.resolve_addr(slot, &a)?,
-                    BrkArg::Grow(n) => brk.checked_add(n).ok_or_else(|| {
-                        MmError::NoMemory(format!("brk +{n}: past the end of the address space"))
-                    })?,
-                    BrkArg::Shrink(n) => brk
-                        .checked_sub(n)
-                        .ok_or_else(|| MmError::Invalid(format!("brk -{n}: below address 0")))?,
-                };
-                self.do_brk(slot, new)
-            }
-            ProcessCommand::Touch { addr, bytes, write } => {
-                let addr = self.resolve_addr(slot, &addr)?;
-                self.do_touch(slot, addr, bytes, write)
-            }
-            ProcessCommand::Madvise {
-                addr,
-                bytes,
-                advice,
-            } => {
-                let addr = self.resolve_addr(slot, &addr)?;
-                self.do_madvise(slot, addr, bytes, advice)
-            }
-        }
-    }
-
     /// `touch ADDR SIZE [read|write]`: the process accesses every page of
     /// the range. The whole range is checked first (VMAs, protection, stack
     /// growth); a bad access is a SIGSEGV with Linux's log line, EFAULT, and
@@ -502,7 +439,7 @@ impl Kernel {
             let page = at & !(PAGE_SIZE - 1);
             let mm = self.procs.mm(slot)?;
             let task_size = mm.layout.task_size;
-            let found = mm.find_vma_above(at).map(|v| (v.start, v.end, v.flags));
+            let found = mm.find_vma(at).map(|v| (v.start, v.end, v.flags));
             let (vma_start, vma_end, flags) = match found {
                 Some((s, e, f)) if s <= at => (s, e, f),
                 Some((s, e, f)) if f.is_stack() && grow.is_none() => {
@@ -606,7 +543,7 @@ impl Kernel {
         // A stack that grows down onto another piece of itself (left by a
         // munmap inside it: the guard gap does not apply between stacks)
         // becomes one mapping again.
-        self.merge_around(slot, new_start, new_start)
+        self.vma_merge_existing_range(slot, new_start, new_start)
     }
 
     /// A user access the process may not make: log Linux's segfault line
@@ -622,7 +559,7 @@ impl Kernel {
         let present = self
             .procs
             .get(slot)
-            .and_then(|p| p.mm.find_vma(addr))
+            .and_then(|p| p.mm.vma_lookup(addr))
             .is_some_and(|v| v.flags.is_accessible())
             && self.pte(slot, vpn).is_present();
         let code = PF_USER | if write { PF_WRITE } else { 0 } | if present { PF_PROT } else { 0 };
@@ -693,12 +630,8 @@ impl Kernel {
     pub fn write_comm(&mut self, pid: Pid, text: &str) -> MmResult<()> {
         let slot = self.procs.slot_of(pid)?;
         let text = text.strip_suffix('\n').unwrap_or(text);
-        let mut end = text.len().min(crate::ctl::NAME_LEN);
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
         if let Some(p) = self.procs.get_mut(slot) {
-            p.comm = text[..end].to_string();
+            p.comm = comm_cut(text).to_string();
         }
         Ok(())
     }
@@ -808,7 +741,7 @@ impl Kernel {
                     }
                     let vpn = first + i as u64;
                     let addr = vpn << PAGE_SHIFT;
-                    let Some(vma) = mm.find_vma(addr) else {
+                    let Some(vma) = mm.vma_lookup(addr) else {
                         return Err(format!("{who}: PTE at {addr:#x} outside every VMA"));
                     };
                     let pte = Pte(e);
@@ -912,8 +845,8 @@ pub(crate) mod testing {
     use crate::mm::MachineConfig;
 
     /// A booted machine.
-    pub fn boot(arch: Arch, mem: u64) -> Kernel {
-        let k = Kernel::boot(MachineConfig {
+    pub fn boot(arch: Arch, mem: u64) -> crate::ctl::Machine {
+        let k = crate::ctl::Machine::boot(MachineConfig {
             arch,
             mem_bytes: mem,
         })
@@ -923,7 +856,7 @@ pub(crate) mod testing {
     }
 
     /// A line on `MOUNT/ctl`, invariants checked after it.
-    pub fn sys(k: &mut Kernel, line: &str) -> MmResult<()> {
+    pub fn sys(k: &mut crate::ctl::Machine, line: &str) -> MmResult<()> {
         let r = k.execute_line(Scope::System, line);
         k.check_invariants()
             .unwrap_or_else(|e| panic!("after {line:?}: {e}"));
@@ -931,21 +864,31 @@ pub(crate) mod testing {
     }
 
     /// A line on `MOUNT/PID/ctl`, invariants checked after it.
-    pub fn run(k: &mut Kernel, pid: Pid, line: &str) -> MmResult<()> {
+    pub fn run(k: &mut crate::ctl::Machine, pid: Pid, line: &str) -> MmResult<()> {
         let r = k.execute_line(Scope::Process(pid), line);
         k.check_invariants()
             .unwrap_or_else(|e| panic!("after {line:?}: {e}"));
         r
     }
 
+    /// vm_area_struct objects in use.
+    pub fn vma_objects(k: &Kernel) -> u64 {
+        objects(k, slab_common::VM_AREA_STRUCT)
+    }
+
+    /// smaps VmFlags of the VMA at `addr`.
+    pub fn flags_at(k: &Kernel, pid: Pid, addr: u64) -> String {
+        mm(k, pid).vma_lookup(addr).unwrap().flags.mnemonics()
+    }
+
     /// `spawn NAME`, returning the new pid.
-    pub fn spawn(k: &mut Kernel, name: &str) -> Pid {
+    pub fn spawn(k: &mut crate::ctl::Machine, name: &str) -> Pid {
         sys(k, &format!("spawn {name}")).expect("spawn");
         Pid(k.ns_last_pid)
     }
 
     /// A default machine with one process.
-    pub fn setup() -> (Kernel, Pid) {
+    pub fn setup() -> (crate::ctl::Machine, Pid) {
         let mut k = boot(Arch::X86_64, 1 << 30);
         let pid = spawn(&mut k, "test");
         (k, pid)
@@ -968,7 +911,7 @@ pub(crate) mod testing {
         let mm = mm(k, pid);
         let mut seen: Vec<u64> = Vec::new();
         (0..pages)
-            .map(|i| match mm.find_vma(base + i * PAGE_SIZE) {
+            .map(|i| match mm.vma_lookup(base + i * PAGE_SIZE) {
                 None => '.',
                 Some(v) => {
                     let n = match seen.iter().position(|&s| s == v.start) {
@@ -985,7 +928,7 @@ pub(crate) mod testing {
     }
 
     /// Live objects of a slab cache.
-    pub fn objects(k: &Kernel, cache: slab::CacheId) -> u64 {
+    pub fn objects(k: &Kernel, cache: slub::CacheId) -> u64 {
         k.slab.cache(cache).expect("boot cache").active_objs()
     }
 
@@ -1049,9 +992,13 @@ mod tests {
     fn kill_gives_back_every_page() {
         let mut k = boot(Arch::X86_64, 1 << 30);
         let before = free_plus_slab(&k);
-        let caches: Vec<slab::CacheId> = TASK_CACHES
+        let caches: Vec<slub::CacheId> = TASK_CACHES
             .iter()
-            .chain(&[slab::VM_AREA_STRUCT, slab::ANON_VMA, slab::ANON_VMA_CHAIN])
+            .chain(&[
+                slab_common::VM_AREA_STRUCT,
+                slab_common::ANON_VMA,
+                slab_common::ANON_VMA_CHAIN,
+            ])
             .copied()
             .collect();
         let counts: Vec<u64> = caches.iter().map(|&c| objects(&k, c)).collect();
@@ -1069,8 +1016,8 @@ mod tests {
         ] {
             run(&mut k, pid, line).unwrap();
         }
-        k.write_mem(pid, addr(&k, pid, "big") + 5, b"bytes")
-            .unwrap();
+        let big = addr(&k, pid, "big");
+        k.write_mem(pid, big + 5, b"bytes").unwrap();
         assert!(k.page_alloc.total_free() + (40 << 8) < before);
         sys(&mut k, &format!("kill {}", pid.0)).unwrap();
         assert_eq!(free_plus_slab(&k), before);

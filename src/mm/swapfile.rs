@@ -324,7 +324,7 @@ impl SwapInfo {
             .collect()
     }
 
-    fn alloc_slot(&mut self, owner: u64) -> Option<u64> {
+    fn scan_swap_map_slots(&mut self, owner: u64) -> Option<u64> {
         if self.inuse_pages == self.pages {
             return None;
         }
@@ -510,9 +510,10 @@ impl SwapState {
         Ok(())
     }
 
-    /// `swapon PATH [prio=N]`. `prio` None means the kernel chooses.
+    /// The core of `swapon` (`claim_swapfile`, `read_swap_header`,
+    /// `enable_swap_info`). `prio` None means the kernel chooses.
     /// Returns the new area's index.
-    pub fn swapon(&mut self, path: &str, prio: Option<i32>) -> MmResult<usize> {
+    pub fn enable_swap_info(&mut self, path: &str, prio: Option<i32>) -> MmResult<usize> {
         if self.find(path).is_some() {
             return Err(MmError::Busy(format!("{path} is already in use as swap")));
         }
@@ -620,7 +621,7 @@ impl SwapState {
     /// `get_swap_page`: a slot on the highest-priority area with room;
     /// equal priorities take turns slot by slot (the area is requeued
     /// behind its equals after each allocation).
-    pub fn alloc_slot(&mut self, owner: u64) -> Option<SwapEntry> {
+    pub fn get_swap_page(&mut self, owner: u64) -> Option<SwapEntry> {
         for pos in 0..self.avail.len() {
             let index = self.avail[pos];
             let area = self.areas[index]
@@ -630,7 +631,7 @@ impl SwapState {
                 continue;
             }
             let prio = area.prio;
-            let Some(offset) = area.alloc_slot(owner) else {
+            let Some(offset) = area.scan_swap_map_slots(owner) else {
                 continue;
             };
             // plist_requeue: move behind the last area of the same priority.
@@ -839,7 +840,7 @@ impl super::Kernel {
 
     /// `swapon PATH [prio=N]`, logging Linux's "Adding …k swap" line.
     pub fn swapon(&mut self, path: &str, prio: Option<i32>) -> MmResult<()> {
-        let index = self.swap.swapon(path, prio)?;
+        let index = self.swap.enable_swap_info(path, prio)?;
         let area = self.swap.areas[index].as_ref().expect("just added");
         let flags = match area.backing {
             Backing::Partition => "SS",
@@ -903,7 +904,7 @@ mod tests {
         let mut s = SwapState::default();
         for (path, prio) in devs {
             s.mkswap_partition(path, 1 << 20).unwrap();
-            s.swapon(path, *prio).unwrap();
+            s.enable_swap_info(path, *prio).unwrap();
         }
         s
     }
@@ -962,7 +963,7 @@ mod tests {
             [("/dev/a".to_string(), -2), ("/dev/c".to_string(), -3)]
         );
         // The freed swap_info slot is reused, the counter continues at -4.
-        s.swapon("/dev/b", None).unwrap();
+        s.enable_swap_info("/dev/b", None).unwrap();
         assert_eq!(s.find("/dev/b"), Some(1));
         assert_eq!(s.areas[1].as_ref().unwrap().prio, -4);
     }
@@ -971,7 +972,7 @@ mod tests {
     fn highest_priority_first() {
         let mut s = state_with(&[("/dev/low", Some(1)), ("/dev/high", Some(10))]);
         for _ in 0..10 {
-            let e = s.alloc_slot(0).unwrap();
+            let e = s.get_swap_page(0).unwrap();
             assert_eq!(s.areas[e.area as usize].as_ref().unwrap().path, "/dev/high");
         }
     }
@@ -984,7 +985,7 @@ mod tests {
             ("/dev/c", Some(1)),
         ]);
         let got: Vec<(u8, u64)> = (0..4)
-            .map(|_| s.alloc_slot(0).map(|e| (e.area, e.offset)).unwrap())
+            .map(|_| s.get_swap_page(0).map(|e| (e.area, e.offset)).unwrap())
             .collect();
         assert_eq!(got, [(0, 1), (1, 1), (0, 2), (1, 2)]);
     }
@@ -994,7 +995,7 @@ mod tests {
         let mut s = state_with(&[("/dev/a", Some(5)), ("/dev/b", Some(1))]);
         let mut seen = Vec::new();
         for _ in 0..300 {
-            seen.push(s.alloc_slot(7).unwrap());
+            seen.push(s.get_swap_page(7).unwrap());
         }
         assert!(seen.iter().all(|e| e.offset != 0));
         assert_eq!(seen.iter().filter(|e| e.area == 0).count(), 255);
@@ -1002,7 +1003,7 @@ mod tests {
         let first = seen[0];
         s.free_slot(first);
         assert_eq!(s.areas[0].as_ref().unwrap().free_pages(), 1);
-        assert_eq!(s.alloc_slot(7).unwrap(), first);
+        assert_eq!(s.get_swap_page(7).unwrap(), first);
     }
 
     #[test]
@@ -1010,10 +1011,10 @@ mod tests {
         let mut s = SwapState::default();
         s.mkswap_partition("/dev/bad", 1 << 20).unwrap();
         s.set_badpages("/dev/bad", &[1, 2, 200]).unwrap();
-        s.swapon("/dev/bad", None).unwrap();
+        s.enable_swap_info("/dev/bad", None).unwrap();
         assert_eq!(s.total_pages(), 252);
         let mut got = Vec::new();
-        while let Some(e) = s.alloc_slot(0) {
+        while let Some(e) = s.get_swap_page(0) {
             got.push(e.offset);
         }
         assert_eq!(got.len(), 252);
@@ -1026,10 +1027,10 @@ mod tests {
         let mut s = SwapState::default();
         s.mkswap_partition("/dev/huge", (u32::MAX as u64) * 4096)
             .unwrap();
-        s.swapon("/dev/huge", None).unwrap();
+        s.enable_swap_info("/dev/huge", None).unwrap();
         assert_eq!(s.total_pages(), u32::MAX as u64 - 1);
-        let a = s.alloc_slot(5).unwrap();
-        let b = s.alloc_slot(6).unwrap();
+        let a = s.get_swap_page(5).unwrap();
+        let b = s.get_swap_page(6).unwrap();
         assert_eq!((a.offset, b.offset), (1, 2));
         let area = s.areas[0].as_ref().unwrap();
         assert_eq!(
@@ -1047,23 +1048,29 @@ mod tests {
         let mut s = SwapState::default();
         s.mkswap_partition("/dev/a", (CHUNK_SLOTS * 2 + 10) * 4096)
             .unwrap();
-        s.swapon("/dev/a", None).unwrap();
+        s.enable_swap_info("/dev/a", None).unwrap();
         let total = s.total_pages();
         let mut got = Vec::new();
-        while let Some(e) = s.alloc_slot(1) {
+        while let Some(e) = s.get_swap_page(1) {
             got.push(e);
         }
         assert_eq!(got.len() as u64, total);
         // Free one early slot: the cursor is at the end, the search wraps.
         s.free_slot(got[100]);
-        assert_eq!(s.alloc_slot(1).unwrap(), got[100]);
+        assert_eq!(s.get_swap_page(1).unwrap(), got[100]);
     }
 
     #[test]
     fn errors() {
         let mut s = state_with(&[("/dev/a", None)]);
-        assert_eq!(s.swapon("/dev/a", None).unwrap_err().errno(), libc::EBUSY);
-        assert_eq!(s.swapon("/dev/zz", None).unwrap_err().errno(), libc::ENOENT);
+        assert_eq!(
+            s.enable_swap_info("/dev/a", None).unwrap_err().errno(),
+            libc::EBUSY
+        );
+        assert_eq!(
+            s.enable_swap_info("/dev/zz", None).unwrap_err().errno(),
+            libc::ENOENT
+        );
         assert_eq!(
             s.mkswap_partition("/dev/a", 1 << 20).unwrap_err().errno(),
             libc::EBUSY
@@ -1091,9 +1098,9 @@ mod tests {
             s.mkswap_file(path, 1 << 20).unwrap_err().errno(),
             libc::EEXIST
         );
-        let i = s.swapon(path, Some(3)).unwrap();
+        let i = s.enable_swap_info(path, Some(3)).unwrap();
         assert_eq!(s.areas[i].as_ref().unwrap().pages, 255);
-        let e = s.alloc_slot(1).unwrap();
+        let e = s.get_swap_page(1).unwrap();
         let mut page: PageBytes = Box::new([0u8; 4096]);
         page[..5].copy_from_slice(b"hello");
         s.write_page(e, Some(page.clone()))
@@ -1111,14 +1118,18 @@ mod tests {
         let _ = std::fs::remove_file(&link);
         std::os::unix::fs::symlink(path, &link).unwrap();
         assert_eq!(
-            s.swapon(link.to_str().unwrap(), None).unwrap_err().errno(),
+            s.enable_swap_info(link.to_str().unwrap(), None)
+                .unwrap_err()
+                .errno(),
             libc::EINVAL
         );
         // A file without a header is refused and never written.
         let plain = dir.join("plain.img");
         std::fs::write(&plain, vec![7u8; 65536]).unwrap();
         assert_eq!(
-            s.swapon(plain.to_str().unwrap(), None).unwrap_err().errno(),
+            s.enable_swap_info(plain.to_str().unwrap(), None)
+                .unwrap_err()
+                .errno(),
             libc::EINVAL
         );
         assert!(std::fs::read(&plain).unwrap().iter().all(|&b| b == 7));
@@ -1137,7 +1148,7 @@ mod tests {
             .expect("util-linux mkswap must be installed (Debian package util-linux)");
         assert!(status.status.success(), "mkswap failed: {status:?}");
         let mut s = SwapState::default();
-        let i = s.swapon(path.to_str().unwrap(), None).unwrap();
+        let i = s.enable_swap_info(path.to_str().unwrap(), None).unwrap();
         assert_eq!(s.areas[i].as_ref().unwrap().pages, 1023);
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -7,9 +7,7 @@
 
 use super::Kernel;
 use super::error::{MmError, MmResult};
-use super::page_alloc::{
-    FLAG_ACTIVE, FLAG_LRU, FLAG_REFERENCED, FrameList, PageKind, WatermarkLevel,
-};
+use super::page_alloc::{FLAG_ACTIVE, FLAG_LRU, FLAG_REFERENCED, FrameList};
 use super::types::{Order, Pfn};
 
 /// The anon LRU lists of one zone.
@@ -255,7 +253,7 @@ impl Kernel {
     pub fn pageout(&mut self, pfn: Pfn) -> bool {
         let (mm_slot, vpn) = self.page_alloc.frames.rmap(pfn);
         let owner = super::swapfile::pack_owner(mm_slot, vpn);
-        let Some(entry) = self.swap.alloc_slot(owner) else {
+        let Some(entry) = self.swap.get_swap_page(owner) else {
             return false;
         };
         let bytes = self.take_page_bytes(pfn);
@@ -339,9 +337,9 @@ impl Kernel {
         total
     }
 
-    /// `reclaim SIZE`, like cgroup v2 memory.reclaim: EAGAIN when less than
+    /// `user_proactive_reclaim` (cgroup v2 memory.reclaim; `reclaim SIZE`): EAGAIN when less than
     /// asked could be reclaimed (the kernel's answer), after doing what it could.
-    pub fn reclaim_command(&mut self, bytes: u64) -> MmResult<()> {
+    pub fn user_proactive_reclaim(&mut self, bytes: u64) -> MmResult<()> {
         let target = bytes.div_ceil(super::types::PAGE_SIZE);
         let mut reclaimed = 0;
         // memory.reclaim retries a few times before giving up.
@@ -438,65 +436,5 @@ impl Kernel {
         if below_low {
             self.wakeup_kswapd(highest);
         }
-    }
-
-    /// `__alloc_pages_slowpath` up to the OOM killer: the low watermark,
-    /// then wake kswapd (it runs at once) and try low and min, then direct
-    /// reclaim (allocstall) and
-    /// retry, up to MAX_RECLAIM_RETRIES rounds without progress. None means
-    /// the caller should invoke the OOM killer.
-    pub fn alloc_pages_reclaim(
-        &mut self,
-        order: Order,
-        highest: usize,
-        kind: PageKind,
-    ) -> Option<Pfn> {
-        if let Some(pfn) = self
-            .page_alloc
-            .alloc(order, highest, WatermarkLevel::Low, kind)
-        {
-            self.check_kswapd_wakeup(highest);
-            return Some(pfn);
-        }
-        // Below low: wake kswapd. On a real machine it runs on another CPU
-        // while the allocating task carries on; here it gets its turn now,
-        // so a long operation sees background reclaim before it has to
-        // reclaim for itself.
-        self.wakeup_kswapd(highest);
-        self.run_kswapd();
-        if let Some(pfn) = self
-            .page_alloc
-            .alloc(order, highest, WatermarkLevel::Low, kind)
-        {
-            return Some(pfn);
-        }
-        if let Some(pfn) = self
-            .page_alloc
-            .alloc(order, highest, WatermarkLevel::Min, kind)
-        {
-            return Some(pfn);
-        }
-        let mut failures = 0;
-        while failures < MAX_RECLAIM_RETRIES {
-            self.page_alloc.zones[highest].allocstall += 1;
-            let r = self.shrink_node(SWAP_CLUSTER_MAX, highest, Reclaimer::Direct);
-            if r.reclaimed > 0 {
-                // Direct reclaim made progress: kswapd may try again.
-                self.lru.kswapd_failures = 0;
-            } else {
-                failures += 1;
-            }
-            if let Some(pfn) = self
-                .page_alloc
-                .alloc(order, highest, WatermarkLevel::Min, kind)
-            {
-                return Some(pfn);
-            }
-            if r.reclaimed == 0 && !self.swap.has_free_slot() {
-                // Nothing left to reclaim: retrying cannot help.
-                break;
-            }
-        }
-        None
     }
 }

@@ -24,7 +24,7 @@ pub const VMALLOC_TOTAL_X86_64_KB: u64 = 34_359_738_367;
 pub const I386_PAGE_OFFSET: u64 = 0xc000_0000;
 /// i386 VMALLOC_OFFSET: the guard gap between lowmem and vmalloc.
 pub const I386_VMALLOC_OFFSET: u64 = 8 << 20;
-/// i386 PKMAP_BASE of the simulated layout (boot_log.rs prints it).
+/// i386 PKMAP_BASE of the simulated layout (mm/mm_init.rs prints it).
 pub const I386_PKMAP_BASE: u64 = 0xff40_0000;
 
 /// `VMALLOC_END - VMALLOC_START` in kB. On i386 the area runs from
@@ -65,14 +65,6 @@ pub fn si_mem_available(i: MemAvailableInputs) -> u64 {
     available += (i.file_lru - (i.file_lru / 2).min(i.wmark_low)) as i128;
     available += (i.reclaimable - (i.reclaimable / 2).min(i.wmark_low)) as i128;
     available.max(0) as u64
-}
-
-/// `vm_commit_limit` (overcommit_kbytes unset): `(totalram - hugetlb) *
-/// overcommit_ratio / 100 + total_swap_pages`, in pages.
-pub fn vm_commit_limit(totalram: u64, hugetlb: u64, overcommit_ratio: u64, swap: u64) -> u64 {
-    let allowed = (totalram.saturating_sub(hugetlb) as u128 * overcommit_ratio as u128 / 100)
-        .min(u64::MAX as u128) as u64;
-    allowed.saturating_add(swap)
 }
 
 /// The `si_mem_available` inputs of the machine.
@@ -211,15 +203,7 @@ pub fn meminfo(kernel: &Kernel) -> String {
     val("NFS_Unstable", 0);
     val("Bounce", 0);
     val("WritebackTmp", 0);
-    val(
-        "CommitLimit",
-        kb(vm_commit_limit(
-            totalram,
-            s.hugetlb_total_pages,
-            kernel.sysctl.overcommit_ratio,
-            s.swap_total_pages,
-        )),
-    );
+    val("CommitLimit", kb(kernel.vm_commit_limit()));
     val("Committed_AS", kb(s.committed_as_pages));
     val("VmallocTotal", vmalloc_total_kb(arch));
     val("VmallocUsed", s.vmalloc_used_kb);
@@ -344,7 +328,7 @@ mod tests {
 
     const CAPTURE: &str = include_str!("../../tests/reference/linux-samples/meminfo");
 
-    fn boot(arch: Arch, mem: u64) -> Kernel {
+    fn boot(arch: Arch, mem: u64) -> crate::ctl::Machine {
         crate::mm::boot_checked(arch, mem)
     }
 
@@ -483,14 +467,6 @@ mod tests {
             ..inputs
         };
         assert_eq!(si_mem_available(starved), 0);
-    }
-
-    /// §14.9: CommitLimit 12341828 kB = 24683656 kB × 50 %, no swap.
-    #[test]
-    fn commit_limit_matches_the_capture() {
-        assert_eq!(vm_commit_limit(24683656 / 4, 0, 50, 0) * 4, 12341828);
-        assert_eq!(vm_commit_limit(1000, 0, 50, 300), 800);
-        assert_eq!(vm_commit_limit(1000, 2000, 50, 0), 0);
     }
 
     #[test]

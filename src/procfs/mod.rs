@@ -1,7 +1,6 @@
 //! Pure renderers: kernel state → the exact text of the matching /proc file.
 //! Nothing here changes state or does I/O.
 
-pub mod boot_log;
 pub mod meminfo;
 pub mod pagetypeinfo;
 pub mod physmap;
@@ -9,6 +8,7 @@ pub mod pid;
 pub mod slabinfo;
 pub mod stat;
 pub mod swaps;
+pub mod version;
 pub mod vmstat;
 pub mod zoneinfo;
 
@@ -130,7 +130,7 @@ mod tests {
 
     #[test]
     fn buddyinfo_format() {
-        let k = Kernel::boot(MachineConfig::default()).unwrap();
+        let k = crate::ctl::Machine::boot(MachineConfig::default()).unwrap();
         let text = buddyinfo(&k);
         let lines: Vec<_> = text.lines().collect();
         assert_eq!(lines.len(), 2);

@@ -111,7 +111,7 @@ mod tests {
 
     const CAPTURE: &str = include_str!("../../tests/reference/linux-samples/pagetypeinfo");
 
-    fn boot(arch: Arch, mem: u64) -> Kernel {
+    fn boot(arch: Arch, mem: u64) -> crate::ctl::Machine {
         crate::mm::boot_checked(arch, mem)
     }
 

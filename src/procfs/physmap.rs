@@ -178,7 +178,7 @@ mod tests {
 
     #[test]
     fn lines_fit_in_100_columns_and_show_allocations() {
-        let mut k = Kernel::boot(MachineConfig::default()).unwrap();
+        let mut k = crate::ctl::Machine::boot(MachineConfig::default()).unwrap();
         let before = physmap(&k);
         assert!(before.lines().all(|l| l.chars().count() <= 100), "{before}");
         assert!(before.contains('R') && before.contains('.'));
@@ -192,7 +192,7 @@ mod tests {
 
     #[test]
     fn huge_machine_stays_small() {
-        let k = Kernel::boot(MachineConfig {
+        let k = crate::ctl::Machine::boot(MachineConfig {
             arch: crate::mm::types::Arch::X86_64,
             mem_bytes: 64 << 30,
         })

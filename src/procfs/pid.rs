@@ -1,6 +1,6 @@
 //! Per-process files: `MOUNT/PID/...` (Linux: fs/proc/base.c, array.c,
-//! task_mmu.c). Pure renderers, except [`write_pid_file`], the one place
-//! that maps the writable files to kernel calls.
+//! task_mmu.c). Pure renderers; writes to the writable files go through
+//! `ctl::Machine::write_pid_file`.
 //!
 //! maps and smaps are written byte by byte into one buffer with
 //! hand-rolled number formatting: a process may have tens of thousands of
@@ -41,8 +41,8 @@ pub enum PidFile {
 /// Name, mode and identity of every generated file in `PID/`, with Linux's
 /// modes. The special files `ctl` (write-only commands) and `mem` (byte
 /// access at offset = virtual address) are served by the FUSE adapter
-/// through `Kernel::execute_line`, `Kernel::read_mem` and `Kernel::write_mem`;
-/// writes to the 0644 files go through [`write_pid_file`].
+/// through `Machine::execute_line`, `Kernel::read_mem` and `Kernel::write_mem`;
+/// writes to the 0644 files go through `Machine::write_pid_file`.
 pub const PID_FILES: &[(&str, u16, PidFile)] = &[
     ("cmdline", 0o444, PidFile::Cmdline),
     ("comm", 0o644, PidFile::Comm),
@@ -75,16 +75,6 @@ pub fn render_pid(kernel: &Kernel, pid: Pid, file: PidFile) -> MmResult<String> 
         PidFile::OomScore => format!("{}\n", oom_score(kernel, p)),
         PidFile::OomScoreAdj => format!("{}\n", p.oom_score_adj),
     })
-}
-
-/// A write to a writable file of `PID/`: `comm` renames the task,
-/// `oom_score_adj` takes -1000..=1000. EACCES-like EPERM for the others.
-pub fn write_pid_file(kernel: &mut Kernel, pid: Pid, file: PidFile, text: &str) -> MmResult<()> {
-    match file {
-        PidFile::Comm => kernel.write_comm(pid, text),
-        PidFile::OomScoreAdj => kernel.write_oom_score_adj(pid, text),
-        _ => Err(MmError::Permission(format!("{pid}/{file:?} is read-only"))),
-    }
 }
 
 /// `/proc/PID/oom_score`: `(1000 + badness × 1000 / totalpages) × 2 / 3`,
@@ -619,18 +609,12 @@ mod tests {
         assert_eq!(render(&k, pid, PidFile::OomScoreAdj), "0\n");
         // badness = 3 pages + 3 page tables over ~250k pages: (1000 + 0) * 2 / 3.
         assert_eq!(render(&k, pid, PidFile::OomScore), "666\n");
-        write_pid_file(&mut k, pid, PidFile::OomScoreAdj, "500\n").unwrap();
+        k.write_oom_score_adj(pid, "500\n").unwrap();
         assert_eq!(render(&k, pid, PidFile::OomScoreAdj), "500\n");
         let total = k.totalram_pages();
         let badness = 6 + 500 * (total / 1000);
         let score = (1000 + badness * 1000 / total) * 2 / 3;
         assert_eq!(render(&k, pid, PidFile::OomScore), format!("{score}\n"));
-        assert_eq!(
-            write_pid_file(&mut k, pid, PidFile::Maps, "x")
-                .unwrap_err()
-                .errno(),
-            libc::EPERM
-        );
         assert_eq!(
             render_pid(&k, Pid(77), PidFile::Comm).unwrap_err().errno(),
             libc::ESRCH

@@ -83,7 +83,7 @@ mod tests {
 
     #[test]
     fn rows_have_the_kernel_layout() {
-        let k = Kernel::boot(MachineConfig::default()).unwrap();
+        let k = crate::ctl::Machine::boot(MachineConfig::default()).unwrap();
         let text = slabinfo(&k);
         assert!(text.starts_with(HEADER));
         let rows: Vec<&str> = text.lines().skip(2).collect();
@@ -125,7 +125,7 @@ mod tests {
     /// The hand-written row equals the kernel's printf format.
     #[test]
     fn rows_equal_the_printf_format() {
-        let mut k = Kernel::boot(MachineConfig::default()).unwrap();
+        let mut k = crate::ctl::Machine::boot(MachineConfig::default()).unwrap();
         k.kmem_cache_create("a_name_longer_than_17", 100, 8)
             .unwrap();
         k.kmalloc(100).unwrap();
@@ -156,7 +156,7 @@ mod tests {
 
     #[test]
     fn long_names_push_columns_right() {
-        let mut k = Kernel::boot(MachineConfig::default()).unwrap();
+        let mut k = crate::ctl::Machine::boot(MachineConfig::default()).unwrap();
         k.kmem_cache_create("request_sock_subflow_v6", 392, 8)
             .unwrap();
         let text = slabinfo(&k);

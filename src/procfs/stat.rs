@@ -169,7 +169,7 @@ mod tests {
 
     #[test]
     fn lines_have_the_captures_shape() {
-        let k = Kernel::boot(MachineConfig::default()).unwrap();
+        let k = crate::ctl::Machine::boot(MachineConfig::default()).unwrap();
         let text = stat(&k);
         assert_eq!(text.lines().count(), CAPTURE.lines().count());
         for (ours, theirs) in text.lines().zip(CAPTURE.lines()) {
@@ -187,7 +187,7 @@ mod tests {
 
     #[test]
     fn cpu_times_follow_the_clock() {
-        let mut k = Kernel::boot(MachineConfig::default()).unwrap();
+        let mut k = crate::ctl::Machine::boot(MachineConfig::default()).unwrap();
         k.execute_line(Scope::System, "tick 250").unwrap();
         k.check_invariants().unwrap();
         k.system_ticks = 7;

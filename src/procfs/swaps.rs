@@ -86,11 +86,11 @@ mod tests {
     /// The rows of `linux-samples/synthetic/swaps`, rebuilt from state.
     #[test]
     fn rows_match_the_synthetic_capture() {
-        let mut k = crate::mm::Kernel::boot(MachineConfig::default()).unwrap();
+        let mut k = crate::ctl::Machine::boot(MachineConfig::default()).unwrap();
         k.swap
             .mkswap_partition("/dev/sda2", (8388604 + 4) * 1024)
             .unwrap();
-        k.swap.swapon("/dev/sda2", None).unwrap();
+        k.swap.enable_swap_info("/dev/sda2", None).unwrap();
         let text = swaps(&k);
         assert_eq!(
             text,
@@ -106,11 +106,11 @@ mod tests {
         let file = dir.join("swapfile");
         let file = file.to_str().unwrap();
         k.swap.mkswap_file(file, (2097148 + 4) * 1024).unwrap();
-        let i = k.swap.swapon(file, None).unwrap();
+        let i = k.swap.enable_swap_info(file, None).unwrap();
         // Keep the higher-priority partition out of the way.
         k.swap.disable(0);
         for _ in 0..256 {
-            k.swap.alloc_slot(0).unwrap();
+            k.swap.get_swap_page(0).unwrap();
         }
         let row = swaps_row(k.swap.areas[i].as_ref().unwrap());
         let expected = rows[2].replacen("/swapfile", file, 1);
@@ -120,7 +120,7 @@ mod tests {
         let spaced = dir.join("my swap");
         let spaced = spaced.to_str().unwrap();
         k.swap.mkswap_file(spaced, (1048572 + 4) * 1024).unwrap();
-        let j = k.swap.swapon(spaced, Some(32767)).unwrap();
+        let j = k.swap.enable_swap_info(spaced, Some(32767)).unwrap();
         let row = swaps_row(k.swap.areas[j].as_ref().unwrap());
         assert!(row.contains("my\\040swap"));
         assert!(row.ends_with("file\t\t1048572\t\t0\t\t32767\n"));
@@ -129,18 +129,18 @@ mod tests {
 
     #[test]
     fn big_numbers_lose_the_extra_tab() {
-        let mut k = crate::mm::Kernel::boot(MachineConfig::default()).unwrap();
+        let mut k = crate::ctl::Machine::boot(MachineConfig::default()).unwrap();
         k.swap
             .mkswap_partition("/dev/big", (10485756 + 4) * 1024)
             .unwrap();
-        let i = k.swap.swapon("/dev/big", Some(5)).unwrap();
+        let i = k.swap.enable_swap_info("/dev/big", Some(5)).unwrap();
         let row = swaps_row(k.swap.areas[i].as_ref().unwrap());
         assert!(row.ends_with("partition\t10485756\t0\t\t5\n"), "{row:?}");
     }
 
     #[test]
     fn partitions_format() {
-        let mut k = crate::mm::Kernel::boot(MachineConfig::default()).unwrap();
+        let mut k = crate::ctl::Machine::boot(MachineConfig::default()).unwrap();
         assert_eq!(partitions(&k), "major minor  #blocks  name\n\n");
         k.swap.mkswap_partition("/dev/sdb1", 256 << 20).unwrap();
         assert_eq!(

@@ -451,7 +451,7 @@ mod tests {
 
     const CAPTURE: &str = include_str!("../../tests/reference/linux-samples/vmstat");
 
-    fn boot(arch: Arch, mem: u64) -> Kernel {
+    fn boot(arch: Arch, mem: u64) -> crate::ctl::Machine {
         crate::mm::boot_checked(arch, mem)
     }
 

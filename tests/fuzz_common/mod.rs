@@ -36,10 +36,12 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use mmfs::ctl::Machine;
 use mmfs::ctl::{self, Command, Scope};
 use mmfs::fs::linebuf::LineBuffer;
+use mmfs::mm::MachineConfig;
+use mmfs::mm::sysctl::writable_sysctls;
 use mmfs::mm::types::{Arch, Pid};
-use mmfs::mm::{Kernel, MachineConfig, SYSCTL_FILES};
 use mmfs::procfs::pid::{PID_FILES, render_pid};
 use mmfs::procfs::{GLOBAL_FILES, GlobalFile, render_global};
 
@@ -513,7 +515,7 @@ struct AddressSpace {
 pub struct Fuzzer {
     cfg: FuzzConfig,
     rng: Rng,
-    kernel: Option<Kernel>,
+    kernel: Option<Machine>,
     trace: Vec<Op>,
     ops_left_in_boot: u64,
     spaces: BTreeMap<u32, AddressSpace>,
@@ -653,7 +655,7 @@ impl Fuzzer {
         self.kernel = None;
         self.reset_swap_dir();
         let kernel =
-            Kernel::boot(config).map_err(|e| ("boot", format!("boot {config:?} failed: {e}")))?;
+            Machine::boot(config).map_err(|e| ("boot", format!("boot {config:?} failed: {e}")))?;
         kernel
             .check_invariants()
             .map_err(|e| ("invariant", format!("right after boot: {e}")))?;
@@ -710,7 +712,7 @@ impl Fuzzer {
         }
     }
 
-    fn kernel(&mut self) -> &mut Kernel {
+    fn kernel(&mut self) -> &mut Machine {
         self.kernel.as_mut().expect("a booted machine")
     }
 
@@ -1371,7 +1373,9 @@ impl Fuzzer {
 
     fn sysctl_write(&mut self) -> Op {
         let name = if self.rng.chance(9, 10) {
-            self.rng.pick(SYSCTL_FILES).to_string()
+            self.rng
+                .pick(&writable_sysctls().collect::<Vec<_>>())
+                .to_string()
         } else {
             rng_pick_string(
                 &mut self.rng,
@@ -1465,20 +1469,20 @@ impl Fuzzer {
             }
             Op::Sysctl(name, value) => {
                 let kernel = self.kernel();
-                let before = kernel.read_sysctl(name).ok();
+                let before = kernel.sysctl_read(name).ok();
                 let r = kernel.write_sysctl(name, value);
                 let key = (
                     "sysctl".to_string(),
                     r.as_ref().err().map(|e| e.errno()).unwrap_or(0),
                 );
                 *self.stats.outcomes.entry(key).or_default() += 1;
-                if r.is_err() && self.kernel().read_sysctl(name).ok() != before {
+                if r.is_err() && self.kernel().sysctl_read(name).ok() != before {
                     return Err(format!(
                         "failed sysctl write {name} <- {value:?} changed the value"
                     ));
                 }
                 if r.is_ok() {
-                    let now = self.kernel().read_sysctl(name).unwrap_or_default();
+                    let now = self.kernel().sysctl_read(name).unwrap_or_default();
                     if now.trim().parse::<u64>().ok() != value.trim().parse::<u64>().ok() {
                         return Err(format!("sysctl {name} <- {value:?} reads back {now:?}"));
                     }
@@ -1644,9 +1648,9 @@ impl Fuzzer {
         }
         checks::check_vmstat(&texts["vmstat"])?;
         checks::cross_check(&texts["buddyinfo"], &texts["meminfo"], &texts["swaps"])?;
-        for name in SYSCTL_FILES {
+        for name in writable_sysctls() {
             let v = k
-                .read_sysctl(name)
+                .sysctl_read(name)
                 .map_err(|e| format!("sys/{name}: {e}"))?;
             checks::complete_lines(name, &v)?;
         }
@@ -1811,7 +1815,7 @@ pub fn swap_path_of(cmd: &Command) -> Option<&str> {
 /// all system files but dmesg (the refusal is logged) and the clock-derived
 /// lines of stat (every command costs simulated time); the sysctls; every
 /// file of every process.
-pub fn snapshot(k: &Kernel) -> Vec<(String, String)> {
+pub fn snapshot(k: &Machine) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for (name, _, file) in GLOBAL_FILES {
         match file {
@@ -1827,10 +1831,10 @@ pub fn snapshot(k: &Kernel) -> Vec<(String, String)> {
             _ => out.push((name.to_string(), render_global(k, *file))),
         }
     }
-    for name in SYSCTL_FILES {
+    for name in writable_sysctls() {
         out.push((
             format!("sys/{name}"),
-            k.read_sysctl(name).unwrap_or_default(),
+            k.sysctl_read(name).unwrap_or_default(),
         ));
     }
     out.push(("pids".into(), format!("{:?}", k.pids())));

@@ -2,7 +2,7 @@
 //!
 //! A `kmem_cache` hands out objects of one size. It keeps its objects in
 //! *slabs*: power-of-two blocks of pages taken from the buddy allocator
-//! (`Kernel::alloc_kernel_block`, [`PageKind::Slab`], never HighMem). Each
+//! (`Kernel::alloc_pages`, [`PageKind::Slab`], never HighMem). Each
 //! slab is on exactly one of two lists of its cache:
 //!
 //! ```text
@@ -64,11 +64,11 @@ pub const MAX_OBJECT_SIZE: u64 = KMALLOC_MAX_SIZE;
 pub const MAX_ALIGN: u64 = PAGE_SIZE;
 
 /// End of a slab's free chain.
-const OBJ_END: u16 = u16::MAX;
+pub(crate) const OBJ_END: u16 = u16::MAX;
 /// Free-chain slot marker of an object in use.
-const OBJ_ALLOCATED: u16 = u16::MAX - 1;
+pub(crate) const OBJ_ALLOCATED: u16 = u16::MAX - 1;
 /// No slab (list ends).
-const NIL: u32 = u32::MAX;
+pub(crate) const NIL: u32 = u32::MAX;
 
 /// `fls`: 1-based index of the highest set bit, 0 for 0.
 pub fn fls(x: u32) -> u32 {
@@ -87,14 +87,14 @@ pub fn order_objects(order: u8, size: u32) -> u32 {
 }
 
 /// `get_order` on a byte count.
-fn get_order(bytes: u64) -> u8 {
+pub(crate) fn get_order(bytes: u64) -> u8 {
     Order::for_bytes(bytes).0
 }
 
 /// SLUB `calc_slab_order`: the smallest order from `min_order` to
 /// `max_order` whose leftover is at most `1/fract_leftover` of the slab;
 /// `max_order + 1` (or `min_order` if that is larger) when none is.
-fn calc_slab_order(size: u32, min_order: u8, max_order: u8, fract_leftover: u64) -> u8 {
+pub(crate) fn calc_slab_order(size: u32, min_order: u8, max_order: u8, fract_leftover: u64) -> u8 {
     let mut order = min_order;
     while order <= max_order {
         let slab_size = PAGE_SIZE << order;
@@ -157,10 +157,10 @@ pub struct CacheId(pub u16);
 /// makes a stale handle (double free) detectable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SlabObject {
-    cache: CacheId,
-    index: u16,
-    slab: u32,
-    serial: u32,
+    pub(crate) cache: CacheId,
+    pub(crate) index: u16,
+    pub(crate) slab: u32,
+    pub(crate) serial: u32,
 }
 
 impl SlabObject {
@@ -201,220 +201,9 @@ impl KmallocObject {
     }
 }
 
-/// A boot cache: name, slot size (the objsize column of the capture, which
-/// includes alignment), SLAB_RECLAIM_ACCOUNT, and the objects live after
-/// boot (`active` of `total` allocated, the difference freed spread over
-/// the slabs so some stay partial as on a real machine).
-struct BootCache {
-    name: &'static str,
-    size: u32,
-    reclaimable: bool,
-    active: u32,
-    total: u32,
-}
-
-const fn boot(name: &'static str, size: u32, active: u32, total: u32) -> BootCache {
-    BootCache {
-        name,
-        size,
-        reclaimable: false,
-        active,
-        total,
-    }
-}
-
-const fn boot_rcl(name: &'static str, size: u32, active: u32, total: u32) -> BootCache {
-    BootCache {
-        name,
-        size,
-        reclaimable: true,
-        active,
-        total,
-    }
-}
-
-/// Marker for the two bootstrap caches: their baseline is one object per
-/// cache (struct kmem_cache and struct kmem_cache_node of every cache).
-const PER_CACHE: u32 = u32::MAX;
-
-/// The kernel's caches, in creation order (slabinfo shows them newest
-/// first). Slot sizes are those of the Linux 6.18 x86_64 capture
-/// (`reference/linux-samples/slabinfo`); cred_jar, merged into another
-/// cache there, has the 192 bytes of a cache-aligned struct cred.
-/// The baseline models a freshly booted small machine (kernel threads,
-/// sysfs/procfs, a root file system's dentries and inodes).
-const BOOT_CACHES: &[BootCache] = &[
-    boot("kmem_cache", 256, PER_CACHE, PER_CACHE),
-    boot("kmem_cache_node", 128, PER_CACHE, PER_CACHE),
-    boot("kmalloc-96", 96, 1176, 1260),
-    boot("kmalloc-192", 192, 588, 630),
-    boot("kmalloc-8", 8, 1536, 1536),
-    boot("kmalloc-16", 16, 1790, 1792),
-    boot("kmalloc-32", 32, 1011, 1152),
-    boot("kmalloc-64", 64, 1790, 1984),
-    boot("kmalloc-128", 128, 640, 640),
-    boot("kmalloc-256", 256, 448, 480),
-    boot("kmalloc-512", 512, 560, 640),
-    boot("kmalloc-1k", 1024, 400, 448),
-    boot("kmalloc-2k", 2048, 160, 176),
-    boot("kmalloc-4k", 4096, 96, 104),
-    boot("kmalloc-8k", 8192, 24, 24),
-    boot_rcl("kmalloc-rcl-96", 96, 84, 84),
-    boot_rcl("kmalloc-rcl-192", 192, 42, 42),
-    boot_rcl("kmalloc-rcl-8", 8, 0, 0),
-    boot_rcl("kmalloc-rcl-16", 16, 0, 0),
-    boot_rcl("kmalloc-rcl-32", 32, 0, 0),
-    boot_rcl("kmalloc-rcl-64", 64, 0, 0),
-    boot_rcl("kmalloc-rcl-128", 128, 0, 0),
-    boot_rcl("kmalloc-rcl-256", 256, 0, 0),
-    boot_rcl("kmalloc-rcl-512", 512, 0, 0),
-    boot_rcl("kmalloc-rcl-1k", 1024, 0, 0),
-    boot_rcl("kmalloc-rcl-2k", 2048, 0, 0),
-    boot_rcl("kmalloc-rcl-4k", 4096, 0, 0),
-    boot_rcl("kmalloc-rcl-8k", 8192, 0, 0),
-    boot("kmalloc-cg-96", 96, 84, 84),
-    boot("kmalloc-cg-192", 192, 147, 147),
-    boot("kmalloc-cg-8", 8, 1024, 1024),
-    boot("kmalloc-cg-16", 16, 512, 512),
-    boot("kmalloc-cg-32", 32, 256, 256),
-    boot("kmalloc-cg-64", 64, 128, 128),
-    boot("kmalloc-cg-128", 128, 96, 96),
-    boot("kmalloc-cg-256", 256, 32, 32),
-    boot("kmalloc-cg-512", 512, 48, 48),
-    boot("kmalloc-cg-1k", 1024, 147, 160),
-    boot("kmalloc-cg-2k", 2048, 80, 96),
-    boot("kmalloc-cg-4k", 4096, 24, 24),
-    boot("kmalloc-cg-8k", 8192, 8, 8),
-    boot("vmap_area", 72, 1344, 1344),
-    boot("mm_struct", 1600, 20, 40),
-    boot("maple_node", 256, 256, 256),
-    boot("task_group", 704, 23, 23),
-    boot_rcl("radix_tree_node", 584, 700, 700),
-    boot("pool_workqueue", 512, 128, 128),
-    boot("pid", 192, 100, 105),
-    boot("anon_vma", 104, 156, 156),
-    boot("anon_vma_chain", 64, 200, 256),
-    boot("task_struct", 4224, 80, 84),
-    boot("cred_jar", 192, 105, 105),
-    boot("sighand_cache", 2112, 75, 75),
-    boot("signal_cache", 1152, 80, 84),
-    boot("files_cache", 704, 23, 23),
-    boot("vm_area_struct", 192, 300, 441),
-    boot("nsproxy", 72, 56, 56),
-    boot("names_cache", 4096, 8, 8),
-    boot_rcl("dentry", 192, 4200, 4200),
-    boot_rcl("inode_cache", 624, 520, 520),
-    boot("filp", 192, 210, 252),
-    boot("mnt_cache", 384, 42, 42),
-    boot("kernfs_node_cache", 136, 6000, 6000),
-    boot("shmem_inode_cache", 752, 84, 84),
-    boot_rcl("bdev_cache", 1536, 21, 21),
-    boot("sigqueue", 80, 51, 51),
-    boot("seq_file", 120, 34, 34),
-    boot_rcl("proc_inode_cache", 696, 92, 92),
-    boot("pde_opener", 40, 102, 102),
-    boot("proc_dir_entry", 192, 357, 357),
-    boot_rcl("buffer_head", 104, 780, 780),
-    boot("file_lock_cache", 192, 21, 21),
-    boot("skbuff_head_cache", 256, 128, 128),
-    boot_rcl("sock_inode_cache", 832, 38, 38),
-    boot("uid_cache", 128, 32, 32),
-];
-
-/// Id of a boot cache by name, at compile time (a typo fails the build).
-const fn boot_id(name: &str) -> CacheId {
-    let mut i = 0;
-    while i < BOOT_CACHES.len() {
-        let candidate = BOOT_CACHES[i].name.as_bytes();
-        let wanted = name.as_bytes();
-        if candidate.len() == wanted.len() {
-            let mut j = 0;
-            while j < wanted.len() && candidate[j] == wanted[j] {
-                j += 1;
-            }
-            if j == wanted.len() {
-                return CacheId(i as u16);
-            }
-        }
-        i += 1;
-    }
-    panic!("no such boot cache")
-}
-
-/// `struct kmem_cache` of every cache.
-pub const KMEM_CACHE: CacheId = boot_id("kmem_cache");
-/// `struct kmem_cache_node` of every cache.
-pub const KMEM_CACHE_NODE: CacheId = boot_id("kmem_cache_node");
-/// `struct task_struct` (one per task).
-pub const TASK_STRUCT: CacheId = boot_id("task_struct");
-/// `struct mm_struct` (one per address space).
-pub const MM_STRUCT: CacheId = boot_id("mm_struct");
-/// `struct vm_area_struct` (one per VMA).
-pub const VM_AREA_STRUCT: CacheId = boot_id("vm_area_struct");
-/// `struct anon_vma`.
-pub const ANON_VMA: CacheId = boot_id("anon_vma");
-/// `struct anon_vma_chain`.
-pub const ANON_VMA_CHAIN: CacheId = boot_id("anon_vma_chain");
-/// `struct files_struct`.
-pub const FILES_CACHE: CacheId = boot_id("files_cache");
-/// `struct signal_struct`.
-pub const SIGNAL_CACHE: CacheId = boot_id("signal_cache");
-/// `struct sighand_struct`.
-pub const SIGHAND_CACHE: CacheId = boot_id("sighand_cache");
-/// `struct pid`.
-pub const PID: CacheId = boot_id("pid");
-/// `struct cred`.
-pub const CRED_JAR: CacheId = boot_id("cred_jar");
-/// `struct dentry` (reclaimable).
-pub const DENTRY: CacheId = boot_id("dentry");
-/// `struct inode` of pseudo file systems (reclaimable).
-pub const INODE_CACHE: CacheId = boot_id("inode_cache");
-/// `struct file`.
-pub const FILP: CacheId = boot_id("filp");
-/// Maple tree nodes (the VMA tree).
-pub const MAPLE_NODE: CacheId = boot_id("maple_node");
-
-/// The kmalloc-N caches by size class, smallest first.
-pub const KMALLOC_CACHES: [(u64, CacheId); 13] = [
-    (8, boot_id("kmalloc-8")),
-    (16, boot_id("kmalloc-16")),
-    (32, boot_id("kmalloc-32")),
-    (64, boot_id("kmalloc-64")),
-    (96, boot_id("kmalloc-96")),
-    (128, boot_id("kmalloc-128")),
-    (192, boot_id("kmalloc-192")),
-    (256, boot_id("kmalloc-256")),
-    (512, boot_id("kmalloc-512")),
-    (1024, boot_id("kmalloc-1k")),
-    (2048, boot_id("kmalloc-2k")),
-    (4096, boot_id("kmalloc-4k")),
-    (8192, boot_id("kmalloc-8k")),
-];
-
-/// The kmalloc-N cache that serves `size` bytes (`kmalloc_slab`), `None`
-/// for 0 and for sizes above [`KMALLOC_MAX_CACHE_SIZE`].
-pub fn kmalloc_cache(size: u64) -> Option<CacheId> {
-    // Linux's size_index table for the small sizes (the 96 and 192 byte
-    // classes sit between the powers of two), fls above.
-    let class = match size {
-        0 => return None,
-        1..=8 => 0,
-        9..=16 => 1,
-        17..=32 => 2,
-        33..=64 => 3,
-        65..=96 => 4,
-        97..=128 => 5,
-        129..=192 => 6,
-        193..=256 => 7,
-        257..=KMALLOC_MAX_CACHE_SIZE => (size - 1).ilog2() as usize, // 512 → 8, … 8192 → 12
-        _ => return None,
-    };
-    Some(KMALLOC_CACHES[class].1)
-}
-
 /// Which list a slab is on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum SlabList {
+pub(crate) enum SlabList {
     Partial,
     Full,
     /// The slot holds no slab (its pages went back to the buddy allocator).
@@ -423,28 +212,28 @@ enum SlabList {
 
 /// One slab: the simulated `struct slab` of its first page.
 #[derive(Clone, Copy, Debug)]
-struct Slab {
+pub(crate) struct Slab {
     /// First page of the block.
-    pfn: Pfn,
+    pub(crate) pfn: Pfn,
     /// Serial number, unique among slabs alive at the same time.
-    serial: u32,
+    pub(crate) serial: u32,
     /// Objects in use.
-    inuse: u16,
+    pub(crate) inuse: u16,
     /// First free object, [`OBJ_END`] when full.
-    freelist: u16,
+    pub(crate) freelist: u16,
     /// Which list the slab is on.
-    list: SlabList,
+    pub(crate) list: SlabList,
     /// List links (slab indices, [`NIL`] at the ends).
-    prev: u32,
-    next: u32,
+    pub(crate) prev: u32,
+    pub(crate) next: u32,
 }
 
 /// Head of an intrusive slab list.
 #[derive(Clone, Copy, Debug)]
-struct ListHead {
-    head: u32,
-    tail: u32,
-    len: u32,
+pub(crate) struct ListHead {
+    pub(crate) head: u32,
+    pub(crate) tail: u32,
+    pub(crate) len: u32,
 }
 
 impl Default for ListHead {
@@ -461,46 +250,46 @@ impl Default for ListHead {
 /// `kmem_cache_node`.
 #[derive(Clone, Debug)]
 pub struct KmemCache {
-    name: String,
+    pub(crate) name: String,
     /// Bytes the user asked for (`object_size`).
-    object_size: u32,
+    pub(crate) object_size: u32,
     /// Bytes of one slot (`size`, slabinfo's objsize).
-    size: u32,
+    pub(crate) size: u32,
     /// Alignment of the slots.
-    align: u32,
+    pub(crate) align: u32,
     /// Order of every slab.
-    order: Order,
+    pub(crate) order: Order,
     /// Objects per slab.
-    objects: u16,
+    pub(crate) objects: u16,
     /// Partial-list length (empty slabs included) above which a slab that
     /// becomes empty goes back to the buddy allocator.
-    min_partial: u32,
+    pub(crate) min_partial: u32,
     /// SLAB_RECLAIM_ACCOUNT: pages count in SReclaimable.
-    reclaimable: bool,
+    pub(crate) reclaimable: bool,
     /// One of the kernel's own caches (cannot be destroyed).
-    boot: bool,
+    pub(crate) boot: bool,
     /// Slab table; vacant slots are reused.
-    slabs: Vec<Slab>,
+    pub(crate) slabs: Vec<Slab>,
     /// Vacant slab slots, reused newest first.
-    vacant: Vec<u32>,
+    pub(crate) vacant: Vec<u32>,
     /// Free chains: slot `slab * objects + index` holds the next free
     /// index of that slab, or [`OBJ_ALLOCATED`] for an object in use.
-    freeptr: Vec<u16>,
+    pub(crate) freeptr: Vec<u16>,
     /// Slabs with free objects (empty ones included), allocation order.
-    partial: ListHead,
+    pub(crate) partial: ListHead,
     /// Slabs with no free object.
-    full: ListHead,
+    pub(crate) full: ListHead,
     /// Slabs on the partial list with no object in use.
-    nr_empty: u32,
+    pub(crate) nr_empty: u32,
     /// Objects in use over all slabs.
-    active_objs: u64,
+    pub(crate) active_objs: u64,
     /// The `struct kmem_cache` and `struct kmem_cache_node` objects that
     /// describe this cache (None only while booting the bootstrap caches).
-    meta: Option<(SlabObject, SlabObject)>,
+    pub(crate) meta: Option<(SlabObject, SlabObject)>,
 }
 
 impl KmemCache {
-    fn new(
+    pub(crate) fn new(
         name: &str,
         object_size: u32,
         size: u32,
@@ -605,7 +394,7 @@ impl KmemCache {
         self.boot
     }
 
-    fn list_head(&mut self, list: SlabList) -> &mut ListHead {
+    pub(crate) fn list_head(&mut self, list: SlabList) -> &mut ListHead {
         match list {
             SlabList::Partial => &mut self.partial,
             SlabList::Full => &mut self.full,
@@ -614,7 +403,7 @@ impl KmemCache {
     }
 
     /// Unlink a slab from its list. O(1).
-    fn unlink(&mut self, s: u32) {
+    pub(crate) fn unlink(&mut self, s: u32) {
         let Slab {
             prev, next, list, ..
         } = self.slabs[s as usize];
@@ -635,7 +424,7 @@ impl KmemCache {
     }
 
     /// Link a slab at the head or tail of a list. O(1).
-    fn link(&mut self, s: u32, list: SlabList, at_head: bool) {
+    pub(crate) fn link(&mut self, s: u32, list: SlabList, at_head: bool) {
         let head = *self.list_head(list);
         {
             let slab = &mut self.slabs[s as usize];
@@ -666,7 +455,7 @@ impl KmemCache {
         self.list_head(list).len += 1;
     }
 
-    fn relink(&mut self, s: u32, list: SlabList, at_head: bool) {
+    pub(crate) fn relink(&mut self, s: u32, list: SlabList, at_head: bool) {
         self.unlink(s);
         self.link(s, list, at_head);
     }
@@ -674,7 +463,7 @@ impl KmemCache {
     /// Take the first free object of slab `s`, moving the slab to the full
     /// list when it was its last one.
     #[inline]
-    fn take_object(&mut self, s: u32) -> (u16, u32) {
+    pub(crate) fn take_object(&mut self, s: u32) -> (u16, u32) {
         let objects = self.objects as usize;
         let slab = &mut self.slabs[s as usize];
         let index = slab.freelist;
@@ -696,7 +485,7 @@ impl KmemCache {
     /// `get_partial`: an object from the slab at the head of the partial
     /// list; `None` when the cache needs a new slab.
     #[inline]
-    fn alloc_from_lists(&mut self) -> Option<(u32, u16, u32)> {
+    pub(crate) fn alloc_from_lists(&mut self) -> Option<(u32, u16, u32)> {
         let s = self.partial.head;
         if s == NIL {
             return None;
@@ -707,7 +496,7 @@ impl KmemCache {
 
     /// `allocate_slab`: install a new slab on pages starting at `pfn` and
     /// hand out its first object.
-    fn install_slab(&mut self, pfn: Pfn, serial: u32) -> (u32, u16, u32) {
+    pub(crate) fn install_slab(&mut self, pfn: Pfn, serial: u32) -> (u32, u16, u32) {
         let objects = self.objects as usize;
         let s = match self.vacant.pop() {
             Some(s) => s,
@@ -753,7 +542,7 @@ impl KmemCache {
 
     /// Check that `obj` names an object in use of this cache.
     #[inline]
-    fn check_live(&self, obj: SlabObject) -> Result<usize, &'static str> {
+    pub fn check_live(&self, obj: SlabObject) -> Result<usize, &'static str> {
         let slab = self.slabs.get(obj.slab as usize).ok_or("no such slab")?;
         if slab.list == SlabList::Vacant || slab.serial != obj.serial {
             return Err("its slab was already freed");
@@ -772,7 +561,7 @@ impl KmemCache {
     /// slab became empty and is discarded: because the partial list already
     /// holds `min_partial` slabs, or because `discard` says so.
     #[inline]
-    fn free_object(
+    pub(crate) fn free_object(
         &mut self,
         obj: SlabObject,
         discard: impl Fn(u32) -> bool,
@@ -812,7 +601,7 @@ impl KmemCache {
 
     /// Take an empty slab off its list and free its slot (`discard_slab`;
     /// the caller gives the pages back).
-    fn discard_slab(&mut self, s: u32) {
+    pub(crate) fn discard_slab(&mut self, s: u32) {
         self.unlink(s);
         let slab = &mut self.slabs[s as usize];
         slab.list = SlabList::Vacant;
@@ -822,7 +611,7 @@ impl KmemCache {
 
     /// Take every empty slab off the cache (`kmem_cache_shrink`, destroy);
     /// returns their first pages in partial-list order.
-    fn take_empty_slabs(&mut self) -> Vec<Pfn> {
+    pub(crate) fn take_empty_slabs(&mut self) -> Vec<Pfn> {
         let mut pfns = Vec::new();
         let mut cursor = self.partial.head;
         while cursor != NIL {
@@ -838,7 +627,7 @@ impl KmemCache {
     }
 
     /// Check the cache's own structure.
-    fn check(&self) -> Result<(), String> {
+    pub(crate) fn check(&self) -> Result<(), String> {
         let name = &self.name;
         let objects = self.objects as usize;
         let mut active = 0u64;
@@ -938,31 +727,27 @@ impl KmemCache {
     }
 }
 
-/// The slab allocator's state: every cache, the creation-order list that
-/// slabinfo walks, and the objects held by control-file tags.
+/// The slab allocator's state: every cache and the creation-order list
+/// that slabinfo walks.
 #[derive(Clone, Debug, Default)]
 pub struct SlabAllocator {
     /// Cache table indexed by [`CacheId`]; destroyed caches leave `None`.
-    caches: Vec<Option<KmemCache>>,
+    pub(crate) caches: Vec<Option<KmemCache>>,
     /// Live caches in creation order, oldest first (Linux `slab_caches`).
-    cache_list: Vec<CacheId>,
+    pub(crate) cache_list: Vec<CacheId>,
     /// Name → cache.
-    by_name: BTreeMap<String, CacheId>,
+    pub(crate) by_name: BTreeMap<String, CacheId>,
     /// Serial of the next slab.
-    next_serial: u32,
+    pub(crate) next_serial: u32,
     /// Pages of slabs of SLAB_RECLAIM_ACCOUNT caches.
-    reclaimable_pages: u64,
+    pub(crate) reclaimable_pages: u64,
     /// Pages of the other slabs.
-    unreclaimable_pages: u64,
+    pub(crate) unreclaimable_pages: u64,
     /// Pages of kmalloc_large blocks alive.
-    kmalloc_large_pages: u64,
-    /// `kmem_cache_alloc ... tag=T` objects, oldest first.
-    tagged_objects: BTreeMap<String, Vec<SlabObject>>,
-    /// `kmalloc ... tag=T` objects, oldest first.
-    tagged_kmalloc: BTreeMap<String, Vec<KmallocObject>>,
+    pub(crate) kmalloc_large_pages: u64,
     /// Boot objects of reclaimable caches (the dentry and inode LRUs),
     /// oldest first: what the slab shrinker may free under pressure.
-    shrinkable: std::collections::VecDeque<SlabObject>,
+    pub(crate) shrinkable: std::collections::VecDeque<SlabObject>,
 }
 
 impl SlabAllocator {
@@ -976,13 +761,9 @@ impl SlabAllocator {
         self.caches.get(id.0 as usize).and_then(Option::as_ref)
     }
 
-    /// The id of the cache called `name`. A name longer than 15 bytes also
-    /// finds the cache made from it (control-file names are cut to 15).
+    /// The id of the cache called `name`.
     pub fn cache_id(&self, name: &str) -> Option<CacheId> {
-        self.by_name.get(name).copied().or_else(|| {
-            let cut = crate::ctl::name(name, "cache name").ok()?;
-            self.by_name.get(&cut).copied()
-        })
+        self.by_name.get(name).copied()
     }
 
     /// Live caches, oldest first (slabinfo prints them newest first).
@@ -1016,17 +797,7 @@ impl SlabAllocator {
         self.kmalloc_large_pages
     }
 
-    /// Objects held by a `kmem_cache_alloc` tag.
-    pub fn tagged_objects(&self, tag: &str) -> &[SlabObject] {
-        self.tagged_objects.get(tag).map_or(&[], Vec::as_slice)
-    }
-
-    /// Objects held by a `kmalloc` tag.
-    pub fn tagged_kmalloc(&self, tag: &str) -> &[KmallocObject] {
-        self.tagged_kmalloc.get(tag).map_or(&[], Vec::as_slice)
-    }
-
-    fn cache_mut(&mut self, id: CacheId) -> MmResult<&mut KmemCache> {
+    pub(crate) fn cache_mut(&mut self, id: CacheId) -> MmResult<&mut KmemCache> {
         self.caches
             .get_mut(id.0 as usize)
             .and_then(Option::as_mut)
@@ -1034,7 +805,7 @@ impl SlabAllocator {
     }
 
     /// Register a new cache (no pages yet).
-    fn add_cache(&mut self, cache: KmemCache) -> MmResult<CacheId> {
+    pub(crate) fn add_cache(&mut self, cache: KmemCache) -> MmResult<CacheId> {
         let index = match self.caches.iter().position(Option::is_none) {
             Some(i) => i,
             None if self.caches.len() < u16::MAX as usize => {
@@ -1056,7 +827,7 @@ impl SlabAllocator {
         Ok(id)
     }
 
-    fn account_pages(&mut self, reclaimable: bool, pages: u64, add: bool) {
+    pub(crate) fn account_pages(&mut self, reclaimable: bool, pages: u64, add: bool) {
         let counter = if reclaimable {
             &mut self.reclaimable_pages
         } else {
@@ -1070,7 +841,7 @@ impl SlabAllocator {
     }
 
     /// Free one object; returns the pages of a discarded slab.
-    fn free_object(
+    pub(crate) fn free_object(
         &mut self,
         obj: SlabObject,
         discard: impl Fn(u32) -> bool,
@@ -1102,79 +873,7 @@ impl SlabAllocator {
     }
 }
 
-/// Serials of the slabs created since `start` (`count` of them), for the
-/// rollback of a failed multi-object command.
-fn created_since(start: u32, count: u32) -> impl Fn(u32) -> bool {
-    move |serial| serial.wrapping_sub(start) < count
-}
-
 impl Kernel {
-    /// Boot the slab allocator (`kmem_cache_init` and the caches the rest
-    /// of start_kernel creates): the boot caches, one `kmem_cache` and one
-    /// `kmem_cache_node` object per cache, and the baseline objects.
-    pub(crate) fn kmem_cache_init(&mut self) -> MmResult<()> {
-        for boot in BOOT_CACHES {
-            let cache = KmemCache::new(
-                boot.name,
-                boot.size,
-                boot.size,
-                ARCH_SLAB_MINALIGN,
-                boot.reclaimable,
-                true,
-            )?;
-            self.slab.add_cache(cache)?;
-        }
-        // bootstrap(): the static kmem_cache and kmem_cache_node move into
-        // objects of themselves, then every cache gets its two objects.
-        for index in 0..self.slab.cache_list.len() {
-            let id = self.slab.cache_list[index];
-            let meta = self.alloc_cache_meta()?;
-            self.slab.cache_mut(id)?.meta = Some(meta);
-        }
-        for (index, boot) in BOOT_CACHES.iter().enumerate() {
-            if boot.total == PER_CACHE || boot.total == 0 {
-                continue;
-            }
-            let id = CacheId(index as u16);
-            let mut objects = Vec::with_capacity(boot.total as usize);
-            for _ in 0..boot.total {
-                objects.push(self.kmem_cache_alloc(id)?);
-            }
-            // Free the difference evenly spread, so those slabs stay
-            // partial as on a machine that has been running a while.
-            let frees = (boot.total - boot.active) as usize;
-            let mut freed = vec![false; objects.len()];
-            for j in 0..frees {
-                let victim = j * objects.len() / frees;
-                self.kmem_cache_free(objects[victim])?;
-                freed[victim] = true;
-            }
-            // Cached dentries and inodes stay on their LRU for the shrinker.
-            if boot.reclaimable {
-                let live = objects.iter().zip(&freed).filter(|(_, f)| !**f);
-                self.slab.shrinkable.extend(live.map(|(o, _)| *o));
-            }
-        }
-        self.printk(format!(
-            "SLUB: HWalign=64, Order=0-{SLUB_MAX_ORDER}, MinObjects=0, CPUs={}, Nodes=1",
-            super::NR_CPUS
-        ));
-        Ok(())
-    }
-
-    /// Allocate the `struct kmem_cache` and `struct kmem_cache_node` of a
-    /// new cache; nothing stays allocated on failure.
-    fn alloc_cache_meta(&mut self) -> MmResult<(SlabObject, SlabObject)> {
-        let cache = self.kmem_cache_alloc(KMEM_CACHE)?;
-        match self.kmem_cache_alloc(KMEM_CACHE_NODE) {
-            Ok(node) => Ok((cache, node)),
-            Err(err) => {
-                self.kmem_cache_free(cache)?;
-                Err(err)
-            }
-        }
-    }
-
     /// `kmem_cache_alloc(cache, GFP_KERNEL)`: one object. Served from the
     /// slab at the head of the partial list, else a new slab from the buddy
     /// allocator (Normal and below, never HighMem). ENOMEM when no page can
@@ -1197,13 +896,13 @@ impl Kernel {
 
     /// `new_slab`: pages for one more slab, then its first object.
     #[cold]
-    fn alloc_new_slab(&mut self, cache: CacheId) -> MmResult<SlabObject> {
+    pub(crate) fn alloc_new_slab(&mut self, cache: CacheId) -> MmResult<SlabObject> {
         let (order, reclaimable) = {
             let c = self.slab.cache_mut(cache)?;
             (c.order, c.reclaimable)
         };
         let zone = self.kernel_zone();
-        let Some(pfn) = self.alloc_kernel_block(order, zone, PageKind::Slab) else {
+        let Some(pfn) = self.alloc_pages(order, zone, PageKind::Slab) else {
             let name = self.slab.cache(cache).map_or("?", |c| c.name.as_str());
             return Err(MmError::NoMemory(format!(
                 "SLUB: Unable to allocate memory: cache {name}, order {} slab: no free block above the min watermark",
@@ -1232,7 +931,7 @@ impl Kernel {
         self.kmem_cache_free_inner(obj, |_| false)
     }
 
-    fn kmem_cache_free_inner(
+    pub(crate) fn kmem_cache_free_inner(
         &mut self,
         obj: SlabObject,
         discard: impl Fn(u32) -> bool,
@@ -1243,335 +942,11 @@ impl Kernel {
         Ok(())
     }
 
-    /// `kmalloc(size, GFP_KERNEL)`: an object of the smallest kmalloc-N
-    /// cache that holds `size` bytes; above [`KMALLOC_MAX_CACHE_SIZE`] a
-    /// block of `get_order(size)` straight from the buddy allocator
-    /// (`kmalloc_large`, PageKind::Kernel, not counted as Slab). EINVAL for
-    /// 0 and for sizes above [`KMALLOC_MAX_SIZE`]; ENOMEM when no page can
-    /// be had.
-    pub fn kmalloc(&mut self, size: u64) -> MmResult<KmallocObject> {
-        if size == 0 {
-            return Err(MmError::Invalid(
-                "kmalloc: a zero-size request gets ZERO_SIZE_PTR, not memory; ask for 1 byte or more".into(),
-            ));
-        }
-        if size > KMALLOC_MAX_SIZE {
-            return Err(MmError::Invalid(format!(
-                "kmalloc {size}: larger than KMALLOC_MAX_SIZE ({}K, one order-{MAX_PAGE_ORDER} block)",
-                KMALLOC_MAX_SIZE >> 10
-            )));
-        }
-        match kmalloc_cache(size) {
-            Some(cache) => self.kmem_cache_alloc(cache).map(KmallocObject::Slab),
-            None => {
-                let order = Order::for_bytes(size);
-                let zone = self.kernel_zone();
-                let pfn = self
-                    .alloc_kernel_block(order, zone, PageKind::Kernel)
-                    .ok_or_else(|| {
-                        MmError::NoMemory(format!(
-                            "kmalloc {size}: page allocation failure: order:{} (kmalloc_large): no free block above the min watermark",
-                            order.0
-                        ))
-                    })?;
-                self.slab.kmalloc_large_pages += order.pages();
-                Ok(KmallocObject::Large { pfn, order })
-            }
-        }
-    }
-
-    /// `kfree`: give back what [`Kernel::kmalloc`] returned. EINVAL for a
-    /// double free.
-    pub fn kfree(&mut self, obj: KmallocObject) -> MmResult<()> {
-        self.kfree_inner(obj, |_| false)
-    }
-
-    fn kfree_inner(&mut self, obj: KmallocObject, discard: impl Fn(u32) -> bool) -> MmResult<()> {
-        match obj {
-            KmallocObject::Slab(obj) => self.kmem_cache_free_inner(obj, discard),
-            KmallocObject::Large { pfn, order } => {
-                if pfn.0 >= self.page_alloc.max_pfn
-                    || self.page_alloc.frames.state(pfn) != FrameState::Allocated
-                    || self.page_alloc.frames.kind(pfn) != PageKind::Kernel
-                {
-                    return Err(MmError::Invalid(format!(
-                        "kfree: block at pfn {pfn} is not a live kmalloc_large block (double free?)"
-                    )));
-                }
-                self.page_alloc.free(pfn, order)?;
-                self.slab.kmalloc_large_pages -= order.pages();
-                Ok(())
-            }
-        }
-    }
-
-    /// `kmem_cache_create(name, size, align, 0, NULL)`: a cache of the
-    /// user's own. Its `struct kmem_cache` and `kmem_cache_node` come from
-    /// the kmem_cache and kmem_cache_node caches. EEXIST for a taken name,
-    /// EINVAL for a size or alignment out of range.
-    pub fn kmem_cache_create(
-        &mut self,
-        name: &str,
-        object_size: u64,
-        align: u64,
-    ) -> MmResult<CacheId> {
-        if name.is_empty() || name.contains(|c: char| c.is_whitespace() || c == '/') {
-            return Err(MmError::Invalid(format!(
-                "kmem_cache_create: cache name {name:?} must be non-empty, without blanks or '/'"
-            )));
-        }
-        if self.slab.by_name.contains_key(name) {
-            return Err(MmError::Exists(format!(
-                "kmem_cache_create: a cache named '{name}' already exists (see slabinfo); pick another name"
-            )));
-        }
-        if object_size == 0 || object_size > MAX_OBJECT_SIZE {
-            return Err(MmError::Invalid(format!(
-                "kmem_cache_create: {name}: object size {object_size} out of range 1..{}K",
-                MAX_OBJECT_SIZE >> 10
-            )));
-        }
-        if !align.is_power_of_two() || align > MAX_ALIGN {
-            return Err(MmError::Invalid(format!(
-                "kmem_cache_create: {name}: align={align} must be a power of two up to {MAX_ALIGN}"
-            )));
-        }
-        let size = slot_size(object_size as u32, align as u32)
-            .filter(|&s| s as u64 <= MAX_OBJECT_SIZE)
-            .ok_or_else(|| {
-                MmError::Invalid(format!(
-                    "kmem_cache_create: {name}: {object_size} bytes aligned to {align} exceed {}K",
-                    MAX_OBJECT_SIZE >> 10
-                ))
-            })?;
-        let cache = KmemCache::new(
-            name,
-            object_size as u32,
-            size,
-            (align as u32).max(ARCH_SLAB_MINALIGN),
-            false,
-            false,
-        )?;
-        let meta = self.alloc_cache_meta()?;
-        match self.slab.add_cache(cache) {
-            Ok(id) => {
-                self.slab.cache_mut(id)?.meta = Some(meta);
-                Ok(id)
-            }
-            Err(err) => {
-                self.kmem_cache_free(meta.1)?;
-                self.kmem_cache_free(meta.0)?;
-                Err(err)
-            }
-        }
-    }
-
-    /// `kmem_cache_create NAME SIZE [align=N]`: the name is cut to 15 bytes
-    /// like every control-file name; EEXIST when the name, whole or cut,
-    /// is taken (so `kernfs_node_cache` cannot be shadowed by its cut).
-    pub(crate) fn kmem_cache_create_command(
-        &mut self,
-        name: &str,
-        object_size: u64,
-        align: u64,
-    ) -> MmResult<()> {
-        if let Some(id) = self.slab.cache_id(name) {
-            let taken = self.slab.cache(id).map_or(name, |c| c.name.as_str());
-            return Err(MmError::Exists(format!(
-                "kmem_cache_create: a cache named '{taken}' already exists (see slabinfo); pick another name"
-            )));
-        }
-        let cut = crate::ctl::name(name, "cache name")?;
-        self.kmem_cache_create(&cut, object_size, align).map(|_| ())
-    }
-
-    /// `kmem_cache_destroy`: remove a cache made with `kmem_cache_create`.
-    /// ENOENT for an unknown name; EBUSY for the kernel's own caches and
-    /// while objects of the cache are alive.
-    pub fn kmem_cache_destroy(&mut self, name: &str) -> MmResult<()> {
-        let not_found = || {
-            MmError::NotFound(format!(
-                "kmem_cache_destroy: no cache named '{name}' (see slabinfo)"
-            ))
-        };
-        let id = self.slab.cache_id(name).ok_or_else(not_found)?;
-        let cache = self.slab.cache(id).ok_or_else(not_found)?;
-        if cache.boot {
-            return Err(MmError::Busy(format!(
-                "kmem_cache_destroy: {}: one of the kernel's own caches, always in use; only caches made with kmem_cache_create can be destroyed",
-                cache.name
-            )));
-        }
-        if cache.active_objs > 0 {
-            let tags: Vec<&str> = self
-                .slab
-                .tagged_objects
-                .iter()
-                .filter(|(_, objs)| objs.iter().any(|o| o.cache == id))
-                .map(|(tag, _)| tag.as_str())
-                .collect();
-            return Err(MmError::Busy(format!(
-                "kmem_cache_destroy: {}: Slab cache still has objects ({} in use{}); free them first with kmem_cache_free tag=T",
-                cache.name,
-                cache.active_objs,
-                if tags.is_empty() {
-                    String::new()
-                } else {
-                    format!(", tags: {}", tags.join(", "))
-                }
-            )));
-        }
-        let mut cache = self
-            .slab
-            .caches
-            .get_mut(id.0 as usize)
-            .and_then(Option::take)
-            .ok_or_else(not_found)?;
-        self.slab.by_name.remove(&cache.name);
-        self.slab.cache_list.retain(|&c| c != id);
-        let order = cache.order;
-        for pfn in cache.take_empty_slabs() {
-            self.slab
-                .account_pages(cache.reclaimable, order.pages(), false);
-            self.page_alloc.free(pfn, order)?;
-        }
-        if let Some((meta_cache, meta_node)) = cache.meta {
-            self.kmem_cache_free(meta_node)?;
-            self.kmem_cache_free(meta_cache)?;
-        }
-        Ok(())
-    }
-
-    /// `kmem_cache_alloc NAME [count=N] [tag=T]`: all or nothing; on ENOMEM
-    /// the objects (and the new slabs) this command took go back.
-    pub(crate) fn kmem_cache_alloc_command(
-        &mut self,
-        name: &str,
-        count: u64,
-        tag: &str,
-    ) -> MmResult<()> {
-        let id = self.slab.cache_id(name).ok_or_else(|| {
-            MmError::NotFound(format!(
-                "kmem_cache_alloc: no cache named '{name}' (see slabinfo, or make one with kmem_cache_create)"
-            ))
-        })?;
-        let start = self.slab.next_serial;
-        let mut taken = Vec::with_capacity(count.min(1 << 16) as usize);
-        for _ in 0..count {
-            match self.kmem_cache_alloc(id) {
-                Ok(obj) => taken.push(obj),
-                Err(err) => {
-                    let created = self.slab.next_serial.wrapping_sub(start);
-                    let got = taken.len();
-                    for obj in taken.into_iter().rev() {
-                        self.kmem_cache_free_inner(obj, created_since(start, created))?;
-                    }
-                    return Err(match err {
-                        MmError::NoMemory(why) => MmError::NoMemory(format!(
-                            "kmem_cache_alloc: {why}; got {got} of {count} objects and gave them back"
-                        )),
-                        other => other,
-                    });
-                }
-            }
-        }
-        self.slab
-            .tagged_objects
-            .entry(tag.to_string())
-            .or_default()
-            .extend(taken);
-        Ok(())
-    }
-
-    /// `kmem_cache_free tag=T [count=N]`: newest first; ENOENT for a tag
-    /// that holds no kmem_cache_alloc objects.
-    pub(crate) fn kmem_cache_free_command(
-        &mut self,
-        tag: &str,
-        count: Option<u64>,
-    ) -> MmResult<()> {
-        let Some(objects) = self.slab.tagged_objects.get_mut(tag) else {
-            let hint = if self.slab.tagged_kmalloc.contains_key(tag) {
-                " (it holds kmalloc objects: use kfree)"
-            } else {
-                ""
-            };
-            return Err(MmError::NotFound(format!(
-                "kmem_cache_free: no objects tagged '{tag}'{hint}"
-            )));
-        };
-        let n = count.unwrap_or(u64::MAX).min(objects.len() as u64) as usize;
-        let freed = objects.split_off(objects.len() - n);
-        if objects.is_empty() {
-            self.slab.tagged_objects.remove(tag);
-        }
-        for obj in freed.into_iter().rev() {
-            self.kmem_cache_free(obj)?;
-        }
-        Ok(())
-    }
-
-    /// `kmalloc SIZE [count=N] [tag=T]`: all or nothing, like
-    /// [`Kernel::kmem_cache_alloc_command`].
-    pub(crate) fn kmalloc_command(&mut self, size: u64, count: u64, tag: &str) -> MmResult<()> {
-        let start = self.slab.next_serial;
-        let mut taken = Vec::with_capacity(count.min(1 << 16) as usize);
-        for _ in 0..count {
-            match self.kmalloc(size) {
-                Ok(obj) => taken.push(obj),
-                Err(err) => {
-                    let created = self.slab.next_serial.wrapping_sub(start);
-                    let got = taken.len();
-                    for obj in taken.into_iter().rev() {
-                        self.kfree_inner(obj, created_since(start, created))?;
-                    }
-                    return Err(match err {
-                        MmError::NoMemory(why) => MmError::NoMemory(format!(
-                            "{why}; got {got} of {count} objects and gave them back"
-                        )),
-                        other => other,
-                    });
-                }
-            }
-        }
-        self.slab
-            .tagged_kmalloc
-            .entry(tag.to_string())
-            .or_default()
-            .extend(taken);
-        Ok(())
-    }
-
-    /// `kfree tag=T [count=N]`: newest first; ENOENT for a tag that holds
-    /// no kmalloc objects.
-    pub(crate) fn kfree_command(&mut self, tag: &str, count: Option<u64>) -> MmResult<()> {
-        let Some(objects) = self.slab.tagged_kmalloc.get_mut(tag) else {
-            let hint = if self.slab.tagged_objects.contains_key(tag) {
-                " (it holds kmem_cache_alloc objects: use kmem_cache_free)"
-            } else {
-                ""
-            };
-            return Err(MmError::NotFound(format!(
-                "kfree: no objects tagged '{tag}'{hint}"
-            )));
-        };
-        let n = count.unwrap_or(u64::MAX).min(objects.len() as u64) as usize;
-        let freed = objects.split_off(objects.len() - n);
-        if objects.is_empty() {
-            self.slab.tagged_kmalloc.remove(tag);
-        }
-        for obj in freed.into_iter().rev() {
-            self.kfree(obj)?;
-        }
-        Ok(())
-    }
-
     /// The slab allocator's invariants: every cache's lists and free
     /// chains are consistent, active ≤ num, every slab is an allocated
     /// block of its cache's order and PageKind::Slab, Σ num_slabs ×
     /// pagesperslab equals the Slab pages the frames hold and the
-    /// SReclaimable/SUnreclaim counters, and every tagged object is alive
-    /// and held by exactly one tag entry.
+    /// SReclaimable/SUnreclaim counters.
     pub fn check_slab(&self) -> Result<(), String> {
         let slab = &self.slab;
         let frames = &self.page_alloc.frames;
@@ -1649,55 +1024,6 @@ impl Kernel {
                 reclaimable + unreclaimable
             ));
         }
-        let mut objects = BTreeSet::new();
-        for (tag, objs) in &slab.tagged_objects {
-            for &obj in objs {
-                let cache = slab
-                    .cache(obj.cache)
-                    .ok_or_else(|| format!("slab: tag {tag} holds an object of a dead cache"))?;
-                cache
-                    .check_live(obj)
-                    .map_err(|why| format!("slab: tag {tag}: object {obj:?}: {why}"))?;
-                if !objects.insert(obj) {
-                    return Err(format!("slab: object {obj:?} tagged twice"));
-                }
-            }
-        }
-        let mut tagged_large = 0u64;
-        for (tag, objs) in &slab.tagged_kmalloc {
-            for &obj in objs {
-                match obj {
-                    KmallocObject::Slab(o) => {
-                        let cache = slab.cache(o.cache).ok_or_else(|| {
-                            format!("slab: kmalloc tag {tag} holds an object of a dead cache")
-                        })?;
-                        cache.check_live(o).map_err(|why| {
-                            format!("slab: kmalloc tag {tag}: object {o:?}: {why}")
-                        })?;
-                        if !objects.insert(o) {
-                            return Err(format!("slab: object {o:?} tagged twice"));
-                        }
-                    }
-                    KmallocObject::Large { pfn, order } => {
-                        if frames.state(pfn) != FrameState::Allocated
-                            || frames.kind(pfn) != PageKind::Kernel
-                            || frames.order(pfn) != order
-                        {
-                            return Err(format!(
-                                "slab: kmalloc tag {tag}: large block {pfn} not allocated"
-                            ));
-                        }
-                        tagged_large += order.pages();
-                    }
-                }
-            }
-        }
-        if tagged_large > slab.kmalloc_large_pages {
-            return Err(format!(
-                "slab: tags hold {tagged_large} kmalloc_large pages, counter says {}",
-                slab.kmalloc_large_pages
-            ));
-        }
         Ok(())
     }
 }
@@ -1729,6 +1055,7 @@ mod tests {
     use super::*;
     use crate::ctl::Scope;
     use crate::mm::MachineConfig;
+    use crate::mm::slab_common::*;
 
     const CAPTURE: &str = include_str!("../../tests/reference/linux-samples/slabinfo");
 
@@ -1750,8 +1077,8 @@ mod tests {
             .collect()
     }
 
-    fn kernel() -> Kernel {
-        let k = Kernel::boot(MachineConfig::default()).unwrap();
+    fn kernel() -> crate::ctl::Machine {
+        let k = crate::ctl::Machine::boot(MachineConfig::default()).unwrap();
         k.check_invariants().unwrap();
         k
     }
@@ -1761,7 +1088,7 @@ mod tests {
     /// Also check the files: meminfo MemFree = buddyinfo, and meminfo Slab
     /// = SReclaimable + SUnreclaim = Σ num_slabs × pagesperslab × 4 kB of
     /// slabinfo.
-    fn run(k: &mut Kernel, line: &str) -> MmResult<()> {
+    fn run(k: &mut crate::ctl::Machine, line: &str) -> MmResult<()> {
         let r = k.execute_line(Scope::System, line);
         k.check_invariants().unwrap();
         k.check_slab().unwrap();
@@ -2135,7 +1462,7 @@ mod tests {
         assert_eq!(k.slab.nr_slab_pages(), slab0);
         assert_eq!(k.page_alloc.total_free(), free0 - 8);
         assert_eq!(k.slab.kmalloc_large_pages(), 8);
-        match k.slab.tagged_kmalloc("big") {
+        match k.tags.kmalloc.get("big") {
             [KmallocObject::Large { order, .. }] => assert_eq!(*order, Order(3)),
             other => panic!("{other:?}"),
         }
@@ -2150,7 +1477,7 @@ mod tests {
 
     #[test]
     fn failed_multi_alloc_gives_back_everything() {
-        let mut k = Kernel::boot(MachineConfig {
+        let mut k = crate::ctl::Machine::boot(MachineConfig {
             arch: crate::mm::types::Arch::X86_64,
             mem_bytes: 64 << 20,
         })
@@ -2176,7 +1503,7 @@ mod tests {
         );
         assert!(k.page_alloc.total_free() >= before);
         assert_eq!(hog_row(&k), slabinfo);
-        assert!(k.slab.tagged_objects("h").is_empty());
+        assert!(k.tags.objects.get("h").is_empty());
         // Same for kmalloc, slab-backed and large.
         for line in [
             "kmalloc 4000 count=100000 tag=k",
@@ -2294,7 +1621,7 @@ mod tests {
 
     #[test]
     fn slab_pages_never_come_from_highmem() {
-        let mut k = Kernel::boot(MachineConfig {
+        let mut k = crate::ctl::Machine::boot(MachineConfig {
             arch: crate::mm::types::Arch::I386,
             mem_bytes: 2 << 30,
         })

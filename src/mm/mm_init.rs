@@ -1,20 +1,35 @@
-//! The boot messages Linux prints about memory (setup_arch, mem_init).
+//! The boot messages Linux prints about memory: the banner
+//! (init/version.c), the e820 map and zone ranges (`setup_arch`,
+//! `free_area_init`) and `mem_init_print_info`.
 
-use crate::mm::Kernel;
-use crate::mm::page_alloc::{PageKind, struct_page_size};
-use crate::mm::types::{Arch, PAGE_SIZE};
+use super::Kernel;
+use super::page_alloc::{I386_MAX_LOW_PFN, PageKind, ram_ranges, struct_page_size};
+use super::types::{Arch, PAGE_SIZE};
 
-/// Write the boot-time memory lines to the kernel log.
-pub fn log_boot(kernel: &mut Kernel) {
-    let arch = kernel.config.arch;
-    let pa = &kernel.page_alloc;
-    let mut lines: Vec<String> = Vec::new();
-    lines.push(format!(
+/// `linux_banner`: the first line of the boot log and `/proc/version`.
+pub fn linux_banner(arch: Arch) -> String {
+    format!(
         "Linux version 6.18.44-mmfs ({}) (rustc) #1 SMP PREEMPT_DYNAMIC",
         arch.name()
-    ));
+    )
+}
+
+impl Kernel {
+    /// printk the boot-time memory lines, as `start_kernel` does.
+    pub(crate) fn mem_init_print_info(&mut self) {
+        for line in boot_lines(self) {
+            self.printk(line);
+        }
+    }
+}
+
+/// The boot-time memory lines, banner first.
+fn boot_lines(kernel: &Kernel) -> Vec<String> {
+    let arch = kernel.config.arch;
+    let pa = &kernel.page_alloc;
+    let mut lines: Vec<String> = vec![linux_banner(arch)];
     lines.push("BIOS-provided physical RAM map:".into());
-    let ranges = crate::mm::page_alloc::ram_ranges(arch, pa.ram_bytes / PAGE_SIZE);
+    let ranges = ram_ranges(arch, pa.ram_bytes / PAGE_SIZE);
     let mut prev_end = 0u64;
     for &(start, end) in &ranges {
         let (s, e) = (start * PAGE_SIZE, end * PAGE_SIZE);
@@ -39,7 +54,7 @@ pub fn log_boot(kernel: &mut Kernel) {
             .filter(|z| z.zone_type.name() == "HighMem")
             .map(|z| z.present)
             .sum();
-        let low_end = pa.max_pfn.min(crate::mm::page_alloc::I386_MAX_LOW_PFN);
+        let low_end = pa.max_pfn.min(I386_MAX_LOW_PFN);
         if high > 0 {
             lines.push(format!("{}MB HIGHMEM available.", (high * PAGE_SIZE) >> 20));
         }
@@ -119,7 +134,7 @@ pub fn log_boot(kernel: &mut Kernel) {
         let text_end = text_start + img.code_kb * 1024;
         let data_end = text_end + (img.rwdata_kb + img.rodata_kb) * 1024;
         let init_end = data_end + img.init_kb * 1024;
-        let lowmem_end = 0xc000_0000u64 + crate::mm::page_alloc::I386_MAX_LOW_PFN * PAGE_SIZE;
+        let lowmem_end = 0xc000_0000u64 + I386_MAX_LOW_PFN * PAGE_SIZE;
         let vmalloc_start = lowmem_end + (8 << 20);
         let pkmap_start = 0xff40_0000u64;
         let vmalloc_end = pkmap_start - 2 * PAGE_SIZE;
@@ -151,7 +166,5 @@ pub fn log_boot(kernel: &mut Kernel) {
         })
         .collect();
     lines.extend(reservations);
-    for line in lines {
-        kernel.printk(line);
-    }
+    lines
 }
