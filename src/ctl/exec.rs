@@ -15,7 +15,7 @@ use super::{Command, MAX_LINE, Scope, is_blank, parse_system};
 use crate::mm::error::{MmError, MmResult};
 use crate::mm::page_alloc::PageKind;
 use crate::mm::process::comm_cut;
-use crate::mm::types::{Order, Pid};
+use crate::mm::types::{MmSlot, Order, Pid};
 use crate::mm::{Kernel, MachineConfig};
 
 /// Which `PID/` file a write goes to (the writable ones).
@@ -365,7 +365,7 @@ fn alloc_pages_bulk(
 }
 
 /// Resolve an ADDR of a command against the process's address space.
-pub fn resolve_addr(k: &Kernel, slot: u32, spec: &AddrSpec) -> MmResult<u64> {
+pub fn resolve_addr(k: &Kernel, slot: MmSlot, spec: &AddrSpec) -> MmResult<u64> {
     let mm = k.procs.mm(slot)?;
     let (base, offset, what) = match spec {
         AddrSpec::Absolute(a) => return Ok(*a),

@@ -3,7 +3,7 @@
 use super::Kernel;
 use super::error::{MmError, MmResult};
 use super::mmap::*;
-use super::types::{PAGE_SHIFT, PAGE_SIZE};
+use super::types::{MmSlot, PAGE_SHIFT, PAGE_SIZE};
 
 /// `madvise` advice.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,7 +19,13 @@ pub enum Advice {
 impl Kernel {
     /// `madvise(start, len, advice)`. The whole range must be mapped
     /// (ENOMEM, nothing done, otherwise).
-    pub fn do_madvise(&mut self, slot: u32, start: u64, len: u64, advice: Advice) -> MmResult<()> {
+    pub fn do_madvise(
+        &mut self,
+        slot: MmSlot,
+        start: u64,
+        len: u64,
+        advice: Advice,
+    ) -> MmResult<()> {
         if !start.is_multiple_of(PAGE_SIZE) {
             return Err(MmError::Invalid(format!(
                 "madvise address {start:#x} is not page aligned"
@@ -49,7 +55,7 @@ impl Kernel {
     }
 
     /// The frames mapped (pages of their own) in `[lo, hi)` of `slot`.
-    pub(crate) fn mapped_pages(&self, slot: u32, lo: u64, hi: u64) -> Vec<super::types::Pfn> {
+    pub(crate) fn mapped_pages(&self, slot: MmSlot, lo: u64, hi: u64) -> Vec<super::types::Pfn> {
         let Ok(mm) = self.mm_of(slot) else {
             return Vec::new();
         };
@@ -69,7 +75,7 @@ impl Kernel {
     /// MADV_PAGEOUT (`madvise_cold_or_pageout_pte_range` + `reclaim_pages`):
     /// write every mapped page of the range to swap now, referenced or
     /// not. Pages stay when no swap slot is free.
-    fn madvise_pageout(&mut self, slot: u32, lo: u64, hi: u64) {
+    fn madvise_pageout(&mut self, slot: MmSlot, lo: u64, hi: u64) {
         for pfn in self.mapped_pages(slot, lo, hi) {
             self.page_alloc
                 .frames
@@ -82,7 +88,7 @@ impl Kernel {
     /// every page of the range loses its referenced bit; active ones move
     /// to the head of the inactive list, so reclaim may take them without
     /// a second chance.
-    fn madvise_cold(&mut self, slot: u32, lo: u64, hi: u64) {
+    fn madvise_cold(&mut self, slot: MmSlot, lo: u64, hi: u64) {
         use super::page_alloc::{FLAG_ACTIVE, FLAG_LRU, FLAG_REFERENCED};
         for pfn in self.mapped_pages(slot, lo, hi) {
             let frames = &mut self.page_alloc.frames;

@@ -25,7 +25,7 @@ use super::Kernel;
 use super::error::{MmError, MmResult};
 use super::page_alloc::PageKind;
 use super::swapfile::SwapEntry;
-use super::types::{Arch, Order, PAGE_SHIFT, PAGE_SIZE, Pfn};
+use super::types::{Arch, MmSlot, Order, PAGE_SHIFT, PAGE_SIZE, Pfn};
 
 /// _PAGE_PRESENT.
 pub const PTE_PRESENT: u64 = 1 << 0;
@@ -518,12 +518,12 @@ impl Kernel {
     /// `vpn` (then the PTE is none). A caller that changes a PTE keeps the
     /// counters right: see [`Kernel::unmap_page_to_swap`] and
     /// [`Kernel::swap_in_owner`], which do it for swap.
-    pub fn pte_mut(&mut self, mm_slot: u32, vpn: u64) -> Option<&mut u64> {
+    pub fn pte_mut(&mut self, mm_slot: MmSlot, vpn: u64) -> Option<&mut u64> {
         self.procs.get_mut(mm_slot)?.mm.pgtables.pte_mut(vpn)
     }
 
     /// The PTE of page `vpn` in `mm_slot` (none when unmapped).
-    pub fn pte(&self, mm_slot: u32, vpn: u64) -> Pte {
+    pub fn pte(&self, mm_slot: MmSlot, vpn: u64) -> Pte {
         self.procs
             .get(mm_slot)
             .map(|p| p.mm.pgtables.pte(vpn))
@@ -532,7 +532,7 @@ impl Kernel {
 
     /// The PTE table mapping `vpn`, allocating missing tables on the way
     /// (`__pte_alloc`).
-    fn pte_table_alloc(&mut self, slot: u32, vpn: u64) -> MmResult<u32> {
+    fn pte_table_alloc(&mut self, slot: MmSlot, vpn: u64) -> MmResult<u32> {
         loop {
             let process = self.procs.get(slot).ok_or_else(gone)?;
             if let Some((table, _)) = process.mm.pgtables.walk(vpn) {
@@ -562,7 +562,7 @@ impl Kernel {
 
     /// Count one fault: vmstat pgfault always, the task's counter when the
     /// task caused it (`mm_account_fault`).
-    fn account_fault(&mut self, slot: u32, origin: FaultOrigin, major: bool) {
+    fn account_fault(&mut self, slot: MmSlot, origin: FaultOrigin, major: bool) {
         self.events.pgfault += 1;
         if origin == FaultOrigin::Task
             && let Some(process) = self.procs.get_mut(slot)
@@ -583,7 +583,7 @@ impl Kernel {
     /// Pages faulted before a failure stay (ENOMEM mid-range).
     pub(crate) fn fault_range(
         &mut self,
-        slot: u32,
+        slot: MmSlot,
         start: u64,
         end: u64,
         write: bool,
@@ -666,7 +666,7 @@ impl Kernel {
     /// it. The slot is freed at once (no swap cache is kept).
     fn do_swap_page(
         &mut self,
-        slot: u32,
+        slot: MmSlot,
         vpn: u64,
         vma_write: bool,
         origin: FaultOrigin,
@@ -681,7 +681,7 @@ impl Kernel {
     /// read its bytes, free the slot, map it (writable when the VMA is, as
     /// the page is exclusive; dirty, as no swap copy is kept), fix RSS and
     /// swap counts. Counts pswpin/pgpgin but no fault.
-    pub(crate) fn swap_in_pte(&mut self, slot: u32, vpn: u64, vma_write: bool) -> MmResult<()> {
+    pub(crate) fn swap_in_pte(&mut self, slot: MmSlot, vpn: u64, vma_write: bool) -> MmResult<()> {
         let pte = self.pte(slot, vpn);
         if !pte.is_swap() {
             return Ok(());
@@ -747,7 +747,7 @@ impl Kernel {
     /// swapoff's `unuse_pte`: bring the page in swap slot `entry`, owned by
     /// `(mm slot, vpn)`, back into memory and map it again. Nothing to do
     /// when that PTE no longer holds `entry`.
-    pub fn swap_in_owner(&mut self, entry: SwapEntry, owner: (u32, u64)) -> MmResult<()> {
+    pub fn swap_in_owner(&mut self, entry: SwapEntry, owner: (MmSlot, u64)) -> MmResult<()> {
         let (slot, vpn) = owner;
         let pte = self.pte(slot, vpn);
         if !pte.is_swap() || pte.swp_entry() != entry {
@@ -763,7 +763,7 @@ impl Kernel {
 
     /// `zap_pte_range` over `[start, end)` (vpns): free the pages, release
     /// the swap slots, clear the entries. Tables stay.
-    pub(crate) fn zap_range(&mut self, slot: u32, start: u64, end: u64) {
+    pub(crate) fn zap_range(&mut self, slot: MmSlot, start: u64, end: u64) {
         let Ok(mm) = self.procs.mm_mut(slot) else {
             return;
         };
@@ -812,7 +812,7 @@ impl Kernel {
     /// `change_protection` over `[start, end)`: the RW bit of every page of
     /// its own follows `writable` (exclusive anon pages become writable at
     /// once, like `can_change_pte_writable`); the zero page stays read-only.
-    pub(crate) fn change_protection(&mut self, slot: u32, start: u64, end: u64, writable: bool) {
+    pub(crate) fn change_protection(&mut self, slot: MmSlot, start: u64, end: u64, writable: bool) {
         let Ok(mm) = self.procs.mm_mut(slot) else {
             return;
         };
@@ -830,7 +830,7 @@ impl Kernel {
     }
 
     /// smaps' page walk over `[start, end)` (vpns) of `slot`.
-    pub fn range_stats(&self, slot: u32, start: u64, end: u64) -> RangeStats {
+    pub fn range_stats(&self, slot: MmSlot, start: u64, end: u64) -> RangeStats {
         let mut stats = RangeStats::default();
         let Some(process) = self.procs.get(slot) else {
             return stats;
@@ -967,7 +967,7 @@ impl Kernel {
     /// `get_user_pages` of one page with FOLL_FORCE: fault it in and return
     /// its frame (Some(None) for the zero page). None when no VMA covers
     /// `addr` or the fault failed.
-    fn gup_page(&mut self, slot: u32, addr: u64, write: bool) -> Option<Option<Pfn>> {
+    fn gup_page(&mut self, slot: MmSlot, addr: u64, write: bool) -> Option<Option<Pfn>> {
         let vma_write = self.procs.get(slot)?.mm.vma_lookup(addr)?.flags.is_write();
         if write {
             self.anon_vma_prepare(slot, addr).ok()?;

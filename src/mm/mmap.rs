@@ -22,7 +22,7 @@ use super::error::{MmError, MmResult};
 use super::mprotect::{Prot, prot_bits};
 use super::slab_common;
 use super::slub::SlabObject;
-use super::types::{Arch, PAGE_SHIFT, PAGE_SIZE};
+use super::types::{Arch, MmSlot, PAGE_SHIFT, PAGE_SIZE};
 
 /// VM_READ.
 pub const VM_READ: u64 = 0x1;
@@ -592,7 +592,7 @@ pub(crate) struct ObjPool {
 
 impl Kernel {
     /// The memory descriptor of `slot`.
-    pub(crate) fn mm_of(&self, slot: u32) -> MmResult<&MmStruct> {
+    pub(crate) fn mm_of(&self, slot: MmSlot) -> MmResult<&MmStruct> {
         self.procs.mm(slot)
     }
 
@@ -639,7 +639,7 @@ impl Kernel {
     }
 
     /// Free a VMA's objects and drop its anon_vma reference.
-    pub(crate) fn release_vma(&mut self, slot: u32, vma: Vma) {
+    pub(crate) fn release_vma(&mut self, slot: MmSlot, vma: Vma) {
         if let Some(obj) = vma.object {
             self.free_object(obj);
         }
@@ -657,7 +657,7 @@ impl Kernel {
     /// `anon_vma_prepare`: give the VMA containing `addr` an anon_vma before
     /// its first page, reusing a compatible neighbour's
     /// (`find_mergeable_anon_vma`), and link it with an anon_vma_chain.
-    pub(crate) fn anon_vma_prepare(&mut self, slot: u32, addr: u64) -> MmResult<()> {
+    pub(crate) fn anon_vma_prepare(&mut self, slot: MmSlot, addr: u64) -> MmResult<()> {
         let mm = self.procs.mm(slot)?;
         let Some(vma) = mm.vma_lookup(addr) else {
             return Ok(());
@@ -727,7 +727,7 @@ impl Kernel {
     /// 2 anything that would reach CommitLimit minus the user reserve (the
     /// simulated processes run as root: no admin reserve). A refusal logs
     /// Linux's line and is ENOMEM.
-    pub fn vm_enough_memory(&mut self, slot: u32, pages: u64) -> MmResult<()> {
+    pub fn vm_enough_memory(&mut self, slot: MmSlot, pages: u64) -> MmResult<()> {
         let committed = self.committed_as() + pages;
         let refused = match self.sysctl.overcommit_memory {
             1 => false,
@@ -765,7 +765,7 @@ impl Kernel {
     /// allocated but the vm_area_struct (unless it merges with a neighbour).
     pub fn do_mmap(
         &mut self,
-        slot: u32,
+        slot: MmSlot,
         addr: Option<u64>,
         len: u64,
         prot: Prot,
@@ -851,7 +851,7 @@ impl Kernel {
 
     /// `munmap(start, len)`: split at the edges, then remove every VMA in
     /// the range with its pages, swap entries and unused page tables.
-    pub fn do_munmap(&mut self, slot: u32, start: u64, len: u64) -> MmResult<()> {
+    pub fn do_munmap(&mut self, slot: MmSlot, start: u64, len: u64) -> MmResult<()> {
         let mm = self.mm_of(slot)?;
         let task_size = mm.layout.task_size;
         if !start.is_multiple_of(PAGE_SIZE) {
@@ -886,7 +886,7 @@ impl Kernel {
     /// first (all or nothing); unused objects go back.
     pub(crate) fn split_edges(
         &mut self,
-        slot: u32,
+        slot: MmSlot,
         start: u64,
         end: u64,
         vmas: usize,
@@ -901,7 +901,12 @@ impl Kernel {
     }
 
     /// Splits `[start, end)` needs at its edges: (vm_area_structs, chains).
-    pub(crate) fn split_needs(&self, slot: u32, start: u64, end: u64) -> MmResult<(usize, usize)> {
+    pub(crate) fn split_needs(
+        &self,
+        slot: MmSlot,
+        start: u64,
+        end: u64,
+    ) -> MmResult<(usize, usize)> {
         let mm = self.mm_of(slot)?;
         let mut vmas = 0;
         let mut avcs = 0;
@@ -917,7 +922,7 @@ impl Kernel {
     }
 
     /// Remove the VMAs inside `[start, end)` (already split at its edges).
-    pub(crate) fn remove_range(&mut self, slot: u32, start: u64, end: u64) -> MmResult<()> {
+    pub(crate) fn remove_range(&mut self, slot: MmSlot, start: u64, end: u64) -> MmResult<()> {
         let mm = self.procs.mm_mut(slot)?;
         mm.update_hiwater_vm();
         let starts: Vec<u64> = mm.vmas.range(start..end).map(|(s, _)| *s).collect();
@@ -934,7 +939,7 @@ impl Kernel {
 
     /// `free_pgtables`: give back the page tables whose whole span meets
     /// `[start, end)` (vpns) and no VMA any more.
-    pub(crate) fn free_pgtables(&mut self, slot: u32, start: u64, end: u64) {
+    pub(crate) fn free_pgtables(&mut self, slot: MmSlot, start: u64, end: u64) {
         let Ok(mm) = self.procs.mm_mut(slot) else {
             return;
         };
@@ -957,7 +962,7 @@ impl Kernel {
     /// the first unmapped address.
     pub(crate) fn require_mapped(
         &self,
-        slot: u32,
+        slot: MmSlot,
         start: u64,
         end: u64,
         what: &str,
@@ -979,7 +984,7 @@ impl Kernel {
 
     /// `brk`: move the program break; `[heap]` follows (created, grown by
     /// merging with the previous heap VMA, or cut back).
-    pub fn do_brk(&mut self, slot: u32, new_brk: u64) -> MmResult<()> {
+    pub fn do_brk(&mut self, slot: MmSlot, new_brk: u64) -> MmResult<()> {
         let mm = self.mm_of(slot)?;
         let (start_brk, old_brk, task_size) = (mm.start_brk, mm.brk, mm.layout.task_size);
         if new_brk < start_brk {

@@ -16,7 +16,7 @@
 //! fresh machine hands out its lowest free addresses first.
 
 use super::error::{MmError, MmResult};
-use super::types::{Arch, MAX_PAGE_ORDER, NR_PAGE_ORDERS, Order, PAGE_SIZE, Pfn};
+use super::types::{Arch, MAX_PAGE_ORDER, MmSlot, NR_PAGE_ORDERS, Order, PAGE_SIZE, Pfn};
 
 /// End of the list.
 const NIL: u32 = u32::MAX;
@@ -279,17 +279,18 @@ impl Frames {
     }
 
     /// Record the reverse map of a user page: owner mm slot and virtual page.
-    pub fn set_rmap(&mut self, pfn: Pfn, mm_slot: u32, vpn: u64) {
+    pub fn set_rmap(&mut self, pfn: Pfn, mm_slot: MmSlot, vpn: u64) {
         let word = &mut self.info[pfn.index()];
         *word &= (1u64 << OWNER_SHIFT) - 1;
-        *word |= ((mm_slot as u64 & OWNER_MASK) << OWNER_SHIFT) | ((vpn & VPN_MASK) << VPN_SHIFT);
+        *word |=
+            ((u64::from(mm_slot.0) & OWNER_MASK) << OWNER_SHIFT) | ((vpn & VPN_MASK) << VPN_SHIFT);
     }
 
     /// The reverse map of a user page: (mm slot, virtual page number).
-    pub fn rmap(&self, pfn: Pfn) -> (u32, u64) {
+    pub fn rmap(&self, pfn: Pfn) -> (MmSlot, u64) {
         let word = self.info[pfn.index()];
         (
-            ((word >> OWNER_SHIFT) & OWNER_MASK) as u32,
+            MmSlot(((word >> OWNER_SHIFT) & OWNER_MASK) as u32),
             (word >> VPN_SHIFT) & VPN_MASK,
         )
     }

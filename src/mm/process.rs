@@ -21,7 +21,7 @@ use super::page_alloc::PageKind;
 use super::slab_common;
 use super::slub;
 use super::slub::SlabObject;
-use super::types::{Arch, Order, PAGE_SHIFT, PAGE_SIZE, Pfn, Pid};
+use super::types::{Arch, MmSlot, Order, PAGE_SHIFT, PAGE_SIZE, Pfn, Pid};
 
 /// `TASK_COMM_LEN`: a task's name holds at most 15 bytes and a NUL.
 pub const TASK_COMM_LEN: usize = 16;
@@ -83,8 +83,8 @@ pub struct Process {
 /// Every process, by mm slot and by pid.
 pub struct Processes {
     slots: Vec<Option<Box<Process>>>,
-    free_slots: BTreeSet<u32>,
-    by_pid: BTreeMap<Pid, u32>,
+    free_slots: BTreeSet<MmSlot>,
+    by_pid: BTreeMap<Pid, MmSlot>,
     /// The shared zero page.
     pub zero_page: Pfn,
     /// `sysctl_user_reserve_kbytes` in pages (min(3% of free, 128 MiB) at boot).
@@ -120,31 +120,31 @@ impl Processes {
     }
 
     /// The process in mm slot `slot`.
-    pub fn get(&self, slot: u32) -> Option<&Process> {
-        self.slots.get(slot as usize)?.as_deref()
+    pub fn get(&self, slot: MmSlot) -> Option<&Process> {
+        self.slots.get(slot.index())?.as_deref()
     }
 
     /// The process in mm slot `slot`, for writing.
-    pub fn get_mut(&mut self, slot: u32) -> Option<&mut Process> {
-        self.slots.get_mut(slot as usize)?.as_deref_mut()
+    pub fn get_mut(&mut self, slot: MmSlot) -> Option<&mut Process> {
+        self.slots.get_mut(slot.index())?.as_deref_mut()
     }
 
     /// The address space in `slot` (ESRCH when gone).
-    pub fn mm(&self, slot: u32) -> MmResult<&MmStruct> {
+    pub fn mm(&self, slot: MmSlot) -> MmResult<&MmStruct> {
         self.get(slot)
             .map(|p| &p.mm)
             .ok_or_else(|| MmError::NoProcess(format!("no process in mm slot {slot}")))
     }
 
     /// The address space in `slot`, for writing.
-    pub fn mm_mut(&mut self, slot: u32) -> MmResult<&mut MmStruct> {
+    pub fn mm_mut(&mut self, slot: MmSlot) -> MmResult<&mut MmStruct> {
         self.get_mut(slot)
             .map(|p| &mut p.mm)
             .ok_or_else(|| MmError::NoProcess(format!("no process in mm slot {slot}")))
     }
 
     /// The mm slot of `pid` (ESRCH when there is no such process).
-    pub fn slot_of(&self, pid: Pid) -> MmResult<u32> {
+    pub fn slot_of(&self, pid: Pid) -> MmResult<MmSlot> {
         self.by_pid
             .get(&pid)
             .copied()
@@ -152,7 +152,7 @@ impl Processes {
     }
 
     /// The pid living in mm slot `slot`.
-    pub fn pid_of_slot(&self, slot: u32) -> Option<Pid> {
+    pub fn pid_of_slot(&self, slot: MmSlot) -> Option<Pid> {
         self.get(slot).map(|p| p.pid)
     }
 
@@ -172,7 +172,7 @@ impl Processes {
     }
 
     /// (mm slot, process) pairs, by pid.
-    pub fn iter_slots(&self) -> impl Iterator<Item = (u32, &Process)> {
+    pub fn iter_slots(&self) -> impl Iterator<Item = (MmSlot, &Process)> {
         self.by_pid
             .values()
             .filter_map(|&s| self.get(s).map(|p| (s, p)))
@@ -210,32 +210,32 @@ impl Processes {
             })
     }
 
-    fn free_slot(&self) -> MmResult<u32> {
+    fn free_slot(&self) -> MmResult<MmSlot> {
         if let Some(&slot) = self.free_slots.first() {
             return Ok(slot);
         }
-        let next = self.slots.len() as u32;
+        let next = u32::try_from(self.slots.len()).unwrap_or(u32::MAX);
         if next > MAX_MM_SLOT {
             return Err(MmError::Again(format!(
                 "fork: {MAX_MM_SLOT} processes is the most the reverse map can tell apart"
             )));
         }
-        Ok(next)
+        Ok(MmSlot(next))
     }
 
-    fn insert(&mut self, slot: u32, process: Process) {
+    fn insert(&mut self, slot: MmSlot, process: Process) {
         let pid = process.pid;
-        if slot as usize == self.slots.len() {
+        if slot.index() == self.slots.len() {
             self.slots.push(Some(Box::new(process)));
         } else {
-            self.slots[slot as usize] = Some(Box::new(process));
+            self.slots[slot.index()] = Some(Box::new(process));
             self.free_slots.remove(&slot);
         }
         self.by_pid.insert(pid, slot);
     }
 
-    fn remove(&mut self, slot: u32) -> Option<Box<Process>> {
-        let process = self.slots.get_mut(slot as usize)?.take()?;
+    fn remove(&mut self, slot: MmSlot) -> Option<Box<Process>> {
+        let process = self.slots.get_mut(slot.index())?.take()?;
         self.by_pid.remove(&process.pid);
         self.free_slots.insert(slot);
         Some(process)
@@ -334,7 +334,7 @@ impl Kernel {
 
     /// `setup_arg_pages` and the first touches of the new program: the
     /// `[stack]` VMA below STACK_TOP, its top pages written.
-    fn setup_arg_pages(&mut self, slot: u32) -> MmResult<()> {
+    fn setup_arg_pages(&mut self, slot: MmSlot) -> MmResult<()> {
         let top = self.procs.mm(slot)?.layout.stack_top;
         let start = top - INITIAL_STACK;
         self.vm_enough_memory(slot, INITIAL_STACK >> PAGE_SHIFT)?;
@@ -374,7 +374,7 @@ impl Kernel {
 
     /// `exit_mmap` + `free_task`: pages, swap entries, VMAs and their slab
     /// objects, page tables, the kernel stack, the task objects.
-    pub fn exit_process(&mut self, slot: u32) {
+    pub fn exit_process(&mut self, slot: MmSlot) {
         let Ok(mm) = self.procs.mm(slot) else {
             return;
         };
@@ -426,7 +426,7 @@ impl Kernel {
     /// growth); a bad access is a SIGSEGV with Linux's log line, EFAULT, and
     /// nothing faulted. Then pages fault in, one PTE table at a time; an
     /// ENOMEM keeps the pages faulted before it.
-    pub fn do_touch(&mut self, slot: u32, addr: u64, len: u64, write: bool) -> MmResult<()> {
+    pub fn do_touch(&mut self, slot: MmSlot, addr: u64, len: u64, write: bool) -> MmResult<()> {
         let end = addr.checked_add(len).ok_or_else(|| {
             MmError::Invalid(format!(
                 "touch {addr:#x}+{len:#x} wraps around the address space"
@@ -500,7 +500,7 @@ impl Kernel {
     /// (`expand_downwards`, `acct_stack_growth`)? The reason if not.
     fn stack_growth(
         &mut self,
-        slot: u32,
+        slot: MmSlot,
         start: u64,
         end: u64,
         new_start: u64,
@@ -532,7 +532,7 @@ impl Kernel {
     }
 
     /// Move the stack VMA's start down (already checked by `stack_growth`).
-    fn expand_stack(&mut self, slot: u32, old_start: u64, new_start: u64) -> MmResult<()> {
+    fn expand_stack(&mut self, slot: MmSlot, old_start: u64, new_start: u64) -> MmResult<()> {
         let mm = self.procs.mm_mut(slot)?;
         if let Some(vma) = mm.remove_vma(old_start) {
             mm.insert_vma(Vma {
@@ -549,7 +549,7 @@ impl Kernel {
     /// A user access the process may not make: log Linux's segfault line
     /// (`show_signal_msg`) and fail with EFAULT. The process lives on: the
     /// simulation has no program to kill, only the command fails.
-    fn segfault(&mut self, slot: u32, addr: u64, write: bool, why: &str) -> MmError {
+    fn segfault(&mut self, slot: MmSlot, addr: u64, write: bool, why: &str) -> MmError {
         let (pid, comm) = self
             .procs
             .get(slot)

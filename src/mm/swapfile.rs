@@ -14,7 +14,7 @@ use std::os::unix::fs::{FileExt, FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 
 use super::error::{MmError, MmResult};
-use super::types::PAGE_SIZE;
+use super::types::{MmSlot, PAGE_SIZE};
 
 /// Page bytes as the simulation stores them.
 pub type PageBytes = Box<[u8; PAGE_SIZE as usize]>;
@@ -306,7 +306,7 @@ impl SwapInfo {
     }
 
     /// The owner of a used slot.
-    pub fn owner(&self, offset: u64) -> Option<(u32, u64)> {
+    pub fn owner(&self, offset: u64) -> Option<(MmSlot, u64)> {
         if offset >= self.max {
             return None;
         }
@@ -317,7 +317,7 @@ impl SwapInfo {
     }
 
     /// Used slots with their owners, ascending.
-    pub fn used_slots(&self) -> Vec<(u64, (u32, u64))> {
+    pub fn used_slots(&self) -> Vec<(u64, (MmSlot, u64))> {
         self.slots
             .used()
             .map(|(i, v)| (i, unpack_owner(v - 1)))
@@ -337,13 +337,13 @@ impl SwapInfo {
 }
 
 /// Pack (mm slot, virtual page number) into a slot's owner word.
-pub fn pack_owner(mm_slot: u32, vpn: u64) -> u64 {
-    ((mm_slot as u64) << 40) | (vpn & ((1 << 40) - 1))
+pub fn pack_owner(mm_slot: MmSlot, vpn: u64) -> u64 {
+    (u64::from(mm_slot.0) << 40) | (vpn & ((1 << 40) - 1))
 }
 
 /// Unpack an owner word.
-pub fn unpack_owner(word: u64) -> (u32, u64) {
-    ((word >> 40) as u32, word & ((1 << 40) - 1))
+pub fn unpack_owner(word: u64) -> (MmSlot, u64) {
+    (MmSlot((word >> 40) as u32), word & ((1 << 40) - 1))
 }
 
 /// A swap entry: area type and slot offset (`swp_entry_t`).

@@ -62,6 +62,25 @@ impl fmt::Display for Pid {
     }
 }
 
+/// An mm slot: the index of an address space in the process table, what
+/// the reverse map of a user page and a swap slot's owner record (1..=32767).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct MmSlot(pub u32);
+
+impl MmSlot {
+    /// The slot as a table index.
+    pub fn index(self) -> usize {
+        // u32 always fits in usize on the 32- and 64-bit hosts mmfs builds for.
+        self.0 as usize
+    }
+}
+
+impl fmt::Display for MmSlot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
 /// A user virtual address.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct VirtAddr(pub u64);

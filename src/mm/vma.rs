@@ -4,12 +4,13 @@ use super::Kernel;
 use super::error::MmResult;
 use super::mmap::*;
 use super::slab_common;
+use super::types::MmSlot;
 
 impl Kernel {
     /// `__split_vma`: cut the VMA containing `at` in two at `at` (a page
     /// boundary strictly inside it). The upper part takes a preallocated
     /// vm_area_struct and, with an anon_vma, an anon_vma_chain.
-    pub(crate) fn split_vma(&mut self, slot: u32, at: u64, pool: &mut ObjPool) -> MmResult<()> {
+    pub(crate) fn split_vma(&mut self, slot: MmSlot, at: u64, pool: &mut ObjPool) -> MmResult<()> {
         let mm = self.procs.mm_mut(slot)?;
         let Some(start) = mm.vma_lookup(at).filter(|v| v.start < at).map(|v| v.start) else {
             return Ok(());
@@ -39,7 +40,12 @@ impl Kernel {
 
     /// Merge every mergeable pair of neighbours among the VMAs that meet
     /// `[lo, hi]` and their outer neighbours (`vma_merge` after a change).
-    pub(crate) fn vma_merge_existing_range(&mut self, slot: u32, lo: u64, hi: u64) -> MmResult<()> {
+    pub(crate) fn vma_merge_existing_range(
+        &mut self,
+        slot: MmSlot,
+        lo: u64,
+        hi: u64,
+    ) -> MmResult<()> {
         let mm = self.procs.mm(slot)?;
         let first = mm.prev_vma(lo).map(|v| v.start).unwrap_or(lo);
         let mut starts: Vec<u64> = mm.vmas.range(first..=hi).map(|(s, _)| *s).collect();
@@ -84,7 +90,7 @@ impl Kernel {
 
     /// Insert a new VMA (its range is free), merging it with compatible
     /// neighbours (`vma_merge_new_range`) or giving it a vm_area_struct.
-    pub(crate) fn vma_merge_new_range(&mut self, slot: u32, mut vma: Vma) -> MmResult<()> {
+    pub(crate) fn vma_merge_new_range(&mut self, slot: MmSlot, mut vma: Vma) -> MmResult<()> {
         let mm = self.mm_of(slot)?;
         let prev_merge = mm
             .prev_vma(vma.start)

@@ -11,7 +11,7 @@ use crate::mm::error::{MmError, MmResult};
 use crate::mm::mmap::{MmStruct, VM_EXEC, VmFlags, Vma};
 use crate::mm::oom_kill;
 use crate::mm::process::Process;
-use crate::mm::types::{Arch, PAGE_SHIFT, Pid};
+use crate::mm::types::{Arch, MmSlot, PAGE_SHIFT, Pid};
 
 /// The generated (read-only or read-write text) files of a process directory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -342,7 +342,7 @@ fn push_smap_block(out: &mut Vec<u8>, s: Smap, flags: VmFlags) {
     out.push(b'\n');
 }
 
-fn smap_of(kernel: &Kernel, slot: u32, vma: &Vma) -> Smap {
+fn smap_of(kernel: &Kernel, slot: MmSlot, vma: &Vma) -> Smap {
     let r = kernel.range_stats(slot, vma.start_vpn(), vma.end_vpn());
     Smap {
         size_kb: (vma.end - vma.start) >> 10,
@@ -357,7 +357,7 @@ fn smap_of(kernel: &Kernel, slot: u32, vma: &Vma) -> Smap {
 const VSYSCALL: u64 = 0xffff_ffff_ff60_0000;
 
 /// `/proc/PID/maps` (or smaps with `detail`).
-fn maps(kernel: &Kernel, slot: u32, p: &Process, detail: bool) -> String {
+fn maps(kernel: &Kernel, slot: MmSlot, p: &Process, detail: bool) -> String {
     let wide = wide(kernel);
     let mm = &p.mm;
     let per_vma = if detail { 1100 } else { 100 };
@@ -398,7 +398,7 @@ fn maps(kernel: &Kernel, slot: u32, p: &Process, detail: bool) -> String {
 }
 
 /// `/proc/PID/smaps_rollup`: one header spanning the mm, the sums.
-fn smaps_rollup(kernel: &Kernel, slot: u32, p: &Process) -> String {
+fn smaps_rollup(kernel: &Kernel, slot: MmSlot, p: &Process) -> String {
     let mm = &p.mm;
     let mut total = Smap::default();
     for vma in mm.vmas() {
