@@ -15,7 +15,7 @@ use super::{Command, MAX_LINE, Scope, is_blank, parse_system};
 use crate::mm::error::{MmError, MmResult};
 use crate::mm::page_alloc::PageKind;
 use crate::mm::process::comm_cut;
-use crate::mm::types::{MmSlot, Order, Pid};
+use crate::mm::types::{MmSlot, Order, Pid, VirtAddr};
 use crate::mm::{Kernel, MachineConfig};
 
 /// Which `PID/` file a write goes to (the writable ones).
@@ -279,11 +279,12 @@ impl Machine {
                 let brk = k.procs.mm(slot)?.brk;
                 let new = match arg {
                     BrkArg::To(a) => resolve_addr(k, slot, &a)?,
-                    BrkArg::Grow(n) => brk.checked_add(n).ok_or_else(|| {
+                    BrkArg::Grow(n) => brk.checked_add(n).map(VirtAddr).ok_or_else(|| {
                         MmError::NoMemory(format!("brk +{n}: past the end of the address space"))
                     })?,
                     BrkArg::Shrink(n) => brk
                         .checked_sub(n)
+                        .map(VirtAddr)
                         .ok_or_else(|| MmError::Invalid(format!("brk -{n}: below address 0")))?,
                 };
                 k.do_brk(slot, new)
@@ -365,10 +366,10 @@ fn alloc_pages_bulk(
 }
 
 /// Resolve an ADDR of a command against the process's address space.
-pub fn resolve_addr(k: &Kernel, slot: MmSlot, spec: &AddrSpec) -> MmResult<u64> {
+pub fn resolve_addr(k: &Kernel, slot: MmSlot, spec: &AddrSpec) -> MmResult<VirtAddr> {
     let mm = k.procs.mm(slot)?;
     let (base, offset, what) = match spec {
-        AddrSpec::Absolute(a) => return Ok(*a),
+        AddrSpec::Absolute(a) => return Ok(VirtAddr(*a)),
         AddrSpec::Heap(off) => (mm.start_brk, *off, "heap".to_string()),
         AddrSpec::Stack(off) => {
             let start = mm.stack_vma().map(|v| v.start).ok_or_else(|| {
@@ -387,6 +388,7 @@ pub fn resolve_addr(k: &Kernel, slot: MmSlot, spec: &AddrSpec) -> MmResult<u64> 
         }
     };
     base.checked_add_signed(offset)
+        .map(VirtAddr)
         .ok_or_else(|| MmError::Invalid(format!("{what}{offset:+} is outside the address space")))
 }
 

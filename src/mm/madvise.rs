@@ -3,7 +3,7 @@
 use super::Kernel;
 use super::error::{MmError, MmResult};
 use super::mmap::*;
-use super::types::{MmSlot, PAGE_SHIFT, PAGE_SIZE};
+use super::types::{MmSlot, PAGE_SHIFT, PAGE_SIZE, VirtAddr};
 
 /// `madvise` advice.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,10 +22,11 @@ impl Kernel {
     pub fn do_madvise(
         &mut self,
         slot: MmSlot,
-        start: u64,
+        start: VirtAddr,
         len: u64,
         advice: Advice,
     ) -> MmResult<()> {
+        let start = start.0;
         if !start.is_multiple_of(PAGE_SIZE) {
             return Err(MmError::Invalid(format!(
                 "madvise address {start:#x} is not page aligned"

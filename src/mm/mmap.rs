@@ -22,7 +22,7 @@ use super::error::{MmError, MmResult};
 use super::mprotect::{Prot, prot_bits};
 use super::slab_common;
 use super::slub::SlabObject;
-use super::types::{Arch, MmSlot, PAGE_SHIFT, PAGE_SIZE};
+use super::types::{Arch, MmSlot, PAGE_SHIFT, PAGE_SIZE, VirtAddr};
 
 /// VM_READ.
 pub const VM_READ: u64 = 0x1;
@@ -766,11 +766,12 @@ impl Kernel {
     pub fn do_mmap(
         &mut self,
         slot: MmSlot,
-        addr: Option<u64>,
+        addr: Option<VirtAddr>,
         len: u64,
         prot: Prot,
         name: Option<&str>,
-    ) -> MmResult<u64> {
+    ) -> MmResult<VirtAddr> {
+        let addr = addr.map(|a| a.0);
         let mm = self.mm_of(slot)?;
         let layout = mm.layout;
         let len = page_align(len)
@@ -846,12 +847,13 @@ impl Kernel {
             avc: None,
         };
         self.vma_merge_new_range(slot, vma)?;
-        Ok(start)
+        Ok(VirtAddr(start))
     }
 
     /// `munmap(start, len)`: split at the edges, then remove every VMA in
     /// the range with its pages, swap entries and unused page tables.
-    pub fn do_munmap(&mut self, slot: MmSlot, start: u64, len: u64) -> MmResult<()> {
+    pub fn do_munmap(&mut self, slot: MmSlot, start: VirtAddr, len: u64) -> MmResult<()> {
+        let start = start.0;
         let mm = self.mm_of(slot)?;
         let task_size = mm.layout.task_size;
         if !start.is_multiple_of(PAGE_SIZE) {
@@ -984,7 +986,8 @@ impl Kernel {
 
     /// `brk`: move the program break; `[heap]` follows (created, grown by
     /// merging with the previous heap VMA, or cut back).
-    pub fn do_brk(&mut self, slot: MmSlot, new_brk: u64) -> MmResult<()> {
+    pub fn do_brk(&mut self, slot: MmSlot, new_brk: VirtAddr) -> MmResult<()> {
+        let new_brk = new_brk.0;
         let mm = self.mm_of(slot)?;
         let (start_brk, old_brk, task_size) = (mm.start_brk, mm.brk, mm.layout.task_size);
         if new_brk < start_brk {

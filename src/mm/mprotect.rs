@@ -3,7 +3,7 @@
 use super::Kernel;
 use super::error::{MmError, MmResult};
 use super::mmap::*;
-use super::types::{MmSlot, PAGE_SHIFT, PAGE_SIZE};
+use super::types::{MmSlot, PAGE_SHIFT, PAGE_SIZE, VirtAddr};
 
 /// Protection of a mapping (`PROT_READ | PROT_WRITE | PROT_EXEC`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -36,7 +36,14 @@ impl Kernel {
     /// `mprotect(start, len, prot)`: split at the edges, change the flags
     /// and the PTEs, merge what became compatible. Making a private mapping
     /// writable charges it to Committed_AS (ENOMEM in mode 2 if refused).
-    pub fn do_mprotect(&mut self, slot: MmSlot, start: u64, len: u64, prot: Prot) -> MmResult<()> {
+    pub fn do_mprotect(
+        &mut self,
+        slot: MmSlot,
+        start: VirtAddr,
+        len: u64,
+        prot: Prot,
+    ) -> MmResult<()> {
+        let start = start.0;
         if !start.is_multiple_of(PAGE_SIZE) {
             return Err(MmError::Invalid(format!(
                 "mprotect address {start:#x} is not page aligned"

@@ -21,7 +21,7 @@ use super::page_alloc::PageKind;
 use super::slab_common;
 use super::slub;
 use super::slub::SlabObject;
-use super::types::{Arch, MmSlot, Order, PAGE_SHIFT, PAGE_SIZE, Pfn, Pid};
+use super::types::{Arch, MmSlot, Order, PAGE_SHIFT, PAGE_SIZE, Pfn, Pid, VirtAddr};
 
 /// `TASK_COMM_LEN`: a task's name holds at most 15 bytes and a NUL.
 pub const TASK_COMM_LEN: usize = 16;
@@ -426,7 +426,14 @@ impl Kernel {
     /// growth); a bad access is a SIGSEGV with Linux's log line, EFAULT, and
     /// nothing faulted. Then pages fault in, one PTE table at a time; an
     /// ENOMEM keeps the pages faulted before it.
-    pub fn do_touch(&mut self, slot: MmSlot, addr: u64, len: u64, write: bool) -> MmResult<()> {
+    pub fn do_touch(
+        &mut self,
+        slot: MmSlot,
+        addr: VirtAddr,
+        len: u64,
+        write: bool,
+    ) -> MmResult<()> {
+        let addr = addr.0;
         let end = addr.checked_add(len).ok_or_else(|| {
             MmError::Invalid(format!(
                 "touch {addr:#x}+{len:#x} wraps around the address space"
