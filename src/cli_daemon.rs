@@ -314,7 +314,7 @@ fn serve(plan: &MountPlan, dir: &Path, ready: Option<File>) -> i32 {
     let mut ready = ready;
     block_signals();
     let shown = plan.mountpoint.display().to_string();
-    let kernel = match Kernel::boot(plan.machine) {
+    let mut kernel = match Kernel::boot(plan.machine) {
         Ok(kernel) => kernel,
         Err(e) => {
             report(
@@ -324,6 +324,8 @@ fn serve(plan: &MountPlan, dir: &Path, ready: Option<File>) -> i32 {
             return 1;
         }
     };
+    // Host paths inside the mount are refused before they are touched.
+    kernel.swap.own_mount = Some(dir.to_path_buf());
     // SAFETY: getuid/getgid have no preconditions.
     let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
     let fs = MmFs::new(kernel.into(), uid, gid);

@@ -262,6 +262,12 @@ pub fn name(text: &str, what: &str) -> MmResult<String> {
     if text.contains('/') {
         return Err(invalid(format!("{what} '{text}' may not contain '/'")));
     }
+    if text.contains('\0') {
+        return Err(invalid(format!(
+            "{what} '{}' contains a NUL byte",
+            text.escape_default()
+        )));
+    }
     Ok(crate::mm::process::comm_cut(text).to_string())
 }
 

@@ -15,6 +15,7 @@ pub mod printk;
 pub mod process;
 pub mod slab_common;
 pub mod slub;
+pub mod swap_store;
 pub mod swapfile;
 pub mod sysctl;
 pub mod types;
@@ -121,6 +122,9 @@ pub struct Kernel {
     /// `oom_rs`: the OOM report header and task table are rate limited
     /// (10 per 5 s of simulated time, DEFAULT_RATELIMIT_*), as on Linux.
     pub oom_ratelimit: printk::RateLimit,
+    /// The "Write-error on swap-device" alert's limit (10 per 5 s, the
+    /// default of `pr_alert_ratelimited`).
+    pub swap_write_ratelimit: printk::RateLimit,
 }
 
 impl Kernel {
@@ -146,6 +150,7 @@ impl Kernel {
             slab: slub::SlabAllocator::default(),
             current: None,
             oom_ratelimit: printk::RateLimit::new(5_000_000_000, 10),
+            swap_write_ratelimit: printk::RateLimit::new(5_000_000_000, 10),
         };
         kernel.mem_init_print_info();
         kernel.kmem_cache_init()?;

@@ -637,6 +637,8 @@ impl Kernel {
     pub fn write_comm(&mut self, pid: Pid, text: &str) -> MmResult<()> {
         let slot = self.procs.slot_of(pid)?;
         let text = text.strip_suffix('\n').unwrap_or(text);
+        // strscpy stops at a NUL: a comm never holds one.
+        let text = text.split('\0').next().unwrap_or_default();
         if let Some(p) = self.procs.get_mut(slot) {
             p.comm = comm_cut(text).to_string();
         }

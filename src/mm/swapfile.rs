@@ -8,16 +8,17 @@
 //! Host files: only the slot range of a file with a valid `SWAPSPACE2`
 //! header is ever written, at byte offset `slot * 4096`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::os::unix::fs::{FileExt, FileTypeExt, OpenOptionsExt};
-use std::path::Path;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
 
 use super::error::{MmError, MmResult};
 use super::types::{MmSlot, PAGE_SIZE};
 
-/// Page bytes as the simulation stores them.
-pub type PageBytes = Box<[u8; PAGE_SIZE as usize]>;
+pub use super::swap_store::PageBytes;
+use super::swap_store::{DEFAULT_SWAPDIR, DiskStore};
 
 /// Swap areas the kernel can hold at once (MAX_SWAPFILES on a typical
 /// x86_64 config: 32 minus the special swap-entry types).
@@ -262,8 +263,9 @@ pub struct SimulatedDisk {
     pub pages: u64,
     /// Its header page.
     pub header: SwapHeader,
-    /// Page contents stored on the device, by slot (only pages with bytes).
-    pub stored: HashMap<u64, PageBytes>,
+    /// Page contents stored on the device (only pages with bytes), in a
+    /// sparse host file.
+    pub stored: DiskStore,
 }
 
 /// Where an area keeps its pages.
@@ -280,6 +282,9 @@ pub enum Backing {
 pub struct SwapInfo {
     /// Path as /proc/swaps prints it.
     pub path: String,
+    /// (st_dev, st_ino) of a host swap file: one file, one area, whatever
+    /// the path's spelling (Linux's S_SWAPFILE).
+    pub file_id: Option<(u64, u64)>,
     /// Partition or file.
     pub backing: Backing,
     /// Priority.
@@ -370,6 +375,11 @@ pub struct SwapState {
     /// swapoff is bringing pages back: like Linux's `set_current_oom_origin`
     /// the swapoff itself, not another process, pays for a lack of memory.
     pub swapoff_running: bool,
+    /// Where simulated partitions keep their pages' bytes.
+    pub swapdir: PathBuf,
+    /// The mountpoint of this daemon's own mount: host paths inside it are
+    /// never touched (that would loop back into the daemon).
+    pub own_mount: Option<PathBuf>,
 }
 
 impl Default for SwapState {
@@ -380,6 +390,8 @@ impl Default for SwapState {
             least_priority: -1,
             disks: BTreeMap::new(),
             swapoff_running: false,
+            swapdir: PathBuf::from(DEFAULT_SWAPDIR),
+            own_mount: None,
         }
     }
 }
@@ -447,7 +459,7 @@ impl SwapState {
                 minor,
                 pages,
                 header: SwapHeader::new(pages, path),
-                stored: HashMap::new(),
+                stored: DiskStore::default(),
             },
         );
         Ok(())
@@ -484,12 +496,13 @@ impl SwapState {
             )));
         }
         let pages = check_swap_size(bytes)?;
+        let resolved = self.resolve_host_path(path)?;
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
             .custom_flags(libc::O_NOFOLLOW)
-            .open(path)
+            .open(&resolved)
             .map_err(|e| match e.kind() {
                 std::io::ErrorKind::AlreadyExists => MmError::Exists(format!(
                     "{path} already exists; mkswap never overwrites a file"
@@ -502,7 +515,7 @@ impl SwapState {
             .and_then(|_| file.write_all_at(&header[VERSION_OFFSET..], VERSION_OFFSET as u64))
             .and_then(|_| file.sync_data());
         if let Err(e) = result {
-            let _ = std::fs::remove_file(path);
+            let _ = std::fs::remove_file(&resolved);
             return Err(MmError::Io(format!(
                 "cannot write the swap header to {path}: {e}"
             )));
@@ -517,16 +530,24 @@ impl SwapState {
         if self.find(path).is_some() {
             return Err(MmError::Busy(format!("{path} is already in use as swap")));
         }
-        let (backing, header, max) = if is_device_path(path) {
+        let (backing, header, max, file_id) = if is_device_path(path) {
             let disk = self.disks.get(path).ok_or_else(|| {
                 MmError::NotFound(format!(
                     "no simulated device {path}; create it with mkswap {path} SIZE"
                 ))
             })?;
-            (Backing::Partition, disk.header.clone(), disk.pages)
+            (Backing::Partition, disk.header.clone(), disk.pages, None)
         } else {
-            let (file, header, max) = open_swap_file(path)?;
-            (Backing::File(file), header, max)
+            let resolved = self.resolve_host_path(path)?;
+            let (file, header, max, id) = open_swap_file(path, &resolved)?;
+            if let Some(other) = self.active().find(|a| a.file_id == Some(id)) {
+                return Err(MmError::Busy(format!(
+                    "{path} is already in use as swap (it is the same file as {})",
+                    other.path
+                )));
+            }
+            claim_swapfile(&file, path)?;
+            (Backing::File(file), header, max, Some(id))
         };
         let max = max.min(header.last_page as u64 + 1);
         let mut slots = SlotMap::new(max)?;
@@ -565,6 +586,7 @@ impl SwapState {
         };
         self.areas[index] = Some(SwapInfo {
             path: path.to_string(),
+            file_id,
             backing,
             prio,
             pages,
@@ -671,7 +693,7 @@ impl SwapState {
         if matches!(area.backing, Backing::Partition) {
             let path = area.path.clone();
             if let Some(disk) = self.disks.get_mut(&path) {
-                disk.stored.remove(&entry.offset);
+                disk.stored.discard(entry.offset);
             }
         }
     }
@@ -689,15 +711,28 @@ impl SwapState {
             .expect("active area");
         match &area.backing {
             Backing::Partition => {
-                if let Some(bytes) = bytes {
-                    let path = area.path.clone();
-                    self.disks
-                        .get_mut(&path)
-                        .expect("partition of an active area")
-                        .stored
-                        .insert(entry.offset, bytes);
+                let path = area.path.clone();
+                let disk = self
+                    .disks
+                    .get_mut(&path)
+                    .expect("partition of an active area");
+                match bytes {
+                    None => {
+                        disk.stored.discard(entry.offset);
+                        Ok(())
+                    }
+                    Some(bytes) => match disk.stored.put(&self.swapdir, entry.offset, &bytes) {
+                        Ok(()) => Ok(()),
+                        Err(e) => Err((
+                            MmError::Io(format!(
+                                "write error on {path} slot {} (its pages live in {}): {e}",
+                                entry.offset,
+                                self.swapdir.display()
+                            )),
+                            Some(bytes),
+                        )),
+                    },
                 }
-                Ok(())
             }
             Backing::File(file) => {
                 const ZERO: [u8; PAGE_SIZE as usize] = [0; PAGE_SIZE as usize];
@@ -725,10 +760,12 @@ impl SwapState {
         match &area.backing {
             Backing::Partition => {
                 let path = area.path.clone();
-                Ok(self
-                    .disks
-                    .get_mut(&path)
-                    .and_then(|d| d.stored.remove(&entry.offset)))
+                match self.disks.get_mut(&path) {
+                    None => Ok(None),
+                    Some(disk) => disk.stored.take(entry.offset).map_err(|e| {
+                        MmError::Io(format!("read error on {path} slot {}: {e}", entry.offset))
+                    }),
+                }
             }
             Backing::File(file) => {
                 let mut page: PageBytes = Box::new([0u8; PAGE_SIZE as usize]);
@@ -762,15 +799,12 @@ fn check_swap_size(bytes: u64) -> MmResult<u64> {
 }
 
 /// Open a host swap file: absolute path, no symlink, a regular file, a
-/// valid header and no bad pages (Linux refuses bad pages in files).
-/// Returns the file, its header and the pages the file holds.
-fn open_swap_file(path: &str) -> MmResult<(File, SwapHeader, u64)> {
-    if !path.starts_with('/') {
-        return Err(MmError::Invalid(format!(
-            "swap file path '{path}' must be absolute"
-        )));
-    }
-    let meta = std::fs::symlink_metadata(Path::new(path)).map_err(|e| match e.kind() {
+/// valid header that fits the file, at least 10 pages, and no bad pages
+/// (Linux refuses bad pages in files). `resolved` is `path` with its
+/// directories resolved ([`SwapState::resolve_host_path`]). Returns the
+/// file, its header, the pages the file holds and its (st_dev, st_ino).
+fn open_swap_file(path: &str, resolved: &Path) -> MmResult<(File, SwapHeader, u64, (u64, u64))> {
+    let meta = std::fs::symlink_metadata(resolved).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => MmError::NotFound(format!("{path} does not exist")),
         _ => MmError::Io(format!("cannot stat {path}: {e}")),
     })?;
@@ -794,12 +828,13 @@ fn open_swap_file(path: &str) -> MmResult<(File, SwapHeader, u64)> {
         .read(true)
         .write(true)
         .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
+        .open(resolved)
         .map_err(|e| MmError::Io(format!("cannot open {path}: {e}")))?;
-    let size = file
+    let meta = file
         .metadata()
-        .map_err(|e| MmError::Io(format!("cannot stat {path}: {e}")))?
-        .len();
+        .map_err(|e| MmError::Io(format!("cannot stat {path}: {e}")))?;
+    let size = meta.len();
+    let id = (meta.dev(), meta.ino());
     let mut page = vec![0u8; PAGE_SIZE as usize];
     if size < PAGE_SIZE {
         return Err(MmError::Invalid(format!(
@@ -814,7 +849,121 @@ fn open_swap_file(path: &str) -> MmResult<(File, SwapHeader, u64)> {
             "{path}: a swap file may not list bad pages (Linux refuses them)"
         )));
     }
-    Ok((file, header, size / PAGE_SIZE))
+    let header_pages = u64::from(header.last_page) + 1;
+    if header_pages < MIN_SWAP_PAGES {
+        return Err(MmError::Invalid(format!(
+            "{path}: swap area of {header_pages} pages is below mkswap's 40 KiB (10 pages)"
+        )));
+    }
+    if size / PAGE_SIZE < header_pages {
+        return Err(MmError::Invalid(format!(
+            "{path}: the file holds {} pages but its swap header says {header_pages} (truncated?)",
+            size / PAGE_SIZE
+        )));
+    }
+    Ok((file, header, size / PAGE_SIZE, id))
+}
+
+/// Hold an exclusive `flock` on a host swap file while it is active, so a
+/// second mmfs (or anything else honouring the lock) cannot swap on it
+/// too. Released when the area's file is closed at swapoff.
+fn claim_swapfile(file: &File, path: &str) -> MmResult<()> {
+    // SAFETY: flock on a descriptor owned by `file`.
+    let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if r == 0 {
+        return Ok(());
+    }
+    let err = std::io::Error::last_os_error();
+    if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        return Err(MmError::Busy(format!(
+            "{path} is in use as swap by another process (another mmfs holds its lock)"
+        )));
+    }
+    Err(MmError::Io(format!("cannot lock {path}: {err}")))
+}
+
+/// Most symbolic links one path may pass through (Linux's MAXSYMLINKS).
+const MAXSYMLINKS: u32 = 40;
+
+impl SwapState {
+    /// Resolve a host path component by component, following symbolic
+    /// links of directories, and refuse it (EINVAL) when it leads into this
+    /// daemon's own mount. Each prefix is compared with the mountpoint
+    /// before it is touched: a `stat` of anything inside the mount is
+    /// itself a request to this daemon, which is busy with this command.
+    /// The last component is not followed and need not exist.
+    pub fn resolve_host_path(&self, path: &str) -> MmResult<PathBuf> {
+        use std::ffi::OsString;
+        use std::path::Component;
+        if !path.starts_with('/') {
+            return Err(MmError::Invalid(format!(
+                "swap file path '{path}' must be absolute"
+            )));
+        }
+        let inside = |p: &Path| -> MmResult<()> {
+            match &self.own_mount {
+                Some(mnt) if p == mnt.as_path() => Err(MmError::Invalid(format!(
+                    "{path} lies inside this mount ({}): mmfs never opens its own files on the host, that would wait on itself",
+                    mnt.display()
+                ))),
+                _ => Ok(()),
+            }
+        };
+        let mut pending: Vec<OsString> = Path::new(path)
+            .components()
+            .filter_map(|c| match c {
+                Component::Normal(n) => Some(n.to_os_string()),
+                Component::ParentDir => Some(OsString::from("..")),
+                _ => None,
+            })
+            .rev()
+            .collect();
+        let mut resolved = PathBuf::from("/");
+        inside(&resolved)?;
+        let mut links = 0;
+        while let Some(part) = pending.pop() {
+            if part == ".." {
+                resolved.pop();
+                continue;
+            }
+            let candidate = resolved.join(&part);
+            inside(&candidate)?;
+            if pending.is_empty() {
+                // The file itself: not followed (swap files may not be links).
+                return Ok(candidate);
+            }
+            let meta = std::fs::symlink_metadata(&candidate).map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => {
+                    MmError::NotFound(format!("{path}: {} does not exist", candidate.display()))
+                }
+                _ => MmError::Io(format!("cannot stat {}: {e}", candidate.display())),
+            })?;
+            if meta.file_type().is_symlink() {
+                links += 1;
+                if links > MAXSYMLINKS {
+                    return Err(MmError::Invalid(format!(
+                        "{path}: too many levels of symbolic links"
+                    )));
+                }
+                let target = std::fs::read_link(&candidate).map_err(|e| {
+                    MmError::Io(format!("cannot read {}: {e}", candidate.display()))
+                })?;
+                if target.is_absolute() {
+                    resolved = PathBuf::from("/");
+                }
+                for c in target.components().rev() {
+                    match c {
+                        Component::Normal(n) => pending.push(n.to_os_string()),
+                        Component::ParentDir => pending.push(OsString::from("..")),
+                        _ => {}
+                    }
+                }
+            } else {
+                resolved = candidate;
+            }
+        }
+        Ok(resolved)
+    }
 }
 
 impl super::Kernel {

@@ -262,9 +262,18 @@ impl Kernel {
             if let Some(bytes) = bytes {
                 self.put_page_bytes(pfn, bytes);
             }
-            self.printk(format!(
-                "Write-error on swap-device: {err}; page kept in memory"
-            ));
+            // pr_alert_ratelimited: a full disk must not evict the boot log.
+            let (print, suppressed) = self.swap_write_ratelimit.allow(self.clock_ns);
+            if suppressed > 0 {
+                self.printk(format!(
+                    "__end_swap_bio_write: {suppressed} callbacks suppressed"
+                ));
+            }
+            if print {
+                self.printk(format!(
+                    "Write-error on swap-device: {err}; page kept in memory"
+                ));
+            }
             return false;
         }
         if !self.unmap_page_to_swap(pfn, entry) {
