@@ -98,6 +98,11 @@ fn a_full_disk_keeps_pages_in_memory_and_says_why() {
         dmesg.contains("Write-error on swap-device") && dmesg.contains("page kept in memory"),
         "{dmesg}"
     );
+    // pr_alert_ratelimited: at most 10 alerts per 5 s, so a full disk
+    // cannot push the boot log out.
+    let alerts = dmesg.matches("Write-error on swap-device").count();
+    assert!((1..=10).contains(&alerts), "{alerts} alerts");
+    assert!(dmesg.contains("Linux version"), "the boot log survives");
     // /proc/swaps counts only the pages really written.
     let swaps = render_global(&k, GlobalFile::Swaps);
     let used: u64 = swaps
