@@ -27,6 +27,10 @@ use crate::cli::{Action, CliError, MountPlan};
 
 /// How long the parent waits for the mount to answer.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a probe of a mount point (a stat, a getxattr, an unmount)
+/// may take before the mount is reported as not answering. A healthy mount
+/// answers in microseconds; this leaves room for a very busy machine.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long `mmfs umount` waits for the daemon to exit.
 const EXIT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the daemon waits for its session to end after unmounting on a
@@ -47,9 +51,8 @@ pub fn run(action: Action) -> i32 {
         }
         Action::Mount(plan) => mount_command(&plan),
         Action::Umount(dir) => umount_command(&dir),
-        Action::Exec(dir, command) => {
-            mmfs::exec::run(&dir, &command).map_err(crate::cli::CliError::failure)
-        }
+        Action::Exec(dir, command) => exec_preflight(&dir)
+            .and_then(|()| mmfs::exec::run(&dir, &command).map_err(CliError::failure)),
     };
     match result {
         Ok(code) => code,
@@ -61,42 +64,53 @@ pub fn run(action: Action) -> i32 {
 }
 
 /// Check that `dir` can take a new mount; returns its canonical path.
+/// Every look at `dir` is a timed [`probe`]: over a stuck mount it gives
+/// up with a message instead of hanging.
 fn preflight(dir: &Path) -> Result<PathBuf, CliError> {
     let shown = dir.display();
-    match std::fs::metadata(dir) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+    let canonical = resolve(dir, &format!("; create it with: mkdir -p {shown}"))?;
+    let job_dir = dir.to_path_buf();
+    match probe(move || std::fs::metadata(&job_dir).map(|m| vec![u8::from(m.is_dir())])) {
+        Probed::TimedOut => return Err(not_answering(dir, &canonical)),
+        Probed::Answered(Err(e)) if e.kind() == io::ErrorKind::NotFound => {
             return Err(CliError::failure(format!(
                 "mount point {shown} does not exist; create it with: mkdir -p {shown}"
             )));
         }
-        Err(e) if mount::is_dead_mount_error(&e) => {
-            return Err(CliError::failure(format!(
-                "{shown} is a dead mount (Transport endpoint is not connected): its daemon is gone; \
-                 clear it with: umount -l {shown}"
-            )));
+        Probed::Answered(Err(e)) if mount::is_dead_mount_error(&e) => {
+            return Err(dead_mount(dir));
         }
-        Err(e) => {
+        Probed::Answered(Err(e)) => {
             return Err(CliError::failure(format!(
                 "cannot use mount point {shown}: {e}"
             )));
         }
-        Ok(meta) if !meta.is_dir() => {
+        Probed::Answered(Ok(is_dir)) if is_dir != [1] => {
             return Err(CliError::failure(format!(
                 "mount point {shown} is not a directory; give an empty directory"
             )));
         }
-        Ok(_) => {}
+        Probed::Answered(Ok(_)) => {}
     }
-    let canonical = mount::canonical(dir)
-        .map_err(|e| CliError::failure(format!("cannot resolve {shown}: {e}")))?;
     if mount::find_mount(&canonical).is_some_and(|m| m.fstype == FSTYPE) {
         return Err(CliError::failure(format!(
             "{shown} is already an mmfs mount; unmount it first: mmfs umount {shown}"
         )));
     }
-    let mut entries = std::fs::read_dir(dir)
-        .map_err(|e| CliError::failure(format!("cannot read mount point {shown}: {e}")))?;
-    if entries.next().is_some() {
+    let job_dir = dir.to_path_buf();
+    let empty = match probe(move || {
+        let mut entries = std::fs::read_dir(&job_dir)?;
+        Ok(vec![u8::from(entries.next().is_none())])
+    }) {
+        Probed::TimedOut => return Err(not_answering(dir, &canonical)),
+        Probed::Answered(Err(e)) => {
+            return Err(CliError::failure(format!(
+                "cannot read mount point {shown}: {e}"
+            )));
+        }
+        Probed::Answered(Ok(empty)) => empty == [1],
+    };
+    if !empty {
         return Err(CliError::failure(format!(
             "mount point {shown} is not empty; mount on an empty directory (mkdir a new one)"
         )));
@@ -112,6 +126,201 @@ fn preflight(dir: &Path) -> Result<PathBuf, CliError> {
         ));
     }
     Ok(canonical)
+}
+
+/// What a [`probe`] found: the job's answer, or nothing in time.
+enum Probed<T> {
+    /// The job finished (successfully or not).
+    Answered(io::Result<T>),
+    /// No answer within [`PROBE_TIMEOUT`]: something on the path is stuck.
+    TimedOut,
+}
+
+/// Run `job`, which may touch a path inside a FUSE mount, in a forked
+/// child and wait at most [`PROBE_TIMEOUT`] for its answer.
+///
+/// Any stat, open or getxattr in a mount whose daemon is stopped or stuck
+/// blocks in the kernel, and a thread blocked there can neither be
+/// cancelled nor (once the daemon holds the request) be killed, so it
+/// could keep this process from exiting. A child can be left behind: on a
+/// timeout it is sent SIGKILL (which ends a request the daemon has not
+/// taken yet, the SIGSTOP case) and not waited for. Its stdio points at
+/// /dev/null so that it never holds the caller's pipes open.
+///
+/// Called only while this process has a single thread (before the mount
+/// daemon forks, and in `umount` and `exec`), so the child may allocate.
+fn probe<F>(job: F) -> Probed<Vec<u8>>
+where
+    F: FnOnce() -> io::Result<Vec<u8>>,
+{
+    probe_within(PROBE_TIMEOUT, job)
+}
+
+fn probe_within<F>(timeout: Duration, job: F) -> Probed<Vec<u8>>
+where
+    F: FnOnce() -> io::Result<Vec<u8>>,
+{
+    use std::os::fd::AsRawFd;
+    let (read_end, write_end) = match pipe() {
+        Ok(ends) => ends,
+        Err(e) => return Probed::Answered(Err(io::Error::other(e.message))),
+    };
+    // SAFETY: the process is single-threaded here (see above), so the
+    // child is a faithful copy; it ends with _exit and never returns.
+    let child = unsafe { libc::fork() };
+    if child < 0 {
+        return Probed::Answered(Err(io::Error::last_os_error()));
+    }
+    if child == 0 {
+        drop(read_end);
+        // SAFETY: plain system calls on descriptors this process owns.
+        unsafe {
+            let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+            if null >= 0 {
+                libc::dup2(null, 0);
+                libc::dup2(null, 1);
+                libc::dup2(null, 2);
+            }
+        }
+        let answer = match job() {
+            Ok(bytes) => [b"O".as_slice(), &bytes].concat(),
+            Err(e) => match e.raw_os_error() {
+                Some(errno) => [b"E".as_slice(), &errno.to_le_bytes()].concat(),
+                None => [b"M".as_slice(), e.to_string().as_bytes()].concat(),
+            },
+        };
+        let _ = File::from(write_end).write_all(&answer);
+        // SAFETY: _exit skips the parent's atexit handlers and buffers.
+        unsafe { libc::_exit(0) };
+    }
+    drop(write_end);
+    let deadline = Instant::now() + timeout;
+    let mut pipe = File::from(read_end);
+    let mut answer = Vec::new();
+    let finished = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break false;
+        }
+        let mut poll = libc::pollfd {
+            fd: pipe.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = libc::c_int::try_from(left.as_millis().max(1)).unwrap_or(libc::c_int::MAX);
+        // SAFETY: poll reads and writes the one pollfd it is given.
+        if unsafe { libc::poll(&mut poll, 1, ms) } <= 0 {
+            continue;
+        }
+        let mut buf = [0u8; 4096];
+        match pipe.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => break true,
+        }
+    };
+    if !finished {
+        // SAFETY: kill on our own child.
+        unsafe {
+            libc::kill(child, libc::SIGKILL);
+        }
+        // A request the daemon has not taken yet ends at once: reap the
+        // child then, but never wait long for one it holds.
+        let reap_by = Instant::now() + Duration::from_millis(200);
+        // SAFETY: waitpid on our own child, without blocking.
+        while unsafe { libc::waitpid(child, std::ptr::null_mut(), libc::WNOHANG) } == 0
+            && Instant::now() < reap_by
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        return Probed::TimedOut;
+    }
+    // SAFETY: the child closed the pipe on its way out; reap it.
+    unsafe {
+        libc::waitpid(child, std::ptr::null_mut(), 0);
+    }
+    Probed::Answered(match answer.split_first() {
+        Some((b'O', bytes)) => Ok(bytes.to_vec()),
+        Some((b'E', errno)) => Err(io::Error::from_raw_os_error(i32::from_le_bytes(
+            errno.try_into().unwrap_or([0; 4]),
+        ))),
+        Some((b'M', text)) => Err(io::Error::other(String::from_utf8_lossy(text).into_owned())),
+        _ => Err(io::Error::other("the probe process died")),
+    })
+}
+
+/// The canonical path of `dir` (symlinks resolved), from a timed probe.
+/// realpath(3) only reads links, so it does not ask a mount's daemon at
+/// `dir` itself, but it does ask every mount it walks through.
+fn resolve(dir: &Path, missing: &str) -> Result<PathBuf, CliError> {
+    use std::os::unix::ffi::OsStringExt;
+    let shown = dir.display();
+    let job_dir = dir.to_path_buf();
+    match probe(move || mount::canonical(&job_dir).map(|p| p.into_os_string().into_vec())) {
+        Probed::Answered(Ok(bytes)) => Ok(PathBuf::from(std::ffi::OsString::from_vec(bytes))),
+        Probed::Answered(Err(e)) if e.kind() == io::ErrorKind::NotFound => Err(CliError::failure(
+            format!("{shown} does not exist{missing}"),
+        )),
+        Probed::Answered(Err(e)) if mount::is_dead_mount_error(&e) => Err(dead_mount(dir)),
+        Probed::Answered(Err(e)) => Err(CliError::failure(format!("cannot resolve {shown}: {e}"))),
+        Probed::TimedOut => {
+            let guess = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+            Err(not_answering(dir, &guess))
+        }
+    }
+}
+
+/// The innermost mount holding `path` (from /proc/self/mountinfo, which
+/// never touches the mounts), unless that is the root file system.
+fn enclosing_mount(path: &Path) -> Option<mount::MountEntry> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    mount::parse_mountinfo(&text)
+        .into_iter()
+        .filter(|m| path.starts_with(&m.mountpoint))
+        // The longest wins; among equals the last (topmost) one.
+        .max_by_key(|m| m.mountpoint.components().count())
+        .filter(|m| m.mountpoint != Path::new("/"))
+}
+
+/// The message for a dead mount (its daemon is gone).
+fn dead_mount(dir: &Path) -> CliError {
+    let shown = dir.display();
+    CliError::failure(format!(
+        "{shown} is a dead mount (Transport endpoint is not connected): its daemon is gone; \
+         clear it with: umount -l {shown}"
+    ))
+}
+
+/// The message for a path that did not answer a probe in time: names the
+/// mount that is stuck (`dir` itself, or one on its way) and the fix.
+fn not_answering(dir: &Path, canonical: &Path) -> CliError {
+    let shown = dir.display();
+    let secs = PROBE_TIMEOUT.as_secs();
+    let Some(entry) = enclosing_mount(canonical) else {
+        return CliError::failure(format!(
+            "{shown} did not answer within {secs}s; if a FUSE mount on its path is stuck, \
+             detach it with: umount -l MOUNTPOINT"
+        ));
+    };
+    let what = if entry.fstype == FSTYPE {
+        "its mmfs daemon is stopped or stuck".to_string()
+    } else {
+        format!("its {} file system is stuck", entry.fstype)
+    };
+    if entry.mountpoint == canonical {
+        CliError::failure(format!(
+            "{shown} does not answer ({what}; no reply within {secs}s); \
+             detach the mount with: umount -l {shown}"
+        ))
+    } else {
+        CliError::failure(format!(
+            "{shown} does not answer: the mount {} on its path does not ({what}; no reply within \
+             {secs}s); detach it with: umount -l {}",
+            entry.mountpoint.display(),
+            entry.mountpoint.display()
+        ))
+    }
 }
 
 fn open_log(path: &Path) -> Result<File, CliError> {
@@ -447,13 +656,7 @@ fn serve(plan: &MountPlan, dir: &Path, ready: Option<File>) -> i32 {
 
 fn umount_command(dir: &Path) -> Result<i32, CliError> {
     let shown = dir.display();
-    let canonical = mount::canonical(dir).map_err(|e| {
-        CliError::failure(if e.kind() == io::ErrorKind::NotFound {
-            format!("{shown} does not exist, so it is not mounted")
-        } else {
-            format!("cannot resolve {shown}: {e}")
-        })
-    })?;
+    let canonical = resolve(dir, ", so it is not mounted")?;
     let Some(entry) = mount::find_mount(&canonical) else {
         return Err(CliError::failure(format!("{shown} is not mounted")));
     };
@@ -463,9 +666,31 @@ fn umount_command(dir: &Path) -> Result<i32, CliError> {
             entry.fstype
         )));
     }
-    let pid = mount::daemon_pid(&canonical);
-    if let Err(e) = mount::unmount(&canonical, false) {
-        let busy = e.raw_os_error() == Some(libc::EBUSY) || e.kind() == io::ErrorKind::ResourceBusy;
+    // The daemon's pid is an attribute of the mount's root: asking for it
+    // is the first request a stopped or stuck daemon would leave hanging.
+    let job_dir = canonical.clone();
+    let pid = match probe(move || {
+        Ok(mount::daemon_pid(&job_dir)
+            .map(|pid| pid.to_le_bytes().to_vec())
+            .unwrap_or_default())
+    }) {
+        Probed::TimedOut => return Err(not_answering(dir, &canonical)),
+        Probed::Answered(answer) => answer
+            .ok()
+            .and_then(|bytes| bytes.try_into().ok())
+            .map(u32::from_le_bytes),
+    };
+    // umount2(2) does not wait for the daemon, but the fusermount3 route
+    // looks at the mount point: time it too.
+    let job_dir = canonical.clone();
+    let unmounted = match probe(move || mount::unmount(&job_dir, false).map(|()| Vec::new())) {
+        Probed::TimedOut => return Err(not_answering(dir, &canonical)),
+        Probed::Answered(result) => result,
+    };
+    if let Err(e) = unmounted {
+        let busy = e.raw_os_error() == Some(libc::EBUSY)
+            || e.kind() == io::ErrorKind::ResourceBusy
+            || e.to_string().contains("busy");
         return Err(CliError::failure(if busy {
             format!(
                 "{shown} is busy: a process has a file or its working directory there; \
@@ -483,4 +708,18 @@ fn umount_command(dir: &Path) -> Result<i32, CliError> {
         )));
     }
     Ok(0)
+}
+
+/// Before `mmfs exec` enters its namespaces: `dir` must answer, within
+/// [`PROBE_TIMEOUT`], a look at one of its files.
+fn exec_preflight(dir: &Path) -> Result<(), CliError> {
+    mmfs::exec::check_privileges().map_err(CliError::failure)?;
+    let canonical = resolve(dir, "")?;
+    let job_dir = canonical.clone();
+    match probe(move || std::fs::metadata(job_dir.join(probe_file())).map(|_| Vec::new())) {
+        Probed::TimedOut => Err(not_answering(dir, &canonical)),
+        Probed::Answered(Err(e)) if mount::is_dead_mount_error(&e) => Err(dead_mount(dir)),
+        // Anything else (not a mount, missing file) exec::run explains.
+        Probed::Answered(_) => Ok(()),
+    }
 }
