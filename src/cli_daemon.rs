@@ -9,6 +9,11 @@
 //! read of the mount answers does it tell the waiting parent, which then
 //! exits 0. Any failure on the way travels back over the same pipe as one
 //! line for the parent to print.
+//!
+//! The commands never look at a mount point themselves: a stat or
+//! getxattr in a mount whose daemon is stopped or stuck blocks in the
+//! kernel. Each look is a [`probe`] in a forked child with a timeout, and
+//! a mount that does not answer is reported with the fix, `umount -l DIR`.
 
 use std::fs::File;
 use std::io::{self, Read, Write};

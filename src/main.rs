@@ -3,6 +3,7 @@
 //! ```text
 //! mmfs mount MOUNTPOINT [--mem SIZE] [--arch x86_64|i386] [--foreground] [--log FILE] [-o OPTS]
 //! mmfs umount MOUNTPOINT
+//! mmfs exec MOUNTPOINT -- COMMAND [ARGS...]
 //! mount.mmfs SOURCE DIR [-o OPTS] [-n] [-s] [-f] [-v]     (as mount(8)'s helper)
 //! ```
 
