@@ -122,10 +122,18 @@ pub fn run(mount: &Path, command: &[String]) -> Result<i32, String> {
             "make mounts private",
         )
         .map_err(|e| e.to_string())?;
+        let mut fds = [0; 2];
+        check(
+            libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC),
+            "pipe for the set-up watchdog",
+        )
+        .map_err(|e| e.to_string())?;
+        let (progress_read, progress_write) = (fds[0], fds[1]);
         match libc::fork() {
             -1 => Err(format!("fork: {}", io::Error::last_os_error())),
             0 => {
-                let code = match namespace_init(&mount, &argv) {
+                libc::close(progress_read);
+                let code = match namespace_init(&mount, &argv, progress_write) {
                     Ok(code) => code,
                     Err(e) => {
                         eprintln!("mmfs exec: {e}");
@@ -134,8 +142,83 @@ pub fn run(mount: &Path, command: &[String]) -> Result<i32, String> {
                 };
                 libc::_exit(code)
             }
-            child => Ok(wait_status(child)),
+            child => {
+                libc::close(progress_write);
+                let set_up = watch_setup(progress_read);
+                libc::close(progress_read);
+                if !set_up {
+                    // Pid 1 of the namespace: its death ends every process in it.
+                    libc::kill(child, libc::SIGKILL);
+                    libc::waitpid(child, std::ptr::null_mut(), libc::WNOHANG);
+                    return Err(format!(
+                        "mmfs exec: {} stopped answering while /proc was set up over it (its mmfs \
+                         daemon is stopped or stuck; no progress within {}s); detach the mount \
+                         with: umount -l {}",
+                        mount.display(),
+                        SETUP_STALL.as_secs(),
+                        mount.display()
+                    ));
+                }
+                Ok(wait_status(child))
+            }
         }
+    }
+}
+
+/// How long the set-up of /proc may go without progress (each step is a
+/// look at the mount) before the mount is taken as stopped or stuck.
+pub const SETUP_STALL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Byte the namespace's pid 1 writes after each set-up step.
+const STEP: u8 = b'.';
+/// Byte it writes when /proc is ready and COMMAND is about to run.
+const READY: u8 = b'R';
+
+/// Follow the set-up from the parent: false when it stalls for
+/// [`SETUP_STALL`]; true when it is done or pid 1 has gone (its status
+/// tells how).
+fn watch_setup(fd: libc::c_int) -> bool {
+    let mut deadline = std::time::Instant::now() + SETUP_STALL;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        let mut poll = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = libc::c_int::try_from(left.as_millis().max(1)).unwrap_or(libc::c_int::MAX);
+        // SAFETY: poll reads and writes the one pollfd it is given.
+        if unsafe { libc::poll(&mut poll, 1, ms) } <= 0 {
+            continue;
+        }
+        let mut buf = [0u8; 64];
+        // SAFETY: buf is writable for its length.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        match n {
+            0 => return true,
+            n if n < 0 => {
+                if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+                    return true;
+                }
+            }
+            n => {
+                if buf[..n as usize].contains(&READY) {
+                    return true;
+                }
+                deadline = std::time::Instant::now() + SETUP_STALL;
+            }
+        }
+    }
+}
+
+/// Tell the watching parent about a set-up step.
+fn report_step(fd: libc::c_int, byte: u8) {
+    // SAFETY: writes one byte from a live buffer; a failure only loses the report.
+    unsafe {
+        libc::write(fd, (&raw const byte).cast(), 1);
     }
 }
 
@@ -162,7 +245,9 @@ fn wait_status(child: libc::pid_t) -> i32 {
 }
 
 /// Pid 1 of the new namespace: set up /proc, placeholders, run the command.
-fn namespace_init(mount: &Path, argv: &[CString]) -> io::Result<i32> {
+/// `progress` is the write end of the parent's watchdog pipe: a byte per
+/// look at the mount, and [`READY`] before COMMAND runs.
+fn namespace_init(mount: &Path, argv: &[CString], progress: libc::c_int) -> io::Result<i32> {
     let proc_dir = PathBuf::from("/proc");
     let (source, target, fstype) = (
         CString::new("proc")?,
@@ -184,6 +269,7 @@ fn namespace_init(mount: &Path, argv: &[CString]) -> io::Result<i32> {
     )?;
     let mut placeholders = Vec::new();
     let pids = simulated_pids(mount)?;
+    report_step(progress, STEP);
     for &pid in &pids {
         if pid <= 1 {
             continue;
@@ -207,6 +293,7 @@ fn namespace_init(mount: &Path, argv: &[CString]) -> io::Result<i32> {
                     &mount.join(pid.to_string()),
                     &proc_dir.join(pid.to_string()),
                 )?;
+                report_step(progress, STEP);
             }
         }
     }
@@ -215,6 +302,7 @@ fn namespace_init(mount: &Path, argv: &[CString]) -> io::Result<i32> {
         if source.exists() {
             bind(&source, &proc_dir.join(name))?;
         }
+        report_step(progress, STEP);
     }
     if let Ok(entries) = std::fs::read_dir(mount.join("sys/vm")) {
         let mut names: Vec<_> = entries
@@ -227,7 +315,13 @@ fn namespace_init(mount: &Path, argv: &[CString]) -> io::Result<i32> {
             if target.exists() {
                 bind(&mount.join("sys/vm").join(&name), &target)?;
             }
+            report_step(progress, STEP);
         }
+    }
+    report_step(progress, READY);
+    // SAFETY: the placeholders hold copies; this one is ours to close.
+    unsafe {
+        libc::close(progress);
     }
     // SAFETY: fork + execvp with valid argv; the parent waits.
     let code = match unsafe { libc::fork() } {
