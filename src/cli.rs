@@ -87,8 +87,12 @@ struct MountArgs {
     /// Log file of the daemon (instead of /dev/null, or of stderr in the foreground).
     #[arg(long, value_name = "FILE")]
     log: Option<PathBuf>,
+    /// Directory for the sparse file that holds simulated partitions' page
+    /// bytes [default: /var/tmp].
+    #[arg(long, value_name = "DIR")]
+    swapdir: Option<PathBuf>,
     /// Mount options, comma-separated: mem=SIZE, arch=ARCH, allow_other, log=FILE,
-    /// and the generic mount(8) options (ignored).
+    /// swapdir=DIR, and the generic mount(8) options (ignored).
     #[arg(short = 'o', value_name = "OPTS")]
     options: Vec<String>,
 }
@@ -106,6 +110,8 @@ pub struct MountPlan {
     pub log: Option<PathBuf>,
     /// Let other users in (`-o allow_other`).
     pub allow_other: bool,
+    /// Where simulated partitions keep page bytes (`-o swapdir=DIR`).
+    pub swapdir: Option<PathBuf>,
     /// mount(8) `-f`: check everything, mount nothing.
     pub fake: bool,
     /// mount(8) `-v`: say what is done.
@@ -132,6 +138,7 @@ struct MountOpts {
     arch: Option<String>,
     log: Option<PathBuf>,
     allow_other: bool,
+    swapdir: Option<PathBuf>,
 }
 
 /// The generic mount(8) options mmfs accepts and ignores.
@@ -176,6 +183,7 @@ fn parse_options(list: &str, sloppy: bool, opts: &mut MountOpts) -> Result<(), C
             Some(("mem", value)) => opts.mem = Some(value.to_string()),
             Some(("arch", value)) => opts.arch = Some(value.to_string()),
             Some(("log", value)) => opts.log = Some(PathBuf::from(value)),
+            Some(("swapdir", value)) => opts.swapdir = Some(PathBuf::from(value)),
             Some(("comment" | "fsname" | "subtype", _)) => {}
             _ if option == "allow_other" => opts.allow_other = true,
             _ if IGNORED_OPTIONS.contains(&option) || option.starts_with("x-") => {}
@@ -183,7 +191,7 @@ fn parse_options(list: &str, sloppy: bool, opts: &mut MountOpts) -> Result<(), C
             _ => {
                 return Err(CliError::usage(format!(
                     "unknown mount option '{option}'; mmfs takes mem=SIZE, arch=x86_64|i386, \
-                     allow_other, log=FILE and the generic mount(8) options"
+                     allow_other, log=FILE, swapdir=DIR and the generic mount(8) options"
                 )));
             }
         }
@@ -284,6 +292,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Action, CliError> {
                 foreground: args.foreground,
                 log: args.log.or(opts.log),
                 allow_other: opts.allow_other,
+                swapdir: args.swapdir.or(opts.swapdir),
                 fake: false,
                 verbose: false,
             }))
@@ -355,6 +364,7 @@ pub fn parse_helper(args: Vec<OsString>) -> Result<Action, CliError> {
         foreground: false,
         log: opts.log,
         allow_other: opts.allow_other,
+        swapdir: opts.swapdir,
         fake,
         verbose,
     }))

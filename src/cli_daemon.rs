@@ -540,6 +540,23 @@ fn serve(plan: &MountPlan, dir: &Path, ready: Option<File>) -> i32 {
     };
     // Host paths inside the mount are refused before they are touched.
     kernel.swap.own_mount = Some(dir.to_path_buf());
+    if let Some(swapdir) = &plan.swapdir {
+        match std::fs::canonicalize(swapdir) {
+            Ok(canonical) if canonical.is_dir() && !canonical.starts_with(dir) => {
+                kernel.swap.swapdir = canonical;
+            }
+            _ => {
+                report(
+                    &mut ready,
+                    &format!(
+                        "swapdir={}: not a directory outside the mount point",
+                        swapdir.display()
+                    ),
+                );
+                return 1;
+            }
+        }
+    }
     // SAFETY: getuid/getgid have no preconditions.
     let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
     let fs = MmFs::new(kernel.into(), uid, gid);
