@@ -93,8 +93,9 @@ fn replay(path: &str, check_each: bool) -> ! {
                 }
             },
         };
-        let result =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| k.execute_line(scope, rest)));
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            k.execute_line(scope, rest).map(|_| ())
+        }));
         match result {
             Err(_) => {
                 println!("{}: {raw}: PANIC", n + 1);

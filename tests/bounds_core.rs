@@ -47,7 +47,7 @@ fn boot(mem: u64) -> Machine {
     k
 }
 
-fn errno(r: Result<(), mmfs::mm::error::MmError>) -> i32 {
+fn errno<T>(r: Result<T, mmfs::mm::error::MmError>) -> i32 {
     r.err().map(|e| e.errno()).unwrap_or(0)
 }
 
@@ -176,7 +176,9 @@ fn one_write_over_a_megabyte() {
     for _ in 0..64 {
         let r = buf.feed(&huge, |line| {
             ran.push(line.len());
-            k.execute_line(Scope::System, line).map_err(|e| e.errno())
+            k.execute_line(Scope::System, line)
+                .map(|_| ())
+                .map_err(|e| e.errno())
         });
         assert!(r == Err(libc::EINVAL) || r == Ok(()), "{r:?}");
     }
@@ -185,7 +187,11 @@ fn one_write_over_a_megabyte() {
         "a line of {:?} bytes reached the kernel",
         ran.iter().max()
     );
-    let r = buf.finish(|line| k.execute_line(Scope::System, line).map_err(|e| e.errno()));
+    let r = buf.finish(|line| {
+        k.execute_line(Scope::System, line)
+            .map(|_| ())
+            .map_err(|e| e.errno())
+    });
     assert_eq!(r, Ok(()), "the discarded tail ran at close");
     assert_eq!(state(&k), before);
     // 1 MiB of valid lines in one write: every line runs.
@@ -196,6 +202,7 @@ fn one_write_over_a_megabyte() {
     let r = timed("1 MiB plan", Duration::from_secs(10), || {
         buf.feed(plan.as_bytes(), |line| {
             k.execute_line(Scope::System, std::str::from_utf8(line).unwrap())
+                .map(|_| ())
                 .map_err(|e| e.errno())
         })
     });

@@ -78,6 +78,7 @@ fn sys(k: &mut Machine, line: &str) {
 fn run(k: &mut Machine, pid: Pid, line: &str) -> Result<(), i32> {
     let r = k
         .execute_line(Scope::Process(pid), line)
+        .map(|_| ())
         .map_err(|e| e.errno());
     invariants(k);
     r

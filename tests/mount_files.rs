@@ -44,7 +44,7 @@ fn every_global_file_reads_like_its_renderer() {
         kernel.sysctl_read("kernel/ns_last_pid").unwrap()
     );
     let ctl = std::fs::metadata(m.path("ctl")).unwrap();
-    assert_eq!(ctl.permissions().mode() & 0o7777, 0o200);
+    assert_eq!(ctl.permissions().mode() & 0o7777, 0o600);
     let root = std::fs::metadata(&m.dir).unwrap();
     assert_eq!(root.permissions().mode() & 0o7777, 0o555);
 }

@@ -77,7 +77,9 @@ impl Machine {
     /// a line that is not UTF-8, longer than [`MAX_LINE`], does not parse,
     /// or fails, logs one dmesg line quoting it and saying why, and
     /// returns the error. kswapd, when woken, runs once the command is over.
-    pub fn execute_line(&mut self, scope: Scope, line: impl AsRef<[u8]>) -> MmResult<()> {
+    /// Returns the pid of what the line created (`spawn`), for the `ctl`
+    /// descriptor to read back.
+    pub fn execute_line(&mut self, scope: Scope, line: impl AsRef<[u8]>) -> MmResult<Option<Pid>> {
         let line = line.as_ref();
         let Ok(text) = std::str::from_utf8(line) else {
             if line.len() <= MAX_LINE {
@@ -96,10 +98,10 @@ impl Machine {
 
     /// [`Machine::execute_line`] for text; `len` is the line's length in
     /// bytes as written.
-    fn execute_text(&mut self, scope: Scope, line: &str, len: usize) -> MmResult<()> {
+    fn execute_text(&mut self, scope: Scope, line: &str, len: usize) -> MmResult<Option<Pid>> {
         // The 4096-byte limit holds for comments and blank lines too (SPEC §3).
         if len <= MAX_LINE && is_blank(line) {
-            return Ok(());
+            return Ok(None);
         }
         self.kernel.charge_command();
         let result = if len > MAX_LINE {
@@ -108,10 +110,16 @@ impl Machine {
             )))
         } else {
             match scope {
-                Scope::System => parse_system(line).and_then(|cmd| self.apply(cmd)),
+                Scope::System => parse_system(line).and_then(|cmd| match cmd {
+                    // The one command that creates something: its pid goes back.
+                    Command::Spawn { name } => self.kernel.spawn(&name).map(Some),
+                    cmd => self.apply(cmd).map(|()| None),
+                }),
                 Scope::Process(pid) => {
                     self.kernel.current = Some(pid);
-                    let result = parse_process(line).and_then(|cmd| self.apply_process(pid, cmd));
+                    let result = parse_process(line)
+                        .and_then(|cmd| self.apply_process(pid, cmd))
+                        .map(|()| None);
                     self.kernel.current = None;
                     result
                 }
@@ -403,7 +411,7 @@ mod tests {
     }
 
     fn run(k: &mut Machine, line: &str) -> MmResult<()> {
-        let r = k.execute_line(Scope::System, line);
+        let r = k.execute_line(Scope::System, line).map(|_| ());
         k.check_invariants().unwrap();
         r
     }

@@ -1,11 +1,18 @@
 //! The FUSE adapter: serves the simulated kernel as a tree of files that
 //! behave like procfs.
 //!
-//! - Generated files are rendered once per open (a consistent snapshot),
-//!   opened with `FOPEN_DIRECT_IO` so the page cache never shows stale text,
-//!   report size 0 and are served by offset.
-//! - Control files (`ctl`, `PID/ctl`) assemble lines per handle
-//!   ([`linebuf::LineBuffer`]) and run them through `Machine::execute_line`.
+//! - Generated files behave like seq_files: rendered by the first read at
+//!   offset 0 and afresh by every read at offset 0; later reads continue
+//!   that pass (one snapshot per pass up to [`SNAPSHOT_MAX`]; maps/smaps
+//!   beyond it are rendered record by record through a bounded window).
+//!   Opened with `FOPEN_DIRECT_IO` so the page cache never shows stale
+//!   text, they report size 0 and are served by offset.
+//! - Control files (`ctl`, `PID/ctl`) are transaction files: they assemble
+//!   lines per handle ([`linebuf::LineBuffer`]), run them through
+//!   `Machine::execute_line`, and a read on the same handle streams back
+//!   what they created (one pid a line).
+//! - A handle of a process's file is bound to that process (pid and spawn
+//!   sequence number): once it has exited, every operation is ESRCH.
 //! - One `parking_lot::Mutex<Machine>` is taken per request; the reply goes
 //!   out after the lock is released. Open handles live in a separate table.
 //! - Attribute and entry TTLs are zero: process directories come and go.
@@ -16,7 +23,7 @@ pub mod linebuf;
 pub mod mount;
 pub mod tree;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::ffi::OsStr;
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
@@ -32,10 +39,11 @@ use fuser::{
 use parking_lot::Mutex;
 
 use crate::ctl::{Machine, PidWrite, Scope};
+use crate::mm::Kernel;
 use crate::mm::error::MmError;
 use crate::mm::types::Pid;
-use crate::procfs::pid::{PidFile, render_pid};
-use crate::procfs::render_global;
+use crate::procfs::pid::{PidFile, render_maps_records, render_pid};
+use crate::procfs::{GlobalFile, render_global};
 use linebuf::LineBuffer;
 use tree::{Node, PidEntry, StaticKind, StaticTree};
 
@@ -51,39 +59,102 @@ const TTL: Duration = Duration::ZERO;
 /// calls neither repeats nor skips a pid when others come and go.
 const PID_DIR_OFFSET: u64 = 1 << 32;
 
-/// What an open file handle holds.
-#[derive(Debug)]
+/// A whole pass of a generated file up to this size is rendered at once
+/// (one consistent snapshot per pass); larger files (maps/smaps of a big
+/// process) keep a window of at most about this size per handle.
+const SNAPSHOT_MAX: usize = 1 << 20;
+
+/// Records rendered per step once a reader moves past the window.
+const WINDOW_STEP: usize = 64 << 10;
+
+/// The process a handle was opened on: its pid and its spawn sequence
+/// number, so a successor that reuses the pid is not mistaken for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct ProcId {
+    pid: Pid,
+    seq: u64,
+}
+
+impl ProcId {
+    /// The live process `pid`, if any.
+    fn of(kernel: &Kernel, pid: Pid) -> Option<ProcId> {
+        kernel.procs.by_pid(pid).map(|p| ProcId { pid, seq: p.seq })
+    }
+
+    /// ESRCH unless the process the handle was opened on still exists.
+    fn check(self, kernel: &Kernel) -> Result<(), Errno> {
+        match kernel.procs.by_pid(self.pid) {
+            Some(p) if p.seq == self.seq => Ok(()),
+            _ => Err(Errno::ESRCH),
+        }
+    }
+}
+
+/// What a generated file is rendered from.
+#[derive(Clone, Copy, Debug)]
+enum Source {
+    /// A system-wide file.
+    Global(GlobalFile),
+    /// The constant banner.
+    Version,
+    /// A path under `sys/` (`vm/swappiness`); writable ones take writes.
+    Sysctl(&'static str),
+    /// A file of a process directory (`comm` and `oom_score_adj` take writes).
+    Pid(ProcId, PidFile),
+}
+
+impl Source {
+    /// maps and smaps are rendered record by record (one VMA a record).
+    fn records(self) -> Option<(ProcId, bool)> {
+        match self {
+            Source::Pid(proc, PidFile::Maps) => Some((proc, false)),
+            Source::Pid(proc, PidFile::Smaps) => Some((proc, true)),
+            _ => None,
+        }
+    }
+}
+
+/// The read state of a generated file's handle (Linux's `struct seq_file`):
+/// a window of rendered text at a file offset. A read at offset 0 renders
+/// a new pass; later reads continue it.
+#[derive(Debug, Default)]
+struct SeqFile {
+    /// True once a pass has been rendered.
+    started: bool,
+    /// File offset of `buf[0]`.
+    start: u64,
+    /// The rendered window: the whole text when it fits [`SNAPSHOT_MAX`].
+    buf: Vec<u8>,
+    /// Where the records after `buf` begin (a VMA address), `None` when
+    /// `buf` reaches the end of the file.
+    next: Option<u64>,
+}
+
+/// What an open file handle holds. Cheap to clone (the mutable parts are
+/// shared), so a request copies it out and does not hold the table.
+#[derive(Clone, Debug)]
 enum Handle {
-    /// A generated file: the text rendered at open.
-    Snapshot(Arc<[u8]>),
-    /// A control file: the partial line of this handle.
+    /// A generated file or a tunable, read like a seq_file.
+    File {
+        /// What it renders.
+        source: Source,
+        /// The current pass.
+        seq: Arc<Mutex<SeqFile>>,
+    },
+    /// A control file: the partial line of this handle and the results of
+    /// what it wrote.
     Ctl {
         /// Which control file.
         scope: Scope,
-        /// Bytes that have not formed a line yet, and who wrote them.
+        /// For `PID/ctl`, the process it was opened on.
+        owner: Option<ProcId>,
+        /// Bytes that have not formed a line yet, who wrote them, results.
         buffer: Arc<Mutex<CtlBuffer>>,
     },
-    /// A tunable (a sysctl, `PID/oom_score_adj`, `PID/comm`): each write
-    /// applies at once; reads come from the snapshot taken at open.
-    Tunable {
-        /// Which one.
-        target: Tunable,
-        /// The value at open, when opened for reading.
-        snapshot: Option<Arc<[u8]>>,
-    },
     /// `PID/mem`: reads and writes at offset = virtual address.
-    Mem(Pid),
+    Mem(ProcId),
     /// `PID/pagemap`, read at offsets.
-    Pagemap(Pid),
-}
-
-/// A file whose writes set a value.
-#[derive(Clone, Copy, Debug)]
-enum Tunable {
-    /// A path under `sys/` (`vm/swappiness`).
-    Sysctl(&'static str),
-    /// A writable file of a process directory.
-    Pid(Pid, PidFile),
+    Pagemap(ProcId),
 }
 
 /// The line buffer of a control-file handle.
@@ -99,6 +170,30 @@ struct CtlBuffer {
     /// the close of a duplicate, so bash's per-command `printf .. >&3`
     /// ends a partial line; `{ printf ..; printf ..; } > ctl` does not.)
     writer: Option<LockOwner>,
+    /// What reads on the descriptor return: one line per command written
+    /// through it that created something (the new pid), not yet read.
+    results: VecDeque<u8>,
+}
+
+impl CtlBuffer {
+    /// Run the complete lines of `data` (or, with `None`, the partial line)
+    /// and queue what they created.
+    fn run(&mut self, kernel: &mut Machine, scope: Scope, data: Option<&[u8]>) -> Result<(), i32> {
+        let CtlBuffer { lines, results, .. } = self;
+        let mut run = |line: &[u8]| match kernel.execute_line(scope, line) {
+            Ok(created) => {
+                if let Some(pid) = created {
+                    results.extend(format!("{pid}\n").bytes());
+                }
+                Ok(())
+            }
+            Err(e) => Err(e.errno()),
+        };
+        match data {
+            Some(data) => lines.feed(data, &mut run),
+            None => lines.finish(&mut run),
+        }
+    }
 }
 
 /// The open handles, numbered from 1.
@@ -117,17 +212,6 @@ impl Handles {
         self.open.insert(self.next, handle);
         self.next
     }
-}
-
-/// A copy of what a read or write needs from a handle, taken so that the
-/// handle table is not held while the kernel works.
-enum HandleRef {
-    Bytes(Arc<[u8]>),
-    Ctl(Scope, Arc<Mutex<CtlBuffer>>),
-    Tunable(Tunable, Option<Arc<[u8]>>),
-    Mem(Pid),
-    /// `PID/pagemap`, read at offsets.
-    Pagemap(Pid),
 }
 
 /// The filesystem: the simulated kernel behind its lock, the tree and the
@@ -334,144 +418,181 @@ impl MmFs {
         }
     }
 
-    fn do_open(&self, ino: INodeNo, flags: OpenFlags) -> Result<Handle, Errno> {
+    /// Open a node: the handle and the open flags of the reply.
+    fn do_open(&self, ino: INodeNo, flags: OpenFlags) -> Result<(Handle, FopenFlags), Errno> {
         let mode = flags.acc_mode();
-        let reads = mode != OpenAccMode::O_WRONLY;
         let writes = mode != OpenAccMode::O_RDONLY;
+        let file = |source| {
+            let seq = Arc::default();
+            Ok((Handle::File { source, seq }, FopenFlags::FOPEN_DIRECT_IO))
+        };
+        // Control files are transaction files: what a read returns is a
+        // stream, not a position in a text.
+        let ctl = |scope, owner| {
+            let buffer = Arc::default();
+            let flags = FopenFlags::FOPEN_DIRECT_IO
+                | FopenFlags::FOPEN_STREAM
+                | FopenFlags::FOPEN_NONSEEKABLE;
+            Ok((
+                Handle::Ctl {
+                    scope,
+                    owner,
+                    buffer,
+                },
+                flags,
+            ))
+        };
+        let proc_of = |pid| ProcId::of(&self.kernel.lock(), pid).ok_or(Errno::ENOENT);
         match self.decode(ino)? {
             Node::Static(index) => match self.static_node(index)?.kind {
                 StaticKind::Dir => Err(Errno::EISDIR),
-                StaticKind::Global(file) => {
+                StaticKind::Global(global) => {
                     if writes {
                         return Err(Errno::EACCES);
                     }
-                    let text = render_global(&self.kernel.lock(), file);
-                    Ok(Handle::Snapshot(text.into_bytes().into()))
+                    file(Source::Global(global))
                 }
                 StaticKind::Version => {
                     if writes {
                         return Err(Errno::EACCES);
                     }
-                    Ok(Handle::Snapshot(self.version.clone()))
+                    file(Source::Version)
                 }
-                StaticKind::Ctl => {
-                    if reads {
-                        return Err(Errno::EACCES);
-                    }
-                    Ok(Handle::Ctl {
-                        scope: Scope::System,
-                        buffer: Arc::default(),
-                    })
-                }
+                StaticKind::Ctl => ctl(Scope::System, None),
                 StaticKind::Sysctl { path, writable } => {
                     if writes && !writable {
                         return Err(Errno::EACCES);
                     }
-                    let snapshot = if reads {
-                        let text = self
-                            .kernel
-                            .lock()
-                            .sysctl_read(path)
-                            .map_err(|e| fs_errno(&e))?;
-                        Some(text.into_bytes().into())
-                    } else {
-                        None
-                    };
-                    Ok(Handle::Tunable {
-                        target: Tunable::Sysctl(path),
-                        snapshot,
-                    })
+                    file(Source::Sysctl(path))
                 }
             },
             Node::PidDir(_) => Err(Errno::EISDIR),
-            Node::PidEntry(pid, PidEntry::Ctl) => {
-                if reads {
-                    return Err(Errno::EACCES);
-                }
-                if !self.pid_alive(pid) {
-                    return Err(Errno::ENOENT);
-                }
-                Ok(Handle::Ctl {
-                    scope: Scope::Process(pid),
-                    buffer: Arc::default(),
-                })
-            }
+            Node::PidEntry(pid, PidEntry::Ctl) => ctl(Scope::Process(pid), Some(proc_of(pid)?)),
             Node::PidEntry(pid, PidEntry::Mem) => {
-                if !self.pid_alive(pid) {
-                    return Err(Errno::ENOENT);
-                }
-                Ok(Handle::Mem(pid))
+                Ok((Handle::Mem(proc_of(pid)?), FopenFlags::FOPEN_DIRECT_IO))
             }
             Node::PidEntry(pid, PidEntry::Pagemap) => {
                 if writes {
                     return Err(Errno::EACCES);
                 }
-                if !self.pid_alive(pid) {
-                    return Err(Errno::ENOENT);
-                }
-                Ok(Handle::Pagemap(pid))
+                Ok((Handle::Pagemap(proc_of(pid)?), FopenFlags::FOPEN_DIRECT_IO))
             }
             Node::PidEntry(pid, PidEntry::File(i)) => {
-                let (_, mode, file) =
+                let (_, mode, pid_file) =
                     tree::pid_entry_info(PidEntry::File(i)).ok_or(Errno::ENOENT)?;
-                let file = file.ok_or(Errno::ENOENT)?;
-                let writable = mode & 0o200 != 0;
-                if writes && !writable {
+                let pid_file = pid_file.ok_or(Errno::ENOENT)?;
+                if writes && mode & 0o200 == 0 {
                     return Err(Errno::EACCES);
                 }
-                let snapshot: Option<Arc<[u8]>> = if reads {
-                    let text =
-                        render_pid(&self.kernel.lock(), pid, file).map_err(|e| fs_errno(&e))?;
-                    Some(text.into_bytes().into())
-                } else if self.pid_alive(pid) {
-                    None
-                } else {
-                    return Err(Errno::ENOENT);
-                };
-                Ok(match (writable, snapshot) {
-                    (false, Some(bytes)) => Handle::Snapshot(bytes),
-                    (_, snapshot) => Handle::Tunable {
-                        target: Tunable::Pid(pid, file),
-                        snapshot,
-                    },
-                })
+                file(Source::Pid(proc_of(pid)?, pid_file))
             }
         }
     }
 
-    fn handle_ref(&self, fh: FileHandle) -> Result<HandleRef, Errno> {
+    fn handle(&self, fh: FileHandle) -> Result<Handle, Errno> {
         let handles = self.handles.lock();
-        Ok(match handles.open.get(&fh.0).ok_or(Errno::EBADF)? {
-            Handle::Snapshot(bytes) => HandleRef::Bytes(bytes.clone()),
-            Handle::Ctl { scope, buffer } => HandleRef::Ctl(*scope, buffer.clone()),
-            Handle::Tunable { target, snapshot } => HandleRef::Tunable(*target, snapshot.clone()),
-            Handle::Mem(pid) => HandleRef::Mem(*pid),
-            Handle::Pagemap(pid) => HandleRef::Pagemap(*pid),
-        })
+        handles.open.get(&fh.0).cloned().ok_or(Errno::EBADF)
     }
 
     fn do_read(&self, fh: FileHandle, offset: u64, size: u32) -> Result<Vec<u8>, Errno> {
-        match self.handle_ref(fh)? {
-            HandleRef::Bytes(bytes) | HandleRef::Tunable(_, Some(bytes)) => {
-                let start = usize::try_from(offset)
-                    .unwrap_or(usize::MAX)
-                    .min(bytes.len());
-                let end = start.saturating_add(size as usize).min(bytes.len());
-                Ok(bytes[start..end].to_vec())
+        match self.handle(fh)? {
+            Handle::File { source, seq } => self.read_seq(source, &mut seq.lock(), offset, size),
+            Handle::Mem(proc) => {
+                let mut kernel = self.kernel.lock();
+                proc.check(&kernel)?;
+                kernel
+                    .read_mem(proc.pid, offset, size as usize)
+                    .map_err(|e| Errno::from_i32(e.errno()))
             }
-            HandleRef::Mem(pid) => self
-                .kernel
-                .lock()
-                .read_mem(pid, offset, size as usize)
-                .map_err(|e| Errno::from_i32(e.errno())),
             // Like /proc/PID/pagemap, generated per read at the offset.
-            HandleRef::Pagemap(pid) => self
-                .kernel
-                .lock()
-                .read_pagemap(pid, offset, size as usize)
-                .map_err(|e| Errno::from_i32(e.errno())),
-            HandleRef::Ctl(..) | HandleRef::Tunable(_, None) => Err(Errno::EBADF),
+            Handle::Pagemap(proc) => {
+                let kernel = self.kernel.lock();
+                proc.check(&kernel)?;
+                kernel
+                    .read_pagemap(proc.pid, offset, size as usize)
+                    .map_err(|e| Errno::from_i32(e.errno()))
+            }
+            // A stream: the offset means nothing, what was read is gone.
+            Handle::Ctl { owner, buffer, .. } => {
+                let mut buffer = buffer.lock();
+                if let Some(proc) = owner {
+                    proc.check(&self.kernel.lock())?;
+                }
+                let n = buffer.results.len().min(size as usize);
+                Ok(buffer.results.drain(..n).collect())
+            }
         }
+    }
+
+    /// Render the text of a non-record source in one piece.
+    fn render(&self, kernel: &Kernel, source: Source) -> Result<Vec<u8>, Errno> {
+        Ok(match source {
+            Source::Global(file) => render_global(kernel, file).into_bytes(),
+            Source::Version => self.version.to_vec(),
+            Source::Sysctl(path) => kernel
+                .sysctl_read(path)
+                .map_err(|e| fs_errno(&e))?
+                .into_bytes(),
+            Source::Pid(proc, file) => render_pid(kernel, proc.pid, file)
+                .map_err(|e| Errno::from_i32(e.errno()))?
+                .into_bytes(),
+        })
+    }
+
+    /// seq_file's `seq_read`: a read at offset 0 (or before the window)
+    /// starts a new pass; a pass renders the whole text when it fits
+    /// [`SNAPSHOT_MAX`], else (maps/smaps) a window of records that moves
+    /// forward, rendered from the kernel as the reader gets there.
+    fn read_seq(
+        &self,
+        source: Source,
+        seq: &mut SeqFile,
+        offset: u64,
+        size: u32,
+    ) -> Result<Vec<u8>, Errno> {
+        let kernel = self.kernel.lock();
+        if let Source::Pid(proc, _) = source {
+            proc.check(&kernel)?;
+        }
+        let records = |seq: &mut SeqFile, from: u64, min_len: usize| -> Result<(), Errno> {
+            let (proc, detail) = source.records().ok_or(Errno::EIO)?;
+            seq.buf.clear();
+            seq.next = render_maps_records(&kernel, proc.pid, detail, from, min_len, &mut seq.buf)
+                .map_err(|e| Errno::from_i32(e.errno()))?;
+            Ok(())
+        };
+        if offset == 0 || !seq.started || offset < seq.start {
+            seq.started = true;
+            seq.start = 0;
+            if source.records().is_some() {
+                records(seq, 0, SNAPSHOT_MAX)?;
+                seq.buf.shrink_to_fit();
+            } else {
+                seq.buf = self.render(&kernel, source)?;
+                seq.next = None;
+            }
+        }
+        let size = size as usize;
+        let mut out = Vec::with_capacity(size.min(seq.buf.len()));
+        let mut pos = offset;
+        while out.len() < size {
+            let end = seq.start + seq.buf.len() as u64;
+            if pos < end {
+                let i = (pos - seq.start) as usize;
+                let n = (size - out.len()).min(seq.buf.len() - i);
+                out.extend_from_slice(&seq.buf[i..i + n]);
+                pos += n as u64;
+                continue;
+            }
+            let Some(from) = seq.next else { break };
+            // The reader moved past the window: the next records.
+            seq.start = end;
+            records(seq, from, WINDOW_STEP)?;
+            if seq.buf.is_empty() {
+                break;
+            }
+        }
+        Ok(out)
     }
 
     fn do_write(
@@ -482,13 +603,18 @@ impl MmFs {
         owner: Option<LockOwner>,
     ) -> Result<u32, Errno> {
         let len = u32::try_from(data.len()).map_err(|_| Errno::EINVAL)?;
-        match self.handle_ref(fh)? {
-            HandleRef::Ctl(scope, buffer) => {
+        match self.handle(fh)? {
+            Handle::Ctl {
+                scope,
+                owner: proc,
+                buffer,
+            } => {
                 let mut buffer = buffer.lock();
                 let mut kernel = self.kernel.lock();
-                let result = buffer.lines.feed(data, |line| {
-                    kernel.execute_line(scope, line).map_err(|e| e.errno())
-                });
+                if let Some(proc) = proc {
+                    proc.check(&kernel)?;
+                }
+                let result = buffer.run(&mut kernel, scope, Some(data));
                 buffer.writer = if buffer.lines.has_partial() {
                     owner
                 } else {
@@ -497,35 +623,37 @@ impl MmFs {
                 result.map_err(Errno::from_i32)?;
                 Ok(len)
             }
-            HandleRef::Tunable(target, _) => {
+            Handle::File { source, .. } => {
                 let text = std::str::from_utf8(data).map_err(|_| Errno::EINVAL)?;
                 let mut kernel = self.kernel.lock();
-                let result = match target {
-                    Tunable::Sysctl(path) => kernel.write_sysctl(path, text),
-                    // A write to an open file of a dead process: ESRCH.
-                    Tunable::Pid(pid, PidFile::Comm) => {
-                        kernel.write_pid_file(pid, PidWrite::Comm, text)
+                let result = match source {
+                    Source::Sysctl(path) => kernel.write_sysctl(path, text),
+                    Source::Pid(proc, file) => {
+                        // A write to an open file of a dead process: ESRCH.
+                        proc.check(&kernel)?;
+                        match file {
+                            PidFile::Comm => kernel.write_pid_file(proc.pid, PidWrite::Comm, text),
+                            PidFile::OomScoreAdj => {
+                                kernel.write_pid_file(proc.pid, PidWrite::OomScoreAdj, text)
+                            }
+                            _ => return Err(Errno::EBADF),
+                        }
                     }
-                    Tunable::Pid(pid, PidFile::OomScoreAdj) => {
-                        kernel.write_pid_file(pid, PidWrite::OomScoreAdj, text)
-                    }
-                    Tunable::Pid(pid, file) => {
-                        Err(MmError::Permission(format!("{pid}/{file:?} is read-only")))
-                    }
+                    Source::Global(_) | Source::Version => return Err(Errno::EBADF),
                 };
                 drop(kernel);
                 result.map_err(|e| Errno::from_i32(e.errno()))?;
                 Ok(len)
             }
-            HandleRef::Mem(pid) => {
-                let written = self
-                    .kernel
-                    .lock()
-                    .write_mem(pid, offset, data)
+            Handle::Mem(proc) => {
+                let mut kernel = self.kernel.lock();
+                proc.check(&kernel)?;
+                let written = kernel
+                    .write_mem(proc.pid, offset, data)
                     .map_err(|e| Errno::from_i32(e.errno()))?;
                 u32::try_from(written).map_err(|_| Errno::EIO)
             }
-            HandleRef::Bytes(_) | HandleRef::Pagemap(_) => Err(Errno::EBADF),
+            Handle::Pagemap(_) => Err(Errno::EBADF),
         }
     }
 
@@ -533,7 +661,12 @@ impl MmFs {
     /// the writer's own descriptor (`closer`), or at the final release
     /// (`None`).
     fn finish_ctl(&self, fh: FileHandle, closer: Option<LockOwner>) -> Result<(), Errno> {
-        if let HandleRef::Ctl(scope, buffer) = self.handle_ref(fh)? {
+        if let Handle::Ctl {
+            scope,
+            owner,
+            buffer,
+        } = self.handle(fh)?
+        {
             let mut buffer = buffer.lock();
             if !buffer.lines.has_partial() {
                 return Ok(());
@@ -546,9 +679,15 @@ impl MmFs {
             }
             buffer.writer = None;
             let mut kernel = self.kernel.lock();
+            if let Some(proc) = owner
+                && let Err(e) = proc.check(&kernel)
+            {
+                // The process is gone: the partial line goes with it.
+                buffer.lines = LineBuffer::new();
+                return Err(e);
+            }
             buffer
-                .lines
-                .finish(|line| kernel.execute_line(scope, line).map_err(|e| e.errno()))
+                .run(&mut kernel, scope, None)
                 .map_err(Errno::from_i32)?;
         }
         Ok(())
@@ -728,9 +867,9 @@ impl Filesystem for MmFs {
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         guarded("open", || match self.do_open(ino, flags) {
-            Ok(handle) => {
+            Ok((handle, flags)) => {
                 let fh = self.handles.lock().insert(handle);
-                reply.opened(FileHandle(fh), FopenFlags::FOPEN_DIRECT_IO);
+                reply.opened(FileHandle(fh), flags);
             }
             Err(e) => reply.error(e),
         });
@@ -890,7 +1029,7 @@ mod tests {
 
     fn open(fs: &MmFs, path: &str, flags: i32) -> Result<u64, Errno> {
         let index = fs.tree.find(path).ok_or(Errno::ENOENT)?;
-        let handle = fs.do_open(INodeNo(Node::Static(index).ino()), OpenFlags(flags))?;
+        let (handle, _) = fs.do_open(INodeNo(Node::Static(index).ino()), OpenFlags(flags))?;
         Ok(fs.handles.lock().insert(handle))
     }
 
@@ -906,26 +1045,185 @@ mod tests {
         String::from_utf8(out).unwrap()
     }
 
+    fn open_pid(fs: &MmFs, pid: Pid, name: &str, flags: i32) -> Result<u64, Errno> {
+        let (entry, _) = tree::pid_entry_by_name(name).ok_or(Errno::ENOENT)?;
+        let ino = INodeNo(Node::PidEntry(pid, entry).ino());
+        let (handle, _) = fs.do_open(ino, OpenFlags(flags))?;
+        Ok(fs.handles.lock().insert(handle))
+    }
+
+    fn write(fs: &MmFs, fh: u64, text: &str) -> Result<u32, Errno> {
+        fs.do_write(FileHandle(fh), 0, text.as_bytes(), None)
+    }
+
+    /// Spawn through a ctl handle and read the pid back.
+    fn spawn(fs: &MmFs, name: &str) -> Pid {
+        let ctl = open(fs, "ctl", libc::O_RDWR).unwrap();
+        write(fs, ctl, &format!("spawn {name}\n")).unwrap();
+        let back = read_all(fs, ctl);
+        Pid(back.trim().parse().unwrap())
+    }
+
     #[test]
-    fn snapshot_is_taken_at_open() {
+    fn seq_file_renders_at_a_read_at_offset_0() {
         let fs = fs();
-        let before = open(&fs, "buddyinfo", libc::O_RDONLY).unwrap();
+        let boot = crate::procfs::buddyinfo(&Kernel::boot(MachineConfig::default()).unwrap());
+        let fh = open(&fs, "buddyinfo", libc::O_RDONLY).unwrap();
         let ctl = open(&fs, "ctl", libc::O_WRONLY).unwrap();
-        fs.do_write(FileHandle(ctl), 0, b"alloc_pages 4 count=3 tag=t\n", None)
-            .unwrap();
-        let after = open(&fs, "buddyinfo", libc::O_RDONLY).unwrap();
-        let (a, b) = (read_all(&fs, before), read_all(&fs, after));
-        assert_ne!(a, b);
-        assert_eq!(
-            a,
-            crate::procfs::buddyinfo(&Kernel::boot(MachineConfig::default()).unwrap())
-        );
+        write(&fs, ctl, "alloc_pages 4 count=3 tag=t\n").unwrap();
+        // Nothing was rendered at open: the first read shows the new state.
+        let after = read_all(&fs, fh);
+        assert_ne!(after, boot);
+        assert_eq!(after, crate::procfs::buddyinfo(&fs.kernel.lock()));
+        // Later offsets continue the pass; offset 0 starts a new one.
+        let head = fs.do_read(FileHandle(fh), 0, 5).unwrap();
+        write(&fs, ctl, "free_pages tag=t\n").unwrap();
+        let mut pass = head;
+        loop {
+            let chunk = fs.do_read(FileHandle(fh), pass.len() as u64, 7).unwrap();
+            if chunk.is_empty() {
+                break;
+            }
+            pass.extend(chunk);
+        }
+        assert_eq!(String::from_utf8(pass).unwrap(), after);
+        assert_eq!(read_all(&fs, fh), boot);
         // Reads past the end return nothing.
-        assert!(
-            fs.do_read(FileHandle(before), 1 << 40, 10)
-                .unwrap()
-                .is_empty()
-        );
+        assert!(fs.do_read(FileHandle(fh), 1 << 40, 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn big_maps_are_served_through_a_bounded_window() {
+        let fs = fs();
+        let pid = spawn(&fs, "big");
+        let ctl = open_pid(&fs, pid, "ctl", libc::O_WRONLY).unwrap();
+        let plan: String = (0..3000)
+            .map(|i| {
+                if i % 2 == 0 {
+                    "mmap 4K prot=r\n"
+                } else {
+                    "mmap 4K prot=rw\n"
+                }
+            })
+            .collect();
+        write(&fs, ctl, &plan).unwrap();
+        for file in [PidFile::Maps, PidFile::Smaps] {
+            let name = if file == PidFile::Maps {
+                "maps"
+            } else {
+                "smaps"
+            };
+            let want = render_pid(&fs.kernel.lock(), pid, file).unwrap();
+            let fh = open_pid(&fs, pid, name, libc::O_RDONLY).unwrap();
+            assert_eq!(read_all(&fs, fh), want, "{name}");
+            // Odd-sized reads across window edges, then a seek back.
+            let mut text = Vec::new();
+            loop {
+                let chunk = fs.do_read(FileHandle(fh), text.len() as u64, 4093).unwrap();
+                if chunk.is_empty() {
+                    break;
+                }
+                text.extend(chunk);
+            }
+            assert_eq!(String::from_utf8(text).unwrap(), want, "{name}");
+            let mid = fs.do_read(FileHandle(fh), 100, 50).unwrap();
+            assert_eq!(&mid[..], &want.as_bytes()[100..150]);
+            if want.len() > SNAPSHOT_MAX {
+                let Handle::File { seq, .. } = fs.handle(FileHandle(fh)).unwrap() else {
+                    panic!("not a file handle");
+                };
+                let cap = seq.lock().buf.capacity();
+                assert!(
+                    cap <= SNAPSHOT_MAX + (64 << 10),
+                    "{name}: window of {cap} bytes"
+                );
+            }
+        }
+        // Records stay whole when the mm changes between reads; a VMA
+        // unmapped beyond the window is gone when the reader gets there.
+        let maps = render_pid(&fs.kernel.lock(), pid, PidFile::Maps).unwrap();
+        let lines: Vec<&str> = maps.lines().collect();
+        let victim = lines[lines.len() * 3 / 4]
+            .split('-')
+            .next()
+            .unwrap()
+            .to_string();
+        let fh = open_pid(&fs, pid, "smaps", libc::O_RDONLY).unwrap();
+        let head = fs.do_read(FileHandle(fh), 0, 4096).unwrap();
+        write(&fs, ctl, &format!("munmap 0x{victim} 4K\n")).unwrap();
+        let mut text = head;
+        loop {
+            let chunk = fs.do_read(FileHandle(fh), text.len() as u64, 4096).unwrap();
+            if chunk.is_empty() {
+                break;
+            }
+            text.extend(chunk);
+        }
+        let text = String::from_utf8(text).unwrap();
+        let all: Vec<&str> = text.lines().collect();
+        let headers: Vec<usize> = (0..all.len())
+            .filter(|&i| all[i].split(' ').next().is_some_and(|r| r.contains('-')))
+            .collect();
+        assert_eq!(headers.len(), lines.len() - 1);
+        for &i in &headers {
+            assert!(all[i + 1].starts_with("Size:"), "{}", all[i + 1]);
+        }
+        assert_eq!(text.matches("\nVmFlags:").count(), headers.len());
+        assert!(!text.contains(&format!("\n{victim}-")));
+        fs.kernel.lock().check_invariants().unwrap();
+    }
+
+    #[test]
+    fn handles_belong_to_a_process_not_a_pid() {
+        let fs = fs();
+        let pid = spawn(&fs, "first");
+        let status = open_pid(&fs, pid, "status", libc::O_RDONLY).unwrap();
+        let mem = open_pid(&fs, pid, "mem", libc::O_RDWR).unwrap();
+        let adj = open_pid(&fs, pid, "oom_score_adj", libc::O_RDWR).unwrap();
+        let comm = open_pid(&fs, pid, "comm", libc::O_RDWR).unwrap();
+        let pctl = open_pid(&fs, pid, "ctl", libc::O_RDWR).unwrap();
+        let pagemap = open_pid(&fs, pid, "pagemap", libc::O_RDONLY).unwrap();
+        assert!(read_all(&fs, status).contains("first"));
+        let ctl = open(&fs, "ctl", libc::O_WRONLY).unwrap();
+        write(&fs, ctl, &format!("kill {pid}\n")).unwrap();
+        // The pid is handed out again.
+        fs.kernel.lock().ns_last_pid = pid.0 - 1;
+        assert_eq!(spawn(&fs, "second"), pid);
+        let esrch = Err(Errno::ESRCH);
+        let fh = FileHandle;
+        assert_eq!(fs.do_read(fh(status), 0, 4096), esrch);
+        assert_eq!(fs.do_read(fh(mem), 0x1000, 8), esrch);
+        assert_eq!(fs.do_read(fh(pagemap), 0, 8), esrch);
+        assert_eq!(fs.do_read(fh(adj), 0, 8), esrch);
+        assert_eq!(fs.do_read(fh(pctl), 0, 8), esrch);
+        let esrch = Err(Errno::ESRCH);
+        assert_eq!(fs.do_write(fh(mem), 0x1000, b"x", None), esrch);
+        assert_eq!(write(&fs, adj, "500\n"), esrch);
+        assert_eq!(write(&fs, comm, "evil\n"), esrch);
+        assert_eq!(write(&fs, pctl, "mmap 4K name=evil\n"), esrch);
+        let k = fs.kernel.lock();
+        let p = k.procs.by_pid(pid).unwrap();
+        assert_eq!((p.comm.as_str(), p.oom_score_adj), ("second", 0));
+        assert!(!p.mm.has_name("evil"));
+    }
+
+    #[test]
+    fn ctl_reads_back_what_it_created() {
+        let fs = fs();
+        let a = open(&fs, "ctl", libc::O_RDWR).unwrap();
+        let b = open(&fs, "ctl", libc::O_RDWR).unwrap();
+        assert_eq!(fs.do_read(FileHandle(a), 0, 64), Ok(Vec::new()));
+        write(&fs, a, "spawn one\nalloc_pages 0 tag=x\n# c\nspawn two\n").unwrap();
+        write(&fs, b, "spawn three").unwrap();
+        fs.finish_ctl(FileHandle(b), None).unwrap();
+        let pids = fs.kernel.lock().pids();
+        let text = |ps: &[Pid]| ps.iter().map(|p| format!("{p}\n")).collect::<String>();
+        // Byte by byte, as bash's `read` takes it from a stream.
+        let first = fs.do_read(FileHandle(a), 0, 1).unwrap();
+        let rest = fs.do_read(FileHandle(a), 0, 64).unwrap();
+        assert_eq!([first, rest].concat(), text(&pids[..2]).into_bytes());
+        assert_eq!(read_all(&fs, a), "");
+        assert_eq!(read_all(&fs, b), text(&pids[2..]));
     }
 
     #[test]
@@ -961,7 +1259,6 @@ mod tests {
         let fs = fs();
         assert_eq!(open(&fs, "buddyinfo", libc::O_WRONLY), Err(Errno::EACCES));
         assert_eq!(open(&fs, "buddyinfo", libc::O_RDWR), Err(Errno::EACCES));
-        assert_eq!(open(&fs, "ctl", libc::O_RDONLY), Err(Errno::EACCES));
         assert_eq!(open(&fs, "version", libc::O_WRONLY), Err(Errno::EACCES));
         assert_eq!(
             open(&fs, "sys/kernel/ns_last_pid", libc::O_WRONLY),

@@ -32,8 +32,9 @@ const _: () = assert!((PID_FILES.len() as u64) + SLOT_FILES <= PID_SLOTS);
 /// Largest pid the inode scheme can hold (Linux's PID_MAX_LIMIT is 2^22).
 pub const PID_INO_MAX: u32 = 1 << 30;
 
-/// Mode of `ctl` files: write-only for the owner, like /proc/sysrq-trigger.
-pub const CTL_MODE: u16 = 0o200;
+/// Mode of `ctl` files: transaction files (write commands, read back what
+/// they created on the same descriptor), owner only.
+pub const CTL_MODE: u16 = 0o600;
 /// Mode of `PID/mem` (as /proc/PID/mem).
 pub const MEM_MODE: u16 = 0o600;
 /// Mode of `PID/pagemap` (as /proc/PID/pagemap: root only).
@@ -315,7 +316,7 @@ mod tests {
         }
         let pid = tree.find("sys/kernel/ns_last_pid").unwrap();
         assert_eq!(tree.node(pid).unwrap().mode, 0o444);
-        assert_eq!(tree.node(tree.find("ctl").unwrap()).unwrap().mode, 0o200);
+        assert_eq!(tree.node(tree.find("ctl").unwrap()).unwrap().mode, 0o600);
         assert!(tree.find("version").is_some());
         assert!(tree.find("nonexistent").is_none());
     }

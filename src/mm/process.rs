@@ -866,7 +866,7 @@ pub(crate) mod testing {
 
     /// A line on `MOUNT/ctl`, invariants checked after it.
     pub fn sys(k: &mut crate::ctl::Machine, line: &str) -> MmResult<()> {
-        let r = k.execute_line(Scope::System, line);
+        let r = k.execute_line(Scope::System, line).map(|_| ());
         k.check_invariants()
             .unwrap_or_else(|e| panic!("after {line:?}: {e}"));
         r
@@ -874,7 +874,7 @@ pub(crate) mod testing {
 
     /// A line on `MOUNT/PID/ctl`, invariants checked after it.
     pub fn run(k: &mut crate::ctl::Machine, pid: Pid, line: &str) -> MmResult<()> {
-        let r = k.execute_line(Scope::Process(pid), line);
+        let r = k.execute_line(Scope::Process(pid), line).map(|_| ());
         k.check_invariants()
             .unwrap_or_else(|e| panic!("after {line:?}: {e}"));
         r

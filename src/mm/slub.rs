@@ -1089,7 +1089,7 @@ mod tests {
     /// = SReclaimable + SUnreclaim = Σ num_slabs × pagesperslab × 4 kB of
     /// slabinfo.
     fn run(k: &mut crate::ctl::Machine, line: &str) -> MmResult<()> {
-        let r = k.execute_line(Scope::System, line);
+        let r = k.execute_line(Scope::System, line).map(|_| ());
         k.check_invariants().unwrap();
         k.check_slab().unwrap();
         let meminfo = crate::procfs::meminfo::meminfo(k);

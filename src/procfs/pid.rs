@@ -358,28 +358,71 @@ const VSYSCALL: u64 = 0xffff_ffff_ff60_0000;
 
 /// `/proc/PID/maps` (or smaps with `detail`).
 fn maps(kernel: &Kernel, slot: MmSlot, p: &Process, detail: bool) -> String {
+    let per_vma = if detail { 1100 } else { 100 };
+    let mut out = Vec::with_capacity((p.mm.map_count() + 1) * per_vma);
+    maps_records(kernel, slot, p, detail, 0, usize::MAX, &mut out);
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// Records of `/proc/PID/maps` (or smaps with `detail`) by position, as
+/// seq_file's start/next/show walk them (`m_start`, `m_next`,
+/// `show_map`): from the first VMA that ends above `from`, appended to
+/// `out` until it holds at least `min_len` bytes or the last record
+/// (`[vsyscall]` on x86_64) is out. Returns the address to continue from
+/// (the start of the first record not appended, as `m_next` leaves it in
+/// `*ppos`; pass it as `from`), or `None` when no record is left. ESRCH when the process does not exist.
+pub fn render_maps_records(
+    kernel: &Kernel,
+    pid: Pid,
+    detail: bool,
+    from: u64,
+    min_len: usize,
+    out: &mut Vec<u8>,
+) -> MmResult<Option<u64>> {
+    let slot = kernel.procs.slot_of(pid)?;
+    let p = kernel
+        .procs
+        .get(slot)
+        .ok_or_else(|| MmError::NoProcess(format!("no process with pid {pid}")))?;
+    Ok(maps_records(kernel, slot, p, detail, from, min_len, out))
+}
+
+fn maps_records(
+    kernel: &Kernel,
+    slot: MmSlot,
+    p: &Process,
+    detail: bool,
+    from: u64,
+    min_len: usize,
+    out: &mut Vec<u8>,
+) -> Option<u64> {
     let wide = wide(kernel);
     let mm = &p.mm;
-    let per_vma = if detail { 1100 } else { 100 };
-    let mut out = Vec::with_capacity((mm.map_count() + 1) * per_vma);
-    for vma in mm.vmas() {
+    // The VMA containing `from` (if it ends above it), then the ones after.
+    let first = mm
+        .vmas
+        .range(..=from)
+        .next_back()
+        .map(|(_, v)| v)
+        .filter(|v| v.end > from)
+        .map_or(from, |v| v.start);
+    for (_, vma) in mm.vmas.range(first..) {
+        if out.len() >= min_len {
+            return Some(from.max(vma.start));
+        }
         let name = vma_name(mm, vma);
-        push_header(
-            &mut out,
-            wide,
-            vma.start,
-            vma.end,
-            vma.flags,
-            name.as_deref(),
-        );
+        push_header(out, wide, vma.start, vma.end, vma.flags, name.as_deref());
         if detail {
-            push_smap_block(&mut out, smap_of(kernel, slot, vma), vma.flags);
+            push_smap_block(out, smap_of(kernel, slot, vma), vma.flags);
         }
     }
-    if wide {
+    if wide && from < VSYSCALL + 4096 {
+        if out.len() >= min_len {
+            return Some(from.max(VSYSCALL));
+        }
         let flags = VmFlags(VM_EXEC);
         push_header(
-            &mut out,
+            out,
             wide,
             VSYSCALL,
             VSYSCALL + 4096,
@@ -391,10 +434,10 @@ fn maps(kernel: &Kernel, slot: MmSlot, p: &Process, detail: bool) -> String {
                 size_kb: 4,
                 ..Smap::default()
             };
-            push_smap_block(&mut out, s, flags);
+            push_smap_block(out, s, flags);
         }
     }
-    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    None
 }
 
 /// `/proc/PID/smaps_rollup`: one header spanning the mm, the sums.

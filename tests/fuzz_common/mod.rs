@@ -1451,7 +1451,10 @@ impl Fuzzer {
                 let mut run = |line: &[u8]| -> Result<(), i32> {
                     lines += 1;
                     let r = match std::str::from_utf8(line) {
-                        Ok(text) => kernel.execute_line(scope, text).map_err(|e| e.errno()),
+                        Ok(text) => kernel
+                            .execute_line(scope, text)
+                            .map(|_| ())
+                            .map_err(|e| e.errno()),
                         Err(_) => Err(libc::EINVAL),
                     };
                     if line.len() > ctl::MAX_LINE && r.is_ok() {
