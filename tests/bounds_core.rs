@@ -1,13 +1,19 @@
 //! Bounds of the core (no FUSE): over-long lines, huge writes, a million
-//! tags, 10^5 spawns, a million VMAs, a million ticks. Each must end in
-//! seconds with a clear error or graceful handling, and the test process's
-//! memory (resident set, from /proc/self/statm) must stay bounded.
+//! tags, 10^5 spawns, a million VMAs, a million ticks. Each must end with a
+//! clear error or graceful handling, and the test process's memory
+//! (resident set, from /proc/self/statm) must stay bounded.
+//!
+//! These tests assert behaviour only, never speed: how long the same work
+//! takes is measured by `benches/bounds.rs` (`cargo bench --bench bounds`),
+//! so a busy machine cannot fail them. A watchdog aborts the process only
+//! when no progress is made for ten minutes (a real hang).
 //!
 //! The tests share the process's resident-set measurement, so they run one
 //! at a time (a global lock). Loop sizes are the issue's in release
 //! builds (`cargo test --release`) and a tenth in debug builds.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use mmfs::ctl::Machine;
@@ -78,24 +84,49 @@ fn dmesg_bytes(k: &Machine) -> usize {
     k.dmesg.records().map(|r| r.text.len() + 1).sum()
 }
 
-/// Run `f` and fail if it takes longer than `limit`.
-fn timed<T>(what: &str, limit: Duration, f: impl FnOnce() -> T) -> T {
-    let start = Instant::now();
-    let out = f();
-    let took = start.elapsed();
-    eprintln!("{what}: {:.2}s", took.as_secs_f64());
-    assert!(
-        took < limit,
-        "{what} took {:.1}s (limit {}s)",
-        took.as_secs_f64(),
-        limit.as_secs()
-    );
-    out
+/// Steps done by the running test, for the watchdog.
+static PROGRESS: AtomicU64 = AtomicU64::new(0);
+
+/// No progress for this long is a hang, not a slow machine.
+const HANG: Duration = Duration::from_secs(600);
+
+/// Note progress, and start the hang watchdog on first use: a thread that
+/// aborts the process when [`PROGRESS`] has not moved for [`HANG`]. It
+/// bounds nothing but a real hang; no operation has a time limit.
+fn progress() {
+    static WATCHDOG: std::sync::Once = std::sync::Once::new();
+    WATCHDOG.call_once(|| {
+        std::thread::spawn(|| {
+            let mut last = PROGRESS.load(Ordering::Relaxed);
+            let mut since = Instant::now();
+            loop {
+                std::thread::sleep(Duration::from_secs(1));
+                let now = PROGRESS.load(Ordering::Relaxed);
+                if now != last {
+                    (last, since) = (now, Instant::now());
+                } else if since.elapsed() > HANG {
+                    eprintln!(
+                        "bounds_core watchdog: no progress for {} s after step {now}: a hang",
+                        HANG.as_secs()
+                    );
+                    std::process::abort();
+                }
+            }
+        });
+    });
+    PROGRESS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Hold the serial lock (and note progress) for one test.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    let guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    progress();
+    guard
 }
 
 #[test]
 fn lines_over_4096_bytes_are_einval_and_change_nothing() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     let mut k = boot(256 << 20);
     let before = state(&k);
     for len in [MAX_LINE + 1, 10_000, 1 << 20] {
@@ -146,7 +177,7 @@ fn lines_over_4096_bytes_are_einval_and_change_nothing() {
 /// too, so every caller of `execute_line` gets the same answer).
 #[test]
 fn over_long_comment_and_blank_lines_are_einval() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     let mut k = boot(64 << 20);
     let comment = format!("#{}", "c".repeat(MAX_LINE));
     let blank = " ".repeat(MAX_LINE + 1);
@@ -166,7 +197,7 @@ fn over_long_comment_and_blank_lines_are_einval() {
 /// its bytes are not kept; a megabyte of short lines all run.
 #[test]
 fn one_write_over_a_megabyte() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     let mut k = boot(256 << 20);
     let before = state(&k);
     let rss0 = rss_kb();
@@ -199,12 +230,11 @@ fn one_write_over_a_megabyte() {
     let plan = "alloc_pages 0 tag=plan\n".repeat((1 << 20) / 23 + 1);
     let lines = plan.lines().count() as u64;
     let mut buf = LineBuffer::new();
-    let r = timed("1 MiB plan", Duration::from_secs(10), || {
-        buf.feed(plan.as_bytes(), |line| {
-            k.execute_line(Scope::System, std::str::from_utf8(line).unwrap())
-                .map(|_| ())
-                .map_err(|e| e.errno())
-        })
+    let r = buf.feed(plan.as_bytes(), |line| {
+        progress();
+        k.execute_line(Scope::System, std::str::from_utf8(line).unwrap())
+            .map(|_| ())
+            .map_err(|e| e.errno())
     });
     assert_eq!(r, Ok(()));
     let held = k.tags.pages.get("plan").len() as u64;
@@ -224,7 +254,7 @@ fn one_write_over_a_megabyte() {
 /// go away with the last object, and failed lookups must not create any.
 #[test]
 fn a_million_distinct_tags_leave_no_state() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     let n = scaled(1_000_000);
     let mut k = boot(256 << 20);
     // Warm up every allocator once, so lazily created caches are there.
@@ -244,8 +274,9 @@ fn a_million_distinct_tags_leave_no_state() {
         .unwrap();
     let free = free_pages(&k);
     let rss0 = rss_kb();
-    timed("10^6 tags", Duration::from_secs(60), || {
+    {
         for i in 0..n {
+            progress();
             let tag = format!("t{i:x}");
             let (alloc, free) = match i % 3 {
                 0 => (
@@ -266,7 +297,7 @@ fn a_million_distinct_tags_leave_no_state() {
             let missing = format!("kfree tag=n{i:x}");
             assert_eq!(errno(k.execute_line(Scope::System, &missing)), libc::ENOENT);
         }
-    });
+    }
     k.check_invariants().unwrap();
     assert!(
         k.tags.pages.is_empty(),
@@ -291,6 +322,7 @@ fn a_million_distinct_tags_leave_no_state() {
     let held = scaled(100_000);
     let rss1 = rss_kb();
     for i in 0..held {
+        progress();
         k.execute_line(Scope::System, format!("kmalloc 8 tag=h{i:x}"))
             .unwrap();
     }
@@ -301,6 +333,7 @@ fn a_million_distinct_tags_leave_no_state() {
         "{per_tag} host bytes per tagged 8-byte object"
     );
     for i in 0..held {
+        progress();
         k.execute_line(Scope::System, format!("kfree tag=h{i:x}"))
             .unwrap();
     }
@@ -308,42 +341,37 @@ fn a_million_distinct_tags_leave_no_state() {
 }
 
 /// 10^5 spawns: EAGAIN once pid_max (32768) is reached, or ENOMEM when
-/// memory runs out first; never a hang, and killing them all gives the
-/// memory back.
+/// memory runs out first; every spawn answers (the loop runs to the end,
+/// however long that takes on a busy machine), host memory and the kernel
+/// log stay bounded, and killing them all gives the memory back.
 #[test]
 fn a_hundred_thousand_spawns() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     let n = scaled(100_000);
     let mut k = boot(1 << 30);
     let before = state(&k);
     let rss0 = rss_kb();
     let mut errors = std::collections::BTreeMap::new();
-    let start = Instant::now();
     let mut done = 0;
     let mut stopped = "";
     for i in 0..n {
+        progress();
         let e = errno(k.execute_line(Scope::System, format!("spawn p{i}")));
         *errors.entry(e).or_insert(0u64) += 1;
         done += 1;
-        // Stop early rather than run for many minutes, or eat the test
-        // machine's memory, when the kernel does not bound itself.
+        // Stop early rather than eat the test machine's memory when the
+        // kernel does not bound itself (a behaviour bound, not a time one).
         if e == libc::EINVAL {
             break;
         }
-        if start.elapsed() > Duration::from_secs(60) {
-            stopped = "spawning slows down as processes pile up (60 s limit)";
-            break;
-        }
         if i % 100 == 0 && (dmesg_bytes(&k) > 64 << 20 || rss_kb().saturating_sub(rss0) > 2 << 20) {
-            stopped = "stopped early: dmesg or the test's RSS grew without bound";
+            stopped = "dmesg or the test's RSS grew without bound";
             break;
         }
     }
-    let took = start.elapsed();
     let dmesg_bytes = dmesg_bytes(&k);
     eprintln!(
-        "{done} spawns in {:.1}s; dmesg {dmesg_bytes} bytes; RSS growth {} KiB",
-        took.as_secs_f64(),
+        "{done} spawns; dmesg {dmesg_bytes} bytes; RSS growth {} KiB",
         rss_kb().saturating_sub(rss0)
     );
     k.check_invariants().unwrap();
@@ -358,14 +386,11 @@ fn a_hundred_thousand_spawns() {
     );
     let live = k.pids().len() as u64;
     assert!(live > 0);
-    // All spawns ran in the time, and the kernel log is bounded in bytes
-    // as Linux's log_buf is (each OOM kill logs the task table).
+    // Every spawn ran, and the kernel log is bounded in bytes as Linux's
+    // log_buf is (each OOM kill logs the task table).
     let mut broken = Vec::new();
     if done < n {
-        broken.push(format!(
-            "only {done} of {n} spawns in {:.0}s: {stopped}",
-            took.as_secs_f64()
-        ));
+        broken.push(format!("only {done} of {n} spawns: {stopped}"));
     }
     if dmesg_bytes >= 16 << 20 {
         broken.push(format!(
@@ -394,12 +419,11 @@ fn a_hundred_thousand_spawns() {
         "RSS growth with {live} processes: {} KiB",
         rss_kb().saturating_sub(rss0)
     );
-    timed("kill them all", Duration::from_secs(30), || {
-        for pid in k.pids() {
-            k.execute_line(Scope::System, format!("kill {pid}"))
-                .unwrap();
-        }
-    });
+    for pid in k.pids() {
+        progress();
+        k.execute_line(Scope::System, format!("kill {pid}"))
+            .unwrap();
+    }
     k.check_invariants().unwrap();
     assert!(k.pids().is_empty() || k.pids() == vec![Pid(1)]);
     // The processes' memory is back (slab caches may keep some partial
@@ -427,7 +451,7 @@ fn a_hundred_thousand_spawns() {
 /// with ENOMEM; in any case it must not hang or blow up.
 #[test]
 fn a_million_vmas_in_one_process() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     let n = scaled(1_000_000);
     let mut k = boot(1 << 30);
     k.execute_line(Scope::System, "spawn many")
@@ -436,8 +460,9 @@ fn a_million_vmas_in_one_process() {
     let rss0 = rss_kb();
     let mut errors = std::collections::BTreeMap::new();
     let mut made = 0u64;
-    timed("10^6 mmaps", Duration::from_secs(120), || {
+    {
         for i in 0..n {
+            progress();
             // Alternate protections so neighbours cannot merge.
             let prot = if i % 2 == 0 { "r" } else { "rw" };
             let e = errno(k.execute_line(Scope::Process(pid), format!("mmap 4K prot={prot}")));
@@ -448,7 +473,7 @@ fn a_million_vmas_in_one_process() {
                 break;
             }
         }
-    });
+    }
     k.check_invariants().unwrap();
     eprintln!(
         "mmap outcomes {errors:?}; {made} mappings; RSS growth {} KiB",
@@ -466,23 +491,22 @@ fn a_million_vmas_in_one_process() {
         grown < 512 << 10,
         "RSS grew {grown} KiB for {made} mappings"
     );
-    timed("kill the process", Duration::from_secs(30), || {
-        k.execute_line(Scope::System, format!("kill {pid}"))
-            .unwrap();
-    });
+    progress();
+    k.execute_line(Scope::System, format!("kill {pid}"))
+        .unwrap();
     k.check_invariants().unwrap();
 }
 
-/// `tick 1000000` is fast, idle or with full LRU lists.
+/// `tick 1000000` works, idle or with full LRU lists (its speed is
+/// measured by `benches/bounds.rs`), and `tick 1000001` is EINVAL.
 #[test]
-fn a_million_ticks_are_fast() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+fn a_million_ticks() {
+    let _serial = serial();
     let mut k = boot(256 << 20);
-    timed("100 × tick 1000000 (idle)", Duration::from_secs(5), || {
-        for _ in 0..100 {
-            k.execute_line(Scope::System, "tick 1000000").unwrap();
-        }
-    });
+    for _ in 0..100 {
+        progress();
+        k.execute_line(Scope::System, "tick 1000000").unwrap();
+    }
     k.check_invariants().unwrap();
     assert_eq!(
         errno(k.execute_line(Scope::System, "tick 1000001")),
@@ -496,39 +520,32 @@ fn a_million_ticks_are_fast() {
         k.execute_line(Scope::System, "swapon /dev/sdb").unwrap();
         k.execute_line(Scope::Process(pid), "mmap 300M name=big")
             .unwrap();
-        let r = timed(
-            "touch 300M on a 256M machine",
-            Duration::from_secs(30),
-            || k.execute_line(Scope::Process(pid), "touch big 300M"),
-        );
+        progress();
+        let r = k.execute_line(Scope::Process(pid), "touch big 300M");
         eprintln!("touch: {r:?}");
         k.check_invariants().unwrap();
-        timed("10 × tick 1000000 (busy)", Duration::from_secs(10), || {
-            for _ in 0..10 {
-                k.execute_line(Scope::System, "tick 1000000").unwrap();
-            }
-        });
+        for _ in 0..10 {
+            progress();
+            k.execute_line(Scope::System, "tick 1000000").unwrap();
+        }
         k.check_invariants().unwrap();
     }
 }
 
 /// The largest swap area mkswap(8) allows (2^32 − 1 pages, 16 TiB) on a
 /// simulated device: swapon must either work with memory in proportion to
-/// what is used or fail cleanly (ENOMEM/EINVAL), and swapoff must be quick.
-/// Runs in a child process: an allocation failure aborts a process, and
-/// that must not take the other tests with it.
-/// swapon of the largest area mkswap(8) allows (2^32 − 1 pages): the slot
-/// map is allocated chunk by chunk, so it costs little until pages go there.
+/// what is used or fail cleanly (ENOMEM/EINVAL), and swapoff must work.
+/// The slot map is allocated chunk by chunk, so it costs little until
+/// pages go there.
 #[test]
 fn largest_swap_device() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     let mut k = boot(256 << 20);
     let rss0 = rss_kb();
     k.execute_line(Scope::System, "mkswap /dev/huge 17179869180K")
         .expect("mkswap 2^32-1 pages");
-    let r = timed("swapon 16T", Duration::from_secs(10), || {
-        k.execute_line(Scope::System, "swapon /dev/huge")
-    });
+    progress();
+    let r = k.execute_line(Scope::System, "swapon /dev/huge");
     eprintln!(
         "swapon: {r:?}; RSS growth {} KiB",
         rss_kb().saturating_sub(rss0)
@@ -539,10 +556,8 @@ fn largest_swap_device() {
             rss_kb().saturating_sub(rss0) < 256 << 10,
             "swapon of an empty 16T area took RSS"
         );
-        let r = timed("swapoff 16T", Duration::from_secs(10), || {
-            k.execute_line(Scope::System, "swapoff /dev/huge")
-        });
-        r.unwrap();
+        progress();
+        k.execute_line(Scope::System, "swapoff /dev/huge").unwrap();
     } else {
         let e = errno(r);
         assert!(e == libc::ENOMEM || e == libc::EINVAL, "errno {e}");
