@@ -169,7 +169,7 @@ fn main() {
         cfg.commands = Some(100_000);
     }
     // A single operation running this long is a hang: say which one.
-    start_watchdog(Duration::from_secs(120));
+    start_watchdog(Duration::from_secs(600));
     eprintln!(
         "fuzz: seed {}, {} (host swap files only under {})",
         cfg.seed,

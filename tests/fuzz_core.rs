@@ -1,6 +1,7 @@
 //! CI variant of the command fuzzer (see `examples/fuzz.rs` for the long
-//! run): fixed seeds, a fixed amount of work sized to stay well under
-//! 20 s in `cargo test --release` (a tenth of it in a debug build).
+//! run): fixed seeds, a fixed amount of work (a tenth of it in a debug
+//! build). Nothing here asserts speed: the watchdog only aborts when one
+//! operation runs for ten minutes (a hang, not a busy machine).
 //! `MMFS_FUZZ_COMMANDS=N` overrides the number of control lines per seed.
 
 mod fuzz_common;
@@ -28,7 +29,7 @@ fn commands() -> u64 {
 }
 
 fn run(seed: u64, tag: &str) {
-    start_watchdog(Duration::from_secs(60));
+    start_watchdog(Duration::from_secs(600));
     let cfg = FuzzConfig {
         seed,
         ops: u64::MAX,

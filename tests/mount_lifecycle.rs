@@ -7,6 +7,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// Longer than anything should take, even on a loaded machine: waits end
+/// long before it unless something hangs (tests never assert speed).
+const HANG: Duration = Duration::from_secs(120);
+
 use common::{MMFS, Mount, Scratch, mmfs, mounted, stderr};
 use mmfs::fs::mount::{daemon_pid, find_mount, process_alive, unmount, wait_for_exit};
 
@@ -63,10 +67,7 @@ fn signals_unmount_and_exit() {
         let m = Mount::new();
         // SAFETY: kill has no memory preconditions; the pid is our daemon's.
         assert_eq!(unsafe { libc::kill(m.pid as i32, signal) }, 0);
-        assert!(
-            wait_for_exit(m.pid, Duration::from_secs(10)),
-            "daemon ignored signal {signal}"
-        );
+        assert!(wait_for_exit(m.pid, HANG), "daemon ignored signal {signal}");
         assert!(!mounted(&m.dir), "signal {signal} left the mount");
         // No stale "Transport endpoint is not connected" left behind.
         assert!(std::fs::read_dir(&m.dir).unwrap().next().is_none());
@@ -78,7 +79,7 @@ fn umount8_ends_the_daemon() {
     let m = Mount::new();
     let out = Command::new("umount").arg(&m.dir).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(wait_for_exit(m.pid, Duration::from_secs(10)));
+    assert!(wait_for_exit(m.pid, HANG));
 }
 
 #[test]
@@ -88,10 +89,9 @@ fn mount_returns_with_stdout_closed() {
     let scratch = Scratch::new("capture");
     let dir = scratch.path.join("mnt");
     std::fs::create_dir(&dir).unwrap();
-    let start = Instant::now();
     let out = Command::new("timeout")
         .args([
-            "30",
+            "300",
             "bash",
             "-c",
             "out=$(\"$MMFS\" mount \"$D\" 2>&1); echo \"[$out]\"; cat \"$D/buddyinfo\" | wc -l",
@@ -104,10 +104,10 @@ fn mount_returns_with_stdout_closed() {
     let pid = daemon_pid(&dir);
     let _ = unmount(&dir, true);
     if let Some(pid) = pid {
-        wait_for_exit(pid, Duration::from_secs(5));
+        wait_for_exit(pid, HANG);
     }
+    // timeout(1) exits 124 when the capture hangs.
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(start.elapsed() < Duration::from_secs(20));
     let text = common::stdout(&out);
     assert!(text.starts_with("[]\n"), "mount printed something: {text}");
     assert_ne!(
@@ -133,10 +133,7 @@ fn foreground_serves_until_sigint() {
         .unwrap();
     let start = Instant::now();
     while daemon_pid(&dir).is_none() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "foreground mount never answered"
-        );
+        assert!(start.elapsed() < HANG, "foreground mount never answered");
         std::thread::sleep(Duration::from_millis(10));
     }
     assert_eq!(daemon_pid(&dir), Some(child.id()));
@@ -299,7 +296,7 @@ fn a_live_or_dead_mount_is_not_mounted_over() {
     unsafe {
         libc::kill(m.pid as i32, libc::SIGKILL);
     }
-    assert!(wait_for_exit(m.pid, Duration::from_secs(5)));
+    assert!(wait_for_exit(m.pid, HANG));
     let err = std::fs::metadata(&m.dir).unwrap_err();
     assert!(mmfs::fs::mount::is_dead_mount_error(&err), "{err}");
     assert_bad(
