@@ -5,6 +5,7 @@
 //! changes nothing. Names (tags, caches, process names) are cut to 15 bytes
 //! as Linux cuts a task's comm.
 
+mod display;
 pub mod exec;
 pub mod process;
 pub mod tags;
