@@ -107,7 +107,7 @@ fn replay(path: &str, check_each: bool) -> ! {
                 n + 1,
                 match r {
                     Ok(()) => "ok".to_string(),
-                    Err(e) => format!("{} ({e})", fuzz_common::errno_name(e.errno())),
+                    Err(e) => format!("{} ({e})", fuzz_common::report::errno_name(e.errno())),
                 }
             ),
         }

@@ -19,6 +19,7 @@
 //! under load (the time it takes is printed: 2 s is the target, but the
 //! test only fails on a hang, so a busy machine cannot fail it).
 
+#[allow(dead_code)] // the kernel-state checks are the core fuzzer's
 #[path = "fuzz_common/checks.rs"]
 mod checks;
 mod common;

@@ -1,6 +1,16 @@
 //! Well-formedness and cross-file checks on rendered file text. They only
 //! look at text, so the core fuzzer (renderers called directly) and the
-//! soak test (files read through a real mount) share them.
+//! soak test (files read through a real mount) share them. The last
+//! section renders a [`Machine`]'s files to check them, or to snapshot them
+//! for the "a refused command changes nothing" check.
+
+use std::collections::BTreeMap;
+
+use mmfs::ctl::Machine;
+use mmfs::mm::sysctl::writable_sysctls;
+use mmfs::mm::types::Pid;
+use mmfs::procfs::pid::{PID_FILES, render_pid};
+use mmfs::procfs::{GLOBAL_FILES, GlobalFile, render_global};
 
 /// Parse `/proc/meminfo` into (key, kB) pairs; an error names the first
 /// malformed line. Every line is `Key:` padded value and an optional ` kB`.
@@ -168,4 +178,114 @@ pub fn cross_check(buddyinfo: &str, meminfo: &str, swaps: &str) -> Result<(), St
         ));
     }
     Ok(())
+}
+
+// ---------------------------------------------------------------------
+// Checks on a kernel's rendered state
+// ---------------------------------------------------------------------
+
+/// Errnos that mean the command was refused before it did anything.
+pub fn is_validation_errno(e: i32) -> bool {
+    matches!(
+        e,
+        libc::EINVAL | libc::ENOENT | libc::EEXIST | libc::EBUSY | libc::ESRCH | libc::EPERM
+    )
+}
+
+/// Render every file of `k` and check each is whole lines, vmstat parses,
+/// the cross-file identities hold, and every process's files are sound.
+pub fn check_all_files(k: &Machine) -> Result<(), String> {
+    let mut texts = BTreeMap::new();
+    for (name, _, file) in GLOBAL_FILES {
+        let text = render_global(k, *file);
+        if *file != GlobalFile::Dmesg || !text.is_empty() {
+            complete_lines(name, &text)?;
+        }
+        texts.insert(*name, text);
+    }
+    check_vmstat(&texts["vmstat"])?;
+    cross_check(&texts["buddyinfo"], &texts["meminfo"], &texts["swaps"])?;
+    for name in writable_sysctls() {
+        let v = k
+            .sysctl_read(name)
+            .map_err(|e| format!("sys/{name}: {e}"))?;
+        complete_lines(name, &v)?;
+    }
+    for pid in k.pids() {
+        for (name, _, file) in PID_FILES {
+            let text = render_pid(k, pid, *file).map_err(|e| format!("{pid}/{name}: {e}"))?;
+            check_pid_file(pid, name, &text)?;
+        }
+    }
+    Ok(())
+}
+
+/// A per-process file is empty or whole lines; `cmdline` is NUL-separated.
+pub fn check_pid_file(pid: Pid, name: &str, text: &str) -> Result<(), String> {
+    if text.is_empty() {
+        return Ok(());
+    }
+    if name == "cmdline" {
+        return if text.ends_with('\0') {
+            Ok(())
+        } else {
+            Err(format!("{pid}/cmdline does not end with NUL: {text:?}"))
+        };
+    }
+    complete_lines(&format!("{pid}/{name}"), text)
+}
+
+/// Every rendered file whose content a refused command must not change:
+/// all system files but dmesg (the refusal is logged) and the clock-derived
+/// lines of stat (every command costs simulated time); the sysctls; every
+/// file of every process.
+pub fn snapshot(k: &Machine) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (name, _, file) in GLOBAL_FILES {
+        match file {
+            GlobalFile::Dmesg => {}
+            GlobalFile::Stat => {
+                let text: String = render_global(k, *file)
+                    .lines()
+                    .filter(|l| !l.starts_with("cpu") && !l.starts_with("intr"))
+                    .map(|l| format!("{l}\n"))
+                    .collect();
+                out.push((name.to_string(), text));
+            }
+            _ => out.push((name.to_string(), render_global(k, *file))),
+        }
+    }
+    for name in writable_sysctls() {
+        out.push((
+            format!("sys/{name}"),
+            k.sysctl_read(name).unwrap_or_default(),
+        ));
+    }
+    out.push(("pids".into(), format!("{:?}", k.pids())));
+    for pid in k.pids() {
+        for (name, _, file) in PID_FILES {
+            let text = render_pid(k, pid, *file).unwrap_or_else(|e| format!("error {e}"));
+            out.push((format!("{pid}/{name}"), text));
+        }
+    }
+    out
+}
+
+/// The first file whose text differs, with the first differing line.
+pub fn first_difference(a: &[(String, String)], b: &[(String, String)]) -> Option<String> {
+    if a.len() != b.len() {
+        return Some(format!("the set of files ({} → {})", a.len(), b.len()));
+    }
+    for ((name, x), (_, y)) in a.iter().zip(b) {
+        if x != y {
+            let line = x
+                .lines()
+                .zip(y.lines())
+                .find(|(p, q)| p != q)
+                .map(|(p, q)| format!("{p:?} → {q:?}"))
+                .unwrap_or_else(|| "(line count)".into());
+            return Some(format!("{name}: {line}"));
+        }
+    }
+    None
 }
