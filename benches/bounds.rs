@@ -81,8 +81,8 @@ fn a_million_tags() {
             };
             sys(&mut k, &alloc);
             sys(&mut k, &free);
-            let _ = k.execute_line(Scope::System, &format!("free_pages tag=n{i:x}"));
-            let _ = k.execute_line(Scope::System, &format!("kfree tag=n{i:x}"));
+            let _ = k.execute_line(Scope::System, format!("free_pages tag=n{i:x}"));
+            let _ = k.execute_line(Scope::System, format!("kfree tag=n{i:x}"));
         }
     });
 }
@@ -93,9 +93,7 @@ fn a_hundred_thousand_spawns() {
     let ok = measure("10^5 spawns", 60.0, || {
         let mut ok = 0u64;
         for i in 0..100_000 {
-            if k.execute_line(Scope::System, &format!("spawn p{i}"))
-                .is_ok()
-            {
+            if k.execute_line(Scope::System, format!("spawn p{i}")).is_ok() {
                 ok += 1;
             }
         }
