@@ -719,7 +719,7 @@ impl Kernel {
 
     /// vm_committed_as: pages of every accountable mapping (Committed_AS).
     pub fn committed_as(&self) -> u64 {
-        self.procs.iter().map(|p| p.mm.committed).sum()
+        self.procs.iter_unordered().map(|p| p.mm.committed).sum()
     }
 
     /// `__vm_enough_memory`: may `slot` commit `pages` more pages? Mode 0
@@ -728,10 +728,11 @@ impl Kernel {
     /// simulated processes run as root: no admin reserve). A refusal logs
     /// Linux's line and is ENOMEM.
     pub fn vm_enough_memory(&mut self, slot: MmSlot, pages: u64) -> MmResult<()> {
-        let committed = self.committed_as() + pages;
         let refused = match self.sysctl.overcommit_memory {
             1 => false,
             2 => {
+                // Only strict mode needs vm_committed_as (a walk of every mm).
+                let committed = self.committed_as() + pages;
                 let total_vm = self.mm_of(slot).map(|m| m.total_vm).unwrap_or(0);
                 let allowed = self
                     .vm_commit_limit()

@@ -171,6 +171,13 @@ impl Processes {
         self.by_pid.values().filter_map(|&s| self.get(s))
     }
 
+    /// Every process in mm-slot order: a plain walk of the table, for
+    /// scans whose result does not depend on the order (sums, a maximum
+    /// with a tie-break of its own).
+    pub fn iter_unordered(&self) -> impl Iterator<Item = &Process> {
+        self.slots.iter().filter_map(|p| p.as_deref())
+    }
+
     /// (mm slot, process) pairs, by pid.
     pub fn iter_slots(&self) -> impl Iterator<Item = (MmSlot, &Process)> {
         self.by_pid
@@ -595,7 +602,8 @@ impl Kernel {
     /// is walked oldest first). None when every process is unkillable.
     pub fn oom_victim(&self, totalpages: u64) -> Option<OomCandidate> {
         let mut best: Option<(i64, u64, &Process)> = None;
-        for p in self.procs.iter() {
+        // The tie-break is by seq, so the walk order does not matter.
+        for p in self.procs.iter_unordered() {
             if p.oom_score_adj == super::oom_kill::OOM_SCORE_ADJ_MIN {
                 continue;
             }
