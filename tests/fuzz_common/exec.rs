@@ -134,8 +134,10 @@ impl Executor {
         self.kernel = None;
         let _ = std::fs::remove_dir_all(&self.swap_dir);
         std::fs::create_dir_all(&self.swap_dir).expect("create the fuzzer's swap directory");
-        let kernel =
+        let mut kernel =
             Machine::boot(config).map_err(|e| ("boot", format!("boot {config:?} failed: {e}")))?;
+        // Paths under swap_dir/mnt stand for the daemon's own mount.
+        kernel.swap.own_mount = Some(self.swap_dir.join("mnt"));
         kernel
             .check_invariants()
             .map_err(|e| ("invariant", format!("right after boot: {e}")))?;

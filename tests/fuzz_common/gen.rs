@@ -60,6 +60,7 @@ const ODD_NAMES: &[&str] = &[
     "heap",
     "stack",
     "[heap]",
+    "nul\0byte",
 ];
 
 /// Tokens that make an argument malformed, by what the argument is.
@@ -447,8 +448,10 @@ impl Generator {
                     .pick(&["sda2", "sdb", "vdb1", "zram0", "nvme0n1p3"])
             ),
             1 => {
+                // One file under several spellings: one area (EBUSY).
                 let n = self.rng.below(3);
-                format!("{}/swap{n}", self.swap_dir.display())
+                let spelling = self.pick(&["/", "/", "/", "//", "/./", "/mnt/../"]);
+                format!("{}{spelling}swap{n}", self.swap_dir.display())
             }
             2 => self.pick(&[
                 "/dev/",
@@ -458,13 +461,14 @@ impl Generator {
                 "/dev/\u{e9}t\u{e9}",
             ]),
             3 => format!("/dev/{}", "d".repeat(self.rng.range(20, 40) as usize)),
-            // A directory and a non-swap file inside the scratch dir.
+            // A directory, a non-swap file, and a path inside the
+            // machine's "own mount" (EINVAL before anything is touched).
             4 => {
                 let dir = self.swap_dir.display().to_string();
-                if self.rng.chance(1, 2) {
-                    dir
-                } else {
-                    format!("{dir}/notswap")
+                match self.rng.below(3) {
+                    0 => dir,
+                    1 => format!("{dir}/notswap"),
+                    _ => format!("{dir}/mnt/swap0"),
                 }
             }
             _ => format!("/dev/{}", self.rng.range(0, 40)),
