@@ -173,7 +173,8 @@ pub fn mapping_name(text: &str) -> MmResult<String> {
     Ok(cut)
 }
 
-/// A non-zero SIZE.
+/// A non-zero SIZE (mmap, munmap, touch; mprotect and madvise take 0 and
+/// do nothing, as Linux does).
 fn length(text: &str, what: &str) -> MmResult<u64> {
     let bytes = size(text, what)?;
     if bytes == 0 {
@@ -219,7 +220,7 @@ pub fn parse_process(line: &str) -> MmResult<ProcessCommand> {
             words.allow_options(&[])?;
             Ok(ProcessCommand::Mprotect {
                 addr: parse_addr(p[0])?,
-                bytes: length(p[1], "mprotect size")?,
+                bytes: size(p[1], "mprotect size")?,
                 prot: parse_prot(p[2])?,
             })
         }
@@ -269,7 +270,7 @@ pub fn parse_process(line: &str) -> MmResult<ProcessCommand> {
             };
             Ok(ProcessCommand::Madvise {
                 addr: parse_addr(p[0])?,
-                bytes: length(p[1], "madvise size")?,
+                bytes: size(p[1], "madvise size")?,
                 advice,
             })
         }
@@ -361,6 +362,8 @@ mod tests {
             "mprotect heap 4K rwxs",
             "touch heap 4K sideways",
             "touch heap 0",
+            "munmap heap 0",
+            "mmap 0 addr=heap",
             "madvise heap 4K free",
             "fork",
         ] {
@@ -380,6 +383,30 @@ mod tests {
                 },
                 bytes: 8192,
                 write: true
+            }
+        );
+    }
+
+    #[test]
+    fn mprotect_and_madvise_take_length_zero() {
+        assert_eq!(
+            parse_process("mprotect heap 0 r").unwrap(),
+            ProcessCommand::Mprotect {
+                addr: AddrSpec::Heap(0),
+                bytes: 0,
+                prot: Prot {
+                    read: true,
+                    write: false,
+                    exec: false
+                }
+            }
+        );
+        assert_eq!(
+            parse_process("madvise heap 0 cold").unwrap(),
+            ProcessCommand::Madvise {
+                addr: AddrSpec::Heap(0),
+                bytes: 0,
+                advice: Advice::Cold
             }
         );
     }

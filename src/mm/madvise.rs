@@ -17,8 +17,10 @@ pub enum Advice {
 }
 
 impl Kernel {
-    /// `madvise(start, len, advice)`. The whole range must be mapped
-    /// (ENOMEM, nothing done, otherwise).
+    /// `madvise(start, len, advice)` (`madvise_walk_vmas`): the advice goes
+    /// to every mapped part of the range, VMA by VMA; a hole anywhere in
+    /// the range makes the call fail with ENOMEM afterwards, as on Linux.
+    /// Length 0 does nothing.
     pub fn do_madvise(
         &mut self,
         slot: MmSlot,
@@ -37,21 +39,60 @@ impl Kernel {
             .ok_or_else(|| {
                 MmError::Invalid(format!("madvise range {start:#x}+{len:#x} overflows"))
             })?;
-        self.require_mapped(slot, start, end, "madvise")?;
-        let (lo, hi) = (start >> PAGE_SHIFT, end >> PAGE_SHIFT);
-        match advice {
-            Advice::DontNeed => {
-                self.zap_range(slot, lo, hi);
-                Ok(())
+        let mm = self.mm_of(slot)?;
+        // The mapped pieces of [start, end), in address order.
+        let mut pieces = Vec::new();
+        if let Some(v) = mm.vma_lookup(start) {
+            pieces.push((start, v.end.min(end)));
+        }
+        for v in mm.vmas.range(start..end).map(|(_, v)| v) {
+            if v.start > start {
+                pieces.push((v.start, v.end.min(end)));
             }
-            Advice::PageOut => {
-                self.madvise_pageout(slot, lo, hi);
-                Ok(())
+        }
+        let mut hole = None;
+        let mut at = start;
+        for &(a, b) in &pieces {
+            if a > at && hole.is_none() {
+                hole = Some(at);
             }
-            Advice::Cold => {
-                self.madvise_cold(slot, lo, hi);
-                Ok(())
+            at = b;
+        }
+        if at < end && hole.is_none() {
+            hole = Some(at);
+        }
+        for (a, b) in pieces {
+            let (lo, hi) = (a >> PAGE_SHIFT, b >> PAGE_SHIFT);
+            match advice {
+                Advice::DontNeed => {
+                    self.zap_range(slot, lo, hi);
+                    self.reclaim_pt(slot, lo, hi);
+                }
+                Advice::PageOut => self.madvise_pageout(slot, lo, hi),
+                Advice::Cold => self.madvise_cold(slot, lo, hi),
             }
+        }
+        match hole {
+            Some(at) => Err(MmError::NoMemory(format!(
+                "madvise: {at:#x} is not mapped (range {start:#x}-{end:#x}; the mapped parts were advised)"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// CONFIG_PT_RECLAIM (x86_64): after MADV_DONTNEED zapped `[lo, hi)`
+    /// (vpns) of one VMA, the PTE tables whose whole span lies in the range
+    /// are empty and go back to the buddy allocator (`zap_pte_range` with
+    /// `reclaim_pt_is_enabled`: `end - start >= PMD_SIZE`).
+    fn reclaim_pt(&mut self, slot: MmSlot, lo: u64, hi: u64) {
+        if self.config.arch != super::types::Arch::X86_64 {
+            return;
+        }
+        let Ok(mm) = self.procs.mm_mut(slot) else {
+            return;
+        };
+        for pfn in mm.pgtables.free_empty_pte_tables(lo, hi) {
+            self.free_kernel_page(pfn);
         }
     }
 
@@ -137,5 +178,78 @@ mod tests {
         );
         // cold moves the pages to the inactive list, unreferenced.
         run(&mut k, pid, "madvise buf 64K cold").unwrap();
+    }
+
+    /// Checked on this machine's Linux 6.18 kernel: 3 written pages with
+    /// the middle one unmapped; MADV_DONTNEED over all three failed ENOMEM
+    /// and both mapped pages read back 0 (dropped); the same from a start
+    /// inside a hole below; length 0 succeeded, misaligned EINVAL.
+    #[test]
+    fn madvise_over_a_hole_advises_every_mapped_part() {
+        let (mut k, pid) = setup();
+        run(&mut k, pid, "mmap 12K addr=0x500000000").unwrap();
+        run(&mut k, pid, "touch 0x500000000 12K").unwrap();
+        run(&mut k, pid, "munmap 0x500001000 4K").unwrap();
+        let rss = mm(&k, pid).rss_anon;
+        let err = run(&mut k, pid, "madvise 0x500000000 12K dontneed").unwrap_err();
+        assert_eq!(err.errno(), libc::ENOMEM);
+        assert_eq!(mm(&k, pid).rss_anon, rss - 2);
+        run(&mut k, pid, "touch 0x500000000 4K").unwrap();
+        run(&mut k, pid, "touch 0x500002000 4K").unwrap();
+        let err = run(&mut k, pid, "madvise 0x4ffffe000 24K dontneed").unwrap_err();
+        assert_eq!(err.errno(), libc::ENOMEM);
+        assert_eq!(mm(&k, pid).rss_anon, rss - 2);
+        run(&mut k, pid, "touch 0x500000000 4K").unwrap();
+        run(&mut k, pid, "madvise 0x500000000 0 dontneed").unwrap();
+        run(&mut k, pid, "madvise 0x600000000 0 pageout").unwrap();
+        assert_eq!(mm(&k, pid).rss_anon, rss - 1);
+        for line in [
+            "madvise 0x500000001 0 dontneed",
+            "madvise 0x500000000 0 free",
+        ] {
+            let err = run(&mut k, pid, line).unwrap_err();
+            assert_eq!(err.errno(), libc::EINVAL, "{line}");
+        }
+        assert_eq!(mm(&k, pid).rss_anon, rss - 1);
+    }
+
+    /// CONFIG_PT_RECLAIM. Checked on this machine's Linux 6.18 kernel (C
+    /// program, MADV_NOHUGEPAGE, 8M at 0x600000000, every page written):
+    /// VmPTE 60 -> 80 kB after touching (4 PTE tables and a PMD table);
+    /// MADV_DONTNEED of the whole 8M -> 64 kB (the 4 PTE tables freed, the
+    /// PMD table kept). Touched again: dontneed of 2M not aligned to 2M
+    /// frees nothing (80), an aligned 2M frees one table (76), the last 4M
+    /// but its first page frees one more (72), munmap frees the rest (60).
+    #[test]
+    fn dontneed_frees_empty_pte_tables() {
+        let (mut k, pid) = setup();
+        let tables = |k: &crate::ctl::Machine| mm(k, pid).pgtables.nr_tables();
+        let t0 = tables(&k);
+        run(&mut k, pid, "mmap 8M name=b addr=0x600000000").unwrap();
+        run(&mut k, pid, "touch b 8M").unwrap();
+        let t1 = tables(&k);
+        assert!(t1 >= t0 + 5, "{t0} {t1}");
+        let pt = k.page_table_pages();
+        run(&mut k, pid, "madvise b 8M dontneed").unwrap();
+        assert_eq!(tables(&k), t1 - 4);
+        assert_eq!(k.page_table_pages(), pt - 4);
+        run(&mut k, pid, "touch b 8M").unwrap();
+        assert_eq!(tables(&k), t1);
+        run(&mut k, pid, "madvise b+4K 2M dontneed").unwrap();
+        assert_eq!(tables(&k), t1);
+        run(&mut k, pid, "madvise b+2M 2M dontneed").unwrap();
+        assert_eq!(tables(&k), t1 - 1);
+        run(&mut k, pid, "madvise b+0x401000 0x3ff000 dontneed").unwrap();
+        assert_eq!(tables(&k), t1 - 2);
+        run(&mut k, pid, "munmap b 8M").unwrap();
+        assert_eq!(tables(&k), t0);
+        // Per VMA: two 1M VMAs filling one 2M table keep it.
+        run(&mut k, pid, "mmap 1M name=lo addr=0x600000000").unwrap();
+        run(&mut k, pid, "mmap 1M name=hi addr=0x600100000").unwrap();
+        run(&mut k, pid, "touch lo 1M").unwrap();
+        run(&mut k, pid, "touch hi 1M").unwrap();
+        let t2 = tables(&k);
+        run(&mut k, pid, "madvise lo 2M dontneed").unwrap();
+        assert_eq!(tables(&k), t2);
     }
 }

@@ -421,6 +421,48 @@ impl PageTables {
         }
     }
 
+    /// PT_RECLAIM: free every PTE table whose whole span lies in
+    /// `[start, end)` (vpns) and whose entries are all none; the tables
+    /// above stay. Returns the freed frames.
+    pub fn free_empty_pte_tables(&mut self, start: u64, end: u64) -> Vec<Pfn> {
+        let mut freed = Vec::new();
+        if start < end && self.geometry.levels > 1 {
+            let top = self.geometry.levels - 1;
+            self.free_empty_under(ROOT, top, 0, start, end, &mut freed);
+        }
+        freed
+    }
+
+    fn free_empty_under(
+        &mut self,
+        id: u32,
+        level: u32,
+        base: u64,
+        start: u64,
+        end: u64,
+        freed: &mut Vec<Pfn>,
+    ) {
+        let g = self.geometry;
+        let span = g.span_pages(level);
+        let first = (start.max(base) - base) / span;
+        let last = (end - base).div_ceil(span).min(g.entries() as u64);
+        for i in first..last {
+            let Some(child) = Self::child(self.tables[id as usize].entries[i as usize]) else {
+                continue;
+            };
+            let lo = base + i * span;
+            if level > 1 {
+                self.free_empty_under(child, level - 1, lo, start, end, freed);
+            } else if lo >= start
+                && lo + span <= end
+                && self.tables[child as usize].entries.iter().all(|&e| e == 0)
+            {
+                self.tables[id as usize].entries[i as usize] = 0;
+                self.release_subtree(child, 0, freed);
+            }
+        }
+    }
+
     fn release_subtree(&mut self, id: u32, level: u32, freed: &mut Vec<Pfn>) {
         if level > 0 {
             for i in 0..self.geometry.entries() {
@@ -1206,9 +1248,13 @@ mod tests {
         run(&mut k, pid, "touch 0x40000000 4M").unwrap();
         assert_eq!(k.page_table_pages(), tables + 1 + 1 + 2);
         assert_eq!(mm(&k, pid).pgtables.nr_tables(), 3 + 4);
-        // Dropping the pages keeps the tables; unmapping frees them.
+        // Dropping the pages of whole 2M spans frees their PTE tables
+        // (CONFIG_PT_RECLAIM); unmapping frees the rest.
         run(&mut k, pid, "madvise 0x40000000 4M dontneed").unwrap();
-        assert_eq!(k.page_table_pages(), tables + 4);
+        assert_eq!(k.page_table_pages(), tables + 2);
+        run(&mut k, pid, "touch 0x40000000 4M").unwrap();
+        run(&mut k, pid, "madvise 0x40000000 0x3ff000 dontneed").unwrap();
+        assert_eq!(k.page_table_pages(), tables + 3);
         run(&mut k, pid, "munmap 0x40000000 2M").unwrap();
         assert_eq!(k.page_table_pages(), tables + 3);
         run(&mut k, pid, "munmap 0x40200000 2M").unwrap();

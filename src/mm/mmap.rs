@@ -775,8 +775,11 @@ impl Kernel {
         let addr = addr.map(|a| a.0);
         let mm = self.mm_of(slot)?;
         let layout = mm.layout;
+        if len == 0 {
+            return Err(MmError::Invalid("mmap of 0 bytes".into()));
+        }
         let len = page_align(len)
-            .filter(|&l| l > 0 && l <= layout.task_size - MMAP_MIN_ADDR)
+            .filter(|&l| l <= layout.task_size - MMAP_MIN_ADDR)
             .ok_or_else(|| {
                 MmError::NoMemory(format!(
                     "mmap of {len} bytes: larger than the {} MiB user address space",
@@ -818,8 +821,11 @@ impl Kernel {
                         ))
                     })?;
                 if mm.intersects(a, end) {
-                    return Err(MmError::NoMemory(format!(
-                        "mmap at {a:#x}-{end:#x}: the range is already mapped"
+                    // MAP_FIXED_NOREPLACE never replaces a mapping.
+                    let v = mm.find_vma(a).expect("intersects");
+                    return Err(MmError::Exists(format!(
+                        "mmap at {a:#x}-{end:#x}: overlaps the mapping {:#x}-{:#x} (addr= never replaces one; munmap it first)",
+                        v.start, v.end
                     )));
                 }
                 a
@@ -870,6 +876,9 @@ impl Kernel {
                     "munmap range {start:#x}+{len:#x} goes past TASK_SIZE"
                 ))
             })?;
+        if end == start {
+            return Err(MmError::Invalid("munmap of 0 bytes".into()));
+        }
         let (vmas, avcs) = self.split_needs(slot, start, end)?;
         let mm = self.mm_of(slot)?;
         // Unmapping the middle of one VMA leaves one more behind.
@@ -959,30 +968,6 @@ impl Kernel {
         for pfn in freed {
             self.free_kernel_page(pfn);
         }
-    }
-
-    /// The VMAs covering `[start, end)` without a hole, or ENOMEM naming
-    /// the first unmapped address.
-    pub(crate) fn require_mapped(
-        &self,
-        slot: MmSlot,
-        start: u64,
-        end: u64,
-        what: &str,
-    ) -> MmResult<()> {
-        let mm = self.mm_of(slot)?;
-        let mut at = start;
-        while at < end {
-            match mm.vma_lookup(at) {
-                Some(v) => at = v.end,
-                None => {
-                    return Err(MmError::NoMemory(format!(
-                        "{what}: {at:#x} is not mapped (the range {start:#x}-{end:#x} must be)"
-                    )));
-                }
-            }
-        }
-        Ok(())
     }
 
     /// `brk`: move the program break; `[heap]` follows (created, grown by
@@ -1159,12 +1144,12 @@ mod tests {
     #[test]
     fn a_new_vma_reuses_a_neighbours_anon_vma() {
         let (mut k, pid) = setup();
-        // A read-only piece that was writable (VM_ACCOUNT kept) next to a
-        // touched writable mapping: only the protection differs.
-        run(&mut k, pid, "mmap 8K addr=0x40002000").unwrap();
-        run(&mut k, pid, "mprotect 0x40002000 8K r").unwrap();
+        // A written mapping made read-only (its anon_vma keeps VM_ACCOUNT)
+        // next to a fresh writable one: only the protection differs.
         run(&mut k, pid, "mmap 8K addr=0x40000000").unwrap();
         run(&mut k, pid, "touch 0x40000000 8K").unwrap();
+        run(&mut k, pid, "mprotect 0x40000000 8K r").unwrap();
+        run(&mut k, pid, "mmap 8K addr=0x40002000").unwrap();
         // AABB
         assert_eq!(layout(&k, pid, 0x4000_0000, 4), "AABB");
         let anon = objects(&k, slab_common::ANON_VMA);
@@ -1183,7 +1168,8 @@ mod tests {
             ("mmap 4K addr=0x10001", libc::EINVAL),
             ("mmap 4K addr=0x1000", libc::EINVAL),
             ("mmap 4K addr=0x7ffffffff000", libc::ENOMEM),
-            ("mmap 8K addr=0x7fffffffd000", libc::ENOMEM),
+            // Over the stack: MAP_FIXED_NOREPLACE says EEXIST.
+            ("mmap 8K addr=0x7fffffffd000", libc::EEXIST),
             ("mmap 256T", libc::ENOMEM),
         ] {
             assert_eq!(run(&mut k, pid, line).unwrap_err().errno(), errno, "{line}");

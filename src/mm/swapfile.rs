@@ -250,14 +250,50 @@ impl SwapHeader {
     }
 }
 
+/// BLOCK_EXT_MAJOR: block devices without a major of their own.
+pub const BLOCK_EXT_MAJOR: u32 = 259;
+
+/// `sdX` or `sdXN` (X a letter, N 1..=15): (disk index, partition number,
+/// 0 for the whole disk). Other names (including partitions above 15,
+/// which Linux numbers in BLOCK_EXT_MAJOR) are None.
+pub fn sd_name(name: &str) -> Option<(u32, u32)> {
+    let rest = name.strip_prefix("sd")?;
+    let letter = *rest.as_bytes().first()?;
+    if !letter.is_ascii_lowercase() {
+        return None;
+    }
+    let index = u32::from(letter - b'a');
+    let digits = &rest[1..];
+    if digits.is_empty() {
+        return Some((index, 0));
+    }
+    if digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let part: u32 = digits.parse().ok().filter(|&p| (1..=15).contains(&p))?;
+    Some((index, part))
+}
+
+/// The device number of disk `index`, partition `part` (`sd_major`:
+/// 16 disks per major, 16 minors per disk).
+pub fn sd_devt(index: u32, part: u32) -> (u32, u32) {
+    let major = match index >> 4 {
+        0 => 8,
+        n => 64 + n,
+    };
+    (major, (index & 15) * 16 + part)
+}
+
 /// A simulated block device holding a swap signature (`mkswap /dev/NAME`).
 #[derive(Debug)]
 pub struct SimulatedDisk {
     /// Path, `/dev/NAME`.
     pub path: String,
-    /// Block-device major number (8: SCSI disk).
+    /// Block-device major number: 8 (SCSI_DISK0_MAJOR) for `sda`…`sdp`,
+    /// 65 for `sdq`…`sdz`, 259 (BLOCK_EXT_MAJOR) for any other name.
     pub major: u32,
-    /// Minor number, in order of creation.
+    /// Minor number: 16 × disk index + partition for `sdX[N]`, creation
+    /// order among the others.
     pub minor: u32,
     /// Size in pages.
     pub pages: u64,
@@ -450,12 +486,42 @@ impl SwapState {
             let _ = disk;
             return Err(MmError::Exists(format!("{path} already exists")));
         }
-        let minor = self.disks.len() as u32;
+        let (major, minor) = match sd_name(name) {
+            Some((index, part)) => {
+                // A whole disk and its partitions cannot both be swap.
+                let whole = format!("/dev/sd{}", (b'a' + index as u8) as char);
+                let taken = if part == 0 {
+                    self.disks
+                        .keys()
+                        .find(|p| p.len() > whole.len() && p.starts_with(&whole))
+                        .filter(|p| sd_name(&p["/dev/".len()..]).is_some())
+                        .cloned()
+                } else {
+                    self.disks.contains_key(&whole).then_some(whole.clone())
+                };
+                if let Some(other) = taken {
+                    return Err(MmError::Exists(format!(
+                        "{path}: {other} already uses disk {whole} (a whole disk or its partitions, not both)"
+                    )));
+                }
+                sd_devt(index, part)
+            }
+            None => {
+                let minor = self
+                    .disks
+                    .values()
+                    .filter(|d| d.major == BLOCK_EXT_MAJOR)
+                    .map(|d| d.minor + 1)
+                    .max()
+                    .unwrap_or(0);
+                (BLOCK_EXT_MAJOR, minor)
+            }
+        };
         self.disks.insert(
             path.to_string(),
             SimulatedDisk {
                 path: path.to_string(),
-                major: 8,
+                major,
                 minor,
                 pages,
                 header: SwapHeader::new(pages, path),

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use crate::mm::Kernel;
-use crate::mm::swapfile::{Backing, SwapInfo};
+use crate::mm::swapfile::{Backing, SwapInfo, sd_devt, sd_name};
 
 /// The header line, printed even when no swap is on.
 pub const SWAPS_HEADER: &str = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n";
@@ -54,21 +54,33 @@ pub fn swaps(kernel: &Kernel) -> String {
     out
 }
 
-/// /proc/partitions: `major minor  #blocks  name` of the simulated disks.
+/// /proc/partitions: `major minor  #blocks  name` of the simulated disks,
+/// by device number. A partition `sdXN` comes after its whole disk `sdX`,
+/// listed with the sum of its partitions' sizes.
 pub fn partitions(kernel: &Kernel) -> String {
-    let mut out = String::from("major minor  #blocks  name\n\n");
-    let mut disks: Vec<_> = kernel.swap.disks.values().collect();
-    disks.sort_by_key(|d| (d.major, d.minor));
-    for disk in disks {
+    let mut rows: Vec<(u32, u32, u64, String)> = Vec::new();
+    for disk in kernel.swap.disks.values() {
         let name = disk.path.trim_start_matches("/dev/");
-        let _ = writeln!(
-            out,
-            "{:4}  {:7} {:10} {}",
-            disk.major,
-            disk.minor,
-            disk.pages * 4,
-            name
-        );
+        rows.push((disk.major, disk.minor, disk.pages * 4, name.to_string()));
+        if let Some((index, part)) = sd_name(name)
+            && part > 0
+        {
+            let (major, minor) = sd_devt(index, 0);
+            match rows.iter_mut().find(|r| (r.0, r.1) == (major, minor)) {
+                Some(whole) => whole.2 += disk.pages * 4,
+                None => rows.push((
+                    major,
+                    minor,
+                    disk.pages * 4,
+                    format!("sd{}", (b'a' + index as u8) as char),
+                )),
+            }
+        }
+    }
+    rows.sort_by_key(|r| (r.0, r.1));
+    let mut out = String::from("major minor  #blocks  name\n\n");
+    for (major, minor, blocks, name) in rows {
+        let _ = writeln!(out, "{major:4}  {minor:7} {blocks:10} {name}");
     }
     out
 }
@@ -145,7 +157,49 @@ mod tests {
         k.swap.mkswap_partition("/dev/sdb1", 256 << 20).unwrap();
         assert_eq!(
             partitions(&k),
-            "major minor  #blocks  name\n\n   8        0     262144 sdb1\n"
+            "major minor  #blocks  name\n\n   8       16     262144 sdb\n   8       17     262144 sdb1\n"
         );
+    }
+
+    /// SPEC §3 "Device names": sdX disks major 8, minor 16 × index +
+    /// partition, the whole disk first with the sum of its partitions;
+    /// other names major 259 (blkext), minors in creation order.
+    #[test]
+    fn device_numbers_follow_linux() {
+        let mut k = crate::ctl::Machine::boot(MachineConfig::default()).unwrap();
+        for (path, mib) in [
+            ("/dev/zram0", 1),
+            ("/dev/sdc2", 2),
+            ("/dev/sdb1", 1),
+            ("/dev/nvme0n1p3", 1),
+            ("/dev/sdc1", 4),
+            ("/dev/sdq1", 1),
+            ("/dev/sdd", 8),
+            ("/dev/low", 1),
+            ("/dev/sde16", 1),
+        ] {
+            k.swap.mkswap_partition(path, mib << 20).unwrap();
+        }
+        assert_eq!(
+            partitions(&k),
+            "major minor  #blocks  name\n\n\
+            \x20  8       16       1024 sdb\n\
+            \x20  8       17       1024 sdb1\n\
+            \x20  8       32       6144 sdc\n\
+            \x20  8       33       4096 sdc1\n\
+            \x20  8       34       2048 sdc2\n\
+            \x20  8       48       8192 sdd\n\
+            \x20 65        0       1024 sdq\n\
+            \x20 65        1       1024 sdq1\n\
+            \x20259        0       1024 zram0\n\
+            \x20259        1       1024 nvme0n1p3\n\
+            \x20259        2       1024 low\n\
+            \x20259        3       1024 sde16\n"
+        );
+        // A whole disk and its partitions cannot both be swap devices.
+        for path in ["/dev/sdb", "/dev/sdd1"] {
+            let err = k.swap.mkswap_partition(path, 1 << 20).unwrap_err();
+            assert_eq!(err.errno(), libc::EEXIST, "{path}");
+        }
     }
 }
