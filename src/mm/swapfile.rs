@@ -460,6 +460,21 @@ impl SwapState {
             .position(|a| a.as_ref().is_some_and(|a| a.path == path))
     }
 
+    /// Index of the active area that is the host file `path` names, under
+    /// whatever spelling or link (swapoff finds the file, as Linux does).
+    /// None for device paths, paths inside the own mount and missing files.
+    pub fn find_file(&self, path: &str) -> Option<usize> {
+        if is_device_path(path) {
+            return None;
+        }
+        let resolved = self.resolve_host_path(path).ok()?;
+        let meta = std::fs::symlink_metadata(resolved).ok()?;
+        let id = (meta.dev(), meta.ino());
+        self.areas
+            .iter()
+            .position(|a| a.as_ref().is_some_and(|a| a.file_id == Some(id)))
+    }
+
     /// True if some area can take a page now.
     pub fn has_free_slot(&self) -> bool {
         self.avail.iter().any(|&i| {
@@ -1082,6 +1097,7 @@ impl super::Kernel {
         let index = self
             .swap
             .find(path)
+            .or_else(|| self.swap.find_file(path))
             .ok_or_else(|| MmError::NotFound(format!("{path} is not an active swap area")))?;
         self.swap.disable(index);
         let used = self.swap.areas[index]
