@@ -33,7 +33,7 @@ fn rss_bytes() -> u64 {
 
 fn bench_alloc_free() {
     let mut kernel = Machine::boot(MachineConfig::default()).expect("boot 1G");
-    let highest = kernel.kernel_zone();
+    let highest = kernel.kernel_zone().0;
     let pa = &mut kernel.page_alloc;
     let pair = |pa: &mut mmfs::mm::page_alloc::PageAllocator| {
         let pfn = pa

@@ -15,7 +15,7 @@ use super::{Command, MAX_LINE, Scope, is_blank, parse_system};
 use crate::mm::error::{MmError, MmResult};
 use crate::mm::page_alloc::PageKind;
 use crate::mm::process::comm_cut;
-use crate::mm::types::{MmSlot, Order, Pid, VirtAddr};
+use crate::mm::types::{MmSlot, Order, Pid, VirtAddr, ZoneIdx};
 use crate::mm::{Kernel, MachineConfig};
 
 /// Which `PID/` file a write goes to (the writable ones).
@@ -352,7 +352,7 @@ fn alloc_pages_bulk(
     k: &mut Kernel,
     order: Order,
     count: u64,
-    highest: usize,
+    highest: ZoneIdx,
 ) -> MmResult<Vec<(crate::mm::types::Pfn, Order)>> {
     let mut taken = Vec::new();
     for _ in 0..count {

@@ -25,7 +25,7 @@ use super::Kernel;
 use super::error::{MmError, MmResult};
 use super::page_alloc::PageKind;
 use super::swapfile::SwapEntry;
-use super::types::{Arch, MmSlot, Order, PAGE_SHIFT, PAGE_SIZE, Pfn};
+use super::types::{Arch, MmSlot, Order, PAGE_SHIFT, PAGE_SIZE, Pfn, Vpn, ix};
 
 /// _PAGE_PRESENT.
 pub const PTE_PRESENT: u64 = 1 << 0;
@@ -226,7 +226,7 @@ impl PageTables {
 
     /// Frame of the PGD.
     pub fn pgd_pfn(&self) -> Pfn {
-        self.tables[ROOT as usize].pfn
+        self.tables[ix(ROOT)].pfn
     }
 
     /// Live page-table pages below the PGD (VmPTE / 4 KiB). The PGD counts
@@ -245,7 +245,7 @@ impl PageTables {
         let g = self.geometry;
         let mut id = ROOT;
         for level in (1..g.levels).rev() {
-            let entry = self.tables[id as usize].entries[g.index(vpn, level)];
+            let entry = self.tables[ix(id)].entries[g.index(vpn, level)];
             id = Self::child(entry)?;
         }
         Some((id, g.index(vpn, 0)))
@@ -258,12 +258,12 @@ impl PageTables {
         let mut id = ROOT;
         for level in (1..g.levels).rev() {
             let index = g.index(vpn, level);
-            let entry = self.tables[id as usize].entries[index];
+            let entry = self.tables[ix(id)].entries[index];
             match Self::child(entry) {
                 Some(child) => id = child,
                 None => {
                     let new = self.new_table(pfn);
-                    self.tables[id as usize].entries[index] =
+                    self.tables[ix(id)].entries[index] =
                         ((new as u64) << PTE_PFN_SHIFT) | PAGE_TABLE_BITS;
                     self.nr_tables += 1;
                     return true;
@@ -276,7 +276,7 @@ impl PageTables {
     fn new_table(&mut self, pfn: Pfn) -> u32 {
         match self.free_ids.pop() {
             Some(id) => {
-                let table = &mut self.tables[id as usize];
+                let table = &mut self.tables[ix(id)];
                 table.pfn = pfn;
                 table.entries.fill(0);
                 id
@@ -293,22 +293,22 @@ impl PageTables {
 
     /// The entry of a PTE table.
     pub fn entry(&self, table: u32, index: usize) -> Pte {
-        Pte(self.tables[table as usize].entries[index])
+        Pte(self.tables[ix(table)].entries[index])
     }
 
     /// Set an entry of a PTE table.
     pub fn set_entry(&mut self, table: u32, index: usize, pte: Pte) {
-        self.tables[table as usize].entries[index] = pte.0;
+        self.tables[ix(table)].entries[index] = pte.0;
     }
 
     /// The entries of a PTE table.
     pub fn entries(&self, table: u32) -> &[u64] {
-        &self.tables[table as usize].entries
+        &self.tables[ix(table)].entries
     }
 
     /// The entries of a PTE table, for writing.
     pub fn entries_mut(&mut self, table: u32) -> &mut [u64] {
-        &mut self.tables[table as usize].entries
+        &mut self.tables[ix(table)].entries
     }
 
     /// The PTE of `vpn` (none when its table is missing).
@@ -322,7 +322,7 @@ impl PageTables {
     /// The PTE of `vpn` for writing, without allocating tables.
     pub fn pte_mut(&mut self, vpn: u64) -> Option<&mut u64> {
         let (table, index) = self.walk(vpn)?;
-        Some(&mut self.tables[table as usize].entries[index])
+        Some(&mut self.tables[ix(table)].entries[index])
     }
 
     /// The PTE tables that exist for `[start, end)` (vpns), in address
@@ -366,9 +366,9 @@ impl PageTables {
             f(id, first as usize, last as usize, base + first);
             return;
         }
-        let entries = &self.tables[id as usize].entries;
+        let entries = &self.tables[ix(id)].entries;
         for i in first..last {
-            if let Some(child) = Self::child(entries[i as usize]) {
+            if let Some(child) = Self::child(entries[ix(i)]) {
                 self.visit(child, level - 1, base + i * span, start, end, f);
             }
         }
@@ -408,14 +408,14 @@ impl PageTables {
         let first = (start.max(base) - base) / span;
         let last = (end - base).div_ceil(span).min(g.entries() as u64);
         for i in first..last {
-            let Some(child) = Self::child(self.tables[id as usize].entries[i as usize]) else {
+            let Some(child) = Self::child(self.tables[ix(id)].entries[ix(i)]) else {
                 continue;
             };
             let lo = base + i * span;
             if in_use(lo, lo + span) {
                 self.free_under(child, level - 1, lo, start, end, in_use, freed);
             } else {
-                self.tables[id as usize].entries[i as usize] = 0;
+                self.tables[ix(id)].entries[ix(i)] = 0;
                 self.release_subtree(child, level - 1, freed);
             }
         }
@@ -447,7 +447,7 @@ impl PageTables {
         let first = (start.max(base) - base) / span;
         let last = (end - base).div_ceil(span).min(g.entries() as u64);
         for i in first..last {
-            let Some(child) = Self::child(self.tables[id as usize].entries[i as usize]) else {
+            let Some(child) = Self::child(self.tables[ix(id)].entries[ix(i)]) else {
                 continue;
             };
             let lo = base + i * span;
@@ -455,9 +455,9 @@ impl PageTables {
                 self.free_empty_under(child, level - 1, lo, start, end, freed);
             } else if lo >= start
                 && lo + span <= end
-                && self.tables[child as usize].entries.iter().all(|&e| e == 0)
+                && self.tables[ix(child)].entries.iter().all(|&e| e == 0)
             {
-                self.tables[id as usize].entries[i as usize] = 0;
+                self.tables[ix(id)].entries[ix(i)] = 0;
                 self.release_subtree(child, 0, freed);
             }
         }
@@ -466,12 +466,12 @@ impl PageTables {
     fn release_subtree(&mut self, id: u32, level: u32, freed: &mut Vec<Pfn>) {
         if level > 0 {
             for i in 0..self.geometry.entries() {
-                if let Some(child) = Self::child(self.tables[id as usize].entries[i]) {
+                if let Some(child) = Self::child(self.tables[ix(id)].entries[i]) {
                     self.release_subtree(child, level - 1, freed);
                 }
             }
         }
-        freed.push(self.tables[id as usize].pfn);
+        freed.push(self.tables[ix(id)].pfn);
         self.free_ids.push(id);
         self.nr_tables -= 1;
     }
@@ -484,11 +484,11 @@ impl PageTables {
     }
 
     fn collect_pfns(&self, id: u32, level: u32, out: &mut Vec<Pfn>) {
-        out.push(self.tables[id as usize].pfn);
+        out.push(self.tables[ix(id)].pfn);
         if level == 0 {
             return;
         }
-        for &entry in self.tables[id as usize].entries.iter() {
+        for &entry in self.tables[ix(id)].entries.iter() {
             if let Some(child) = Self::child(entry) {
                 self.collect_pfns(child, level - 1, out);
             }
@@ -674,7 +674,7 @@ impl Kernel {
                         process.min_flt += 1;
                     }
                     self.events.pgfault += 1;
-                    self.page_alloc.frames.set_rmap(pfn, slot, v);
+                    self.page_alloc.frames.set_rmap(pfn, slot, Vpn(v));
                     self.lru_add_anon(pfn);
                     self.mark_page_accessed(pfn);
                 } else if pte.is_swap() {
@@ -756,7 +756,7 @@ impl Kernel {
         let mm = self.procs.mm_mut(slot)?;
         mm.rss_anon += 1;
         mm.swap_ents -= 1;
-        self.page_alloc.frames.set_rmap(pfn, slot, vpn);
+        self.page_alloc.frames.set_rmap(pfn, slot, Vpn(vpn));
         self.lru_add_anon(pfn);
         self.mark_page_accessed(pfn);
         Ok(())
@@ -768,7 +768,7 @@ impl Kernel {
     /// written the page (and taken its bytes). False, with nothing changed,
     /// when no PTE maps `pfn`.
     pub fn unmap_page_to_swap(&mut self, pfn: Pfn, entry: SwapEntry) -> bool {
-        let (slot, vpn) = self.page_alloc.frames.rmap(pfn);
+        let (slot, Vpn(vpn)) = self.page_alloc.frames.rmap(pfn);
         let Some(p) = self.pte_mut(slot, vpn) else {
             return false;
         };
@@ -789,8 +789,8 @@ impl Kernel {
     /// swapoff's `unuse_pte`: bring the page in swap slot `entry`, owned by
     /// `(mm slot, vpn)`, back into memory and map it again. Nothing to do
     /// when that PTE no longer holds `entry`.
-    pub fn swap_in_owner(&mut self, entry: SwapEntry, owner: (MmSlot, u64)) -> MmResult<()> {
-        let (slot, vpn) = owner;
+    pub fn swap_in_owner(&mut self, entry: SwapEntry, owner: (MmSlot, Vpn)) -> MmResult<()> {
+        let (slot, Vpn(vpn)) = owner;
         let pte = self.pte(slot, vpn);
         if !pte.is_swap() || pte.swp_entry() != entry {
             return Ok(());

@@ -28,7 +28,7 @@ use error::{MmError, MmResult};
 use page_alloc::{PageAllocator, ZoneType};
 use printk::Dmesg;
 pub use sysctl::Sysctl;
-use types::{Arch, PAGE_SIZE};
+use types::{Arch, PAGE_SIZE, ZoneIdx};
 use vmstat::VmEvents;
 
 /// Smallest machine.
@@ -170,11 +170,12 @@ impl Kernel {
     }
 
     /// Highest zone index a request may use, from a zone name.
-    pub fn zone_by_name(&self, name: &str) -> MmResult<usize> {
+    pub fn zone_by_name(&self, name: &str) -> MmResult<ZoneIdx> {
         self.page_alloc
             .zones
             .iter()
             .position(|z| z.zone_type.name().eq_ignore_ascii_case(name) && z.is_populated())
+            .map(ZoneIdx)
             .ok_or_else(|| {
                 let names: Vec<_> = self
                     .page_alloc
@@ -191,17 +192,21 @@ impl Kernel {
     }
 
     /// Highest zone of GFP_KERNEL requests (Normal; never HighMem).
-    pub fn kernel_zone(&self) -> usize {
-        self.page_alloc
-            .zone_index(ZoneType::Normal)
-            .expect("every arch has ZONE_NORMAL")
+    pub fn kernel_zone(&self) -> ZoneIdx {
+        ZoneIdx(
+            self.page_alloc
+                .zone_index(ZoneType::Normal)
+                .expect("every arch has ZONE_NORMAL"),
+        )
     }
 
     /// Highest zone of GFP_HIGHUSER_MOVABLE requests.
-    pub fn user_zone(&self) -> usize {
-        self.page_alloc
-            .zone_index(ZoneType::Movable)
-            .expect("every arch has ZONE_MOVABLE")
+    pub fn user_zone(&self) -> ZoneIdx {
+        ZoneIdx(
+            self.page_alloc
+                .zone_index(ZoneType::Movable)
+                .expect("every arch has ZONE_MOVABLE"),
+        )
     }
 
     /// Advance the simulated clock. Idle ticks only move the clock.

@@ -16,7 +16,9 @@
 //! fresh machine hands out its lowest free addresses first.
 
 use super::error::{MmError, MmResult};
-use super::types::{Arch, MAX_PAGE_ORDER, MmSlot, NR_PAGE_ORDERS, Order, PAGE_SIZE, Pfn};
+use super::types::{
+    Arch, MAX_PAGE_ORDER, MmSlot, NR_PAGE_ORDERS, Order, PAGE_SIZE, Pfn, Vpn, ZoneIdx, ix,
+};
 
 /// End of the list.
 const NIL: u32 = u32::MAX;
@@ -201,8 +203,8 @@ impl Frames {
         // vec! of zeroes is a zeroed allocation: untouched frames cost no
         // host memory until written.
         Frames {
-            links: vec![[0u32, 0u32]; count as usize],
-            info: vec![0u64; count as usize],
+            links: vec![[0u32, 0u32]; ix(count)],
+            info: vec![0u64; ix(count)],
         }
     }
 
@@ -279,7 +281,8 @@ impl Frames {
     }
 
     /// Record the reverse map of a user page: owner mm slot and virtual page.
-    pub fn set_rmap(&mut self, pfn: Pfn, mm_slot: MmSlot, vpn: u64) {
+    pub fn set_rmap(&mut self, pfn: Pfn, mm_slot: MmSlot, vpn: Vpn) {
+        let vpn = vpn.0;
         let word = &mut self.info[pfn.index()];
         *word &= (1u64 << OWNER_SHIFT) - 1;
         *word |=
@@ -287,11 +290,11 @@ impl Frames {
     }
 
     /// The reverse map of a user page: (mm slot, virtual page number).
-    pub fn rmap(&self, pfn: Pfn) -> (MmSlot, u64) {
+    pub fn rmap(&self, pfn: Pfn) -> (MmSlot, Vpn) {
         let word = self.info[pfn.index()];
         (
             MmSlot(((word >> OWNER_SHIFT) & OWNER_MASK) as u32),
-            (word >> VPN_SHIFT) & VPN_MASK,
+            Vpn((word >> VPN_SHIFT) & VPN_MASK),
         )
     }
 
@@ -353,7 +356,7 @@ impl FrameList {
         let index = pfn.0 as u32;
         frames.set_links(pfn, NIL, self.head);
         if self.head != NIL {
-            frames.links[self.head as usize][0] = index;
+            frames.links[ix(self.head)][0] = index;
         } else {
             self.tail = index;
         }
@@ -366,7 +369,7 @@ impl FrameList {
         let index = pfn.0 as u32;
         frames.set_links(pfn, self.tail, NIL);
         if self.tail != NIL {
-            frames.links[self.tail as usize][1] = index;
+            frames.links[ix(self.tail)][1] = index;
         } else {
             self.head = index;
         }
@@ -378,12 +381,12 @@ impl FrameList {
     pub fn remove(&mut self, frames: &mut Frames, pfn: Pfn) {
         let [prev, next] = frames.links[pfn.index()];
         if prev != NIL {
-            frames.links[prev as usize][1] = next;
+            frames.links[ix(prev)][1] = next;
         } else {
             self.head = next;
         }
         if next != NIL {
-            frames.links[next as usize][0] = prev;
+            frames.links[ix(next)][0] = prev;
         } else {
             self.tail = prev;
         }
@@ -760,7 +763,7 @@ impl PageAllocator {
                 let first = r.start >> self.pageblock_order;
                 let last = (r.start + r.pages - 1) >> self.pageblock_order;
                 for block in first..=last {
-                    self.pageblock_types[block as usize] = MIGRATE_UNMOVABLE;
+                    self.pageblock_types[ix(block)] = MIGRATE_UNMOVABLE;
                 }
             }
         }
@@ -796,9 +799,9 @@ impl PageAllocator {
                     self.frames
                         .set_head(Pfn(pfn), FrameState::Free, Order(order), PageKind::None);
                     let mt = self.pageblock_type(Pfn(pfn));
-                    let area = &mut self.zones[zone_index].free_area[order as usize];
+                    let area = &mut self.zones[zone_index].free_area[ix(order)];
                     area.list.push_tail(&mut self.frames, Pfn(pfn));
-                    area.nr_free_by_type[mt as usize] += 1;
+                    area.nr_free_by_type[ix(mt)] += 1;
                     managed += size;
                     pfn += size;
                 }
@@ -975,8 +978,8 @@ impl PageAllocator {
     /// Take a block from one zone ignoring watermarks (`__rmqueue_smallest`).
     pub fn rmqueue(&mut self, zone_index: usize, order: Order, kind: PageKind) -> Option<Pfn> {
         let current = (order.0..=MAX_PAGE_ORDER)
-            .find(|&o| !self.zones[zone_index].free_area[o as usize].list.is_empty())?;
-        let pfn = self.zones[zone_index].free_area[current as usize]
+            .find(|&o| !self.zones[zone_index].free_area[ix(o)].list.is_empty())?;
+        let pfn = self.zones[zone_index].free_area[ix(current)]
             .list
             .head()
             .expect("non-empty list");
@@ -1001,7 +1004,7 @@ impl PageAllocator {
 
     fn add_to_free_list(&mut self, zone_index: usize, pfn: Pfn, order: Order, at_head: bool) {
         let mt = self.pageblock_type(pfn) as usize;
-        let area = &mut self.zones[zone_index].free_area[order.0 as usize];
+        let area = &mut self.zones[zone_index].free_area[ix(order.0)];
         if at_head {
             area.list.push_head(&mut self.frames, pfn);
         } else {
@@ -1012,7 +1015,7 @@ impl PageAllocator {
 
     fn del_from_free_list(&mut self, zone_index: usize, pfn: Pfn, order: Order) {
         let mt = self.pageblock_type(pfn) as usize;
-        let area = &mut self.zones[zone_index].free_area[order.0 as usize];
+        let area = &mut self.zones[zone_index].free_area[ix(order.0)];
         area.list.remove(&mut self.frames, pfn);
         area.nr_free_by_type[mt] -= 1;
     }
@@ -1084,7 +1087,7 @@ impl PageAllocator {
                                 ));
                             }
                             free += order.pages();
-                            blocks[order.0 as usize] += 1;
+                            blocks[ix(order.0)] += 1;
                             pfn += order.pages();
                         }
                         FrameState::Allocated => {
@@ -1200,7 +1203,8 @@ impl super::Kernel {
     /// [`Kernel::alloc_pages_slowpath`] wakes kswapd, reclaims directly and,
     /// for orders up to PAGE_ALLOC_COSTLY_ORDER, calls the OOM killer.
     /// None when nothing more can be freed.
-    pub fn alloc_pages(&mut self, order: Order, highest: usize, kind: PageKind) -> Option<Pfn> {
+    pub fn alloc_pages(&mut self, order: Order, highest: ZoneIdx, kind: PageKind) -> Option<Pfn> {
+        let highest = highest.0;
         if let Some(pfn) =
             self.page_alloc
                 .get_page_from_freelist(order, highest, WatermarkLevel::Low, kind)

@@ -21,7 +21,7 @@ use super::page_alloc::PageKind;
 use super::slab_common;
 use super::slub;
 use super::slub::SlabObject;
-use super::types::{Arch, MmSlot, Order, PAGE_SHIFT, PAGE_SIZE, Pfn, Pid, VirtAddr};
+use super::types::{Arch, MmSlot, Order, PAGE_SHIFT, PAGE_SIZE, Pfn, Pid, VirtAddr, Vpn, ZoneIdx};
 
 /// `TASK_COMM_LEN`: a task's name holds at most 15 bytes and a NUL.
 pub const TASK_COMM_LEN: usize = 16;
@@ -93,7 +93,7 @@ pub struct Processes {
     pub admin_reserve_pages: u64,
     /// Highest zone of user pages ([`Kernel::user_zone`], kept at hand for
     /// the fault path).
-    pub user_zone: usize,
+    pub user_zone: ZoneIdx,
     geometry: Geometry,
     next_seq: u64,
 }
@@ -108,7 +108,7 @@ impl Processes {
             zero_page: Pfn(0),
             user_reserve_pages: 0,
             admin_reserve_pages: 0,
-            user_zone: 0,
+            user_zone: ZoneIdx(0),
             geometry: Geometry::of(arch),
             next_seq: 0,
         }
@@ -777,7 +777,7 @@ impl Kernel {
                                 "{who}: PTE at {addr:#x} maps pfn {pfn} that is no user page"
                             ));
                         }
-                        if frames.rmap(pfn) != (slot, vpn) {
+                        if frames.rmap(pfn) != (slot, Vpn(vpn)) {
                             return Err(format!(
                                 "{who}: pfn {pfn} has rmap {:?}, mapped at ({slot}, {vpn:#x})",
                                 frames.rmap(pfn)

@@ -40,7 +40,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::Kernel;
 use super::error::{MmError, MmResult};
 use super::page_alloc::{FrameState, PageKind};
-use super::types::{MAX_PAGE_ORDER, Order, PAGE_SIZE, Pfn};
+use super::types::{MAX_PAGE_ORDER, Order, PAGE_SIZE, Pfn, ix};
 
 /// `slub_max_order`: PAGE_ALLOC_COSTLY_ORDER.
 pub const SLUB_MAX_ORDER: u8 = 3;
@@ -406,19 +406,19 @@ impl KmemCache {
     pub(crate) fn unlink(&mut self, s: u32) {
         let Slab {
             prev, next, list, ..
-        } = self.slabs[s as usize];
+        } = self.slabs[ix(s)];
         if prev == NIL {
             self.list_head(list).head = next;
         } else {
-            self.slabs[prev as usize].next = next;
+            self.slabs[ix(prev)].next = next;
         }
         if next == NIL {
             self.list_head(list).tail = prev;
         } else {
-            self.slabs[next as usize].prev = prev;
+            self.slabs[ix(next)].prev = prev;
         }
         self.list_head(list).len -= 1;
-        let slab = &mut self.slabs[s as usize];
+        let slab = &mut self.slabs[ix(s)];
         slab.prev = NIL;
         slab.next = NIL;
     }
@@ -427,7 +427,7 @@ impl KmemCache {
     pub(crate) fn link(&mut self, s: u32, list: SlabList, at_head: bool) {
         let head = *self.list_head(list);
         {
-            let slab = &mut self.slabs[s as usize];
+            let slab = &mut self.slabs[ix(s)];
             slab.list = list;
             if at_head {
                 slab.prev = NIL;
@@ -441,14 +441,14 @@ impl KmemCache {
             if head.head == NIL {
                 self.list_head(list).tail = s;
             } else {
-                self.slabs[head.head as usize].prev = s;
+                self.slabs[ix(head.head)].prev = s;
             }
             self.list_head(list).head = s;
         } else {
             if head.tail == NIL {
                 self.list_head(list).head = s;
             } else {
-                self.slabs[head.tail as usize].next = s;
+                self.slabs[ix(head.tail)].next = s;
             }
             self.list_head(list).tail = s;
         }
@@ -465,7 +465,7 @@ impl KmemCache {
     #[inline]
     pub(crate) fn take_object(&mut self, s: u32) -> (u16, u32) {
         let objects = self.objects as usize;
-        let slab = &mut self.slabs[s as usize];
+        let slab = &mut self.slabs[ix(s)];
         let index = slab.freelist;
         let slot = s as usize * objects + index as usize;
         slab.freelist = self.freeptr[slot];
@@ -525,7 +525,7 @@ impl KmemCache {
                 OBJ_END
             };
         }
-        self.slabs[s as usize] = Slab {
+        self.slabs[ix(s)] = Slab {
             pfn,
             serial,
             inuse: 0,
@@ -569,7 +569,7 @@ impl KmemCache {
         let slot = self.check_live(obj)?;
         let s = obj.slab;
         let objects = self.objects;
-        let slab = &mut self.slabs[s as usize];
+        let slab = &mut self.slabs[ix(s)];
         self.freeptr[slot] = slab.freelist;
         slab.freelist = obj.index;
         let was_full = slab.inuse == objects;
@@ -582,7 +582,7 @@ impl KmemCache {
             // `nr_partial >= min_partial`, counting the slab itself when it
             // is on the list already (it was partial, not full).
             if self.partial.len >= self.min_partial || discard(serial) {
-                let pfn = self.slabs[s as usize].pfn;
+                let pfn = self.slabs[ix(s)].pfn;
                 self.discard_slab(s);
                 return Ok(Some(pfn));
             }
@@ -603,7 +603,7 @@ impl KmemCache {
     /// the caller gives the pages back).
     pub(crate) fn discard_slab(&mut self, s: u32) {
         self.unlink(s);
-        let slab = &mut self.slabs[s as usize];
+        let slab = &mut self.slabs[ix(s)];
         slab.list = SlabList::Vacant;
         slab.freelist = OBJ_END;
         self.vacant.push(s);
@@ -615,7 +615,7 @@ impl KmemCache {
         let mut pfns = Vec::new();
         let mut cursor = self.partial.head;
         while cursor != NIL {
-            let slab = self.slabs[cursor as usize];
+            let slab = self.slabs[ix(cursor)];
             if slab.inuse == 0 {
                 pfns.push(slab.pfn);
                 self.discard_slab(cursor);
@@ -693,14 +693,14 @@ impl KmemCache {
             let mut free = 0usize;
             let mut cursor = slab.freelist;
             while cursor != OBJ_END {
-                if cursor as usize >= objects || chain[cursor as usize] == OBJ_ALLOCATED {
+                if cursor as usize >= objects || chain[ix(cursor)] == OBJ_ALLOCATED {
                     return Err(format!("{name}: slab {s} free chain reaches a bad object"));
                 }
                 free += 1;
                 if free > objects {
                     return Err(format!("{name}: slab {s} free chain has a cycle"));
                 }
-                cursor = chain[cursor as usize];
+                cursor = chain[ix(cursor)];
             }
             if free + allocated != objects {
                 return Err(format!(

@@ -15,7 +15,7 @@ use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use super::error::{MmError, MmResult};
-use super::types::{MmSlot, PAGE_SIZE};
+use super::types::{MmSlot, PAGE_SIZE, Vpn, ix};
 
 pub use super::swap_store::PageBytes;
 use super::swap_store::{DEFAULT_SWAPDIR, DiskStore};
@@ -347,7 +347,7 @@ impl SwapInfo {
     }
 
     /// The owner of a used slot.
-    pub fn owner(&self, offset: u64) -> Option<(MmSlot, u64)> {
+    pub fn owner(&self, offset: u64) -> Option<(MmSlot, Vpn)> {
         if offset >= self.max {
             return None;
         }
@@ -358,7 +358,7 @@ impl SwapInfo {
     }
 
     /// Used slots with their owners, ascending.
-    pub fn used_slots(&self) -> Vec<(u64, (MmSlot, u64))> {
+    pub fn used_slots(&self) -> Vec<(u64, (MmSlot, Vpn))> {
         self.slots
             .used()
             .map(|(i, v)| (i, unpack_owner(v - 1)))
@@ -378,13 +378,13 @@ impl SwapInfo {
 }
 
 /// Pack (mm slot, virtual page number) into a slot's owner word.
-pub fn pack_owner(mm_slot: MmSlot, vpn: u64) -> u64 {
-    (u64::from(mm_slot.0) << 40) | (vpn & ((1 << 40) - 1))
+pub fn pack_owner(mm_slot: MmSlot, vpn: Vpn) -> u64 {
+    (u64::from(mm_slot.0) << 40) | (vpn.0 & ((1 << 40) - 1))
 }
 
 /// Unpack an owner word.
-pub fn unpack_owner(word: u64) -> (MmSlot, u64) {
-    (MmSlot((word >> 40) as u32), word & ((1 << 40) - 1))
+pub fn unpack_owner(word: u64) -> (MmSlot, Vpn) {
+    (MmSlot((word >> 40) as u32), Vpn(word & ((1 << 40) - 1)))
 }
 
 /// A swap entry: area type and slot offset (`swp_entry_t`).
@@ -787,9 +787,7 @@ impl SwapState {
         entry: SwapEntry,
         bytes: Option<PageBytes>,
     ) -> Result<(), (MmError, Option<PageBytes>)> {
-        let area = self.areas[entry.area as usize]
-            .as_ref()
-            .expect("active area");
+        let area = self.areas[ix(entry.area)].as_ref().expect("active area");
         match &area.backing {
             Backing::Partition => {
                 let path = area.path.clone();
@@ -835,9 +833,7 @@ impl SwapState {
 
     /// Read a page back from its slot: None for an all-zero page.
     pub fn read_page(&mut self, entry: SwapEntry) -> MmResult<Option<PageBytes>> {
-        let area = self.areas[entry.area as usize]
-            .as_ref()
-            .expect("active area");
+        let area = self.areas[ix(entry.area)].as_ref().expect("active area");
         match &area.backing {
             Backing::Partition => {
                 let path = area.path.clone();
@@ -916,7 +912,7 @@ fn open_swap_file(path: &str, resolved: &Path) -> MmResult<(File, SwapHeader, u6
         .map_err(|e| MmError::Io(format!("cannot stat {path}: {e}")))?;
     let size = meta.len();
     let id = (meta.dev(), meta.ino());
-    let mut page = vec![0u8; PAGE_SIZE as usize];
+    let mut page = vec![0u8; ix(PAGE_SIZE)];
     if size < PAGE_SIZE {
         return Err(MmError::Invalid(format!(
             "{path} is smaller than one page: no swap header"

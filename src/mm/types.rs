@@ -62,6 +62,13 @@ impl fmt::Display for Pid {
     }
 }
 
+/// An id or count as a Vec index: u32 and u64 values of the simulation
+/// always fit usize on the 64-bit hosts mmfs runs on (checked, saturating).
+#[inline]
+pub fn ix(i: impl Into<u64>) -> usize {
+    usize::try_from(i.into()).unwrap_or(usize::MAX)
+}
+
 /// An mm slot: the index of an address space in the process table, what
 /// the reverse map of a user page and a swap slot's owner record (1..=32767).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -81,14 +88,37 @@ impl fmt::Display for MmSlot {
     }
 }
 
+/// An index into the node's zones (0 = DMA, …): the highest zone a request
+/// may use, as a GFP zone modifier names it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct ZoneIdx(pub usize);
+
+/// A user virtual page number (address >> PAGE_SHIFT), what the reverse
+/// map and a swap slot's owner record.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Vpn(pub u64);
+
+impl Vpn {
+    /// The page's first address.
+    pub fn addr(self) -> VirtAddr {
+        VirtAddr(self.0 << PAGE_SHIFT)
+    }
+}
+
+impl fmt::Display for Vpn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:#x}", self.0)
+    }
+}
+
 /// A user virtual address.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct VirtAddr(pub u64);
 
 impl VirtAddr {
     /// Virtual page number.
-    pub fn vpn(self) -> u64 {
-        self.0 >> PAGE_SHIFT
+    pub fn vpn(self) -> Vpn {
+        Vpn(self.0 >> PAGE_SHIFT)
     }
     /// True when the address is page aligned.
     pub fn is_page_aligned(self) -> bool {
