@@ -112,6 +112,8 @@ pub struct MountPlan {
     pub allow_other: bool,
     /// Where simulated partitions keep page bytes (`-o swapdir=DIR`).
     pub swapdir: Option<PathBuf>,
+    /// `-o ro`: every write is EROFS.
+    pub read_only: bool,
     /// mount(8) `-f`: check everything, mount nothing.
     pub fake: bool,
     /// mount(8) `-v`: say what is done.
@@ -139,12 +141,12 @@ struct MountOpts {
     log: Option<PathBuf>,
     allow_other: bool,
     swapdir: Option<PathBuf>,
+    read_only: bool,
 }
 
 /// The generic mount(8) options mmfs accepts and ignores.
 const IGNORED_OPTIONS: &[&str] = &[
     "rw",
-    "ro",
     "defaults",
     "nosuid",
     "suid",
@@ -186,6 +188,14 @@ fn parse_options(list: &str, sloppy: bool, opts: &mut MountOpts) -> Result<(), C
             Some(("swapdir", value)) => opts.swapdir = Some(PathBuf::from(value)),
             Some(("comment" | "fsname" | "subtype", _)) => {}
             _ if option == "allow_other" => opts.allow_other = true,
+            _ if option == "ro" => opts.read_only = true,
+            _ if option == "rw" => opts.read_only = false,
+            _ if option == "remount" => {
+                return Err(CliError::usage(
+                    "mmfs cannot be remounted (its options are fixed at boot): unmount it and mount again"
+                        .to_string(),
+                ));
+            }
             _ if IGNORED_OPTIONS.contains(&option) || option.starts_with("x-") => {}
             _ if sloppy => {}
             _ => {
@@ -293,6 +303,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Action, CliError> {
                 log: args.log.or(opts.log),
                 allow_other: opts.allow_other,
                 swapdir: args.swapdir.or(opts.swapdir),
+                read_only: opts.read_only,
                 fake: false,
                 verbose: false,
             }))
@@ -365,6 +376,7 @@ pub fn parse_helper(args: Vec<OsString>) -> Result<Action, CliError> {
         log: opts.log,
         allow_other: opts.allow_other,
         swapdir: opts.swapdir,
+        read_only: opts.read_only,
         fake,
         verbose,
     }))

@@ -559,7 +559,8 @@ fn serve(plan: &MountPlan, dir: &Path, ready: Option<File>) -> i32 {
     }
     // SAFETY: getuid/getgid have no preconditions.
     let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
-    let fs = MmFs::new(kernel.into(), uid, gid);
+    let mut fs = MmFs::new(kernel.into(), uid, gid);
+    fs.set_read_only(plan.read_only);
     let acl = if plan.allow_other {
         SessionACL::All
     } else {
@@ -570,18 +571,20 @@ fn serve(plan: &MountPlan, dir: &Path, ready: Option<File>) -> i32 {
     config.acl = acl;
     // As root mount(2) gives the /dev/fuse descriptor; otherwise
     // fusermount3 mounts and passes it over a socket.
-    let fd = match mount::mount_fuse(dir, plan.allow_other) {
+    let fd = match mount::mount_fuse(dir, plan.allow_other, plan.read_only) {
         Ok(Mounted::Fd(fd)) => fd,
-        Ok(Mounted::NeedsFusermount) => match mount::mount_fusermount(dir, plan.allow_other) {
-            Ok(fd) => fd,
-            Err(e) => {
-                report(
-                    &mut ready,
-                    &format!("cannot mount {shown} through fusermount3: {e}"),
-                );
-                return 1;
+        Ok(Mounted::NeedsFusermount) => {
+            match mount::mount_fusermount(dir, plan.allow_other, plan.read_only) {
+                Ok(fd) => fd,
+                Err(e) => {
+                    report(
+                        &mut ready,
+                        &format!("cannot mount {shown} through fusermount3: {e}"),
+                    );
+                    return 1;
+                }
             }
-        },
+        }
         Err(e) => {
             report(&mut ready, &format!("cannot mount {shown}: {e}"));
             return 1;

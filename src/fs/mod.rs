@@ -227,6 +227,8 @@ pub struct MmFs {
     time: SystemTime,
     /// The constant `version` text.
     version: Arc<[u8]>,
+    /// `-o ro`: every write is EROFS.
+    read_only: bool,
 }
 
 /// Map a kernel error to the errno a file operation returns. A process that
@@ -264,7 +266,14 @@ impl MmFs {
             gid,
             time: SystemTime::now(),
             version,
+            read_only: false,
         }
+    }
+
+    /// `-o ro`: refuse every write with EROFS (the mount is also made
+    /// MS_RDONLY, so the kernel refuses most before they arrive).
+    pub fn set_read_only(&mut self, read_only: bool) {
+        self.read_only = read_only;
     }
 
     /// The machine behind the mount (for in-process callers and tests).
@@ -422,6 +431,9 @@ impl MmFs {
     fn do_open(&self, ino: INodeNo, flags: OpenFlags) -> Result<(Handle, FopenFlags), Errno> {
         let mode = flags.acc_mode();
         let writes = mode != OpenAccMode::O_RDONLY;
+        if writes && self.read_only {
+            return Err(Errno::EROFS);
+        }
         let file = |source| {
             let seq = Arc::default();
             Ok((Handle::File { source, seq }, FopenFlags::FOPEN_DIRECT_IO))
@@ -718,6 +730,9 @@ impl MmFs {
     ) -> Result<FileAttr, Errno> {
         let node = self.decode(ino)?;
         let attr = self.node_attr(node)?;
+        if self.read_only && (mode.is_some() || uid.is_some() || gid.is_some() || size.is_some()) {
+            return Err(Errno::EROFS);
+        }
         if mode.is_some_and(|m| (m & 0o7777) as u16 != attr.perm)
             || uid.is_some_and(|u| u != attr.uid)
             || gid.is_some_and(|g| g != attr.gid)

@@ -147,7 +147,7 @@ pub enum Mounted {
 /// Mount a FUSE file system of type `fuse.mmfs` at `mountpoint` with
 /// mount(2): `default_permissions`, owned by the calling user, `allow_other`
 /// when asked, and nosuid/nodev/noexec like /proc.
-pub fn mount_fuse(mountpoint: &Path, allow_other: bool) -> io::Result<Mounted> {
+pub fn mount_fuse(mountpoint: &Path, allow_other: bool, read_only: bool) -> io::Result<Mounted> {
     let dev = match File::options().read(true).write(true).open(DEV_FUSE) {
         Ok(dev) => dev,
         // Unprivileged users may not open /dev/fuse; the setuid helper can.
@@ -176,7 +176,11 @@ pub fn mount_fuse(mountpoint: &Path, allow_other: bool) -> io::Result<Mounted> {
     let fstype = CString::new(FSTYPE).map_err(io::Error::other)?;
     let target = cstring(mountpoint)?;
     let data = CString::new(data).map_err(io::Error::other)?;
-    let flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+    let mut flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+    if read_only {
+        // MS_RDONLY: the kernel answers every write with EROFS itself.
+        flags |= libc::MS_RDONLY;
+    }
     // SAFETY: every pointer is a valid NUL-terminated string that outlives
     // the call.
     let rc = unsafe {
@@ -202,7 +206,11 @@ pub fn mount_fuse(mountpoint: &Path, allow_other: bool) -> io::Result<Mounted> {
 /// call mount(2) or open /dev/fuse): it mounts `fuse.mmfs` at `mountpoint`
 /// and hands the /dev/fuse descriptor back over a socket (`_FUSE_COMMFD`),
 /// as libfuse does.
-pub fn mount_fusermount(mountpoint: &Path, allow_other: bool) -> io::Result<OwnedFd> {
+pub fn mount_fusermount(
+    mountpoint: &Path,
+    allow_other: bool,
+    read_only: bool,
+) -> io::Result<OwnedFd> {
     use std::os::unix::net::UnixStream;
     use std::os::unix::process::CommandExt;
     let (ours, theirs) = UnixStream::pair()?;
@@ -210,6 +218,9 @@ pub fn mount_fusermount(mountpoint: &Path, allow_other: bool) -> io::Result<Owne
         format!("fsname={FSNAME},subtype=mmfs,default_permissions,nosuid,nodev,noexec");
     if allow_other {
         options.push_str(",allow_other");
+    }
+    if read_only {
+        options.push_str(",ro");
     }
     let their_fd = theirs.as_raw_fd();
     let mut cmd = Command::new(FUSERMOUNT);
