@@ -240,6 +240,11 @@ fn fs_errno(err: &MmError) -> Errno {
     }
 }
 
+/// True when an open asks for read access.
+fn mode_reads(flags: OpenFlags) -> bool {
+    flags.acc_mode() != OpenAccMode::O_WRONLY
+}
+
 /// Run a request handler; a panic is logged and the request fails with EIO
 /// (fuser answers a dropped reply with EIO) instead of taking the daemon's
 /// worker thread down.
@@ -473,6 +478,12 @@ impl MmFs {
                 StaticKind::Ctl => ctl(Scope::System, None),
                 StaticKind::Sysctl { path, writable } => {
                     if writes && !writable {
+                        return Err(Errno::EACCES);
+                    }
+                    // Write-only tunables (drop_caches): procfs refuses
+                    // reads even to root.
+                    let mode = self.static_node(index)?.mode;
+                    if mode_reads(flags) && mode & 0o444 == 0 {
                         return Err(Errno::EACCES);
                     }
                     file(Source::Sysctl(path))

@@ -231,7 +231,9 @@ impl StaticTree {
             for part in parts {
                 dir = tree.add_dir(dir, part);
             }
-            let writable = entry.writable();
+            // Open for writing wherever Linux's mode allows it; writes to
+            // the unmodelled tunables then fail with EPERM and a dmesg line.
+            let writable = entry.mode & 0o200 != 0;
             tree.add(dir, file, StaticKind::Sysctl { path, writable }, entry.mode);
         }
         tree

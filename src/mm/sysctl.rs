@@ -3,7 +3,10 @@
 //!
 //! The table drives everything: the files of the tree, what a read shows,
 //! which writes apply, their range and what a write sets off
-//! (`min_free_kbytes_sysctl_handler` recomputes the watermarks).
+//! (`min_free_kbytes_sysctl_handler` recomputes the watermarks). Every file
+//! of Linux 6.18's /proc/sys/vm is here: the ones mmfs does not model read
+//! the kernel's default (or the value the kernel derives for this machine)
+//! and refuse writes with EPERM.
 
 use super::Kernel;
 use super::error::{MmError, MmResult};
@@ -29,26 +32,50 @@ impl Default for Sysctl {
     }
 }
 
+/// What a read of an entry shows.
+#[derive(Clone, Copy)]
+pub enum Show {
+    /// A number of the simulation.
+    Num(fn(&Kernel) -> u64),
+    /// Text the kernel derives (one line, without its newline).
+    Text(fn(&Kernel) -> String),
+    /// Linux 6.18's default of a tunable mmfs does not model.
+    Fixed(&'static str),
+}
+
 /// One entry of the table (`struct ctl_table`).
 pub struct CtlTable {
     /// Path under `/proc/sys` (`vm/swappiness`).
     pub procname: &'static str,
-    /// File mode: 0644 when writes apply, 0444 when read-only.
+    /// File mode, as Linux's (0644, 0444, write-only 0200, 0600).
     pub mode: u16,
     /// Smallest value a write may set (`extra1`).
     pub min: u64,
     /// Largest value a write may set (`extra2`).
     pub max: u64,
     /// The current value.
-    pub get: fn(&Kernel) -> u64,
-    /// The `proc_handler`'s effect of a write in range; None: read-only.
+    pub show: Show,
+    /// The `proc_handler`'s effect of a write in range; None: writes are
+    /// refused (EPERM for the modes that allow them).
     pub set: Option<fn(&mut Kernel, u64)>,
 }
 
 impl CtlTable {
-    /// True when writes apply.
+    /// True when writes apply (the tunables mmfs models).
     pub fn writable(&self) -> bool {
         self.set.is_some()
+    }
+
+    /// An unmodelled tunable: Linux's mode and default, writes refused.
+    const fn fixed(procname: &'static str, mode: u16, value: &'static str) -> CtlTable {
+        CtlTable {
+            procname,
+            mode,
+            min: 0,
+            max: 0,
+            show: Show::Fixed(value),
+            set: None,
+        }
     }
 }
 
@@ -62,7 +89,7 @@ pub static SYSCTL_TABLE: &[CtlTable] = &[
         mode: 0o644,
         min: 0,
         max: INT_MAX,
-        get: |k| k.page_alloc.min_free_kbytes,
+        show: Show::Num(|k| k.page_alloc.min_free_kbytes),
         set: Some(|k, v| {
             k.page_alloc.min_free_kbytes = v;
             k.page_alloc.setup_watermarks();
@@ -73,7 +100,7 @@ pub static SYSCTL_TABLE: &[CtlTable] = &[
         mode: 0o644,
         min: 1,
         max: 3000,
-        get: |k| k.page_alloc.watermark_scale_factor,
+        show: Show::Num(|k| k.page_alloc.watermark_scale_factor),
         set: Some(|k, v| {
             k.page_alloc.watermark_scale_factor = v;
             k.page_alloc.setup_watermarks();
@@ -84,7 +111,7 @@ pub static SYSCTL_TABLE: &[CtlTable] = &[
         mode: 0o644,
         min: 0,
         max: 200,
-        get: |k| k.sysctl.swappiness,
+        show: Show::Num(|k| k.sysctl.swappiness),
         set: Some(|k, v| k.sysctl.swappiness = v),
     },
     CtlTable {
@@ -92,7 +119,7 @@ pub static SYSCTL_TABLE: &[CtlTable] = &[
         mode: 0o644,
         min: 0,
         max: 2,
-        get: |k| k.sysctl.overcommit_memory,
+        show: Show::Num(|k| k.sysctl.overcommit_memory),
         set: Some(|k, v| k.sysctl.overcommit_memory = v),
     },
     CtlTable {
@@ -100,15 +127,103 @@ pub static SYSCTL_TABLE: &[CtlTable] = &[
         mode: 0o644,
         min: 0,
         max: INT_MAX,
-        get: |k| k.sysctl.overcommit_ratio,
+        show: Show::Num(|k| k.sysctl.overcommit_ratio),
         set: Some(|k, v| k.sysctl.overcommit_ratio = v),
     },
+    CtlTable {
+        procname: "vm/admin_reserve_kbytes",
+        mode: 0o644,
+        min: 0,
+        max: 0,
+        show: Show::Num(|k| k.procs.admin_reserve_pages * 4),
+        set: None,
+    },
+    CtlTable {
+        procname: "vm/user_reserve_kbytes",
+        mode: 0o644,
+        min: 0,
+        max: 0,
+        show: Show::Num(|k| k.procs.user_reserve_pages * 4),
+        set: None,
+    },
+    CtlTable {
+        procname: "vm/max_map_count",
+        mode: 0o644,
+        min: 0,
+        max: 0,
+        show: Show::Num(|_| super::mmap::MAX_MAP_COUNT as u64),
+        set: None,
+    },
+    CtlTable {
+        procname: "vm/mmap_min_addr",
+        mode: 0o644,
+        min: 0,
+        max: 0,
+        show: Show::Num(|_| super::mmap::MMAP_MIN_ADDR),
+        set: None,
+    },
+    CtlTable {
+        procname: "vm/lowmem_reserve_ratio",
+        mode: 0o644,
+        min: 0,
+        max: 0,
+        // One ratio per configured zone (DMA, DMA32, Normal, Movable,
+        // Device on x86_64; DMA, Normal, HighMem, Movable on i386), tab
+        // separated as proc_dointvec prints arrays.
+        show: Show::Text(|k| match k.config.arch {
+            super::types::Arch::X86_64 => "256\t256\t32\t0\t0".to_string(),
+            super::types::Arch::I386 => "256\t32\t0\t0".to_string(),
+        }),
+        set: None,
+    },
+    CtlTable::fixed("vm/compact_memory", 0o200, ""),
+    CtlTable::fixed("vm/compact_unevictable_allowed", 0o644, "1"),
+    CtlTable::fixed("vm/compaction_proactiveness", 0o644, "20"),
+    CtlTable::fixed("vm/defrag_mode", 0o644, "0"),
+    CtlTable::fixed("vm/dirty_background_bytes", 0o644, "0"),
+    CtlTable::fixed("vm/dirty_background_ratio", 0o644, "10"),
+    CtlTable::fixed("vm/dirty_bytes", 0o644, "0"),
+    CtlTable::fixed("vm/dirty_expire_centisecs", 0o644, "3000"),
+    CtlTable::fixed("vm/dirty_ratio", 0o644, "20"),
+    CtlTable::fixed("vm/dirty_writeback_centisecs", 0o644, "500"),
+    CtlTable::fixed("vm/dirtytime_expire_seconds", 0o644, "43200"),
+    CtlTable::fixed("vm/drop_caches", 0o200, ""),
+    CtlTable::fixed("vm/extfrag_threshold", 0o644, "500"),
+    CtlTable::fixed("vm/hugetlb_optimize_vmemmap", 0o644, "0"),
+    CtlTable::fixed("vm/hugetlb_shm_group", 0o644, "0"),
+    CtlTable::fixed("vm/laptop_mode", 0o644, "0"),
+    CtlTable::fixed("vm/legacy_va_layout", 0o644, "0"),
+    CtlTable::fixed("vm/memfd_noexec", 0o644, "0"),
+    CtlTable::fixed("vm/min_slab_ratio", 0o644, "5"),
+    CtlTable::fixed("vm/min_unmapped_ratio", 0o644, "1"),
+    CtlTable::fixed("vm/mmap_rnd_bits", 0o600, "28"),
+    CtlTable::fixed("vm/mmap_rnd_compat_bits", 0o600, "8"),
+    CtlTable::fixed("vm/nr_hugepages", 0o644, "0"),
+    CtlTable::fixed("vm/nr_hugepages_mempolicy", 0o644, "0"),
+    CtlTable::fixed("vm/nr_overcommit_hugepages", 0o644, "0"),
+    CtlTable::fixed("vm/numa_stat", 0o644, "1"),
+    CtlTable::fixed("vm/numa_zonelist_order", 0o644, "Node"),
+    CtlTable::fixed("vm/oom_dump_tasks", 0o644, "1"),
+    CtlTable::fixed("vm/oom_kill_allocating_task", 0o644, "0"),
+    CtlTable::fixed("vm/overcommit_kbytes", 0o644, "0"),
+    CtlTable::fixed("vm/page-cluster", 0o644, "3"),
+    CtlTable::fixed("vm/page_lock_unfairness", 0o644, "5"),
+    CtlTable::fixed("vm/panic_on_oom", 0o644, "0"),
+    CtlTable::fixed("vm/percpu_pagelist_high_fraction", 0o644, "0"),
+    CtlTable::fixed("vm/shrink_inodes_with_pagecache", 0o644, "0"),
+    CtlTable::fixed("vm/stat_interval", 0o644, "1"),
+    CtlTable::fixed("vm/stat_refresh", 0o600, ""),
+    CtlTable::fixed("vm/unprivileged_userfaultfd", 0o644, "0"),
+    CtlTable::fixed("vm/vfs_cache_pressure", 0o644, "100"),
+    CtlTable::fixed("vm/vfs_cache_pressure_denom", 0o644, "100"),
+    CtlTable::fixed("vm/watermark_boost_factor", 0o644, "15000"),
+    CtlTable::fixed("vm/zone_reclaim_mode", 0o644, "0"),
     CtlTable {
         procname: "kernel/ns_last_pid",
         mode: 0o444,
         min: 0,
         max: 0,
-        get: |k| u64::from(k.ns_last_pid),
+        show: Show::Num(|k| u64::from(k.ns_last_pid)),
         set: None,
     },
 ];
@@ -131,7 +246,13 @@ impl Kernel {
     pub fn sysctl_read(&self, path: &str) -> MmResult<String> {
         let entry =
             find_sysctl(path).ok_or_else(|| MmError::NotFound(format!("no sysctl {path}")))?;
-        Ok(format!("{}\n", (entry.get)(self)))
+        Ok(match entry.show {
+            // Write-only files (drop_caches, compact_memory) have nothing to show.
+            Show::Fixed("") => String::new(),
+            Show::Fixed(text) => format!("{text}\n"),
+            Show::Num(get) => format!("{}\n", get(self)),
+            Show::Text(get) => format!("{}\n", get(self)),
+        })
     }
 
     /// Write a sysctl (`proc_dointvec_minmax`): a decimal integer in the
@@ -140,7 +261,13 @@ impl Kernel {
         let entry =
             find_sysctl(path).ok_or_else(|| MmError::NotFound(format!("no sysctl {path}")))?;
         let Some(set) = entry.set else {
-            return Err(MmError::Permission(format!("sys/{path} is read-only")));
+            return Err(MmError::Permission(if entry.mode & 0o200 != 0 {
+                format!(
+                    "vm tunable {path} is not modelled by mmfs (it reads Linux 6.18's default); writes are refused"
+                )
+            } else {
+                format!("sys/{path} is read-only")
+            }));
         };
         let trimmed = text.trim();
         let value: u64 = trimmed.parse().map_err(|_| {
@@ -193,7 +320,7 @@ mod tests {
     fn names_are_unique() {
         for (i, a) in SYSCTL_TABLE.iter().enumerate() {
             assert!(SYSCTL_TABLE[..i].iter().all(|b| b.procname != a.procname));
-            assert_eq!(a.writable(), a.mode & 0o200 != 0, "{}", a.procname);
+            assert!(!a.writable() || a.mode & 0o200 != 0, "{}", a.procname);
         }
     }
 }
