@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 
 use common::{MMFS, Mount, Scratch, mmfs, mounted, stderr};
 
-/// The longest a command may take to give up (it needs about 5 s).
-const WATCHDOG: Duration = Duration::from_secs(40);
+/// A guard against a true hang only: a command gives up after about 5 s;
+/// its time is printed, never asserted.
+const WATCHDOG: Duration = Duration::from_secs(120);
 
 /// A mount whose daemon is stopped. Dropping it continues the daemon, then
 /// the inner [`Mount`] unmounts (lazily) and ends it, even after a failed

@@ -185,32 +185,34 @@ impl Machine {
                     .map(|_| ())
             }
             Command::KmemCacheDestroy { name } => {
-                let busy = find_cache(k, &name)
-                    .and_then(|id| k.slab.cache(id).map(|c| (id, c)))
-                    .filter(|(_, c)| !c.is_boot() && c.active_objs() > 0);
-                if let Some((id, cache)) = busy {
-                    let tags: Vec<&str> = self
-                        .tags
-                        .objects
-                        .iter()
-                        .filter(|(_, objs)| objs.iter().any(|o| o.cache() == id))
-                        .map(|(tag, _)| tag)
-                        .collect();
-                    return Err(MmError::Busy(format!(
-                        "kmem_cache_destroy: {}: Slab cache still has objects ({} in use{}); free them first with kmem_cache_free tag=T",
-                        cache.name(),
-                        cache.active_objs(),
-                        if tags.is_empty() {
-                            String::new()
-                        } else {
-                            format!(", tags: {}", tags.join(", "))
-                        }
-                    )));
+                let Some((id, cache)) =
+                    find_cache(k, &name).and_then(|id| Some((id, k.slab.cache(id)?)))
+                else {
+                    return k.kmem_cache_destroy(&name);
+                };
+                if cache.is_boot() || cache.active_objs() == 0 {
+                    let exact = cache.name().to_string();
+                    return k.kmem_cache_destroy(&exact);
                 }
-                let exact = find_cache(k, &name)
-                    .and_then(|id| k.slab.cache(id))
-                    .map_or(name.clone(), |c| c.name().to_string());
-                k.kmem_cache_destroy(&exact)
+                // In use: the kernel would refuse too; the tags say where
+                // the objects are.
+                let tags: Vec<&str> = self
+                    .tags
+                    .objects
+                    .iter()
+                    .filter(|(_, objs)| objs.iter().any(|o| o.cache() == id))
+                    .map(|(tag, _)| tag)
+                    .collect();
+                Err(MmError::Busy(format!(
+                    "kmem_cache_destroy: {}: Slab cache still has objects ({} in use{}); free them first with kmem_cache_free tag=T",
+                    cache.name(),
+                    cache.active_objs(),
+                    if tags.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", tags: {}", tags.join(", "))
+                    }
+                )))
             }
             Command::KmemCacheAlloc { name, count, tag } => {
                 let id = find_cache(k, &name).ok_or_else(|| {

@@ -66,6 +66,18 @@ impl CtlTable {
         self.set.is_some()
     }
 
+    /// A value the kernel derives for this machine; writes refused.
+    const fn derived(procname: &'static str, show: Show) -> CtlTable {
+        CtlTable {
+            procname,
+            mode: 0o644,
+            min: 0,
+            max: 0,
+            show,
+            set: None,
+        }
+    }
+
     /// An unmodelled tunable: Linux's mode and default, writes refused.
     const fn fixed(procname: &'static str, mode: u16, value: &'static str) -> CtlTable {
         CtlTable {
@@ -130,52 +142,32 @@ pub static SYSCTL_TABLE: &[CtlTable] = &[
         show: Show::Num(|k| k.sysctl.overcommit_ratio),
         set: Some(|k, v| k.sysctl.overcommit_ratio = v),
     },
-    CtlTable {
-        procname: "vm/admin_reserve_kbytes",
-        mode: 0o644,
-        min: 0,
-        max: 0,
-        show: Show::Num(|k| k.procs.admin_reserve_pages * 4),
-        set: None,
-    },
-    CtlTable {
-        procname: "vm/user_reserve_kbytes",
-        mode: 0o644,
-        min: 0,
-        max: 0,
-        show: Show::Num(|k| k.procs.user_reserve_pages * 4),
-        set: None,
-    },
-    CtlTable {
-        procname: "vm/max_map_count",
-        mode: 0o644,
-        min: 0,
-        max: 0,
-        show: Show::Num(|_| super::mmap::MAX_MAP_COUNT as u64),
-        set: None,
-    },
-    CtlTable {
-        procname: "vm/mmap_min_addr",
-        mode: 0o644,
-        min: 0,
-        max: 0,
-        show: Show::Num(|_| super::mmap::MMAP_MIN_ADDR),
-        set: None,
-    },
-    CtlTable {
-        procname: "vm/lowmem_reserve_ratio",
-        mode: 0o644,
-        min: 0,
-        max: 0,
+    CtlTable::derived(
+        "vm/admin_reserve_kbytes",
+        Show::Num(|k| k.procs.admin_reserve_pages * 4),
+    ),
+    CtlTable::derived(
+        "vm/user_reserve_kbytes",
+        Show::Num(|k| k.procs.user_reserve_pages * 4),
+    ),
+    CtlTable::derived(
+        "vm/max_map_count",
+        Show::Num(|_| super::mmap::MAX_MAP_COUNT as u64),
+    ),
+    CtlTable::derived(
+        "vm/mmap_min_addr",
+        Show::Num(|_| super::mmap::MMAP_MIN_ADDR),
+    ),
+    CtlTable::derived(
+        "vm/lowmem_reserve_ratio",
         // One ratio per configured zone (DMA, DMA32, Normal, Movable,
         // Device on x86_64; DMA, Normal, HighMem, Movable on i386), tab
         // separated as proc_dointvec prints arrays.
-        show: Show::Text(|k| match k.config.arch {
+        Show::Text(|k| match k.config.arch {
             super::types::Arch::X86_64 => "256\t256\t32\t0\t0".to_string(),
             super::types::Arch::I386 => "256\t32\t0\t0".to_string(),
         }),
-        set: None,
-    },
+    ),
     CtlTable::fixed("vm/compact_memory", 0o200, ""),
     CtlTable::fixed("vm/compact_unevictable_allowed", 0o644, "1"),
     CtlTable::fixed("vm/compaction_proactiveness", 0o644, "20"),
