@@ -323,10 +323,13 @@ fn namespace_init(mount: &Path, argv: &[CString], progress: libc::c_int) -> io::
     unsafe {
         libc::close(progress);
     }
+    let sysinfo = crate::exec_sysinfo::prepare(mount);
     // SAFETY: fork + execvp with valid argv; the parent waits.
     let code = match unsafe { libc::fork() } {
         -1 => return Err(io::Error::last_os_error()),
         0 => unsafe {
+            // First, while the process is still privileged.
+            sysinfo.install();
             let mut ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
             ptrs.push(std::ptr::null());
             libc::execvp(ptrs[0], ptrs.as_ptr());
@@ -338,7 +341,10 @@ fn namespace_init(mount: &Path, argv: &[CString], progress: libc::c_int) -> io::
                 126
             })
         },
-        child => wait_status(child),
+        child => {
+            sysinfo.supervise();
+            wait_status(child)
+        }
     };
     for child in placeholders {
         // SAFETY: killing and reaping our own children.
