@@ -62,6 +62,10 @@ enum Cmd {
     },
     /// Run COMMAND in private mount and pid namespaces where the simulated
     /// files stand over /proc (free, vmstat, swapon, slabtop, ps, pmap, top).
+    ///
+    /// sysinfo(2) answers from the simulation too (seccomp user
+    /// notification), so sysconf(_SC_PHYS_PAGES) is the simulated RAM;
+    /// MMFS_EXEC_NO_SECCOMP=1 leaves it to the host.
     Exec {
         /// The mount point of an mmfs mount.
         mountpoint: PathBuf,

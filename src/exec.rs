@@ -328,7 +328,7 @@ fn namespace_init(mount: &Path, argv: &[CString], progress: libc::c_int) -> io::
     let code = match unsafe { libc::fork() } {
         -1 => return Err(io::Error::last_os_error()),
         0 => unsafe {
-            // First, while the process is still privileged.
+            // sysinfo(2) from the simulation: first, while still privileged.
             sysinfo.install();
             let mut ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
             ptrs.push(std::ptr::null());
