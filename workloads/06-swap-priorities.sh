@@ -2,9 +2,14 @@
 # Several swap areas: the highest priority fills first; equal priorities take
 # turns page by page. One area is a real host file made by util-linux mkswap.
 . "$(dirname "$0")/lib.sh" "$@"
+# A fixed path, so that the output (and /proc/swaps) is the same every run.
 file=/tmp/mmfs-workload-06.swap
+# However the script ends, the file is switched off and removed.
+trap 'echo "swapoff $file" > "$MNT/ctl" 2>/dev/null || true; rm -f "$file"' EXIT
 rm -f "$file"
-truncate -s 64M "$file" && chmod 600 "$file"
+# Written out, not sparse: mkswap(8) warns about files with holes (the
+# kernel may refuse them).
+(umask 077 && dd if=/dev/zero of="$file" bs=1M count=64 status=none)
 mkswap "$file" >/dev/null
 ctl "mkswap /dev/sdc1 64M"
 ctl "mkswap /dev/sdd1 64M"
@@ -32,4 +37,10 @@ check "file full" [ "$(used "$file")" -eq 65532 ]
 check "equal priorities alternate (sdc1 $c kB, sdd1 $d kB)" [ $(( c - d )) -le 4 ] 
 check "swapon -s parses it" bash -c "LIBMOUNT_SWAPS='$MNT/swaps' swapon -s | grep -q sdc1"
 LIBMOUNT_SWAPS="$MNT/swaps" swapon --show
+
+say "swapoff of the file brings its pages back; the file is removed"
+ctl "swapoff $file"
+rm -f "$file"
+cat "$MNT/swaps"
+check "the file is off" [ -z "$(used "$file")" ]
 pass

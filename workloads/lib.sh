@@ -1,7 +1,8 @@
 # Shared helpers for the workloads. Source it: . "$(dirname "$0")/lib.sh" "$@"
-# Every workload takes the mountpoint of a fresh default machine as $1.
+# Every workload takes the mountpoint of a fresh default machine as $1 (else
+# $MNT, else mountfs/mnt).
 set -euo pipefail
-MNT=${1:-mountfs/mnt}
+MNT=${1:-${MNT:-mountfs/mnt}}
 if [ ! -e "$MNT/buddyinfo" ]; then
     echo "error: $MNT is not an mmfs mount; mount one first: ./mountfs/mount" >&2
     exit 2

@@ -172,6 +172,11 @@ pub struct Layout {
     pub legacy_base: u64,
     /// start_brk: the heap begins here, after the (unsimulated) program.
     pub start_brk: u64,
+    /// CONFIG_TRANSPARENT_HUGEPAGE on a 64-bit kernel: `__get_unmapped_area`
+    /// puts anonymous private mappings whose length is a multiple of
+    /// PMD_SIZE on a PMD boundary (`thp_get_unmapped_area_vmflags`). Off on
+    /// i386 (`__thp_get_unmapped_area` returns 0 without CONFIG_64BIT).
+    pub thp_align: bool,
 }
 
 impl Layout {
@@ -185,6 +190,7 @@ impl Layout {
                 mmap_base: 0x7fff_f7ff_f000,
                 legacy_base: 0x2aaa_aaaa_a000,
                 start_brk: 0x5555_5555_9000,
+                thp_align: true,
             },
             Arch::I386 => Layout {
                 task_size: 0xc000_0000,
@@ -192,6 +198,7 @@ impl Layout {
                 mmap_base: 0xb800_0000,
                 legacy_base: 0x4000_0000,
                 start_brk: 0x0804_c000,
+                thp_align: false,
             },
         }
     }
@@ -199,6 +206,10 @@ impl Layout {
 
 /// `stack_guard_gap`: 256 pages kept free below a stack.
 pub const STACK_GUARD_GAP: u64 = 256 * PAGE_SIZE;
+/// PMD_SIZE on x86_64 (a PMD-mapped THP): the alignment
+/// `thp_get_unmapped_area_vmflags` gives anonymous mappings of a multiple
+/// of it.
+pub const PMD_SIZE: u64 = 2 << 20;
 /// vm.mmap_min_addr.
 pub const MMAP_MIN_ADDR: u64 = 65536;
 /// vm.max_map_count.
@@ -473,6 +484,57 @@ impl MmStruct {
                 .next()
                 .is_none_or(|(_, v)| end <= Self::start_gap(v));
         fits.then_some(gap_start)
+    }
+
+    /// `mm_get_unmapped_area` without a hint on an MMF_TOPDOWN mm (x86's
+    /// `arch_get_unmapped_area_topdown`): the highest free range below
+    /// mmap_base, else (its `bottomup:` fallback, `arch_get_unmapped_area`)
+    /// the lowest from TASK_UNMAPPED_BASE up.
+    pub fn mm_get_unmapped_area(&self, len: u64) -> Option<u64> {
+        let layout = self.layout;
+        self.unmapped_area_topdown(len, PAGE_SIZE, layout.mmap_base)
+            .or_else(|| self.unmapped_area(len, layout.legacy_base, layout.task_size))
+    }
+
+    /// `__get_unmapped_area(NULL, 0, len, 0, MAP_PRIVATE | MAP_ANONYMOUS)`:
+    /// where an anonymous private mapping without an address goes. Linux
+    /// 6.18 sends it through `thp_get_unmapped_area_vmflags` when THP is
+    /// configured, there is no hint and `IS_ALIGNED(len, PMD_SIZE)` —
+    /// whatever `transparent_hugepage/enabled` says — so it starts on a 2M
+    /// boundary; the search for the padded length can leave a gap above it
+    /// that keeps it from merging with its neighbour.
+    pub fn get_unmapped_area(&self, len: u64) -> Option<u64> {
+        if self.layout.thp_align && len.is_multiple_of(PMD_SIZE) {
+            // thp_get_unmapped_area_vmflags: the aligned try, then the
+            // normal search (the padding may be what failed).
+            if let Some(addr) = self.thp_get_unmapped_area(len) {
+                return Some(addr);
+            }
+        }
+        self.mm_get_unmapped_area(len)
+    }
+
+    /// `__thp_get_unmapped_area(NULL, 0, len, off = 0, flags, PMD_SIZE)`:
+    /// search for `len + PMD_SIZE`, then move up to the PMD boundary inside
+    /// that range; `None` is its `return 0` (the caller retries unpadded).
+    fn thp_get_unmapped_area(&self, len: u64) -> Option<u64> {
+        let size = PMD_SIZE;
+        // off = 0 for anonymous memory: off_end = len, off_align = 0, and
+        // `off_end - off_align < size` gives up on anything shorter.
+        if len < size {
+            return None;
+        }
+        let len_pad = len.checked_add(size)?;
+        let ret = self.mm_get_unmapped_area(len_pad)?;
+        // `ret == addr` cannot happen: addr is 0 (no hint).
+        let off_sub = 0u64.wrapping_sub(ret) & (size - 1);
+        // MMF_TOPDOWN (the only layout simulated): an already aligned
+        // range is used from its top, so the mapping ends where the padded
+        // range ends (against the mapping above, if any).
+        if off_sub == 0 {
+            return Some(ret + size);
+        }
+        Some(ret + off_sub)
     }
 
     pub(crate) fn new_anon_vma(&mut self, object: Option<SlabObject>) -> u32 {
@@ -830,15 +892,12 @@ impl Kernel {
                 }
                 a
             }
-            None => mm
-                .unmapped_area_topdown(len, PAGE_SIZE, layout.mmap_base)
-                .or_else(|| mm.unmapped_area(len, layout.legacy_base, layout.task_size))
-                .ok_or_else(|| {
-                    MmError::NoMemory(format!(
-                        "mmap: no free range of {} kB in the address space",
-                        len >> 10
-                    ))
-                })?,
+            None => mm.get_unmapped_area(len).ok_or_else(|| {
+                MmError::NoMemory(format!(
+                    "mmap: no free range of {} kB in the address space",
+                    len >> 10
+                ))
+            })?,
         };
         let flags = VmFlags::anon(prot);
         if flags.is_accounted() {
@@ -1055,6 +1114,112 @@ mod tests {
         assert_eq!(vma_objects(&k), objs + 1);
         // Nothing physical yet: the blank cheque.
         assert_eq!(mm(&k, pid).rss_anon, 3);
+    }
+
+    /// tests/reference/linux-samples/thp-align.c, run with `setarch -R` on
+    /// the capture machine (Linux 6.18.44 x86_64, THP `madvise`): expected
+    /// from the real kernel on this machine, thp-align.txt. Its lowest
+    /// mapping near mmap_base (libc) started at 0x7ffff7dd2000; a blocker
+    /// there gives the simulated process the same free space.
+    #[test]
+    fn pmd_multiple_mappings_are_thp_aligned_as_on_the_real_kernel() {
+        let (mut k, pid) = setup();
+        run(&mut k, pid, "mmap 0x22d000 addr=0x7ffff7dd2000 prot=r").unwrap();
+        let real_kernel: [(u64, u64); 9] = [
+            (4096, 0x7fff_f780_0000),     // 2M-aligned, 0x1d2000 gap above
+            (2048, 0x7fff_f760_0000),     // aligned, adjacent (ret + size)
+            (6144, 0x7fff_f700_0000),     // aligned, adjacent
+            (3072, 0x7fff_f6d0_0000),     // not a 2M multiple: plain search
+            (2048, 0x7fff_f6a0_0000),     // aligned: a 1M gap above it
+            (2048, 0x7fff_f680_0000),     // aligned, adjacent
+            (2048 + 4, 0x7fff_f65f_f000), // plain search, adjacent
+            (2048, 0x7fff_f620_0000),     // aligned: 0x1ff000 gap above
+            (2048, 0x7fff_f600_0000),     // aligned, adjacent
+        ];
+        for (i, &(kb, want)) in real_kernel.iter().enumerate() {
+            run(&mut k, pid, &format!("mmap {kb}K name=m{i}")).unwrap();
+            assert_eq!(addr(&k, pid, &format!("m{i}")), want, "mmap {kb}K (#{i})");
+        }
+        // The VMAs the real kernel's maps showed, unnamed: adjacent ones
+        // merge, the alignment gaps keep the three groups apart.
+        let (mut k, pid) = setup();
+        run(&mut k, pid, "mmap 0x22d000 addr=0x7ffff7dd2000 prot=r").unwrap();
+        for &(kb, want) in &real_kernel {
+            run(&mut k, pid, &format!("mmap {kb}K")).unwrap();
+            assert!(mm(&k, pid).vma_lookup(want).is_some(), "mmap {kb}K");
+        }
+        let vmas: Vec<(u64, u64)> = mm(&k, pid)
+            .vmas()
+            .filter(|v| (0x7fff_f600_0000..0x7fff_f7c0_0000).contains(&v.start))
+            .map(|v| (v.start, v.end))
+            .collect();
+        assert_eq!(
+            vmas,
+            [
+                (0x7fff_f600_0000, 0x7fff_f640_0000),
+                (0x7fff_f65f_f000, 0x7fff_f6c0_0000),
+                (0x7fff_f6d0_0000, 0x7fff_f7c0_0000),
+            ]
+        );
+    }
+
+    #[test]
+    fn thp_alignment_from_mmap_base_and_its_fallbacks() {
+        let (mut k, pid) = setup();
+        let base = 0x7fff_f7ff_f000u64;
+        // Nothing below mmap_base yet: the 4M+2M search ends at mmap_base,
+        // the mapping moves up to the 2M boundary, leaving 0x1ff000 free.
+        run(&mut k, pid, "mmap 4M name=a").unwrap();
+        assert_eq!(addr(&k, pid, "a"), 0x7fff_f7a0_0000);
+        assert_eq!(
+            mm(&k, pid).unmapped_area_topdown(PAGE_SIZE, PAGE_SIZE, base),
+            Some(base - PAGE_SIZE)
+        );
+        // A small mapping takes that gap, as on Linux.
+        run(&mut k, pid, "mmap 4K name=b").unwrap();
+        assert_eq!(addr(&k, pid, "b"), base - PAGE_SIZE);
+        // addr= (MAP_FIXED_NOREPLACE) is taken as given.
+        run(&mut k, pid, "mmap 2M addr=0x40001000 name=c").unwrap();
+        assert_eq!(addr(&k, pid, "c"), 0x4000_1000);
+
+        // Only 2M left below mmap_base and nothing free above it: the
+        // padded search fails both ways and the plain one takes the hole.
+        let (mut k, pid) = setup();
+        let stack = mm(&k, pid).stack_vma().unwrap().start;
+        let hole = base - PMD_SIZE;
+        run(
+            &mut k,
+            pid,
+            &format!("mmap {} addr=0x10000 prot=none", hole - 0x10000),
+        )
+        .unwrap();
+        run(
+            &mut k,
+            pid,
+            &format!(
+                "mmap {} addr={base:#x} prot=none",
+                stack - STACK_GUARD_GAP - base
+            ),
+        )
+        .unwrap();
+        run(&mut k, pid, "mmap 2M name=last").unwrap();
+        assert_eq!(addr(&k, pid, "last"), hole);
+        assert_eq!(hole % PMD_SIZE, PMD_SIZE - PAGE_SIZE);
+    }
+
+    #[test]
+    fn no_thp_alignment_on_i386() {
+        let mut k = boot(Arch::I386, 1 << 30);
+        let pid = spawn(&mut k, "test");
+        run(&mut k, pid, "mmap 4K name=a").unwrap();
+        run(&mut k, pid, "mmap 4M name=b").unwrap();
+        // CONFIG_64BIT is off: __thp_get_unmapped_area gives up at once.
+        assert_eq!(addr(&k, pid, "b"), 0xb800_0000 - PAGE_SIZE - (4 << 20));
+        // x86_64 aligns the same sequence.
+        let (mut k, pid) = setup();
+        run(&mut k, pid, "mmap 4K name=a").unwrap();
+        run(&mut k, pid, "mmap 4M name=b").unwrap();
+        assert_eq!(addr(&k, pid, "b"), 0x7fff_f7a0_0000);
     }
 
     #[test]
