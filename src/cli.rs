@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use mmfs::mm::MachineConfig;
+use mmfs::mm::cputime::ClockMode;
 use mmfs::mm::types::{Arch, parse_size};
 
 /// Exit status for bad usage (arguments, options, sizes).
@@ -95,8 +96,13 @@ struct MountArgs {
     /// bytes [default: /var/tmp].
     #[arg(long, value_name = "DIR")]
     swapdir: Option<PathBuf>,
+    /// What drives the simulated clock: `sim` (work and `tick` only,
+    /// deterministic) or `wall` (real time too; kswapd and LRU ageing run
+    /// by themselves) [default: sim].
+    #[arg(long, value_name = "sim|wall")]
+    clock: Option<String>,
     /// Mount options, comma-separated: mem=SIZE, arch=ARCH, allow_other, log=FILE,
-    /// swapdir=DIR, and the generic mount(8) options (ignored).
+    /// swapdir=DIR, clock=sim|wall, and the generic mount(8) options (ignored).
     #[arg(short = 'o', value_name = "OPTS")]
     options: Vec<String>,
 }
@@ -118,6 +124,8 @@ pub struct MountPlan {
     pub swapdir: Option<PathBuf>,
     /// `-o ro`: every write is EROFS.
     pub read_only: bool,
+    /// `--clock` / `-o clock=`.
+    pub clock: ClockMode,
     /// mount(8) `-f`: check everything, mount nothing.
     pub fake: bool,
     /// mount(8) `-v`: say what is done.
@@ -146,6 +154,7 @@ struct MountOpts {
     allow_other: bool,
     swapdir: Option<PathBuf>,
     read_only: bool,
+    clock: Option<String>,
 }
 
 /// The generic mount(8) options mmfs accepts and ignores.
@@ -181,6 +190,17 @@ const IGNORED_OPTIONS: &[&str] = &[
     "default_permissions",
 ];
 
+/// `--clock` / `-o clock=`: `sim` (the default) or `wall`.
+fn clock_mode(value: Option<&str>) -> Result<ClockMode, CliError> {
+    match value {
+        None | Some("sim") => Ok(ClockMode::Sim),
+        Some("wall") => Ok(ClockMode::Wall),
+        Some(other) => Err(CliError::usage(format!(
+            "--clock {other}: the clock is 'sim' (deterministic) or 'wall' (follows real time)"
+        ))),
+    }
+}
+
 /// Parse one `-o` list into `opts`. Unknown options are an error unless
 /// `sloppy` (mount -s).
 fn parse_options(list: &str, sloppy: bool, opts: &mut MountOpts) -> Result<(), CliError> {
@@ -190,6 +210,7 @@ fn parse_options(list: &str, sloppy: bool, opts: &mut MountOpts) -> Result<(), C
             Some(("arch", value)) => opts.arch = Some(value.to_string()),
             Some(("log", value)) => opts.log = Some(PathBuf::from(value)),
             Some(("swapdir", value)) => opts.swapdir = Some(PathBuf::from(value)),
+            Some(("clock", value)) => opts.clock = Some(value.to_string()),
             Some(("comment" | "fsname" | "subtype", _)) => {}
             _ if option == "allow_other" => opts.allow_other = true,
             _ if option == "ro" => opts.read_only = true,
@@ -205,7 +226,7 @@ fn parse_options(list: &str, sloppy: bool, opts: &mut MountOpts) -> Result<(), C
             _ => {
                 return Err(CliError::usage(format!(
                     "unknown mount option '{option}'; mmfs takes mem=SIZE, arch=x86_64|i386, \
-                     allow_other, log=FILE, swapdir=DIR and the generic mount(8) options"
+                     allow_other, log=FILE, swapdir=DIR, clock=sim|wall and the generic mount(8) options"
                 )));
             }
         }
@@ -308,6 +329,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Action, CliError> {
                 allow_other: opts.allow_other,
                 swapdir: args.swapdir.or(opts.swapdir),
                 read_only: opts.read_only,
+                clock: clock_mode(args.clock.as_deref().or(opts.clock.as_deref()))?,
                 fake: false,
                 verbose: false,
             }))
@@ -381,6 +403,7 @@ pub fn parse_helper(args: Vec<OsString>) -> Result<Action, CliError> {
         allow_other: opts.allow_other,
         swapdir: opts.swapdir,
         read_only: opts.read_only,
+        clock: clock_mode(opts.clock.as_deref())?,
         fake,
         verbose,
     }))

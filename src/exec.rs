@@ -26,6 +26,9 @@ pub const GLOBAL_BINDS: &[&str] = &[
     "buddyinfo",
     "zoneinfo",
     "pagetypeinfo",
+    "uptime",
+    "loadavg",
+    "pressure/memory",
     "partitions",
 ];
 

@@ -12,6 +12,7 @@ use std::ops::{Deref, DerefMut};
 use super::process::{AddrSpec, BrkArg, ProcessCommand, parse_process};
 use super::tags::Tags;
 use super::{Command, MAX_LINE, Scope, is_blank, parse_system};
+use crate::mm::cputime::ClockMode;
 use crate::mm::error::{MmError, MmResult};
 use crate::mm::page_alloc::PageKind;
 use crate::mm::process::comm_cut;
@@ -103,6 +104,13 @@ impl Machine {
         if len <= MAX_LINE && is_blank(line) {
             return Ok(None);
         }
+        // The command runs in its process's context (its CPU time), or in
+        // the writer's, which is no simulated task.
+        let task = match scope {
+            Scope::System => None,
+            Scope::Process(pid) => Some(pid),
+        };
+        self.kernel.switch_to(task);
         self.kernel.charge_command();
         let result = if len > MAX_LINE {
             Err(MmError::Invalid(format!(
@@ -125,14 +133,29 @@ impl Machine {
                 }
             }
         };
-        // Deferred kernel work: kswapd runs when the operation is over.
-        self.kernel.run_kswapd();
+        self.kernel.switch_to(None);
+        // Deferred kernel work: kswapd runs when the operation is over (on
+        // the wall clock, the ticker runs it as real time passes).
+        if self.kernel.clock_mode == ClockMode::Sim {
+            self.kernel.run_kswapd();
+        }
+        self.kernel.flush_cputime();
         if let Err(err) = &result {
             let quoted: String = line.trim().chars().take(200).collect();
             self.kernel
                 .printk(format!("mmfs: {}: \"{quoted}\": {err}", file_name(scope)));
         }
         result
+    }
+
+    /// The wall clock's tick: real time has reached `now_ns` (simulated
+    /// ns since boot). If the work done so far has not already taken the
+    /// clock past it, time passes: LRU ageing, and kswapd reclaiming as
+    /// far as that time allows.
+    pub fn wall_tick(&mut self, now_ns: u64) {
+        if now_ns > self.kernel.clock_ns {
+            self.kernel.advance_clock(now_ns, now_ns);
+        }
     }
 
     /// Apply a parsed command of `MOUNT/ctl`.
@@ -265,6 +288,12 @@ impl Machine {
     /// Apply a parsed command of `MOUNT/PID/ctl`.
     pub fn apply_process(&mut self, pid: Pid, command: ProcessCommand) -> MmResult<()> {
         let k = &mut self.kernel;
+        if let Some(t) = k.kthreads.get(pid) {
+            return Err(MmError::Permission(format!(
+                "pid {pid} ({}) is a kernel thread: it has no address space",
+                t.comm
+            )));
+        }
         let slot = k.procs.slot_of(pid)?;
         match command {
             ProcessCommand::Mmap {

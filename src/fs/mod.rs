@@ -67,6 +67,9 @@ const SNAPSHOT_MAX: usize = 1 << 20;
 /// Records rendered per step once a reader moves past the window.
 const WINDOW_STEP: usize = 64 << 10;
 
+/// The spawn sequence number standing for a kernel thread.
+const KTHREAD_SEQ: u64 = u64::MAX;
+
 /// The process a handle was opened on: its pid and its spawn sequence
 /// number, so a successor that reuses the pid is not mistaken for it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,11 +81,21 @@ struct ProcId {
 impl ProcId {
     /// The live process `pid`, if any.
     fn of(kernel: &Kernel, pid: Pid) -> Option<ProcId> {
+        if kernel.kthreads.get(pid).is_some() {
+            // Kernel threads never exit: one identity for ever.
+            return Some(ProcId {
+                pid,
+                seq: KTHREAD_SEQ,
+            });
+        }
         kernel.procs.by_pid(pid).map(|p| ProcId { pid, seq: p.seq })
     }
 
     /// ESRCH unless the process the handle was opened on still exists.
     fn check(self, kernel: &Kernel) -> Result<(), Errno> {
+        if self.seq == KTHREAD_SEQ && kernel.kthreads.get(self.pid).is_some() {
+            return Ok(());
+        }
         match kernel.procs.by_pid(self.pid) {
             Some(p) if p.seq == self.seq => Ok(()),
             _ => Err(Errno::ESRCH),
@@ -217,7 +230,7 @@ impl Handles {
 /// The filesystem: the simulated kernel behind its lock, the tree and the
 /// open handles.
 pub struct MmFs {
-    kernel: Mutex<Machine>,
+    kernel: Arc<Mutex<Machine>>,
     handles: Mutex<Handles>,
     tree: StaticTree,
     /// Owner of every file: the user who mounted.
@@ -261,10 +274,16 @@ fn guarded(op: &str, f: impl FnOnce()) {
 
 impl MmFs {
     /// Serve `kernel`, with every file owned by `uid`:`gid`.
+    /// The machine, for the daemon's other threads (the wall-clock
+    /// ticker): the same lock the request handlers take.
+    pub fn shared_machine(&self) -> Arc<Mutex<Machine>> {
+        Arc::clone(&self.kernel)
+    }
+
     pub fn new(kernel: Machine, uid: u32, gid: u32) -> MmFs {
         let version: Arc<[u8]> = crate::procfs::version::version(&kernel).into_bytes().into();
         MmFs {
-            kernel: Mutex::new(kernel),
+            kernel: Arc::new(Mutex::new(kernel)),
             handles: Mutex::new(Handles::default()),
             tree: StaticTree::build(),
             uid,
@@ -1242,7 +1261,7 @@ mod tests {
         write(&fs, a, "spawn one\nalloc_pages 0 tag=x\n# c\nspawn two\n").unwrap();
         write(&fs, b, "spawn three").unwrap();
         fs.finish_ctl(FileHandle(b), None).unwrap();
-        let pids = fs.kernel.lock().pids();
+        let pids = fs.kernel.lock().user_pids();
         let text = |ps: &[Pid]| ps.iter().map(|p| format!("{p}\n")).collect::<String>();
         // Byte by byte, as bash's `read` takes it from a stream.
         let first = fs.do_read(FileHandle(a), 0, 1).unwrap();
@@ -1329,7 +1348,8 @@ mod tests {
             .into_iter()
             .map(|e| e.3)
             .collect();
-        for &(name, _, _) in crate::procfs::GLOBAL_FILES {
+        for &(path, _, _) in crate::procfs::GLOBAL_FILES {
+            let name = path.split('/').next().unwrap();
             assert!(names.iter().any(|n| n == name), "{name}");
         }
         for name in ["ctl", "version", "sys", ".", ".."] {

@@ -217,8 +217,15 @@ impl StaticTree {
                 children: Vec::new(),
             }],
         };
-        for &(name, mode, file) in GLOBAL_FILES {
-            tree.add(0, name, StaticKind::Global(file), mode);
+        for &(path, mode, file) in GLOBAL_FILES {
+            // `pressure/memory`: directories on the way, as in /proc.
+            let mut parts: Vec<&str> = path.split('/').collect();
+            let Some(name) = parts.pop() else { continue };
+            let mut dir = 0;
+            for part in parts {
+                dir = tree.add_dir(dir, part);
+            }
+            tree.add(dir, name, StaticKind::Global(file), mode);
         }
         tree.add(0, "ctl", StaticKind::Ctl, CTL_MODE);
         tree.add(0, "version", StaticKind::Version, VERSION_MODE);

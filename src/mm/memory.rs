@@ -22,6 +22,7 @@
 //! entries.
 
 use super::Kernel;
+use super::cputime;
 use super::error::{MmError, MmResult};
 use super::page_alloc::PageKind;
 use super::swapfile::SwapEntry;
@@ -650,6 +651,7 @@ impl Kernel {
                         process.min_flt += 1;
                     }
                     self.events.pgfault += 1;
+                    self.account_system(cputime::MINOR_FAULT_NS);
                 } else if pte.is_none() || (write && pte.is_zero_page()) {
                     // do_anonymous_page (write) or wp_page_copy from the zero page.
                     let pfn = match self.alloc_user_page() {
@@ -674,6 +676,7 @@ impl Kernel {
                         process.min_flt += 1;
                     }
                     self.events.pgfault += 1;
+                    self.account_system(cputime::MINOR_FAULT_NS);
                     self.page_alloc.frames.set_rmap(pfn, slot, Vpn(v));
                     self.lru_add_anon(pfn);
                     self.mark_page_accessed(pfn);
@@ -695,9 +698,16 @@ impl Kernel {
                     if bits != pte.0 {
                         process.mm.pgtables.set_entry(table, index, Pte(bits));
                     }
+                    if bits & PTE_RW != pte.0 & PTE_RW {
+                        self.account_system(cputime::MINOR_FAULT_NS);
+                    }
                     self.mark_page_accessed(pte.pfn());
                 }
                 // A read of the zero page needs nothing.
+            }
+            if task {
+                // The task's own loads and stores over the pages.
+                self.account_user((table_end - vpn) * cputime::TOUCH_PAGE_NS);
             }
             vpn = table_end;
         }
@@ -713,7 +723,12 @@ impl Kernel {
         vma_write: bool,
         origin: FaultOrigin,
     ) -> MmResult<()> {
-        self.swap_in_pte(slot, vpn, vma_write)?;
+        // The task stalls on memory while the page is read (PSI).
+        self.psi_memstall_enter();
+        let read = self.swap_in_pte(slot, vpn, vma_write);
+        self.psi_memstall_leave();
+        read?;
+        self.account_system(cputime::MINOR_FAULT_NS);
         self.events.pgmajfault += 1;
         self.account_fault(slot, origin, true);
         Ok(())
@@ -745,6 +760,7 @@ impl Kernel {
         if let Some(bytes) = bytes {
             self.put_page_bytes(pfn, bytes);
         }
+        self.account_iowait(cputime::SWAP_PAGE_IO_NS);
         self.swap.free_slot(entry);
         self.events.pswpin += 1;
         self.events.pgpgin += PAGE_SIZE / 1024;
@@ -1093,7 +1109,8 @@ mod tests {
         assert_eq!(rss(&k, pid), 3);
         run(&mut k, pid, "touch big 512M").unwrap();
         assert_eq!(rss(&k, pid), 3 + (512 << 8));
-        assert_eq!(k.anon_mapped_pages(), 3 + (512 << 8));
+        // init's stack pages too.
+        assert_eq!(k.anon_mapped_pages(), 6 + (512 << 8));
     }
 
     #[test]
@@ -1173,7 +1190,7 @@ mod tests {
         }));
         // The process lives on.
         run(&mut k, pid, "touch stack 4K").unwrap();
-        assert_eq!(k.pids(), vec![pid]);
+        assert_eq!(k.user_pids(), vec![pid]);
         // PROT_NONE refuses reads too.
         run(&mut k, pid, "mprotect buf 16K none").unwrap();
         assert_eq!(

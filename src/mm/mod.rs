@@ -3,6 +3,8 @@
 
 pub mod cputime;
 pub mod error;
+pub mod kthread;
+pub mod loadavg;
 pub mod madvise;
 pub mod memory;
 pub mod mm_init;
@@ -14,6 +16,7 @@ pub mod page_alloc;
 pub mod page_contents;
 pub mod printk;
 pub mod process;
+pub mod psi;
 pub mod slab_common;
 pub mod slub;
 pub mod swap_store;
@@ -40,8 +43,6 @@ pub const MAX_MEM_X86_64: u64 = 1 << 40;
 pub const MAX_MEM_I386: u64 = 4 << 30;
 /// Simulated nanoseconds per `tick` (one jiffy at HZ=100).
 pub const TICK_NS: u64 = 10_000_000;
-/// Simulated nanoseconds every command costs, so log stamps advance.
-pub const COMMAND_NS: u64 = 1_000;
 /// Number of simulated CPUs (for /proc/stat).
 pub const NR_CPUS: u64 = 2;
 /// Fixed boot time (seconds since the epoch) shown as `btime`.
@@ -97,8 +98,13 @@ pub struct Kernel {
     pub dmesg: Dmesg,
     /// Simulated time since boot, in ns.
     pub clock_ns: u64,
-    /// Ticks the CPUs spent busy in the kernel (for /proc/stat).
-    pub system_ticks: u64,
+    /// CPU accounting on the clock: per-CPU and per-task times, load
+    /// average, PSI.
+    pub sched: cputime::Sched,
+    /// Kernel threads (kthreadd, kswapd0, …).
+    pub kthreads: kthread::KThreads,
+    /// What drives the clock.
+    pub clock_mode: cputime::ClockMode,
     /// vm tunables.
     pub sysctl: Sysctl,
     /// Event counters.
@@ -139,11 +145,13 @@ impl Kernel {
             page_alloc,
             dmesg: Dmesg::default(),
             clock_ns: 0,
-            system_ticks: 0,
+            sched: cputime::Sched::default(),
+            kthreads: kthread::KThreads::default(),
+            clock_mode: cputime::ClockMode::Sim,
             sysctl: Sysctl::default(),
             events: VmEvents::default(),
-            ns_last_pid: 1,
-            forks: 1,
+            ns_last_pid: 0,
+            forks: 0,
             lru,
             swap: swapfile::SwapState::default(),
             page_contents: page_contents::PageContents::default(),
@@ -156,6 +164,9 @@ impl Kernel {
         kernel.mem_init_print_info();
         kernel.kmem_cache_init()?;
         kernel.mm_init()?;
+        kernel.kthread_init()?;
+        kernel.kmem_cache_fill_baseline()?;
+        kernel.idle_until(cputime::BOOT_NS);
         Ok(kernel)
     }
 
@@ -164,10 +175,9 @@ impl Kernel {
         self.dmesg.log(self.clock_ns, text);
     }
 
-    /// Account one command's fixed cost on the simulated clock, so log
-    /// stamps advance.
+    /// Account one command's own cost on the simulated clock.
     pub fn charge_command(&mut self) {
-        self.clock_ns += COMMAND_NS;
+        self.account_system(cputime::COMMAND_NS);
     }
 
     /// Highest zone index a request may use, from a zone name.
@@ -210,12 +220,21 @@ impl Kernel {
         )
     }
 
-    /// Advance the simulated clock. Idle ticks only move the clock.
-    /// Each tick ages the active lists by one batch (second chance: clear
-    /// referenced bits, deactivate the unreferenced) and lets kswapd run.
-    /// Once the lists stop changing the remaining ticks only move the clock.
+    /// `tick N`: N jiffies pass. Each ages the active lists by one batch
+    /// (second chance: clear referenced bits, deactivate the unreferenced)
+    /// and lets kswapd run; once the lists stop changing the remaining
+    /// ticks only move the clock. The work happens within the ticks: the
+    /// clock ends at now + N jiffies, or later if the work took longer.
     pub fn tick(&mut self, ticks: u64) {
-        self.clock_ns += ticks * TICK_NS;
+        let target = self.clock_ns.saturating_add(ticks.saturating_mul(TICK_NS));
+        self.advance_clock(target, u64::MAX);
+    }
+
+    /// Let time pass until `target`: LRU ageing and kswapd, whose work may
+    /// go on until `kswapd_deadline` (the wall clock's ticker passes the
+    /// target itself, so kswapd keeps pace with real time).
+    pub fn advance_clock(&mut self, target: u64, kswapd_deadline: u64) {
+        let ticks = target.saturating_sub(self.clock_ns) / TICK_NS;
         let longest = self
             .lru
             .zones
@@ -225,17 +244,23 @@ impl Kernel {
             .unwrap_or(0);
         // Two passes over the longest list settle every page.
         let rounds = ticks.min((2 * longest).div_ceil(vmscan::SWAP_CLUSTER_MAX) + 1);
-        for _ in 0..rounds {
-            for zone in 0..self.lru.zones.len() {
-                if !self.lru.zones[zone].active_anon.is_empty() {
-                    self.shrink_active_list(zone, vmscan::SWAP_CLUSTER_MAX);
+        if rounds > 0 {
+            // Ageing is reclaim work: kswapd0's.
+            let prev = self.switch_to(Some(self.kthreads.kswapd));
+            for _ in 0..rounds {
+                for zone in 0..self.lru.zones.len() {
+                    if !self.lru.zones[zone].active_anon.is_empty() {
+                        self.shrink_active_list(zone, vmscan::SWAP_CLUSTER_MAX);
+                    }
+                }
+                if self.lru.kswapd_woken {
+                    self.kswapd_run_until(kswapd_deadline);
                 }
             }
-            if self.lru.kswapd_woken {
-                self.run_kswapd();
-            }
+            self.switch_to(prev);
         }
-        self.run_kswapd();
+        self.kswapd_run_until(kswapd_deadline);
+        self.idle_until(target);
     }
 
     /// Check every cross-subsystem invariant; tests call it after each command.
@@ -244,6 +269,7 @@ impl Kernel {
         self.check_lru()?;
         self.check_slab()?;
         self.check_process_invariants()?;
+        self.check_kthreads()?;
         Ok(())
     }
 }

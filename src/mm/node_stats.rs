@@ -92,10 +92,6 @@ pub struct NodeStats {
     pub node_unreclaimable: bool,
 
     // ---- scheduler (/proc/stat) --------------------------------------------
-    /// Ticks (USER_HZ) the CPUs together spent in user mode.
-    pub user_ticks: u64,
-    /// Ticks the CPUs together spent waiting for I/O.
-    pub iowait_ticks: u64,
     /// Context switches since boot (ctxt).
     pub nr_context_switches: u64,
     /// Runnable tasks (procs_running); the reader itself is one.
@@ -191,12 +187,10 @@ impl Kernel {
             committed_as_pages: self.committed_as(),
             // kswapd failures are not tracked yet.
             node_unreclaimable: false,
-            // No user code runs and no I/O waits.
-            user_ticks: 0,
-            iowait_ticks: 0,
-            // No scheduler: nothing switches.
-            nr_context_switches: 0,
-            // The task reading the file.
+            // cputime.rs: every switch between simulated tasks.
+            nr_context_switches: self.sched.nr_switches,
+            // The task reading the file; between commands nothing else
+            // runs or waits (the simulation is serial).
             nr_running: 1,
             nr_iowait: 0,
         }
@@ -221,8 +215,9 @@ mod tests {
         ] {
             assert_eq!(v.len(), zones);
         }
-        assert_eq!(s.nr_active_anon + s.nr_inactive_anon, 0);
-        assert_eq!(s.nr_anon_pages, 0);
+        // init's three stack pages.
+        assert_eq!(s.nr_active_anon + s.nr_inactive_anon, 3);
+        assert_eq!(s.nr_anon_pages, 3);
         assert_eq!(s.swap_total_pages, 0);
         assert_eq!(s.nr_running, 1);
         assert_eq!(super::NodeStats::zone(&s.nr_mlock, zones + 3), 0);

@@ -1266,6 +1266,15 @@ impl super::Kernel {
         highest: usize,
         kind: PageKind,
     ) -> Option<Pfn> {
+        // The allocating task stalls on memory for the whole attempt (PSI).
+        self.psi_memstall_enter();
+        let page = self.direct_reclaim_retries(order, highest, kind);
+        self.psi_memstall_leave();
+        page
+    }
+
+    /// The retry loop of [`Self::alloc_pages_direct_reclaim`].
+    fn direct_reclaim_retries(&mut self, order: Order, highest: usize, kind: PageKind) -> Option<Pfn> {
         let mut failures = 0;
         while failures < super::vmscan::MAX_RECLAIM_RETRIES {
             self.page_alloc.zones[highest].allocstall += 1;

@@ -70,6 +70,11 @@ pub struct Process {
     pub oom_score_adj: i64,
     /// Simulated time of the spawn, in ns since boot.
     pub start_time_ns: u64,
+    /// CPU time it used.
+    pub cputime: super::cputime::TaskTime,
+    /// Parent pid (init for processes spawned through `MOUNT/ctl`; 0 for
+    /// init itself).
+    pub ppid: Pid,
     /// The kernel stack block (THREAD_SIZE).
     pub kernel_stack: Pfn,
     /// Order of the kernel stack block.
@@ -96,6 +101,9 @@ pub struct Processes {
     pub user_zone: ZoneIdx,
     geometry: Geometry,
     next_seq: u64,
+    /// Lowest pid a user process may take: the ones below belong to init
+    /// and the kernel threads (see `kthread_init`).
+    pub pid_floor: u32,
 }
 
 impl Processes {
@@ -111,6 +119,7 @@ impl Processes {
             user_zone: ZoneIdx(0),
             geometry: Geometry::of(arch),
             next_seq: 0,
+            pid_floor: 1,
         }
     }
 
@@ -202,17 +211,17 @@ impl Processes {
         let min = if cursor > RESERVED_PIDS {
             RESERVED_PIDS
         } else {
-            2
+            self.pid_floor
         };
         let free = |p: &u32| !self.by_pid.contains_key(&Pid(*p));
-        (cursor.max(2)..PID_MAX)
+        (cursor.max(self.pid_floor)..PID_MAX)
             .find(free)
             .or_else(|| (min..cursor.min(PID_MAX)).find(free))
             .map(Pid)
             .ok_or_else(|| {
                 MmError::Again(format!(
                     "fork: all {} pids are in use (kernel.pid_max = {PID_MAX})",
-                    PID_MAX - 2
+                    PID_MAX - self.pid_floor
                 ))
             })
     }
@@ -277,9 +286,19 @@ impl Kernel {
         Ok(())
     }
 
-    /// Pids of the live processes, ascending.
+    /// Pids of the processes started after boot (not init, not the kernel
+    /// threads), ascending.
+    pub fn user_pids(&self) -> Vec<Pid> {
+        let floor = Pid(self.procs.pid_floor);
+        self.procs.pids().into_iter().filter(|&p| p >= floor).collect()
+    }
+
+    /// Pids of the live tasks (processes and kernel threads), ascending.
     pub fn pids(&self) -> Vec<Pid> {
-        self.procs.pids()
+        let mut pids = self.procs.pids();
+        pids.extend(self.kthreads.iter().map(|t| t.pid));
+        pids.sort_unstable();
+        pids
     }
 
     /// `spawn NAME`: fork + exec of a program with nothing but a stack:
@@ -324,6 +343,8 @@ impl Kernel {
             maj_flt: 0,
             oom_score_adj: 0,
             start_time_ns: self.clock_ns,
+            cputime: super::cputime::TaskTime::default(),
+            ppid: Pid(u32::from(pid.0 != 1)),
             kernel_stack: stack,
             kernel_stack_order: order,
             seq,
@@ -374,6 +395,12 @@ impl Kernel {
 
     /// `kill PID`: the process exits and everything it held goes back.
     pub fn kill(&mut self, pid: Pid) -> MmResult<()> {
+        if self.is_unkillable(pid) {
+            return Err(MmError::Permission(format!(
+                "pid {pid} is {}: it ignores SIGKILL",
+                if pid == Pid(1) { "init" } else { "a kernel thread" }
+            )));
+        }
         let slot = self.procs.slot_of(pid)?;
         self.exit_process(slot);
         Ok(())
@@ -604,7 +631,8 @@ impl Kernel {
         let mut best: Option<(i64, u64, &Process)> = None;
         // The tie-break is by seq, so the walk order does not matter.
         for p in self.procs.iter_unordered() {
-            if p.oom_score_adj == super::oom_kill::OOM_SCORE_ADJ_MIN {
+            // oom_unkillable_task: never the global init.
+            if p.oom_score_adj == super::oom_kill::OOM_SCORE_ADJ_MIN || p.pid == Pid(1) {
                 continue;
             }
             let points = (p.mm.rss_anon + p.mm.swap_ents + p.mm.pgtables.nr_tables()) as i64
@@ -616,9 +644,10 @@ impl Kernel {
         best.map(|(_, _, p)| oom_candidate(p))
     }
 
-    /// What the OOM killer needs about every process, oldest first.
+    /// What the OOM killer needs about every process it may kill (all but
+    /// init, `oom_unkillable_task`), oldest first.
     pub fn oom_candidates(&self) -> Vec<OomCandidate> {
-        let mut list: Vec<&Process> = self.procs.iter().collect();
+        let mut list: Vec<&Process> = self.procs.iter().filter(|p| p.pid != Pid(1)).collect();
         list.sort_by_key(|p| p.seq);
         list.into_iter().map(oom_candidate).collect()
     }
@@ -655,10 +684,12 @@ impl Kernel {
 
     /// Kernel stacks of all processes, in kB (NR_KERNEL_STACK_KB).
     pub fn kernel_stack_kb(&self) -> u64 {
-        self.procs
+        let user: u64 = self
+            .procs
             .iter()
             .map(|p| p.kernel_stack_order.pages() * 4)
-            .sum()
+            .sum();
+        user + self.kthreads.kernel_stack_pages() * 4
     }
 
     /// Page-table pages of all processes, PGDs included (NR_PAGETABLE).
@@ -964,8 +995,9 @@ mod tests {
     #[test]
     fn spawn_builds_a_fresh_process() {
         let (k, pid) = setup();
-        assert_eq!(pid, Pid(2));
-        assert_eq!(k.ns_last_pid, 2);
+        // init (1) and the kernel threads (2-5) come first.
+        assert_eq!(pid, Pid(6));
+        assert_eq!(k.ns_last_pid, 6);
         let p = k.procs.by_pid(pid).unwrap();
         let mm = &p.mm;
         let stack = mm.stack_vma().unwrap();
@@ -982,7 +1014,8 @@ mod tests {
         assert_eq!(mm.pgtables.nr_tables(), 3);
         assert_eq!(mm.stack_vm, 33);
         assert_eq!(mm.committed, 33);
-        assert_eq!(k.kernel_stack_kb(), 16);
+        // Ours, init's and the 4 kernel threads'.
+        assert_eq!(k.kernel_stack_kb(), 6 * 16);
         assert_eq!(
             k.page_alloc.frames.kind(p.kernel_stack),
             PageKind::KernelStack
@@ -1002,7 +1035,8 @@ mod tests {
         assert_eq!((stack.start, stack.end), (0xbffd_f000, 0xc000_0000));
         assert_eq!(p.mm.pgtables.nr_tables(), 1);
         assert_eq!(p.kernel_stack_order, Order(1));
-        assert_eq!(k.kernel_stack_kb(), 8);
+        // Ours, init's and the 4 kernel threads'.
+        assert_eq!(k.kernel_stack_kb(), 6 * 8);
     }
 
     #[test]
@@ -1039,13 +1073,14 @@ mod tests {
         sys(&mut k, &format!("kill {}", pid.0)).unwrap();
         assert_eq!(free_plus_slab(&k), before);
         assert!(k.page_contents.is_empty());
-        assert!(k.pids().is_empty());
+        assert!(k.user_pids().is_empty());
         for (cache, count) in caches.iter().zip(counts) {
             assert_eq!(objects(&k, *cache), count, "cache {cache:?}");
         }
-        assert_eq!(k.page_table_pages(), 0);
-        assert_eq!(k.anon_mapped_pages(), 0);
-        assert_eq!(k.committed_as(), 0);
+        // What is left is init's.
+        assert_eq!(k.page_table_pages(), 4);
+        assert_eq!(k.anon_mapped_pages(), 3);
+        assert_eq!(k.committed_as(), 33);
     }
 
     #[test]
@@ -1080,7 +1115,7 @@ mod tests {
         k.ns_last_pid = RESERVED_PIDS - 1;
         let c = spawn(&mut k, "c");
         assert_eq!(c, Pid(RESERVED_PIDS + 1));
-        assert_eq!(k.pids(), vec![first, b, c, a]);
+        assert_eq!(k.user_pids(), vec![first, b, c, a]);
         // The mm slot of a killed process is reused, lowest first.
         let slot_b = k.procs.slot_of(b).unwrap();
         sys(&mut k, &format!("kill {}", b.0)).unwrap();
@@ -1124,7 +1159,8 @@ mod tests {
         let ram = k.totalram_pages();
         assert_eq!(k.vm_commit_limit(), ram * 50 / 100);
         let committed = k.committed_as();
-        assert_eq!(committed, 33);
+        // init's stack and ours.
+        assert_eq!(committed, 2 * 33);
         // allowed = CommitLimit - min(total_vm / 32, user reserve); a
         // request passes while committed + pages < allowed.
         let total_vm = mm(&k, pid).total_vm;
@@ -1134,7 +1170,7 @@ mod tests {
         assert_eq!(err.errno(), libc::ENOMEM);
         assert!(k.dmesg.records().any(|r| {
             r.text
-                .starts_with("__vm_enough_memory: pid: 2, comm: test, bytes:")
+                .starts_with(&format!("__vm_enough_memory: pid: {pid}, comm: test, bytes:"))
         }));
         run(&mut k, pid, &format!("mmap {}", fits * PAGE_SIZE)).unwrap();
         assert_eq!(k.committed_as(), committed + fits);
@@ -1164,10 +1200,11 @@ mod tests {
         assert_eq!(err.errno(), libc::ENOMEM);
         run(&mut k, pid, &format!("mmap {}", ram * PAGE_SIZE)).unwrap();
         run(&mut k, pid, &format!("mmap {}", ram * PAGE_SIZE)).unwrap();
-        assert_eq!(k.committed_as(), 33 + 2 * ram);
+        // init's stack, ours, and the two mappings.
+        assert_eq!(k.committed_as(), 66 + 2 * ram);
         k.write_sysctl("vm/overcommit_memory", "1").unwrap();
         run(&mut k, pid, "mmap 64G").unwrap();
-        assert_eq!(k.committed_as(), 33 + 2 * ram + (16 << 20));
+        assert_eq!(k.committed_as(), 66 + 2 * ram + (16 << 20));
     }
 
     #[test]
@@ -1179,8 +1216,8 @@ mod tests {
         let err = sys(&mut k, "spawn nope").unwrap_err();
         assert_eq!(err.errno(), libc::ENOMEM);
         assert_eq!(free_plus_slab(&k), before);
-        assert!(k.pids().is_empty());
-        assert_eq!(k.ns_last_pid, 1);
+        assert!(k.user_pids().is_empty());
+        assert_eq!(k.ns_last_pid, 5);
     }
 
     #[test]
@@ -1193,11 +1230,11 @@ mod tests {
         let err = run(&mut k, hog, "touch a 1G").unwrap_err();
         assert_eq!(err.errno(), libc::ENOMEM);
         // The biggest process was the victim; the other lives on.
-        assert_eq!(k.pids(), vec![small]);
+        assert_eq!(k.user_pids(), vec![small]);
         assert!(
             k.dmesg
                 .records()
-                .any(|r| r.text.contains("Killed process 3 (hog)"))
+                .any(|r| r.text.contains(&format!("Killed process {hog} (hog)")))
         );
         run(&mut k, small, "touch stack 4K").unwrap();
     }

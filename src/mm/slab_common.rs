@@ -265,18 +265,33 @@ impl Kernel {
             let meta = self.alloc_cache_meta()?;
             self.slab.cache_mut(id)?.meta = Some(meta);
         }
+        self.printk(format!(
+            "SLUB: HWalign=64, Order=0-{SLUB_MAX_ORDER}, MinObjects=0, CPUs={}, Nodes=1",
+            super::NR_CPUS
+        ));
+        Ok(())
+    }
+
+    /// The rest of a running machine's slab objects (dentries, inodes,
+    /// buffers, …): after the boot tasks took theirs, every boot cache is
+    /// filled to the captured total and freed down to the captured active
+    /// count.
+    pub(crate) fn kmem_cache_fill_baseline(&mut self) -> MmResult<()> {
         for (index, boot) in BOOT_CACHES.iter().enumerate() {
             if boot.total == PER_CACHE || boot.total == 0 {
                 continue;
             }
             let id = CacheId(index as u16);
-            let mut objects = Vec::with_capacity(boot.total as usize);
-            for _ in 0..boot.total {
+            // The boot tasks' objects count in the capture's numbers.
+            let held = self.slab.cache(id).map_or(0, |c| c.active_objs());
+            let fill = u64::from(boot.total).saturating_sub(held);
+            let mut objects = Vec::with_capacity(fill as usize);
+            for _ in 0..fill {
                 objects.push(self.kmem_cache_alloc(id)?);
             }
             // Free the difference evenly spread, so those slabs stay
             // partial as on a machine that has been running a while.
-            let frees = (boot.total - boot.active) as usize;
+            let frees = (u64::from(boot.total - boot.active)).min(fill) as usize;
             let mut freed = vec![false; objects.len()];
             for j in 0..frees {
                 let victim = j * objects.len() / frees;
@@ -289,10 +304,6 @@ impl Kernel {
                 self.slab.shrinkable.extend(live.map(|(o, _)| *o));
             }
         }
-        self.printk(format!(
-            "SLUB: HWalign=64, Order=0-{SLUB_MAX_ORDER}, MinObjects=0, CPUs={}, Nodes=1",
-            super::NR_CPUS
-        ));
         Ok(())
     }
 

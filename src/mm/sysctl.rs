@@ -305,7 +305,8 @@ mod tests {
                 .errno(),
             libc::EPERM
         );
-        assert_eq!(k.sysctl_read("kernel/ns_last_pid").unwrap(), "1\n");
+        // The last kernel thread of the boot (kswapd0).
+        assert_eq!(k.sysctl_read("kernel/ns_last_pid").unwrap(), "5\n");
     }
 
     #[test]

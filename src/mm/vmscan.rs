@@ -6,6 +6,7 @@
 //! referenced page a second chance instead of evicting it.
 
 use super::Kernel;
+use super::cputime;
 use super::error::{MmError, MmResult};
 use super::page_alloc::{FLAG_ACTIVE, FLAG_LRU, FLAG_REFERENCED, FrameList};
 use super::types::{Order, Pfn};
@@ -31,6 +32,8 @@ pub struct Lru {
     pub kswapd_highest_zone: usize,
     /// Consecutive kswapd runs that reclaimed nothing.
     pub kswapd_failures: u32,
+    /// A `balance_pgdat` run was cut off by its deadline and continues.
+    pub kswapd_running: bool,
 }
 
 impl Lru {
@@ -186,6 +189,7 @@ impl Kernel {
             }
         }
         self.events.pgrefill += scanned;
+        self.account_system(scanned * cputime::RECLAIM_SCAN_NS);
     }
 
     /// `shrink_inactive_list`: referenced pages are activated (second
@@ -227,6 +231,7 @@ impl Kernel {
                 .inactive_anon
                 .push_head(&mut self.page_alloc.frames, pfn);
         }
+        self.account_system(result.scanned * cputime::RECLAIM_SCAN_NS);
         let e = &mut self.events;
         e.pgscan_anon += result.scanned;
         e.pgsteal_anon += result.reclaimed;
@@ -284,6 +289,9 @@ impl Kernel {
             self.swap.free_slot(entry);
             return false;
         }
+        // The write is waited for: simulated swap I/O completes in order.
+        self.account_system(cputime::PAGEOUT_NS);
+        self.account_iowait(cputime::SWAP_PAGE_IO_NS);
         self.events.pswpout += 1;
         self.events.pgpgout += super::types::PAGE_SIZE / 1024;
         true
@@ -405,32 +413,62 @@ impl Kernel {
     }
 
     /// Run kswapd if it was woken (`balance_pgdat`): reclaim until the node
-    /// is balanced or no progress is made. Deterministic: it runs at the end
-    /// of the command that woke it and on `tick`.
+    /// is balanced or no progress is made. With the simulated clock it runs
+    /// at the end of the command that woke it and on `tick`.
     pub fn run_kswapd(&mut self) {
+        self.kswapd_run_until(u64::MAX);
+    }
+
+    /// `balance_pgdat` until the clock reaches `deadline`: with the wall
+    /// clock kswapd works beside the workload as real time passes, and
+    /// stays woken when its time is up before the node is balanced. Its
+    /// work is kswapd0's CPU time and a memory stall of its own (PSI).
+    pub fn kswapd_run_until(&mut self, deadline: u64) {
         if !self.lru.kswapd_woken || self.node_unreclaimable() {
             self.lru.kswapd_woken = false;
+            self.lru.kswapd_running = false;
             return;
         }
-        self.lru.kswapd_woken = false;
         let highest = self.lru.kswapd_highest_zone;
         if self.pgdat_balanced(highest) {
-            // Woken, but another free already balanced the node.
-            self.events.kswapd_low_wmark_hit_quickly += 1;
+            self.lru.kswapd_woken = false;
+            if !self.lru.kswapd_running {
+                // Woken, but another free already balanced the node.
+                self.events.kswapd_low_wmark_hit_quickly += 1;
+            }
+            self.lru.kswapd_running = false;
             return;
         }
-        self.events.pageoutrun += 1;
+        if !self.lru.kswapd_running {
+            self.events.pageoutrun += 1;
+        }
+        let prev = self.switch_to(Some(self.kthreads.kswapd));
+        self.psi_memstall_enter();
         let mut progress = false;
+        let mut out_of_time = false;
         while !self.pgdat_balanced(highest) {
+            if self.clock_ns >= deadline {
+                out_of_time = true;
+                break;
+            }
             let r = self.shrink_node(SWAP_CLUSTER_MAX, highest, Reclaimer::Kswapd);
             if r.reclaimed == 0 {
                 break;
             }
             progress = true;
         }
+        self.psi_memstall_leave();
+        self.switch_to(prev);
         if progress {
             self.lru.kswapd_failures = 0;
-        } else {
+        }
+        if out_of_time {
+            self.lru.kswapd_running = true;
+            return;
+        }
+        self.lru.kswapd_woken = false;
+        self.lru.kswapd_running = false;
+        if !progress {
             self.lru.kswapd_failures += 1;
             self.events.kswapd_high_wmark_hit_quickly += 1;
         }

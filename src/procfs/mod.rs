@@ -5,6 +5,7 @@ pub mod meminfo;
 pub mod pagetypeinfo;
 pub mod physmap;
 pub mod pid;
+pub mod sched;
 pub mod slabinfo;
 pub mod stat;
 pub mod swaps;
@@ -41,6 +42,12 @@ pub enum GlobalFile {
     Partitions,
     /// A picture of physical memory
     Physmap,
+    /// /proc/uptime
+    Uptime,
+    /// /proc/loadavg
+    Loadavg,
+    /// /proc/pressure/memory
+    PressureMemory,
 }
 
 /// Name, mode and identity of every system-wide file, in directory order.
@@ -56,6 +63,9 @@ pub const GLOBAL_FILES: &[(&str, u16, GlobalFile)] = &[
     ("swaps", 0o444, GlobalFile::Swaps),
     ("partitions", 0o444, GlobalFile::Partitions),
     ("physmap", 0o444, GlobalFile::Physmap),
+    ("uptime", 0o444, GlobalFile::Uptime),
+    ("loadavg", 0o444, GlobalFile::Loadavg),
+    ("pressure/memory", 0o444, GlobalFile::PressureMemory),
 ];
 
 /// Render a system-wide file.
@@ -72,6 +82,9 @@ pub fn render_global(kernel: &Kernel, file: GlobalFile) -> String {
         GlobalFile::Swaps => swaps::swaps(kernel),
         GlobalFile::Partitions => swaps::partitions(kernel),
         GlobalFile::Physmap => physmap::physmap(kernel),
+        GlobalFile::Uptime => sched::uptime(kernel),
+        GlobalFile::Loadavg => sched::loadavg(kernel),
+        GlobalFile::PressureMemory => sched::pressure_memory(kernel),
     }
 }
 
@@ -121,6 +134,44 @@ pub fn dmesg(kernel: &Kernel) -> String {
         }
     }
     out
+}
+
+/// The part of a system file that does not follow the clock: every
+/// command costs simulated time, so a command that changes nothing else
+/// still moves these (dmesg, uptime, loadavg and PSI wholly; the cpu,
+/// intr and ctxt lines of stat). None when nothing is left.
+pub fn without_clock(file: GlobalFile, text: &str) -> Option<String> {
+    match file {
+        GlobalFile::Dmesg | GlobalFile::Uptime | GlobalFile::Loadavg | GlobalFile::PressureMemory => {
+            None
+        }
+        GlobalFile::Stat => Some(
+            text.lines()
+                .filter(|l| !l.starts_with("cpu") && !l.starts_with("intr") && !l.starts_with("ctxt"))
+                .map(|l| format!("{l}\n"))
+                .collect(),
+        ),
+        _ => Some(text.to_string()),
+    }
+}
+
+/// The part of a process file that does not follow the clock: stat
+/// without utime and stime, status without the context switches.
+pub fn pid_without_clock(file: pid::PidFile, text: &str) -> String {
+    match file {
+        pid::PidFile::Stat => text
+            .split(' ')
+            .enumerate()
+            .map(|(i, f)| if i == 13 || i == 14 { "-" } else { f })
+            .collect::<Vec<_>>()
+            .join(" "),
+        pid::PidFile::Status => text
+            .lines()
+            .filter(|l| !l.starts_with("voluntary_ctxt_switches"))
+            .map(|l| format!("{l}\n"))
+            .collect(),
+        _ => text.to_string(),
+    }
 }
 
 #[cfg(test)]

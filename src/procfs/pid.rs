@@ -10,6 +10,8 @@ use crate::mm::Kernel;
 use crate::mm::error::{MmError, MmResult};
 use crate::mm::mmap::{MmStruct, VM_EXEC, VmFlags, Vma};
 use crate::mm::oom_kill;
+use crate::mm::cputime::task_cpu;
+use crate::mm::kthread::KThread;
 use crate::mm::process::Process;
 use crate::mm::types::{Arch, MmSlot, PAGE_SHIFT, Pid};
 
@@ -58,6 +60,9 @@ pub const PID_FILES: &[(&str, u16, PidFile)] = &[
 
 /// Render one file of a process; ESRCH when the process does not exist.
 pub fn render_pid(kernel: &Kernel, pid: Pid, file: PidFile) -> MmResult<String> {
+    if let Some(t) = kernel.kthreads.get(pid) {
+        return render_kthread(kernel, t, file);
+    }
     let slot = kernel.procs.slot_of(pid)?;
     let p = kernel
         .procs
@@ -113,15 +118,68 @@ fn stat(kernel: &Kernel, p: &Process) -> String {
         u32::MAX as u64
     };
     format!(
-        "{pid} ({}) S 1 {pid} {pid} 0 -1 0 {} 0 {} 0 0 0 0 0 20 0 1 0 {start} {} {} {rsslim} 0 0 {} 0 0 0 0 0 0 1 0 0 17 0 0 0 0 0 0 0 0 {} 0 0 0 0 0\n",
+        "{pid} ({}) S {} {pid} {pid} 0 -1 {} {} 0 {} 0 {} {} 0 0 20 0 1 0 {start} {} {} {rsslim} 0 0 {} 0 0 0 0 0 0 1 0 0 17 {} 0 0 0 0 0 0 0 {} 0 0 0 0 0\n",
         p.comm,
+        p.ppid,
+        // PF_RANDOMIZE: an exec'ed program with ASLR, as /proc/self/stat shows.
+        4_194_304,
         p.min_flt,
         p.maj_flt,
+        ticks(p.cputime.utime_ns),
+        ticks(p.cputime.stime_ns),
         mm.total_vm << PAGE_SHIFT,
         mm.rss_anon,
         mm.start_stack,
+        task_cpu(Some(p.pid)),
         mm.start_brk,
     )
+}
+
+/// ns → USER_HZ clock ticks (`nsec_to_clock_t`).
+fn ticks(ns: u64) -> u64 {
+    ns / crate::mm::TICK_NS
+}
+
+/// The files of a kernel thread (no mm: empty maps, zero statm, no Vm*
+/// lines in status; smaps_rollup is ESRCH as on Linux).
+fn render_kthread(kernel: &Kernel, t: &KThread, file: PidFile) -> MmResult<String> {
+    let pid = t.pid.0;
+    Ok(match file {
+        PidFile::Comm => format!("{}\n", t.comm),
+        PidFile::Cmdline | PidFile::Maps | PidFile::Smaps => String::new(),
+        PidFile::Statm => "0 0 0 0 0 0 0\n".to_string(),
+        PidFile::Stat => format!(
+            "{pid} ({}) S {} 0 0 0 -1 {} 0 0 0 0 {} {} 0 0 20 0 1 0 {} 0 0 {} 0 0 0 0 0 0 0 2147483647 0 1 0 0 {} {} 0 0 0 0 0 0 0 0 0 0 0 0 0\n",
+            t.comm,
+            t.ppid,
+            t.flags,
+            ticks(t.cputime.utime_ns),
+            ticks(t.cputime.stime_ns),
+            t.start_time_ns / crate::mm::TICK_NS,
+            u64::MAX,
+            // kthreadd is nobody's child: no exit signal.
+            if t.ppid.0 == 0 { 0 } else { 17 },
+            task_cpu(Some(t.pid)),
+        ),
+        PidFile::Status => {
+            let mut out = format!(
+                "Name:\t{}\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t{pid}\nNgid:\t0\nPid:\t{pid}\nPPid:\t{}\nTracerPid:\t0\n\
+                 Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nFDSize:\t{}\nGroups:\t \nNStgid:\t{pid}\nNSpid:\t{pid}\n\
+                 NSpgid:\t0\nNSsid:\t0\nKthread:\t1\n",
+                t.comm,
+                t.ppid,
+                if wide(kernel) { 64 } else { 32 },
+            );
+            status_tail(kernel, &mut out, "ffffffffffffffff", t.cputime.nvcsw);
+            out
+        }
+        PidFile::SmapsRollup => {
+            return Err(MmError::NoProcess(format!(
+                "pid {pid} is a kernel thread: no address space"
+            )));
+        }
+        PidFile::OomScore | PidFile::OomScoreAdj => "0\n".to_string(),
+    })
 }
 
 /// `/proc/PID/status` in 6.18's line order (fs/proc/array.c
@@ -132,10 +190,11 @@ fn status(kernel: &Kernel, p: &Process) -> String {
     let kb = |pages: u64| pages << (PAGE_SHIFT - 10);
     let mut out = String::with_capacity(1600);
     out.push_str(&format!(
-        "Name:\t{}\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t{pid}\nNgid:\t0\nPid:\t{pid}\nPPid:\t1\nTracerPid:\t0\n\
+        "Name:\t{}\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t{pid}\nNgid:\t0\nPid:\t{pid}\nPPid:\t{}\nTracerPid:\t0\n\
          Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nFDSize:\t{}\nGroups:\t \nNStgid:\t{pid}\nNSpid:\t{pid}\n\
          NSpgid:\t{pid}\nNSsid:\t{pid}\nKthread:\t0\n",
         p.comm,
+        p.ppid,
         if wide(kernel) { 64 } else { 32 },
     ));
     // The executable's text is not simulated (VmExe 0): all executable
@@ -162,15 +221,27 @@ fn status(kernel: &Kernel, p: &Process) -> String {
     ] {
         out.push_str(&format!("{key}:\t{value:8} kB\n"));
     }
-    // Transparent huge pages need PAE on 32-bit x86 (HAVE_ARCH_TRANSPARENT_HUGEPAGE).
-    let thp = u8::from(wide(kernel));
-    let (untag, mems) = if wide(kernel) {
-        (
-            "0xffffffffffffffff".to_string(),
-            format!("{}00000001", "00000000,".repeat(31)),
-        )
+    out.push_str(&format!(
+        "CoreDumping:\t0\nTHP_enabled:\t{}\nuntag_mask:\t{}\n",
+        // Transparent huge pages need PAE on 32-bit x86 (HAVE_ARCH_TRANSPARENT_HUGEPAGE).
+        u8::from(wide(kernel)),
+        if wide(kernel) {
+            "0xffffffffffffffff"
+        } else {
+            "0xffffffff"
+        },
+    ));
+    status_tail(kernel, &mut out, "0000000000000000", p.cputime.nvcsw);
+    out
+}
+
+/// The lines of `status` from `Threads:` on, common to processes and
+/// kernel threads (which ignore every signal: SigIgn all ones).
+fn status_tail(kernel: &Kernel, out: &mut String, sig_ign: &str, nvcsw: u64) {
+    let mems = if wide(kernel) {
+        format!("{}00000001", "00000000,".repeat(31))
     } else {
-        ("0xffffffff".to_string(), "1".to_string())
+        "1".to_string()
     };
     let cpus = crate::mm::NR_CPUS;
     let cpu_mask = (1u64 << cpus) - 1;
@@ -180,17 +251,16 @@ fn status(kernel: &Kernel, p: &Process) -> String {
         format!("0-{}", cpus - 1)
     };
     out.push_str(&format!(
-        "CoreDumping:\t0\nTHP_enabled:\t{thp}\nuntag_mask:\t{untag}\nThreads:\t1\nSigQ:\t0/{}\n\
+        "Threads:\t1\nSigQ:\t0/{}\n\
          SigPnd:\t0000000000000000\nShdPnd:\t0000000000000000\nSigBlk:\t0000000000000000\n\
-         SigIgn:\t0000000000000000\nSigCgt:\t0000000000000000\nCapInh:\t0000000000000000\n\
+         SigIgn:\t{sig_ign}\nSigCgt:\t0000000000000000\nCapInh:\t0000000000000000\n\
          CapPrm:\t000001ffffffffff\nCapEff:\t000001ffffffffff\nCapBnd:\t000001ffffffffff\n\
          CapAmb:\t0000000000000000\nNoNewPrivs:\t0\nSeccomp:\t0\nSeccomp_filters:\t0\n\
          Speculation_Store_Bypass:\tthread vulnerable\nSpeculationIndirectBranch:\tconditional enabled\n\
          Cpus_allowed:\t{cpu_mask:x}\nCpus_allowed_list:\t{cpu_list}\nMems_allowed:\t{mems}\n\
-         Mems_allowed_list:\t0\nvoluntary_ctxt_switches:\t0\nnonvoluntary_ctxt_switches:\t0\n",
+         Mems_allowed_list:\t0\nvoluntary_ctxt_switches:\t{nvcsw}\nnonvoluntary_ctxt_switches:\t0\n",
         sigpending_limit(kernel),
     ));
-    out
 }
 
 /// RLIMIT_SIGPENDING of init: max_threads / 2 (`set_max_threads`:

@@ -10,7 +10,7 @@ use mmfs::ctl::Machine;
 use mmfs::mm::sysctl::writable_sysctls;
 use mmfs::mm::types::Pid;
 use mmfs::procfs::pid::{PID_FILES, render_pid};
-use mmfs::procfs::{GLOBAL_FILES, GlobalFile, render_global};
+use mmfs::procfs::{GLOBAL_FILES, GlobalFile, pid_without_clock, render_global, without_clock};
 
 /// Parse `/proc/meminfo` into (key, kB) pairs; an error names the first
 /// malformed line. Every line is `Key:` padded value and an optional ` kB`.
@@ -213,7 +213,12 @@ pub fn check_all_files(k: &Machine) -> Result<(), String> {
     }
     for pid in k.pids() {
         for (name, _, file) in PID_FILES {
-            let text = render_pid(k, pid, *file).map_err(|e| format!("{pid}/{name}: {e}"))?;
+            let text = match render_pid(k, pid, *file) {
+                Ok(text) => text,
+                // A kernel thread has no mm: smaps_rollup is ESRCH, as on Linux.
+                Err(e) if e.errno() == libc::ESRCH && k.kthreads.get(pid).is_some() => continue,
+                Err(e) => return Err(format!("{pid}/{name}: {e}")),
+            };
             check_pid_file(pid, name, &text)?;
         }
     }
@@ -236,23 +241,14 @@ pub fn check_pid_file(pid: Pid, name: &str, text: &str) -> Result<(), String> {
 }
 
 /// Every rendered file whose content a refused command must not change:
-/// all system files but dmesg (the refusal is logged) and the clock-derived
-/// lines of stat (every command costs simulated time); the sysctls; every
-/// file of every process.
+/// all system files but dmesg (the refusal is logged) and what follows the
+/// clock (every command costs simulated time: `without_clock`); the
+/// sysctls; every file of every process (`pid_without_clock`).
 pub fn snapshot(k: &Machine) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for (name, _, file) in GLOBAL_FILES {
-        match file {
-            GlobalFile::Dmesg => {}
-            GlobalFile::Stat => {
-                let text: String = render_global(k, *file)
-                    .lines()
-                    .filter(|l| !l.starts_with("cpu") && !l.starts_with("intr"))
-                    .map(|l| format!("{l}\n"))
-                    .collect();
-                out.push((name.to_string(), text));
-            }
-            _ => out.push((name.to_string(), render_global(k, *file))),
+        if let Some(text) = without_clock(*file, &render_global(k, *file)) {
+            out.push((name.to_string(), text));
         }
     }
     for name in writable_sysctls() {
@@ -264,7 +260,10 @@ pub fn snapshot(k: &Machine) -> Vec<(String, String)> {
     out.push(("pids".into(), format!("{:?}", k.pids())));
     for pid in k.pids() {
         for (name, _, file) in PID_FILES {
-            let text = render_pid(k, pid, *file).unwrap_or_else(|e| format!("error {e}"));
+            let text = render_pid(k, pid, *file).map_or_else(
+                |e| format!("error {e}"),
+                |text| pid_without_clock(*file, &text),
+            );
             out.push((format!("{pid}/{name}"), text));
         }
     }

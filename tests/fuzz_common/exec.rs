@@ -287,7 +287,10 @@ impl Executor {
                 match render_pid(self.kernel(), *pid, file) {
                     Ok(text) => checks::check_pid_file(*pid, name, &text),
                     Err(e) if e.errno() == libc::ESRCH => {
-                        if self.kernel().pids().contains(pid) {
+                        // A kernel thread's smaps_rollup is ESRCH, as on Linux.
+                        if self.kernel().pids().contains(pid)
+                            && self.kernel().kthreads.get(*pid).is_none()
+                        {
                             Err(format!("{pid}/{name}: ESRCH for a live process"))
                         } else {
                             Ok(())
