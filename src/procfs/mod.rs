@@ -1,6 +1,8 @@
 //! Pure renderers: kernel state → the exact text of the matching /proc file.
 //! Nothing here changes state or does I/O.
 
+pub mod cpuinfo;
+pub mod diskstats;
 pub mod meminfo;
 pub mod pagetypeinfo;
 pub mod physmap;
@@ -8,6 +10,7 @@ pub mod pid;
 pub mod slabinfo;
 pub mod stat;
 pub mod swaps;
+pub mod sysfs;
 pub mod version;
 pub mod vmstat;
 pub mod zoneinfo;
@@ -41,6 +44,10 @@ pub enum GlobalFile {
     Partitions,
     /// A picture of physical memory
     Physmap,
+    /// /proc/diskstats (the simulated disks)
+    Diskstats,
+    /// /proc/cpuinfo (the simulated CPUs)
+    Cpuinfo,
 }
 
 /// Name, mode and identity of every system-wide file, in directory order.
@@ -56,6 +63,8 @@ pub const GLOBAL_FILES: &[(&str, u16, GlobalFile)] = &[
     ("swaps", 0o444, GlobalFile::Swaps),
     ("partitions", 0o444, GlobalFile::Partitions),
     ("physmap", 0o444, GlobalFile::Physmap),
+    ("diskstats", 0o444, GlobalFile::Diskstats),
+    ("cpuinfo", 0o444, GlobalFile::Cpuinfo),
 ];
 
 /// Render a system-wide file.
@@ -72,6 +81,8 @@ pub fn render_global(kernel: &Kernel, file: GlobalFile) -> String {
         GlobalFile::Swaps => swaps::swaps(kernel),
         GlobalFile::Partitions => swaps::partitions(kernel),
         GlobalFile::Physmap => physmap::physmap(kernel),
+        GlobalFile::Diskstats => diskstats::diskstats(kernel),
+        GlobalFile::Cpuinfo => cpuinfo::cpuinfo(kernel),
     }
 }
 
