@@ -436,11 +436,19 @@ impl Placeholders {
                         0,
                     );
                 }
+                // A failure that persists (a pid that cannot be bound) is
+                // retried every poll but told once.
+                let mut told = String::new();
                 loop {
                     std::thread::sleep(POLL);
                     reap_any();
-                    if let Err(e) = self.sync(|| ()) {
-                        eprintln!("mmfs exec: {e}");
+                    match self.sync(|| ()) {
+                        Ok(()) => told.clear(),
+                        Err(e) if e.to_string() != told => {
+                            told = e.to_string();
+                            eprintln!("mmfs exec: {told}");
+                        }
+                        Err(_) => {}
                     }
                 }
             }
