@@ -6,15 +6,21 @@
 //! 2. fork: the child is pid 1 of the new pid namespace; it mounts a fresh
 //!    procfs on /proc and bind-mounts the simulated global files over
 //!    /proc/{meminfo, vmstat, …} and /proc/sys/vm/*;
-//! 3. for every simulated pid P it writes P-1 to the namespace's
-//!    /proc/sys/kernel/ns_last_pid and forks a placeholder that just waits,
-//!    so that /proc/P exists, then bind-mounts MNT/P over /proc/P;
-//! 4. it runs COMMAND (as pid max(P)+1), waits for it, kills the
-//!    placeholders and exits with COMMAND's status.
+//! 3. for every simulated pid P it forks a placeholder at exactly P
+//!    (clone3 `set_tid`) that just waits, so that /proc/P exists, then
+//!    bind-mounts MNT/P over /proc/P; a watcher process keeps doing so for
+//!    pids that come and go while COMMAND runs ([`crate::exec_machine`]);
+//! 4. it binds the simulated CPUs and disks over /sys, makes the rest of
+//!    /proc/sys and /sys read-only, runs COMMAND without CAP_SYS_ADMIN,
+//!    CAP_SYS_MODULE and CAP_SYS_RAWIO, as pid 100000 or above (never a
+//!    simulated pid), reaps what ends while it runs and exits with
+//!    COMMAND's status (the namespace ends with it, placeholders and all).
 
 use std::ffi::CString;
 use std::io;
 use std::path::{Path, PathBuf};
+
+use crate::exec_machine::{self, Placeholders};
 
 /// /proc files replaced by the simulated ones (when the mount has them).
 pub const GLOBAL_BINDS: &[&str] = &[
@@ -30,6 +36,8 @@ pub const GLOBAL_BINDS: &[&str] = &[
     "loadavg",
     "pressure/memory",
     "partitions",
+    "diskstats",
+    "cpuinfo",
 ];
 
 fn cstr(path: &Path) -> io::Result<CString> {
@@ -46,21 +54,7 @@ fn check(ret: libc::c_int, what: &str) -> io::Result<()> {
 }
 
 fn bind(source: &Path, target: &Path) -> io::Result<()> {
-    let (s, t) = (cstr(source)?, cstr(target)?);
-    // SAFETY: valid NUL-terminated strings; a bind mount has no data.
-    let ret = unsafe {
-        libc::mount(
-            s.as_ptr(),
-            t.as_ptr(),
-            std::ptr::null(),
-            libc::MS_BIND,
-            std::ptr::null(),
-        )
-    };
-    check(
-        ret,
-        &format!("bind {} over {}", source.display(), target.display()),
-    )
+    exec_machine::bind(source, target)
 }
 
 /// The simulated pids: the numeric directories of the mount, ascending.
@@ -238,13 +232,7 @@ fn wait_status(child: libc::pid_t) -> i32 {
             return 127;
         }
     }
-    if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else if libc::WIFSIGNALED(status) {
-        128 + libc::WTERMSIG(status)
-    } else {
-        127
-    }
+    exit_code(status)
 }
 
 /// Pid 1 of the new namespace: set up /proc, placeholders, run the command.
@@ -270,40 +258,16 @@ fn namespace_init(mount: &Path, argv: &[CString], progress: libc::c_int) -> io::
         },
         "mount a private /proc",
     )?;
-    let mut placeholders = Vec::new();
-    let pids = simulated_pids(mount)?;
-    report_step(progress, STEP);
-    for &pid in &pids {
-        if pid <= 1 {
-            continue;
-        }
-        std::fs::write("/proc/sys/kernel/ns_last_pid", format!("{}", pid - 1))?;
-        // SAFETY: the placeholder only waits for a signal.
-        match unsafe { libc::fork() } {
-            -1 => return Err(io::Error::last_os_error()),
-            0 => loop {
-                // SAFETY: pause has no preconditions.
-                unsafe { libc::pause() };
-            },
-            child => {
-                placeholders.push(child);
-                if child as u32 != pid {
-                    return Err(io::Error::other(format!(
-                        "could not give a placeholder pid {pid} (got {child})"
-                    )));
-                }
-                bind(
-                    &mount.join(pid.to_string()),
-                    &proc_dir.join(pid.to_string()),
-                )?;
-                report_step(progress, STEP);
-            }
-        }
-    }
+    exec_machine::reserve_pid_range(&proc_dir)?;
+    exec_machine::read_only_proc_sys(&proc_dir)?;
+    let mut placeholders = Placeholders::new(mount, &proc_dir)?;
+    placeholders.sync(|| report_step(progress, STEP))?;
     for name in GLOBAL_BINDS {
-        let source = mount.join(name);
-        if source.exists() {
-            bind(&source, &proc_dir.join(name))?;
+        // Both sides must exist: a file of a later mmfs, or one the host
+        // kernel lacks (/proc/pressure without PSI), is left alone.
+        let (source, target) = (mount.join(name), proc_dir.join(name));
+        if source.exists() && target.exists() {
+            bind(&source, &target)?;
         }
         report_step(progress, STEP);
     }
@@ -321,6 +285,10 @@ fn namespace_init(mount: &Path, argv: &[CString], progress: libc::c_int) -> io::
             report_step(progress, STEP);
         }
     }
+    exec_machine::bind_sys(mount)?;
+    exec_machine::read_only_sys()?;
+    report_step(progress, STEP);
+    placeholders.spawn_watcher()?;
     report_step(progress, READY);
     // SAFETY: the placeholders hold copies; this one is ours to close.
     unsafe {
@@ -335,6 +303,10 @@ fn namespace_init(mount: &Path, argv: &[CString], progress: libc::c_int) -> io::
             sysinfo.install();
             let mut ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
             ptrs.push(std::ptr::null());
+            if let Err(e) = exec_machine::drop_capabilities() {
+                eprintln!("mmfs exec: {e}");
+                libc::_exit(126);
+            }
             libc::execvp(ptrs[0], ptrs.as_ptr());
             let err = io::Error::last_os_error();
             eprintln!("mmfs exec: {}: {err}", argv[0].to_string_lossy());
@@ -346,15 +318,38 @@ fn namespace_init(mount: &Path, argv: &[CString], progress: libc::c_int) -> io::
         },
         child => {
             sysinfo.supervise();
-            wait_status(child)
+            reap_until(child)
         }
     };
-    for child in placeholders {
-        // SAFETY: killing and reaping our own children.
-        unsafe {
-            libc::kill(child, libc::SIGKILL);
-            libc::waitpid(child, std::ptr::null_mut(), 0);
+    // Leaving ends the namespace: the kernel kills the watcher and the
+    // placeholders.
+    Ok(code)
+}
+
+/// The exit code a wait status stands for (128 + signal when killed).
+fn exit_code(status: libc::c_int) -> i32 {
+    if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else if libc::WIFSIGNALED(status) {
+        128 + libc::WTERMSIG(status)
+    } else {
+        127
+    }
+}
+
+/// As the namespace's init, reap every child that ends (placeholders,
+/// orphans of COMMAND) until `child` does; its exit code.
+fn reap_until(child: libc::pid_t) -> i32 {
+    let mut status = 0;
+    loop {
+        // SAFETY: status is a valid out pointer.
+        let ret = unsafe { libc::waitpid(-1, &mut status, 0) };
+        if ret == child {
+            break;
+        }
+        if ret < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            return 127;
         }
     }
-    Ok(code)
+    exit_code(status)
 }

@@ -9,6 +9,7 @@
 
 pub mod ctl;
 pub mod exec;
+pub mod exec_machine;
 pub mod exec_sysinfo;
 pub mod fs;
 pub mod mm;

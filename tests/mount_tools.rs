@@ -93,10 +93,9 @@ fn process_directories_follow_the_pids() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    let mut want: Vec<String> = mmfs::procfs::pid::PID_FILES
-        .iter()
+    // The generated files, ctl, mem, pagemap, the links and directories.
+    let mut want: Vec<String> = mmfs::fs::tree::pid_entries()
         .map(|(n, _, _)| n.to_string())
-        .chain(["ctl".to_string(), "mem".to_string(), "pagemap".to_string()])
         .collect();
     want.sort();
     assert_eq!(names, want);

@@ -42,10 +42,12 @@ use crate::ctl::{Machine, PidWrite, Scope};
 use crate::mm::Kernel;
 use crate::mm::error::MmError;
 use crate::mm::types::Pid;
+use crate::procfs::diskstats::{DiskRow, disk_rows, sysfs_dev, sysfs_size, sysfs_stat};
 use crate::procfs::pid::{PidFile, render_maps_records, render_pid};
+use crate::procfs::sysfs::{CpuFile, render_cpu};
 use crate::procfs::{GlobalFile, render_global};
 use linebuf::LineBuffer;
-use tree::{Node, PidEntry, StaticKind, StaticTree};
+use tree::{BLOCK_FILES, BlockFile, DevT, EntryKind, Node, PidEntry, StaticKind, StaticTree};
 
 /// Extended attribute on the mount's root that holds the daemon's pid, so
 /// `mmfs umount` can wait for the daemon to be gone.
@@ -114,6 +116,10 @@ enum Source {
     Sysctl(&'static str),
     /// A file of a process directory (`comm` and `oom_score_adj` take writes).
     Pid(ProcId, PidFile),
+    /// A file under `devices/system/cpu/`.
+    Cpu(u64, CpuFile),
+    /// A file of a block device's directory.
+    Block(DevT, BlockFile),
 }
 
 impl Source {
@@ -253,6 +259,20 @@ fn fs_errno(err: &MmError) -> Errno {
     }
 }
 
+/// The process entry of a node (in `PID/` or `PID/task/PID/`).
+fn node_entry(node: Node) -> Result<(Pid, PidEntry), Errno> {
+    node.pid_entry().ok_or(Errno::ENOENT)
+}
+
+/// Give directory entries their readdir offset cookies: 1, 2, 3, …
+fn numbered(entries: Vec<(u64, FileType, String)>) -> Vec<(u64, u64, FileType, String)> {
+    entries
+        .into_iter()
+        .enumerate()
+        .map(|(i, (ino, kind, name))| (i as u64 + 1, ino, kind, name))
+        .collect()
+}
+
 /// True when an open asks for read access.
 fn mode_reads(flags: OpenFlags) -> bool {
     flags.acc_mode() != OpenAccMode::O_WRONLY
@@ -343,6 +363,10 @@ impl MmFs {
                         let nlink = 2 + self.tree.subdirs(index) as u32;
                         self.attr(node.ino(), FileType::Directory, n.mode, nlink)
                     }
+                    StaticKind::BlockRoot => {
+                        let disks = self.disks().iter().filter(|r| r.whole).count();
+                        self.attr(node.ino(), FileType::Directory, n.mode, 2 + disks as u32)
+                    }
                     _ => self.attr(node.ino(), FileType::RegularFile, n.mode, 1),
                 })
             }
@@ -350,16 +374,50 @@ impl MmFs {
                 if !self.pid_alive(pid) {
                     return Err(Errno::ENOENT);
                 }
-                Ok(self.attr(node.ino(), FileType::Directory, tree::DIR_MODE, 2))
+                // ., .., task, fd, fdinfo.
+                Ok(self.attr(node.ino(), FileType::Directory, tree::DIR_MODE, 5))
             }
-            Node::PidEntry(pid, entry) => {
+            Node::TaskDir(pid) => {
+                if !self.pid_alive(pid) {
+                    return Err(Errno::ENOENT);
+                }
+                Ok(self.attr(node.ino(), FileType::Directory, tree::DIR_MODE, 4))
+            }
+            Node::PidEntry(pid, entry) | Node::TaskEntry(pid, entry) => {
                 let (_, mode, _) = tree::pid_entry_info(entry).ok_or(Errno::ENOENT)?;
                 if !self.pid_alive(pid) {
                     return Err(Errno::ENOENT);
                 }
-                Ok(self.attr(node.ino(), FileType::RegularFile, mode, 1))
+                Ok(match entry.kind() {
+                    EntryKind::File => self.attr(node.ino(), FileType::RegularFile, mode, 1),
+                    EntryKind::Link => self.attr(node.ino(), FileType::Symlink, mode, 1),
+                    EntryKind::Dir => {
+                        let nlink = if entry == PidEntry::Task { 3 } else { 2 };
+                        self.attr(node.ino(), FileType::Directory, mode, nlink)
+                    }
+                })
+            }
+            Node::BlockDir(dev) => {
+                self.disk(dev).ok_or(Errno::ENOENT)?;
+                Ok(self.attr(node.ino(), FileType::Directory, tree::DIR_MODE, 2))
+            }
+            Node::BlockEntry(dev, _) => {
+                self.disk(dev).ok_or(Errno::ENOENT)?;
+                Ok(self.attr(node.ino(), FileType::RegularFile, 0o444, 1))
             }
         }
+    }
+
+    /// The simulated block devices, as /proc/partitions lists them.
+    fn disks(&self) -> Vec<DiskRow> {
+        disk_rows(&self.kernel.lock())
+    }
+
+    /// The whole disk with this device number.
+    fn disk(&self, dev: DevT) -> Option<DiskRow> {
+        self.disks()
+            .into_iter()
+            .find(|r| r.whole && DevT::new(r.major, r.minor) == Some(dev))
     }
 
     fn decode(&self, ino: INodeNo) -> Result<Node, Errno> {
@@ -370,7 +428,15 @@ impl MmFs {
         let name = name.to_str().ok_or(Errno::ENOENT)?;
         match self.decode(parent)? {
             Node::Static(index) => {
-                if self.static_node(index)?.kind != StaticKind::Dir {
+                let kind = self.static_node(index)?.kind;
+                if kind == StaticKind::BlockRoot {
+                    let row = self.disks().into_iter().find(|r| r.whole && r.name == name);
+                    let dev = row
+                        .and_then(|r| DevT::new(r.major, r.minor))
+                        .ok_or(Errno::ENOENT)?;
+                    return self.node_attr(Node::BlockDir(dev));
+                }
+                if kind != StaticKind::Dir {
                     return Err(Errno::ENOTDIR);
                 }
                 if let Some(child) = self.tree.child(index, name) {
@@ -385,7 +451,37 @@ impl MmFs {
                 let (entry, _) = tree::pid_entry_by_name(name).ok_or(Errno::ENOENT)?;
                 self.node_attr(Node::PidEntry(pid, entry))
             }
-            Node::PidEntry(..) => Err(Errno::ENOTDIR),
+            Node::TaskDir(pid) => {
+                let (entry, _) = tree::pid_entry_by_name(name).ok_or(Errno::ENOENT)?;
+                if !entry.in_task() {
+                    return Err(Errno::ENOENT);
+                }
+                self.node_attr(Node::TaskEntry(pid, entry))
+            }
+            Node::PidEntry(pid, PidEntry::Task) => {
+                // The one thread: TID = PID.
+                if tree::parse_pid_name(name) != Some(pid) {
+                    return Err(Errno::ENOENT);
+                }
+                self.node_attr(Node::TaskDir(pid))
+            }
+            node @ (Node::PidEntry(..) | Node::TaskEntry(..)) => {
+                // fd/ and fdinfo/ are empty; files and links hold nothing.
+                self.node_attr(node)?;
+                match node.pid_entry().map(|(_, e)| e.kind()) {
+                    Some(EntryKind::Dir) => Err(Errno::ENOENT),
+                    _ => Err(Errno::ENOTDIR),
+                }
+            }
+            Node::BlockDir(dev) => {
+                self.disk(dev).ok_or(Errno::ENOENT)?;
+                let i = BLOCK_FILES
+                    .iter()
+                    .position(|&(n, _)| n == name)
+                    .ok_or(Errno::ENOENT)?;
+                self.node_attr(Node::BlockEntry(dev, i))
+            }
+            Node::BlockEntry(..) => Err(Errno::ENOTDIR),
         }
     }
 
@@ -396,7 +492,7 @@ impl MmFs {
         match node {
             Node::Static(index) => {
                 let dir = self.static_node(index)?;
-                if dir.kind != StaticKind::Dir {
+                if !dir.kind.is_dir() {
                     return Err(Errno::ENOTDIR);
                 }
                 let parent = Node::Static(dir.parent).ino();
@@ -404,11 +500,20 @@ impl MmFs {
                 out.push((parent, FileType::Directory, "..".to_string()));
                 for &child in &dir.children {
                     let c = self.static_node(child)?;
-                    let kind = match c.kind {
-                        StaticKind::Dir => FileType::Directory,
-                        _ => FileType::RegularFile,
+                    let kind = if c.kind.is_dir() {
+                        FileType::Directory
+                    } else {
+                        FileType::RegularFile
                     };
                     out.push((Node::Static(child).ino(), kind, c.name.clone()));
+                }
+                if dir.kind == StaticKind::BlockRoot {
+                    for row in self.disks().into_iter().filter(|r| r.whole) {
+                        if let Some(dev) = DevT::new(row.major, row.minor) {
+                            let ino = Node::BlockDir(dev).ino();
+                            out.push((ino, FileType::Directory, row.name));
+                        }
+                    }
                 }
                 let mut entries: Vec<(u64, u64, FileType, String)> = out
                     .into_iter()
@@ -428,26 +533,64 @@ impl MmFs {
                 }
                 Ok(entries)
             }
-            Node::PidDir(pid) => {
+            Node::PidDir(pid) | Node::TaskDir(pid) => {
                 if !self.pid_alive(pid) {
                     return Err(Errno::ENOENT);
                 }
+                let (parent, entries): (Node, Vec<_>) = match node {
+                    Node::PidDir(_) => (Node::Static(0), tree::pid_entries().collect()),
+                    _ => (
+                        Node::PidEntry(pid, PidEntry::Task),
+                        tree::task_entries().collect(),
+                    ),
+                };
                 out.push((node.ino(), FileType::Directory, ".".to_string()));
-                out.push((Node::Static(0).ino(), FileType::Directory, "..".to_string()));
-                for (name, entry, _) in tree::pid_entries() {
-                    out.push((
-                        Node::PidEntry(pid, entry).ino(),
-                        FileType::RegularFile,
-                        name.to_string(),
-                    ));
+                out.push((parent.ino(), FileType::Directory, "..".to_string()));
+                for (name, entry, _) in entries {
+                    let child = match node {
+                        Node::PidDir(_) => Node::PidEntry(pid, entry),
+                        _ => Node::TaskEntry(pid, entry),
+                    };
+                    let kind = match entry.kind() {
+                        EntryKind::File => FileType::RegularFile,
+                        EntryKind::Dir => FileType::Directory,
+                        EntryKind::Link => FileType::Symlink,
+                    };
+                    out.push((child.ino(), kind, name.to_string()));
                 }
-                Ok(out
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, (ino, kind, name))| (i as u64 + 1, ino, kind, name))
-                    .collect())
+                Ok(numbered(out))
             }
-            Node::PidEntry(..) => Err(Errno::ENOTDIR),
+            Node::PidEntry(pid, entry) | Node::TaskEntry(pid, entry) => {
+                if entry.kind() != EntryKind::Dir {
+                    return Err(Errno::ENOTDIR);
+                }
+                if !self.pid_alive(pid) {
+                    return Err(Errno::ENOENT);
+                }
+                let parent = match node {
+                    Node::PidEntry(..) => Node::PidDir(pid),
+                    _ => Node::TaskDir(pid),
+                };
+                out.push((node.ino(), FileType::Directory, ".".to_string()));
+                out.push((parent.ino(), FileType::Directory, "..".to_string()));
+                if entry == PidEntry::Task {
+                    let tid = Node::TaskDir(pid).ino();
+                    out.push((tid, FileType::Directory, pid.to_string()));
+                }
+                Ok(numbered(out))
+            }
+            Node::BlockDir(dev) => {
+                self.disk(dev).ok_or(Errno::ENOENT)?;
+                let parent = self.tree.find("block").map_or(1, |i| Node::Static(i).ino());
+                out.push((node.ino(), FileType::Directory, ".".to_string()));
+                out.push((parent, FileType::Directory, "..".to_string()));
+                for (i, &(name, _)) in BLOCK_FILES.iter().enumerate() {
+                    let ino = Node::BlockEntry(dev, i).ino();
+                    out.push((ino, FileType::RegularFile, name.to_string()));
+                }
+                Ok(numbered(out))
+            }
+            Node::BlockEntry(..) => Err(Errno::ENOTDIR),
         }
     }
 
@@ -481,7 +624,14 @@ impl MmFs {
         let proc_of = |pid| ProcId::of(&self.kernel.lock(), pid).ok_or(Errno::ENOENT);
         match self.decode(ino)? {
             Node::Static(index) => match self.static_node(index)?.kind {
-                StaticKind::Dir => Err(Errno::EISDIR),
+                StaticKind::Dir | StaticKind::BlockRoot => Err(Errno::EISDIR),
+                StaticKind::Cpu { cpu, file: which } => {
+                    if writes {
+                        // Taking a simulated CPU offline is not modelled.
+                        return Err(Errno::EACCES);
+                    }
+                    file(Source::Cpu(cpu, which))
+                }
                 StaticKind::Global(global) => {
                     if writes {
                         return Err(Errno::EACCES);
@@ -508,25 +658,39 @@ impl MmFs {
                     file(Source::Sysctl(path))
                 }
             },
-            Node::PidDir(_) => Err(Errno::EISDIR),
-            Node::PidEntry(pid, PidEntry::Ctl) => ctl(Scope::Process(pid), Some(proc_of(pid)?)),
-            Node::PidEntry(pid, PidEntry::Mem) => {
-                Ok((Handle::Mem(proc_of(pid)?), FopenFlags::FOPEN_DIRECT_IO))
-            }
-            Node::PidEntry(pid, PidEntry::Pagemap) => {
+            Node::PidDir(_) | Node::TaskDir(_) | Node::BlockDir(_) => Err(Errno::EISDIR),
+            Node::BlockEntry(dev, i) => {
                 if writes {
                     return Err(Errno::EACCES);
                 }
-                Ok((Handle::Pagemap(proc_of(pid)?), FopenFlags::FOPEN_DIRECT_IO))
+                self.disk(dev).ok_or(Errno::ENOENT)?;
+                let &(_, which) = BLOCK_FILES.get(i).ok_or(Errno::ENOENT)?;
+                file(Source::Block(dev, which))
             }
-            Node::PidEntry(pid, PidEntry::File(i)) => {
-                let (_, mode, pid_file) =
-                    tree::pid_entry_info(PidEntry::File(i)).ok_or(Errno::ENOENT)?;
-                let pid_file = pid_file.ok_or(Errno::ENOENT)?;
-                if writes && mode & 0o200 == 0 {
-                    return Err(Errno::EACCES);
+            Node::PidEntry(..) | Node::TaskEntry(..) => {
+                let (pid, entry) = node_entry(self.decode(ino)?)?;
+                match entry {
+                    PidEntry::Ctl => ctl(Scope::Process(pid), Some(proc_of(pid)?)),
+                    PidEntry::Mem => Ok((Handle::Mem(proc_of(pid)?), FopenFlags::FOPEN_DIRECT_IO)),
+                    PidEntry::Pagemap => {
+                        if writes {
+                            return Err(Errno::EACCES);
+                        }
+                        Ok((Handle::Pagemap(proc_of(pid)?), FopenFlags::FOPEN_DIRECT_IO))
+                    }
+                    PidEntry::File(i) => {
+                        let (_, mode, pid_file) =
+                            tree::pid_entry_info(PidEntry::File(i)).ok_or(Errno::ENOENT)?;
+                        let pid_file = pid_file.ok_or(Errno::ENOENT)?;
+                        if writes && mode & 0o200 == 0 {
+                            return Err(Errno::EACCES);
+                        }
+                        file(Source::Pid(proc_of(pid)?, pid_file))
+                    }
+                    // The kernel opens what a link points to, never the link.
+                    PidEntry::Link(_) => Err(Errno::ELOOP),
+                    PidEntry::NoFiles(_) | PidEntry::Task => Err(Errno::EISDIR),
                 }
-                file(Source::Pid(proc_of(pid)?, pid_file))
             }
         }
     }
@@ -578,6 +742,20 @@ impl MmFs {
             Source::Pid(proc, file) => render_pid(kernel, proc.pid, file)
                 .map_err(|e| Errno::from_i32(e.errno()))?
                 .into_bytes(),
+            Source::Cpu(cpu, file) => render_cpu(kernel, cpu, file).into_bytes(),
+            Source::Block(dev, file) => {
+                // A disk gone since the open: as sysfs, no such device.
+                let row = disk_rows(kernel)
+                    .into_iter()
+                    .find(|r| r.whole && DevT::new(r.major, r.minor) == Some(dev))
+                    .ok_or(Errno::ENODEV)?;
+                match file {
+                    BlockFile::Dev => sysfs_dev(&row),
+                    BlockFile::Size => sysfs_size(&row),
+                    BlockFile::Stat => sysfs_stat(&row),
+                }
+                .into_bytes()
+            }
         })
     }
 
@@ -681,7 +859,9 @@ impl MmFs {
                             _ => return Err(Errno::EBADF),
                         }
                     }
-                    Source::Global(_) | Source::Version => return Err(Errno::EBADF),
+                    Source::Global(_) | Source::Version | Source::Cpu(..) | Source::Block(..) => {
+                        return Err(Errno::EBADF);
+                    }
                 };
                 drop(kernel);
                 result.map_err(|e| Errno::from_i32(e.errno()))?;
@@ -735,6 +915,20 @@ impl MmFs {
         Ok(())
     }
 
+    /// The target of a process's link; ENOENT for `exe` (no executable
+    /// file is simulated) and for links of a process that is gone.
+    fn do_readlink(&self, ino: INodeNo) -> Result<&'static str, Errno> {
+        match node_entry(self.decode(ino)?) {
+            Ok((pid, PidEntry::Link(link))) => {
+                if !self.pid_alive(pid) {
+                    return Err(Errno::ENOENT);
+                }
+                link.target().ok_or(Errno::ENOENT)
+            }
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
     /// True when the node takes writes (so truncation is a no-op).
     fn writable(&self, node: Node) -> bool {
         match node {
@@ -742,11 +936,13 @@ impl MmFs {
                 self.tree.node(index).map(|n| n.kind),
                 Some(StaticKind::Ctl | StaticKind::Sysctl { writable: true, .. })
             ),
-            Node::PidEntry(_, PidEntry::Ctl | PidEntry::Mem) => true,
-            Node::PidEntry(_, entry @ PidEntry::File(_)) => {
+            Node::PidEntry(_, PidEntry::Ctl | PidEntry::Mem)
+            | Node::TaskEntry(_, PidEntry::Mem) => true,
+            Node::PidEntry(_, entry @ PidEntry::File(_))
+            | Node::TaskEntry(_, entry @ PidEntry::File(_)) => {
                 tree::pid_entry_info(entry).is_some_and(|(_, mode, _)| mode & 0o200 != 0)
             }
-            Node::PidDir(_) | Node::PidEntry(_, PidEntry::Pagemap) => false,
+            _ => false,
         }
     }
 
@@ -824,6 +1020,13 @@ impl Filesystem for MmFs {
                 Ok(attr) => reply.attr(&TTL, &attr),
                 Err(e) => reply.error(e),
             }
+        });
+    }
+
+    fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
+        guarded("readlink", || match self.do_readlink(ino) {
+            Ok(target) => reply.data(target.as_bytes()),
+            Err(e) => reply.error(e),
         });
     }
 

@@ -4,11 +4,16 @@
 //!
 //! Inode numbers are stable and carry their meaning, so a request never needs
 //! a lookup table: static nodes are numbered from 1 (the root) in table
-//! order; a process node is [`PID_INO_BASE`] + pid × 256 + slot.
+//! order; a process node is [`PID_INO_BASE`] + pid × 256 + slot (slots
+//! below [`TASK_SLOTS`] for `PID/` itself, the rest for `PID/task/PID/`);
+//! a block device's node is [`BLOCK_INO_BASE`] + (major << 20 | minor) × 8
+//! + slot.
 
+use crate::mm::NR_CPUS;
 use crate::mm::sysctl::SYSCTL_TABLE;
 use crate::mm::types::Pid;
 use crate::procfs::pid::{PID_FILES, PidFile};
+use crate::procfs::sysfs::{CPU_DIR_FILES, CpuFile, TOPOLOGY_FILES};
 use crate::procfs::{GLOBAL_FILES, GlobalFile};
 
 /// First inode number of the per-process nodes (above any static node).
@@ -23,11 +28,32 @@ const SLOT_CTL: u64 = 1;
 const SLOT_MEM: u64 = 2;
 /// Slot of `PID/pagemap`.
 const SLOT_PAGEMAP: u64 = 3;
+/// Slot of `PID/exe`.
+const SLOT_EXE: u64 = 4;
+/// Slot of `PID/cwd`.
+const SLOT_CWD: u64 = 5;
+/// Slot of `PID/root`.
+const SLOT_ROOT: u64 = 6;
+/// Slot of `PID/fd/`.
+const SLOT_FD: u64 = 7;
+/// Slot of `PID/fdinfo/`.
+const SLOT_FDINFO: u64 = 8;
+/// Slot of `PID/task/`.
+const SLOT_TASK: u64 = 9;
 /// Slot of `PID_FILES[0]`.
-const SLOT_FILES: u64 = 4;
+const SLOT_FILES: u64 = 16;
+/// Slots from here on are `PID/task/PID/` (its directory at this slot, its
+/// entries at this slot + their slot in `PID/`).
+const TASK_SLOTS: u64 = PID_SLOTS / 2;
 
-// Every PID file needs a slot.
-const _: () = assert!((PID_FILES.len() as u64) + SLOT_FILES <= PID_SLOTS);
+// Every PID file needs a slot, in the process directory and in the task's.
+const _: () = assert!((PID_FILES.len() as u64) + SLOT_FILES <= TASK_SLOTS);
+
+/// First inode number of the block device nodes (between the static and
+/// the process nodes).
+pub const BLOCK_INO_BASE: u64 = 1 << 39;
+/// Slots per block device: its directory and [`BLOCK_FILES`].
+const BLOCK_SLOTS: u64 = 8;
 
 /// Largest pid the inode scheme can hold (Linux's PID_MAX_LIMIT is 2^22).
 pub const PID_INO_MAX: u32 = 1 << 30;
@@ -55,6 +81,15 @@ pub enum StaticKind {
     Ctl,
     /// `MOUNT/version`, the constant banner.
     Version,
+    /// A file under `devices/system/cpu/`, for CPU `cpu`.
+    Cpu {
+        /// The CPU a per-CPU file describes (0 for the others).
+        cpu: u64,
+        /// Which file.
+        file: CpuFile,
+    },
+    /// `block/`: one directory per whole simulated disk.
+    BlockRoot,
     /// A file under `sys/`; the path is the one `Kernel::sysctl_read` takes.
     Sysctl {
         /// `vm/swappiness`, `kernel/ns_last_pid`, …
@@ -62,6 +97,13 @@ pub enum StaticKind {
         /// True when writes apply (`sysctl_write`).
         writable: bool,
     },
+}
+
+impl StaticKind {
+    /// True for the directories (`block/` lists the disks).
+    pub fn is_dir(self) -> bool {
+        matches!(self, StaticKind::Dir | StaticKind::BlockRoot)
+    }
 }
 
 /// One node of the static tree.
@@ -96,6 +138,150 @@ pub enum PidEntry {
     Pagemap,
     /// A generated file: index into [`PID_FILES`].
     File(usize),
+    /// A symbolic link (`exe`, `cwd`, `root`).
+    Link(PidLink),
+    /// `fd/` or `fdinfo/`: the simulated processes have no open files, so
+    /// these directories are empty.
+    NoFiles(NoFilesDir),
+    /// `task/`: one entry, the only thread (TID = PID).
+    Task,
+}
+
+/// The symbolic links of a process directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PidLink {
+    /// `exe`: the simulated processes run no executable file; readlink is
+    /// ENOENT, as for a kernel thread (psutil's `exe()` reads "").
+    Exe,
+    /// `cwd`: "/".
+    Cwd,
+    /// `root`: "/".
+    Root,
+}
+
+impl PidLink {
+    /// The target readlink returns; `None` for a link with no target.
+    pub fn target(self) -> Option<&'static str> {
+        match self {
+            PidLink::Exe => None,
+            PidLink::Cwd | PidLink::Root => Some("/"),
+        }
+    }
+}
+
+/// The empty directories of a process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoFilesDir {
+    /// `fd/`
+    Fd,
+    /// `fdinfo/`
+    Fdinfo,
+}
+
+/// What kind of file a process entry is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A regular file.
+    File,
+    /// A directory.
+    Dir,
+    /// A symbolic link.
+    Link,
+}
+
+impl PidEntry {
+    /// Directory, link or file.
+    pub fn kind(self) -> EntryKind {
+        match self {
+            PidEntry::NoFiles(_) | PidEntry::Task => EntryKind::Dir,
+            PidEntry::Link(_) => EntryKind::Link,
+            PidEntry::Ctl | PidEntry::Mem | PidEntry::Pagemap | PidEntry::File(_) => {
+                EntryKind::File
+            }
+        }
+    }
+
+    /// The entry's slot within a process directory.
+    fn slot(self) -> u64 {
+        match self {
+            PidEntry::Ctl => SLOT_CTL,
+            PidEntry::Mem => SLOT_MEM,
+            PidEntry::Pagemap => SLOT_PAGEMAP,
+            PidEntry::Link(PidLink::Exe) => SLOT_EXE,
+            PidEntry::Link(PidLink::Cwd) => SLOT_CWD,
+            PidEntry::Link(PidLink::Root) => SLOT_ROOT,
+            PidEntry::NoFiles(NoFilesDir::Fd) => SLOT_FD,
+            PidEntry::NoFiles(NoFilesDir::Fdinfo) => SLOT_FDINFO,
+            PidEntry::Task => SLOT_TASK,
+            PidEntry::File(i) => SLOT_FILES + i as u64,
+        }
+    }
+
+    /// The entry at a slot within a process directory.
+    fn from_slot(slot: u64) -> Option<PidEntry> {
+        Some(match slot {
+            SLOT_CTL => PidEntry::Ctl,
+            SLOT_MEM => PidEntry::Mem,
+            SLOT_PAGEMAP => PidEntry::Pagemap,
+            SLOT_EXE => PidEntry::Link(PidLink::Exe),
+            SLOT_CWD => PidEntry::Link(PidLink::Cwd),
+            SLOT_ROOT => PidEntry::Link(PidLink::Root),
+            SLOT_FD => PidEntry::NoFiles(NoFilesDir::Fd),
+            SLOT_FDINFO => PidEntry::NoFiles(NoFilesDir::Fdinfo),
+            SLOT_TASK => PidEntry::Task,
+            slot if slot >= SLOT_FILES => {
+                let i = usize::try_from(slot - SLOT_FILES).ok()?;
+                if i >= PID_FILES.len() {
+                    return None;
+                }
+                PidEntry::File(i)
+            }
+            _ => return None,
+        })
+    }
+
+    /// True for the entries `PID/task/PID/` repeats (all but `ctl`, an
+    /// mmfs file, and `task/` itself).
+    pub fn in_task(self) -> bool {
+        !matches!(self, PidEntry::Ctl | PidEntry::Task)
+    }
+}
+
+/// The files of a block device's directory (`/sys/block/NAME/`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlockFile {
+    /// `dev`: `major:minor`.
+    Dev,
+    /// `size`: 512-byte sectors.
+    Size,
+    /// `stat`: the I/O counters.
+    Stat,
+}
+
+/// Name and identity of every file of a block device's directory.
+pub const BLOCK_FILES: &[(&str, BlockFile)] = &[
+    ("dev", BlockFile::Dev),
+    ("size", BlockFile::Size),
+    ("stat", BlockFile::Stat),
+];
+
+// Slot 0 is the directory.
+const _: () = assert!((BLOCK_FILES.len() as u64) < BLOCK_SLOTS);
+
+/// A block device by number (major << 20 | minor, the kernel's dev_t).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DevT(pub u32);
+
+impl DevT {
+    /// From major and minor numbers (minor below 2^20, major below 2^12).
+    pub fn new(major: u32, minor: u32) -> Option<DevT> {
+        (major < (1 << 12) && minor < (1 << 20)).then_some(DevT((major << 20) | minor))
+    }
+
+    /// (major, minor).
+    pub fn split(self) -> (u32, u32) {
+        (self.0 >> 20, self.0 & ((1 << 20) - 1))
+    }
 }
 
 /// A node of the mount, decoded from its inode number.
@@ -107,6 +293,14 @@ pub enum Node {
     PidDir(Pid),
     /// An entry of `MOUNT/PID`.
     PidEntry(Pid, PidEntry),
+    /// `MOUNT/PID/task/PID`: the process's one thread.
+    TaskDir(Pid),
+    /// An entry of `MOUNT/PID/task/PID` (one of [`PidEntry::in_task`]).
+    TaskEntry(Pid, PidEntry),
+    /// `MOUNT/block/NAME`: a whole simulated disk.
+    BlockDir(DevT),
+    /// A file of `MOUNT/block/NAME`: index into [`BLOCK_FILES`].
+    BlockEntry(DevT, usize),
 }
 
 impl Node {
@@ -115,12 +309,26 @@ impl Node {
         match self {
             Node::Static(index) => index as u64 + 1,
             Node::PidDir(pid) => pid_ino(pid, SLOT_DIR),
-            Node::PidEntry(pid, PidEntry::Ctl) => pid_ino(pid, SLOT_CTL),
-            Node::PidEntry(pid, PidEntry::Mem) => pid_ino(pid, SLOT_MEM),
-            Node::PidEntry(pid, PidEntry::Pagemap) => pid_ino(pid, SLOT_PAGEMAP),
-            Node::PidEntry(pid, PidEntry::File(i)) => pid_ino(pid, SLOT_FILES + i as u64),
+            Node::PidEntry(pid, entry) => pid_ino(pid, entry.slot()),
+            Node::TaskDir(pid) => pid_ino(pid, TASK_SLOTS + SLOT_DIR),
+            Node::TaskEntry(pid, entry) => pid_ino(pid, TASK_SLOTS + entry.slot()),
+            Node::BlockDir(dev) => block_ino(dev, 0),
+            Node::BlockEntry(dev, i) => block_ino(dev, i as u64 + 1),
         }
     }
+
+    /// The process entry a node serves, in `PID/` or in `PID/task/PID/`
+    /// (the same files: a process has one thread).
+    pub fn pid_entry(self) -> Option<(Pid, PidEntry)> {
+        match self {
+            Node::PidEntry(pid, entry) | Node::TaskEntry(pid, entry) => Some((pid, entry)),
+            _ => None,
+        }
+    }
+}
+
+fn block_ino(dev: DevT, slot: u64) -> u64 {
+    BLOCK_INO_BASE + u64::from(dev.0) * BLOCK_SLOTS + slot
 }
 
 fn pid_ino(pid: Pid, slot: u64) -> u64 {
@@ -140,6 +348,11 @@ pub fn parse_pid_name(name: &str) -> Option<Pid> {
     (value > 0 && value <= PID_INO_MAX).then_some(Pid(value))
 }
 
+/// Mode of the symbolic links (as in /proc).
+pub const LINK_MODE: u16 = 0o777;
+/// Mode of `fd/` (as /proc/PID/fd: owner only).
+pub const FD_MODE: u16 = 0o500;
+
 /// The entries of a process directory, in directory order.
 pub fn pid_entries() -> impl Iterator<Item = (&'static str, PidEntry, u16)> {
     let files = PID_FILES
@@ -150,9 +363,20 @@ pub fn pid_entries() -> impl Iterator<Item = (&'static str, PidEntry, u16)> {
         ("ctl", PidEntry::Ctl, CTL_MODE),
         ("mem", PidEntry::Mem, MEM_MODE),
         ("pagemap", PidEntry::Pagemap, PAGEMAP_MODE),
+        ("exe", PidEntry::Link(PidLink::Exe), LINK_MODE),
+        ("cwd", PidEntry::Link(PidLink::Cwd), LINK_MODE),
+        ("root", PidEntry::Link(PidLink::Root), LINK_MODE),
+        ("fd", PidEntry::NoFiles(NoFilesDir::Fd), FD_MODE),
+        ("fdinfo", PidEntry::NoFiles(NoFilesDir::Fdinfo), DIR_MODE),
+        ("task", PidEntry::Task, DIR_MODE),
     ]
     .into_iter()
     .chain(files)
+}
+
+/// The entries of `PID/task/PID/`, in directory order.
+pub fn task_entries() -> impl Iterator<Item = (&'static str, PidEntry, u16)> {
+    pid_entries().filter(|(_, entry, _)| entry.in_task())
 }
 
 /// Find an entry of a process directory by name.
@@ -171,6 +395,9 @@ pub fn pid_entry_info(entry: PidEntry) -> Option<(&'static str, u16, Option<PidF
         PidEntry::File(i) => PID_FILES
             .get(i)
             .map(|&(name, mode, file)| (name, mode, Some(file))),
+        other => pid_entries()
+            .find(|(_, entry, _)| *entry == other)
+            .map(|(name, _, mode)| (name, mode, None)),
     }
 }
 
@@ -179,9 +406,20 @@ pub fn decode(tree: &StaticTree, ino: u64) -> Option<Node> {
     if ino == 0 {
         return None;
     }
-    if ino < PID_INO_BASE {
+    if ino < BLOCK_INO_BASE {
         let index = usize::try_from(ino - 1).ok()?;
         return (index < tree.nodes.len()).then_some(Node::Static(index));
+    }
+    if ino < PID_INO_BASE {
+        let rel = ino - BLOCK_INO_BASE;
+        let dev = DevT(u32::try_from(rel / BLOCK_SLOTS).ok()?);
+        return match rel % BLOCK_SLOTS {
+            0 => Some(Node::BlockDir(dev)),
+            slot => {
+                let i = usize::try_from(slot - 1).ok()?;
+                (i < BLOCK_FILES.len()).then_some(Node::BlockEntry(dev, i))
+            }
+        };
     }
     let rel = ino - PID_INO_BASE;
     let pid = u32::try_from(rel / PID_SLOTS).ok()?;
@@ -191,13 +429,11 @@ pub fn decode(tree: &StaticTree, ino: u64) -> Option<Node> {
     let pid = Pid(pid);
     match rel % PID_SLOTS {
         SLOT_DIR => Some(Node::PidDir(pid)),
-        SLOT_CTL => Some(Node::PidEntry(pid, PidEntry::Ctl)),
-        SLOT_MEM => Some(Node::PidEntry(pid, PidEntry::Mem)),
-        SLOT_PAGEMAP => Some(Node::PidEntry(pid, PidEntry::Pagemap)),
-        slot => {
-            let i = usize::try_from(slot - SLOT_FILES).ok()?;
-            (i < PID_FILES.len()).then_some(Node::PidEntry(pid, PidEntry::File(i)))
-        }
+        slot if slot == TASK_SLOTS + SLOT_DIR => Some(Node::TaskDir(pid)),
+        slot if slot > TASK_SLOTS => PidEntry::from_slot(slot - TASK_SLOTS)
+            .filter(|e| e.in_task())
+            .map(|e| Node::TaskEntry(pid, e)),
+        slot => PidEntry::from_slot(slot).map(|e| Node::PidEntry(pid, e)),
     }
 }
 
@@ -229,6 +465,28 @@ impl StaticTree {
         }
         tree.add(0, "ctl", StaticKind::Ctl, CTL_MODE);
         tree.add(0, "version", StaticKind::Version, VERSION_MODE);
+        // /sys/devices/system/cpu and /sys/block, at the same places under
+        // the mount as under /sys.
+        let devices = tree.add_dir(0, "devices");
+        let system = tree.add_dir(devices, "system");
+        let cpu_dir = tree.add_dir(system, "cpu");
+        for cpu in 0..NR_CPUS {
+            let dir = tree.add_dir(cpu_dir, &format!("cpu{cpu}"));
+            // x86 cannot take cpu0 offline: it has no `online` file.
+            if cpu > 0 {
+                let file = CpuFile::Online;
+                tree.add(dir, "online", StaticKind::Cpu { cpu, file }, 0o644);
+            }
+            let topology = tree.add_dir(dir, "topology");
+            for &(name, t) in TOPOLOGY_FILES {
+                let file = CpuFile::Topology(t);
+                tree.add(topology, name, StaticKind::Cpu { cpu, file }, 0o444);
+            }
+        }
+        for &(name, file) in CPU_DIR_FILES {
+            tree.add(cpu_dir, name, StaticKind::Cpu { cpu: 0, file }, 0o444);
+        }
+        tree.add(0, "block", StaticKind::BlockRoot, DIR_MODE);
         let sys = tree.add_dir(0, "sys");
         for entry in SYSCTL_TABLE {
             let path = entry.procname;
@@ -293,7 +551,7 @@ impl StaticTree {
         self.nodes.get(index).map_or(0, |n| {
             n.children
                 .iter()
-                .filter(|&&c| self.nodes[c].kind == StaticKind::Dir)
+                .filter(|&&c| self.nodes[c].kind.is_dir())
                 .count()
         })
     }
@@ -341,8 +599,21 @@ mod tests {
             for (_, entry, _) in pid_entries() {
                 nodes.push(Node::PidEntry(Pid(pid), entry));
             }
+            for (_, entry, _) in task_entries() {
+                nodes.push(Node::TaskEntry(Pid(pid), entry));
+            }
             nodes.push(Node::PidDir(Pid(pid)));
+            nodes.push(Node::TaskDir(Pid(pid)));
         }
+        for (major, minor) in [(8, 0), (8, 17), (259, 3), (4095, (1 << 20) - 1)] {
+            let dev = DevT::new(major, minor).unwrap();
+            assert_eq!(dev.split(), (major, minor));
+            nodes.push(Node::BlockDir(dev));
+            for i in 0..BLOCK_FILES.len() {
+                nodes.push(Node::BlockEntry(dev, i));
+            }
+        }
+        assert_eq!(DevT::new(4096, 0), None);
         for node in nodes {
             assert_eq!(decode(&tree, node.ino()), Some(node), "{node:?}");
         }
@@ -350,6 +621,16 @@ mod tests {
         assert_eq!(decode(&tree, 0), None);
         assert_eq!(decode(&tree, tree.nodes.len() as u64 + 1), None);
         assert_eq!(decode(&tree, PID_INO_BASE), None);
+        // No task entry for ctl or task/ itself; no block slot past the files.
+        let ctl_in_task = pid_ino(Pid(3), TASK_SLOTS + SLOT_CTL);
+        assert_eq!(decode(&tree, ctl_in_task), None);
+        assert_eq!(decode(&tree, pid_ino(Pid(3), TASK_SLOTS + SLOT_TASK)), None);
+        assert_eq!(decode(&tree, block_ino(DevT(0), BLOCK_SLOTS - 1)), None);
+        // Every process entry has a distinct slot.
+        let mut slots: Vec<u64> = pid_entries().map(|(_, e, _)| e.slot()).collect();
+        slots.sort_unstable();
+        slots.dedup();
+        assert_eq!(slots.len(), pid_entries().count());
         assert_eq!(decode(&tree, u64::MAX), None);
     }
 

@@ -302,6 +302,51 @@ pub struct SimulatedDisk {
     /// Page contents stored on the device (only pages with bytes), in a
     /// sparse host file.
     pub stored: DiskStore,
+    /// Completed I/O, as /proc/diskstats counts it.
+    pub io: DiskIo,
+}
+
+/// Sectors (512 bytes, the block layer's unit) in one page.
+pub const SECTORS_PER_PAGE: u64 = PAGE_SIZE / 512;
+
+/// The I/O a simulated disk completed (Linux: `struct disk_stats`). Every
+/// swap page is one request of one page: nothing is merged, nothing is in
+/// flight once a command returns. Times follow from the one cost table
+/// ([`crate::mm::cputime::SWAP_PAGE_IO_NS`] per page).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DiskIo {
+    /// Reads completed (pages swapped in).
+    pub reads: u64,
+    /// Writes completed (pages swapped out).
+    pub writes: u64,
+}
+
+impl DiskIo {
+    /// Sectors read.
+    pub fn read_sectors(&self) -> u64 {
+        self.reads * SECTORS_PER_PAGE
+    }
+
+    /// Sectors written.
+    pub fn write_sectors(&self) -> u64 {
+        self.writes * SECTORS_PER_PAGE
+    }
+
+    /// Nanoseconds the disk spent reading.
+    pub fn read_ns(&self) -> u64 {
+        self.reads * super::cputime::SWAP_PAGE_IO_NS
+    }
+
+    /// Nanoseconds the disk spent writing.
+    pub fn write_ns(&self) -> u64 {
+        self.writes * super::cputime::SWAP_PAGE_IO_NS
+    }
+
+    /// The sum of two disks' counters (a whole disk and its partitions).
+    pub fn add(&mut self, other: DiskIo) {
+        self.reads += other.reads;
+        self.writes += other.writes;
+    }
 }
 
 /// Where an area keeps its pages.
@@ -541,6 +586,7 @@ impl SwapState {
                 pages,
                 header: SwapHeader::new(pages, path),
                 stored: DiskStore::default(),
+                io: DiskIo::default(),
             },
         );
         Ok(())
@@ -797,11 +843,17 @@ impl SwapState {
                     .expect("partition of an active area");
                 match bytes {
                     None => {
+                        // A page nobody wrote bytes into: the simulated
+                        // disk still does the write, the host stores nothing.
                         disk.stored.discard(entry.offset);
+                        disk.io.writes += 1;
                         Ok(())
                     }
                     Some(bytes) => match disk.stored.put(&self.swapdir, entry.offset, &bytes) {
-                        Ok(()) => Ok(()),
+                        Ok(()) => {
+                            disk.io.writes += 1;
+                            Ok(())
+                        }
                         Err(e) => Err((
                             MmError::Io(format!(
                                 "write error on {path} slot {} (its pages live in {}): {e}",
@@ -831,8 +883,22 @@ impl SwapState {
         }
     }
 
-    /// Read a page back from its slot: None for an all-zero page.
+    /// Read a page back from its slot: None for an all-zero page. A read
+    /// from a simulated partition counts in its disk's I/O.
     pub fn read_page(&mut self, entry: SwapEntry) -> MmResult<Option<PageBytes>> {
+        let bytes = self.load_page(entry)?;
+        let area = self.areas[ix(entry.area)].as_ref().expect("active area");
+        if matches!(area.backing, Backing::Partition)
+            && let Some(disk) = self.disks.get_mut(&area.path)
+        {
+            disk.io.reads += 1;
+        }
+        Ok(bytes)
+    }
+
+    /// Take back the bytes of a page just written, without a disk read
+    /// (pageout undoing its own write: Linux still has the page then).
+    pub fn load_page(&mut self, entry: SwapEntry) -> MmResult<Option<PageBytes>> {
         let area = self.areas[ix(entry.area)].as_ref().expect("active area");
         match &area.backing {
             Backing::Partition => {

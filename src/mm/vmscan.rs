@@ -283,7 +283,7 @@ impl Kernel {
         }
         if !self.unmap_page_to_swap(pfn, entry) {
             // Nothing maps it any more: drop the copy just written.
-            if let Ok(Some(bytes)) = self.swap.read_page(entry) {
+            if let Ok(Some(bytes)) = self.swap.load_page(entry) {
                 self.put_page_bytes(pfn, bytes);
             }
             self.swap.free_slot(entry);

@@ -1,6 +1,8 @@
 //! Pure renderers: kernel state → the exact text of the matching /proc file.
 //! Nothing here changes state or does I/O.
 
+pub mod cpuinfo;
+pub mod diskstats;
 pub mod meminfo;
 pub mod pagetypeinfo;
 pub mod physmap;
@@ -9,6 +11,7 @@ pub mod sched;
 pub mod slabinfo;
 pub mod stat;
 pub mod swaps;
+pub mod sysfs;
 pub mod version;
 pub mod vmstat;
 pub mod zoneinfo;
@@ -48,6 +51,10 @@ pub enum GlobalFile {
     Loadavg,
     /// /proc/pressure/memory
     PressureMemory,
+    /// /proc/diskstats (the simulated disks)
+    Diskstats,
+    /// /proc/cpuinfo (the simulated CPUs)
+    Cpuinfo,
 }
 
 /// Name, mode and identity of every system-wide file, in directory order.
@@ -66,6 +73,8 @@ pub const GLOBAL_FILES: &[(&str, u16, GlobalFile)] = &[
     ("uptime", 0o444, GlobalFile::Uptime),
     ("loadavg", 0o444, GlobalFile::Loadavg),
     ("pressure/memory", 0o444, GlobalFile::PressureMemory),
+    ("diskstats", 0o444, GlobalFile::Diskstats),
+    ("cpuinfo", 0o444, GlobalFile::Cpuinfo),
 ];
 
 /// Render a system-wide file.
@@ -85,6 +94,8 @@ pub fn render_global(kernel: &Kernel, file: GlobalFile) -> String {
         GlobalFile::Uptime => sched::uptime(kernel),
         GlobalFile::Loadavg => sched::loadavg(kernel),
         GlobalFile::PressureMemory => sched::pressure_memory(kernel),
+        GlobalFile::Diskstats => diskstats::diskstats(kernel),
+        GlobalFile::Cpuinfo => cpuinfo::cpuinfo(kernel),
     }
 }
 

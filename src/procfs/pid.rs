@@ -38,6 +38,16 @@ pub enum PidFile {
     OomScore,
     /// /proc/PID/oom_score_adj (writable)
     OomScoreAdj,
+    /// /proc/PID/io: I/O accounting
+    Io,
+    /// /proc/PID/environ: empty (the simulated processes have none)
+    Environ,
+    /// /proc/PID/cgroup: the root of the unified hierarchy
+    Cgroup,
+    /// /proc/PID/limits: the resource limits table
+    Limits,
+    /// /proc/PID/wchan: where the task sleeps ("0": not told)
+    Wchan,
 }
 
 /// Name, mode and identity of every generated file in `PID/`, with Linux's
@@ -46,8 +56,12 @@ pub enum PidFile {
 /// through `Machine::execute_line`, `Kernel::read_mem` and `Kernel::write_mem`;
 /// writes to the 0644 files go through `Machine::write_pid_file`.
 pub const PID_FILES: &[(&str, u16, PidFile)] = &[
+    ("cgroup", 0o444, PidFile::Cgroup),
     ("cmdline", 0o444, PidFile::Cmdline),
     ("comm", 0o644, PidFile::Comm),
+    ("environ", 0o400, PidFile::Environ),
+    ("io", 0o400, PidFile::Io),
+    ("limits", 0o444, PidFile::Limits),
     ("maps", 0o444, PidFile::Maps),
     ("oom_score", 0o444, PidFile::OomScore),
     ("oom_score_adj", 0o644, PidFile::OomScoreAdj),
@@ -56,6 +70,7 @@ pub const PID_FILES: &[(&str, u16, PidFile)] = &[
     ("stat", 0o444, PidFile::Stat),
     ("statm", 0o444, PidFile::Statm),
     ("status", 0o444, PidFile::Status),
+    ("wchan", 0o444, PidFile::Wchan),
 ];
 
 /// Render one file of a process; ESRCH when the process does not exist.
@@ -79,7 +94,99 @@ pub fn render_pid(kernel: &Kernel, pid: Pid, file: PidFile) -> MmResult<String> 
         PidFile::SmapsRollup => smaps_rollup(kernel, slot, p),
         PidFile::OomScore => format!("{}\n", oom_score(kernel, p)),
         PidFile::OomScoreAdj => format!("{}\n", p.oom_score_adj),
+        PidFile::Io => io(p),
+        PidFile::Environ => String::new(),
+        // cgroup v2 only, every task in the root cgroup.
+        PidFile::Cgroup => "0::/\n".into(),
+        PidFile::Limits => limits(kernel),
+        // proc_pid_wchan prints "0" when it does not tell the symbol.
+        PidFile::Wchan => "0".into(),
     })
+}
+
+/// `/proc/PID/io` (fs/proc/base.c `do_io_accounting`). The simulated
+/// processes make no read/write system calls, so the character and
+/// syscall counts are 0. `read_bytes` is what the task made the block
+/// layer fetch: Linux charges a read bio to the task that submits it
+/// (`submit_bio` → `task_io_account_read`), which for swap is the task
+/// whose own fault swaps the page in — its major faults, a page each
+/// (swap-ins by swapoff or by other tasks through `PID/mem` are charged to
+/// them). `write_bytes` counts page-cache pages the task dirtied; swap-out
+/// is written by reclaim and charged to nobody, so it is 0.
+fn io(p: &Process) -> String {
+    io_text(p.maj_flt << PAGE_SHIFT)
+}
+
+/// The text of `io` with `read_bytes`; nothing else is simulated.
+fn io_text(read_bytes: u64) -> String {
+    format!(
+        "rchar: 0\nwchar: 0\nsyscr: 0\nsyscw: 0\nread_bytes: {read_bytes}\n\
+         write_bytes: 0\ncancelled_write_bytes: 0\n"
+    )
+}
+
+/// One resource limit: name, soft and hard value (`None`: unlimited), unit.
+type Rlimit = (&'static str, Option<u64>, Option<u64>, &'static str);
+
+/// The resource limits every simulated task has: init's (`INIT_RLIMITS`,
+/// include/asm-generic/resource.h) with RLIMIT_NPROC and
+/// RLIMIT_SIGPENDING set at boot to max_threads / 2 (`fork_init`), and
+/// the stack limit the simulated stack grows against.
+fn rlimits(kernel: &Kernel) -> [Rlimit; 16] {
+    let threads = sigpending_limit(kernel);
+    let stack = crate::mm::mmap::STACK_RLIMIT;
+    // MLOCK_LIMIT: 8 MiB since Linux 5.16.
+    let mlock = 8 << 20;
+    // MQ_BYTES_MAX.
+    let mq = 819_200;
+    [
+        ("Max cpu time", None, None, "seconds"),
+        ("Max file size", None, None, "bytes"),
+        ("Max data size", None, None, "bytes"),
+        ("Max stack size", Some(stack), None, "bytes"),
+        ("Max core file size", Some(0), None, "bytes"),
+        ("Max resident set", None, None, "bytes"),
+        ("Max processes", Some(threads), Some(threads), "processes"),
+        // INR_OPEN_CUR, INR_OPEN_MAX.
+        ("Max open files", Some(1024), Some(4096), "files"),
+        ("Max locked memory", Some(mlock), Some(mlock), "bytes"),
+        ("Max address space", None, None, "bytes"),
+        ("Max file locks", None, None, "locks"),
+        (
+            "Max pending signals",
+            Some(threads),
+            Some(threads),
+            "signals",
+        ),
+        ("Max msgqueue size", Some(mq), Some(mq), "bytes"),
+        ("Max nice priority", Some(0), Some(0), ""),
+        ("Max realtime priority", Some(0), Some(0), ""),
+        ("Max realtime timeout", None, None, "us"),
+    ]
+}
+
+/// `/proc/PID/limits` (fs/proc/base.c `proc_pid_limits`): `%-25s %-20s
+/// %-20s %-10s` columns, "unlimited" for RLIM_INFINITY, no unit column
+/// for the unitless limits.
+fn limits(kernel: &Kernel) -> String {
+    let mut out = format!(
+        "{:<25} {:<20} {:<20} {:<10}\n",
+        "Limit", "Soft Limit", "Hard Limit", "Units"
+    );
+    let value = |v: Option<u64>| v.map_or_else(|| "unlimited".to_string(), |v| v.to_string());
+    for (name, soft, hard, unit) in rlimits(kernel) {
+        out.push_str(&format!(
+            "{name:<25} {:<20} {:<20} ",
+            value(soft),
+            value(hard)
+        ));
+        if unit.is_empty() {
+            out.push('\n');
+        } else {
+            out.push_str(&format!("{unit:<10}\n"));
+        }
+    }
+    out
 }
 
 /// `/proc/PID/oom_score`: `(1000 + badness × 1000 / totalpages) × 2 / 3`,
@@ -179,6 +286,12 @@ fn render_kthread(kernel: &Kernel, t: &KThread, file: PidFile) -> MmResult<Strin
             )));
         }
         PidFile::OomScore | PidFile::OomScoreAdj => "0\n".to_string(),
+        // Kernel threads read and write nothing of their own.
+        PidFile::Io => io_text(0),
+        PidFile::Environ => String::new(),
+        PidFile::Cgroup => "0::/\n".into(),
+        PidFile::Limits => limits(kernel),
+        PidFile::Wchan => "0".into(),
     })
 }
 
@@ -545,6 +658,48 @@ mod tests {
     const SELF_SMAPS: &str = include_str!("../../tests/reference/linux-samples/self-smaps");
     const SELF_ROLLUP: &str = include_str!("../../tests/reference/linux-samples/self-smaps_rollup");
     const SELF_STAT: &str = include_str!("../../tests/reference/linux-samples/self-stat");
+    const SELF_IO: &str = include_str!("../../tests/reference/linux-samples/self-io");
+    const SELF_LIMITS: &str = include_str!("../../tests/reference/linux-samples/self-limits");
+
+    #[test]
+    fn io_limits_and_the_constant_files() {
+        let (mut k, pid) = setup();
+        let io = render(&k, pid, PidFile::Io);
+        let names = |t: &str| {
+            t.lines()
+                .map(|l| l.split(": ").next().unwrap().to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(&io), names(SELF_IO));
+        assert!(io.contains("\nread_bytes: 0\n"));
+        let slot = k.procs.slot_of(pid).unwrap();
+        k.procs.get_mut(slot).unwrap().maj_flt = 3;
+        assert!(render(&k, pid, PidFile::Io).contains("\nread_bytes: 12288\n"));
+        let limits = render(&k, pid, PidFile::Limits);
+        // Same rows, same columns; the values that differ are the
+        // machine's (processes, signals) and systemd's (open files).
+        assert_eq!(limits.lines().count(), SELF_LIMITS.lines().count());
+        for (ours, theirs) in limits.lines().zip(SELF_LIMITS.lines()) {
+            assert_eq!(ours[..26], theirs[..26]);
+            assert_eq!(ours.len(), theirs.len(), "{ours:?} vs {theirs:?}");
+        }
+        let stack = limits
+            .lines()
+            .find(|l| l.starts_with("Max stack size"))
+            .unwrap();
+        let captured = SELF_LIMITS
+            .lines()
+            .find(|l| l.starts_with("Max stack size"))
+            .unwrap();
+        assert_eq!(stack, captured);
+        assert!(limits.contains(&format!(
+            "Max processes             {:<20} ",
+            sigpending_limit(&k)
+        )));
+        assert_eq!(render(&k, pid, PidFile::Environ), "");
+        assert_eq!(render(&k, pid, PidFile::Cgroup), "0::/\n");
+        assert_eq!(render(&k, pid, PidFile::Wchan), "0");
+    }
 
     /// The keys of the `Key: value` lines (those starting with an
     /// uppercase letter, as pmap tells them from mapping headers).

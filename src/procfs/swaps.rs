@@ -4,7 +4,8 @@
 use std::fmt::Write;
 
 use crate::mm::Kernel;
-use crate::mm::swapfile::{Backing, SwapInfo, sd_devt, sd_name};
+use crate::mm::swapfile::{Backing, SwapInfo};
+use crate::procfs::diskstats::disk_rows;
 
 /// The header line, printed even when no swap is on.
 pub const SWAPS_HEADER: &str = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n";
@@ -58,29 +59,14 @@ pub fn swaps(kernel: &Kernel) -> String {
 /// by device number. A partition `sdXN` comes after its whole disk `sdX`,
 /// listed with the sum of its partitions' sizes.
 pub fn partitions(kernel: &Kernel) -> String {
-    let mut rows: Vec<(u32, u32, u64, String)> = Vec::new();
-    for disk in kernel.swap.disks.values() {
-        let name = disk.path.trim_start_matches("/dev/");
-        rows.push((disk.major, disk.minor, disk.pages * 4, name.to_string()));
-        if let Some((index, part)) = sd_name(name)
-            && part > 0
-        {
-            let (major, minor) = sd_devt(index, 0);
-            match rows.iter_mut().find(|r| (r.0, r.1) == (major, minor)) {
-                Some(whole) => whole.2 += disk.pages * 4,
-                None => rows.push((
-                    major,
-                    minor,
-                    disk.pages * 4,
-                    format!("sd{}", (b'a' + index as u8) as char),
-                )),
-            }
-        }
-    }
-    rows.sort_by_key(|r| (r.0, r.1));
     let mut out = String::from("major minor  #blocks  name\n\n");
-    for (major, minor, blocks, name) in rows {
-        let _ = writeln!(out, "{major:4}  {minor:7} {blocks:10} {name}");
+    for row in disk_rows(kernel) {
+        let blocks = row.pages * 4;
+        let _ = writeln!(
+            out,
+            "{:4}  {:7} {blocks:10} {}",
+            row.major, row.minor, row.name
+        );
     }
     out
 }

@@ -192,13 +192,19 @@ pub fn is_validation_errno(e: i32) -> bool {
     )
 }
 
+/// True for the system files that are empty on a fresh machine: the log
+/// and the disk table.
+pub fn may_be_empty(file: GlobalFile) -> bool {
+    matches!(file, GlobalFile::Dmesg | GlobalFile::Diskstats)
+}
+
 /// Render every file of `k` and check each is whole lines, vmstat parses,
 /// the cross-file identities hold, and every process's files are sound.
 pub fn check_all_files(k: &Machine) -> Result<(), String> {
     let mut texts = BTreeMap::new();
     for (name, _, file) in GLOBAL_FILES {
         let text = render_global(k, *file);
-        if *file != GlobalFile::Dmesg || !text.is_empty() {
+        if !may_be_empty(*file) || !text.is_empty() {
             complete_lines(name, &text)?;
         }
         texts.insert(*name, text);
@@ -225,10 +231,19 @@ pub fn check_all_files(k: &Machine) -> Result<(), String> {
     Ok(())
 }
 
-/// A per-process file is empty or whole lines; `cmdline` is NUL-separated.
+/// A per-process file is empty or whole lines; `cmdline` is NUL-separated,
+/// `wchan` one word.
 pub fn check_pid_file(pid: Pid, name: &str, text: &str) -> Result<(), String> {
     if text.is_empty() {
         return Ok(());
+    }
+    // wchan is a symbol name or "0", without a newline (as in Linux).
+    if name == "wchan" {
+        return if text.lines().count() == 1 && !text.ends_with('\n') {
+            Ok(())
+        } else {
+            Err(format!("{pid}/wchan is not one word: {text:?}"))
+        };
     }
     if name == "cmdline" {
         return if text.ends_with('\0') {

@@ -18,7 +18,7 @@ use mmfs::ctl::{self, Scope};
 use mmfs::fs::linebuf::LineBuffer;
 use mmfs::mm::MachineConfig;
 use mmfs::procfs::pid::{PID_FILES, render_pid};
-use mmfs::procfs::{GlobalFile, render_global};
+use mmfs::procfs::render_global;
 
 use super::checks;
 use super::report::{Stats, errno_name};
@@ -277,7 +277,7 @@ impl Executor {
             }
             Op::ReadGlobal(file) => {
                 let text = render_global(self.kernel(), *file);
-                if *file != GlobalFile::Dmesg || !text.is_empty() {
+                if !checks::may_be_empty(*file) || !text.is_empty() {
                     checks::complete_lines(&format!("{file:?}"), &text)?;
                 }
                 Ok(())
