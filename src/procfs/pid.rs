@@ -562,6 +562,10 @@ pub fn render_maps_records(
     min_len: usize,
     out: &mut Vec<u8>,
 ) -> MmResult<Option<u64>> {
+    if kernel.kthreads.get(pid).is_some() {
+        // No mm: no records.
+        return Ok(None);
+    }
     let slot = kernel.procs.slot_of(pid)?;
     let p = kernel
         .procs
