@@ -19,14 +19,12 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fuser::{Config, Session, SessionACL};
 
 use mmfs::fs::MmFs;
 use mmfs::fs::mount::{self, DEV_FUSE, FSTYPE, Mounted};
-use mmfs::ctl::Machine;
 use mmfs::mm::Kernel;
 use mmfs::mm::cputime::ClockMode;
 use mmfs::procfs::GLOBAL_FILES;
@@ -526,25 +524,6 @@ fn probe_file() -> &'static str {
         .unwrap_or("version")
 }
 
-/// `--clock wall`: a thread lets simulated time follow real time, one
-/// jiffy at a time, so kswapd and LRU ageing run while nobody writes.
-/// It takes the machine's lock for a jiffy's work at most and never
-/// touches the mount.
-fn start_wall_clock(machine: Arc<parking_lot::Mutex<Machine>>) -> io::Result<()> {
-    let start = Instant::now();
-    let base = machine.lock().clock_ns;
-    std::thread::Builder::new()
-        .name("mmfs-clock".into())
-        .spawn(move || {
-            loop {
-                std::thread::sleep(Duration::from_nanos(mmfs::mm::TICK_NS));
-                let real = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
-                machine.lock().wall_tick(base.saturating_add(real));
-            }
-        })?;
-    Ok(())
-}
-
 /// Boot, mount and serve until unmounted; returns the exit status.
 fn serve(plan: &MountPlan, dir: &Path, ready: Option<File>) -> i32 {
     let mut ready = ready;
@@ -579,13 +558,12 @@ fn serve(plan: &MountPlan, dir: &Path, ready: Option<File>) -> i32 {
             }
         }
     }
-    kernel.clock_mode = plan.clock;
     // SAFETY: getuid/getgid have no preconditions.
     let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
     let mut fs = MmFs::new(kernel.into(), uid, gid);
     fs.set_read_only(plan.read_only);
     if plan.clock == ClockMode::Wall
-        && let Err(e) = start_wall_clock(fs.shared_machine())
+        && let Err(e) = fs.start_wall_clock()
     {
         report(&mut ready, &format!("cannot start the clock thread: {e}"));
         return 1;

@@ -260,6 +260,11 @@ fn namespace_init(mount: &Path, argv: &[CString], progress: libc::c_int) -> io::
     )?;
     exec_machine::reserve_pid_range(&proc_dir)?;
     exec_machine::read_only_proc_sys(&proc_dir)?;
+    // Before the simulated pid 1 is bound over our own /proc/1 (= /proc/self
+    // here): read_only_sys reads /proc/self/mountinfo.
+    exec_machine::bind_sys(mount)?;
+    exec_machine::read_only_sys()?;
+    report_step(progress, STEP);
     let mut placeholders = Placeholders::new(mount, &proc_dir)?;
     placeholders.sync(|| report_step(progress, STEP))?;
     for name in GLOBAL_BINDS {
@@ -285,9 +290,6 @@ fn namespace_init(mount: &Path, argv: &[CString], progress: libc::c_int) -> io::
             report_step(progress, STEP);
         }
     }
-    exec_machine::bind_sys(mount)?;
-    exec_machine::read_only_sys()?;
-    report_step(progress, STEP);
     placeholders.spawn_watcher()?;
     report_step(progress, READY);
     // SAFETY: the placeholders hold copies; this one is ours to close.

@@ -293,7 +293,11 @@ fn killer_worker(s: &Shared) {
             let victim = pids[rng.below(pids.len() as u64) as usize];
             let r = s.ctl("ctl", &format!("kill {victim}"));
             // init and the kernel threads ignore SIGKILL: EPERM.
-            let expected: &[i32] = if victim <= 5 { &[libc::EPERM] } else { &[ESRCH] };
+            let expected: &[i32] = if victim <= 5 {
+                &[libc::EPERM]
+            } else {
+                &[ESRCH]
+            };
             s.record("killer", "kill", &r, expected);
         }
     }

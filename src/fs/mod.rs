@@ -22,6 +22,7 @@
 pub mod linebuf;
 pub mod mount;
 pub mod tree;
+pub mod wallclock;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::ffi::OsStr;
@@ -248,6 +249,8 @@ pub struct MmFs {
     version: Arc<[u8]>,
     /// `-o ro`: every write is EROFS.
     read_only: bool,
+    /// `--clock wall`: replies to writes wait for real time.
+    wall: Option<wallclock::WallClock>,
 }
 
 /// Map a kernel error to the errno a file operation returns. A process that
@@ -294,10 +297,11 @@ fn guarded(op: &str, f: impl FnOnce()) {
 
 impl MmFs {
     /// Serve `kernel`, with every file owned by `uid`:`gid`.
-    /// The machine, for the daemon's other threads (the wall-clock
-    /// ticker): the same lock the request handlers take.
-    pub fn shared_machine(&self) -> Arc<Mutex<Machine>> {
-        Arc::clone(&self.kernel)
+    /// Put the machine on the wall clock (`--clock wall`): a ticker
+    /// thread, and writes paced to real time.
+    pub fn start_wall_clock(&mut self) -> std::io::Result<()> {
+        self.wall = Some(wallclock::WallClock::start(Arc::clone(&self.kernel))?);
+        Ok(())
     }
 
     pub fn new(kernel: Machine, uid: u32, gid: u32) -> MmFs {
@@ -311,6 +315,7 @@ impl MmFs {
             time: SystemTime::now(),
             version,
             read_only: false,
+            wall: None,
         }
     }
 
@@ -1155,7 +1160,27 @@ impl Filesystem for MmFs {
         log::trace!("write fh={} len={} owner={lock_owner:?}", fh.0, data.len());
         guarded("write", || {
             match self.do_write(fh, offset, data, lock_owner) {
-                Ok(n) => reply.written(n),
+                Ok(n) => {
+                    let pace = self
+                        .wall
+                        .map_or(Duration::ZERO, |w| w.pace(self.kernel.lock().clock_ns));
+                    if pace.is_zero() {
+                        reply.written(n);
+                    } else {
+                        // The writer waits as long as its work took; the
+                        // request thread does not.
+                        let parked =
+                            std::thread::Builder::new()
+                                .name("mmfs-pace".into())
+                                .spawn(move || {
+                                    std::thread::sleep(pace);
+                                    reply.written(n);
+                                });
+                        if let Err(e) = parked {
+                            log::warn!("cannot pace a write: {e}");
+                        }
+                    }
+                }
                 Err(e) => reply.error(e),
             }
         });

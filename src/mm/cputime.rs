@@ -233,7 +233,9 @@ impl Kernel {
                 t.stime_ns += p.system_ns;
             }
             // A running or I/O-blocked task counts in the load.
-            self.sched.loadavg.add_active(p.user_ns + p.system_ns + p.iowait_ns);
+            self.sched
+                .loadavg
+                .add_active(p.user_ns + p.system_ns + p.iowait_ns);
             self.sched.psi.add(p.stall_some_ns, p.stall_full_ns);
         }
         let now = self.clock_ns;

@@ -100,7 +100,10 @@ impl KThreads {
 
     /// Σ THREAD_SIZE of their stacks, in pages.
     pub fn kernel_stack_pages(&self) -> u64 {
-        self.threads.iter().map(|t| t.kernel_stack_order.pages()).sum()
+        self.threads
+            .iter()
+            .map(|t| t.kernel_stack_order.pages())
+            .sum()
     }
 }
 
@@ -177,7 +180,10 @@ impl Kernel {
             if frames.state(t.kernel_stack) != super::page_alloc::FrameState::Allocated
                 || frames.kind(t.kernel_stack) != PageKind::KernelStack
             {
-                return Err(format!("kthread {}: stack {} is free", t.pid, t.kernel_stack));
+                return Err(format!(
+                    "kthread {}: stack {} is free",
+                    t.pid, t.kernel_stack
+                ));
             }
         }
         Ok(())

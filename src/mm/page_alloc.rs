@@ -1227,11 +1227,15 @@ impl super::Kernel {
     ) -> Option<Pfn> {
         loop {
             // On a real machine kswapd runs on another CPU while the
-            // allocating task carries on; here it gets its turn now, so a
-            // long operation sees background reclaim before it has to
-            // reclaim for itself.
+            // allocating task carries on; on the simulated clock it gets
+            // its turn now, so a long operation sees background reclaim
+            // before it has to reclaim for itself. On the wall clock it
+            // runs as real time passes (the ticker), and a task that
+            // outruns it reclaims directly.
             self.wakeup_kswapd(highest);
-            self.run_kswapd();
+            if self.clock_mode == super::cputime::ClockMode::Sim {
+                self.run_kswapd();
+            }
             for level in [WatermarkLevel::Low, WatermarkLevel::Min] {
                 if let Some(pfn) = self
                     .page_alloc
@@ -1274,7 +1278,12 @@ impl super::Kernel {
     }
 
     /// The retry loop of [`Self::alloc_pages_direct_reclaim`].
-    fn direct_reclaim_retries(&mut self, order: Order, highest: usize, kind: PageKind) -> Option<Pfn> {
+    fn direct_reclaim_retries(
+        &mut self,
+        order: Order,
+        highest: usize,
+        kind: PageKind,
+    ) -> Option<Pfn> {
         let mut failures = 0;
         while failures < super::vmscan::MAX_RECLAIM_RETRIES {
             self.page_alloc.zones[highest].allocstall += 1;

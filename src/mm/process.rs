@@ -290,7 +290,11 @@ impl Kernel {
     /// threads), ascending.
     pub fn user_pids(&self) -> Vec<Pid> {
         let floor = Pid(self.procs.pid_floor);
-        self.procs.pids().into_iter().filter(|&p| p >= floor).collect()
+        self.procs
+            .pids()
+            .into_iter()
+            .filter(|&p| p >= floor)
+            .collect()
     }
 
     /// Pids of the live tasks (processes and kernel threads), ascending.
@@ -398,7 +402,11 @@ impl Kernel {
         if self.is_unkillable(pid) {
             return Err(MmError::Permission(format!(
                 "pid {pid} is {}: it ignores SIGKILL",
-                if pid == Pid(1) { "init" } else { "a kernel thread" }
+                if pid == Pid(1) {
+                    "init"
+                } else {
+                    "a kernel thread"
+                }
             )));
         }
         let slot = self.procs.slot_of(pid)?;
@@ -1169,8 +1177,9 @@ mod tests {
         let err = run(&mut k, pid, &format!("mmap {}", (fits + 1) * PAGE_SIZE)).unwrap_err();
         assert_eq!(err.errno(), libc::ENOMEM);
         assert!(k.dmesg.records().any(|r| {
-            r.text
-                .starts_with(&format!("__vm_enough_memory: pid: {pid}, comm: test, bytes:"))
+            r.text.starts_with(&format!(
+                "__vm_enough_memory: pid: {pid}, comm: test, bytes:"
+            ))
         }));
         run(&mut k, pid, &format!("mmap {}", fits * PAGE_SIZE)).unwrap();
         assert_eq!(k.committed_as(), committed + fits);

@@ -113,6 +113,10 @@ mod tests {
         assert!(line.ends_with("total=60000000"), "{line}");
         assert!(p.full.avg[0] < p.some.avg[0]);
         p.advance(3_600_000_000_000);
-        assert!(p.some.show().starts_with("avg10=0.00 avg60=0.00 avg300=0.00"));
+        assert!(
+            p.some
+                .show()
+                .starts_with("avg10=0.00 avg60=0.00 avg300=0.00")
+        );
     }
 }

@@ -153,12 +153,15 @@ pub fn dmesg(kernel: &Kernel) -> String {
 /// intr and ctxt lines of stat). None when nothing is left.
 pub fn without_clock(file: GlobalFile, text: &str) -> Option<String> {
     match file {
-        GlobalFile::Dmesg | GlobalFile::Uptime | GlobalFile::Loadavg | GlobalFile::PressureMemory => {
-            None
-        }
+        GlobalFile::Dmesg
+        | GlobalFile::Uptime
+        | GlobalFile::Loadavg
+        | GlobalFile::PressureMemory => None,
         GlobalFile::Stat => Some(
             text.lines()
-                .filter(|l| !l.starts_with("cpu") && !l.starts_with("intr") && !l.starts_with("ctxt"))
+                .filter(|l| {
+                    !l.starts_with("cpu") && !l.starts_with("intr") && !l.starts_with("ctxt")
+                })
                 .map(|l| format!("{l}\n"))
                 .collect(),
         ),

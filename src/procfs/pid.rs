@@ -7,11 +7,11 @@
 //! VMAs and `pmap -X` reads smaps twice.
 
 use crate::mm::Kernel;
+use crate::mm::cputime::task_cpu;
 use crate::mm::error::{MmError, MmResult};
+use crate::mm::kthread::KThread;
 use crate::mm::mmap::{MmStruct, VM_EXEC, VmFlags, Vma};
 use crate::mm::oom_kill;
-use crate::mm::cputime::task_cpu;
-use crate::mm::kthread::KThread;
 use crate::mm::process::Process;
 use crate::mm::types::{Arch, MmSlot, PAGE_SHIFT, Pid};
 

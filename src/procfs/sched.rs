@@ -6,7 +6,11 @@ use crate::mm::Kernel;
 
 /// "%lu.%02lu" of a duration in ns (centiseconds truncated).
 fn secs_centis(ns: u64) -> String {
-    format!("{}.{:02}", ns / 1_000_000_000, ns % 1_000_000_000 / 10_000_000)
+    format!(
+        "{}.{:02}",
+        ns / 1_000_000_000,
+        ns % 1_000_000_000 / 10_000_000
+    )
 }
 
 /// `/proc/uptime`: seconds since boot, and the idle time of all CPUs.
@@ -62,17 +66,17 @@ mod tests {
             ..MachineConfig::default()
         })
         .unwrap();
-        k.execute_line(Scope::System, "mkswap /dev/sdb 512M").unwrap();
+        k.execute_line(Scope::System, "mkswap /dev/sdb 512M")
+            .unwrap();
         k.execute_line(Scope::System, "swapon /dev/sdb").unwrap();
         let pid = k.execute_line(Scope::System, "spawn hog").unwrap().unwrap();
-        k.execute_line(Scope::Process(pid), "mmap 400M name=h").unwrap();
+        k.execute_line(Scope::Process(pid), "mmap 400M name=h")
+            .unwrap();
         for _ in 0..3 {
             k.execute_line(Scope::Process(pid), "touch h 400M").unwrap();
         }
         let psi = pressure_memory(&k);
-        let total = |line: &str| -> u64 {
-            line.rsplit("total=").next().unwrap().parse().unwrap()
-        };
+        let total = |line: &str| -> u64 { line.rsplit("total=").next().unwrap().parse().unwrap() };
         let lines: Vec<&str> = psi.lines().collect();
         assert!(total(lines[0]) > 0 && total(lines[1]) > 0, "{psi}");
         assert!(total(lines[0]) >= total(lines[1]));
