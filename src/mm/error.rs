@@ -34,6 +34,24 @@ pub enum MmError {
     /// Not permitted (EPERM).
     #[error("{0}")]
     Permission(String),
+    /// The disk or the inode table is full (ENOSPC).
+    #[error("{0}")]
+    NoSpace(String),
+    /// A name longer than NAME_MAX (ENAMETOOLONG).
+    #[error("{0}")]
+    NameTooLong(String),
+    /// A path component is not a directory (ENOTDIR).
+    #[error("{0}")]
+    NotDir(String),
+    /// A directory where a file was expected (EISDIR).
+    #[error("{0}")]
+    IsDir(String),
+    /// rmdir of a directory with entries (ENOTEMPTY).
+    #[error("{0}")]
+    NotEmpty(String),
+    /// A file past the largest size (EFBIG).
+    #[error("{0}")]
+    TooBig(String),
 }
 
 impl MmError {
@@ -50,6 +68,12 @@ impl MmError {
             MmError::Io(_) => libc::EIO,
             MmError::Again(_) => libc::EAGAIN,
             MmError::Permission(_) => libc::EPERM,
+            MmError::NoSpace(_) => libc::ENOSPC,
+            MmError::NameTooLong(_) => libc::ENAMETOOLONG,
+            MmError::NotDir(_) => libc::ENOTDIR,
+            MmError::IsDir(_) => libc::EISDIR,
+            MmError::NotEmpty(_) => libc::ENOTEMPTY,
+            MmError::TooBig(_) => libc::EFBIG,
         }
     }
 }

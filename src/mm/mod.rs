@@ -3,6 +3,7 @@
 
 pub mod cputime;
 pub mod error;
+pub mod filemap;
 pub mod kthread;
 pub mod loadavg;
 pub mod madvise;
@@ -10,6 +11,7 @@ pub mod memory;
 pub mod mm_init;
 pub mod mmap;
 pub mod mprotect;
+pub mod namei;
 pub mod node_stats;
 pub mod oom_kill;
 pub mod page_alloc;
@@ -105,6 +107,8 @@ pub struct Kernel {
     pub kthreads: kthread::KThreads,
     /// What drives the clock.
     pub clock_mode: cputime::ClockMode,
+    /// The root file system on /dev/sda1 and its page cache.
+    pub vfs: namei::Vfs,
     /// vm tunables.
     pub sysctl: Sysctl,
     /// Event counters.
@@ -148,6 +152,7 @@ impl Kernel {
             sched: cputime::Sched::default(),
             kthreads: kthread::KThreads::default(),
             clock_mode: cputime::ClockMode::Sim,
+            vfs: namei::Vfs::new(namei::DEFAULT_DISK),
             sysctl: Sysctl::default(),
             events: VmEvents::default(),
             ns_last_pid: 0,
@@ -165,6 +170,7 @@ impl Kernel {
         kernel.kmem_cache_init()?;
         kernel.mm_init()?;
         kernel.kthread_init()?;
+        kernel.vfs_init()?;
         kernel.kmem_cache_fill_baseline()?;
         kernel.idle_until(cputime::BOOT_NS);
         Ok(kernel)
@@ -260,6 +266,8 @@ impl Kernel {
             self.switch_to(prev);
         }
         self.kswapd_run_until(kswapd_deadline);
+        // The flusher wakes every dirty_writeback_centisecs.
+        self.wb_workfn();
         self.idle_until(target);
     }
 
@@ -270,6 +278,7 @@ impl Kernel {
         self.check_slab()?;
         self.check_process_invariants()?;
         self.check_kthreads()?;
+        self.check_page_cache()?;
         Ok(())
     }
 }

@@ -32,6 +32,10 @@ pub struct NodeStats {
     pub nr_zone_inactive_anon: Vec<u64>,
     /// NR_ZONE_ACTIVE_ANON per zone index.
     pub nr_zone_active_anon: Vec<u64>,
+    /// NR_ZONE_INACTIVE_FILE per zone index.
+    pub nr_zone_inactive_file: Vec<u64>,
+    /// NR_ZONE_ACTIVE_FILE per zone index.
+    pub nr_zone_active_file: Vec<u64>,
     /// NR_ZONE_UNEVICTABLE per zone index.
     pub nr_zone_unevictable: Vec<u64>,
     /// NR_MLOCK per zone index (a zone counter in Linux).
@@ -56,6 +60,8 @@ pub struct NodeStats {
     pub nr_swapcached: u64,
     /// NR_VMSCAN_WRITE: pages written by reclaim's `pageout()`.
     pub nr_vmscan_write: u64,
+    /// NR_DIRTIED: page-cache pages dirtied since boot.
+    pub nr_dirtied: u64,
     /// NR_WRITTEN: pages whose writeback completed.
     pub nr_written: u64,
     /// WORKINGSET_REFAULT_ANON.
@@ -135,34 +141,38 @@ impl Kernel {
             // vmscan.rs: the anon LRU lists.
             nr_inactive_anon,
             nr_active_anon,
-            // No page cache is simulated.
-            nr_inactive_file: 0,
-            nr_active_file: 0,
+            // vmscan.rs: the file LRU lists (the page cache).
+            nr_inactive_file: self.lru.inactive_file(),
+            nr_active_file: self.lru.active_file(),
             // Nothing is mlocked yet.
             nr_unevictable: 0,
             nr_zone_inactive_anon,
             nr_zone_active_anon,
+            nr_zone_inactive_file: per_zone(|z| z.inactive_file.len()),
+            nr_zone_active_file: per_zone(|z| z.active_file.len()),
             nr_zone_unevictable: vec![0; zones],
             nr_mlock: vec![0; zones],
             // process.rs: Σ RssAnon (MM_ANONPAGES) of the processes.
             nr_anon_pages: self.anon_mapped_pages(),
             // No file mappings.
             nr_mapped: 0,
-            // NR_FILE_PAGES counts the swap cache (Linux add_to_swap_cache);
-            // there is no other page cache.
-            nr_file_pages: nr_swapcached,
+            // NR_FILE_PAGES: the page cache (filemap.rs) and the swap cache
+            // (Linux add_to_swap_cache).
+            nr_file_pages: self.vfs.stats.nr_pages + nr_swapcached,
             // No block-device page cache.
             nr_buffers: 0,
             // No shmem/tmpfs.
             nr_shmem: 0,
-            // No dirty or in-flight file pages (swap writes complete at once).
-            nr_dirty: 0,
+            // filemap.rs: dirty page-cache pages; writes complete at once,
+            // so nothing is under writeback.
+            nr_dirty: self.vfs.stats.nr_dirty,
             nr_writeback: 0,
             nr_swapcached,
             // Every swap write comes from pageout() in reclaim (kswapd,
             // direct, proactive, MADV_PAGEOUT) and completes at once.
-            nr_vmscan_write: self.events.pswpout,
-            nr_written: self.events.pswpout,
+            nr_vmscan_write: self.events.pswpout + self.vfs.stats.nr_vmscan_write,
+            nr_written: self.events.pswpout + self.vfs.stats.nr_written,
+            nr_dirtied: self.vfs.stats.nr_dirtied,
             // mm/vmstat.rs event counters.
             workingset_refault_anon: self.events.workingset_refault_anon,
             // slab.rs: pages of the slabs of SLAB_RECLAIM_ACCOUNT caches

@@ -135,6 +135,8 @@ pub enum PageKind {
     Firmware = 9,
     /// A page held only by the swap cache.
     SwapCache = 10,
+    /// A page of the page cache (a file's data).
+    PageCache = 11,
 }
 
 impl PageKind {
@@ -150,6 +152,7 @@ impl PageKind {
             8 => PageKind::Memmap,
             9 => PageKind::Firmware,
             10 => PageKind::SwapCache,
+            11 => PageKind::PageCache,
             _ => PageKind::None,
         }
     }

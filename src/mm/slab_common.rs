@@ -188,6 +188,8 @@ pub const CRED_JAR: CacheId = boot_id("cred_jar");
 
 /// `struct dentry` (reclaimable).
 pub const DENTRY: CacheId = boot_id("dentry");
+/// `radix_tree_node`: the page-cache index (xarray) nodes.
+pub const RADIX_TREE_NODE: CacheId = boot_id("radix_tree_node");
 
 /// `struct inode` of pseudo file systems (reclaimable).
 pub const INODE_CACHE: CacheId = boot_id("inode_cache");

@@ -135,6 +135,17 @@ impl DiskStore {
     }
 
     /// Take the bytes of `slot` back (None: a zero page) and forget them.
+    pub fn take_copy(&self, slot: u64) -> std::io::Result<Option<PageBytes>> {
+        if !self.contains(slot) {
+            return Ok(None);
+        }
+        let file = self.file.as_ref().expect("a slot with bytes has a file");
+        let mut page: PageBytes = Box::new([0u8; PAGE_SIZE as usize]);
+        file.read_exact_at(&mut page[..], slot * PAGE_SIZE)?;
+        Ok(Some(page))
+    }
+
+    /// Read the bytes of `slot` and forget them.
     pub fn take(&mut self, slot: u64) -> std::io::Result<Option<PageBytes>> {
         if !self.contains(slot) {
             return Ok(None);

@@ -20,6 +20,14 @@ pub struct Sysctl {
     pub overcommit_memory: u64,
     /// vm.overcommit_ratio, >= 0.
     pub overcommit_ratio: u64,
+    /// vm.dirty_ratio, 0..=100.
+    pub dirty_ratio: u64,
+    /// vm.dirty_background_ratio, 0..=100.
+    pub dirty_background_ratio: u64,
+    /// vm.dirty_expire_centisecs.
+    pub dirty_expire_centisecs: u64,
+    /// vm.dirty_writeback_centisecs.
+    pub dirty_writeback_centisecs: u64,
 }
 
 impl Default for Sysctl {
@@ -28,6 +36,10 @@ impl Default for Sysctl {
             swappiness: 60,
             overcommit_memory: 0,
             overcommit_ratio: 50,
+            dirty_ratio: 20,
+            dirty_background_ratio: 10,
+            dirty_expire_centisecs: 3000,
+            dirty_writeback_centisecs: 500,
         }
     }
 }
@@ -173,13 +185,50 @@ pub static SYSCTL_TABLE: &[CtlTable] = &[
     CtlTable::fixed("vm/compaction_proactiveness", 0o644, "20"),
     CtlTable::fixed("vm/defrag_mode", 0o644, "0"),
     CtlTable::fixed("vm/dirty_background_bytes", 0o644, "0"),
-    CtlTable::fixed("vm/dirty_background_ratio", 0o644, "10"),
+    CtlTable {
+        procname: "vm/dirty_background_ratio",
+        mode: 0o644,
+        min: 0,
+        max: 100,
+        show: Show::Num(|k| k.sysctl.dirty_background_ratio),
+        set: Some(|k, v| k.sysctl.dirty_background_ratio = v),
+    },
     CtlTable::fixed("vm/dirty_bytes", 0o644, "0"),
-    CtlTable::fixed("vm/dirty_expire_centisecs", 0o644, "3000"),
-    CtlTable::fixed("vm/dirty_ratio", 0o644, "20"),
-    CtlTable::fixed("vm/dirty_writeback_centisecs", 0o644, "500"),
+    CtlTable {
+        procname: "vm/dirty_expire_centisecs",
+        mode: 0o644,
+        min: 0,
+        max: INT_MAX,
+        show: Show::Num(|k| k.sysctl.dirty_expire_centisecs),
+        set: Some(|k, v| k.sysctl.dirty_expire_centisecs = v),
+    },
+    CtlTable {
+        procname: "vm/dirty_ratio",
+        mode: 0o644,
+        min: 0,
+        max: 100,
+        show: Show::Num(|k| k.sysctl.dirty_ratio),
+        set: Some(|k, v| k.sysctl.dirty_ratio = v),
+    },
+    CtlTable {
+        procname: "vm/dirty_writeback_centisecs",
+        mode: 0o644,
+        min: 0,
+        max: INT_MAX,
+        show: Show::Num(|k| k.sysctl.dirty_writeback_centisecs),
+        set: Some(|k, v| k.sysctl.dirty_writeback_centisecs = v),
+    },
     CtlTable::fixed("vm/dirtytime_expire_seconds", 0o644, "43200"),
-    CtlTable::fixed("vm/drop_caches", 0o200, ""),
+    // Write-only: 1 drops the clean page cache, 2 the reclaimable slab
+    // objects, 3 both (fs/drop_caches.c).
+    CtlTable {
+        procname: "vm/drop_caches",
+        mode: 0o200,
+        min: 1,
+        max: 3,
+        show: Show::Fixed(""),
+        set: Some(|k, v| k.drop_caches(v)),
+    },
     CtlTable::fixed("vm/extfrag_threshold", 0o644, "500"),
     CtlTable::fixed("vm/hugetlb_optimize_vmemmap", 0o644, "0"),
     CtlTable::fixed("vm/hugetlb_shm_group", 0o644, "0"),

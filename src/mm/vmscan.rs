@@ -18,6 +18,10 @@ pub struct ZoneLru {
     pub active_anon: FrameList,
     /// Candidates for reclaim; the tail is the oldest.
     pub inactive_anon: FrameList,
+    /// Page-cache pages used more than once.
+    pub active_file: FrameList,
+    /// Page-cache pages: new ones, and candidates for reclaim.
+    pub inactive_file: FrameList,
 }
 
 /// LRU lists of every zone, indexed like `PageAllocator::zones`, and the
@@ -54,6 +58,16 @@ impl Lru {
     pub fn inactive_anon(&self) -> u64 {
         self.zones.iter().map(|z| z.inactive_anon.len()).sum()
     }
+
+    /// Σ active file pages.
+    pub fn active_file(&self) -> u64 {
+        self.zones.iter().map(|z| z.active_file.len()).sum()
+    }
+
+    /// Σ inactive file pages.
+    pub fn inactive_file(&self) -> u64 {
+        self.zones.iter().map(|z| z.inactive_file.len()).sum()
+    }
 }
 
 impl Kernel {
@@ -70,6 +84,24 @@ impl Kernel {
         self.lru.zones[zone].inactive_anon.push_head(frames, pfn);
     }
 
+    /// `filemap_add_folio`'s LRU step: a new page-cache page goes to the
+    /// head of its zone's inactive file list.
+    pub fn lru_add_file(&mut self, pfn: Pfn) {
+        let zone = self
+            .page_alloc
+            .zone_of(pfn)
+            .expect("page-cache page lies in a zone");
+        let frames = &mut self.page_alloc.frames;
+        frames.set_flag(pfn, FLAG_ACTIVE | FLAG_REFERENCED, false);
+        frames.set_flag(pfn, FLAG_LRU, true);
+        self.lru.zones[zone].inactive_file.push_head(frames, pfn);
+    }
+
+    /// Is `pfn` a page-cache page (on the file lists)?
+    fn is_file_page(&self, pfn: Pfn) -> bool {
+        self.page_alloc.frames.kind(pfn) == super::page_alloc::PageKind::PageCache
+    }
+
     /// Take a page off whichever LRU list holds it (before it is freed).
     pub fn lru_del(&mut self, pfn: Pfn) {
         let frames = &mut self.page_alloc.frames;
@@ -80,18 +112,42 @@ impl Kernel {
             .page_alloc
             .zone_of(pfn)
             .expect("LRU page lies in a zone");
+        let file = self.is_file_page(pfn);
         let frames = &mut self.page_alloc.frames;
         let lists = &mut self.lru.zones[zone];
-        if frames.has_flag(pfn, FLAG_ACTIVE) {
-            lists.active_anon.remove(frames, pfn);
-        } else {
-            lists.inactive_anon.remove(frames, pfn);
-        }
+        let list = match (file, frames.has_flag(pfn, FLAG_ACTIVE)) {
+            (false, true) => &mut lists.active_anon,
+            (false, false) => &mut lists.inactive_anon,
+            (true, true) => &mut lists.active_file,
+            (true, false) => &mut lists.inactive_file,
+        };
+        list.remove(frames, pfn);
         frames.set_flag(pfn, FLAG_LRU | FLAG_ACTIVE | FLAG_REFERENCED, false);
     }
 
-    /// A touch of a mapped page: set its referenced bit.
+    /// `folio_mark_accessed`: a touch sets the referenced bit; a second
+    /// access of an inactive page-cache page (read or write through the
+    /// file system) activates it at once.
     pub fn mark_page_accessed(&mut self, pfn: Pfn) {
+        let frames = &mut self.page_alloc.frames;
+        if frames.kind(pfn) == super::page_alloc::PageKind::PageCache
+            && frames.has_flag(pfn, FLAG_REFERENCED)
+            && frames.has_flag(pfn, FLAG_LRU)
+            && !frames.has_flag(pfn, FLAG_ACTIVE)
+        {
+            let zone = self
+                .page_alloc
+                .zone_of(pfn)
+                .expect("page-cache page lies in a zone");
+            let frames = &mut self.page_alloc.frames;
+            let lists = &mut self.lru.zones[zone];
+            lists.inactive_file.remove(frames, pfn);
+            frames.set_flag(pfn, FLAG_REFERENCED, false);
+            frames.set_flag(pfn, FLAG_ACTIVE, true);
+            lists.active_file.push_head(frames, pfn);
+            self.events.pgactivate += 1;
+            return;
+        }
         self.page_alloc.frames.set_flag(pfn, FLAG_REFERENCED, true);
     }
 
@@ -99,7 +155,12 @@ impl Kernel {
     pub fn check_lru(&self) -> Result<(), String> {
         let frames = &self.page_alloc.frames;
         for (zone, lists) in self.lru.zones.iter().enumerate() {
-            for (list, active) in [(&lists.active_anon, true), (&lists.inactive_anon, false)] {
+            for (list, active) in [
+                (&lists.active_anon, true),
+                (&lists.inactive_anon, false),
+                (&lists.active_file, true),
+                (&lists.inactive_file, false),
+            ] {
                 let mut cursor = list.head();
                 let mut seen = 0u64;
                 while let Some(pfn) = cursor {
@@ -297,22 +358,109 @@ impl Kernel {
         true
     }
 
+    /// `shrink_active_list` for the file LRU: referenced pages rotate,
+    /// the others move to the inactive file list.
+    fn shrink_active_file(&mut self, zone: usize, nr_to_scan: u64) {
+        let mut scanned = 0;
+        while scanned < nr_to_scan {
+            let Some(pfn) = self.lru.zones[zone].active_file.tail() else {
+                break;
+            };
+            scanned += 1;
+            let frames = &mut self.page_alloc.frames;
+            let lists = &mut self.lru.zones[zone];
+            lists.active_file.remove(frames, pfn);
+            if frames.has_flag(pfn, FLAG_REFERENCED) {
+                frames.set_flag(pfn, FLAG_REFERENCED, false);
+                lists.active_file.push_head(frames, pfn);
+            } else {
+                frames.set_flag(pfn, FLAG_ACTIVE, false);
+                lists.inactive_file.push_head(frames, pfn);
+                self.events.pgdeactivate += 1;
+            }
+        }
+        self.events.pgrefill += scanned;
+        self.account_system(scanned * cputime::RECLAIM_SCAN_NS);
+    }
+
+    /// `shrink_inactive_list` for the file LRU: a referenced page gets a
+    /// second chance (activated); a clean page leaves the cache without
+    /// I/O, a dirty one is written back first.
+    fn shrink_inactive_file(
+        &mut self,
+        zone: usize,
+        nr_to_scan: u64,
+        who: Reclaimer,
+    ) -> ReclaimResult {
+        let mut result = ReclaimResult::default();
+        let mut kept = Vec::new();
+        while result.scanned < nr_to_scan {
+            let Some(pfn) = self.lru.zones[zone].inactive_file.tail() else {
+                break;
+            };
+            result.scanned += 1;
+            let frames = &mut self.page_alloc.frames;
+            let lists = &mut self.lru.zones[zone];
+            if frames.has_flag(pfn, FLAG_REFERENCED) {
+                lists.inactive_file.remove(frames, pfn);
+                frames.set_flag(pfn, FLAG_REFERENCED, false);
+                frames.set_flag(pfn, FLAG_ACTIVE, true);
+                lists.active_file.push_head(frames, pfn);
+                self.events.pgactivate += 1;
+                continue;
+            }
+            if self.reclaim_file_page(pfn) {
+                result.reclaimed += 1;
+            } else {
+                let frames = &mut self.page_alloc.frames;
+                self.lru.zones[zone].inactive_file.remove(frames, pfn);
+                kept.push(pfn);
+            }
+        }
+        for pfn in kept.into_iter().rev() {
+            self.lru.zones[zone]
+                .inactive_file
+                .push_head(&mut self.page_alloc.frames, pfn);
+        }
+        self.account_system(result.scanned * cputime::RECLAIM_SCAN_NS);
+        let e = &mut self.events;
+        e.pgscan_file += result.scanned;
+        e.pgsteal_file += result.reclaimed;
+        match who {
+            Reclaimer::Kswapd => {
+                e.pgscan_kswapd += result.scanned;
+                e.pgsteal_kswapd += result.reclaimed;
+            }
+            Reclaimer::Direct => {
+                e.pgscan_direct += result.scanned;
+                e.pgsteal_direct += result.reclaimed;
+            }
+            Reclaimer::Proactive => {
+                e.pgscan_proactive += result.scanned;
+                e.pgsteal_proactive += result.reclaimed;
+            }
+        }
+        result
+    }
+
     /// Reclaim from every zone up to `highest` until `target` pages are
     /// freed, raising the scan pressure from DEF_PRIORITY down to 0.
+    ///
+    /// `get_scan_count`, simplified: the "file" side (page cache and the
+    /// reclaimable slab caches) weighs 200 - swappiness, anon weighs
+    /// swappiness; without free swap anon cannot be reclaimed and the file
+    /// side takes all the pressure; with nothing on the file side, anon
+    /// takes it all. swappiness 0 leaves anon alone while file pages exist.
     pub fn shrink_node(&mut self, target: u64, highest: usize, who: Reclaimer) -> ReclaimResult {
         let mut total = ReclaimResult::default();
         let swappiness = self.sysctl.swappiness;
+        let top = highest.min(self.lru.zones.len() - 1);
         for priority in (0..=DEF_PRIORITY).rev() {
-            // get_scan_count with the pools simulated: the reclaimable slab
-            // caches stand on the "file" side (weight 200 - swappiness),
-            // anon on the other (weight swappiness). Without free swap,
-            // anon cannot be reclaimed and the caches take all the pressure;
-            // once the caches are empty, anon takes it all.
             let objects = self.slab.shrinkable_objects();
             let can_swap = self.swap.has_free_slot();
+            let file_weight = if can_swap { 200 - swappiness } else { 200 };
             if objects > 0 {
-                let weight = if can_swap { 200 - swappiness } else { 200 };
-                let nr = ((objects >> priority).max(SWAP_CLUSTER_MAX) * weight).div_ceil(200);
+                let nr = ((objects >> priority).max(SWAP_CLUSTER_MAX) * file_weight).div_ceil(200);
                 if nr > 0 {
                     total.reclaimed += self.shrink_slab(nr);
                     if total.reclaimed >= target {
@@ -320,21 +468,42 @@ impl Kernel {
                     }
                 }
             }
-            if !can_swap {
-                if objects == 0 {
-                    break;
-                }
-                continue;
+            let file_pages: u64 = (0..=top)
+                .map(|z| {
+                    self.lru.zones[z].active_file.len() + self.lru.zones[z].inactive_file.len()
+                })
+                .sum();
+            if !can_swap && objects == 0 && file_pages == 0 {
+                break;
             }
-            for zone in (0..=highest.min(self.lru.zones.len() - 1)).rev() {
+            for zone in (0..=top).rev() {
+                let lists = &self.lru.zones[zone];
+                let fsize = lists.active_file.len() + lists.inactive_file.len();
+                if fsize > 0 && file_weight > 0 {
+                    let nr = ((fsize >> priority).max(SWAP_CLUSTER_MAX.min(fsize)) * file_weight)
+                        .div_ceil(200);
+                    let lists = &self.lru.zones[zone];
+                    if lists.inactive_file.len() < lists.active_file.len() {
+                        self.shrink_active_file(zone, nr);
+                    }
+                    let r = self.shrink_inactive_file(zone, nr, who);
+                    total.scanned += r.scanned;
+                    total.reclaimed += r.reclaimed;
+                    if total.reclaimed >= target {
+                        return total;
+                    }
+                }
+                if !can_swap {
+                    continue;
+                }
                 let size = self.lru.zones[zone].active_anon.len()
                     + self.lru.zones[zone].inactive_anon.len();
                 if size == 0 {
                     continue;
                 }
                 let mut nr = (size >> priority).max(SWAP_CLUSTER_MAX.min(size));
-                if self.slab.shrinkable_objects() > 0 {
-                    // swappiness 100 scans both pools alike; 0 spares anon.
+                if self.slab.shrinkable_objects() > 0 || file_pages > 0 {
+                    // swappiness 100 scans both sides alike; 0 spares anon.
                     nr = nr * swappiness / 100;
                     if nr == 0 {
                         continue;

@@ -6,6 +6,14 @@
 pub struct VmEvents {
     /// Page faults handled (minor and major).
     pub pgfault: u64,
+    /// `echo 1|3 > drop_caches`.
+    pub drop_pagecache: u64,
+    /// `echo 2|3 > drop_caches`.
+    pub drop_slab: u64,
+    /// File pages scanned by reclaim.
+    pub pgscan_file: u64,
+    /// File pages reclaimed.
+    pub pgsteal_file: u64,
     /// Faults that needed I/O (swap-in).
     pub pgmajfault: u64,
     /// Pages read from swap.

@@ -25,10 +25,11 @@ enum Use {
     Reserved,
     ZeroPage,
     SwapCache,
+    PageCache,
     Hole,
 }
 
-const USES: [(Use, char, &str); 10] = [
+const USES: [(Use, char, &str); 11] = [
     (Use::Free, '.', "free"),
     (Use::User, 'U', "user anon"),
     (Use::PageTable, 'P', "page table"),
@@ -46,6 +47,7 @@ const USES: [(Use, char, &str); 10] = [
     ),
     (Use::ZeroPage, 'Z', "zero page"),
     (Use::SwapCache, 'C', "swap cache"),
+    (Use::PageCache, 'F', "page cache (file data)"),
     (Use::Hole, ' ', "hole (no RAM)"),
 ];
 
@@ -57,6 +59,7 @@ fn use_of(kind: PageKind) -> Use {
         PageKind::KernelStack => Use::KernelStack,
         PageKind::ZeroPage => Use::ZeroPage,
         PageKind::SwapCache => Use::SwapCache,
+        PageKind::PageCache => Use::PageCache,
         PageKind::KernelImage | PageKind::Memmap | PageKind::Firmware => Use::Reserved,
         PageKind::Kernel | PageKind::None => Use::Kernel,
     }

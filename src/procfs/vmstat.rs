@@ -126,9 +126,14 @@ pub fn zone_stat_items(
             "nr_zone_active_anon",
             NodeStats::zone(&stats.nr_zone_active_anon, index),
         ),
-        // No page cache.
-        ("nr_zone_inactive_file", 0),
-        ("nr_zone_active_file", 0),
+        (
+            "nr_zone_inactive_file",
+            NodeStats::zone(&stats.nr_zone_inactive_file, index),
+        ),
+        (
+            "nr_zone_active_file",
+            NodeStats::zone(&stats.nr_zone_active_file, index),
+        ),
         (
             "nr_zone_unevictable",
             NodeStats::zone(&stats.nr_zone_unevictable, index),
@@ -199,8 +204,7 @@ pub fn node_stat_items(kernel: &Kernel, s: &NodeStats) -> Vec<(&'static str, u64
         ("nr_anon_transparent_hugepages", 0),
         ("nr_vmscan_write", s.nr_vmscan_write),
         ("nr_vmscan_immediate_reclaim", 0),
-        // File pages dirtied: no page cache.
-        ("nr_dirtied", 0),
+        ("nr_dirtied", s.nr_dirtied),
         ("nr_written", s.nr_written),
         ("nr_throttled_written", 0),
         ("nr_kernel_misc_reclaimable", s.kernel_misc_reclaimable),
@@ -279,9 +283,9 @@ pub fn vm_event_items(kernel: &Kernel) -> Vec<(String, u64)> {
     add("pgscan_proactive", e.pgscan_proactive);
     add("pgscan_direct_throttle", 0);
     add("pgscan_anon", e.pgscan_anon);
-    add("pgscan_file", 0);
+    add("pgscan_file", e.pgscan_file);
     add("pgsteal_anon", e.pgsteal_anon);
-    add("pgsteal_file", 0);
+    add("pgsteal_file", e.pgsteal_file);
     if cfg.numa {
         add("zone_reclaim_success", 0);
         add("zone_reclaim_failed", 0);
@@ -299,8 +303,8 @@ pub fn vm_event_items(kernel: &Kernel) -> Vec<(String, u64)> {
     );
     add("pageoutrun", e.pageoutrun);
     add("pgrotated", 0);
-    add("drop_pagecache", 0);
-    add("drop_slab", 0);
+    add("drop_pagecache", e.drop_pagecache);
+    add("drop_slab", e.drop_slab);
     add("oom_kill", e.oom_kill);
     if cfg.numa_balancing {
         for name in [
