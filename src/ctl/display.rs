@@ -104,6 +104,7 @@ impl fmt::Display for Command {
             }
             Command::Swapoff { path } => write!(f, "swapoff {path}"),
             Command::Reclaim { bytes } => write!(f, "reclaim {}", Size(*bytes)),
+            Command::Sync => write!(f, "sync"),
             Command::Spawn { name } => write!(f, "spawn {name}"),
             Command::Kill { pid } => write!(f, "kill {pid}"),
             Command::KmemCacheCreate { name, size, align } => {
@@ -236,6 +237,22 @@ impl fmt::Display for ProcessCommand {
                 bytes,
                 advice,
             } => write!(f, "madvise {addr} {} {advice}", Size(*bytes)),
+            ProcessCommand::Read { path, off, bytes } => {
+                write!(f, "read {path} {} {}", Size(*off), Size(*bytes))
+            }
+            ProcessCommand::Write {
+                path,
+                off,
+                bytes,
+                byte,
+            } => {
+                write!(f, "write {path} {} {}", Size(*off), Size(*bytes))?;
+                if *byte != super::process::DEFAULT_WRITE_BYTE {
+                    write!(f, " byte={byte}")?;
+                }
+                Ok(())
+            }
+            ProcessCommand::Fsync { path } => write!(f, "fsync {path}"),
         }
     }
 }
@@ -340,7 +357,7 @@ mod tests {
         }
     }
 
-    /// One system command of variant `v` (0..15).
+    /// One system command of variant `v` (0..16).
     fn system(g: &mut Gen, v: u64) -> Command {
         match v {
             0 => Command::AllocPages {
@@ -398,14 +415,15 @@ mod tests {
                 count: g.count(),
                 tag: g.tag(),
             },
-            _ => Command::Kfree {
+            14 => Command::Kfree {
                 tag: g.tag(),
                 count: g.maybe_count(),
             },
+            _ => Command::Sync,
         }
     }
 
-    /// One process command of variant `v` (0..6).
+    /// One process command of variant `v` (0..9).
     fn process(g: &mut Gen, v: u64) -> ProcessCommand {
         match v {
             0 => ProcessCommand::Mmap {
@@ -433,10 +451,24 @@ mod tests {
                 bytes: g.size(),
                 write: g.below(2) == 0,
             },
-            _ => ProcessCommand::Madvise {
+            5 => ProcessCommand::Madvise {
                 addr: g.addr(),
                 bytes: g.size(),
                 advice: [Advice::DontNeed, Advice::PageOut, Advice::Cold][g.below(3) as usize],
+            },
+            6 => ProcessCommand::Read {
+                path: g.pick(&["/a", "/data/x", "/d/e/f"]).to_string(),
+                off: g.size(),
+                bytes: g.size(),
+            },
+            7 => ProcessCommand::Write {
+                path: g.pick(&["/a", "/data/x", "/d/e/f"]).to_string(),
+                off: g.size(),
+                bytes: g.size(),
+                byte: g.below(256) as u8,
+            },
+            _ => ProcessCommand::Fsync {
+                path: g.pick(&["/a", "/data/x"]).to_string(),
             },
         }
     }
@@ -460,6 +492,7 @@ mod tests {
             Command::KmemCacheFree { .. } => 12,
             Command::Kmalloc { .. } => 13,
             Command::Kfree { .. } => 14,
+            Command::Sync => 15,
         }
     }
 
@@ -471,14 +504,17 @@ mod tests {
             ProcessCommand::Brk(_) => 3,
             ProcessCommand::Touch { .. } => 4,
             ProcessCommand::Madvise { .. } => 5,
+            ProcessCommand::Read { .. } => 6,
+            ProcessCommand::Write { .. } => 7,
+            ProcessCommand::Fsync { .. } => 8,
         }
     }
 
     #[test]
     fn system_commands_round_trip() {
         let mut g = Gen(1);
-        for i in 0..15_000 {
-            let v = i % 15;
+        for i in 0..16_000 {
+            let v = i % 16;
             let cmd = system(&mut g, v);
             assert_eq!(system_variant(&cmd), v);
             let line = cmd.to_string();
@@ -493,8 +529,8 @@ mod tests {
     #[test]
     fn process_commands_round_trip() {
         let mut g = Gen(2);
-        for i in 0..6_000 {
-            let v = i % 6;
+        for i in 0..9_000 {
+            let v = i % 9;
             let cmd = process(&mut g, v);
             assert_eq!(process_variant(&cmd), v);
             let line = cmd.to_string();

@@ -186,6 +186,7 @@ impl Machine {
                 k.tick(ticks);
                 Ok(())
             }
+            Command::Sync => k.ksys_sync(),
             Command::Mkswap {
                 path,
                 bytes,
@@ -340,6 +341,14 @@ impl Machine {
                 let addr = resolve_addr(k, slot, &addr)?;
                 k.do_madvise(slot, addr, bytes, advice)
             }
+            ProcessCommand::Read { path, off, bytes } => k.ksys_read(&path, off, bytes).map(drop),
+            ProcessCommand::Write {
+                path,
+                off,
+                bytes,
+                byte,
+            } => k.ksys_write(&path, off, bytes, byte).map(drop),
+            ProcessCommand::Fsync { path } => k.ksys_fsync(&path),
         }
     }
 

@@ -55,6 +55,8 @@ pub enum Command {
         /// How many blocks, newest first (None: all).
         count: Option<u64>,
     },
+    /// `sync`: write back every dirty page of the file system.
+    Sync,
     /// `tick [N]`
     Tick {
         /// Ticks to advance.
@@ -307,6 +309,11 @@ pub fn parse_system(line: &str) -> MmResult<Command> {
                     .transpose()?,
             })
         }
+        "sync" => {
+            words.arity(0, 0, "sync")?;
+            words.allow_options(&[])?;
+            Ok(Command::Sync)
+        }
         "tick" => {
             words.arity(0, 1, "tick [N]")?;
             words.allow_options(&[])?;
@@ -467,6 +474,7 @@ pub const SYSTEM_COMMANDS: &[&str] = &[
     "alloc_pages",
     "free_pages",
     "tick",
+    "sync",
     "mkswap",
     "swapon",
     "swapoff",

@@ -105,13 +105,53 @@ pub enum ProcessCommand {
         /// What to do.
         advice: Advice,
     },
+    /// `read PATH OFF SIZE`: read a file of the simulated file system.
+    Read {
+        /// Absolute path inside the machine (`/data/x` is `MOUNT/fs/data/x`).
+        path: String,
+        /// Byte offset.
+        off: u64,
+        /// Bytes.
+        bytes: u64,
+    },
+    /// `write PATH OFF SIZE [byte=B]`: write SIZE bytes of value B.
+    Write {
+        /// Absolute path inside the machine; created if missing.
+        path: String,
+        /// Byte offset.
+        off: u64,
+        /// Bytes.
+        bytes: u64,
+        /// The byte written (default 0x61, 'a').
+        byte: u8,
+    },
+    /// `fsync PATH`
+    Fsync {
+        /// Absolute path inside the machine.
+        path: String,
+    },
+}
+
+/// The byte `write` writes unless told (`a`).
+pub const DEFAULT_WRITE_BYTE: u8 = 0x61;
+
+/// A path of the simulated file system: absolute, no NUL.
+fn fs_path(text: &str) -> MmResult<String> {
+    if !text.starts_with('/') {
+        return Err(invalid(format!(
+            "'{text}' is not an absolute path of the simulated file system (/data/x is MOUNT/fs/data/x)"
+        )));
+    }
+    Ok(text.to_string())
 }
 
 /// Words that cannot name a mapping because ADDR gives them a meaning.
 pub const RESERVED_NAMES: &[&str] = &["heap", "stack"];
 
 /// The commands `PID/ctl` understands, for error messages.
-pub const PROCESS_COMMANDS: &[&str] = &["mmap", "munmap", "mprotect", "brk", "touch", "madvise"];
+pub const PROCESS_COMMANDS: &[&str] = &[
+    "mmap", "munmap", "mprotect", "brk", "touch", "madvise", "read", "write", "fsync",
+];
 
 /// Parse an ADDR: a number, `heap[±OFF]`, `stack[±OFF]` or `NAME[±OFF]`.
 /// OFF is a SIZE (`4K`, `0x1000`, …).
@@ -272,6 +312,39 @@ pub fn parse_process(line: &str) -> MmResult<ProcessCommand> {
                 addr: parse_addr(p[0])?,
                 bytes: size(p[1], "madvise size")?,
                 advice,
+            })
+        }
+        "read" => {
+            words.arity(3, 3, "read PATH OFF SIZE")?;
+            words.allow_options(&[])?;
+            Ok(ProcessCommand::Read {
+                path: fs_path(p[0])?,
+                off: size(p[1], "read offset")?,
+                bytes: size(p[2], "read size")?,
+            })
+        }
+        "write" => {
+            words.arity(3, 3, "write PATH OFF SIZE [byte=B]")?;
+            words.allow_options(&["byte"])?;
+            let byte = match words.option("byte") {
+                Some(text) => {
+                    let b = number(text, "byte")?;
+                    u8::try_from(b).map_err(|_| invalid(format!("byte={b} is not 0..255")))?
+                }
+                None => DEFAULT_WRITE_BYTE,
+            };
+            Ok(ProcessCommand::Write {
+                path: fs_path(p[0])?,
+                off: size(p[1], "write offset")?,
+                bytes: size(p[2], "write size")?,
+                byte,
+            })
+        }
+        "fsync" => {
+            words.arity(1, 1, "fsync PATH")?;
+            words.allow_options(&[])?;
+            Ok(ProcessCommand::Fsync {
+                path: fs_path(p[0])?,
             })
         }
         other => Err(invalid(format!(

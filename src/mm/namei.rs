@@ -58,6 +58,8 @@ pub struct Inode {
     pub nr_dirty: u64,
     /// When the first of the dirty pages was dirtied (`i_dirtied_when`).
     pub dirtied_when_ns: u64,
+    /// Readahead state (Linux keeps it per open file; here per inode).
+    pub ra: super::filemap::RaState,
     /// The `ext4_inode_cache` object.
     object: Option<SlabObject>,
     /// The `dentry` objects of its names.
@@ -230,6 +232,7 @@ impl Kernel {
             blocks: BTreeMap::new(),
             nr_dirty: 0,
             dirtied_when_ns: 0,
+            ra: super::filemap::RaState::default(),
             object: Some(object),
             dentries: vec![dentry],
         });
@@ -342,6 +345,7 @@ impl Kernel {
             blocks: BTreeMap::new(),
             nr_dirty: 0,
             dirtied_when_ns: 0,
+            ra: super::filemap::RaState::default(),
             object: Some(object),
             dentries: vec![dentry],
         });

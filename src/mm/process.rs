@@ -54,6 +54,23 @@ const TASK_CACHES: [slub::CacheId; 7] = [
     slab_common::MM_STRUCT,
 ];
 
+/// `struct task_io_accounting`: what `PID/io` shows beyond swap-ins.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IoAccounting {
+    /// Bytes read through read commands.
+    pub rchar: u64,
+    /// Bytes written through write commands.
+    pub wchar: u64,
+    /// Read commands.
+    pub syscr: u64,
+    /// Write commands.
+    pub syscw: u64,
+    /// Bytes this process caused to be read from the disk.
+    pub read_bytes: u64,
+    /// Bytes this process wrote back to the disk itself.
+    pub write_bytes: u64,
+}
+
 /// One simulated process.
 pub struct Process {
     /// Its pid.
@@ -72,6 +89,8 @@ pub struct Process {
     pub start_time_ns: u64,
     /// CPU time it used.
     pub cputime: super::cputime::TaskTime,
+    /// File I/O it did.
+    pub ioac: IoAccounting,
     /// Parent pid (init for processes spawned through `MOUNT/ctl`; 0 for
     /// init itself).
     pub ppid: Pid,
@@ -348,6 +367,7 @@ impl Kernel {
             oom_score_adj: 0,
             start_time_ns: self.clock_ns,
             cputime: super::cputime::TaskTime::default(),
+            ioac: IoAccounting::default(),
             ppid: Pid(u32::from(pid.0 != 1)),
             kernel_stack: stack,
             kernel_stack_order: order,

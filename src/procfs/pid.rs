@@ -114,14 +114,18 @@ pub fn render_pid(kernel: &Kernel, pid: Pid, file: PidFile) -> MmResult<String> 
 /// them). `write_bytes` counts page-cache pages the task dirtied; swap-out
 /// is written by reclaim and charged to nobody, so it is 0.
 fn io(p: &Process) -> String {
-    io_text(p.maj_flt << PAGE_SHIFT)
+    // Swap-ins count as reads of the task that faulted (swap_read_folio).
+    let mut io = p.ioac;
+    io.read_bytes += p.maj_flt << PAGE_SHIFT;
+    io_text(&io)
 }
 
-/// The text of `io` with `read_bytes`; nothing else is simulated.
-fn io_text(read_bytes: u64) -> String {
+/// The text of `io` (fs/proc/base.c `do_io_accounting`).
+fn io_text(io: &crate::mm::process::IoAccounting) -> String {
     format!(
-        "rchar: 0\nwchar: 0\nsyscr: 0\nsyscw: 0\nread_bytes: {read_bytes}\n\
-         write_bytes: 0\ncancelled_write_bytes: 0\n"
+        "rchar: {}\nwchar: {}\nsyscr: {}\nsyscw: {}\nread_bytes: {}\n\
+         write_bytes: {}\ncancelled_write_bytes: 0\n",
+        io.rchar, io.wchar, io.syscr, io.syscw, io.read_bytes, io.write_bytes
     )
 }
 
@@ -287,7 +291,7 @@ fn render_kthread(kernel: &Kernel, t: &KThread, file: PidFile) -> MmResult<Strin
         }
         PidFile::OomScore | PidFile::OomScoreAdj => "0\n".to_string(),
         // Kernel threads read and write nothing of their own.
-        PidFile::Io => io_text(0),
+        PidFile::Io => io_text(&crate::mm::process::IoAccounting::default()),
         PidFile::Environ => String::new(),
         PidFile::Cgroup => "0::/\n".into(),
         PidFile::Limits => limits(kernel),
