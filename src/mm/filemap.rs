@@ -370,11 +370,12 @@ impl Kernel {
         }
         self.page_alloc.frames.set_flag(pfn, FLAG_DIRTY, true);
         let now = self.clock_ns;
+        let index = self.page_alloc.frames.rmap(pfn).1.0;
         if let Ok(inode) = self.vfs.inode_mut(ino) {
-            if inode.nr_dirty == 0 {
+            if inode.dirty.is_empty() {
                 inode.dirtied_when_ns = now;
             }
-            inode.nr_dirty += 1;
+            inode.dirty.insert(index);
         }
         self.vfs.stats.nr_dirty += 1;
         self.vfs.stats.nr_dirtied += 1;
@@ -408,8 +409,7 @@ impl Kernel {
             io.write_bytes += PAGE_SIZE;
         }
         self.page_alloc.frames.set_flag(pfn, FLAG_DIRTY, false);
-        let inode = self.vfs.inode_mut(ino)?;
-        inode.nr_dirty -= 1;
+        self.vfs.inode_mut(ino)?.dirty.remove(&index);
         self.vfs.stats.nr_dirty -= 1;
         self.vfs.stats.nr_written += 1;
         self.events.pgpgout += PAGE_SIZE / 1024;
@@ -418,22 +418,20 @@ impl Kernel {
 
     /// `filemap_write_and_wait`: every dirty page of `ino` to disk.
     pub fn writeback_inode(&mut self, ino: u32) -> MmResult<()> {
-        let dirty: Vec<(u64, Pfn)> = {
-            let inode = self.vfs.inode(ino)?;
-            if inode.nr_dirty == 0 {
-                return Ok(());
-            }
-            inode
-                .pages
-                .iter()
-                .filter(|(_, pfn)| self.page_alloc.frames.has_flag(**pfn, FLAG_DIRTY))
-                .map(|(&i, &p)| (i, p))
-                .collect()
-        };
-        for (index, pfn) in dirty {
+        for (index, pfn) in self.dirty_pages(ino)? {
             self.writepage(ino, index, pfn)?;
         }
         Ok(())
+    }
+
+    /// The dirty pages of `ino`, in file order.
+    fn dirty_pages(&self, ino: u32) -> MmResult<Vec<(u64, Pfn)>> {
+        let inode = self.vfs.inode(ino)?;
+        Ok(inode
+            .dirty
+            .iter()
+            .filter_map(|i| inode.pages.get(i).map(|&p| (*i, p)))
+            .collect())
     }
 
     /// `fsync`.
@@ -446,7 +444,7 @@ impl Kernel {
         let inos: Vec<u32> = self
             .vfs
             .iter()
-            .filter(|i| i.nr_dirty > 0)
+            .filter(|i| !i.dirty.is_empty())
             .map(|i| i.ino)
             .collect();
         for ino in inos {
@@ -455,64 +453,94 @@ impl Kernel {
         Ok(())
     }
 
-    /// `global_dirtyable_memory`: free pages plus the file LRUs.
+    /// `global_dirtyable_memory`: free pages plus the file LRUs, less the
+    /// kernel's reserve.
     fn dirtyable_memory(&self) -> u64 {
-        self.page_alloc.total_free() + self.vfs.stats.nr_pages
+        let x = self.page_alloc.total_free() + self.lru.active_file() + self.lru.inactive_file();
+        x.saturating_sub(self.page_alloc.total_reserve_pages())
     }
 
     /// `domain_dirty_limits`: (background, limit) thresholds in pages.
     pub fn dirty_thresholds(&self) -> (u64, u64) {
         let dirtyable = self.dirtyable_memory();
         let limit = dirtyable * self.sysctl.dirty_ratio / 100;
-        let background =
-            (dirtyable * self.sysctl.dirty_background_ratio / 100).min(limit / 2 + limit / 4);
+        let mut background = dirtyable * self.sysctl.dirty_background_ratio / 100;
+        if background >= limit {
+            background = limit / 2;
+        }
         (background, limit)
     }
 
     /// `balance_dirty_pages`: a writer above `dirty_ratio` writes back
-    /// itself until below it (iowait on its CPU; nothing sleeps).
+    /// itself until back at the limit (iowait on its CPU; nothing sleeps).
     fn balance_dirty_pages(&mut self) -> MmResult<()> {
         let (_, limit) = self.dirty_thresholds();
-        if self.vfs.stats.nr_dirty <= limit {
-            return Ok(());
+        if self.vfs.stats.nr_dirty > limit {
+            // A batch below the limit, so the next pages do not stop again
+            // at once (Linux pauses the writer for a ratelimited batch).
+            self.writeback_until(limit.saturating_sub(limit / 8))?;
         }
-        let inos: Vec<u32> = self
+        Ok(())
+    }
+
+    /// Write dirty pages back, oldest-dirtied inode first and each in file
+    /// order, until no more than `target` stay dirty.
+    fn writeback_until(&mut self, target: u64) -> MmResult<()> {
+        let mut inos: Vec<(u64, u32)> = self
             .vfs
             .iter()
-            .filter(|i| i.nr_dirty > 0)
-            .map(|i| i.ino)
+            .filter(|i| !i.dirty.is_empty())
+            .map(|i| (i.dirtied_when_ns, i.ino))
             .collect();
-        for ino in inos {
-            self.writeback_inode(ino)?;
-            if self.vfs.stats.nr_dirty <= self.dirty_thresholds().1 / 2 {
-                break;
+        inos.sort_unstable();
+        for (_, ino) in inos {
+            while self.vfs.stats.nr_dirty > target {
+                let inode = self.vfs.inode(ino)?;
+                let Some(&index) = inode.dirty.first() else {
+                    break;
+                };
+                let pfn = inode.pages[&index];
+                self.writepage(ino, index, pfn)?;
             }
         }
         Ok(())
     }
 
-    /// `wb_workfn`, the flusher: inodes dirty for longer than
-    /// `dirty_expire_centisecs`, and everything while above
-    /// `dirty_background_ratio`. Runs on `tick`.
+    /// The flusher (`wb_workfn`): pages of inodes dirty for longer than
+    /// `dirty_expire_centisecs`, then background writeback down to
+    /// `dirty_background_ratio`. Runs at the end of every command (as
+    /// kswapd does: on a real machine it works beside the writer) and on
+    /// `tick`; its disk time is nobody's CPU time but the clock's.
     pub fn wb_workfn(&mut self) {
         if self.vfs.stats.nr_dirty == 0 {
             return;
         }
+        let prev = self.switch_to(None);
         let expire = self.sysctl.dirty_expire_centisecs * 10_000_000;
         let now = self.clock_ns;
-        let (background, _) = self.dirty_thresholds();
-        let above = self.vfs.stats.nr_dirty > background;
-        let inos: Vec<u32> = self
+        let expired: Vec<u32> = self
             .vfs
             .iter()
-            .filter(|i| i.nr_dirty > 0 && (above || i.dirtied_when_ns + expire <= now))
+            .filter(|i| !i.dirty.is_empty() && i.dirtied_when_ns + expire <= now)
             .map(|i| i.ino)
             .collect();
-        for ino in inos {
-            if let Err(e) = self.writeback_inode(ino) {
-                self.printk(format!("flush-8:0: writeback of inode {ino} failed: {e}"));
+        let mut result = Ok(());
+        for ino in expired {
+            result = result.and(self.writeback_inode(ino));
+        }
+        let (background, _) = self.dirty_thresholds();
+        if self.vfs.stats.nr_dirty > background {
+            result = result.and(self.writeback_until(background));
+        }
+        if let Err(e) = result {
+            let (print, _) = self.swap_write_ratelimit.allow(self.clock_ns);
+            if print {
+                self.printk(format!(
+                    "Buffer I/O error on dev sda1, lost async page write: {e}"
+                ));
             }
         }
+        self.switch_to(prev);
     }
 
     /// `truncate`: cut or extend a file; pages and blocks past the end go.
@@ -565,8 +593,9 @@ impl Kernel {
     fn delete_from_page_cache(&mut self, ino: u32, pfn: Pfn) {
         if self.page_alloc.frames.has_flag(pfn, FLAG_DIRTY) {
             self.page_alloc.frames.set_flag(pfn, FLAG_DIRTY, false);
+            let index = self.page_alloc.frames.rmap(pfn).1.0;
             if let Ok(inode) = self.vfs.inode_mut(ino) {
-                inode.nr_dirty -= 1;
+                inode.dirty.remove(&index);
             }
             self.vfs.stats.nr_dirty -= 1;
         }
@@ -644,10 +673,12 @@ impl Kernel {
                     own_dirty += 1;
                 }
             }
-            if own_dirty != inode.nr_dirty {
+            if own_dirty != inode.dirty.len() as u64 {
                 return Err(format!(
                     "inode {}: {} dirty pages counted as {}",
-                    inode.ino, own_dirty, inode.nr_dirty
+                    inode.ino,
+                    own_dirty,
+                    inode.dirty.len()
                 ));
             }
             pages += inode.pages.len() as u64;

@@ -54,8 +54,8 @@ pub struct Inode {
     pub pages: BTreeMap<u64, Pfn>,
     /// Disk blocks: page index → block of `/dev/sda1`.
     pub blocks: BTreeMap<u64, u64>,
-    /// Dirty pages in the cache.
-    pub nr_dirty: u64,
+    /// Indices of the dirty pages in the cache (Linux's dirty xarray mark).
+    pub dirty: BTreeSet<u64>,
     /// When the first of the dirty pages was dirtied (`i_dirtied_when`).
     pub dirtied_when_ns: u64,
     /// Readahead state (Linux keeps it per open file; here per inode).
@@ -230,7 +230,7 @@ impl Kernel {
             children: BTreeMap::new(),
             pages: BTreeMap::new(),
             blocks: BTreeMap::new(),
-            nr_dirty: 0,
+            dirty: BTreeSet::new(),
             dirtied_when_ns: 0,
             ra: super::filemap::RaState::default(),
             object: Some(object),
@@ -343,7 +343,7 @@ impl Kernel {
             children: BTreeMap::new(),
             pages: BTreeMap::new(),
             blocks: BTreeMap::new(),
-            nr_dirty: 0,
+            dirty: BTreeSet::new(),
             dirtied_when_ns: 0,
             ra: super::filemap::RaState::default(),
             object: Some(object),
