@@ -269,11 +269,14 @@ pub static SYSCTL_TABLE: &[CtlTable] = &[
     },
 ];
 
-/// The paths of the sysctls that take writes, in table order.
+/// The paths of the tunables that take writes and read back, in table
+/// order.
 pub fn writable_sysctls() -> impl Iterator<Item = &'static str> {
+    // Tunables read back what was written; write-only actions
+    // (drop_caches) are not among them.
     SYSCTL_TABLE
         .iter()
-        .filter(|t| t.writable())
+        .filter(|t| t.writable() && t.mode & 0o444 != 0)
         .map(|t| t.procname)
 }
 

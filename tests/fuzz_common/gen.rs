@@ -493,6 +493,7 @@ impl Generator {
             6,  // kmalloc
             5,  // kfree
             5,  // tick
+            2,  // sync
         ]);
         match verb {
             0 => Command::Spawn {
@@ -589,6 +590,7 @@ impl Generator {
                 tag: self.tag(),
                 count: self.free_count(64),
             },
+            15 => Command::Sync,
             _ => Command::Tick {
                 ticks: match self.rng.below(10) {
                     0 => 1,
@@ -697,7 +699,7 @@ impl Generator {
 
     /// A well-formed `MOUNT/PID/ctl` command for `pid`.
     fn process_command(&mut self, k: Option<&Machine>, pid: Pid) -> ProcessCommand {
-        match self.rng.weighted(&[22, 8, 8, 8, 25, 14]) {
+        match self.rng.weighted(&[22, 8, 8, 8, 25, 14, 5, 6, 2]) {
             0 => ProcessCommand::Mmap {
                 bytes: if self.rng.chance(4, 5) {
                     self.rng.small(4096) * 4096
@@ -731,7 +733,7 @@ impl Generator {
                 bytes: self.range_size(),
                 write: self.rng.chance(2, 3),
             },
-            _ => ProcessCommand::Madvise {
+            5 => ProcessCommand::Madvise {
                 addr: self.addr(k, pid),
                 bytes: self.range_size(),
                 advice: *self.rng.pick(&[
@@ -741,7 +743,29 @@ impl Generator {
                     Advice::DontNeed,
                 ]),
             },
+            6 => ProcessCommand::Read {
+                path: self.file_path(),
+                off: self.rng.small(1 << 20),
+                bytes: self.rng.small(1 << 20),
+            },
+            7 => ProcessCommand::Write {
+                path: self.file_path(),
+                off: self.rng.small(4 << 20),
+                bytes: self.rng.small(1 << 20),
+                byte: self.rng.below(256) as u8,
+            },
+            _ => ProcessCommand::Fsync {
+                path: self.file_path(),
+            },
         }
+    }
+
+    /// A path of the simulated file system: a few files, a missing
+    /// directory (ENOENT) and the root (EISDIR).
+    fn file_path(&mut self) -> String {
+        self.rng
+            .pick(&["/f0", "/f1", "/f2", "/f3", "/nodir/x", "/"])
+            .to_string()
     }
 
     // -----------------------------------------------------------------
