@@ -146,7 +146,11 @@ impl Kernel {
         }
         self.ondemand_readahead(ino, index, req, false)?;
         match self.vfs.inode(ino)?.pages.get(&index) {
-            Some(&pfn) => Ok(pfn),
+            Some(&pfn) => {
+                // filemap_read marks every folio it copies, read or hit.
+                self.mark_page_accessed(pfn);
+                Ok(pfn)
+            }
             None => {
                 // Past the end of the file (a write's read-modify-write).
                 let pfn = self.page_cache_alloc(ino, index)?;
@@ -471,10 +475,20 @@ impl Kernel {
         (background, limit)
     }
 
-    /// `balance_dirty_pages`: a writer above `dirty_ratio` writes back
-    /// itself until back at the limit (iowait on its CPU; nothing sleeps).
+    /// `balance_dirty_pages`: above `dirty_background_ratio` the flusher
+    /// is woken — on the simulated clock it gets its turn at once, as if on
+    /// the other CPU (kswapd is treated alike); a writer that still finds
+    /// more than `dirty_ratio` dirty writes a batch back itself (iowait on
+    /// its CPU; nothing sleeps).
     fn balance_dirty_pages(&mut self) -> MmResult<()> {
-        let (_, limit) = self.dirty_thresholds();
+        let (background, limit) = self.dirty_thresholds();
+        if self.vfs.stats.nr_dirty > background && self.clock_mode == super::cputime::ClockMode::Sim
+        {
+            let prev = self.switch_to(None);
+            let flushed = self.writeback_until(background);
+            self.switch_to(prev);
+            flushed?;
+        }
         if self.vfs.stats.nr_dirty > limit {
             // A batch below the limit, so the next pages do not stop again
             // at once (Linux pauses the writer for a ratelimited batch).
