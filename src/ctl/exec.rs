@@ -138,7 +138,7 @@ impl Machine {
         // the wall clock, the ticker runs it as real time passes).
         if self.kernel.clock_mode == ClockMode::Sim {
             self.kernel.run_kswapd();
-            self.kernel.wb_workfn();
+            self.kernel.wb_background();
         }
         self.kernel.flush_cputime();
         if let Err(err) = &result {

@@ -520,12 +520,22 @@ impl Kernel {
         Ok(())
     }
 
-    /// The flusher (`wb_workfn`): pages of inodes dirty for longer than
-    /// `dirty_expire_centisecs`, then background writeback down to
-    /// `dirty_background_ratio`. Runs at the end of every command (as
-    /// kswapd does: on a real machine it works beside the writer) and on
-    /// `tick`; its disk time is nobody's CPU time but the clock's.
+    /// The flusher (`wb_workfn`) as time passes (`tick`, the wall clock):
+    /// pages of inodes dirty for longer than `dirty_expire_centisecs`,
+    /// then background writeback down to `dirty_background_ratio`. Its
+    /// disk time is nobody's CPU time but the clock's.
     pub fn wb_workfn(&mut self) {
+        self.flusher(true);
+    }
+
+    /// The flusher at the end of a command (as kswapd: on a real machine
+    /// it works beside the writer): background writeback only, so a
+    /// refused command, which dirtied nothing, never starts I/O.
+    pub fn wb_background(&mut self) {
+        self.flusher(false);
+    }
+
+    fn flusher(&mut self, expire_too: bool) {
         if self.vfs.stats.nr_dirty == 0 {
             return;
         }
@@ -535,7 +545,7 @@ impl Kernel {
         let expired: Vec<u32> = self
             .vfs
             .iter()
-            .filter(|i| !i.dirty.is_empty() && i.dirtied_when_ns + expire <= now)
+            .filter(|i| expire_too && !i.dirty.is_empty() && i.dirtied_when_ns + expire <= now)
             .map(|i| i.ino)
             .collect();
         let mut result = Ok(());

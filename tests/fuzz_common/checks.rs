@@ -180,6 +180,32 @@ pub fn cross_check(buddyinfo: &str, meminfo: &str, swaps: &str) -> Result<(), St
     Ok(())
 }
 
+/// File pages = Cached: meminfo's Cached + SwapCached + Buffers is
+/// vmstat's nr_file_pages, the file LRUs hold no more than the cache, and
+/// Dirty is part of it.
+pub fn page_cache_check(meminfo: &str, vmstat: &str) -> Result<(), String> {
+    let mi = parse_meminfo(meminfo)?;
+    let get = |k: &str| meminfo_value(&mi, k);
+    let file_pages = vmstat
+        .lines()
+        .find_map(|l| l.strip_prefix("nr_file_pages "))
+        .and_then(|v| v.parse::<u64>().ok())
+        .ok_or("vmstat has no nr_file_pages")?;
+    let cached = get("Cached")? + get("SwapCached")? + get("Buffers")?;
+    if cached != file_pages * 4 {
+        return Err(format!(
+            "Cached + SwapCached + Buffers {cached} kB != nr_file_pages {file_pages} × 4 kB"
+        ));
+    }
+    let lru = get("Active(file)")? + get("Inactive(file)")?;
+    if lru > cached || get("Dirty")? > cached {
+        return Err(format!(
+            "file LRUs {lru} kB or Dirty exceed the cache {cached} kB"
+        ));
+    }
+    Ok(())
+}
+
 // ---------------------------------------------------------------------
 // Checks on a kernel's rendered state
 // ---------------------------------------------------------------------
@@ -211,6 +237,7 @@ pub fn check_all_files(k: &Machine) -> Result<(), String> {
     }
     check_vmstat(&texts["vmstat"])?;
     cross_check(&texts["buddyinfo"], &texts["meminfo"], &texts["swaps"])?;
+    page_cache_check(&texts["meminfo"], &texts["vmstat"])?;
     for name in writable_sysctls() {
         let v = k
             .sysctl_read(name)
