@@ -1031,6 +1031,30 @@ impl MmFs {
 }
 
 impl MmFs {
+    /// Answer a request that did simulated work (a write, a read or fsync
+    /// of `fs/` that waited for the disk): on the wall clock, only once
+    /// real time has caught up with the simulated clock, so the caller
+    /// waits as long as its work took; the request thread does not.
+    fn reply_paced(&self, reply: impl FnOnce() + Send + 'static) {
+        let pace = self
+            .wall
+            .map_or(Duration::ZERO, |w| w.pace(self.kernel.lock().clock_ns));
+        if pace.is_zero() {
+            reply();
+            return;
+        }
+        let parked = std::thread::Builder::new()
+            .name("mmfs-pace".into())
+            .spawn(move || {
+                std::thread::sleep(pace);
+                reply();
+            });
+        if let Err(e) = parked {
+            // The reply went with the closure: the caller sees EIO.
+            log::warn!("cannot pace a reply: {e}");
+        }
+    }
+
     /// `create`: a new regular file of `fs/`, opened. An existing name is
     /// opened unless `O_EXCL` (the kernel sends create when its lookup
     /// missed, which another creator may have raced).
@@ -1310,6 +1334,10 @@ impl Filesystem for MmFs {
         reply: ReplyData,
     ) {
         guarded("read", || match self.do_read(fh, offset, size) {
+            // Reads of fs/ may have waited for the disk.
+            Ok(data) if matches!(self.handle(fh), Ok(Handle::Vfs(_))) => {
+                self.reply_paced(move || reply.data(&data));
+            }
             Ok(data) => reply.data(&data),
             Err(e) => reply.error(e),
         });
@@ -1330,27 +1358,7 @@ impl Filesystem for MmFs {
         log::trace!("write fh={} len={} owner={lock_owner:?}", fh.0, data.len());
         guarded("write", || {
             match self.do_write(fh, offset, data, lock_owner) {
-                Ok(n) => {
-                    let pace = self
-                        .wall
-                        .map_or(Duration::ZERO, |w| w.pace(self.kernel.lock().clock_ns));
-                    if pace.is_zero() {
-                        reply.written(n);
-                    } else {
-                        // The writer waits as long as its work took; the
-                        // request thread does not.
-                        let parked =
-                            std::thread::Builder::new()
-                                .name("mmfs-pace".into())
-                                .spawn(move || {
-                                    std::thread::sleep(pace);
-                                    reply.written(n);
-                                });
-                        if let Err(e) = parked {
-                            log::warn!("cannot pace a write: {e}");
-                        }
-                    }
-                }
+                Ok(n) => self.reply_paced(move || reply.written(n)),
                 Err(e) => reply.error(e),
             }
         });
@@ -1405,7 +1413,7 @@ impl Filesystem for MmFs {
     ) {
         guarded("fsync", || match self.decode(ino) {
             Ok(Node::Vfs(ino)) => match self.vfs_fsync(ino) {
-                Ok(()) => reply.ok(),
+                Ok(()) => self.reply_paced(move || reply.ok()),
                 Err(e) => reply.error(e),
             },
             // Generated files have nothing to write back.
@@ -1840,6 +1848,57 @@ mod tests {
         assert_eq!(
             fs.node_attr(Node::PidDir(Pid(12345))).err(),
             Some(Errno::ENOENT)
+        );
+    }
+
+    #[test]
+    fn fs_dir_serves_the_kernel_vfs() {
+        let mut fs = fs();
+        let root = fs.do_lookup(INodeNo::ROOT, OsStr::new("fs")).unwrap();
+        assert_eq!(root.ino.0, Node::Vfs(ROOT_INO).ino());
+        assert_eq!((root.kind, root.perm), (FileType::Directory, 0o755));
+        let fs_node = Node::Vfs(ROOT_INO);
+        let (a, gen_a) = fs
+            .vfs_create(fs_node, OsStr::new("a"), FileKind::Regular)
+            .unwrap();
+        let Node::Vfs(ino) = fs.decode(a.ino).unwrap() else {
+            panic!("not a vfs node");
+        };
+        let (handle, flags) = fs.vfs_open(ino, OpenFlags(libc::O_RDWR)).unwrap();
+        assert_eq!(flags, FopenFlags::FOPEN_DIRECT_IO);
+        let fh = FileHandle(fs.handles.lock().insert(handle));
+        assert_eq!(fs.do_write(fh, 4090, b"hello world", None), Ok(11));
+        assert_eq!(fs.do_read(fh, 4094, 100).unwrap(), b"o world");
+        let attr = fs.do_lookup_gen(a.ino, OsStr::new("x")).unwrap_err();
+        assert_eq!(attr, Errno::ENOTDIR);
+        let (attr, g) = fs.do_lookup_gen(root.ino, OsStr::new("a")).unwrap();
+        assert_eq!((attr.size, attr.blocks, g), (4101, 16, gen_a));
+        // The listing has . and .., and the root lists fs/.
+        let names: Vec<String> = fs
+            .dir_entries(root.ino)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.3)
+            .collect();
+        assert_eq!(names, [".", "..", "a"]);
+        let top = fs.dir_entries(INodeNo::ROOT).unwrap();
+        assert!(top.iter().any(|e| e.3 == "fs" && e.1 == root.ino.0));
+        // Deleted, and its number reused: the old handle is stale.
+        fs.vfs_remove(fs_node, OsStr::new("a"), false).unwrap();
+        let (b, gen_b) = fs
+            .vfs_create(fs_node, OsStr::new("b"), FileKind::Regular)
+            .unwrap();
+        assert_eq!(b.ino, a.ino);
+        assert_ne!(gen_a, gen_b);
+        assert_eq!(fs.do_read(fh, 0, 10), Err(Errno::ESTALE));
+        fs.kernel.lock().check_invariants().unwrap();
+        // Read-only: nothing changes.
+        fs.set_read_only(true);
+        let dir = fs.vfs_create(fs_node, OsStr::new("d"), FileKind::Directory);
+        assert_eq!(dir.err(), Some(Errno::EROFS));
+        assert_eq!(
+            fs.vfs_remove(fs_node, OsStr::new("b"), false),
+            Err(Errno::EROFS)
         );
     }
 

@@ -7,9 +7,10 @@
 //! order; a process node is [`PID_INO_BASE`] + pid × 256 + slot (slots
 //! below [`TASK_SLOTS`] for `PID/` itself, the rest for `PID/task/PID/`);
 //! a block device's node is [`BLOCK_INO_BASE`] + (major << 20 | minor) × 8
-//! + slot; a node of the simulated root file system (`fs/`) is
-//! [`VFS_INO_BASE`] + its kernel inode number (`fs/` itself is the
-//! kernel's root inode).
+//! + slot.
+//!
+//! A node of the simulated root file system (`fs/`) is [`VFS_INO_BASE`] +
+//! its kernel inode number (`fs/` itself is the kernel's root inode).
 
 use crate::mm::NR_CPUS;
 use crate::mm::sysctl::SYSCTL_TABLE;
