@@ -101,8 +101,12 @@ struct MountArgs {
     /// by themselves) [default: sim].
     #[arg(long, value_name = "sim|wall")]
     clock: Option<String>,
+    /// Size of the simulated disk /dev/sda1 holding the root file system
+    /// served at MOUNTPOINT/fs/, 16M to 16T [default: 4G].
+    #[arg(long, value_name = "SIZE")]
+    disk: Option<String>,
     /// Mount options, comma-separated: mem=SIZE, arch=ARCH, allow_other, log=FILE,
-    /// swapdir=DIR, clock=sim|wall, and the generic mount(8) options (ignored).
+    /// swapdir=DIR, clock=sim|wall, disk=SIZE, and the generic mount(8) options (ignored).
     #[arg(short = 'o', value_name = "OPTS")]
     options: Vec<String>,
 }
@@ -126,6 +130,8 @@ pub struct MountPlan {
     pub read_only: bool,
     /// `--clock` / `-o clock=`.
     pub clock: ClockMode,
+    /// `--disk` / `-o disk=`: bytes of the simulated root disk.
+    pub disk_bytes: u64,
     /// mount(8) `-f`: check everything, mount nothing.
     pub fake: bool,
     /// mount(8) `-v`: say what is done.
@@ -155,6 +161,7 @@ struct MountOpts {
     swapdir: Option<PathBuf>,
     read_only: bool,
     clock: Option<String>,
+    disk: Option<String>,
 }
 
 /// The generic mount(8) options mmfs accepts and ignores.
@@ -211,6 +218,7 @@ fn parse_options(list: &str, sloppy: bool, opts: &mut MountOpts) -> Result<(), C
             Some(("log", value)) => opts.log = Some(PathBuf::from(value)),
             Some(("swapdir", value)) => opts.swapdir = Some(PathBuf::from(value)),
             Some(("clock", value)) => opts.clock = Some(value.to_string()),
+            Some(("disk", value)) => opts.disk = Some(value.to_string()),
             Some(("comment" | "fsname" | "subtype", _)) => {}
             _ if option == "allow_other" => opts.allow_other = true,
             _ if option == "ro" => opts.read_only = true,
@@ -226,7 +234,8 @@ fn parse_options(list: &str, sloppy: bool, opts: &mut MountOpts) -> Result<(), C
             _ => {
                 return Err(CliError::usage(format!(
                     "unknown mount option '{option}'; mmfs takes mem=SIZE, arch=x86_64|i386, \
-                     allow_other, log=FILE, swapdir=DIR, clock=sim|wall and the generic mount(8) options"
+                     allow_other, log=FILE, swapdir=DIR, clock=sim|wall, disk=SIZE and the generic \
+                     mount(8) options"
                 )));
             }
         }
@@ -241,6 +250,25 @@ pub fn parse_arch(text: &str) -> Result<Arch, CliError> {
         "i386" | "i686" | "x86" => Ok(Arch::I386),
         _ => Err(CliError::usage(format!(
             "unknown architecture '{text}'; use --arch x86_64 or --arch i386"
+        ))),
+    }
+}
+
+/// Smallest simulated disk (`--disk`).
+pub const DISK_MIN: u64 = 16 << 20;
+/// Largest simulated disk (`--disk`).
+pub const DISK_MAX: u64 = 16 << 40;
+
+/// `--disk` / `-o disk=`: the size of the simulated root disk, whole
+/// pages, 16M..=16T; the default is `namei::DEFAULT_DISK`.
+fn disk_size(value: Option<&str>) -> Result<u64, CliError> {
+    let Some(text) = value else {
+        return Ok(mmfs::mm::namei::DEFAULT_DISK);
+    };
+    match parse_size(text) {
+        Some(bytes) if (DISK_MIN..=DISK_MAX).contains(&bytes) => Ok(bytes),
+        _ => Err(CliError::usage(format!(
+            "bad size '{text}' for --disk; give 16M to 16T with a K/M/G/T suffix, e.g. --disk 8G"
         ))),
     }
 }
@@ -330,6 +358,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Action, CliError> {
                 swapdir: args.swapdir.or(opts.swapdir),
                 read_only: opts.read_only,
                 clock: clock_mode(args.clock.as_deref().or(opts.clock.as_deref()))?,
+                disk_bytes: disk_size(args.disk.as_deref().or(opts.disk.as_deref()))?,
                 fake: false,
                 verbose: false,
             }))
@@ -404,6 +433,7 @@ pub fn parse_helper(args: Vec<OsString>) -> Result<Action, CliError> {
         swapdir: opts.swapdir,
         read_only: opts.read_only,
         clock: clock_mode(opts.clock.as_deref())?,
+        disk_bytes: disk_size(opts.disk.as_deref())?,
         fake,
         verbose,
     }))
@@ -455,6 +485,15 @@ mod tests {
             .unwrap(),
         );
         assert_eq!(p.machine.mem_bytes, 128 << 20);
+        // The disk: 4G by default, a flag or an option.
+        let p = plan(parse(args(&["mmfs", "mount", "d"])).unwrap());
+        assert_eq!(p.disk_bytes, 4 << 30);
+        let p = plan(parse(args(&["mmfs", "mount", "d", "--disk", "16M"])).unwrap());
+        assert_eq!(p.disk_bytes, 16 << 20);
+        let p = plan(parse(args(&["mmfs", "mount", "d", "-o", "disk=16T"])).unwrap());
+        assert_eq!(p.disk_bytes, 16 << 40);
+        let p = plan(parse_helper(args(&["mount.mmfs", "m", "/m", "-o", "disk=1G"])).unwrap());
+        assert_eq!(p.disk_bytes, 1 << 30);
     }
 
     #[test]
@@ -466,6 +505,9 @@ mod tests {
             &["mmfs", "mount", "d", "--arch", "arm64"],
             &["mmfs", "mount", "d", "--arch", "i386", "--mem", "8G"],
             &["mmfs", "mount", "d", "-o", "bogus"],
+            &["mmfs", "mount", "d", "--disk", "15M"],
+            &["mmfs", "mount", "d", "--disk", "17T"],
+            &["mmfs", "mount", "d", "-o", "disk=lots"],
             &["mmfs", "frobnicate"],
             &["mmfs"],
         ] {

@@ -539,6 +539,9 @@ fn serve(plan: &MountPlan, dir: &Path, ready: Option<File>) -> i32 {
             return 1;
         }
     };
+    // The root file system's disk (`--disk`), empty until mounted, so it
+    // may take its size now. Its bytes go to the swapdir set below.
+    kernel.vfs.disk_pages = plan.disk_bytes / mmfs::mm::types::PAGE_SIZE;
     // Host paths inside the mount are refused before they are touched.
     kernel.swap.own_mount = Some(dir.to_path_buf());
     if let Some(swapdir) = &plan.swapdir {

@@ -64,8 +64,9 @@ fn root_lists_the_tables() {
         .map(|(path, _, _)| path.split('/').next().unwrap().to_string())
         .collect();
     want.dedup();
-    // ctl, version, /proc/sys at sys/, /sys's block/ and devices/.
-    want.extend(["block", "ctl", "devices", "sys", "version"].map(String::from));
+    // ctl, version, /proc/sys at sys/, /sys's block/ and devices/, and
+    // the simulated root file system at fs/.
+    want.extend(["block", "ctl", "devices", "fs", "sys", "version"].map(String::from));
     want.sort();
     assert_eq!(names, want);
     let out = m.bash("ls -l $M && ls $M/sys $M/sys/vm $M/sys/kernel");

@@ -19,6 +19,14 @@ fn read_only_mounts_refuse_every_write() {
         assert_eq!(err.raw_os_error(), Some(libc::EROFS), "{file}: {err}");
     }
     assert_eq!(m.read("sys/vm/swappiness"), "60\n", "nothing changed");
+    // The simulated file system too: it reads, nothing can be made.
+    assert_eq!(std::fs::read_dir(m.path("fs")).unwrap().count(), 0);
+    for err in [
+        std::fs::write(m.path("fs/x"), "x").unwrap_err(),
+        std::fs::create_dir(m.path("fs/d")).unwrap_err(),
+    ] {
+        assert_eq!(err.raw_os_error(), Some(libc::EROFS), "fs/: {err}");
+    }
     let out = m.bash("{ echo spawn x > $M/ctl; } 2>&1; echo rc=$?");
     assert!(
         stdout(&out).contains("Read-only file system"),

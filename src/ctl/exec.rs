@@ -149,6 +149,28 @@ impl Machine {
         result
     }
 
+    /// Run a host access to the simulated file system (`MOUNT/fs/`): the
+    /// kernel's own work, done for no simulated task (SPEC §8), so its CPU
+    /// and iowait time go to no process. As after a command, kswapd and the
+    /// flusher run when the work is over (simulated clock) and the time is
+    /// handed out; a disk error (EIO, ENOSPC) leaves a dmesg line, the
+    /// ordinary refusals (ENOENT, EEXIST, …) do not: host tools probe for
+    /// them.
+    pub fn vfs_call<T>(&mut self, f: impl FnOnce(&mut Kernel) -> MmResult<T>) -> MmResult<T> {
+        self.kernel.switch_to(None);
+        let result = f(&mut self.kernel);
+        // The deferred work of a command: kswapd, then the flusher.
+        if self.kernel.clock_mode == ClockMode::Sim {
+            self.kernel.run_kswapd();
+            self.kernel.wb_workfn();
+        }
+        self.kernel.flush_cputime();
+        if let Err(err @ (MmError::Io(_) | MmError::NoSpace(_))) = &result {
+            self.kernel.printk(format!("mmfs: fs: {err}"));
+        }
+        result
+    }
+
     /// The wall clock's tick: real time has reached `now_ns` (simulated
     /// ns since boot). If the work done so far has not already taken the
     /// clock past it, time passes: LRU ageing, and kswapd reclaiming as

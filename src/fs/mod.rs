@@ -17,11 +17,15 @@
 //!   out after the lock is released. Open handles live in a separate table.
 //! - Attribute and entry TTLs are zero: process directories come and go.
 //!
+//! - `fs/` is the simulated root file system (vfs.rs): regular files and
+//!   directories, read and written through the simulated page cache.
+//!
 //! Nothing here knows about memory management: text in, text out.
 
 pub mod linebuf;
 pub mod mount;
 pub mod tree;
+mod vfs;
 pub mod wallclock;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -34,14 +38,15 @@ use std::time::{Duration, SystemTime};
 use fuser::{
     AccessFlags, BsdFileFlags, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags,
     Generation, INodeNo, LockOwner, OpenAccMode, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate,
-    ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyWrite, ReplyXattr, Request,
-    TimeOrNow, WriteFlags,
+    ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite,
+    ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 use parking_lot::Mutex;
 
 use crate::ctl::{Machine, PidWrite, Scope};
 use crate::mm::Kernel;
 use crate::mm::error::MmError;
+use crate::mm::namei::{FileKind, NAME_MAX, ROOT_INO};
 use crate::mm::types::Pid;
 use crate::procfs::diskstats::{DiskRow, disk_rows, sysfs_dev, sysfs_size, sysfs_stat};
 use crate::procfs::pid::{PidFile, render_maps_records, render_pid};
@@ -175,6 +180,11 @@ enum Handle {
     Mem(ProcId),
     /// `PID/pagemap`, read at offsets.
     Pagemap(ProcId),
+    /// A file of `fs/`, read and written through the simulated page cache.
+    Vfs(vfs::VfsFile),
+    /// An open directory of `fs/`: its entries as they were at the first
+    /// readdir (or the last rewind).
+    Dir(Arc<Mutex<Option<Arc<Vec<vfs::DirEntry>>>>>),
 }
 
 /// The line buffer of a control-file handle.
@@ -251,6 +261,8 @@ pub struct MmFs {
     read_only: bool,
     /// `--clock wall`: replies to writes wait for real time.
     wall: Option<wallclock::WallClock>,
+    /// Generations of the inodes created under `fs/`.
+    vfs_gens: Mutex<vfs::Generations>,
 }
 
 /// Map a kernel error to the errno a file operation returns. A process that
@@ -316,6 +328,7 @@ impl MmFs {
             version,
             read_only: false,
             wall: None,
+            vfs_gens: Mutex::default(),
         }
     }
 
@@ -365,7 +378,9 @@ impl MmFs {
                 let n = self.static_node(index)?;
                 Ok(match n.kind {
                     StaticKind::Dir => {
-                        let nlink = 2 + self.tree.subdirs(index) as u32;
+                        // The root also holds fs/.
+                        let fs_dir = u32::from(index == 0);
+                        let nlink = 2 + self.tree.subdirs(index) as u32 + fs_dir;
                         self.attr(node.ino(), FileType::Directory, n.mode, nlink)
                     }
                     StaticKind::BlockRoot => {
@@ -410,6 +425,7 @@ impl MmFs {
                 self.disk(dev).ok_or(Errno::ENOENT)?;
                 Ok(self.attr(node.ino(), FileType::RegularFile, 0o444, 1))
             }
+            Node::Vfs(ino) => self.vfs_attr(ino),
         }
     }
 
@@ -429,7 +445,21 @@ impl MmFs {
         tree::decode(&self.tree, ino.0).ok_or(Errno::ENOENT)
     }
 
+    /// `lookup` with the generation of the node (0 outside `fs/`).
+    fn do_lookup_gen(&self, parent: INodeNo, name: &OsStr) -> Result<(FileAttr, u64), Errno> {
+        match self.decode(parent)? {
+            Node::Vfs(dir) => self.vfs_lookup(dir, name),
+            _ => self.do_lookup(parent, name).map(|attr| (attr, 0)),
+        }
+    }
+
     fn do_lookup(&self, parent: INodeNo, name: &OsStr) -> Result<FileAttr, Errno> {
+        if name == tree::VFS_DIR && self.decode(parent)? == Node::Static(0) {
+            return self.node_attr(Node::Vfs(ROOT_INO));
+        }
+        if let Node::Vfs(dir) = self.decode(parent)? {
+            return self.vfs_lookup(dir, name).map(|(attr, _)| attr);
+        }
         let name = name.to_str().ok_or(Errno::ENOENT)?;
         match self.decode(parent)? {
             Node::Static(index) => {
@@ -487,6 +517,8 @@ impl MmFs {
                 self.node_attr(Node::BlockEntry(dev, i))
             }
             Node::BlockEntry(..) => Err(Errno::ENOTDIR),
+            // Answered above.
+            Node::Vfs(dir) => self.vfs_lookup(dir, OsStr::new(name)).map(|(attr, _)| attr),
         }
     }
 
@@ -511,6 +543,10 @@ impl MmFs {
                         FileType::RegularFile
                     };
                     out.push((Node::Static(child).ino(), kind, c.name.clone()));
+                }
+                if index == 0 {
+                    let ino = Node::Vfs(ROOT_INO).ino();
+                    out.push((ino, FileType::Directory, tree::VFS_DIR.to_string()));
                 }
                 if dir.kind == StaticKind::BlockRoot {
                     for row in self.disks().into_iter().filter(|r| r.whole) {
@@ -596,6 +632,7 @@ impl MmFs {
                 Ok(numbered(out))
             }
             Node::BlockEntry(..) => Err(Errno::ENOTDIR),
+            Node::Vfs(dir) => self.vfs_dir_entries(dir),
         }
     }
 
@@ -664,6 +701,7 @@ impl MmFs {
                 }
             },
             Node::PidDir(_) | Node::TaskDir(_) | Node::BlockDir(_) => Err(Errno::EISDIR),
+            Node::Vfs(ino) => self.vfs_open(ino, flags),
             Node::BlockEntry(dev, i) => {
                 if writes {
                     return Err(Errno::EACCES);
@@ -732,6 +770,8 @@ impl MmFs {
                 let n = buffer.results.len().min(size as usize);
                 Ok(buffer.results.drain(..n).collect())
             }
+            Handle::Vfs(file) => self.vfs_read(file, offset, size),
+            Handle::Dir(_) => Err(Errno::EISDIR),
         }
     }
 
@@ -880,7 +920,8 @@ impl MmFs {
                     .map_err(|e| Errno::from_i32(e.errno()))?;
                 u32::try_from(written).map_err(|_| Errno::EIO)
             }
-            Handle::Pagemap(_) => Err(Errno::EBADF),
+            Handle::Pagemap(_) | Handle::Dir(_) => Err(Errno::EBADF),
+            Handle::Vfs(file) => self.vfs_write(file, offset, data),
         }
     }
 
@@ -960,6 +1001,10 @@ impl MmFs {
         size: Option<u64>,
     ) -> Result<FileAttr, Errno> {
         let node = self.decode(ino)?;
+        if let Node::Vfs(ino) = node {
+            let changes = mode.is_some() || uid.is_some() || gid.is_some();
+            return self.vfs_setattr(ino, changes, size);
+        }
         let attr = self.node_attr(node)?;
         if self.read_only && (mode.is_some() || uid.is_some() || gid.is_some() || size.is_some()) {
             return Err(Errno::EROFS);
@@ -985,10 +1030,86 @@ impl MmFs {
     }
 }
 
+impl MmFs {
+    /// Answer a request that did simulated work (a write, a read or fsync
+    /// of `fs/` that waited for the disk): on the wall clock, only once
+    /// real time has caught up with the simulated clock, so the caller
+    /// waits as long as its work took; the request thread does not.
+    fn reply_paced(&self, reply: impl FnOnce() + Send + 'static) {
+        let pace = self
+            .wall
+            .map_or(Duration::ZERO, |w| w.pace(self.kernel.lock().clock_ns));
+        if pace.is_zero() {
+            reply();
+            return;
+        }
+        let parked = std::thread::Builder::new()
+            .name("mmfs-pace".into())
+            .spawn(move || {
+                std::thread::sleep(pace);
+                reply();
+            });
+        if let Err(e) = parked {
+            // The reply went with the closure: the caller sees EIO.
+            log::warn!("cannot pace a reply: {e}");
+        }
+    }
+
+    /// `create`: a new regular file of `fs/`, opened. An existing name is
+    /// opened unless `O_EXCL` (the kernel sends create when its lookup
+    /// missed, which another creator may have raced).
+    fn do_create(
+        &self,
+        parent: INodeNo,
+        name: &OsStr,
+        flags: i32,
+    ) -> Result<(FileAttr, u64, Handle, FopenFlags), Errno> {
+        let node = self.decode(parent)?;
+        let Node::Vfs(_) = node else {
+            return Err(Errno::ENOENT);
+        };
+        let (attr, generation) = match self.vfs_create(node, name, FileKind::Regular) {
+            Err(Errno::EEXIST) if flags & libc::O_EXCL == 0 => self.do_lookup_gen(parent, name)?,
+            other => other?,
+        };
+        let Node::Vfs(ino) = self.decode(attr.ino)? else {
+            return Err(Errno::EIO);
+        };
+        let (handle, open_flags) = self.vfs_open(ino, OpenFlags(flags))?;
+        Ok((attr, generation, handle, open_flags))
+    }
+
+    /// The entries a readdir at `offset` serves: the snapshot of an open
+    /// directory of `fs/` (taken afresh at a rewind to 0), else the live
+    /// listing.
+    fn listing(
+        &self,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+    ) -> Result<Arc<Vec<vfs::DirEntry>>, Errno> {
+        if fh.0 != 0
+            && let Ok(Handle::Dir(snapshot)) = self.handle(fh)
+            && let Node::Vfs(dir) = self.decode(ino)?
+        {
+            let mut snapshot = snapshot.lock();
+            match &*snapshot {
+                Some(entries) if offset != 0 => return Ok(Arc::clone(entries)),
+                _ => {
+                    let entries = Arc::new(self.vfs_dir_entries(dir)?);
+                    *snapshot = Some(Arc::clone(&entries));
+                    return Ok(entries);
+                }
+            }
+        }
+        self.dir_entries(ino).map(Arc::new)
+    }
+}
+
 impl Filesystem for MmFs {
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        guarded("lookup", || match self.do_lookup(parent, name) {
-            Ok(attr) => reply.entry(&TTL, &attr, Generation(0)),
+        guarded("lookup", || match self.do_lookup_gen(parent, name) {
+            Ok((attr, generation)) => reply.entry(&TTL, &attr, Generation(generation)),
             Err(e) => reply.error(e),
         });
     }
@@ -1038,84 +1159,157 @@ impl Filesystem for MmFs {
     fn mknod(
         &self,
         _req: &Request,
-        _parent: INodeNo,
-        _name: &OsStr,
-        _mode: u32,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
         _umask: u32,
         _rdev: u32,
         reply: ReplyEntry,
     ) {
-        // procfs has no create operations: the name stays absent.
-        reply.error(Errno::ENOENT);
+        guarded("mknod", || {
+            let result = self.decode(parent).and_then(|node| match node {
+                // The simulated file system holds regular files and
+                // directories only: no devices, fifos or sockets.
+                Node::Vfs(_) if mode & libc::S_IFMT != libc::S_IFREG => Err(Errno::EPERM),
+                Node::Vfs(_) => self.vfs_create(node, name, FileKind::Regular),
+                // procfs has no create operations: the name stays absent.
+                _ => Err(Errno::ENOENT),
+            });
+            match result {
+                Ok((attr, generation)) => reply.entry(&TTL, &attr, Generation(generation)),
+                Err(e) => reply.error(e),
+            }
+        });
     }
 
     fn mkdir(
         &self,
         _req: &Request,
-        _parent: INodeNo,
-        _name: &OsStr,
+        parent: INodeNo,
+        name: &OsStr,
         _mode: u32,
         _umask: u32,
         reply: ReplyEntry,
     ) {
-        reply.error(Errno::ENOENT);
+        guarded("mkdir", || {
+            let result = self.decode(parent).and_then(|node| match node {
+                Node::Vfs(_) => self.vfs_create(node, name, FileKind::Directory),
+                _ => Err(Errno::ENOENT),
+            });
+            match result {
+                Ok((attr, generation)) => reply.entry(&TTL, &attr, Generation(generation)),
+                Err(e) => reply.error(e),
+            }
+        });
     }
 
-    fn unlink(&self, _req: &Request, _parent: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
-        // rm /proc/buddyinfo: "Operation not permitted".
-        reply.error(Errno::EPERM);
+    fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        guarded("unlink", || {
+            let result = self.decode(parent).and_then(|node| match node {
+                Node::Vfs(_) => self.vfs_remove(node, name, false),
+                // rm /proc/buddyinfo: "Operation not permitted".
+                _ => Err(Errno::EPERM),
+            });
+            match result {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(e),
+            }
+        });
     }
 
-    fn rmdir(&self, _req: &Request, _parent: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
-        reply.error(Errno::EPERM);
+    fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        guarded("rmdir", || {
+            let result = self.decode(parent).and_then(|node| match node {
+                Node::Vfs(_) => self.vfs_remove(node, name, true),
+                _ => Err(Errno::EPERM),
+            });
+            match result {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(e),
+            }
+        });
     }
 
     fn symlink(
         &self,
         _req: &Request,
-        _parent: INodeNo,
+        parent: INodeNo,
         _link_name: &OsStr,
         _target: &Path,
         reply: ReplyEntry,
     ) {
-        reply.error(Errno::ENOENT);
+        // The simulated file system has no symbolic links (as vfat).
+        match self.decode(parent) {
+            Ok(Node::Vfs(_)) => reply.error(Errno::EPERM),
+            _ => reply.error(Errno::ENOENT),
+        }
     }
 
     fn rename(
         &self,
         _req: &Request,
-        _parent: INodeNo,
-        _name: &OsStr,
-        _newparent: INodeNo,
-        _newname: &OsStr,
-        _flags: RenameFlags,
+        parent: INodeNo,
+        name: &OsStr,
+        newparent: INodeNo,
+        newname: &OsStr,
+        flags: RenameFlags,
         reply: ReplyEmpty,
     ) {
-        reply.error(Errno::ENOENT);
+        guarded("rename", || {
+            let result = self.decode(parent).and_then(|from| {
+                let to = self.decode(newparent)?;
+                match (from, to) {
+                    (Node::Vfs(_), _) | (_, Node::Vfs(_)) => {
+                        self.vfs_rename(from, name, to, newname, flags)
+                    }
+                    _ => Err(Errno::ENOENT),
+                }
+            });
+            match result {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(e),
+            }
+        });
     }
 
     fn link(
         &self,
         _req: &Request,
         _ino: INodeNo,
-        _newparent: INodeNo,
+        newparent: INodeNo,
         _newname: &OsStr,
         reply: ReplyEntry,
     ) {
-        reply.error(Errno::ENOENT);
+        // No hard links on the simulated file system (as vfat).
+        match self.decode(newparent) {
+            Ok(Node::Vfs(_)) => reply.error(Errno::EPERM),
+            _ => reply.error(Errno::ENOENT),
+        }
     }
 
     fn create(
         &self,
         _req: &Request,
-        _parent: INodeNo,
-        _name: &OsStr,
+        parent: INodeNo,
+        name: &OsStr,
         _mode: u32,
         _umask: u32,
-        _flags: i32,
+        flags: i32,
         reply: ReplyCreate,
     ) {
-        reply.error(Errno::ENOENT);
+        guarded("create", || match self.do_create(parent, name, flags) {
+            Ok((attr, generation, handle, open_flags)) => {
+                let fh = self.handles.lock().insert(handle);
+                reply.created(
+                    &TTL,
+                    &attr,
+                    Generation(generation),
+                    FileHandle(fh),
+                    open_flags,
+                );
+            }
+            Err(e) => reply.error(e),
+        });
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
@@ -1140,6 +1334,10 @@ impl Filesystem for MmFs {
         reply: ReplyData,
     ) {
         guarded("read", || match self.do_read(fh, offset, size) {
+            // Reads of fs/ may have waited for the disk.
+            Ok(data) if matches!(self.handle(fh), Ok(Handle::Vfs(_))) => {
+                self.reply_paced(move || reply.data(&data));
+            }
             Ok(data) => reply.data(&data),
             Err(e) => reply.error(e),
         });
@@ -1160,27 +1358,7 @@ impl Filesystem for MmFs {
         log::trace!("write fh={} len={} owner={lock_owner:?}", fh.0, data.len());
         guarded("write", || {
             match self.do_write(fh, offset, data, lock_owner) {
-                Ok(n) => {
-                    let pace = self
-                        .wall
-                        .map_or(Duration::ZERO, |w| w.pace(self.kernel.lock().clock_ns));
-                    if pace.is_zero() {
-                        reply.written(n);
-                    } else {
-                        // The writer waits as long as its work took; the
-                        // request thread does not.
-                        let parked =
-                            std::thread::Builder::new()
-                                .name("mmfs-pace".into())
-                                .spawn(move || {
-                                    std::thread::sleep(pace);
-                                    reply.written(n);
-                                });
-                        if let Err(e) = parked {
-                            log::warn!("cannot pace a write: {e}");
-                        }
-                    }
-                }
+                Ok(n) => self.reply_paced(move || reply.written(n)),
                 Err(e) => reply.error(e),
             }
         });
@@ -1228,29 +1406,92 @@ impl Filesystem for MmFs {
     fn fsync(
         &self,
         _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        _datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        guarded("fsync", || match self.decode(ino) {
+            Ok(Node::Vfs(ino)) => match self.vfs_fsync(ino) {
+                Ok(()) => self.reply_paced(move || reply.ok()),
+                Err(e) => reply.error(e),
+            },
+            // Generated files have nothing to write back.
+            _ => reply.ok(),
+        });
+    }
+
+    fn fsyncdir(
+        &self,
+        _req: &Request,
         _ino: INodeNo,
         _fh: FileHandle,
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
+        // Directories live in memory only: nothing to write back.
         reply.ok();
+    }
+
+    fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        guarded("opendir", || match self.decode(ino) {
+            // A directory of fs/ is listed from a snapshot (see vfs.rs).
+            Ok(Node::Vfs(dir)) => match self.vfs_attr(dir) {
+                Ok(attr) if attr.kind == FileType::Directory => {
+                    let fh = self.handles.lock().insert(Handle::Dir(Arc::default()));
+                    reply.opened(FileHandle(fh), FopenFlags::empty());
+                }
+                Ok(_) => reply.error(Errno::ENOTDIR),
+                Err(e) => reply.error(e),
+            },
+            // The rest of the mount is listed live; no handle.
+            _ => reply.opened(FileHandle(0), FopenFlags::empty()),
+        });
+    }
+
+    fn releasedir(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        reply: ReplyEmpty,
+    ) {
+        if fh.0 != 0 {
+            self.handles.lock().open.remove(&fh.0);
+        }
+        reply.ok();
+    }
+
+    fn statfs(&self, _req: &Request, ino: INodeNo, reply: ReplyStatfs) {
+        guarded("statfs", || match self.decode(ino) {
+            Ok(Node::Vfs(_)) => {
+                let st = self.vfs_statfs();
+                let (bsize, namelen) = (st.bsize as u32, NAME_MAX as u32);
+                reply.statfs(
+                    st.blocks, st.bfree, st.bfree, st.files, st.ffree, bsize, namelen, bsize,
+                );
+            }
+            // The generated files take no space (fuser's default answer).
+            _ => reply.statfs(0, 0, 0, 0, 0, 512, 255, 0),
+        });
     }
 
     fn readdir(
         &self,
         _req: &Request,
         ino: INodeNo,
-        _fh: FileHandle,
+        fh: FileHandle,
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        guarded("readdir", || match self.dir_entries(ino) {
+        guarded("readdir", || match self.listing(ino, fh, offset) {
             Ok(entries) => {
-                for (cookie, ino, kind, name) in entries {
-                    if cookie <= offset {
+                for (cookie, ino, kind, name) in entries.iter() {
+                    if *cookie <= offset {
                         continue;
                     }
-                    if reply.add(INodeNo(ino), cookie, kind, &name) {
+                    if reply.add(INodeNo(*ino), *cookie, *kind, name) {
                         break;
                     }
                 }
@@ -1607,6 +1848,57 @@ mod tests {
         assert_eq!(
             fs.node_attr(Node::PidDir(Pid(12345))).err(),
             Some(Errno::ENOENT)
+        );
+    }
+
+    #[test]
+    fn fs_dir_serves_the_kernel_vfs() {
+        let mut fs = fs();
+        let root = fs.do_lookup(INodeNo::ROOT, OsStr::new("fs")).unwrap();
+        assert_eq!(root.ino.0, Node::Vfs(ROOT_INO).ino());
+        assert_eq!((root.kind, root.perm), (FileType::Directory, 0o755));
+        let fs_node = Node::Vfs(ROOT_INO);
+        let (a, gen_a) = fs
+            .vfs_create(fs_node, OsStr::new("a"), FileKind::Regular)
+            .unwrap();
+        let Node::Vfs(ino) = fs.decode(a.ino).unwrap() else {
+            panic!("not a vfs node");
+        };
+        let (handle, flags) = fs.vfs_open(ino, OpenFlags(libc::O_RDWR)).unwrap();
+        assert_eq!(flags, FopenFlags::FOPEN_DIRECT_IO);
+        let fh = FileHandle(fs.handles.lock().insert(handle));
+        assert_eq!(fs.do_write(fh, 4090, b"hello world", None), Ok(11));
+        assert_eq!(fs.do_read(fh, 4094, 100).unwrap(), b"o world");
+        let attr = fs.do_lookup_gen(a.ino, OsStr::new("x")).unwrap_err();
+        assert_eq!(attr, Errno::ENOTDIR);
+        let (attr, g) = fs.do_lookup_gen(root.ino, OsStr::new("a")).unwrap();
+        assert_eq!((attr.size, attr.blocks, g), (4101, 16, gen_a));
+        // The listing has . and .., and the root lists fs/.
+        let names: Vec<String> = fs
+            .dir_entries(root.ino)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.3)
+            .collect();
+        assert_eq!(names, [".", "..", "a"]);
+        let top = fs.dir_entries(INodeNo::ROOT).unwrap();
+        assert!(top.iter().any(|e| e.3 == "fs" && e.1 == root.ino.0));
+        // Deleted, and its number reused: the old handle is stale.
+        fs.vfs_remove(fs_node, OsStr::new("a"), false).unwrap();
+        let (b, gen_b) = fs
+            .vfs_create(fs_node, OsStr::new("b"), FileKind::Regular)
+            .unwrap();
+        assert_eq!(b.ino, a.ino);
+        assert_ne!(gen_a, gen_b);
+        assert_eq!(fs.do_read(fh, 0, 10), Err(Errno::ESTALE));
+        fs.kernel.lock().check_invariants().unwrap();
+        // Read-only: nothing changes.
+        fs.set_read_only(true);
+        let dir = fs.vfs_create(fs_node, OsStr::new("d"), FileKind::Directory);
+        assert_eq!(dir.err(), Some(Errno::EROFS));
+        assert_eq!(
+            fs.vfs_remove(fs_node, OsStr::new("b"), false),
+            Err(Errno::EROFS)
         );
     }
 

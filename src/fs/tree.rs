@@ -8,6 +8,9 @@
 //! below [`TASK_SLOTS`] for `PID/` itself, the rest for `PID/task/PID/`);
 //! a block device's node is [`BLOCK_INO_BASE`] + (major << 20 | minor) × 8
 //! + slot.
+//!
+//! A node of the simulated root file system (`fs/`) is [`VFS_INO_BASE`] +
+//! its kernel inode number (`fs/` itself is the kernel's root inode).
 
 use crate::mm::NR_CPUS;
 use crate::mm::sysctl::SYSCTL_TABLE;
@@ -54,6 +57,18 @@ const _: () = assert!((PID_FILES.len() as u64) + SLOT_FILES <= TASK_SLOTS);
 pub const BLOCK_INO_BASE: u64 = 1 << 39;
 /// Slots per block device: its directory and [`BLOCK_FILES`].
 const BLOCK_SLOTS: u64 = 8;
+
+/// First inode number of the nodes under `fs/` (above every process node:
+/// PID_INO_BASE + PID_INO_MAX × 256 is below 2^49).
+pub const VFS_INO_BASE: u64 = 1 << 50;
+
+/// The name of the simulated root file system's directory in the mount.
+pub const VFS_DIR: &str = "fs";
+
+/// Mode of the files under `fs/`.
+pub const VFS_FILE_MODE: u16 = 0o644;
+/// Mode of the directories under `fs/`.
+pub const VFS_DIR_MODE: u16 = 0o755;
 
 /// Largest pid the inode scheme can hold (Linux's PID_MAX_LIMIT is 2^22).
 pub const PID_INO_MAX: u32 = 1 << 30;
@@ -301,6 +316,9 @@ pub enum Node {
     BlockDir(DevT),
     /// A file of `MOUNT/block/NAME`: index into [`BLOCK_FILES`].
     BlockEntry(DevT, usize),
+    /// A file or directory of `MOUNT/fs/`: the kernel's inode number
+    /// (`fs/` itself is `namei::ROOT_INO`).
+    Vfs(u32),
 }
 
 impl Node {
@@ -314,6 +332,7 @@ impl Node {
             Node::TaskEntry(pid, entry) => pid_ino(pid, TASK_SLOTS + entry.slot()),
             Node::BlockDir(dev) => block_ino(dev, 0),
             Node::BlockEntry(dev, i) => block_ino(dev, i as u64 + 1),
+            Node::Vfs(ino) => VFS_INO_BASE + u64::from(ino),
         }
     }
 
@@ -420,6 +439,9 @@ pub fn decode(tree: &StaticTree, ino: u64) -> Option<Node> {
                 (i < BLOCK_FILES.len()).then_some(Node::BlockEntry(dev, i))
             }
         };
+    }
+    if ino >= VFS_INO_BASE {
+        return u32::try_from(ino - VFS_INO_BASE).ok().map(Node::Vfs);
     }
     let rel = ino - PID_INO_BASE;
     let pid = u32::try_from(rel / PID_SLOTS).ok()?;
@@ -614,6 +636,11 @@ mod tests {
             }
         }
         assert_eq!(DevT::new(4096, 0), None);
+        for ino in [2, 3, crate::mm::namei::MAX_INODES, u32::MAX] {
+            nodes.push(Node::Vfs(ino));
+        }
+        // The last process node stays below the file system's.
+        assert!(pid_ino(Pid(PID_INO_MAX), PID_SLOTS - 1) < VFS_INO_BASE);
         for node in nodes {
             assert_eq!(decode(&tree, node.ino()), Some(node), "{node:?}");
         }
@@ -631,6 +658,7 @@ mod tests {
         slots.sort_unstable();
         slots.dedup();
         assert_eq!(slots.len(), pid_entries().count());
+        assert_eq!(decode(&tree, VFS_INO_BASE + (1 << 32)), None);
         assert_eq!(decode(&tree, u64::MAX), None);
     }
 

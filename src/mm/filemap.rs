@@ -37,6 +37,10 @@ pub struct PageCacheStats {
     pub nr_written: u64,
     /// Dirty pages reclaim had to write (NR_VMSCAN_WRITE, file part).
     pub nr_vmscan_write: u64,
+    /// Page reads from `/dev/sda1` (its /proc/diskstats reads).
+    pub disk_reads: u64,
+    /// Page writes to `/dev/sda1` (its /proc/diskstats writes).
+    pub disk_writes: u64,
 }
 
 /// `struct file_ra_state`: the last readahead window and where the
@@ -120,6 +124,7 @@ impl Kernel {
             return Ok(());
         };
         self.account_iowait(cputime::SWAP_PAGE_IO_NS);
+        self.vfs.stats.disk_reads += 1;
         self.events.pgpgin += PAGE_SIZE / 1024;
         if let Some(io) = self.running_ioac() {
             io.read_bytes += PAGE_SIZE;
@@ -412,6 +417,7 @@ impl Kernel {
         if let Some(io) = self.running_ioac() {
             io.write_bytes += PAGE_SIZE;
         }
+        self.vfs.stats.disk_writes += 1;
         self.page_alloc.frames.set_flag(pfn, FLAG_DIRTY, false);
         self.vfs.inode_mut(ino)?.dirty.remove(&index);
         self.vfs.stats.nr_dirty -= 1;

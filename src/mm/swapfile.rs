@@ -1113,6 +1113,14 @@ impl super::Kernel {
     /// `mkswap PATH SIZE`: a simulated partition for `/dev/` paths, a new
     /// host file otherwise.
     pub fn mkswap(&mut self, path: &str, bytes: u64, badpages: &[u32]) -> MmResult<()> {
+        // The root file system lives on /dev/sda1 (SPEC §8): mkswap(8)
+        // will not overwrite a mounted device, nor the disk holding it.
+        if path == "/dev/sda" || path == "/dev/sda1" {
+            return Err(MmError::Busy(format!(
+                "{path} holds the mounted root file system (/dev/sda1); \
+                 use another partition such as /dev/sda2, or another disk"
+            )));
+        }
         if is_device_path(path) {
             self.swap.mkswap_partition(path, bytes)?;
             if let Err(err) = self.swap.set_badpages(path, badpages) {

@@ -26,19 +26,40 @@ pub struct DiskRow {
     pub whole: bool,
 }
 
+/// The root file system's partition (SPEC §8): `/dev/sda1`, the first
+/// partition of the root disk `sda`.
+pub const ROOT_PARTITION: &str = "/dev/sda1";
+
 /// Every block device, by device number: a partition `sdXN` comes after
-/// its whole disk `sdX`.
+/// its whole disk `sdX`. The root disk `sda` (8:0) with its partition
+/// `sda1`, the simulated file system, comes first.
 pub fn disk_rows(kernel: &Kernel) -> Vec<DiskRow> {
     let mut rows: Vec<DiskRow> = Vec::new();
-    for disk in kernel.swap.disks.values() {
-        let name = disk.path.trim_start_matches("/dev/");
+    // sda1's I/O is the page cache's: reads of missing pages, writeback.
+    let stats = kernel.vfs.stats;
+    let root = (
+        ROOT_PARTITION,
+        sd_devt(0, 1),
+        kernel.vfs.disk_pages,
+        DiskIo {
+            reads: stats.disk_reads,
+            writes: stats.disk_writes,
+        },
+    );
+    let swap_disks = kernel
+        .swap
+        .disks
+        .values()
+        .map(|d| (d.path.as_str(), (d.major, d.minor), d.pages, d.io));
+    for (path, (major, minor), pages, io) in std::iter::once(root).chain(swap_disks) {
+        let name = path.trim_start_matches("/dev/");
         let part = sd_name(name).filter(|&(_, part)| part > 0);
         rows.push(DiskRow {
-            major: disk.major,
-            minor: disk.minor,
+            major,
+            minor,
             name: name.to_string(),
-            pages: disk.pages,
-            io: disk.io,
+            pages,
+            io,
             whole: part.is_none(),
         });
         if let Some((index, _)) = part {
@@ -48,15 +69,15 @@ pub fn disk_rows(kernel: &Kernel) -> Vec<DiskRow> {
                 .find(|r| (r.major, r.minor) == (major, minor))
             {
                 Some(whole) => {
-                    whole.pages += disk.pages;
-                    whole.io.add(disk.io);
+                    whole.pages += pages;
+                    whole.io.add(io);
                 }
                 None => rows.push(DiskRow {
                     major,
                     minor,
                     name: format!("sd{}", char::from(b'a' + index as u8)),
-                    pages: disk.pages,
-                    io: disk.io,
+                    pages,
+                    io,
                     whole: true,
                 }),
             }
@@ -129,7 +150,12 @@ mod tests {
     #[test]
     fn lines_have_the_6_18_fields() {
         let mut k = crate::ctl::Machine::boot(MachineConfig::default()).unwrap();
-        assert_eq!(diskstats(&k), "");
+        // The root disk and its file system's partition, from boot.
+        assert_eq!(
+            diskstats(&k),
+            "   8       0 sda 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n\
+             \x20  8       1 sda1 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n"
+        );
         k.swap.mkswap_partition("/dev/sdb1", 4 << 20).unwrap();
         k.swap.mkswap_partition("/dev/zram0", 4 << 20).unwrap();
         let text = diskstats(&k);
@@ -137,7 +163,7 @@ mod tests {
         assert_eq!(fields, 20);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
-            lines,
+            lines[2..],
             [
                 "   8      16 sdb 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0",
                 "   8      17 sdb1 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0",
@@ -146,7 +172,40 @@ mod tests {
         );
         // Same columns as the capture's idle loop devices.
         let idle = CAPTURE.lines().find(|l| l.contains(" loop0 ")).unwrap();
-        assert_eq!(idle.find("loop0"), lines[0].find("sdb"));
+        assert_eq!(idle.find("loop0"), lines[2].find("sdb"));
+    }
+
+    #[test]
+    fn the_page_cache_is_sda1s_io() {
+        let mut k = crate::ctl::Machine::boot(MachineConfig::default()).unwrap();
+        k.vfs.disk_pages = 4096;
+        let ino = k
+            .vfs_create(
+                crate::mm::namei::ROOT_INO,
+                "f",
+                crate::mm::namei::FileKind::Regular,
+            )
+            .unwrap();
+        k.filemap_write(ino, 0, &[7u8; 3 * 4096]).unwrap();
+        k.vfs_fsync(ino).unwrap();
+        k.drop_caches(1);
+        assert_eq!(k.filemap_read(ino, 0, 4096).unwrap(), vec![7u8; 4096]);
+        k.swap.mkswap_partition("/dev/sda2", 4 << 20).unwrap();
+        let rows = disk_rows(&k);
+        let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["sda", "sda1", "sda2"]);
+        // The whole disk: the file system and the swap partition.
+        assert_eq!(rows[0].pages, 4096 + 1024);
+        assert_eq!((rows[1].major, rows[1].minor), (8, 1));
+        // Three pages written back, three read again (with readahead).
+        assert_eq!(
+            rows[1].io,
+            DiskIo {
+                reads: 3,
+                writes: 3
+            }
+        );
+        assert_eq!(rows[0].io, rows[1].io);
     }
 
     #[test]
@@ -179,6 +238,7 @@ mod tests {
             assert_eq!(f[8], 0);
             assert_eq!(f[9], 4 * io_ms);
         }
+        let rows = &rows[2..];
         assert!(rows[0].whole && !rows[1].whole);
         assert_eq!(sysfs_dev(&rows[0]), "8:16\n");
         assert_eq!(sysfs_size(&rows[0]), "8192\n");

@@ -139,11 +139,18 @@ mod tests {
     #[test]
     fn partitions_format() {
         let mut k = crate::ctl::Machine::boot(MachineConfig::default()).unwrap();
-        assert_eq!(partitions(&k), "major minor  #blocks  name\n\n");
+        // The root disk of the simulated file system, from boot.
+        let root = "   8        0    4194304 sda\n   8        1    4194304 sda1\n";
+        assert_eq!(
+            partitions(&k),
+            format!("major minor  #blocks  name\n\n{root}")
+        );
         k.swap.mkswap_partition("/dev/sdb1", 256 << 20).unwrap();
         assert_eq!(
             partitions(&k),
-            "major minor  #blocks  name\n\n   8       16     262144 sdb\n   8       17     262144 sdb1\n"
+            format!(
+                "major minor  #blocks  name\n\n{root}   8       16     262144 sdb\n   8       17     262144 sdb1\n"
+            )
         );
     }
 
@@ -153,7 +160,9 @@ mod tests {
     #[test]
     fn device_numbers_follow_linux() {
         let mut k = crate::ctl::Machine::boot(MachineConfig::default()).unwrap();
+        k.vfs.disk_pages = 4096;
         for (path, mib) in [
+            ("/dev/sda3", 2),
             ("/dev/zram0", 1),
             ("/dev/sdc2", 2),
             ("/dev/sdb1", 1),
@@ -169,6 +178,9 @@ mod tests {
         assert_eq!(
             partitions(&k),
             "major minor  #blocks  name\n\n\
+            \x20  8        0      18432 sda\n\
+            \x20  8        1      16384 sda1\n\
+            \x20  8        3       2048 sda3\n\
             \x20  8       16       1024 sdb\n\
             \x20  8       17       1024 sdb1\n\
             \x20  8       32       6144 sdc\n\
@@ -186,6 +198,11 @@ mod tests {
         for path in ["/dev/sdb", "/dev/sdd1"] {
             let err = k.swap.mkswap_partition(path, 1 << 20).unwrap_err();
             assert_eq!(err.errno(), libc::EEXIST, "{path}");
+        }
+        // The root file system's disk and partition are in use.
+        for path in ["/dev/sda", "/dev/sda1"] {
+            let err = k.mkswap(path, 1 << 20, &[]).unwrap_err();
+            assert_eq!(err.errno(), libc::EBUSY, "{path}");
         }
     }
 }
