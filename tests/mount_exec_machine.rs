@@ -374,7 +374,12 @@ fn the_host_proc_sys_and_sys_cannot_be_written() {
     // protection fails the test without changing the host.
     let host = |p: &str| String::from_utf8(std::fs::read(p).unwrap()).unwrap();
     let panic = host("/proc/sys/kernel/panic").trim().to_string();
-    let dirty = host("/proc/sys/vm/dirty_ratio").trim().to_string();
+    // An unmodelled tunable: the simulated file refuses writes (EPERM), and
+    // the host's behind it must stay untouched. (Modelled ones such as
+    // dirty_ratio are simulated and writable under exec.)
+    let dirtytime = host("/proc/sys/vm/dirtytime_expire_seconds")
+        .trim()
+        .to_string();
     let printk = host("/proc/sys/kernel/printk")
         .split_whitespace()
         .collect::<Vec<_>>()
@@ -388,7 +393,7 @@ fn the_host_proc_sys_and_sys_cannot_be_written() {
     let scratch = Scratch::new("exec-ro");
     let target = scratch.path.display().to_string();
     let attempts = [
-        format!("sysctl -w vm.dirty_ratio={dirty}"),
+        format!("sysctl -w vm.dirtytime_expire_seconds={dirtytime}"),
         format!("echo {panic} > /proc/sys/kernel/panic"),
         format!("sysctl -w kernel.printk='{printk}'"),
         format!("echo {thp} > /sys/kernel/mm/transparent_hugepage/enabled"),
@@ -513,4 +518,22 @@ fn the_commands_processes_never_take_a_simulated_pid() {
     for pid in own {
         assert!(pid > mmfs::mm::process::PID_MAX, "pid {pid}: {out}");
     }
+}
+
+/// A modelled tunable written under exec goes into the simulation (and
+/// its effect shows in the simulated thresholds), not into the host.
+#[test]
+fn modelled_vm_tunables_are_written_into_the_machine() {
+    let m = Mount::new();
+    let host = std::fs::read_to_string("/proc/sys/vm/dirty_ratio").unwrap();
+    let want = if host.trim() == "33" { "34" } else { "33" };
+    let (code, out) = exec(&m, &["sysctl", "-w", &format!("vm.dirty_ratio={want}")]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(m.read("sys/vm/dirty_ratio").trim(), want);
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/vm/dirty_ratio").unwrap(),
+        host
+    );
+    let (code, out) = exec(&m, &["cat", "/proc/sys/vm/dirty_ratio"]);
+    assert_eq!((code, out.trim()), (0, want));
 }

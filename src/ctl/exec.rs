@@ -162,7 +162,7 @@ impl Machine {
         // The deferred work of a command: kswapd, then the flusher.
         if self.kernel.clock_mode == ClockMode::Sim {
             self.kernel.run_kswapd();
-            self.kernel.wb_workfn();
+            self.kernel.wb_background();
         }
         self.kernel.flush_cputime();
         if let Err(err @ (MmError::Io(_) | MmError::NoSpace(_))) = &result {
