@@ -27,16 +27,24 @@ fn sys_vm_has_every_file_of_the_real_kernel() {
         m.read("sys/vm/lowmem_reserve_ratio"),
         "256\t256\t32\t0\t0\n"
     );
-    let err = m.write("sys/vm/dirty_ratio", "5\n").unwrap_err();
+    let err = m.write("sys/vm/page-cluster", "5\n").unwrap_err();
     assert_eq!(err.raw_os_error(), Some(libc::EPERM), "{err}");
     assert!(m.read("dmesg").contains("not modelled by mmfs"));
-    assert_eq!(m.read("sys/vm/dirty_ratio"), "20\n");
+    assert_eq!(m.read("sys/vm/page-cluster"), "3\n");
     // Write-only files refuse reads, as procfs does even for root.
     let err = std::fs::read_to_string(m.path("sys/vm/drop_caches")).unwrap_err();
     assert_eq!(err.raw_os_error(), Some(libc::EACCES), "{err}");
-    // Modelled ones still take writes.
+    // Modelled ones take writes, within Linux's ranges.
     m.write("sys/vm/swappiness", "100\n").unwrap();
     assert_eq!(m.read("sys/vm/swappiness"), "100\n");
+    m.write("sys/vm/dirty_ratio", "5\n").unwrap();
+    assert_eq!(m.read("sys/vm/dirty_ratio"), "5\n");
+    let err = m.write("sys/vm/dirty_ratio", "101\n").unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EINVAL), "{err}");
+    // drop_caches takes 1..3 only.
+    m.write("sys/vm/drop_caches", "3\n").unwrap();
+    let err = m.write("sys/vm/drop_caches", "4\n").unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EINVAL), "{err}");
     // Derived from the machine like Linux's init_user_reserve: 3% of free.
     let user: u64 = m.read("sys/vm/user_reserve_kbytes").trim().parse().unwrap();
     let admin: u64 = m
