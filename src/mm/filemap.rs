@@ -41,6 +41,9 @@ pub struct PageCacheStats {
     pub disk_reads: u64,
     /// Page writes to `/dev/sda1` (its /proc/diskstats writes).
     pub disk_writes: u64,
+    /// `lruvec->nonresident_age`: evictions so far, the clock of refault
+    /// distances.
+    pub nonresident_age: u64,
 }
 
 /// `struct file_ra_state`: the last readahead window and where the
@@ -109,12 +112,35 @@ impl Kernel {
             return Err(MmError::NotFound(format!("inode {ino} went away")));
         };
         inode.pages.insert(index, pfn);
+        let shadow = inode.shadows.remove(&index);
         self.page_alloc
             .frames
             .set_rmap(pfn, MmSlot(ino), Vpn(index));
         self.vfs.stats.nr_pages += 1;
         self.lru_add_file(pfn);
+        if let Some(eviction) = shadow {
+            self.workingset_refault(pfn, eviction);
+        }
         Ok(pfn)
+    }
+
+    /// `workingset_refault`: a page evicted `distance` evictions ago comes
+    /// back. If the distance fits in what is active (the workingset the
+    /// page competed with), the page would have stayed with a bigger
+    /// inactive list: it is activated at once.
+    fn workingset_refault(&mut self, pfn: Pfn, eviction: u64) {
+        self.events.workingset_refault_file += 1;
+        let distance = self.vfs.stats.nonresident_age - eviction;
+        let mut workingset = self.lru.active_file();
+        if self.swap.has_free_slot() {
+            workingset += self.lru.active_anon() + self.lru.inactive_anon();
+        }
+        if distance <= workingset {
+            self.events.workingset_activate_file += 1;
+            // folio_mark_accessed twice: referenced, then active.
+            self.mark_page_accessed(pfn);
+            self.mark_page_accessed(pfn);
+        }
     }
 
     /// Read the disk block behind (ino, index) into `pfn`: a disk read
@@ -608,6 +634,7 @@ impl Kernel {
         let Ok(inode) = self.vfs.inode_mut(ino) else {
             return;
         };
+        inode.shadows.split_off(&first);
         let pages: Vec<Pfn> = inode.pages.split_off(&first).into_values().collect();
         let blocks: Vec<u64> = inode.blocks.split_off(&first).into_values().collect();
         for pfn in pages {
@@ -651,8 +678,12 @@ impl Kernel {
             }
             self.vfs.stats.nr_vmscan_write += 1;
         }
+        // workingset_eviction: a shadow remembers when the page left.
+        let age = self.vfs.stats.nonresident_age;
+        self.vfs.stats.nonresident_age += 1;
         if let Ok(inode) = self.vfs.inode_mut(ino) {
             inode.pages.remove(&index);
+            inode.shadows.insert(index, age);
         }
         self.delete_from_page_cache(ino, pfn);
         true
@@ -834,6 +865,44 @@ mod tests {
         k.filemap_read(ino, 0, 1).unwrap();
         let s = k.node_stats();
         assert_eq!((s.nr_active_file, s.nr_inactive_file), (1, 0));
+        k.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn refaults_of_recently_evicted_pages_are_activated() {
+        let mut k = boot(256 << 20);
+        let hot = cold_file(&mut k, "hot", 2048);
+        for _ in 0..2 {
+            k.filemap_read(hot, 0, 2048 * PAGE_SIZE).unwrap();
+        }
+        assert_eq!(k.node_stats().nr_active_file, 2048);
+        // Reclaim deactivates and evicts part of it, leaving shadows.
+        k.execute_line(Scope::System, "reclaim 2M").unwrap();
+        let evicted = 2048 - cached(&k, hot);
+        // (The reclaimable slab caches give some of the 2M.)
+        assert!(evicted >= 256, "{evicted}");
+        assert_eq!(k.vfs.inode(hot).unwrap().shadows.len() as u64, evicted);
+        // Read again: every evicted page refaults, and with most of the
+        // file still active, the distance is short: they come back active.
+        k.filemap_read(hot, 0, 2048 * PAGE_SIZE).unwrap();
+        assert_eq!(k.events.workingset_refault_file, evicted);
+        assert_eq!(k.events.workingset_activate_file, evicted);
+        // Deactivated pages that were not evicted are only referenced now.
+        assert!(k.node_stats().nr_active_file >= 2048 - 64);
+        assert!(k.vfs.inode(hot).unwrap().shadows.is_empty());
+        k.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn vfs_cache_pressure_0_keeps_dentries_and_inodes() {
+        let mut k = boot(256 << 20);
+        k.write_sysctl("vm/vfs_cache_pressure", "0").unwrap();
+        let objects = k.slab.shrinkable_objects();
+        let f = cold_file(&mut k, "c", 4096);
+        k.filemap_read(f, 0, 4096 * PAGE_SIZE).unwrap();
+        k.execute_line(Scope::System, "reclaim 8M").unwrap();
+        assert_eq!(k.slab.shrinkable_objects(), objects);
+        assert!(k.events.pgsteal_file >= 2048);
         k.check_invariants().unwrap();
     }
 

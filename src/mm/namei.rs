@@ -58,6 +58,9 @@ pub struct Inode {
     pub dirty: BTreeSet<u64>,
     /// When the first of the dirty pages was dirtied (`i_dirtied_when`).
     pub dirtied_when_ns: u64,
+    /// Shadow entries: page index → the node's nonresident age when reclaim
+    /// evicted the page (mm/workingset.c), for refault detection.
+    pub shadows: BTreeMap<u64, u64>,
     /// Readahead state (Linux keeps it per open file; here per inode).
     pub ra: super::filemap::RaState,
     /// The `ext4_inode_cache` object.
@@ -232,6 +235,7 @@ impl Kernel {
             blocks: BTreeMap::new(),
             dirty: BTreeSet::new(),
             dirtied_when_ns: 0,
+            shadows: BTreeMap::new(),
             ra: super::filemap::RaState::default(),
             object: Some(object),
             dentries: vec![dentry],
@@ -345,6 +349,7 @@ impl Kernel {
             blocks: BTreeMap::new(),
             dirty: BTreeSet::new(),
             dirtied_when_ns: 0,
+            shadows: BTreeMap::new(),
             ra: super::filemap::RaState::default(),
             object: Some(object),
             dentries: vec![dentry],

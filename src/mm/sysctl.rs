@@ -28,6 +28,9 @@ pub struct Sysctl {
     pub dirty_expire_centisecs: u64,
     /// vm.dirty_writeback_centisecs.
     pub dirty_writeback_centisecs: u64,
+    /// vm.vfs_cache_pressure: how hard reclaim presses dentries and inodes
+    /// against the page cache (100 = fair).
+    pub vfs_cache_pressure: u64,
 }
 
 impl Default for Sysctl {
@@ -40,6 +43,7 @@ impl Default for Sysctl {
             dirty_background_ratio: 10,
             dirty_expire_centisecs: 3000,
             dirty_writeback_centisecs: 500,
+            vfs_cache_pressure: 100,
         }
     }
 }
@@ -255,7 +259,14 @@ pub static SYSCTL_TABLE: &[CtlTable] = &[
     CtlTable::fixed("vm/stat_interval", 0o644, "1"),
     CtlTable::fixed("vm/stat_refresh", 0o600, ""),
     CtlTable::fixed("vm/unprivileged_userfaultfd", 0o644, "0"),
-    CtlTable::fixed("vm/vfs_cache_pressure", 0o644, "100"),
+    CtlTable {
+        procname: "vm/vfs_cache_pressure",
+        mode: 0o644,
+        min: 0,
+        max: INT_MAX,
+        show: Show::Num(|k| k.sysctl.vfs_cache_pressure),
+        set: Some(|k, v| k.sysctl.vfs_cache_pressure = v),
+    },
     CtlTable::fixed("vm/vfs_cache_pressure_denom", 0o644, "100"),
     CtlTable::fixed("vm/watermark_boost_factor", 0o644, "15000"),
     CtlTable::fixed("vm/zone_reclaim_mode", 0o644, "0"),

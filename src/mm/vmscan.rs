@@ -460,7 +460,11 @@ impl Kernel {
             let can_swap = self.swap.has_free_slot();
             let file_weight = if can_swap { 200 - swappiness } else { 200 };
             if objects > 0 {
-                let nr = ((objects >> priority).max(SWAP_CLUSTER_MAX) * file_weight).div_ceil(200);
+                // vfs_cache_pressure scales the dentry/inode shrinkers
+                // (super_cache_count); 0 never reclaims them.
+                let nr = ((objects >> priority).max(SWAP_CLUSTER_MAX) * file_weight).div_ceil(200)
+                    * self.sysctl.vfs_cache_pressure
+                    / 100;
                 if nr > 0 {
                     total.reclaimed += self.shrink_slab(nr);
                     if total.reclaimed >= target {

@@ -62,4 +62,8 @@ pub struct VmEvents {
     pub swap_ra_hit: u64,
     /// Anon refaults.
     pub workingset_refault_anon: u64,
+    /// Page-cache pages read again after reclaim evicted them.
+    pub workingset_refault_file: u64,
+    /// Of those, refaults close enough to be activated at once.
+    pub workingset_activate_file: u64,
 }

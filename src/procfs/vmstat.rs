@@ -184,9 +184,15 @@ pub fn node_stat_items(kernel: &Kernel, s: &NodeStats) -> Vec<(&'static str, u64
         ("nr_isolated_file", 0),
         ("workingset_nodes", 0),
         ("workingset_refault_anon", s.workingset_refault_anon),
-        ("workingset_refault_file", 0),
+        (
+            "workingset_refault_file",
+            kernel.events.workingset_refault_file,
+        ),
         ("workingset_activate_anon", 0),
-        ("workingset_activate_file", 0),
+        (
+            "workingset_activate_file",
+            kernel.events.workingset_activate_file,
+        ),
         ("workingset_restore_anon", 0),
         ("workingset_restore_file", 0),
         ("workingset_nodereclaim", 0),
