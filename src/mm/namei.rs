@@ -69,6 +69,30 @@ pub struct Inode {
     dentries: Vec<SlabObject>,
 }
 
+impl Inode {
+    /// A new, empty inode holding its `inode_cache` and `dentry` objects:
+    /// a directory is one page big with two links (its name and `.`).
+    fn new(ino: u32, kind: FileKind, now: u64, object: SlabObject, dentry: SlabObject) -> Inode {
+        let dir = kind == FileKind::Directory;
+        Inode {
+            ino,
+            kind,
+            size: if dir { PAGE_SIZE } else { 0 },
+            nlink: if dir { 2 } else { 1 },
+            mtime_ns: now,
+            children: BTreeMap::new(),
+            pages: BTreeMap::new(),
+            blocks: BTreeMap::new(),
+            dirty: BTreeSet::new(),
+            dirtied_when_ns: 0,
+            shadows: BTreeMap::new(),
+            ra: super::filemap::RaState::default(),
+            object: Some(object),
+            dentries: vec![dentry],
+        }
+    }
+}
+
 /// What `stat` shows of an inode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct InodeAttr {
@@ -224,22 +248,14 @@ impl Kernel {
     pub(crate) fn vfs_init(&mut self) -> MmResult<()> {
         let object = self.kmem_cache_alloc(slab_common::INODE_CACHE)?;
         let dentry = self.kmem_cache_alloc(slab_common::DENTRY)?;
-        self.vfs.insert(Inode {
-            ino: ROOT_INO,
-            kind: FileKind::Directory,
-            size: PAGE_SIZE,
-            nlink: 2,
-            mtime_ns: self.clock_ns,
-            children: BTreeMap::new(),
-            pages: BTreeMap::new(),
-            blocks: BTreeMap::new(),
-            dirty: BTreeSet::new(),
-            dirtied_when_ns: 0,
-            shadows: BTreeMap::new(),
-            ra: super::filemap::RaState::default(),
-            object: Some(object),
-            dentries: vec![dentry],
-        });
+        let now = self.clock_ns;
+        self.vfs.insert(Inode::new(
+            ROOT_INO,
+            FileKind::Directory,
+            now,
+            object,
+            dentry,
+        ));
         Ok(())
     }
 
@@ -334,26 +350,7 @@ impl Kernel {
             }
         };
         let now = self.clock_ns;
-        self.vfs.insert(Inode {
-            ino,
-            kind,
-            size: if kind == FileKind::Directory {
-                PAGE_SIZE
-            } else {
-                0
-            },
-            nlink: if kind == FileKind::Directory { 2 } else { 1 },
-            mtime_ns: now,
-            children: BTreeMap::new(),
-            pages: BTreeMap::new(),
-            blocks: BTreeMap::new(),
-            dirty: BTreeSet::new(),
-            dirtied_when_ns: 0,
-            shadows: BTreeMap::new(),
-            ra: super::filemap::RaState::default(),
-            object: Some(object),
-            dentries: vec![dentry],
-        });
+        self.vfs.insert(Inode::new(ino, kind, now, object, dentry));
         let d = self.vfs.inode_mut(dir)?;
         d.children.insert(name.to_string(), ino);
         d.mtime_ns = now;

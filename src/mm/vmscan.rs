@@ -24,6 +24,17 @@ pub struct ZoneLru {
     pub inactive_file: FrameList,
 }
 
+impl ZoneLru {
+    /// The (active, inactive) lists of the file or the anon LRU.
+    pub fn lists_mut(&mut self, file: bool) -> (&mut FrameList, &mut FrameList) {
+        if file {
+            (&mut self.active_file, &mut self.inactive_file)
+        } else {
+            (&mut self.active_anon, &mut self.inactive_anon)
+        }
+    }
+}
+
 /// LRU lists of every zone, indexed like `PageAllocator::zones`, and the
 /// state of kswapd.
 #[derive(Clone, Debug, Default)]
@@ -114,14 +125,12 @@ impl Kernel {
             .expect("LRU page lies in a zone");
         let file = self.is_file_page(pfn);
         let frames = &mut self.page_alloc.frames;
-        let lists = &mut self.lru.zones[zone];
-        let list = match (file, frames.has_flag(pfn, FLAG_ACTIVE)) {
-            (false, true) => &mut lists.active_anon,
-            (false, false) => &mut lists.inactive_anon,
-            (true, true) => &mut lists.active_file,
-            (true, false) => &mut lists.inactive_file,
-        };
-        list.remove(frames, pfn);
+        let (active, inactive) = self.lru.zones[zone].lists_mut(file);
+        if frames.has_flag(pfn, FLAG_ACTIVE) {
+            active.remove(frames, pfn);
+        } else {
+            inactive.remove(frames, pfn);
+        }
         frames.set_flag(pfn, FLAG_LRU | FLAG_ACTIVE | FLAG_REFERENCED, false);
     }
 
@@ -227,25 +236,40 @@ impl Kernel {
         lists.inactive_anon.len() * ratio < lists.active_anon.len()
     }
 
-    /// `shrink_active_list`: second chance on the active list. Referenced
-    /// pages lose their bit and rotate to the head; the others move to the
-    /// inactive list.
+    /// `shrink_active_list` of the anon LRU.
     pub fn shrink_active_list(&mut self, zone: usize, nr_to_scan: u64) {
+        self.shrink_active(zone, nr_to_scan, false);
+    }
+
+    /// `shrink_inactive_list` of the anon LRU.
+    pub fn shrink_inactive_list(
+        &mut self,
+        zone: usize,
+        nr_to_scan: u64,
+        who: Reclaimer,
+    ) -> ReclaimResult {
+        self.shrink_inactive(zone, nr_to_scan, who, false)
+    }
+
+    /// `shrink_active_list`: second chance on the active list (anon or
+    /// file). Referenced pages lose their bit and rotate to the head; the
+    /// others move to the inactive list.
+    fn shrink_active(&mut self, zone: usize, nr_to_scan: u64, file: bool) {
         let mut scanned = 0;
         while scanned < nr_to_scan {
-            let Some(pfn) = self.lru.zones[zone].active_anon.tail() else {
+            let (active, inactive) = self.lru.zones[zone].lists_mut(file);
+            let Some(pfn) = active.tail() else {
                 break;
             };
             scanned += 1;
             let frames = &mut self.page_alloc.frames;
-            let lists = &mut self.lru.zones[zone];
-            lists.active_anon.remove(frames, pfn);
+            active.remove(frames, pfn);
             if frames.has_flag(pfn, FLAG_REFERENCED) {
                 frames.set_flag(pfn, FLAG_REFERENCED, false);
-                lists.active_anon.push_head(frames, pfn);
+                active.push_head(frames, pfn);
             } else {
                 frames.set_flag(pfn, FLAG_ACTIVE, false);
-                lists.inactive_anon.push_head(frames, pfn);
+                inactive.push_head(frames, pfn);
                 self.events.pgdeactivate += 1;
             }
         }
@@ -254,62 +278,68 @@ impl Kernel {
     }
 
     /// `shrink_inactive_list`: referenced pages are activated (second
-    /// chance); the others are written to swap and freed. Without a free
-    /// swap slot anon pages cannot be reclaimed and go back to the head.
-    pub fn shrink_inactive_list(
+    /// chance); the others are reclaimed — an anon page written to swap
+    /// (without a free slot it goes back to the head), a page-cache page
+    /// dropped, after a write-back when dirty.
+    fn shrink_inactive(
         &mut self,
         zone: usize,
         nr_to_scan: u64,
         who: Reclaimer,
+        file: bool,
     ) -> ReclaimResult {
         let mut result = ReclaimResult::default();
         let mut kept = Vec::new();
         while result.scanned < nr_to_scan {
-            let Some(pfn) = self.lru.zones[zone].inactive_anon.tail() else {
+            let (active, inactive) = self.lru.zones[zone].lists_mut(file);
+            let Some(pfn) = inactive.tail() else {
                 break;
             };
             result.scanned += 1;
             let frames = &mut self.page_alloc.frames;
-            let lists = &mut self.lru.zones[zone];
             if frames.has_flag(pfn, FLAG_REFERENCED) {
-                lists.inactive_anon.remove(frames, pfn);
+                inactive.remove(frames, pfn);
                 frames.set_flag(pfn, FLAG_REFERENCED, false);
                 frames.set_flag(pfn, FLAG_ACTIVE, true);
-                lists.active_anon.push_head(frames, pfn);
+                active.push_head(frames, pfn);
                 self.events.pgactivate += 1;
                 continue;
             }
-            if self.pageout(pfn) {
+            let freed = if file {
+                self.reclaim_file_page(pfn)
+            } else {
+                self.pageout(pfn)
+            };
+            if freed {
                 result.reclaimed += 1;
             } else {
                 let frames = &mut self.page_alloc.frames;
-                self.lru.zones[zone].inactive_anon.remove(frames, pfn);
+                self.lru.zones[zone].lists_mut(file).1.remove(frames, pfn);
                 kept.push(pfn);
             }
         }
         for pfn in kept.into_iter().rev() {
             self.lru.zones[zone]
-                .inactive_anon
+                .lists_mut(file)
+                .1
                 .push_head(&mut self.page_alloc.frames, pfn);
         }
         self.account_system(result.scanned * cputime::RECLAIM_SCAN_NS);
         let e = &mut self.events;
-        e.pgscan_anon += result.scanned;
-        e.pgsteal_anon += result.reclaimed;
-        match who {
-            Reclaimer::Kswapd => {
-                e.pgscan_kswapd += result.scanned;
-                e.pgsteal_kswapd += result.reclaimed;
-            }
-            Reclaimer::Direct => {
-                e.pgscan_direct += result.scanned;
-                e.pgsteal_direct += result.reclaimed;
-            }
-            Reclaimer::Proactive => {
-                e.pgscan_proactive += result.scanned;
-                e.pgsteal_proactive += result.reclaimed;
-            }
-        }
+        let (scan, steal) = if file {
+            (&mut e.pgscan_file, &mut e.pgsteal_file)
+        } else {
+            (&mut e.pgscan_anon, &mut e.pgsteal_anon)
+        };
+        *scan += result.scanned;
+        *steal += result.reclaimed;
+        let (scan, steal) = match who {
+            Reclaimer::Kswapd => (&mut e.pgscan_kswapd, &mut e.pgsteal_kswapd),
+            Reclaimer::Direct => (&mut e.pgscan_direct, &mut e.pgsteal_direct),
+            Reclaimer::Proactive => (&mut e.pgscan_proactive, &mut e.pgsteal_proactive),
+        };
+        *scan += result.scanned;
+        *steal += result.reclaimed;
         result
     }
 
@@ -358,91 +388,6 @@ impl Kernel {
         true
     }
 
-    /// `shrink_active_list` for the file LRU: referenced pages rotate,
-    /// the others move to the inactive file list.
-    fn shrink_active_file(&mut self, zone: usize, nr_to_scan: u64) {
-        let mut scanned = 0;
-        while scanned < nr_to_scan {
-            let Some(pfn) = self.lru.zones[zone].active_file.tail() else {
-                break;
-            };
-            scanned += 1;
-            let frames = &mut self.page_alloc.frames;
-            let lists = &mut self.lru.zones[zone];
-            lists.active_file.remove(frames, pfn);
-            if frames.has_flag(pfn, FLAG_REFERENCED) {
-                frames.set_flag(pfn, FLAG_REFERENCED, false);
-                lists.active_file.push_head(frames, pfn);
-            } else {
-                frames.set_flag(pfn, FLAG_ACTIVE, false);
-                lists.inactive_file.push_head(frames, pfn);
-                self.events.pgdeactivate += 1;
-            }
-        }
-        self.events.pgrefill += scanned;
-        self.account_system(scanned * cputime::RECLAIM_SCAN_NS);
-    }
-
-    /// `shrink_inactive_list` for the file LRU: a referenced page gets a
-    /// second chance (activated); a clean page leaves the cache without
-    /// I/O, a dirty one is written back first.
-    fn shrink_inactive_file(
-        &mut self,
-        zone: usize,
-        nr_to_scan: u64,
-        who: Reclaimer,
-    ) -> ReclaimResult {
-        let mut result = ReclaimResult::default();
-        let mut kept = Vec::new();
-        while result.scanned < nr_to_scan {
-            let Some(pfn) = self.lru.zones[zone].inactive_file.tail() else {
-                break;
-            };
-            result.scanned += 1;
-            let frames = &mut self.page_alloc.frames;
-            let lists = &mut self.lru.zones[zone];
-            if frames.has_flag(pfn, FLAG_REFERENCED) {
-                lists.inactive_file.remove(frames, pfn);
-                frames.set_flag(pfn, FLAG_REFERENCED, false);
-                frames.set_flag(pfn, FLAG_ACTIVE, true);
-                lists.active_file.push_head(frames, pfn);
-                self.events.pgactivate += 1;
-                continue;
-            }
-            if self.reclaim_file_page(pfn) {
-                result.reclaimed += 1;
-            } else {
-                let frames = &mut self.page_alloc.frames;
-                self.lru.zones[zone].inactive_file.remove(frames, pfn);
-                kept.push(pfn);
-            }
-        }
-        for pfn in kept.into_iter().rev() {
-            self.lru.zones[zone]
-                .inactive_file
-                .push_head(&mut self.page_alloc.frames, pfn);
-        }
-        self.account_system(result.scanned * cputime::RECLAIM_SCAN_NS);
-        let e = &mut self.events;
-        e.pgscan_file += result.scanned;
-        e.pgsteal_file += result.reclaimed;
-        match who {
-            Reclaimer::Kswapd => {
-                e.pgscan_kswapd += result.scanned;
-                e.pgsteal_kswapd += result.reclaimed;
-            }
-            Reclaimer::Direct => {
-                e.pgscan_direct += result.scanned;
-                e.pgsteal_direct += result.reclaimed;
-            }
-            Reclaimer::Proactive => {
-                e.pgscan_proactive += result.scanned;
-                e.pgsteal_proactive += result.reclaimed;
-            }
-        }
-        result
-    }
-
     /// Reclaim from every zone up to `highest` until `target` pages are
     /// freed, raising the scan pressure from DEF_PRIORITY down to 0.
     ///
@@ -488,9 +433,9 @@ impl Kernel {
                         .div_ceil(200);
                     let lists = &self.lru.zones[zone];
                     if lists.inactive_file.len() < lists.active_file.len() {
-                        self.shrink_active_file(zone, nr);
+                        self.shrink_active(zone, nr, true);
                     }
-                    let r = self.shrink_inactive_file(zone, nr, who);
+                    let r = self.shrink_inactive(zone, nr, who, true);
                     total.scanned += r.scanned;
                     total.reclaimed += r.reclaimed;
                     if total.reclaimed >= target {
