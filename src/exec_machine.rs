@@ -156,29 +156,9 @@ pub fn bind_sys(mount: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// Undo the octal escapes of a /proc/self/mountinfo path (`\040` …).
+/// A /proc/self/mountinfo path with its octal escapes (`\040` …) undone.
 fn unescape(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\'
-            && i + 3 < bytes.len()
-            && bytes[i + 1..i + 4]
-                .iter()
-                .all(|b| (b'0'..=b'7').contains(b))
-        {
-            let v = bytes[i + 1..i + 4]
-                .iter()
-                .fold(0u32, |v, b| v * 8 + u32::from(b - b'0'));
-            out.push(v as u8);
-            i += 4;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8_lossy(&crate::fs::mount::unescape(field)).into_owned()
 }
 
 /// Every mount point at or below `top`, from /proc/self/mountinfo, parents

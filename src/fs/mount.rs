@@ -38,7 +38,7 @@ pub struct MountEntry {
 }
 
 /// Undo the octal escapes (`\040` for a space) of mountinfo fields.
-fn unescape(field: &str) -> Vec<u8> {
+pub fn unescape(field: &str) -> Vec<u8> {
     let bytes = field.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
