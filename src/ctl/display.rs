@@ -205,6 +205,7 @@ impl fmt::Display for ProcessCommand {
                 name,
                 addr,
                 prot,
+                file,
             } => {
                 write!(f, "mmap {}", Size(*bytes))?;
                 if let Some(name) = name {
@@ -215,6 +216,15 @@ impl fmt::Display for ProcessCommand {
                 }
                 if *prot != Prot::RW {
                     write!(f, " prot={prot}")?;
+                }
+                if let Some(file) = file {
+                    write!(f, " file={}", file.path)?;
+                    if file.offset != 0 {
+                        write!(f, " offset={}", Size(file.offset))?;
+                    }
+                    if file.shared {
+                        f.write_str(" shared")?;
+                    }
                 }
                 Ok(())
             }
@@ -431,6 +441,11 @@ mod tests {
                 name: (g.below(2) == 0).then(|| g.pick(&["buf", "m0", "a.b"]).to_string()),
                 addr: (g.below(2) == 0).then(|| g.addr()),
                 prot: g.prot(),
+                file: (g.below(2) == 0).then(|| crate::ctl::process::MmapFile {
+                    path: g.pick(&["/data.db", "/d/x"]).to_string(),
+                    offset: g.below(3) << 12,
+                    shared: g.below(2) == 0,
+                }),
             },
             1 => ProcessCommand::Munmap {
                 addr: g.addr(),

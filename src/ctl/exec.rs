@@ -325,10 +325,23 @@ impl Machine {
                 name,
                 addr,
                 prot,
+                file,
             } => {
                 let addr = addr.map(|a| resolve_addr(k, slot, &a)).transpose()?;
-                k.do_mmap(slot, addr, bytes, prot, name.as_deref())
-                    .map(|_| ())
+                match file {
+                    Some(f) => k.do_mmap_file(
+                        slot,
+                        addr,
+                        bytes,
+                        prot,
+                        name.as_deref(),
+                        &f.path,
+                        f.offset,
+                        f.shared,
+                    ),
+                    None => k.do_mmap(slot, addr, bytes, prot, name.as_deref()),
+                }
+                .map(|_| ())
             }
             ProcessCommand::Munmap { addr, bytes } => {
                 let addr = resolve_addr(k, slot, &addr)?;

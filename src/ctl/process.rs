@@ -44,6 +44,17 @@ pub fn parse_prot(text: &str) -> MmResult<Prot> {
     Ok(Prot { read, write, exec })
 }
 
+/// The file part of `mmap ... file=PATH [offset=OFF] [shared]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MmapFile {
+    /// Absolute path inside the machine.
+    pub path: String,
+    /// Byte offset into the file (page aligned, checked by the kernel).
+    pub offset: u64,
+    /// MAP_SHARED (writes reach the file) rather than MAP_PRIVATE.
+    pub shared: bool,
+}
+
 /// How `brk` moves the program break.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BrkArg {
@@ -58,7 +69,8 @@ pub enum BrkArg {
 /// A parsed command of `MOUNT/PID/ctl`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ProcessCommand {
-    /// `mmap SIZE [name=NAME] [addr=ADDR] [prot=PROT]`
+    /// `mmap SIZE [name=NAME] [addr=ADDR] [prot=PROT]
+    /// [file=PATH [offset=OFF] [shared]]`
     Mmap {
         /// Length in bytes (rounded up to pages by the kernel).
         bytes: u64,
@@ -68,6 +80,8 @@ pub enum ProcessCommand {
         addr: Option<AddrSpec>,
         /// Protection (default `rw`).
         prot: Prot,
+        /// A file mapping instead of anonymous memory.
+        file: Option<MmapFile>,
     },
     /// `munmap ADDR SIZE`
     Munmap {
@@ -230,13 +244,40 @@ pub fn parse_process(line: &str) -> MmResult<ProcessCommand> {
     let p = &words.positional;
     match words.verb {
         "mmap" => {
-            words.arity(
-                1,
-                1,
-                "mmap SIZE [name=NAME] [addr=ADDR] [prot=r|rw|rx|rwx|none]",
-            )?;
-            words.allow_options(&["name", "addr", "prot"])?;
+            const USAGE: &str = "mmap SIZE [name=NAME] [addr=ADDR] [prot=r|rw|rx|rwx|none] [file=PATH [offset=OFF] [shared]]";
+            words.arity(1, 2, USAGE)?;
+            words.allow_options(&["name", "addr", "prot", "file", "offset"])?;
+            let shared = match p.get(1).copied() {
+                None => false,
+                Some("shared") => true,
+                Some(other) => {
+                    return Err(invalid(format!(
+                        "mmap: unknown word '{other}'; usage: {USAGE}"
+                    )));
+                }
+            };
+            let file = match words.option("file") {
+                Some(path) => Some(MmapFile {
+                    path: fs_path(path)?,
+                    offset: words
+                        .option("offset")
+                        .map(|o| size(o, "mmap offset"))
+                        .transpose()?
+                        .unwrap_or(0),
+                    shared,
+                }),
+                None if words.option("offset").is_some() => {
+                    return Err(invalid("mmap: offset= needs file=PATH"));
+                }
+                None if shared => {
+                    return Err(invalid(
+                        "mmap SIZE shared: shared anonymous memory is not simulated yet; map a file with file=PATH shared",
+                    ));
+                }
+                None => None,
+            };
             Ok(ProcessCommand::Mmap {
+                file,
                 bytes: length(p[0], "mapping size")?,
                 name: words.option("name").map(mapping_name).transpose()?,
                 addr: words.option("addr").map(parse_addr).transpose()?,
@@ -388,7 +429,22 @@ mod tests {
                 bytes: 1 << 30,
                 name: None,
                 addr: None,
-                prot: Prot::RW
+                prot: Prot::RW,
+                file: None,
+            }
+        );
+        assert_eq!(
+            parse_process("mmap 64M file=/data/db offset=1M shared name=db").unwrap(),
+            ProcessCommand::Mmap {
+                bytes: 64 << 20,
+                name: Some("db".into()),
+                addr: None,
+                prot: Prot::RW,
+                file: Some(MmapFile {
+                    path: "/data/db".into(),
+                    offset: 1 << 20,
+                    shared: true,
+                }),
             }
         );
         assert_eq!(
@@ -401,7 +457,8 @@ mod tests {
                     read: true,
                     write: false,
                     exec: false
-                }
+                },
+                file: None,
             }
         );
     }

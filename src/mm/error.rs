@@ -52,6 +52,13 @@ pub enum MmError {
     /// A file past the largest size (EFBIG).
     #[error("{0}")]
     TooBig(String),
+    /// No such operation for this kind of file, e.g. mmap of a directory
+    /// (ENODEV).
+    #[error("{0}")]
+    NoDevice(String),
+    /// An offset past what the type can hold (EOVERFLOW).
+    #[error("{0}")]
+    Overflow(String),
 }
 
 impl MmError {
@@ -74,6 +81,8 @@ impl MmError {
             MmError::IsDir(_) => libc::EISDIR,
             MmError::NotEmpty(_) => libc::ENOTEMPTY,
             MmError::TooBig(_) => libc::EFBIG,
+            MmError::NoDevice(_) => libc::ENODEV,
+            MmError::Overflow(_) => libc::EOVERFLOW,
         }
     }
 }

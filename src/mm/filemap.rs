@@ -35,6 +35,8 @@ pub struct PageCacheStats {
     pub nr_dirtied: u64,
     /// Pages written back since boot.
     pub nr_written: u64,
+    /// Pages mapped by at least one PTE (NR_FILE_MAPPED, meminfo Mapped).
+    pub nr_mapped: u64,
     /// Dirty pages reclaim had to write (NR_VMSCAN_WRITE, file part).
     pub nr_vmscan_write: u64,
     /// Page reads from `/dev/sda1` (its /proc/diskstats reads).
@@ -60,7 +62,13 @@ pub struct RaState {
     pub prev_index: Option<u64>,
     /// The page with PG_readahead set, if any.
     pub marker: Option<u64>,
+    /// `mmap_miss`: page faults that missed the cache, less the hits;
+    /// above MMAP_LOTSAMISS mmap read-around stops.
+    pub mmap_miss: u32,
 }
+
+/// MMAP_LOTSAMISS: misses after which mmap read-around gives up.
+const MMAP_LOTSAMISS: u32 = 100;
 
 /// `get_init_ra_size`: the first window for a read of `size` pages.
 pub fn get_init_ra_size(size: u64, max: u64) -> u64 {
@@ -258,6 +266,64 @@ impl Kernel {
         Ok(newly)
     }
 
+    /// `filemap_fault`: the cached page of file page `index` for a page
+    /// fault, and whether it had to be read first (a major fault). A hit
+    /// on the PG_readahead page starts the next window
+    /// (`do_async_mmap_readahead`); a miss reads around the page
+    /// (`do_sync_mmap_readahead`: `ra_pages` starting `ra_pages / 2`
+    /// before it, the last quarter asynchronous), or only the page once
+    /// faults have missed more than MMAP_LOTSAMISS times.
+    pub(crate) fn filemap_fault(&mut self, ino: u32, index: u64) -> MmResult<(Pfn, bool)> {
+        let inode = self.vfs.inode_mut(ino)?;
+        if let Some(&pfn) = inode.pages.get(&index) {
+            inode.ra.mmap_miss = inode.ra.mmap_miss.saturating_sub(1);
+            if inode.ra.marker == Some(index) {
+                inode.ra.marker = None;
+                self.ondemand_readahead(ino, index, 1, true)?;
+            }
+            return Ok((pfn, false));
+        }
+        if inode.ra.mmap_miss < MMAP_LOTSAMISS * 10 {
+            inode.ra.mmap_miss += 1;
+        }
+        if inode.ra.mmap_miss <= MMAP_LOTSAMISS {
+            let ra = RaState {
+                start: index.saturating_sub(READAHEAD_PAGES / 2),
+                size: READAHEAD_PAGES,
+                async_size: READAHEAD_PAGES / 4,
+                prev_index: inode.ra.prev_index,
+                marker: None,
+                mmap_miss: inode.ra.mmap_miss,
+            };
+            inode.ra = ra;
+            let newly = self.read_window(ino, ra.start, ra.size)?;
+            let marker = ra.start + ra.size - ra.async_size;
+            if newly.contains(&marker) {
+                self.vfs.inode_mut(ino)?.ra.marker = Some(marker);
+            }
+        }
+        let pfn = match self.vfs.inode(ino)?.pages.get(&index) {
+            Some(&pfn) => pfn,
+            None => {
+                let pfn = self.page_cache_alloc(ino, index)?;
+                self.read_block(ino, index, pfn)?;
+                pfn
+            }
+        };
+        Ok((pfn, true))
+    }
+
+    /// The cached page of file page `index` that fault-around may map
+    /// (`next_uptodate_folio`: present, and not the PG_readahead page,
+    /// which is left to fault and start the next window).
+    pub(crate) fn filemap_map_candidate(&self, ino: u32, index: u64) -> Option<Pfn> {
+        let inode = self.vfs.inode(ino).ok()?;
+        if inode.ra.marker == Some(index) {
+            return None;
+        }
+        inode.pages.get(&index).copied()
+    }
+
     /// `filemap_read`: `len` bytes at `off` (short at end of file).
     pub fn filemap_read(&mut self, ino: u32, off: u64, len: u64) -> MmResult<Vec<u8>> {
         let mut out = Vec::new();
@@ -399,7 +465,7 @@ impl Kernel {
     }
 
     /// `folio_mark_dirty`.
-    fn set_page_dirty(&mut self, ino: u32, pfn: Pfn) {
+    pub(crate) fn set_page_dirty(&mut self, ino: u32, pfn: Pfn) {
         if self.page_alloc.frames.has_flag(pfn, FLAG_DIRTY) {
             return;
         }
@@ -449,6 +515,7 @@ impl Kernel {
         self.vfs.stats.nr_dirty -= 1;
         self.vfs.stats.nr_written += 1;
         self.events.pgpgout += PAGE_SIZE / 1024;
+        self.page_mkclean(pfn);
         Ok(())
     }
 
@@ -512,7 +579,7 @@ impl Kernel {
     /// the other CPU (kswapd is treated alike); a writer that still finds
     /// more than `dirty_ratio` dirty writes a batch back itself (iowait on
     /// its CPU; nothing sleeps).
-    fn balance_dirty_pages(&mut self) -> MmResult<()> {
+    pub(crate) fn balance_dirty_pages(&mut self) -> MmResult<()> {
         let (background, limit) = self.dirty_thresholds();
         if self.vfs.stats.nr_dirty > background && self.clock_mode == super::cputime::ClockMode::Sim
         {
@@ -631,6 +698,9 @@ impl Kernel {
     /// `ino` from byte `from` on (dirty ones are discarded, not written).
     pub(crate) fn truncate_inode_pages(&mut self, ino: u32, from: u64) {
         let first = from.div_ceil(PAGE_SIZE);
+        // truncate_pagecache: unmap first (private COW copies too), so a
+        // later access past the new end is a SIGBUS.
+        self.unmap_mapping_range(ino, first);
         let Ok(inode) = self.vfs.inode_mut(ino) else {
             return;
         };
@@ -668,6 +738,11 @@ impl Kernel {
     pub(crate) fn reclaim_file_page(&mut self, pfn: Pfn) -> bool {
         let (slot, index) = self.page_alloc.frames.rmap(pfn);
         let (ino, index) = (slot.0, index.0);
+        // try_to_unmap: a mapped page leaves every page table first (its
+        // dirty PTEs make it dirty).
+        if self.page_alloc.frames.mapcount(pfn) > 0 && !self.try_to_unmap_file(pfn) {
+            return false;
+        }
         if self.page_alloc.frames.has_flag(pfn, FLAG_DIRTY) {
             if let Err(e) = self.writepage(ino, index, pfn) {
                 let (print, _) = self.swap_write_ratelimit.allow(self.clock_ns);
@@ -689,15 +764,19 @@ impl Kernel {
         true
     }
 
-    /// `drop_caches` 1: every clean page-cache page goes (dirty ones stay:
-    /// `sync` first, as the kernel documentation says). Returns the pages
+    /// `drop_caches` 1: every clean page-cache page no process maps goes
+    /// (dirty ones stay: `sync` first, as the kernel documentation says). Returns the pages
     /// dropped.
     pub fn drop_pagecache(&mut self) -> u64 {
         let clean: Vec<(u32, u64, Pfn)> = self
             .vfs
             .iter()
             .flat_map(|i| i.pages.iter().map(move |(&idx, &pfn)| (i.ino, idx, pfn)))
-            .filter(|&(_, _, pfn)| !self.page_alloc.frames.has_flag(pfn, FLAG_DIRTY))
+            // invalidate_mapping_pages skips dirty and mapped pages.
+            .filter(|&(_, _, pfn)| {
+                !self.page_alloc.frames.has_flag(pfn, FLAG_DIRTY)
+                    && self.page_alloc.frames.mapcount(pfn) == 0
+            })
             .collect();
         let n = clean.len() as u64;
         for (ino, index, pfn) in clean {

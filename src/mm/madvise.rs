@@ -118,10 +118,25 @@ impl Kernel {
     /// write every mapped page of the range to swap now, referenced or
     /// not. Pages stay when no swap slot is free.
     fn madvise_pageout(&mut self, slot: MmSlot, lo: u64, hi: u64) {
+        use super::page_alloc::{FLAG_DIRTY, PageKind};
         for pfn in self.mapped_pages(slot, lo, hi) {
-            self.page_alloc
-                .frames
-                .set_flag(pfn, super::page_alloc::FLAG_REFERENCED, false);
+            let frames = &mut self.page_alloc.frames;
+            if frames.kind(pfn) == PageKind::PageCache {
+                // A file page mapped elsewhere too is left alone
+                // (`folio_maybe_mapped_shared`); else it is unmapped and,
+                // when clean, dropped (reclaim_pages does not write dirty
+                // file pages outside kswapd: they stay, unmapped).
+                if frames.mapcount(pfn) > 1 {
+                    continue;
+                }
+                frames.set_flag(pfn, super::page_alloc::FLAG_REFERENCED, false);
+                if self.try_to_unmap_file(pfn) && !self.page_alloc.frames.has_flag(pfn, FLAG_DIRTY)
+                {
+                    self.reclaim_file_page(pfn);
+                }
+                continue;
+            }
+            frames.set_flag(pfn, super::page_alloc::FLAG_REFERENCED, false);
             self.pageout(pfn);
         }
     }
@@ -141,10 +156,14 @@ impl Kernel {
             let Some(zone) = self.page_alloc.zone_of(pfn) else {
                 continue;
             };
+            let file = self.page_alloc.frames.kind(pfn) == super::page_alloc::PageKind::PageCache;
             self.lru_del(pfn);
             let frames = &mut self.page_alloc.frames;
             frames.set_flag(pfn, FLAG_LRU, true);
-            self.lru.zones[zone].inactive_anon.push_head(frames, pfn);
+            self.lru.zones[zone]
+                .lists_mut(file)
+                .1
+                .push_head(frames, pfn);
             self.events.pgdeactivate += 1;
         }
     }

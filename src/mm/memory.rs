@@ -24,7 +24,7 @@
 use super::Kernel;
 use super::cputime;
 use super::error::{MmError, MmResult};
-use super::page_alloc::PageKind;
+use super::page_alloc::{FLAG_REFERENCED, PageKind};
 use super::swapfile::SwapEntry;
 use super::types::{Arch, MmSlot, Order, PAGE_SHIFT, PAGE_SIZE, Pfn, Vpn, ix};
 
@@ -508,17 +508,71 @@ pub enum FaultOrigin {
     Remote,
 }
 
-/// Page counts of one range, as smaps reports them.
+/// PSS_SHIFT: Pss is summed in 1/4096ths of a byte.
+pub const PSS_SHIFT: u32 = 12;
+
+/// Page counts of one range, as smaps reports them (`smaps_account`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RangeStats {
-    /// Pages with a frame of their own mapped (Rss, Anonymous).
+    /// Pages with a frame mapped (Rss).
     pub resident: u64,
     /// Of those, dirty (PTE dirty bit or frame dirty flag).
     pub dirty: u64,
     /// Of those, referenced (PTE young or frame referenced).
     pub referenced: u64,
+    /// Of those, anonymous (Anonymous).
+    pub anon: u64,
+    /// Mapped more than once, clean / dirty (Shared_Clean, Shared_Dirty).
+    pub shared_clean: u64,
+    /// See `shared_clean`.
+    pub shared_dirty: u64,
+    /// Mapped once, clean / dirty (Private_Clean, Private_Dirty).
+    pub private_clean: u64,
+    /// See `private_clean`.
+    pub private_dirty: u64,
+    /// Proportional set size in bytes << PSS_SHIFT (each page divided by
+    /// its map count); `pss_dirty`, `pss_anon`, `pss_file` its parts.
+    pub pss: u64,
+    /// See `pss`.
+    pub pss_dirty: u64,
+    /// See `pss`.
+    pub pss_anon: u64,
+    /// See `pss`.
+    pub pss_file: u64,
     /// Swap entries.
     pub swap: u64,
+}
+
+impl RangeStats {
+    /// Add another range's counts.
+    pub fn add(&mut self, o: &RangeStats) {
+        self.resident += o.resident;
+        self.dirty += o.dirty;
+        self.referenced += o.referenced;
+        self.anon += o.anon;
+        self.shared_clean += o.shared_clean;
+        self.shared_dirty += o.shared_dirty;
+        self.private_clean += o.private_clean;
+        self.private_dirty += o.private_dirty;
+        self.pss += o.pss;
+        self.pss_dirty += o.pss_dirty;
+        self.pss_anon += o.pss_anon;
+        self.pss_file += o.pss_file;
+        self.swap += o.swap;
+    }
+}
+
+/// fault_around_bytes (64K) in pages.
+const FAULT_AROUND_PAGES: u64 = 16;
+
+/// What a fault in a file VMA needs of the VMA.
+#[derive(Clone, Copy, Debug)]
+struct FileFault {
+    ino: u32,
+    pgoff: u64,
+    vma_start: u64,
+    vma_end: u64,
+    shared: bool,
 }
 
 impl Kernel {
@@ -633,6 +687,22 @@ impl Kernel {
         vma_write: bool,
         origin: FaultOrigin,
     ) -> MmResult<()> {
+        let file = self
+            .procs
+            .get(slot)
+            .and_then(|p| p.mm.vma_lookup(start << PAGE_SHIFT))
+            .and_then(|v| {
+                v.file.as_ref().map(|f| FileFault {
+                    ino: f.ino,
+                    pgoff: f.pgoff,
+                    vma_start: v.start_vpn(),
+                    vma_end: v.end_vpn(),
+                    shared: v.is_shared(),
+                })
+            });
+        if let Some(file) = file {
+            return self.do_file_faults(slot, start, end, write, vma_write, origin, file);
+        }
         let per_table = self.procs.geometry().entries() as u64;
         let zero = Pte::zero_page(self.procs.zero_page);
         let task = origin == FaultOrigin::Task;
@@ -712,6 +782,222 @@ impl Kernel {
             vpn = table_end;
         }
         Ok(())
+    }
+
+    /// Faults over `[start, end)` (vpns) of one file VMA (`do_fault`): a
+    /// read fault maps the cached page after fault-around
+    /// (`do_read_fault`), a private write copies it into an anonymous page
+    /// (`do_cow_fault`, `wp_page_copy`), a shared write maps it writable
+    /// and dirties it (`do_shared_fault`, `wp_page_shared`). Pages past
+    /// the end of the file are a SIGBUS.
+    #[allow(clippy::too_many_arguments)]
+    fn do_file_faults(
+        &mut self,
+        slot: MmSlot,
+        start: u64,
+        end: u64,
+        write: bool,
+        vma_write: bool,
+        origin: FaultOrigin,
+        file: FileFault,
+    ) -> MmResult<()> {
+        let task = origin == FaultOrigin::Task;
+        let mut dirtied = false;
+        for v in start..end {
+            let table = self.pte_table_alloc(slot, v)?;
+            let index = file.pgoff + (v - file.vma_start);
+            let pte = self.pte(slot, v);
+            if pte.is_swap() {
+                // A private COW copy that went to swap.
+                self.do_swap_page(slot, v, vma_write, origin)?;
+                continue;
+            }
+            if pte.is_page() {
+                let pfn = pte.pfn();
+                if self.page_alloc.frames.kind(pfn) != PageKind::PageCache {
+                    // The private anonymous copy: as any anon page.
+                    let mut bits = pte.0 | PTE_ACCESSED;
+                    if write {
+                        if !pte.is_write() && vma_write {
+                            bits |= PTE_RW;
+                            self.account_fault(slot, origin, false);
+                            self.account_system(cputime::MINOR_FAULT_NS);
+                        }
+                        bits |= PTE_DIRTY;
+                    }
+                    self.set_pte_at(slot, table, v, Pte(bits));
+                    self.mark_page_accessed(pfn);
+                } else if !write {
+                    self.set_pte_at(slot, table, v, Pte(pte.0 | PTE_ACCESSED));
+                    self.page_alloc.frames.set_flag(pfn, FLAG_REFERENCED, true);
+                } else if file.shared {
+                    // wp_page_shared: write notification, the page dirties.
+                    if !pte.is_write() && vma_write {
+                        self.account_fault(slot, origin, false);
+                        self.account_system(cputime::MINOR_FAULT_NS);
+                    }
+                    let bits =
+                        pte.0 | PTE_ACCESSED | PTE_DIRTY | if vma_write { PTE_RW } else { 0 };
+                    self.set_pte_at(slot, table, v, Pte(bits));
+                    self.page_alloc.frames.set_flag(pfn, FLAG_REFERENCED, true);
+                    self.set_page_dirty(file.ino, pfn);
+                    dirtied = true;
+                } else {
+                    // wp_page_copy: the private mapping gets its own copy.
+                    self.cow_file_page(slot, table, v, pfn, vma_write, pte)?;
+                    self.account_fault(slot, origin, false);
+                    self.account_system(cputime::MINOR_FAULT_NS);
+                }
+                continue;
+            }
+            if index >= self.vfs.inode(file.ino)?.size.div_ceil(PAGE_SIZE) {
+                self.events.pgfault += 1;
+                return Err(self.sigbus(slot, v, index));
+            }
+            if write && !file.shared {
+                // do_cow_fault: read the file page, copy it.
+                let (pfn, major) = self.filemap_fault(file.ino, index)?;
+                self.cow_file_page(slot, table, v, pfn, vma_write, Pte::NONE)?;
+                self.account_file_fault(slot, origin, major);
+                continue;
+            }
+            let (pfn, major) = self.filemap_fault(file.ino, index)?;
+            if write {
+                // do_shared_fault: mapped writable and dirty at once.
+                self.map_file_page(slot, table, v, pfn, Pte::page(pfn, vma_write, true));
+                self.set_page_dirty(file.ino, pfn);
+                dirtied = true;
+            } else {
+                // do_read_fault: the neighbours already cached are mapped
+                // with it (the retry after the read is a fault-around too).
+                self.do_fault_around(slot, v, &file);
+                if self.pte(slot, v).is_none() {
+                    self.map_file_page(slot, table, v, pfn, Pte::page(pfn, false, false));
+                }
+            }
+            self.account_file_fault(slot, origin, major);
+        }
+        if task {
+            self.account_user((end - start) * cputime::TOUCH_PAGE_NS);
+        }
+        if dirtied {
+            self.balance_dirty_pages()?;
+        }
+        Ok(())
+    }
+
+    /// Count one file fault: major when the page was read from the disk
+    /// (`VM_FAULT_MAJOR`), the task stalling meanwhile.
+    fn account_file_fault(&mut self, slot: MmSlot, origin: FaultOrigin, major: bool) {
+        if major {
+            self.events.pgmajfault += 1;
+        }
+        self.account_fault(slot, origin, major);
+        self.account_system(cputime::MINOR_FAULT_NS);
+    }
+
+    /// Set the PTE of `vpn` (in `table`) of `slot`.
+    fn set_pte_at(&mut self, slot: MmSlot, table: u32, vpn: u64, pte: Pte) {
+        let per_table = self.procs.geometry().entries() as u64;
+        if let Some(p) = self.procs.get_mut(slot) {
+            p.mm.pgtables
+                .set_entry(table, (vpn % per_table) as usize, pte);
+        }
+    }
+
+    /// Map page-cache page `pfn` at `vpn` with `pte` and account it.
+    fn map_file_page(&mut self, slot: MmSlot, table: u32, vpn: u64, pfn: Pfn, pte: Pte) {
+        if self.procs.get(slot).is_none() {
+            return;
+        }
+        self.set_pte_at(slot, table, vpn, pte);
+        self.page_add_file_rmap(slot, pfn);
+        self.page_alloc.frames.set_flag(pfn, FLAG_REFERENCED, true);
+    }
+
+    /// `do_fault_around`: map the cached pages of the 16-page aligned
+    /// window around `vpn` (fault_around_bytes 64K), inside the VMA, its
+    /// PTE table and the file, whose PTEs are empty (`filemap_map_pages`;
+    /// young, read-only, no fault counted).
+    fn do_fault_around(&mut self, slot: MmSlot, vpn: u64, file: &FileFault) {
+        let per_table = self.procs.geometry().entries() as u64;
+        let table_start = vpn - vpn % per_table;
+        let from = (vpn & !(FAULT_AROUND_PAGES - 1))
+            .max(file.vma_start)
+            .max(table_start);
+        let Ok(inode) = self.vfs.inode(file.ino) else {
+            return;
+        };
+        let file_pages = inode.size.div_ceil(PAGE_SIZE);
+        let to = (from + FAULT_AROUND_PAGES)
+            .min(file.vma_end)
+            .min(table_start + per_table)
+            .min(file.vma_start + file_pages.saturating_sub(file.pgoff));
+        let Some((table, _)) = self.procs.get(slot).and_then(|p| p.mm.pgtables.walk(vpn)) else {
+            return;
+        };
+        let mut mapped = 0u32;
+        for v in from..to {
+            if !self.pte(slot, v).is_none() {
+                continue;
+            }
+            let index = file.pgoff + (v - file.vma_start);
+            if let Some(pfn) = self.filemap_map_candidate(file.ino, index) {
+                self.map_file_page(slot, table, v, pfn, Pte::page(pfn, false, false));
+                mapped += 1;
+            }
+        }
+        if let Ok(inode) = self.vfs.inode_mut(file.ino) {
+            inode.ra.mmap_miss = inode.ra.mmap_miss.saturating_sub(mapped);
+        }
+    }
+
+    /// `wp_page_copy` / the copy of `do_cow_fault`: a new anonymous page
+    /// with the bytes of page-cache page `file_pfn` replaces `old` (the
+    /// file page's PTE, or none) at `vpn`.
+    fn cow_file_page(
+        &mut self,
+        slot: MmSlot,
+        table: u32,
+        vpn: u64,
+        file_pfn: Pfn,
+        vma_write: bool,
+        old: Pte,
+    ) -> MmResult<()> {
+        self.anon_vma_prepare(slot, vpn << PAGE_SHIFT)?;
+        let pfn = self.alloc_user_page()?;
+        if self.procs.get(slot).is_none() {
+            self.page_alloc.free(pfn, Order(0)).ok();
+            return Err(gone());
+        }
+        // Reclaim during the allocation may have taken the file page.
+        let bytes = self.page_contents.get(file_pfn).map(|b| Box::new(**b));
+        if let Some(bytes) = bytes {
+            self.put_page_bytes(pfn, bytes);
+        }
+        let current = self.pte(slot, vpn);
+        if current.is_page() && old.is_page() && current.pfn() == old.pfn() {
+            self.set_pte_at(slot, table, vpn, Pte::NONE);
+            self.page_remove_file_rmap(slot, old.pfn(), Pte::NONE);
+        }
+        self.set_pte_at(slot, table, vpn, Pte::page(pfn, vma_write, true));
+        if let Ok(mm) = self.procs.mm_mut(slot) {
+            mm.rss_anon += 1;
+        }
+        self.page_alloc.frames.set_rmap(pfn, slot, Vpn(vpn));
+        self.lru_add_anon(pfn);
+        self.mark_page_accessed(pfn);
+        Ok(())
+    }
+
+    /// A fault past the end of the mapped file: SIGBUS (EFAULT here), the
+    /// process lives on, nothing is mapped.
+    fn sigbus(&mut self, slot: MmSlot, vpn: u64, index: u64) -> MmError {
+        let pid = self.procs.get(slot).map_or(0, |p| p.pid.0);
+        MmError::Fault(format!(
+            "SIGBUS: pid {pid} touched {:#x}, file page {index}, past the end of the mapped file",
+            vpn << PAGE_SHIFT
+        ))
     }
 
     /// `do_swap_page`: read a swapped-out page back (a major fault) and map
@@ -838,10 +1124,13 @@ impl Kernel {
             taken.copy_from_slice(entries);
             entries.fill(0);
             let (mut rss, mut swap) = (0, 0);
+            let frames = &self.page_alloc.frames;
             for &e in taken.iter() {
                 let pte = Pte(e);
                 if pte.is_page() {
-                    rss += 1;
+                    if frames.kind(pte.pfn()) != PageKind::PageCache {
+                        rss += 1;
+                    }
                 } else if pte.is_swap() {
                     swap += 1;
                 }
@@ -853,6 +1142,11 @@ impl Kernel {
                 let pte = Pte(e);
                 if pte.is_page() {
                     let pfn = pte.pfn();
+                    if self.page_alloc.frames.kind(pfn) == PageKind::PageCache {
+                        // A file page stays cached; only the mapping goes.
+                        self.page_remove_file_rmap(slot, pfn, pte);
+                        continue;
+                    }
                     self.lru_del(pfn);
                     if check_bytes {
                         self.take_page_bytes(pfn);
@@ -874,10 +1168,13 @@ impl Kernel {
         let Ok(mm) = self.procs.mm_mut(slot) else {
             return;
         };
+        let frames = &self.page_alloc.frames;
         for (table, lo, hi, _) in mm.pgtables.pte_tables(start, end) {
             for entry in &mut mm.pgtables.entries_mut(table)[lo..hi] {
                 if Pte(*entry).is_page() {
-                    if writable {
+                    // A page-cache page stays read-only: the next write
+                    // copies it (private) or notifies (shared).
+                    if writable && frames.kind(Pte(*entry).pfn()) != PageKind::PageCache {
                         *entry |= PTE_RW;
                     } else {
                         *entry &= !PTE_RW;
@@ -904,14 +1201,37 @@ impl Kernel {
                 if pte.is_page() {
                     stats.resident += 1;
                     let pfn = pte.pfn();
-                    if pte.is_dirty() || frames.has_flag(pfn, super::page_alloc::FLAG_DIRTY) {
-                        stats.dirty += 1;
-                    }
+                    let dirty =
+                        pte.is_dirty() || frames.has_flag(pfn, super::page_alloc::FLAG_DIRTY);
                     // Reclaim clears the referenced flag where the kernel
                     // clears the young bits (`folio_referenced`): it is the
                     // one source of truth for "young" here.
                     if frames.has_flag(pfn, super::page_alloc::FLAG_REFERENCED) {
                         stats.referenced += 1;
+                    }
+                    let file = frames.kind(pfn) == PageKind::PageCache;
+                    let mapcount = if file {
+                        u64::from(frames.mapcount(pfn).max(1))
+                    } else {
+                        1
+                    };
+                    let pss = (PAGE_SIZE << PSS_SHIFT) / mapcount;
+                    stats.pss += pss;
+                    if file {
+                        stats.pss_file += pss;
+                    } else {
+                        stats.anon += 1;
+                        stats.pss_anon += pss;
+                    }
+                    if dirty {
+                        stats.dirty += 1;
+                        stats.pss_dirty += pss;
+                    }
+                    match (mapcount > 1, dirty) {
+                        (true, true) => stats.shared_dirty += 1,
+                        (true, false) => stats.shared_clean += 1,
+                        (false, true) => stats.private_dirty += 1,
+                        (false, false) => stats.private_clean += 1,
                     }
                 } else if pte.is_swap() {
                     stats.swap += 1;
@@ -923,8 +1243,9 @@ impl Kernel {
 
     /// `/proc/PID/pagemap` (fs/proc/task_mmu.c `pagemap_read`): one
     /// little-endian u64 per virtual page, at offset vpn × 8. Present pages:
-    /// bit 63, bit 56 when mapped once (every anon page here; not the zero
-    /// page), the pfn in bits 0..54 (the file is root-only, so PFNs show).
+    /// bit 63, bit 61 for page-cache pages, bit 56 when mapped once (every
+    /// anon page here; not the zero page), the pfn in bits 0..54 (the file
+    /// is root-only, so PFNs show).
     /// Swapped pages: bit 62, type in bits 0..4, offset in bits 5..54.
     /// Holes and untouched pages read 0. EINVAL unless offset and length
     /// are multiples of 8; reading past TASK_SIZE is end of file.
@@ -937,6 +1258,8 @@ impl Kernel {
         const PM_PRESENT: u64 = 1 << 63;
         const PM_SWAP: u64 = 1 << 62;
         const PM_MMAP_EXCLUSIVE: u64 = 1 << 56;
+        // A page-cache page (or shared anonymous memory): not PageAnon.
+        const PM_FILE: u64 = 1 << 61;
         const PM_PFRAME_MASK: u64 = (1 << 55) - 1;
         let slot = self.procs.slot_of(pid)?;
         if !offset.is_multiple_of(8) || !(len as u64).is_multiple_of(8) {
@@ -952,7 +1275,18 @@ impl Kernel {
         for vpn in first..last {
             let pte = mm.pgtables.pte(vpn);
             let entry = if pte.is_page() {
-                PM_PRESENT | PM_MMAP_EXCLUSIVE | (pte.pfn().0 & PM_PFRAME_MASK)
+                let pfn = pte.pfn();
+                let frames = &self.page_alloc.frames;
+                if frames.kind(pfn) == PageKind::PageCache {
+                    let once = if frames.mapcount(pfn) == 1 {
+                        PM_MMAP_EXCLUSIVE
+                    } else {
+                        0
+                    };
+                    PM_PRESENT | PM_FILE | once | (pfn.0 & PM_PFRAME_MASK)
+                } else {
+                    PM_PRESENT | PM_MMAP_EXCLUSIVE | (pfn.0 & PM_PFRAME_MASK)
+                }
             } else if pte.is_zero_page() {
                 PM_PRESENT | (pte.pfn().0 & PM_PFRAME_MASK)
             } else if pte.is_swap() {

@@ -76,6 +76,18 @@ impl VmFlags {
         }
         VmFlags(bits)
     }
+    /// Flags of a file mapping with `prot` (`do_mmap`: VM_MAY* always, as
+    /// the file is open read-write; VM_SHARED | VM_MAYSHARE for MAP_SHARED;
+    /// VM_ACCOUNT only for a private writable one, `accountable_mapping`).
+    pub fn file(prot: Prot, shared: bool) -> VmFlags {
+        let mut bits = VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | prot_bits(prot);
+        if shared {
+            bits |= VM_SHARED | VM_MAYSHARE;
+        } else if prot.write {
+            bits |= VM_ACCOUNT;
+        }
+        VmFlags(bits)
+    }
     /// VM_READ.
     pub fn is_read(self) -> bool {
         self.0 & VM_READ != 0
@@ -130,6 +142,31 @@ pub struct Vma {
     pub(crate) object: Option<SlabObject>,
     /// Its anon_vma_chain (present with `anon_vma`).
     pub(crate) avc: Option<SlabObject>,
+    /// The mapped file (`vm_file`, `vm_pgoff`), None for anonymous memory.
+    pub file: Option<VmFile>,
+}
+
+/// A file mapping's file: which inode of `/dev/sda1`, the file page that
+/// the VMA's first page maps (`vm_pgoff`), and the path maps shows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VmFile {
+    /// Inode number.
+    pub ino: u32,
+    /// File page of the VMA's first page.
+    pub pgoff: u64,
+    /// The path inside the machine when it was mapped (`d_path`; a later
+    /// rename is not followed).
+    pub path: Arc<str>,
+}
+
+impl VmFile {
+    /// The same file, `pages` further in (the upper part of a split).
+    pub fn advanced(&self, pages: u64) -> VmFile {
+        VmFile {
+            pgoff: self.pgoff + pages,
+            ..self.clone()
+        }
+    }
 }
 
 impl Vma {
@@ -144,6 +181,17 @@ impl Vma {
     /// One past the last virtual page.
     pub fn end_vpn(&self) -> u64 {
         self.end >> PAGE_SHIFT
+    }
+    /// The file page that virtual page `vpn` (inside) maps, for a file VMA
+    /// (`linear_page_index`).
+    pub fn file_index(&self, vpn: u64) -> Option<u64> {
+        self.file
+            .as_ref()
+            .map(|f| f.pgoff + (vpn - self.start_vpn()))
+    }
+    /// VM_SHARED.
+    pub fn is_shared(&self) -> bool {
+        self.flags.0 & VM_SHARED != 0
     }
     /// True when `addr` lies inside.
     pub fn contains(&self, addr: u64) -> bool {
@@ -233,6 +281,8 @@ pub struct MmStruct {
     pub layout: Layout,
     /// MM_ANONPAGES: resident anon pages.
     pub rss_anon: u64,
+    /// MM_FILEPAGES: resident page-cache pages mapped here.
+    pub rss_file: u64,
     /// MM_SWAPENTS: swap entries in the page tables.
     pub swap_ents: u64,
     /// Peak RSS, updated before RSS drops (VmHWM).
@@ -279,6 +329,7 @@ impl MmStruct {
             pgtables: super::memory::PageTables::new(arch, pgd),
             layout,
             rss_anon: 0,
+            rss_file: 0,
             swap_ents: 0,
             hiwater_rss: 0,
             hiwater_vm: 0,
@@ -405,9 +456,14 @@ impl MmStruct {
         }
     }
 
+    /// `get_mm_rss`: resident pages, anonymous and file.
+    pub fn rss(&self) -> u64 {
+        self.rss_anon + self.rss_file
+    }
+
     /// `update_hiwater_rss`: remember the peak before RSS drops.
     pub fn update_hiwater_rss(&mut self) {
-        self.hiwater_rss = self.hiwater_rss.max(self.rss_anon);
+        self.hiwater_rss = self.hiwater_rss.max(self.rss());
     }
 
     /// `update_hiwater_vm`: remember the peak before total_vm drops.
@@ -422,16 +478,22 @@ impl MmStruct {
 
     /// VmHWM in pages.
     pub fn peak_rss(&self) -> u64 {
-        self.hiwater_rss.max(self.rss_anon)
+        self.hiwater_rss.max(self.rss())
     }
 
     /// Can `a` (below) and `b` (above, adjacent) be one VMA? Same flags,
-    /// same anon name, compatible anon_vmas (`is_mergeable_vma` and
+    /// same anon name, the same file at contiguous offsets, compatible
+    /// anon_vmas (`is_mergeable_vma` and
     /// `is_mergeable_anon_vma`; every anon_vma chain here is singular).
     pub fn can_merge(a: &Vma, b: &Vma) -> bool {
         a.end == b.start
             && a.flags == b.flags
             && a.name == b.name
+            && match (&a.file, &b.file) {
+                (None, None) => true,
+                (Some(fa), Some(fb)) => fa.ino == fb.ino && fb.pgoff == fa.pgoff + a.pages(),
+                _ => false,
+            }
             && (a.anon_vma.is_none() || b.anon_vma.is_none() || a.anon_vma == b.anon_vma)
     }
 
@@ -507,27 +569,31 @@ impl MmStruct {
         if self.layout.thp_align && len.is_multiple_of(PMD_SIZE) {
             // thp_get_unmapped_area_vmflags: the aligned try, then the
             // normal search (the padding may be what failed).
-            if let Some(addr) = self.thp_get_unmapped_area(len) {
+            if let Some(addr) = self.thp_get_unmapped_area(len, 0) {
                 return Some(addr);
             }
         }
         self.mm_get_unmapped_area(len)
     }
 
-    /// `__thp_get_unmapped_area(NULL, 0, len, off = 0, flags, PMD_SIZE)`:
-    /// search for `len + PMD_SIZE`, then move up to the PMD boundary inside
-    /// that range; `None` is its `return 0` (the caller retries unpadded).
-    fn thp_get_unmapped_area(&self, len: u64) -> Option<u64> {
+    /// `__thp_get_unmapped_area(file, 0, len, off, flags, PMD_SIZE)`:
+    /// search for `len + PMD_SIZE`, then move up so that the address and
+    /// the file offset `off` (bytes; 0 for anonymous memory) agree modulo
+    /// PMD_SIZE; `None` is its `return 0` (the caller retries unpadded).
+    fn thp_get_unmapped_area(&self, len: u64, off: u64) -> Option<u64> {
         let size = PMD_SIZE;
-        // off = 0 for anonymous memory: off_end = len, off_align = 0, and
-        // `off_end - off_align < size` gives up on anything shorter.
-        if len < size {
+        // Without a whole aligned PMD inside [off, off + len) nothing could
+        // ever be mapped huge: give up.
+        let off_end = off.checked_add(len)? & !(size - 1);
+        let off_align = off.checked_add(size - 1)? & !(size - 1);
+        if off_end <= off_align || off_end - off_align < size {
             return None;
         }
         let len_pad = len.checked_add(size)?;
+        off.checked_add(len_pad)?;
         let ret = self.mm_get_unmapped_area(len_pad)?;
         // `ret == addr` cannot happen: addr is 0 (no hint).
-        let off_sub = 0u64.wrapping_sub(ret) & (size - 1);
+        let off_sub = off.wrapping_sub(ret) & (size - 1);
         // MMF_TOPDOWN (the only layout simulated): an already aligned
         // range is used from its top, so the mapping ends where the padded
         // range ends (against the mapping above, if any).
@@ -535,6 +601,21 @@ impl MmStruct {
             return Some(ret + size);
         }
         Some(ret + off_sub)
+    }
+
+    /// Where a file mapping of `len` bytes at file offset `off` goes
+    /// without a hint: ext4's `get_unmapped_area` is
+    /// `thp_get_unmapped_area`, so any mapping holding a whole aligned PMD
+    /// of the file is placed PMD-congruent to its offset (measured on this
+    /// machine's 6.18 kernel: 2M+4K at offset 0 starts on a 2M boundary,
+    /// 4M at offset 1M at an address ≡ 1M mod 2M).
+    pub fn get_unmapped_area_file(&self, len: u64, off: u64) -> Option<u64> {
+        if self.layout.thp_align
+            && let Some(addr) = self.thp_get_unmapped_area(len, off)
+        {
+            return Some(addr);
+        }
+        self.mm_get_unmapped_area(len)
     }
 
     pub(crate) fn new_anon_vma(&mut self, object: Option<SlabObject>) -> u32 {
@@ -834,6 +915,76 @@ impl Kernel {
         prot: Prot,
         name: Option<&str>,
     ) -> MmResult<VirtAddr> {
+        self.mmap_region(slot, addr, len, VmFlags::anon(prot), name, None)
+    }
+
+    /// `mmap(addr, len, prot, MAP_SHARED or MAP_PRIVATE, fd, offset)` of
+    /// the file at `path` (inside the machine). ENOENT for a missing file,
+    /// ENODEV for a directory (no `mmap` file operation), EINVAL for an
+    /// offset that is not page aligned, EOVERFLOW when offset + length
+    /// pass the largest page index. `name` only names the mapping for
+    /// later commands; maps shows the path.
+    #[allow(clippy::too_many_arguments)]
+    pub fn do_mmap_file(
+        &mut self,
+        slot: MmSlot,
+        addr: Option<VirtAddr>,
+        len: u64,
+        prot: Prot,
+        name: Option<&str>,
+        path: &str,
+        offset: u64,
+        shared: bool,
+    ) -> MmResult<VirtAddr> {
+        let ino = self.vfs_resolve(path)?;
+        if self.vfs.inode(ino)?.kind != super::namei::FileKind::Regular {
+            return Err(MmError::NoDevice(format!(
+                "{path} is a directory: only regular files can be mapped"
+            )));
+        }
+        if !offset.is_multiple_of(PAGE_SIZE) {
+            return Err(MmError::Invalid(format!(
+                "mmap offset {offset:#x} is not page aligned"
+            )));
+        }
+        let pages = page_align(len).map_or(u64::MAX, |l| l >> PAGE_SHIFT);
+        if (offset >> PAGE_SHIFT)
+            .checked_add(pages)
+            .is_none_or(|end| end > super::filemap::MAX_FILE_SIZE >> PAGE_SHIFT)
+        {
+            return Err(MmError::Overflow(format!(
+                "mmap of {len} bytes at offset {offset:#x} passes the largest file offset"
+            )));
+        }
+        let file = VmFile {
+            ino,
+            pgoff: offset >> PAGE_SHIFT,
+            path: Arc::from(path),
+        };
+        let start = self.mmap_region(
+            slot,
+            addr,
+            len,
+            VmFlags::file(prot, shared),
+            name,
+            Some(file),
+        )?;
+        // i_mmap: the inode learns that this mm maps it.
+        self.vfs.inode_mut(ino)?.i_mmap.insert(slot);
+        Ok(start)
+    }
+
+    /// The common part of every mmap: checks (nothing changes on a
+    /// failure), placement, overcommit, the VMA (merged if it can be).
+    fn mmap_region(
+        &mut self,
+        slot: MmSlot,
+        addr: Option<VirtAddr>,
+        len: u64,
+        flags: VmFlags,
+        name: Option<&str>,
+        file: Option<VmFile>,
+    ) -> MmResult<VirtAddr> {
         let addr = addr.map(|a| a.0);
         let mm = self.mm_of(slot)?;
         let layout = mm.layout;
@@ -892,14 +1043,17 @@ impl Kernel {
                 }
                 a
             }
-            None => mm.get_unmapped_area(len).ok_or_else(|| {
+            None => match &file {
+                Some(f) => mm.get_unmapped_area_file(len, f.pgoff << PAGE_SHIFT),
+                None => mm.get_unmapped_area(len),
+            }
+            .ok_or_else(|| {
                 MmError::NoMemory(format!(
                     "mmap: no free range of {} kB in the address space",
                     len >> 10
                 ))
             })?,
         };
-        let flags = VmFlags::anon(prot);
         if flags.is_accounted() {
             self.vm_enough_memory(slot, len >> PAGE_SHIFT)?;
         }
@@ -911,6 +1065,7 @@ impl Kernel {
             anon_vma: None,
             object: None,
             avc: None,
+            file,
         };
         self.vma_merge_new_range(slot, vma)?;
         Ok(VirtAddr(start))
@@ -997,14 +1152,17 @@ impl Kernel {
         let mm = self.procs.mm_mut(slot)?;
         mm.update_hiwater_vm();
         let starts: Vec<u64> = mm.vmas.range(start..end).map(|(s, _)| *s).collect();
+        let mut files = Vec::new();
         for s in starts {
             let Some(vma) = self.procs.mm_mut(slot)?.remove_vma(s) else {
                 continue;
             };
             self.zap_range(slot, vma.start_vpn(), vma.end_vpn());
+            files.extend(vma.file.as_ref().map(|f| f.ino));
             self.release_vma(slot, vma);
         }
         self.free_pgtables(slot, start >> PAGE_SHIFT, end >> PAGE_SHIFT);
+        self.iput_unmapped(&files);
         Ok(())
     }
 
@@ -1087,6 +1245,7 @@ impl Kernel {
                 anon_vma: None,
                 object: None,
                 avc: None,
+                file: None,
             },
         )?;
         self.procs.mm_mut(slot)?.brk = new_brk;

@@ -19,6 +19,7 @@ pub mod page_contents;
 pub mod printk;
 pub mod process;
 pub mod psi;
+pub mod rmap;
 pub mod slab_common;
 pub mod slub;
 pub mod swap_store;
@@ -282,6 +283,7 @@ impl Kernel {
         self.check_process_invariants()?;
         self.check_kthreads()?;
         self.check_page_cache()?;
+        self.check_file_rmap()?;
         Ok(())
     }
 }

@@ -15,7 +15,7 @@ use super::error::{MmError, MmResult};
 use super::slab_common;
 use super::slub::SlabObject;
 use super::swap_store::DiskStore;
-use super::types::{PAGE_SIZE, Pfn};
+use super::types::{MmSlot, PAGE_SIZE, Pfn};
 
 /// The root directory's inode number (ext4's EXT4_ROOT_INO).
 pub const ROOT_INO: u32 = 2;
@@ -63,6 +63,10 @@ pub struct Inode {
     pub shadows: BTreeMap<u64, u64>,
     /// Readahead state (Linux keeps it per open file; here per inode).
     pub ra: super::filemap::RaState,
+    /// The address spaces that may map it (Linux's `i_mmap` tree of VMAs,
+    /// kept here as the set of mms; a stale entry is pruned by the next
+    /// reverse-map walk that finds no VMA of this inode there).
+    pub i_mmap: BTreeSet<MmSlot>,
     /// The `ext4_inode_cache` object.
     object: Option<SlabObject>,
     /// The `dentry` objects of its names.
@@ -87,6 +91,7 @@ impl Inode {
             dirtied_when_ns: 0,
             shadows: BTreeMap::new(),
             ra: super::filemap::RaState::default(),
+            i_mmap: BTreeSet::new(),
             object: Some(object),
             dentries: vec![dentry],
         }
@@ -455,13 +460,34 @@ impl Kernel {
             .map(|d| d.ino)
     }
 
-    /// Drop one link; at zero the inode goes with its pages and blocks.
+    /// Drop one link; at zero the inode goes with its pages and blocks,
+    /// unless a process still maps it: then it lives on without a name
+    /// (maps says `(deleted)`) until its last mapping goes.
     fn iput(&mut self, ino: u32) -> MmResult<()> {
         let inode = self.vfs.inode_mut(ino)?;
         inode.nlink = inode.nlink.saturating_sub(1);
-        if inode.nlink > 0 {
+        if inode.nlink > 0 || self.mapping_mapped(ino) {
             return Ok(());
         }
+        self.evict(ino)
+    }
+
+    /// After mappings of `inos` went away: free those that have no name
+    /// and no mapping left (`iput_final` of the last `fput`).
+    pub(crate) fn iput_unmapped(&mut self, inos: &[u32]) {
+        for &ino in inos {
+            let orphan = self
+                .vfs
+                .inode(ino)
+                .is_ok_and(|i| i.nlink == 0 && i.kind == FileKind::Regular);
+            if orphan && !self.mapping_mapped(ino) {
+                let _ = self.evict(ino);
+            }
+        }
+    }
+
+    /// `evict`: the inode goes with its pages and blocks.
+    fn evict(&mut self, ino: u32) -> MmResult<()> {
         self.truncate_inode_pages(ino, 0);
         let inode = self.vfs.inodes[ino as usize]
             .take()

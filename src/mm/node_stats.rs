@@ -154,8 +154,8 @@ impl Kernel {
             nr_mlock: vec![0; zones],
             // process.rs: Σ RssAnon (MM_ANONPAGES) of the processes.
             nr_anon_pages: self.anon_mapped_pages(),
-            // No file mappings.
-            nr_mapped: 0,
+            // rmap.rs: page-cache pages mapped by at least one PTE.
+            nr_mapped: self.vfs.stats.nr_mapped,
             // NR_FILE_PAGES: the page cache (filemap.rs) and the swap cache
             // (Linux add_to_swap_cache).
             nr_file_pages: self.vfs.stats.nr_pages + nr_swapcached,

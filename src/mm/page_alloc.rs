@@ -193,12 +193,16 @@ const OWNER_MASK: u64 = (1 << OWNER_BITS) - 1;
 const VPN_SHIFT: u32 = OWNER_SHIFT + OWNER_BITS;
 const VPN_MASK: u64 = (1 << (64 - VPN_SHIFT)) - 1;
 
-/// The page-frame array: 16 bytes a frame, indexed by pfn.
+/// The page-frame array: 16 bytes a frame, indexed by pfn, plus a map
+/// count touched only for pages that processes map from the page cache.
 pub struct Frames {
     /// `[prev, next]` list links (buddy free list or LRU list).
     links: Vec<[u32; 2]>,
     /// Packed state, order, kind, flags and reverse map.
     info: Vec<u64>,
+    /// `_mapcount`: PTEs mapping a page-cache page (an anonymous page has
+    /// exactly one PTE, its reverse map, and keeps 0 here).
+    mapcount: Vec<u32>,
 }
 
 impl Frames {
@@ -208,7 +212,28 @@ impl Frames {
         Frames {
             links: vec![[0u32, 0u32]; ix(count)],
             info: vec![0u64; ix(count)],
+            mapcount: vec![0u32; ix(count)],
         }
+    }
+
+    /// `folio_mapcount`: PTEs mapping the page-cache page `pfn`.
+    pub fn mapcount(&self, pfn: Pfn) -> u32 {
+        self.mapcount[pfn.index()]
+    }
+
+    /// `folio_add_file_rmap_pte`: one more PTE maps `pfn`. True when it is
+    /// the first (the page becomes NR_FILE_MAPPED).
+    pub fn add_map(&mut self, pfn: Pfn) -> bool {
+        let count = &mut self.mapcount[pfn.index()];
+        *count += 1;
+        *count == 1
+    }
+
+    /// `folio_remove_rmap_pte`: one PTE less. True when it was the last.
+    pub fn remove_map(&mut self, pfn: Pfn) -> bool {
+        let count = &mut self.mapcount[pfn.index()];
+        *count = count.saturating_sub(1);
+        *count == 0
     }
 
     /// Number of frames.
@@ -1033,6 +1058,13 @@ impl PageAllocator {
             return Err(MmError::Invalid(format!(
                 "free of pfn {} order {} that is not an allocated block",
                 pfn, order.0
+            )));
+        }
+        if self.frames.mapcount(pfn) != 0 {
+            // `bad_page`: "nonzero mapcount"; the page stays allocated.
+            return Err(MmError::Invalid(format!(
+                "free of pfn {pfn} that {} PTEs still map (nonzero mapcount)",
+                self.frames.mapcount(pfn)
             )));
         }
         let zone_index = self.zone_of(pfn).expect("allocated page lies in a zone");

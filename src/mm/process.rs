@@ -403,6 +403,7 @@ impl Kernel {
                 anon_vma: None,
                 object: None,
                 avc: None,
+                file: None,
             },
         )?;
         self.anon_vma_prepare(slot, start)?;
@@ -449,6 +450,10 @@ impl Kernel {
         };
         mm.update_hiwater_vm();
         let vmas = mm.take_all_vmas();
+        let files: Vec<u32> = vmas
+            .iter()
+            .filter_map(|v| v.file.as_ref().map(|f| f.ino))
+            .collect();
         for vma in vmas {
             self.release_vma_objects(vma);
         }
@@ -474,6 +479,7 @@ impl Kernel {
                 self.free_object(obj);
             }
         }
+        self.iput_unmapped(&files);
     }
 
     /// Free a VMA's own objects at exit (its anon_vma goes with the mm).
@@ -663,7 +669,7 @@ impl Kernel {
             if p.oom_score_adj == super::oom_kill::OOM_SCORE_ADJ_MIN || p.pid == Pid(1) {
                 continue;
             }
-            let points = (p.mm.rss_anon + p.mm.swap_ents + p.mm.pgtables.nr_tables()) as i64
+            let points = (p.mm.rss() + p.mm.swap_ents + p.mm.pgtables.nr_tables()) as i64
                 + p.oom_score_adj * (totalpages / 1000) as i64;
             if best.is_none_or(|(b, seq, _)| points > b || (points == b && p.seq > seq)) {
                 best = Some((points, p.seq, p));
@@ -821,6 +827,16 @@ impl Kernel {
                         return Err(format!("{who}: PTE at {addr:#x} outside every VMA"));
                     };
                     let pte = Pte(e);
+                    let file_page = pte.is_page() && frames.kind(pte.pfn()) == PageKind::PageCache;
+                    if file_page {
+                        // Page-cache pages: checked by check_file_rmap.
+                        if vma.file.is_none() {
+                            return Err(format!(
+                                "{who}: page-cache page at {addr:#x} in an anonymous VMA"
+                            ));
+                        }
+                        continue;
+                    }
                     if (pte.is_page() || pte.is_swap()) && vma.anon_vma.is_none() {
                         return Err(format!(
                             "{who}: anon page at {addr:#x} in a VMA without anon_vma"
@@ -906,6 +922,7 @@ pub(crate) fn oom_candidate(p: &Process) -> OomCandidate {
         pid: p.pid,
         comm: p.comm.clone(),
         rss_pages: p.mm.rss_anon,
+        file_rss_pages: p.mm.rss_file,
         swap_pages: p.mm.swap_ents,
         pgtable_pages: p.mm.pgtables.nr_tables(),
         total_vm_pages: p.mm.total_vm,

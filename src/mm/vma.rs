@@ -31,6 +31,10 @@ impl Kernel {
             anon_vma: lower.anon_vma,
             object: pool.vmas.pop(),
             avc,
+            file: lower
+                .file
+                .as_ref()
+                .map(|f| f.advanced((at - lower.start) >> super::types::PAGE_SHIFT)),
         };
         let lower = Vma { end: at, ..lower };
         mm.insert_vma(lower);

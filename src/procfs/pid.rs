@@ -10,7 +10,8 @@ use crate::mm::Kernel;
 use crate::mm::cputime::task_cpu;
 use crate::mm::error::{MmError, MmResult};
 use crate::mm::kthread::KThread;
-use crate::mm::mmap::{MmStruct, VM_EXEC, VmFlags, Vma};
+use crate::mm::memory::{PSS_SHIFT, RangeStats};
+use crate::mm::mmap::{MmStruct, VM_EXEC, VM_MAYSHARE, VmFlags, Vma};
 use crate::mm::oom_kill;
 use crate::mm::process::Process;
 use crate::mm::types::{Arch, MmSlot, PAGE_SHIFT, Pid};
@@ -210,9 +211,11 @@ fn wide(kernel: &Kernel) -> bool {
 fn statm(p: &Process) -> String {
     let mm = &p.mm;
     format!(
-        "{} {} 0 0 0 {} 0\n",
+        "{} {} {} 0 0 {} 0\n",
         mm.total_vm,
-        mm.rss_anon,
+        mm.rss(),
+        // shared: file and shmem pages (`get_mm_counter(MM_FILEPAGES)` + shmem).
+        mm.rss_file,
         mm.data_vm + mm.stack_vm
     )
 }
@@ -239,7 +242,7 @@ fn stat(kernel: &Kernel, p: &Process) -> String {
         ticks(p.cputime.utime_ns),
         ticks(p.cputime.stime_ns),
         mm.total_vm << PAGE_SHIFT,
-        mm.rss_anon,
+        mm.rss(),
         mm.start_stack,
         task_cpu(Some(p.pid)),
         mm.start_brk,
@@ -324,9 +327,9 @@ fn status(kernel: &Kernel, p: &Process) -> String {
         ("VmLck", 0),
         ("VmPin", 0),
         ("VmHWM", kb(mm.peak_rss())),
-        ("VmRSS", kb(mm.rss_anon)),
+        ("VmRSS", kb(mm.rss())),
         ("RssAnon", kb(mm.rss_anon)),
-        ("RssFile", 0),
+        ("RssFile", kb(mm.rss_file)),
         ("RssShmem", 0),
         ("VmData", kb(mm.data_vm)),
         ("VmStk", kb(mm.stack_vm)),
@@ -426,8 +429,17 @@ fn push_dec(out: &mut Vec<u8>, value: u64, width: usize) {
     out.extend(digits[..n].iter().rev());
 }
 
-/// The name column of a VMA (`get_vma_name`).
-fn vma_name(mm: &MmStruct, vma: &Vma) -> Option<String> {
+/// The name column of a VMA (`get_vma_name`): a file mapping shows its
+/// path (`d_path`, with ` (deleted)` once the last name is gone).
+fn vma_name(kernel: &Kernel, mm: &MmStruct, vma: &Vma) -> Option<String> {
+    if let Some(f) = &vma.file {
+        let deleted = kernel.vfs.inode(f.ino).is_ok_and(|i| i.nlink == 0);
+        return Some(if deleted {
+            format!("{} (deleted)", f.path)
+        } else {
+            f.path.to_string()
+        });
+    }
     if mm.is_heap(vma) {
         Some("[heap]".into())
     } else if mm.is_stack(vma) {
@@ -437,13 +449,38 @@ fn vma_name(mm: &MmStruct, vma: &Vma) -> Option<String> {
     }
 }
 
+/// The file columns of a maps line: offset, device, inode.
+#[derive(Clone, Copy, Default)]
+struct MapsFile {
+    /// Byte offset into the file (`vm_pgoff << PAGE_SHIFT`).
+    offset: u64,
+    /// Device major and minor (`08:01` for `/dev/sda1`).
+    dev: (u64, u64),
+    /// Inode number.
+    ino: u64,
+}
+
+impl MapsFile {
+    /// The columns of `vma` (zeros for anonymous memory).
+    fn of(vma: &Vma) -> MapsFile {
+        vma.file.as_ref().map_or(MapsFile::default(), |f| MapsFile {
+            offset: f.pgoff << PAGE_SHIFT,
+            dev: ROOT_DEV,
+            ino: u64::from(f.ino),
+        })
+    }
+}
+
+/// `/dev/sda1`, the root file system's device.
+const ROOT_DEV: (u64, u64) = (8, 1);
+
 /// `show_vma_header_prefix` + the padded name (`show_map_vma`).
 fn push_header(
     out: &mut Vec<u8>,
     wide: bool,
-    start: u64,
-    end: u64,
+    (start, end): (u64, u64),
     flags: VmFlags,
+    file: MapsFile,
     name: Option<&str>,
 ) {
     let line_start = out.len();
@@ -454,7 +491,20 @@ fn push_header(
     out.push(if flags.is_read() { b'r' } else { b'-' });
     out.push(if flags.is_write() { b'w' } else { b'-' });
     out.push(if flags.is_exec() { b'x' } else { b'-' });
-    out.extend_from_slice(b"p 00000000 00:00 0 ");
+    out.push(if flags.0 & VM_MAYSHARE != 0 {
+        b's'
+    } else {
+        b'p'
+    });
+    out.push(b' ');
+    push_hex(out, file.offset, 8);
+    out.push(b' ');
+    push_hex(out, file.dev.0, 2);
+    out.push(b':');
+    push_hex(out, file.dev.1, 2);
+    out.push(b' ');
+    push_dec(out, file.ino, 0);
+    out.push(b' ');
     if let Some(name) = name {
         // seq_setwidth(25 + 6 * sizeof(void *) - 1), seq_pad(' ').
         let width = if wide { 72 } else { 48 };
@@ -482,29 +532,29 @@ fn push_kb(out: &mut Vec<u8>, key: &[u8], kb: u64) {
 #[derive(Default, Clone, Copy)]
 struct Smap {
     size_kb: u64,
-    rss: u64,
-    dirty: u64,
-    referenced: u64,
-    swap: u64,
+    r: RangeStats,
 }
 
 /// The smaps fields from Rss to Locked. `rollup` adds Pss_Anon/File/Shmem.
 fn push_smap_fields(out: &mut Vec<u8>, s: Smap, rollup: bool) {
     let kb = |pages: u64| pages << (PAGE_SHIFT - 10);
-    push_kb(out, b"Rss:", kb(s.rss));
-    push_kb(out, b"Pss:", kb(s.rss));
-    push_kb(out, b"Pss_Dirty:", kb(s.dirty));
+    // Pss is kept in bytes << PSS_SHIFT; smaps prints it in kB.
+    let pss_kb = |pss: u64| pss >> (PSS_SHIFT + 10);
+    let r = s.r;
+    push_kb(out, b"Rss:", kb(r.resident));
+    push_kb(out, b"Pss:", pss_kb(r.pss));
+    push_kb(out, b"Pss_Dirty:", pss_kb(r.pss_dirty));
     if rollup {
-        push_kb(out, b"Pss_Anon:", kb(s.rss));
-        push_kb(out, b"Pss_File:", 0);
+        push_kb(out, b"Pss_Anon:", pss_kb(r.pss_anon));
+        push_kb(out, b"Pss_File:", pss_kb(r.pss_file));
         push_kb(out, b"Pss_Shmem:", 0);
     }
-    push_kb(out, b"Shared_Clean:", 0);
-    push_kb(out, b"Shared_Dirty:", 0);
-    push_kb(out, b"Private_Clean:", kb(s.rss - s.dirty));
-    push_kb(out, b"Private_Dirty:", kb(s.dirty));
-    push_kb(out, b"Referenced:", kb(s.referenced));
-    push_kb(out, b"Anonymous:", kb(s.rss));
+    push_kb(out, b"Shared_Clean:", kb(r.shared_clean));
+    push_kb(out, b"Shared_Dirty:", kb(r.shared_dirty));
+    push_kb(out, b"Private_Clean:", kb(r.private_clean));
+    push_kb(out, b"Private_Dirty:", kb(r.private_dirty));
+    push_kb(out, b"Referenced:", kb(r.referenced));
+    push_kb(out, b"Anonymous:", kb(r.anon));
     out.extend_from_slice(
         b"KSM:                   0 kB\n\
 LazyFree:              0 kB\n\
@@ -514,8 +564,8 @@ FilePmdMapped:         0 kB\n\
 Shared_Hugetlb:        0 kB\n\
 Private_Hugetlb:       0 kB\n",
     );
-    push_kb(out, b"Swap:", kb(s.swap));
-    push_kb(out, b"SwapPss:", kb(s.swap));
+    push_kb(out, b"Swap:", kb(r.swap));
+    push_kb(out, b"SwapPss:", kb(r.swap));
     out.extend_from_slice(b"Locked:                0 kB\n");
 }
 
@@ -530,13 +580,9 @@ fn push_smap_block(out: &mut Vec<u8>, s: Smap, flags: VmFlags) {
 }
 
 fn smap_of(kernel: &Kernel, slot: MmSlot, vma: &Vma) -> Smap {
-    let r = kernel.range_stats(slot, vma.start_vpn(), vma.end_vpn());
     Smap {
         size_kb: (vma.end - vma.start) >> 10,
-        rss: r.resident,
-        dirty: r.dirty,
-        referenced: r.referenced,
-        swap: r.swap,
+        r: kernel.range_stats(slot, vma.start_vpn(), vma.end_vpn()),
     }
 }
 
@@ -601,8 +647,15 @@ fn maps_records(
         if out.len() >= min_len {
             return Some(from.max(vma.start));
         }
-        let name = vma_name(mm, vma);
-        push_header(out, wide, vma.start, vma.end, vma.flags, name.as_deref());
+        let name = vma_name(kernel, mm, vma);
+        push_header(
+            out,
+            wide,
+            (vma.start, vma.end),
+            vma.flags,
+            MapsFile::of(vma),
+            name.as_deref(),
+        );
         if detail {
             push_smap_block(out, smap_of(kernel, slot, vma), vma.flags);
         }
@@ -615,9 +668,9 @@ fn maps_records(
         push_header(
             out,
             wide,
-            VSYSCALL,
-            VSYSCALL + 4096,
+            (VSYSCALL, VSYSCALL + 4096),
             flags,
+            MapsFile::default(),
             Some("[vsyscall]"),
         );
         if detail {
@@ -636,11 +689,7 @@ fn smaps_rollup(kernel: &Kernel, slot: MmSlot, p: &Process) -> String {
     let mm = &p.mm;
     let mut total = Smap::default();
     for vma in mm.vmas() {
-        let s = smap_of(kernel, slot, vma);
-        total.rss += s.rss;
-        total.dirty += s.dirty;
-        total.referenced += s.referenced;
-        total.swap += s.swap;
+        total.r.add(&smap_of(kernel, slot, vma).r);
     }
     let first = mm.vmas().next().map_or(0, |v| v.start);
     let last = mm.vmas().next_back().map_or(0, |v| v.end);
@@ -648,9 +697,9 @@ fn smaps_rollup(kernel: &Kernel, slot: MmSlot, p: &Process) -> String {
     push_header(
         &mut out,
         wide(kernel),
-        first,
-        last,
+        (first, last),
         VmFlags(0),
+        MapsFile::default(),
         Some("[rollup]"),
     );
     push_smap_fields(&mut out, total, true);
@@ -920,9 +969,9 @@ mod tests {
         push_header(
             &mut out,
             true,
-            0x7ffd_04fe_2000,
-            0x7ffd_0500_3000,
+            (0x7ffd_04fe_2000, 0x7ffd_0500_3000),
             flags,
+            MapsFile::default(),
             Some("[stack]"),
         );
         let line = String::from_utf8(out).unwrap();
@@ -935,9 +984,9 @@ mod tests {
         push_header(
             &mut out,
             false,
-            0xbffdf000,
-            0xc0000000,
+            (0xbffdf000, 0xc0000000),
             flags,
+            MapsFile::default(),
             Some("[stack]"),
         );
         assert_eq!(String::from_utf8(out).unwrap().find('['), Some(49));
@@ -945,9 +994,9 @@ mod tests {
         push_header(
             &mut out,
             true,
-            0x7fe5_8237_1000,
-            0x7fe5_8239_3000,
+            (0x7fe5_8237_1000, 0x7fe5_8239_3000),
             flags,
+            MapsFile::default(),
             None,
         );
         assert_eq!(

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 
 use mmfs::ctl::Machine;
-use mmfs::ctl::process::parse_prot;
+use mmfs::ctl::process::{MmapFile, parse_prot};
 use mmfs::ctl::{self, AddrSpec, Advice, BrkArg, Command, MAX_COUNT, ProcessCommand, Prot, Scope};
 use mmfs::mm::MachineConfig;
 use mmfs::mm::sysctl::writable_sysctls;
@@ -713,6 +713,13 @@ impl Generator {
                 } else {
                     Prot::RW
                 },
+                // A file mapping now and then: faults through the page
+                // cache, COW copies, shared dirtying, reverse-map reclaim.
+                file: self.rng.chance(1, 4).then(|| MmapFile {
+                    path: self.file_path(),
+                    offset: self.rng.small(8) * 4096,
+                    shared: self.rng.chance(1, 2),
+                }),
             },
             1 => ProcessCommand::Munmap {
                 addr: self.addr(k, pid),
