@@ -718,6 +718,70 @@ mod tests {
     const SELF_IO: &str = include_str!("../../tests/reference/linux-samples/self-io");
     const SELF_LIMITS: &str = include_str!("../../tests/reference/linux-samples/self-limits");
 
+    const CAP_SMAPS: &str = include_str!(
+        "../../tests/reference/linux-samples/fork-and-files/parent-before-fork-smaps"
+    );
+
+    /// The lines of the smaps block whose header contains `key`, from
+    /// Size to Locked.
+    fn block<'a>(smaps: &'a str, key: &str) -> Vec<&'a str> {
+        smaps
+            .split_inclusive('\n')
+            .skip_while(|l| !l.contains(key))
+            .skip(1)
+            .take_while(|l| !l.starts_with("THPeligible"))
+            .collect()
+    }
+
+    /// The capture's three data.db mappings (real 6.18, cap.c beside it)
+    /// rebuilt with the same accesses: every smaps line from Size to
+    /// Locked is the kernel's, and the maps columns are offset, 08:01,
+    /// the inode, the path.
+    #[test]
+    fn file_mapping_smaps_blocks_are_the_captures() {
+        use crate::mm::namei::{FileKind, ROOT_INO};
+        let (mut k, pid) = setup();
+        k.swap.swapdir = std::env::temp_dir();
+        let ino = k.vfs_create(ROOT_INO, "data.db", FileKind::Regular).unwrap();
+        k.filemap_write(ino, 0, &vec![b'x'; 4 << 20]).unwrap();
+        sys(&mut k, "sync").unwrap();
+        for line in [
+            "mmap 1M file=/data.db shared name=sh",
+            "mmap 1M file=/data.db offset=1M name=pr",
+            "mmap 1M file=/data.db offset=2M prot=r name=ro",
+            "touch sh 1M write",
+            "touch pr 1M read",
+            "touch ro 1M read",
+            "touch pr 512K write",
+        ] {
+            run(&mut k, pid, line).unwrap();
+        }
+        let smaps = render(&k, pid, PidFile::Smaps);
+        for (ours, theirs) in [
+            ("rw-s 00000000 08:01", "rw-s 00000000 fe:00 10068083"),
+            ("rw-p 00100000 08:01", "rw-p 00100000 fe:00 10068083"),
+            ("r--p 00200000 08:01", "r--p 00200000 fe:00 10068083"),
+        ] {
+            let theirs_block: Vec<&str> = block(CAP_SMAPS, theirs)
+                .into_iter()
+                .filter(|l| !l.starts_with("ProtectionKey"))
+                .collect();
+            assert_eq!(theirs_block.len(), 22, "{theirs}");
+            assert_eq!(block(&smaps, ours), theirs_block, "{ours}");
+        }
+        let maps = render(&k, pid, PidFile::Maps);
+        assert!(
+            maps.contains(&format!(
+                "rw-s 00000000 08:01 {ino}                          /data.db\n"
+            )),
+            "{maps}"
+        );
+        let rollup = render(&k, pid, PidFile::SmapsRollup);
+        assert!(rollup.contains("Pss_File:           2560 kB\n"), "{rollup}");
+        let status = render(&k, pid, PidFile::Status);
+        assert!(status.contains("RssFile:\t    2560 kB\n"), "{status}");
+    }
+
     #[test]
     fn io_limits_and_the_constant_files() {
         let (mut k, pid) = setup();
