@@ -394,3 +394,86 @@ fn disk_option_is_checked() {
         assert!(!common::mounted(&dir));
     }
 }
+
+/// A file of `fs/` mapped by a simulated process, as the tools see it:
+/// maps names it (`08:01 INODE /path`), pmap -x and ps (under exec) count
+/// its pages, meminfo Mapped and the process's RssFile agree, writes
+/// through a shared mapping reach the file after sync, and `free`'s
+/// buff/cache holds the mapped pages.
+#[test]
+fn a_mapped_file_as_the_tools_see_it() {
+    let m = Mount::new();
+    let out = ok(
+        &m,
+        "set -e
+         mkdir \"$M/fs/srv\"
+         head -c 4M /dev/zero | tr '\\0' x > \"$M/fs/srv/data.db\"
+         echo sync > \"$M/ctl\"
+         echo 'spawn db' > \"$M/ctl\"
+         cat \"$M/sys/kernel/ns_last_pid\"",
+    );
+    let pid = out.trim().to_string();
+    ok(
+        &m,
+        &format!(
+            "set -e
+             echo 'mmap 1M file=/srv/data.db shared name=sh' > \"$M/{pid}/ctl\"
+             echo 'mmap 1M file=/srv/data.db offset=1M name=pr' > \"$M/{pid}/ctl\"
+             echo 'touch sh 1M write' > \"$M/{pid}/ctl\"
+             echo 'touch pr 1M read' > \"$M/{pid}/ctl\""
+        ),
+    );
+    let maps = m.read(&format!("{pid}/maps"));
+    let rows: Vec<Vec<&str>> = maps
+        .lines()
+        .filter(|l| l.ends_with("/srv/data.db"))
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows.len(), 2, "{maps}");
+    // Both name the same inode of /dev/sda1 (8:1).
+    assert_eq!((rows[0][1], rows[0][2], rows[0][3]), ("rw-p", "00100000", "08:01"));
+    assert_eq!((rows[1][1], rows[1][2], rows[1][3]), ("rw-s", "00000000", "08:01"));
+    assert_eq!(rows[0][4], rows[1][4]);
+    let status = m.read(&format!("{pid}/status"));
+    let rss_file = status
+        .lines()
+        .find_map(|l| l.strip_prefix("RssFile:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .unwrap();
+    assert_eq!(rss_file, 2048);
+    assert_eq!(meminfo_kb(&m, "Mapped"), 2048);
+    // pmap -x: the two mappings, 1024 kB resident each; the shared one
+    // dirty (written), the private one clean (read).
+    let pmap = exec(&m, &["pmap", "-x", &pid]);
+    let text = stdout(&pmap);
+    assert!(pmap.status.success(), "{text}{}", stderr(&pmap));
+    let db_rows: Vec<Vec<&str>> = text
+        .lines()
+        .filter(|l| l.ends_with("data.db"))
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(db_rows.len(), 2, "{text}");
+    // Address Kbytes RSS Dirty Mode Mapping
+    assert_eq!(&db_rows[0][1..5], ["1024", "1024", "0", "rw---"], "{text}");
+    assert_eq!(&db_rows[1][1..5], ["1024", "1024", "1024", "rw-s-"], "{text}");
+    // Bytes written through the shared mapping (PID/mem) reach the file.
+    let start = rows[1][0].split('-').next().unwrap();
+    let at = u64::from_str_radix(start, 16).unwrap() + 4090;
+    let out = ok(
+        &m,
+        &format!(
+            "set -e
+             printf 'MAPPED' | dd of=\"$M/{pid}/mem\" bs=1 seek={at} conv=notrunc status=none
+             echo sync > \"$M/ctl\"
+             dd if=\"$M/fs/srv/data.db\" bs=1 skip=4088 count=10 status=none"
+        ),
+    );
+    assert_eq!(out, "xxMAPPEDxx");
+    assert_eq!(meminfo_kb(&m, "Dirty"), 0);
+    // The process goes: the pages stay cached, no longer mapped.
+    let cached = meminfo_kb(&m, "Cached");
+    m.ctl(&format!("kill {pid}"));
+    assert_eq!(meminfo_kb(&m, "Mapped"), 0);
+    assert_eq!(meminfo_kb(&m, "Cached"), cached);
+    no_panic(&m);
+}
