@@ -40,12 +40,31 @@ check "the first read came from the disk" [ $((in1 - in0)) -ge $((600 << 10)) ]
 check "the second read came from the cache" [ $((in2 - in1)) -eq 0 ]
 check "the second access activated the pages" [ "$(meminfo 'Active(file)')" -ge $((600 << 10)) ]
 
+say "a database maps 64M of the file: faults fill and map the cache"
+echo 1 > "$MNT/sys/vm/drop_caches"
+faults() { awk '{ printf "minflt %s majflt %s", $10, $12 }' "$MNT/$1/stat"; }
+db=$(spawn db)
+pctl "$db" "mmap 64M file=/data.bin prot=r name=db"
+pctl "$db" "touch db 64M read"
+grep data.bin "$MNT/$db/maps"
+printf '  db: %s  RssFile %s kB\n' "$(faults "$db")" "$(status "$db" RssFile)"
+check "read faults missed the cache" [ "$(awk '{ print $12 }' "$MNT/$db/stat")" -gt 0 ]
+copy=$(spawn db2)
+pctl "$copy" "mmap 64M file=/data.bin prot=r name=db"
+pctl "$copy" "touch db 64M read"
+printf '  db2: %s  RssFile %s kB  (the pages were cached)\n' "$(faults "$copy")" "$(status "$copy" RssFile)"
+grep -E '^(Mapped|Cached)' "$MNT/meminfo"
+check "the second process only had minor faults" [ "$(awk '{ print $12 }' "$MNT/$copy/stat")" -eq 0 ]
+check "Mapped counts each page once" [ "$(meminfo Mapped)" -eq $((64 << 10)) ]
+ctl "kill $copy"
+pctl "$pid" "read /data.bin 0 600M"
+
 say "a program needs 700M: reclaim takes the cache, no swap, no OOM"
 app=$(spawn app)
 pctl "$app" "mmap 700M name=big"
 pctl "$app" "touch big 700M"
 mem "after the program"
-printf '  pgsteal_file %s  pswpout %s  oom_kill %s\n' "$(vmstat pgsteal_file)" "$(vmstat pswpout)" "$(vmstat oom_kill)"
+printf '  pgsteal_file %s  pswpout %s  oom_kill %s  db RssFile %s kB\n' "$(vmstat pgsteal_file)" "$(vmstat pswpout)" "$(vmstat oom_kill)" "$(status "$db" RssFile)"
 check "file pages were reclaimed" [ "$(vmstat pgsteal_file)" -gt 0 ]
 check "no OOM kill" [ "$(vmstat oom_kill)" -eq 0 ]
 pass
