@@ -15,7 +15,7 @@
 //! is timed on the wall clock, since the work is done by the daemon.
 
 mod common;
-#[allow(dead_code, unused_imports)]
+#[allow(unused_imports)]
 #[path = "../tests/common/mod.rs"]
 mod mount;
 
