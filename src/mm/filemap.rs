@@ -17,6 +17,7 @@ use super::error::{MmError, MmResult};
 use super::namei::FileKind;
 use super::page_alloc::{FLAG_DIRTY, PageKind};
 use super::types::{MmSlot, Order, PAGE_SIZE, Pfn, Vpn};
+use super::xarray::Shadow;
 
 /// VM_READAHEAD_PAGES: 128K of readahead on a miss.
 pub const READAHEAD_PAGES: u64 = 32;
@@ -108,8 +109,16 @@ impl Kernel {
     }
 
     /// `filemap_add_folio`: a new page of `ino` at `index`, on the
-    /// inactive file list (GFP_HIGHUSER_MOVABLE, so reclaim may run).
+    /// inactive file list (GFP_HIGHUSER_MOVABLE, so reclaim may run); a
+    /// shadow entry in its slot is a refault.
     fn page_cache_alloc(&mut self, ino: u32, index: u64) -> MmResult<Pfn> {
+        self.add_to_page_cache(ino, index, false)
+    }
+
+    /// `filemap_add_folio` with `__GFP_WRITE` when `write`: a page about
+    /// to be overwritten is no refault (the kernel does not let data that
+    /// will be replaced push the workingset out).
+    fn add_to_page_cache(&mut self, ino: u32, index: u64, write: bool) -> MmResult<Pfn> {
         let zone = self.procs.user_zone;
         let pfn = self
             .alloc_pages(Order(0), zone, PageKind::PageCache)
@@ -119,35 +128,43 @@ impl Kernel {
             self.free_kernel_page(pfn);
             return Err(MmError::NotFound(format!("inode {ino} went away")));
         };
-        inode.pages.insert(index, pfn);
-        let shadow = inode.shadows.remove(&index);
-        self.page_alloc
-            .frames
-            .set_rmap(pfn, MmSlot(ino), Vpn(index));
+        let shadow = inode.pages.insert(index, pfn);
+        let frames = &mut self.page_alloc.frames;
+        frames.set_rmap(pfn, MmSlot(ino), Vpn(index));
+        frames.set_workingset(pfn, false);
         self.vfs.stats.nr_pages += 1;
         self.lru_add_file(pfn);
-        if let Some(eviction) = shadow {
-            self.workingset_refault(pfn, eviction);
+        if let Some(shadow) = shadow.filter(|_| !write) {
+            self.workingset_refault(pfn, shadow);
         }
         Ok(pfn)
     }
 
-    /// `workingset_refault`: a page evicted `distance` evictions ago comes
+    /// `workingset_refault`: a page evicted `distance` ages ago (the
+    /// node's nonresident age counts evictions and activations) comes
     /// back. If the distance fits in what is active (the workingset the
     /// page competed with), the page would have stayed with a bigger
-    /// inactive list: it is activated at once.
-    fn workingset_refault(&mut self, pfn: Pfn, eviction: u64) {
+    /// inactive list: it is activated at once, which ages the node too.
+    /// If it had been active before its eviction (PG_workingset in the
+    /// shadow), it is a *restore*: the page gets PG_workingset again.
+    fn workingset_refault(&mut self, pfn: Pfn, shadow: Shadow) {
         self.events.workingset_refault_file += 1;
-        let distance = self.vfs.stats.nonresident_age - eviction;
+        let distance = self.vfs.stats.nonresident_age - shadow.eviction;
         let mut workingset = self.lru.active_file();
         if self.swap.has_free_slot() {
             workingset += self.lru.active_anon() + self.lru.inactive_anon();
         }
-        if distance <= workingset {
-            self.events.workingset_activate_file += 1;
-            // folio_mark_accessed twice: referenced, then active.
-            self.mark_page_accessed(pfn);
-            self.mark_page_accessed(pfn);
+        if distance > workingset {
+            return;
+        }
+        // folio_set_active before folio_add_lru: onto the active list,
+        // no PGACTIVATE.
+        self.lru_activate_new_file(pfn);
+        self.vfs.stats.nonresident_age += 1;
+        self.events.workingset_activate_file += 1;
+        if shadow.workingset {
+            self.page_alloc.frames.set_workingset(pfn, true);
+            self.events.workingset_restore_file += 1;
         }
     }
 
@@ -175,7 +192,7 @@ impl Kernel {
     /// here (`filemap_get_pages`): a miss starts synchronous readahead, a
     /// hit on the PG_readahead marker the next (asynchronous) window.
     fn filemap_get_page(&mut self, ino: u32, index: u64, req: u64) -> MmResult<Pfn> {
-        if let Some(&pfn) = self.vfs.inode(ino)?.pages.get(&index) {
+        if let Some(pfn) = self.vfs.inode(ino)?.pages.get(index) {
             if self.vfs.inode(ino)?.ra.marker == Some(index) {
                 self.vfs.inode_mut(ino)?.ra.marker = None;
                 self.ondemand_readahead(ino, index, req, true)?;
@@ -184,8 +201,8 @@ impl Kernel {
             return Ok(pfn);
         }
         self.ondemand_readahead(ino, index, req, false)?;
-        match self.vfs.inode(ino)?.pages.get(&index) {
-            Some(&pfn) => {
+        match self.vfs.inode(ino)?.pages.get(index) {
+            Some(pfn) => {
                 // filemap_read marks every folio it copies, read or hit.
                 self.mark_page_accessed(pfn);
                 Ok(pfn)
@@ -256,7 +273,7 @@ impl Kernel {
         let size_pages = self.vfs.inode(ino)?.size.div_ceil(PAGE_SIZE);
         let mut newly = Vec::new();
         for index in start..(start + size).min(size_pages) {
-            if self.vfs.inode(ino)?.pages.contains_key(&index) {
+            if self.vfs.inode(ino)?.pages.contains(index) {
                 continue;
             }
             let pfn = self.page_cache_alloc(ino, index)?;
@@ -275,7 +292,7 @@ impl Kernel {
     /// faults have missed more than MMAP_LOTSAMISS times.
     pub(crate) fn filemap_fault(&mut self, ino: u32, index: u64) -> MmResult<(Pfn, bool)> {
         let inode = self.vfs.inode_mut(ino)?;
-        if let Some(&pfn) = inode.pages.get(&index) {
+        if let Some(pfn) = inode.pages.get(index) {
             inode.ra.mmap_miss = inode.ra.mmap_miss.saturating_sub(1);
             if inode.ra.marker == Some(index) {
                 inode.ra.marker = None;
@@ -302,8 +319,8 @@ impl Kernel {
                 self.vfs.inode_mut(ino)?.ra.marker = Some(marker);
             }
         }
-        let pfn = match self.vfs.inode(ino)?.pages.get(&index) {
-            Some(&pfn) => pfn,
+        let pfn = match self.vfs.inode(ino)?.pages.get(index) {
+            Some(pfn) => pfn,
             None => {
                 let pfn = self.page_cache_alloc(ino, index)?;
                 self.read_block(ino, index, pfn)?;
@@ -321,7 +338,7 @@ impl Kernel {
         if inode.ra.marker == Some(index) {
             return None;
         }
-        inode.pages.get(&index).copied()
+        inode.pages.get(index)
     }
 
     /// `filemap_read`: `len` bytes at `off` (short at end of file).
@@ -439,12 +456,12 @@ impl Kernel {
             let to = end.min(page_start + PAGE_SIZE) - page_start;
             // A partial page keeps what it had: read it first.
             let whole = from == 0 && (to == PAGE_SIZE || page_start + to >= size);
-            let pfn = match self.vfs.inode(ino)?.pages.get(&index) {
-                Some(&pfn) => {
+            let pfn = match self.vfs.inode(ino)?.pages.get(index) {
+                Some(pfn) => {
                     self.mark_page_accessed(pfn);
                     pfn
                 }
-                None if whole => self.page_cache_alloc(ino, index)?,
+                None if whole => self.add_to_page_cache(ino, index, true)?,
                 None => self.filemap_get_page(ino, index, 1)?,
             };
             let src = &data[(page_start + from - off) as usize..(page_start + to - off) as usize];
@@ -533,7 +550,7 @@ impl Kernel {
         Ok(inode
             .dirty
             .iter()
-            .filter_map(|i| inode.pages.get(i).map(|&p| (*i, p)))
+            .filter_map(|&i| inode.pages.get(i).map(|p| (i, p)))
             .collect())
     }
 
@@ -612,7 +629,7 @@ impl Kernel {
                 let Some(&index) = inode.dirty.first() else {
                     break;
                 };
-                let pfn = inode.pages[&index];
+                let pfn = inode.pages.get(index).expect("dirty pages are cached");
                 self.writepage(ino, index, pfn)?;
             }
         }
@@ -681,7 +698,7 @@ impl Kernel {
             let index = size / PAGE_SIZE;
             let cut = (size % PAGE_SIZE) as usize;
             if cut > 0
-                && let Some(&pfn) = self.vfs.inode(ino)?.pages.get(&index)
+                && let Some(pfn) = self.vfs.inode(ino)?.pages.get(index)
                 && self.page_contents.get(pfn).is_some()
             {
                 self.page_contents.get_or_zero(pfn)[cut..].fill(0);
@@ -704,8 +721,7 @@ impl Kernel {
         let Ok(inode) = self.vfs.inode_mut(ino) else {
             return;
         };
-        inode.shadows.split_off(&first);
-        let pages: Vec<Pfn> = inode.pages.split_off(&first).into_values().collect();
+        let pages = inode.pages.truncate(first);
         let blocks: Vec<u64> = inode.blocks.split_off(&first).into_values().collect();
         for pfn in pages {
             self.delete_from_page_cache(ino, pfn);
@@ -753,12 +769,15 @@ impl Kernel {
             }
             self.vfs.stats.nr_vmscan_write += 1;
         }
-        // workingset_eviction: a shadow remembers when the page left.
-        let age = self.vfs.stats.nonresident_age;
+        // workingset_eviction: a shadow remembers when the page left and
+        // whether it was part of the workingset.
+        let shadow = Shadow {
+            eviction: self.vfs.stats.nonresident_age,
+            workingset: self.page_alloc.frames.is_workingset(pfn),
+        };
         self.vfs.stats.nonresident_age += 1;
         if let Ok(inode) = self.vfs.inode_mut(ino) {
-            inode.pages.remove(&index);
-            inode.shadows.insert(index, age);
+            inode.pages.evict(index, shadow);
         }
         self.delete_from_page_cache(ino, pfn);
         true
@@ -771,7 +790,7 @@ impl Kernel {
         let clean: Vec<(u32, u64, Pfn)> = self
             .vfs
             .iter()
-            .flat_map(|i| i.pages.iter().map(move |(&idx, &pfn)| (i.ino, idx, pfn)))
+            .flat_map(|i| i.pages.iter().map(move |(idx, pfn)| (i.ino, idx, pfn)))
             // invalidate_mapping_pages skips dirty and mapped pages.
             .filter(|&(_, _, pfn)| {
                 !self.page_alloc.frames.has_flag(pfn, FLAG_DIRTY)
@@ -781,7 +800,7 @@ impl Kernel {
         let n = clean.len() as u64;
         for (ino, index, pfn) in clean {
             if let Ok(inode) = self.vfs.inode_mut(ino) {
-                inode.pages.remove(&index);
+                inode.pages.remove(index);
             }
             self.delete_from_page_cache(ino, pfn);
         }
@@ -795,7 +814,7 @@ impl Kernel {
         let (mut pages, mut dirty) = (0, 0);
         for inode in self.vfs.iter() {
             let mut own_dirty = 0;
-            for (&index, &pfn) in &inode.pages {
+            for (index, pfn) in inode.pages.iter() {
                 let frames = &self.page_alloc.frames;
                 if frames.kind(pfn) != PageKind::PageCache {
                     return Err(format!(
@@ -821,7 +840,7 @@ impl Kernel {
                     inode.dirty.len()
                 ));
             }
-            pages += inode.pages.len() as u64;
+            pages += inode.pages.len();
             dirty += own_dirty;
         }
         if pages != self.vfs.stats.nr_pages || dirty != self.vfs.stats.nr_dirty {
@@ -867,7 +886,7 @@ mod tests {
     }
 
     fn cached(k: &Kernel, ino: u32) -> u64 {
-        k.vfs.inode(ino).unwrap().pages.len() as u64
+        k.vfs.inode(ino).unwrap().pages.len()
     }
 
     /// A file of `pages` pages of bytes 0..251, written back and dropped
@@ -960,7 +979,7 @@ mod tests {
         let evicted = 2048 - cached(&k, hot);
         // (The reclaimable slab caches give some of the 2M.)
         assert!(evicted >= 256, "{evicted}");
-        assert_eq!(k.vfs.inode(hot).unwrap().shadows.len() as u64, evicted);
+        assert_eq!(k.vfs.inode(hot).unwrap().pages.nr_shadows(), evicted);
         // Read again: every evicted page refaults, and with most of the
         // file still active, the distance is short: they come back active.
         k.filemap_read(hot, 0, 2048 * PAGE_SIZE).unwrap();
@@ -968,7 +987,115 @@ mod tests {
         assert_eq!(k.events.workingset_activate_file, evicted);
         // Deactivated pages that were not evicted are only referenced now.
         assert!(k.node_stats().nr_active_file >= 2048 - 64);
-        assert!(k.vfs.inode(hot).unwrap().shadows.is_empty());
+        assert_eq!(k.vfs.inode(hot).unwrap().pages.nr_shadows(), 0);
+        k.check_invariants().unwrap();
+    }
+
+    /// Evict pages `range` of `ino` as reclaim would (shadow entries).
+    fn evict(k: &mut Machine, ino: u32, range: std::ops::Range<u64>) {
+        for index in range {
+            let pfn = k.vfs.inode(ino).unwrap().pages.get(index).unwrap();
+            assert!(k.reclaim_file_page(pfn));
+        }
+    }
+
+    /// A vmstat counter as the file shows it.
+    fn vmstat(k: &Kernel, key: &str) -> u64 {
+        crate::procfs::vmstat::vmstat(k)
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{key} ")))
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
+    /// workingset.c by hand. `ws` (128 pages = index nodes 0 and 1) is
+    /// made active, then deactivated by reclaim (PG_workingset); `once`
+    /// (64 pages, node 0) is read once (inactive, not workingset); `big`
+    /// (256 pages) stays active. Ages count evictions and activations.
+    /// ```text
+    ///   ws:   [0 ...... 31 | 32 ..... 63]  [64 ............ 127]
+    ///          shadow(ws)    pages          shadow(ws)  <- shadow-only node
+    ///   once: [0 ............ 63]
+    ///          shadow(!ws)                              <- shadow-only node
+    /// ```
+    #[test]
+    fn refaults_restore_the_workingset_and_shadow_only_nodes_are_counted() {
+        let mut k = boot(256 << 20);
+        let ws = cold_file(&mut k, "ws", 128);
+        let once = cold_file(&mut k, "once", 64);
+        let big = cold_file(&mut k, "big", 256);
+        let age0 = k.vfs.stats.nonresident_age;
+        for _ in 0..2 {
+            k.filemap_read(ws, 0, 128 * PAGE_SIZE).unwrap();
+        }
+        // 128 activations age the clock.
+        assert_eq!(k.vfs.stats.nonresident_age, age0 + 128);
+        let zone = k
+            .page_alloc
+            .zone_of(k.vfs.inode(ws).unwrap().pages.get(0).unwrap())
+            .unwrap();
+        k.shrink_active(zone, 128, true);
+        assert_eq!(k.node_stats().nr_active_file, 0);
+        k.filemap_read(once, 0, 64 * PAGE_SIZE).unwrap();
+        for _ in 0..2 {
+            k.filemap_read(big, 0, 256 * PAGE_SIZE).unwrap();
+        }
+        let base = age0 + 128 + 256;
+        assert_eq!(k.vfs.stats.nonresident_age, base);
+        evict(&mut k, ws, 64..128);
+        evict(&mut k, ws, 0..32);
+        evict(&mut k, once, 0..64);
+        assert_eq!(k.vfs.stats.nonresident_age, base + 160);
+        let shadow = k.vfs.inode(ws).unwrap().pages.shadow(64).unwrap();
+        assert_eq!((shadow.eviction, shadow.workingset), (base, true));
+        let shadow = k.vfs.inode(once).unwrap().pages.shadow(63).unwrap();
+        assert_eq!((shadow.eviction, shadow.workingset), (base + 159, false));
+        // ws's node 1 and once's node 0 hold shadows only.
+        assert_eq!(vmstat(&k, "workingset_nodes"), 2);
+
+        // ws 64..127 refault: distance 160 (each activation moves both the
+        // clock and the active list by one) against 256 active pages:
+        // activated, and restored, since they were workingset.
+        k.filemap_read(ws, 64 * PAGE_SIZE, 64 * PAGE_SIZE).unwrap();
+        assert_eq!(vmstat(&k, "workingset_refault_file"), 64);
+        assert_eq!(vmstat(&k, "workingset_activate_file"), 64);
+        assert_eq!(vmstat(&k, "workingset_restore_file"), 64);
+        assert_eq!(vmstat(&k, "workingset_nodes"), 1);
+        assert_eq!(k.node_stats().nr_active_file, 256 + 64);
+        let pfn = k.vfs.inode(ws).unwrap().pages.get(64).unwrap();
+        assert!(k.page_alloc.frames.is_workingset(pfn));
+
+        // once 0..63: distance 224 - 96 = 128 <= 320 active: activated,
+        // but never active before: no restore.
+        k.filemap_read(once, 0, 64 * PAGE_SIZE).unwrap();
+        assert_eq!(vmstat(&k, "workingset_refault_file"), 128);
+        assert_eq!(vmstat(&k, "workingset_activate_file"), 128);
+        assert_eq!(vmstat(&k, "workingset_restore_file"), 64);
+        assert_eq!(vmstat(&k, "workingset_nodes"), 0);
+        assert_eq!(k.vfs.stats.nonresident_age, base + 160 + 128);
+
+        // Overwriting evicted pages is no refault (__GFP_WRITE).
+        k.filemap_write(ws, 0, &[1; 32 * PAGE_SIZE as usize])
+            .unwrap();
+        assert_eq!(vmstat(&k, "workingset_refault_file"), 128);
+        assert_eq!(k.vfs.inode(ws).unwrap().pages.nr_shadows(), 0);
+
+        // A refault from further back than the workingset is not
+        // activated: evict once's 64 pages again, age the clock by 400
+        // activations of a fourth file, then shrink the active list so
+        // that nothing is active.
+        evict(&mut k, once, 0..64);
+        let far = cold_file(&mut k, "far", 400);
+        for _ in 0..2 {
+            k.filemap_read(far, 0, 400 * PAGE_SIZE).unwrap();
+        }
+        let active = k.node_stats().nr_active_file;
+        k.shrink_active(zone, active, true);
+        assert_eq!(k.node_stats().nr_active_file, 0);
+        k.filemap_read(once, 0, 64 * PAGE_SIZE).unwrap();
+        assert_eq!(vmstat(&k, "workingset_refault_file"), 192);
+        assert_eq!(vmstat(&k, "workingset_activate_file"), 128);
         k.check_invariants().unwrap();
     }
 

@@ -30,6 +30,7 @@ pub mod util;
 pub mod vma;
 pub mod vmscan;
 pub mod vmstat;
+pub mod xarray;
 
 use error::{MmError, MmResult};
 use page_alloc::{PageAllocator, ZoneType};

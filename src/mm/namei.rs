@@ -15,7 +15,8 @@ use super::error::{MmError, MmResult};
 use super::slab_common;
 use super::slub::SlabObject;
 use super::swap_store::DiskStore;
-use super::types::{MmSlot, PAGE_SIZE, Pfn};
+use super::types::{MmSlot, PAGE_SIZE};
+use super::xarray::PageIndex;
 
 /// The root directory's inode number (ext4's EXT4_ROOT_INO).
 pub const ROOT_INO: u32 = 2;
@@ -50,17 +51,15 @@ pub struct Inode {
     pub mtime_ns: u64,
     /// Directory entries (directories only), by name.
     pub children: BTreeMap<String, u32>,
-    /// The page cache: page index → frame (Linux's `i_pages`).
-    pub pages: BTreeMap<u64, Pfn>,
+    /// The page cache: page index → frame, or the shadow entry of an
+    /// evicted page (Linux's `i_pages`).
+    pub pages: PageIndex,
     /// Disk blocks: page index → block of `/dev/sda1`.
     pub blocks: BTreeMap<u64, u64>,
     /// Indices of the dirty pages in the cache (Linux's dirty xarray mark).
     pub dirty: BTreeSet<u64>,
     /// When the first of the dirty pages was dirtied (`i_dirtied_when`).
     pub dirtied_when_ns: u64,
-    /// Shadow entries: page index → the node's nonresident age when reclaim
-    /// evicted the page (mm/workingset.c), for refault detection.
-    pub shadows: BTreeMap<u64, u64>,
     /// Readahead state (Linux keeps it per open file; here per inode).
     pub ra: super::filemap::RaState,
     /// The address spaces that may map it (Linux's `i_mmap` tree of VMAs,
@@ -85,11 +84,10 @@ impl Inode {
             nlink: if dir { 2 } else { 1 },
             mtime_ns: now,
             children: BTreeMap::new(),
-            pages: BTreeMap::new(),
+            pages: PageIndex::new(),
             blocks: BTreeMap::new(),
             dirty: BTreeSet::new(),
             dirtied_when_ns: 0,
-            shadows: BTreeMap::new(),
             ra: super::filemap::RaState::default(),
             i_mmap: BTreeSet::new(),
             object: Some(object),
@@ -178,6 +176,14 @@ impl Vfs {
     /// Every inode, by number.
     pub fn iter(&self) -> impl Iterator<Item = &Inode> {
         self.inodes.iter().filter_map(|i| i.as_deref())
+    }
+
+    /// Page-cache index nodes holding only shadow entries, over every
+    /// file (vmstat's `workingset_nodes`; the shadow-node shrinker,
+    /// `workingset_nodereclaim`, is not modelled: they go with their
+    /// file, a refault or a truncate).
+    pub fn workingset_nodes(&self) -> u64 {
+        self.iter().map(|i| i.pages.shadow_nodes()).sum()
     }
 
     /// Inodes in use.

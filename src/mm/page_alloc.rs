@@ -203,6 +203,10 @@ pub struct Frames {
     /// `_mapcount`: PTEs mapping a page-cache page (an anonymous page has
     /// exactly one PTE, its reverse map, and keeps 0 here).
     mapcount: Vec<u32>,
+    /// PG_workingset, one bit a frame: the packed word has no bit left,
+    /// and only page-cache frames use it (set when reclaim deactivates
+    /// them or a refault restores them, read when they are evicted).
+    workingset: Vec<u64>,
 }
 
 impl Frames {
@@ -213,6 +217,7 @@ impl Frames {
             links: vec![[0u32, 0u32]; ix(count)],
             info: vec![0u64; ix(count)],
             mapcount: vec![0u32; ix(count)],
+            workingset: vec![0u64; ix(count.div_ceil(64))],
         }
     }
 
@@ -305,6 +310,21 @@ impl Frames {
             *word |= flag;
         } else {
             *word &= !flag;
+        }
+    }
+
+    /// PG_workingset of a frame.
+    pub fn is_workingset(&self, pfn: Pfn) -> bool {
+        self.workingset[ix(pfn.0 / 64)] & (1 << (pfn.0 % 64)) != 0
+    }
+
+    /// Set or clear PG_workingset.
+    pub fn set_workingset(&mut self, pfn: Pfn, on: bool) {
+        let word = &mut self.workingset[ix(pfn.0 / 64)];
+        if on {
+            *word |= 1 << (pfn.0 % 64);
+        } else {
+            *word &= !(1 << (pfn.0 % 64));
         }
     }
 

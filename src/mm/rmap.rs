@@ -179,7 +179,7 @@ impl Kernel {
         }
         let mut mapped = 0;
         for inode in self.vfs.iter() {
-            for &pfn in inode.pages.values() {
+            for (_, pfn) in inode.pages.iter() {
                 let want = counts.remove(&pfn.0).unwrap_or(0);
                 if frames.mapcount(pfn) != want {
                     return Err(format!(
@@ -238,7 +238,7 @@ mod tests {
     }
 
     fn cached(k: &Kernel, ino: u32) -> u64 {
-        k.vfs.inode(ino).unwrap().pages.len() as u64
+        k.vfs.inode(ino).unwrap().pages.len()
     }
 
     fn majflt(k: &Kernel, pid: Pid) -> u64 {
@@ -343,7 +343,7 @@ mod tests {
             run(&mut k, pid, "mmap 256K file=/data.db prot=r name=f").unwrap();
             run(&mut k, pid, "touch f 256K read").unwrap();
         }
-        let pfn = *k.vfs.inode(ino).unwrap().pages.get(&3).unwrap();
+        let pfn = k.vfs.inode(ino).unwrap().pages.get(3).unwrap();
         assert_eq!(k.page_alloc.frames.mapcount(pfn), 2);
         // Shared by two: Pss is half of Rss.
         let s = stats(&k, a, "f");

@@ -108,6 +108,21 @@ impl Kernel {
         self.lru.zones[zone].inactive_file.push_head(frames, pfn);
     }
 
+    /// A page-cache page just added to the inactive list goes to the
+    /// active one instead (a refault's `folio_set_active` before
+    /// `folio_add_lru`; no PGACTIVATE).
+    pub fn lru_activate_new_file(&mut self, pfn: Pfn) {
+        let zone = self
+            .page_alloc
+            .zone_of(pfn)
+            .expect("page-cache page lies in a zone");
+        let frames = &mut self.page_alloc.frames;
+        let lists = &mut self.lru.zones[zone];
+        lists.inactive_file.remove(frames, pfn);
+        frames.set_flag(pfn, FLAG_ACTIVE, true);
+        lists.active_file.push_head(frames, pfn);
+    }
+
     /// Is `pfn` a page-cache page (on the file lists)?
     fn is_file_page(&self, pfn: Pfn) -> bool {
         self.page_alloc.frames.kind(pfn) == super::page_alloc::PageKind::PageCache
@@ -155,6 +170,10 @@ impl Kernel {
             frames.set_flag(pfn, FLAG_ACTIVE, true);
             lists.active_file.push_head(frames, pfn);
             self.events.pgactivate += 1;
+            // workingset_activation: activations age the nonresident
+            // clock as evictions do, so refault distances compare with
+            // the active list's size.
+            self.vfs.stats.nonresident_age += 1;
             return;
         }
         self.page_alloc.frames.set_flag(pfn, FLAG_REFERENCED, true);
@@ -254,7 +273,7 @@ impl Kernel {
     /// `shrink_active_list`: second chance on the active list (anon or
     /// file). Referenced pages lose their bit and rotate to the head; the
     /// others move to the inactive list.
-    fn shrink_active(&mut self, zone: usize, nr_to_scan: u64, file: bool) {
+    pub(crate) fn shrink_active(&mut self, zone: usize, nr_to_scan: u64, file: bool) {
         let mut scanned = 0;
         while scanned < nr_to_scan {
             let (active, inactive) = self.lru.zones[zone].lists_mut(file);
@@ -269,6 +288,11 @@ impl Kernel {
                 active.push_head(frames, pfn);
             } else {
                 frames.set_flag(pfn, FLAG_ACTIVE, false);
+                // A page that was active is part of the workingset: its
+                // shadow will say so if it is evicted (workingset.c).
+                if file {
+                    frames.set_workingset(pfn, true);
+                }
                 inactive.push_head(frames, pfn);
                 self.events.pgdeactivate += 1;
             }

@@ -66,4 +66,7 @@ pub struct VmEvents {
     pub workingset_refault_file: u64,
     /// Of those, refaults close enough to be activated at once.
     pub workingset_activate_file: u64,
+    /// Refaults of pages that had been active before their eviction
+    /// (WORKINGSET_RESTORE_FILE).
+    pub workingset_restore_file: u64,
 }

@@ -718,9 +718,8 @@ mod tests {
     const SELF_IO: &str = include_str!("../../tests/reference/linux-samples/self-io");
     const SELF_LIMITS: &str = include_str!("../../tests/reference/linux-samples/self-limits");
 
-    const CAP_SMAPS: &str = include_str!(
-        "../../tests/reference/linux-samples/fork-and-files/parent-before-fork-smaps"
-    );
+    const CAP_SMAPS: &str =
+        include_str!("../../tests/reference/linux-samples/fork-and-files/parent-before-fork-smaps");
 
     /// The lines of the smaps block whose header contains `key`, from
     /// Size to Locked.
@@ -742,7 +741,9 @@ mod tests {
         use crate::mm::namei::{FileKind, ROOT_INO};
         let (mut k, pid) = setup();
         k.swap.swapdir = std::env::temp_dir();
-        let ino = k.vfs_create(ROOT_INO, "data.db", FileKind::Regular).unwrap();
+        let ino = k
+            .vfs_create(ROOT_INO, "data.db", FileKind::Regular)
+            .unwrap();
         k.filemap_write(ino, 0, &vec![b'x'; 4 << 20]).unwrap();
         sys(&mut k, "sync").unwrap();
         for line in [

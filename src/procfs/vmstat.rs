@@ -182,7 +182,7 @@ pub fn node_stat_items(kernel: &Kernel, s: &NodeStats) -> Vec<(&'static str, u64
         // between commands.
         ("nr_isolated_anon", 0),
         ("nr_isolated_file", 0),
-        ("workingset_nodes", 0),
+        ("workingset_nodes", kernel.vfs.workingset_nodes()),
         ("workingset_refault_anon", s.workingset_refault_anon),
         (
             "workingset_refault_file",
@@ -194,7 +194,10 @@ pub fn node_stat_items(kernel: &Kernel, s: &NodeStats) -> Vec<(&'static str, u64
             kernel.events.workingset_activate_file,
         ),
         ("workingset_restore_anon", 0),
-        ("workingset_restore_file", 0),
+        (
+            "workingset_restore_file",
+            kernel.events.workingset_restore_file,
+        ),
         ("workingset_nodereclaim", 0),
         ("nr_anon_pages", s.nr_anon_pages),
         ("nr_mapped", s.nr_mapped),
