@@ -431,8 +431,14 @@ fn a_mapped_file_as_the_tools_see_it() {
         .collect();
     assert_eq!(rows.len(), 2, "{maps}");
     // Both name the same inode of /dev/sda1 (8:1).
-    assert_eq!((rows[0][1], rows[0][2], rows[0][3]), ("rw-p", "00100000", "08:01"));
-    assert_eq!((rows[1][1], rows[1][2], rows[1][3]), ("rw-s", "00000000", "08:01"));
+    assert_eq!(
+        (rows[0][1], rows[0][2], rows[0][3]),
+        ("rw-p", "00100000", "08:01")
+    );
+    assert_eq!(
+        (rows[1][1], rows[1][2], rows[1][3]),
+        ("rw-s", "00000000", "08:01")
+    );
     assert_eq!(rows[0][4], rows[1][4]);
     let status = m.read(&format!("{pid}/status"));
     let rss_file = status
@@ -455,7 +461,11 @@ fn a_mapped_file_as_the_tools_see_it() {
     assert_eq!(db_rows.len(), 2, "{text}");
     // Address Kbytes RSS Dirty Mode Mapping
     assert_eq!(&db_rows[0][1..5], ["1024", "1024", "0", "rw---"], "{text}");
-    assert_eq!(&db_rows[1][1..5], ["1024", "1024", "1024", "rw-s-"], "{text}");
+    assert_eq!(
+        &db_rows[1][1..5],
+        ["1024", "1024", "1024", "rw-s-"],
+        "{text}"
+    );
     // Bytes written through the shared mapping (PID/mem) reach the file.
     let start = rows[1][0].split('-').next().unwrap();
     let at = u64::from_str_radix(start, 16).unwrap() + 4090;

@@ -209,7 +209,7 @@ impl Executor {
             Op::Boot(_) => Ok(()),
             Op::Ctl(scope, line) => self.execute_ctl(*scope, line, false, stats),
             Op::CtlChecked(scope, line) if self.light => {
-                self.kernel().run_kswapd();
+                settle_deferred_work(self.kernel());
                 self.execute_ctl(*scope, line, false, stats)
             }
             Op::CtlChecked(scope, line) => self.execute_ctl(*scope, line, true, stats),
@@ -381,10 +381,8 @@ impl Executor {
             return Ok(());
         }
         let before = if sample {
-            // Settle kswapd's deferred work first: it runs after every
-            // command, failed or not, and is not the command's doing.
             let k = self.kernel();
-            k.run_kswapd();
+            settle_deferred_work(k);
             Some(checks::snapshot(k))
         } else {
             None
@@ -430,4 +428,13 @@ impl Executor {
         }
         Ok(())
     }
+}
+
+/// Settle the deferred work first: kswapd, then the flusher's background
+/// writeback, run after every command, failed or not (in this order), and
+/// are not the command's doing — kswapd's reclaim moves the dirty
+/// thresholds, so a refused command may find the flusher with work.
+fn settle_deferred_work(k: &mut mmfs::mm::Kernel) {
+    k.run_kswapd();
+    k.wb_background();
 }
