@@ -1036,7 +1036,7 @@ impl Kernel {
             self.page_alloc.free(pfn, Order(0)).ok();
             return Ok(());
         }
-        let bytes = match self.swap.read_page(entry) {
+        let bytes = match self.swap_read_folio(entry) {
             Ok(bytes) => bytes,
             Err(err) => {
                 self.page_alloc.free(pfn, Order(0)).ok();
