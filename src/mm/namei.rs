@@ -422,7 +422,12 @@ impl Kernel {
         // vfs_rename: neither an active swap file nor the file it would
         // replace may move.
         let target = self.vfs_lookup(new_dir, new_name).ok();
-        if target != Some(ino) && [Some(ino), target].into_iter().flatten().any(|i| self.swap.is_swapfile(i)) {
+        if target != Some(ino)
+            && [Some(ino), target]
+                .into_iter()
+                .flatten()
+                .any(|i| self.swap.is_swapfile(i))
+        {
             return Err(MmError::Permission(format!(
                 "'{name}' or '{new_name}' is an active swap file; swapoff it first"
             )));

@@ -404,7 +404,10 @@ mod tests {
         assert_eq!(err.errno(), libc::ENOSPC);
         assert_eq!((k.vfs.blocks_used(), k.vfs.nr_inodes()), (used, inodes));
         assert!(k.vfs_resolve("/big").is_err());
-        assert!(k.dmesg.last().unwrap().contains("mkswap"), "dmesg quotes it");
+        assert!(
+            k.dmesg.last().unwrap().contains("mkswap"),
+            "dmesg quotes it"
+        );
     }
 
     #[test]
@@ -440,7 +443,9 @@ mod tests {
         let stored = k.vfs.store.take_copy(block).unwrap().unwrap();
         assert_eq!(&stored[5..20], b"hello swap file");
         // Reading the active file goes around the cache.
-        let bytes = k.filemap_read(ino, slot.offset * PAGE_SIZE + 5, 15).unwrap();
+        let bytes = k
+            .filemap_read(ino, slot.offset * PAGE_SIZE + 5, 15)
+            .unwrap();
         assert_eq!(bytes, b"hello swap file");
         assert!(k.vfs.inode(ino).unwrap().pages.is_empty());
         assert_eq!(k.vfs.stats.disk_reads, reads + 1);
@@ -483,11 +488,20 @@ mod tests {
         k.vfs_create(ROOT_INO, "other", FileKind::Regular).unwrap();
         let errno = |r: MmResult<()>| r.unwrap_err().errno();
         assert_eq!(errno(k.vfs_unlink(ROOT_INO, "sf")), libc::EPERM);
-        assert_eq!(errno(k.vfs_rename(ROOT_INO, "sf", ROOT_INO, "sf2")), libc::EPERM);
-        assert_eq!(errno(k.vfs_rename(ROOT_INO, "other", ROOT_INO, "sf")), libc::EPERM);
+        assert_eq!(
+            errno(k.vfs_rename(ROOT_INO, "sf", ROOT_INO, "sf2")),
+            libc::EPERM
+        );
+        assert_eq!(
+            errno(k.vfs_rename(ROOT_INO, "other", ROOT_INO, "sf")),
+            libc::EPERM
+        );
         assert_eq!(errno(k.vfs_truncate(ino, 4096)), libc::ETXTBSY);
         assert_eq!(errno(k.vfs_truncate(ino, 1 << 20)), libc::ETXTBSY);
-        assert_eq!(errno(k.filemap_write(ino, 0, b"x").map(drop)), libc::ETXTBSY);
+        assert_eq!(
+            errno(k.filemap_write(ino, 0, b"x").map(drop)),
+            libc::ETXTBSY
+        );
         let err = run(&mut k, pid, "write /sf 0 4K").unwrap_err();
         assert_eq!(err.errno(), libc::ETXTBSY);
         assert!(k.dmesg.last().unwrap().contains("write /sf 0 4K"));

@@ -1240,7 +1240,9 @@ impl SwapState {
         let mut parts: Vec<String> = Vec::new();
         while let Some(part) = rest.pop() {
             let part = part.into_string().map_err(|_| {
-                MmError::Invalid(format!("{path}: names of the simulated file system are UTF-8"))
+                MmError::Invalid(format!(
+                    "{path}: names of the simulated file system are UTF-8"
+                ))
             })?;
             if part == ".." {
                 // Climbing out of fs/ leads back into the mount.
