@@ -10,18 +10,23 @@
 //! store, past the page cache, and counted on `sda1` in /proc/diskstats.
 //! While the area is on the file may not be unlinked or renamed (EPERM),
 //! written or shrunk (ETXTBSY), as Linux 6.18 refuses it for `S_SWAPFILE`
-//! inodes; its reads go straight to the disk, so none of its pages ever
-//! enters the cache.
+//! inodes; its reads go straight to the disk, so none of its pages enters
+//! the cache through read(2). Mappings follow Linux 6.18 too: a new
+//! shared writable mapping is ETXTBSY, shared read-only and private ones
+//! are allowed (their read faults do cache pages, clean ones, dropped
+//! again at swapoff), and a write through a shared mapping made before
+//! swapon is a SIGBUS.
 
 use super::Kernel;
 use super::cputime;
 use super::error::{MmError, MmResult};
 use super::namei::FileKind;
+use super::page_alloc::FLAG_DIRTY;
 use super::swapfile::{
     Backing, PageBytes, SwapEntry, SwapHeader, SwapPath, check_file_header, check_file_size,
     check_swap_size,
 };
-use super::types::{PAGE_SIZE, ix};
+use super::types::{MmSlot, PAGE_SHIFT, PAGE_SIZE, Pfn, ix};
 
 /// (extents, span in pages) of a swap file's blocks, as swapon logs them:
 /// runs of consecutive blocks over the whole file, and the distance from
@@ -189,16 +194,35 @@ impl Kernel {
             .add_area(path, Backing::Vfs { ino, blocks }, &header, max, None, prio)
     }
 
-    /// Drop every (clean, just written back) cached page of `ino` and its
-    /// shadow entries (`invalidate_mapping_pages`).
-    fn invalidate_inode_pages(&mut self, ino: u32) -> MmResult<()> {
+    /// Drop the clean cached pages of `ino` that no process maps, and its
+    /// shadow entries (`invalidate_mapping_pages`). Pages still mapped
+    /// (a mapping made before swapon) stay, clean and write-protected.
+    pub(crate) fn invalidate_inode_pages(&mut self, ino: u32) -> MmResult<()> {
         let inode = self.vfs.inode_mut(ino)?;
         inode.shadows.clear();
-        let pages = std::mem::take(&mut inode.pages);
-        for pfn in pages.into_values() {
+        let frames = &self.page_alloc.frames;
+        let unmapped: Vec<(u64, Pfn)> = inode
+            .pages
+            .iter()
+            .map(|(&index, &pfn)| (index, pfn))
+            .filter(|&(_, pfn)| frames.mapcount(pfn) == 0 && !frames.has_flag(pfn, FLAG_DIRTY))
+            .collect();
+        for (index, pfn) in unmapped {
+            self.vfs.inode_mut(ino)?.pages.remove(&index);
             self.delete_from_page_cache(ino, pfn);
         }
         Ok(())
+    }
+
+    /// A write fault on a shared mapping of an active swap file: Linux
+    /// refuses the write notification (`page_mkwrite`) and the process
+    /// gets SIGBUS (EFAULT here; it lives on).
+    pub(crate) fn swapfile_sigbus(&self, slot: MmSlot, vpn: u64) -> MmError {
+        let pid = self.procs.get(slot).map_or(0, |p| p.pid.0);
+        MmError::Fault(format!(
+            "SIGBUS: pid {pid} wrote {:#x}, a shared mapping of an active swap file",
+            vpn << PAGE_SHIFT
+        ))
     }
 
     /// The active area that `path` names when it is not the name /proc/swaps
@@ -309,8 +333,8 @@ impl Kernel {
     }
 
     /// Swap files of the simulated file system: the inode is there, none
-    /// of its pages is cached, and its blocks are still those swapon
-    /// mapped.
+    /// of its cached pages (only a mapping's reads bring any) is dirty,
+    /// and its blocks are still those swapon mapped.
     pub fn check_swapfiles(&self) -> Result<(), String> {
         for area in self.swap.active() {
             let Backing::Vfs { ino, blocks } = &area.backing else {
@@ -320,11 +344,11 @@ impl Kernel {
                 .vfs
                 .inode(*ino)
                 .map_err(|_| format!("swap file {} (inode {ino}) is gone", area.path))?;
-            if !inode.pages.is_empty() {
+            if !inode.dirty.is_empty() {
                 return Err(format!(
-                    "swap file {} has {} pages in the page cache",
+                    "swap file {} has {} dirty pages in the page cache",
                     area.path,
-                    inode.pages.len()
+                    inode.dirty.len()
                 ));
             }
             if blocks.len() as u64 != area.max
@@ -547,6 +571,42 @@ mod tests {
         }
         let err = sys(&mut k, &format!("swapon {fs}")).unwrap_err();
         assert_eq!(err.errno(), libc::EINVAL, "the root directory");
+    }
+
+    /// Measured on this machine's Linux 6.18 kernel: on an active swap
+    /// file mmap MAP_SHARED with PROT_WRITE is ETXTBSY, MAP_SHARED
+    /// read-only and MAP_PRIVATE (written: copy on write) work; swapon
+    /// succeeds while a shared writable mapping exists, and the next
+    /// write through that mapping is a SIGBUS.
+    #[test]
+    fn mappings_of_an_active_swap_file_behave_as_on_linux() {
+        let (mut k, pid, fs) = machine();
+        sys(&mut k, &format!("mkswap {fs}/sf 1M")).unwrap();
+        run(&mut k, pid, "mmap 8K file=/sf shared name=before").unwrap();
+        run(&mut k, pid, "touch before 8K write").unwrap();
+        sys(&mut k, &format!("swapon {fs}/sf")).unwrap();
+        let ino = k.vfs_resolve("/sf").unwrap();
+        let inode = k.vfs.inode(ino).unwrap();
+        assert!(inode.dirty.is_empty(), "written back at swapon");
+        assert_eq!(inode.pages.len(), 2, "mapped pages stay cached");
+        run(&mut k, pid, "touch before 8K read").unwrap();
+        let err = run(&mut k, pid, "touch before 4K write").unwrap_err();
+        assert_eq!(err.errno(), libc::EFAULT);
+        assert!(k.dmesg.last().unwrap().contains("SIGBUS"));
+        let err = run(&mut k, pid, "mmap 8K file=/sf shared").unwrap_err();
+        assert_eq!(err.errno(), libc::ETXTBSY);
+        run(&mut k, pid, "mmap 8K file=/sf shared prot=r name=ro").unwrap();
+        run(&mut k, pid, "touch ro 8K read").unwrap();
+        run(&mut k, pid, "mmap 8K file=/sf name=private").unwrap();
+        run(&mut k, pid, "touch private 8K write").unwrap();
+        assert!(k.vfs.inode(ino).unwrap().dirty.is_empty());
+        run(&mut k, pid, "munmap before 8K").unwrap();
+        run(&mut k, pid, "munmap ro 8K").unwrap();
+        run(&mut k, pid, "munmap private 8K").unwrap();
+        sys(&mut k, "swapoff /sf").unwrap();
+        assert!(k.vfs.inode(ino).unwrap().pages.is_empty(), "dropped");
+        run(&mut k, pid, "mmap 8K file=/sf shared name=after").unwrap();
+        run(&mut k, pid, "touch after 4K write").unwrap();
     }
 
     #[test]

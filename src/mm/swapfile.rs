@@ -1353,7 +1353,16 @@ impl super::Kernel {
                 });
             }
         }
+        let vfs_ino = match &self.swap.areas[index].as_ref().expect("active").backing {
+            Backing::Vfs { ino, .. } => Some(*ino),
+            _ => None,
+        };
         self.swap.remove(index);
+        if let Some(ino) = vfs_ino {
+            // Pages a mapping read while swap wrote past the cache may
+            // be stale: the next read goes to the disk.
+            self.invalidate_inode_pages(ino)?;
+        }
         Ok(())
     }
 }
