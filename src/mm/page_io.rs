@@ -131,7 +131,7 @@ impl Kernel {
     /// zeros.
     fn peek_file_page(&self, ino: u32, index: u64) -> MmResult<PageBytes> {
         let inode = self.vfs.inode(ino)?;
-        if let Some(&pfn) = inode.pages.get(&index) {
+        if let Some(pfn) = inode.pages.get(index) {
             return Ok(self
                 .page_contents
                 .get(pfn)
@@ -194,21 +194,19 @@ impl Kernel {
             .add_area(path, Backing::Vfs { ino, blocks }, &header, max, None, prio)
     }
 
-    /// Drop the clean cached pages of `ino` that no process maps, and its
-    /// shadow entries (`invalidate_mapping_pages`). Pages still mapped
-    /// (a mapping made before swapon) stay, clean and write-protected.
+    /// Drop the clean cached pages of `ino` that no process maps
+    /// (`invalidate_mapping_pages`). Pages still mapped (a mapping made
+    /// before swapon) stay, clean and write-protected.
     pub(crate) fn invalidate_inode_pages(&mut self, ino: u32) -> MmResult<()> {
-        let inode = self.vfs.inode_mut(ino)?;
-        inode.shadows.clear();
+        let inode = self.vfs.inode(ino)?;
         let frames = &self.page_alloc.frames;
         let unmapped: Vec<(u64, Pfn)> = inode
             .pages
             .iter()
-            .map(|(&index, &pfn)| (index, pfn))
             .filter(|&(_, pfn)| frames.mapcount(pfn) == 0 && !frames.has_flag(pfn, FLAG_DIRTY))
             .collect();
         for (index, pfn) in unmapped {
-            self.vfs.inode_mut(ino)?.pages.remove(&index);
+            self.vfs.inode_mut(ino)?.pages.remove(index);
             self.delete_from_page_cache(ino, pfn);
         }
         Ok(())
