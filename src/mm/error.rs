@@ -59,6 +59,9 @@ pub enum MmError {
     /// An offset past what the type can hold (EOVERFLOW).
     #[error("{0}")]
     Overflow(String),
+    /// A write or truncation of an active swap file (ETXTBSY).
+    #[error("{0}")]
+    TextBusy(String),
 }
 
 impl MmError {
@@ -83,6 +86,7 @@ impl MmError {
             MmError::TooBig(_) => libc::EFBIG,
             MmError::NoDevice(_) => libc::ENODEV,
             MmError::Overflow(_) => libc::EOVERFLOW,
+            MmError::TextBusy(_) => libc::ETXTBSY,
         }
     }
 }

@@ -364,6 +364,9 @@ impl Kernel {
         if off >= end {
             return Ok(0);
         }
+        if self.swap.is_swapfile(ino) {
+            return self.swapfile_read(ino, off, end, out);
+        }
         let (first, last) = page_range(off, end - off);
         for index in first..last {
             let pfn = self.filemap_get_page(ino, index, last - index)?;
@@ -441,6 +444,12 @@ impl Kernel {
     /// pages are dirtied, then `balance_dirty_pages` may write back.
     pub fn filemap_write(&mut self, ino: u32, off: u64, data: &[u8]) -> MmResult<usize> {
         self.regular(ino)?;
+        // generic_write_checks: swap I/O owns the blocks of an active swap file.
+        if self.swap.is_swapfile(ino) {
+            return Err(MmError::TextBusy(format!(
+                "inode {ino} is an active swap file; swapoff it before writing"
+            )));
+        }
         let end = off
             .checked_add(data.len() as u64)
             .filter(|&e| e <= MAX_FILE_SIZE)
@@ -692,6 +701,13 @@ impl Kernel {
             )));
         }
         let old = self.vfs.inode(ino)?.size;
+        // inode_newsize_ok: an active swap file may grow, never shrink
+        // (nor be "truncated" to its own size).
+        if size <= old && self.swap.is_swapfile(ino) {
+            return Err(MmError::TextBusy(format!(
+                "inode {ino} is an active swap file; swapoff it before truncating"
+            )));
+        }
         if size < old {
             self.truncate_inode_pages(ino, size);
             // The last partial page keeps only what lies before the end.
@@ -733,7 +749,7 @@ impl Kernel {
 
     /// Take a page out of the cache (already removed from the inode's
     /// index) and free it.
-    fn delete_from_page_cache(&mut self, ino: u32, pfn: Pfn) {
+    pub(crate) fn delete_from_page_cache(&mut self, ino: u32, pfn: Pfn) {
         if self.page_alloc.frames.has_flag(pfn, FLAG_DIRTY) {
             self.page_alloc.frames.set_flag(pfn, FLAG_DIRTY, false);
             let index = self.page_alloc.frames.rmap(pfn).1.0;

@@ -831,6 +831,12 @@ impl Kernel {
                     self.set_pte_at(slot, table, v, Pte(pte.0 | PTE_ACCESSED));
                     self.page_alloc.frames.set_flag(pfn, FLAG_REFERENCED, true);
                 } else if file.shared {
+                    // The write notification of an active swap file fails
+                    // (SIGBUS, as measured on Linux 6.18).
+                    if !pte.is_write() && self.swap.is_swapfile(file.ino) {
+                        self.events.pgfault += 1;
+                        return Err(self.swapfile_sigbus(slot, v));
+                    }
                     // wp_page_shared: write notification, the page dirties.
                     if !pte.is_write() && vma_write {
                         self.account_fault(slot, origin, false);
@@ -860,6 +866,10 @@ impl Kernel {
                 self.cow_file_page(slot, table, v, pfn, vma_write, Pte::NONE)?;
                 self.account_file_fault(slot, origin, major);
                 continue;
+            }
+            if write && self.swap.is_swapfile(file.ino) {
+                self.events.pgfault += 1;
+                return Err(self.swapfile_sigbus(slot, v));
             }
             let (pfn, major) = self.filemap_fault(file.ino, index)?;
             if write {
@@ -1036,7 +1046,7 @@ impl Kernel {
             self.page_alloc.free(pfn, Order(0)).ok();
             return Ok(());
         }
-        let bytes = match self.swap.read_page(entry) {
+        let bytes = match self.swap_read_folio(entry) {
             Ok(bytes) => bytes,
             Err(err) => {
                 self.page_alloc.free(pfn, Order(0)).ok();

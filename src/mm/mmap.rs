@@ -956,6 +956,12 @@ impl Kernel {
                 "mmap of {len} bytes at offset {offset:#x} passes the largest file offset"
             )));
         }
+        // do_mmap: swap I/O owns an active swap file's blocks.
+        if shared && prot.write && self.swap.is_swapfile(ino) {
+            return Err(MmError::TextBusy(format!(
+                "{path} is an active swap file: no shared writable mapping"
+            )));
+        }
         let file = VmFile {
             ino,
             pgoff: offset >> PAGE_SHIFT,

@@ -16,6 +16,7 @@ pub mod node_stats;
 pub mod oom_kill;
 pub mod page_alloc;
 pub mod page_contents;
+pub mod page_io;
 pub mod printk;
 pub mod process;
 pub mod psi;
@@ -285,6 +286,7 @@ impl Kernel {
         self.check_kthreads()?;
         self.check_page_cache()?;
         self.check_file_rmap()?;
+        self.check_swapfiles()?;
         Ok(())
     }
 }

@@ -378,6 +378,12 @@ impl Kernel {
         if self.vfs.inode(ino)?.kind == FileKind::Directory {
             return Err(MmError::IsDir(format!("'{name}' is a directory")));
         }
+        // may_delete: IS_SWAPFILE.
+        if self.swap.is_swapfile(ino) {
+            return Err(MmError::Permission(format!(
+                "'{name}' is an active swap file; swapoff it first"
+            )));
+        }
         let d = self.vfs.inode_mut(dir)?;
         d.children.remove(name);
         d.mtime_ns = self.clock_ns;
@@ -413,6 +419,19 @@ impl Kernel {
         check_name(new_name)?;
         let ino = self.vfs_lookup(dir, name)?;
         self.dir(new_dir)?;
+        // vfs_rename: neither an active swap file nor the file it would
+        // replace may move.
+        let target = self.vfs_lookup(new_dir, new_name).ok();
+        if target != Some(ino)
+            && [Some(ino), target]
+                .into_iter()
+                .flatten()
+                .any(|i| self.swap.is_swapfile(i))
+        {
+            return Err(MmError::Permission(format!(
+                "'{name}' or '{new_name}' is an active swap file; swapoff it first"
+            )));
+        }
         let kind = self.vfs.inode(ino)?.kind;
         if kind == FileKind::Directory {
             // A directory cannot move below itself.

@@ -356,6 +356,26 @@ pub enum Backing {
     Partition,
     /// A host regular file, written at slot × 4096.
     File(File),
+    /// A file of the simulated root file system (`MOUNT/fs/`): slot N is
+    /// the file's page N, written straight to its disk block, past the
+    /// page cache, as Linux's swap-file I/O goes to the extents that
+    /// swapon mapped. The block map is taken at swapon and cannot change
+    /// while the area is on: the file may not shrink, be written or be
+    /// unlinked (ETXTBSY, EPERM).
+    Vfs {
+        /// The file's inode number.
+        ino: u32,
+        /// Disk block of `/dev/sda1` of each slot (the swap extents).
+        blocks: Vec<u64>,
+    },
+}
+
+impl Backing {
+    /// True for swap files (host or simulated), false for partitions:
+    /// the `Type` column of /proc/swaps.
+    pub fn is_file(&self) -> bool {
+        !matches!(self, Backing::Partition)
+    }
 }
 
 /// One active swap area (swap_info_struct).
@@ -461,6 +481,19 @@ pub struct SwapState {
     /// The mountpoint of this daemon's own mount: host paths inside it are
     /// never touched (that would loop back into the daemon).
     pub own_mount: Option<PathBuf>,
+    /// Swap I/O to files of the simulated file system, which the block
+    /// layer counts on `/dev/sda1` (and so `sda`) with its other I/O.
+    pub fs_io: DiskIo,
+}
+
+/// Where a swap command's host PATH leads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SwapPath {
+    /// A host path, its directories resolved.
+    Host(PathBuf),
+    /// A file of the simulated root file system, named by a path under
+    /// `MOUNT/fs/`: its path inside the machine (`MOUNT/fs/a/b` is `/a/b`).
+    Machine(String),
 }
 
 impl Default for SwapState {
@@ -473,6 +506,7 @@ impl Default for SwapState {
             swapoff_running: false,
             swapdir: PathBuf::from(DEFAULT_SWAPDIR),
             own_mount: None,
+            fs_io: DiskIo::default(),
         }
     }
 }
@@ -518,6 +552,31 @@ impl SwapState {
         self.areas
             .iter()
             .position(|a| a.as_ref().is_some_and(|a| a.file_id == Some(id)))
+    }
+
+    /// The active area on the simulated file system's inode `ino`
+    /// (Linux's `IS_SWAPFILE(inode)`).
+    pub fn find_ino(&self, ino: u32) -> Option<usize> {
+        self.areas.iter().position(|a| {
+            a.as_ref()
+                .is_some_and(|a| matches!(a.backing, Backing::Vfs { ino: i, .. } if i == ino))
+        })
+    }
+
+    /// True while inode `ino` of the simulated file system is an active
+    /// swap file (`IS_SWAPFILE`): it may not be unlinked, renamed,
+    /// written or shrunk.
+    pub fn is_swapfile(&self, ino: u32) -> bool {
+        self.find_ino(ino).is_some()
+    }
+
+    /// The disk block of `/dev/sda1` behind `entry` when its area is a
+    /// file of the simulated file system.
+    pub fn vfs_block(&self, entry: SwapEntry) -> Option<u64> {
+        match &self.areas.get(ix(entry.area))?.as_ref()?.backing {
+            Backing::Vfs { blocks, .. } => blocks.get(ix(entry.offset)).copied(),
+            _ => None,
+        }
     }
 
     /// True if some area can take a page now.
@@ -676,6 +735,22 @@ impl SwapState {
             claim_swapfile(&file, path)?;
             (Backing::File(file), header, max, Some(id))
         };
+        self.add_area(path, backing, &header, max, file_id, prio)
+    }
+
+    /// The end of `swapon` for every kind of area: the slot map (header
+    /// and bad pages unusable), a `swap_info[]` index, the priority and
+    /// the place on the allocation list. `max` is what the device or file
+    /// holds, in pages; `path` is what /proc/swaps shows.
+    pub fn add_area(
+        &mut self,
+        path: &str,
+        backing: Backing,
+        header: &SwapHeader,
+        max: u64,
+        file_id: Option<(u64, u64)>,
+        prio: Option<i32>,
+    ) -> MmResult<usize> {
         let max = max.min(header.last_page as u64 + 1);
         let mut slots = SlotMap::new(max)?;
         slots.set(0, SLOT_UNUSABLE);
@@ -880,6 +955,7 @@ impl SwapState {
                     }
                 }
             }
+            Backing::Vfs { .. } => Err((vfs_backing_error(area), bytes)),
         }
     }
 
@@ -921,12 +997,22 @@ impl SwapState {
                     })?;
                 Ok(page.iter().any(|&b| b != 0).then_some(page))
             }
+            Backing::Vfs { .. } => Err(vfs_backing_error(area)),
         }
     }
 }
 
+/// The disk store of a simulated file system's swap file is the kernel's
+/// (`Kernel::swap_writepage`, `Kernel::swap_read_folio`), not this state's.
+fn vfs_backing_error(area: &SwapInfo) -> MmError {
+    MmError::Io(format!(
+        "{}: a swap file of /dev/sda1 is read and written through the kernel's swap I/O",
+        area.path
+    ))
+}
+
 /// mkswap(8)'s size limits: 40 KiB to 2^32 - 1 pages.
-fn check_swap_size(bytes: u64) -> MmResult<u64> {
+pub(crate) fn check_swap_size(bytes: u64) -> MmResult<u64> {
     let pages = bytes / PAGE_SIZE;
     if pages < MIN_SWAP_PAGES {
         return Err(MmError::Invalid(
@@ -979,14 +1065,30 @@ fn open_swap_file(path: &str, resolved: &Path) -> MmResult<(File, SwapHeader, u6
     let size = meta.len();
     let id = (meta.dev(), meta.ino());
     let mut page = vec![0u8; ix(PAGE_SIZE)];
+    check_file_size(path, size)?;
+    file.read_exact_at(&mut page, 0)
+        .map_err(|e| MmError::Io(format!("cannot read the header of {path}: {e}")))?;
+    let (header, pages) = check_file_header(path, &page, size)?;
+    Ok((file, header, pages, id))
+}
+
+/// A swap file must hold at least its header page.
+pub(crate) fn check_file_size(path: &str, size: u64) -> MmResult<()> {
     if size < PAGE_SIZE {
         return Err(MmError::Invalid(format!(
             "{path} is smaller than one page: no swap header"
         )));
     }
-    file.read_exact_at(&mut page, 0)
-        .map_err(|e| MmError::Io(format!("cannot read the header of {path}: {e}")))?;
-    let header = SwapHeader::parse(&page).map_err(|e| MmError::Invalid(format!("{path}: {e}")))?;
+    Ok(())
+}
+
+/// The checks `swapon` makes of a swap *file*'s header page (a host file
+/// or a file of the simulated file system alike): a valid header, no bad
+/// pages (Linux refuses them in files), at least 10 pages, and no more
+/// pages than the file of `size` bytes holds. Returns the header and the
+/// pages the file holds.
+pub(crate) fn check_file_header(path: &str, page: &[u8], size: u64) -> MmResult<(SwapHeader, u64)> {
+    let header = SwapHeader::parse(page).map_err(|e| MmError::Invalid(format!("{path}: {e}")))?;
     if !header.badpages.is_empty() {
         return Err(MmError::Invalid(format!(
             "{path}: a swap file may not list bad pages (Linux refuses them)"
@@ -1004,7 +1106,7 @@ fn open_swap_file(path: &str, resolved: &Path) -> MmResult<(File, SwapHeader, u6
             size / PAGE_SIZE
         )));
     }
-    Ok((file, header, size / PAGE_SIZE, id))
+    Ok((header, size / PAGE_SIZE))
 }
 
 /// Hold an exclusive `flock` on a host swap file while it is active, so a
@@ -1036,6 +1138,29 @@ impl SwapState {
     /// itself a request to this daemon, which is busy with this command.
     /// The last component is not followed and need not exist.
     pub fn resolve_host_path(&self, path: &str) -> MmResult<PathBuf> {
+        match self.locate(path)? {
+            SwapPath::Host(resolved) => Ok(resolved),
+            SwapPath::Machine(_) => Err(self.inside_error(path)),
+        }
+    }
+
+    fn inside_error(&self, path: &str) -> MmError {
+        let mnt = self.own_mount.as_deref().unwrap_or(Path::new("?"));
+        MmError::Invalid(format!(
+            "{path} lies inside this mount ({}): mmfs never opens its own files on the host, that would wait on itself; only files of the simulated file system under {}/fs/ can be swap files",
+            mnt.display(),
+            mnt.display()
+        ))
+    }
+
+    /// Where a swap command's PATH leads: a host path (resolved as in
+    /// [`SwapState::resolve_host_path`]), or, when it passes through this
+    /// daemon's own mount into `fs/`, a file of the simulated root file
+    /// system, named by its path inside the machine (`..` is resolved
+    /// within the machine's tree; climbing out of `fs/` is refused).
+    /// Anywhere else inside the mount is EINVAL. Nothing inside the
+    /// mount is touched on the host.
+    pub fn locate(&self, path: &str) -> MmResult<SwapPath> {
         use std::ffi::OsString;
         use std::path::Component;
         if !path.starts_with('/') {
@@ -1043,15 +1168,7 @@ impl SwapState {
                 "swap file path '{path}' must be absolute"
             )));
         }
-        let inside = |p: &Path| -> MmResult<()> {
-            match &self.own_mount {
-                Some(mnt) if p == mnt.as_path() => Err(MmError::Invalid(format!(
-                    "{path} lies inside this mount ({}): mmfs never opens its own files on the host, that would wait on itself",
-                    mnt.display()
-                ))),
-                _ => Ok(()),
-            }
-        };
+        let is_mount = |p: &Path| self.own_mount.as_deref() == Some(p);
         let mut pending: Vec<OsString> = Path::new(path)
             .components()
             .filter_map(|c| match c {
@@ -1062,7 +1179,9 @@ impl SwapState {
             .rev()
             .collect();
         let mut resolved = PathBuf::from("/");
-        inside(&resolved)?;
+        if is_mount(&resolved) {
+            return Err(self.inside_error(path));
+        }
         let mut links = 0;
         while let Some(part) = pending.pop() {
             if part == ".." {
@@ -1070,10 +1189,12 @@ impl SwapState {
                 continue;
             }
             let candidate = resolved.join(&part);
-            inside(&candidate)?;
+            if is_mount(&candidate) {
+                return self.machine_path(path, pending);
+            }
             if pending.is_empty() {
                 // The file itself: not followed (swap files may not be links).
-                return Ok(candidate);
+                return Ok(SwapPath::Host(candidate));
             }
             let meta = std::fs::symlink_metadata(&candidate).map_err(|e| match e.kind() {
                 std::io::ErrorKind::NotFound => {
@@ -1105,7 +1226,34 @@ impl SwapState {
                 resolved = candidate;
             }
         }
-        Ok(resolved)
+        Ok(SwapPath::Host(resolved))
+    }
+
+    /// The rest of a path that reached the mountpoint (`rest` reversed, as
+    /// [`SwapState::locate`] keeps it): `fs/...` is a path of the
+    /// simulated file system (it has no symbolic links, so `..` is
+    /// lexical), anything else is refused.
+    fn machine_path(&self, path: &str, mut rest: Vec<std::ffi::OsString>) -> MmResult<SwapPath> {
+        if rest.pop().is_none_or(|first| first != "fs") {
+            return Err(self.inside_error(path));
+        }
+        let mut parts: Vec<String> = Vec::new();
+        while let Some(part) = rest.pop() {
+            let part = part.into_string().map_err(|_| {
+                MmError::Invalid(format!(
+                    "{path}: names of the simulated file system are UTF-8"
+                ))
+            })?;
+            if part == ".." {
+                // Climbing out of fs/ leads back into the mount.
+                if parts.pop().is_none() {
+                    return Err(self.inside_error(path));
+                }
+            } else {
+                parts.push(part);
+            }
+        }
+        Ok(SwapPath::Machine(format!("/{}", parts.join("/"))))
     }
 }
 
@@ -1134,24 +1282,37 @@ impl super::Kernel {
                     .into(),
             ))
         } else {
-            self.swap.mkswap_file(path, bytes)
+            match self.swap.locate(path)? {
+                SwapPath::Host(_) => self.swap.mkswap_file(path, bytes),
+                SwapPath::Machine(inside) => self.mkswap_vfs(&inside, bytes),
+            }
         }
     }
 
     /// `swapon PATH [prio=N]`, logging Linux's "Adding …k swap" line.
     pub fn swapon(&mut self, path: &str, prio: Option<i32>) -> MmResult<()> {
-        let index = self.swap.enable_swap_info(path, prio)?;
+        let index = if is_device_path(path) {
+            self.swap.enable_swap_info(path, prio)?
+        } else {
+            match self.swap.locate(path)? {
+                SwapPath::Host(_) => self.swap.enable_swap_info(path, prio)?,
+                SwapPath::Machine(inside) => self.swapon_vfs(&inside, prio)?,
+            }
+        };
         let area = self.swap.areas[index].as_ref().expect("just added");
-        let flags = match area.backing {
-            Backing::Partition => "SS",
-            Backing::File(_) => "",
+        let flags = if area.backing.is_file() { "" } else { "SS" };
+        // Extents and span as the file system mapped them (a simulated
+        // file's blocks need not be contiguous); one extent otherwise.
+        let (extents, span) = match &area.backing {
+            Backing::Vfs { blocks, .. } => super::page_io::extents(blocks),
+            _ => (1, area.max - 1),
         };
         let line = format!(
-            "Adding {}k swap on {}.  Priority:{} extents:1 across:{}k {}",
+            "Adding {}k swap on {}.  Priority:{} extents:{extents} across:{}k {}",
             area.pages * 4,
             area.path,
             area.prio,
-            (area.max - 1) * 4,
+            span * 4,
             flags
         );
         self.printk(line);
@@ -1167,7 +1328,7 @@ impl super::Kernel {
         let index = self
             .swap
             .find(path)
-            .or_else(|| self.swap.find_file(path))
+            .or_else(|| self.find_swapfile(path))
             .ok_or_else(|| MmError::NotFound(format!("{path} is not an active swap area")))?;
         self.swap.disable(index);
         let used = self.swap.areas[index]
@@ -1192,7 +1353,16 @@ impl super::Kernel {
                 });
             }
         }
+        let vfs_ino = match &self.swap.areas[index].as_ref().expect("active").backing {
+            Backing::Vfs { ino, .. } => Some(*ino),
+            _ => None,
+        };
         self.swap.remove(index);
+        if let Some(ino) = vfs_ino {
+            // Pages a mapping read while swap wrote past the cache may
+            // be stale: the next read goes to the disk.
+            self.invalidate_inode_pages(ino)?;
+        }
         Ok(())
     }
 }

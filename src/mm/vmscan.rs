@@ -377,7 +377,7 @@ impl Kernel {
             return false;
         };
         let bytes = self.take_page_bytes(pfn);
-        if let Err((err, bytes)) = self.swap.write_page(entry, bytes) {
+        if let Err((err, bytes)) = self.swap_writepage(entry, bytes) {
             self.swap.free_slot(entry);
             if let Some(bytes) = bytes {
                 self.put_page_bytes(pfn, bytes);
@@ -398,7 +398,7 @@ impl Kernel {
         }
         if !self.unmap_page_to_swap(pfn, entry) {
             // Nothing maps it any more: drop the copy just written.
-            if let Ok(Some(bytes)) = self.swap.load_page(entry) {
+            if let Ok(Some(bytes)) = self.swap_load_page(entry) {
                 self.put_page_bytes(pfn, bytes);
             }
             self.swap.free_slot(entry);

@@ -35,16 +35,19 @@ pub const ROOT_PARTITION: &str = "/dev/sda1";
 /// `sda1`, the simulated file system, comes first.
 pub fn disk_rows(kernel: &Kernel) -> Vec<DiskRow> {
     let mut rows: Vec<DiskRow> = Vec::new();
-    // sda1's I/O is the page cache's: reads of missing pages, writeback.
+    // sda1's I/O is the page cache's (reads of missing pages, writeback)
+    // and that of swap files on it, which bypasses the cache.
     let stats = kernel.vfs.stats;
+    let mut root_io = DiskIo {
+        reads: stats.disk_reads,
+        writes: stats.disk_writes,
+    };
+    root_io.add(kernel.swap.fs_io);
     let root = (
         ROOT_PARTITION,
         sd_devt(0, 1),
         kernel.vfs.disk_pages,
-        DiskIo {
-            reads: stats.disk_reads,
-            writes: stats.disk_writes,
-        },
+        root_io,
     );
     let swap_disks = kernel
         .swap

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use crate::mm::Kernel;
-use crate::mm::swapfile::{Backing, SwapInfo};
+use crate::mm::swapfile::SwapInfo;
 use crate::procfs::diskstats::disk_rows;
 
 /// The header line, printed even when no swap is on.
@@ -31,9 +31,10 @@ pub fn escape_path(path: &str) -> String {
 pub fn swaps_row(area: &SwapInfo) -> String {
     let name = escape_path(&area.path);
     let pad = if name.len() < 40 { 40 - name.len() } else { 1 };
-    let kind = match area.backing {
-        Backing::Partition => "partition",
-        Backing::File(_) => "file\t",
+    let kind = if area.backing.is_file() {
+        "file\t"
+    } else {
+        "partition"
     };
     let size = area.pages * 4;
     let used = area.inuse_pages * 4;
