@@ -107,6 +107,7 @@ impl fmt::Display for Command {
             Command::Sync => write!(f, "sync"),
             Command::Spawn { name } => write!(f, "spawn {name}"),
             Command::Kill { pid } => write!(f, "kill {pid}"),
+            Command::Fork { pid } => write!(f, "fork {pid}"),
             Command::KmemCacheCreate { name, size, align } => {
                 write!(f, "kmem_cache_create {name} {}", Size(*size))?;
                 if *align != 8 {
@@ -367,7 +368,7 @@ mod tests {
         }
     }
 
-    /// One system command of variant `v` (0..16).
+    /// One system command of variant `v` (0..17).
     fn system(g: &mut Gen, v: u64) -> Command {
         match v {
             0 => Command::AllocPages {
@@ -429,7 +430,10 @@ mod tests {
                 tag: g.tag(),
                 count: g.maybe_count(),
             },
-            _ => Command::Sync,
+            15 => Command::Sync,
+            _ => Command::Fork {
+                pid: Pid((g.next() as u32).max(1)),
+            },
         }
     }
 
@@ -508,6 +512,7 @@ mod tests {
             Command::Kmalloc { .. } => 13,
             Command::Kfree { .. } => 14,
             Command::Sync => 15,
+            Command::Fork { .. } => 16,
         }
     }
 
@@ -528,8 +533,8 @@ mod tests {
     #[test]
     fn system_commands_round_trip() {
         let mut g = Gen(1);
-        for i in 0..16_000 {
-            let v = i % 16;
+        for i in 0..17_000 {
+            let v = i % 17;
             let cmd = system(&mut g, v);
             assert_eq!(system_variant(&cmd), v);
             let line = cmd.to_string();

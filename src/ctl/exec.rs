@@ -121,6 +121,7 @@ impl Machine {
                 Scope::System => parse_system(line).and_then(|cmd| match cmd {
                     // The one command that creates something: its pid goes back.
                     Command::Spawn { name } => self.kernel.spawn(&name).map(Some),
+                    Command::Fork { pid } => self.kernel.do_fork(pid).map(Some),
                     cmd => self.apply(cmd).map(|()| None),
                 }),
                 Scope::Process(pid) => {
@@ -220,6 +221,7 @@ impl Machine {
             Command::Reclaim { bytes } => k.user_proactive_reclaim(bytes),
             Command::Spawn { name } => k.spawn(&name).map(|_| ()),
             Command::Kill { pid } => k.kill(pid),
+            Command::Fork { pid } => k.do_fork(pid).map(|_| ()),
             Command::KmemCacheCreate { name, size, align } => {
                 if let Some(id) = find_cache(k, &name) {
                     let taken = k.slab.cache(id).map_or(name.as_str(), |c| c.name());

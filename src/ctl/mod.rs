@@ -94,6 +94,11 @@ pub enum Command {
         /// Its comm (cut to 15 bytes).
         name: String,
     },
+    /// `fork PID`: a child of the process, sharing its pages copy-on-write.
+    Fork {
+        /// The parent.
+        pid: crate::mm::types::Pid,
+    },
     /// `kill PID`: the process exits and everything it held is freed.
     Kill {
         /// Which process.
@@ -386,6 +391,18 @@ pub fn parse_system(line: &str) -> MmResult<Command> {
                 name: name(words.positional[0], "process name")?,
             })
         }
+        "fork" => {
+            words.arity(1, 1, "fork PID")?;
+            words.allow_options(&[])?;
+            let pid = number(words.positional[0], "pid")?;
+            let pid = u32::try_from(pid)
+                .ok()
+                .filter(|&p| p > 0)
+                .ok_or_else(|| invalid(format!("fork: pid {pid} out of range")))?;
+            Ok(Command::Fork {
+                pid: crate::mm::types::Pid(pid),
+            })
+        }
         "kill" => {
             words.arity(1, 1, "kill PID")?;
             words.allow_options(&[])?;
@@ -480,6 +497,7 @@ pub const SYSTEM_COMMANDS: &[&str] = &[
     "swapoff",
     "reclaim",
     "spawn",
+    "fork",
     "kill",
     "kmem_cache_create",
     "kmem_cache_destroy",

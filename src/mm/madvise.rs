@@ -136,6 +136,10 @@ impl Kernel {
                 }
                 continue;
             }
+            if frames.mapcount(pfn) > 1 {
+                // Shared since fork: left alone (`folio_maybe_mapped_shared`).
+                continue;
+            }
             frames.set_flag(pfn, super::page_alloc::FLAG_REFERENCED, false);
             self.pageout(pfn);
         }
@@ -149,6 +153,10 @@ impl Kernel {
         use super::page_alloc::{FLAG_ACTIVE, FLAG_LRU, FLAG_REFERENCED};
         for pfn in self.mapped_pages(slot, lo, hi) {
             let frames = &mut self.page_alloc.frames;
+            if frames.mapcount(pfn) > 1 {
+                // Shared with another process: left alone, as Linux does.
+                continue;
+            }
             frames.set_flag(pfn, FLAG_REFERENCED, false);
             if !frames.has_flag(pfn, FLAG_LRU) || !frames.has_flag(pfn, FLAG_ACTIVE) {
                 continue;

@@ -629,7 +629,7 @@ impl Kernel {
 
     /// The PTE table mapping `vpn`, allocating missing tables on the way
     /// (`__pte_alloc`).
-    fn pte_table_alloc(&mut self, slot: MmSlot, vpn: u64) -> MmResult<u32> {
+    pub(crate) fn pte_table_alloc(&mut self, slot: MmSlot, vpn: u64) -> MmResult<u32> {
         loop {
             let process = self.procs.get(slot).ok_or_else(gone)?;
             if let Some((table, _)) = process.mm.pgtables.walk(vpn) {
@@ -747,11 +747,20 @@ impl Kernel {
                     }
                     self.events.pgfault += 1;
                     self.account_system(cputime::MINOR_FAULT_NS);
-                    self.page_alloc.frames.set_rmap(pfn, slot, Vpn(v));
+                    self.page_add_anon_rmap(pfn, slot, v);
                     self.lru_add_anon(pfn);
                     self.mark_page_accessed(pfn);
                 } else if pte.is_swap() {
                     self.do_swap_page(slot, v, vma_write, origin)?;
+                } else if pte.is_page()
+                    && write
+                    && !pte.is_write()
+                    && self.page_alloc.frames.mapcount(pte.pfn()) > 1
+                {
+                    // do_wp_page on a page shared since fork: copy it.
+                    self.wp_page_copy(slot, table, v, pte.pfn(), vma_write)?;
+                    self.account_fault(slot, origin, false);
+                    self.account_system(cputime::MINOR_FAULT_NS);
                 } else if pte.is_page() {
                     let mut bits = pte.0 | PTE_ACCESSED;
                     if write {
@@ -814,7 +823,16 @@ impl Kernel {
             }
             if pte.is_page() {
                 let pfn = pte.pfn();
-                if self.page_alloc.frames.kind(pfn) != PageKind::PageCache {
+                if self.page_alloc.frames.kind(pfn) != PageKind::PageCache
+                    && write
+                    && !pte.is_write()
+                    && self.page_alloc.frames.mapcount(pfn) > 1
+                {
+                    // A COW copy shared since fork: copied again.
+                    self.wp_page_copy(slot, table, v, pfn, vma_write)?;
+                    self.account_fault(slot, origin, false);
+                    self.account_system(cputime::MINOR_FAULT_NS);
+                } else if self.page_alloc.frames.kind(pfn) != PageKind::PageCache {
                     // The private anonymous copy: as any anon page.
                     let mut bits = pte.0 | PTE_ACCESSED;
                     if write {
@@ -907,7 +925,7 @@ impl Kernel {
     }
 
     /// Set the PTE of `vpn` (in `table`) of `slot`.
-    fn set_pte_at(&mut self, slot: MmSlot, table: u32, vpn: u64, pte: Pte) {
+    pub(crate) fn set_pte_at(&mut self, slot: MmSlot, table: u32, vpn: u64, pte: Pte) {
         let per_table = self.procs.geometry().entries() as u64;
         if let Some(p) = self.procs.get_mut(slot) {
             p.mm.pgtables
@@ -994,7 +1012,45 @@ impl Kernel {
         if let Ok(mm) = self.procs.mm_mut(slot) {
             mm.rss_anon += 1;
         }
-        self.page_alloc.frames.set_rmap(pfn, slot, Vpn(vpn));
+        self.page_add_anon_rmap(pfn, slot, vpn);
+        self.lru_add_anon(pfn);
+        self.mark_page_accessed(pfn);
+        Ok(())
+    }
+
+    /// `wp_page_copy` of an anonymous page other processes of the family
+    /// still map: a new page with its bytes replaces it at `vpn` (writable
+    /// when the VMA is), the old page loses one mapping.
+    fn wp_page_copy(
+        &mut self,
+        slot: MmSlot,
+        table: u32,
+        vpn: u64,
+        old: Pfn,
+        vma_write: bool,
+    ) -> MmResult<()> {
+        let pfn = self.alloc_user_page()?;
+        if self.procs.get(slot).is_none() {
+            self.page_alloc.free(pfn, Order(0)).ok();
+            return Err(gone());
+        }
+        // Reclaim during the allocation may have swapped the old page out
+        // (then the fault finds a swap entry next time): check (`pte_same`).
+        let current = self.pte(slot, vpn);
+        if !current.is_page() || current.pfn() != old {
+            self.page_alloc.free(pfn, Order(0)).ok();
+            return Ok(());
+        }
+        let bytes = self.page_contents.get(old).map(|b| Box::new(**b));
+        if let Some(bytes) = bytes {
+            self.put_page_bytes(pfn, bytes);
+        }
+        self.set_pte_at(slot, table, vpn, Pte::page(pfn, vma_write, true));
+        if self.page_remove_anon_rmap(old, slot, vpn) {
+            // The others went meanwhile: the old page is nobody's.
+            self.free_user_page(old);
+        }
+        self.page_add_anon_rmap(pfn, slot, vpn);
         self.lru_add_anon(pfn);
         self.mark_page_accessed(pfn);
         Ok(())
@@ -1031,9 +1087,13 @@ impl Kernel {
     }
 
     /// Bring the swapped-out page at `vpn` of `slot` back: allocate a page,
-    /// read its bytes, free the slot, map it (writable when the VMA is, as
-    /// the page is exclusive; dirty, as no swap copy is kept), fix RSS and
-    /// swap counts. Counts pswpin/pgpgin but no fault.
+    /// read its bytes, map it in every address space of the family whose
+    /// PTE holds the same entry (a page shared by fork went to swap as one
+    /// slot with a use count; without a swap cache, the one copy read
+    /// back is mapped by all of them at once), drop their slot references,
+    /// fix RSS and swap counts. Writable only when the VMA is and the page
+    /// is exclusive; dirty, as no swap copy is kept. Counts pswpin/pgpgin
+    /// but no fault.
     pub(crate) fn swap_in_pte(&mut self, slot: MmSlot, vpn: u64, vma_write: bool) -> MmResult<()> {
         let pte = self.pte(slot, vpn);
         if !pte.is_swap() {
@@ -1057,43 +1117,67 @@ impl Kernel {
             self.put_page_bytes(pfn, bytes);
         }
         self.account_iowait(cputime::SWAP_PAGE_IO_NS);
-        self.swap.free_slot(entry);
         self.events.pswpin += 1;
         self.events.pgpgin += PAGE_SIZE / 1024;
-        if let Some(p) = self.pte_mut(slot, vpn) {
-            // The slot is gone, so no clean copy is left anywhere: the page
-            // is dirty, as `folio_free_swap` marks it.
-            *p = Pte::page(pfn, vma_write, true).0;
+        let holders: Vec<MmSlot> = self
+            .procs
+            .family_of(slot)
+            .into_iter()
+            .filter(|&m| m == slot || self.pte(m, vpn) == pte)
+            .collect();
+        let exclusive = holders.len() == 1;
+        for m in holders {
+            let write = if m == slot {
+                vma_write
+            } else {
+                self.procs
+                    .get(m)
+                    .and_then(|p| p.mm.vma_lookup(vpn << PAGE_SHIFT))
+                    .is_some_and(|v| v.flags.is_write())
+            };
+            if let Some(p) = self.pte_mut(m, vpn) {
+                // The slot is gone, so no clean copy is left anywhere: the
+                // page is dirty, as `folio_free_swap` marks it.
+                *p = Pte::page(pfn, write && exclusive, true).0;
+            }
+            self.swap.free_slot(entry);
+            let mm = self.procs.mm_mut(m)?;
+            mm.rss_anon += 1;
+            mm.swap_ents -= 1;
+            self.page_add_anon_rmap(pfn, m, vpn);
         }
-        let mm = self.procs.mm_mut(slot)?;
-        mm.rss_anon += 1;
-        mm.swap_ents -= 1;
         self.page_alloc.frames.set_rmap(pfn, slot, Vpn(vpn));
         self.lru_add_anon(pfn);
         self.mark_page_accessed(pfn);
         Ok(())
     }
 
-    /// `try_to_unmap` for swap-out: point the PTE that maps `pfn` (found
-    /// through its rmap) at swap entry `entry`, fix RSS and swap counts,
+    /// `try_to_unmap` for swap-out: point every PTE that maps `pfn` (found
+    /// through the reverse map) at swap entry `entry`, one slot reference
+    /// each (`swap_duplicate` beyond the first), fix RSS and swap counts,
     /// take the page off the LRU and free it. The caller has already
-    /// written the page (and taken its bytes). False, with nothing changed,
-    /// when no PTE maps `pfn`.
+    /// written the page (and taken its bytes) and holds the entry's first
+    /// reference. False, with nothing changed, when no PTE maps `pfn`.
     pub fn unmap_page_to_swap(&mut self, pfn: Pfn, entry: SwapEntry) -> bool {
-        let (slot, Vpn(vpn)) = self.page_alloc.frames.rmap(pfn);
-        let Some(p) = self.pte_mut(slot, vpn) else {
-            return false;
-        };
-        let pte = Pte(*p);
-        if !pte.is_page() || pte.pfn() != pfn {
+        let mappers = self.rmap_walk_anon(pfn);
+        if mappers.is_empty() || mappers.len() as u64 > super::swapfile::SWAP_MAP_MAX {
             return false;
         }
-        *p = Pte::from_swap(entry.area, entry.offset).0;
-        if let Ok(mm) = self.procs.mm_mut(slot) {
-            mm.update_hiwater_rss();
-            mm.rss_anon -= 1;
-            mm.swap_ents += 1;
+        for (i, &(slot, vpn)) in mappers.iter().enumerate() {
+            if i > 0 {
+                self.swap.swap_duplicate(entry);
+            }
+            if let Some(p) = self.pte_mut(slot, vpn) {
+                *p = Pte::from_swap(entry.area, entry.offset).0;
+            }
+            if let Ok(mm) = self.procs.mm_mut(slot) {
+                mm.update_hiwater_rss();
+                mm.rss_anon -= 1;
+                mm.swap_ents += 1;
+            }
+            self.page_alloc.frames.remove_map(pfn);
         }
+        self.procs.nr_anon_mapped -= 1;
         self.free_user_page(pfn);
         true
     }
@@ -1124,7 +1208,7 @@ impl Kernel {
         mm.update_hiwater_rss();
         let tables = mm.pgtables.pte_tables(start, end);
         let mut batch = [0u64; 1024];
-        for (table, lo, hi) in tables.into_iter().map(|(t, lo, hi, _)| (t, lo, hi)) {
+        for (table, lo, hi, first) in tables {
             // Take the entries out, then free what they mapped.
             let Ok(mm) = self.procs.mm_mut(slot) else {
                 return;
@@ -1148,13 +1232,18 @@ impl Kernel {
             mm.rss_anon -= rss;
             mm.swap_ents -= swap;
             let check_bytes = !self.page_contents.is_empty();
-            for &e in taken.iter() {
+            for (i, &e) in taken.iter().enumerate() {
                 let pte = Pte(e);
+                let vpn = first + i as u64;
                 if pte.is_page() {
                     let pfn = pte.pfn();
                     if self.page_alloc.frames.kind(pfn) == PageKind::PageCache {
                         // A file page stays cached; only the mapping goes.
                         self.page_remove_file_rmap(slot, pfn, pte);
+                        continue;
+                    }
+                    if !self.page_remove_anon_rmap(pfn, slot, vpn) {
+                        // Still mapped by another process of the family.
                         continue;
                     }
                     self.lru_del(pfn);
@@ -1166,6 +1255,7 @@ impl Kernel {
                     }
                 } else if pte.is_swap() {
                     self.swap.free_slot(pte.swp_entry());
+                    self.swap_owner_handover(pte.swp_entry(), slot, vpn);
                 }
             }
         }
@@ -1183,8 +1273,13 @@ impl Kernel {
             for entry in &mut mm.pgtables.entries_mut(table)[lo..hi] {
                 if Pte(*entry).is_page() {
                     // A page-cache page stays read-only: the next write
-                    // copies it (private) or notifies (shared).
-                    if writable && frames.kind(Pte(*entry).pfn()) != PageKind::PageCache {
+                    // copies it (private) or notifies (shared); so does an
+                    // anon page shared since fork (copy-on-write).
+                    let pfn = Pte(*entry).pfn();
+                    if writable
+                        && frames.kind(pfn) != PageKind::PageCache
+                        && frames.mapcount(pfn) <= 1
+                    {
                         *entry |= PTE_RW;
                     } else {
                         *entry &= !PTE_RW;
@@ -1220,11 +1315,7 @@ impl Kernel {
                         stats.referenced += 1;
                     }
                     let file = frames.kind(pfn) == PageKind::PageCache;
-                    let mapcount = if file {
-                        u64::from(frames.mapcount(pfn).max(1))
-                    } else {
-                        1
-                    };
+                    let mapcount = u64::from(frames.mapcount(pfn).max(1));
                     let pss = (PAGE_SIZE << PSS_SHIFT) / mapcount;
                     stats.pss += pss;
                     if file {
@@ -1253,9 +1344,9 @@ impl Kernel {
 
     /// `/proc/PID/pagemap` (fs/proc/task_mmu.c `pagemap_read`): one
     /// little-endian u64 per virtual page, at offset vpn × 8. Present pages:
-    /// bit 63, bit 61 for page-cache pages, bit 56 when mapped once (every
-    /// anon page here; not the zero page), the pfn in bits 0..54 (the file
-    /// is root-only, so PFNs show).
+    /// bit 63, bit 61 for page-cache pages, bit 56 when mapped once (not an
+    /// anon page shared since fork, not the zero page), the pfn in bits
+    /// 0..54 (the file is root-only, so PFNs show).
     /// Swapped pages: bit 62, type in bits 0..4, offset in bits 5..54.
     /// Holes and untouched pages read 0. EINVAL unless offset and length
     /// are multiples of 8; reading past TASK_SIZE is end of file.
@@ -1294,8 +1385,10 @@ impl Kernel {
                         0
                     };
                     PM_PRESENT | PM_FILE | once | (pfn.0 & PM_PFRAME_MASK)
-                } else {
+                } else if frames.mapcount(pfn) == 1 {
                     PM_PRESENT | PM_MMAP_EXCLUSIVE | (pfn.0 & PM_PFRAME_MASK)
+                } else {
+                    PM_PRESENT | (pfn.0 & PM_PFRAME_MASK)
                 }
             } else if pte.is_zero_page() {
                 PM_PRESENT | (pte.pfn().0 & PM_PFRAME_MASK)

@@ -144,6 +144,9 @@ pub struct Vma {
     pub(crate) avc: Option<SlabObject>,
     /// The mapped file (`vm_file`, `vm_pgoff`), None for anonymous memory.
     pub file: Option<VmFile>,
+    /// A forked VMA's second anon_vma_chain (`anon_vma_fork` links the
+    /// child's VMA to the parent's anon_vma and to its own).
+    pub(crate) fork_avc: Option<SlabObject>,
 }
 
 /// A file mapping's file: which inode of `/dev/sda1`, the file page that
@@ -786,7 +789,7 @@ impl Kernel {
         if let Some(obj) = vma.object {
             self.free_object(obj);
         }
-        if let Some(avc) = vma.avc {
+        for avc in [vma.avc, vma.fork_avc].into_iter().flatten() {
             self.free_object(avc);
         }
         if let Some(id) = vma.anon_vma
@@ -1072,6 +1075,7 @@ impl Kernel {
             object: None,
             avc: None,
             file,
+            fork_avc: None,
         };
         self.vma_merge_new_range(slot, vma)?;
         Ok(VirtAddr(start))
@@ -1252,6 +1256,7 @@ impl Kernel {
                 object: None,
                 avc: None,
                 file: None,
+                fork_avc: None,
             },
         )?;
         self.procs.mm_mut(slot)?.brk = new_brk;

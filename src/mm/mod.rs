@@ -4,6 +4,7 @@
 pub mod cputime;
 pub mod error;
 pub mod filemap;
+pub mod fork;
 pub mod kthread;
 pub mod loadavg;
 pub mod madvise;

@@ -100,6 +100,11 @@ pub struct Process {
     pub kernel_stack_order: Order,
     /// Spawn order: the task list is oldest first.
     pub seq: u64,
+    /// The fork family: every process forked from the same spawned
+    /// ancestor shares it. Anonymous pages are only ever shared inside a
+    /// family, at the same virtual page (fork keeps addresses), which is
+    /// how the reverse map finds them (Linux: the anon_vma tree).
+    pub family: u32,
     /// task_struct, pid, cred, signal, sighand, files, mm_struct.
     objects: Vec<SlabObject>,
 }
@@ -123,6 +128,12 @@ pub struct Processes {
     /// Lowest pid a user process may take: the ones below belong to init
     /// and the kernel threads (see `kthread_init`).
     pub pid_floor: u32,
+    /// Members of each fork family.
+    families: BTreeMap<u32, BTreeSet<MmSlot>>,
+    /// NR_ANON_MAPPED: anonymous pages with at least one PTE.
+    pub nr_anon_mapped: u64,
+    /// The next family id.
+    next_family: u32,
 }
 
 impl Processes {
@@ -139,7 +150,25 @@ impl Processes {
             geometry: Geometry::of(arch),
             next_seq: 0,
             pid_floor: 1,
+            families: BTreeMap::new(),
+            nr_anon_mapped: 0,
+            next_family: 0,
         }
+    }
+
+    /// The address spaces of `slot`'s fork family (itself included), the
+    /// only ones that can map its anonymous pages.
+    pub fn family_of(&self, slot: MmSlot) -> Vec<MmSlot> {
+        self.get(slot)
+            .and_then(|p| self.families.get(&p.family))
+            .map(|f| f.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// A new family id (for a spawned process).
+    fn new_family(&mut self) -> u32 {
+        self.next_family += 1;
+        self.next_family
     }
 
     /// The page-table geometry of the architecture.
@@ -260,6 +289,10 @@ impl Processes {
 
     fn insert(&mut self, slot: MmSlot, process: Process) {
         let pid = process.pid;
+        self.families
+            .entry(process.family)
+            .or_default()
+            .insert(slot);
         if slot.index() == self.slots.len() {
             self.slots.push(Some(Box::new(process)));
         } else {
@@ -272,6 +305,12 @@ impl Processes {
     fn remove(&mut self, slot: MmSlot) -> Option<Box<Process>> {
         let process = self.slots.get_mut(slot.index())?.take()?;
         self.by_pid.remove(&process.pid);
+        if let Some(members) = self.families.get_mut(&process.family) {
+            members.remove(&slot);
+            if members.is_empty() {
+                self.families.remove(&process.family);
+            }
+        }
         self.free_slots.insert(slot);
         Some(process)
     }
@@ -328,6 +367,38 @@ impl Kernel {
     /// task objects from slab, a kernel stack, a PGD, the `[stack]` VMA
     /// with its top pages touched. The heap is empty until `brk`.
     pub fn spawn(&mut self, name: &str) -> MmResult<Pid> {
+        let family = self.procs.new_family();
+        let ppid = Pid(u32::from(self.procs.next_pid(self.ns_last_pid)?.0 != 1));
+        let (pid, slot) = self.new_task(name, ppid, family, 0)?;
+        if let Err(err) = self.setup_arg_pages(slot) {
+            self.exit_process(slot);
+            return Err(err);
+        }
+        self.ns_last_pid = pid.0;
+        self.forks += 1;
+        Ok(pid)
+    }
+
+    /// `copy_process` without the memory: a task like `parent`'s (comm,
+    /// oom_score_adj, fork family), its child, with an empty mm.
+    pub(crate) fn copy_process(&mut self, parent: MmSlot) -> MmResult<Pid> {
+        let p = self
+            .procs
+            .get(parent)
+            .ok_or_else(|| MmError::NoProcess(format!("no process in slot {parent}")))?;
+        let (comm, ppid, family, adj) = (p.comm.clone(), p.pid, p.family, p.oom_score_adj);
+        self.new_task(&comm, ppid, family, adj).map(|(pid, _)| pid)
+    }
+
+    /// A new task: pid, slot, task objects from slab, a kernel stack, a
+    /// PGD, an empty mm. All or nothing.
+    fn new_task(
+        &mut self,
+        name: &str,
+        ppid: Pid,
+        family: u32,
+        oom_score_adj: i64,
+    ) -> MmResult<(Pid, MmSlot)> {
         let pid = self.procs.next_pid(self.ns_last_pid)?;
         let slot = self.procs.free_slot()?;
         let mut objects = Vec::new();
@@ -364,24 +435,19 @@ impl Kernel {
             mm: MmStruct::new(self.config.arch, pgd),
             min_flt: 0,
             maj_flt: 0,
-            oom_score_adj: 0,
+            oom_score_adj,
             start_time_ns: self.clock_ns,
             cputime: super::cputime::TaskTime::default(),
             ioac: IoAccounting::default(),
-            ppid: Pid(u32::from(pid.0 != 1)),
+            ppid,
             kernel_stack: stack,
             kernel_stack_order: order,
             seq,
+            family,
             objects,
         };
         self.procs.insert(slot, process);
-        if let Err(err) = self.setup_arg_pages(slot) {
-            self.exit_process(slot);
-            return Err(err);
-        }
-        self.ns_last_pid = pid.0;
-        self.forks += 1;
-        Ok(pid)
+        Ok((pid, slot))
     }
 
     /// `setup_arg_pages` and the first touches of the new program: the
@@ -404,6 +470,7 @@ impl Kernel {
                 object: None,
                 avc: None,
                 file: None,
+                fork_avc: None,
             },
         )?;
         self.anon_vma_prepare(slot, start)?;
@@ -441,6 +508,7 @@ impl Kernel {
         let Ok(mm) = self.procs.mm(slot) else {
             return;
         };
+        let pid = self.procs.pid_of_slot(slot);
         let ranges: Vec<(u64, u64)> = mm.vmas().map(|v| (v.start_vpn(), v.end_vpn())).collect();
         for (lo, hi) in ranges {
             self.zap_range(slot, lo, hi);
@@ -480,11 +548,25 @@ impl Kernel {
             }
         }
         self.iput_unmapped(&files);
+        // forget_original_parent: the children go to init.
+        if let Some(pid) = pid {
+            let orphans: Vec<MmSlot> = self
+                .procs
+                .iter_slots()
+                .filter(|(_, p)| p.ppid == pid)
+                .map(|(s, _)| s)
+                .collect();
+            for s in orphans {
+                if let Some(p) = self.procs.get_mut(s) {
+                    p.ppid = Pid(1);
+                }
+            }
+        }
     }
 
     /// Free a VMA's own objects at exit (its anon_vma goes with the mm).
     fn release_vma_objects(&mut self, vma: Vma) {
-        for obj in [vma.object, vma.avc].into_iter().flatten() {
+        for obj in [vma.object, vma.avc, vma.fork_avc].into_iter().flatten() {
             self.free_object(obj);
         }
     }
@@ -734,9 +816,10 @@ impl Kernel {
             .sum()
     }
 
-    /// Σ RssAnon of all processes (NR_ANON_MAPPED).
+    /// Anonymous pages mapped by at least one process (NR_ANON_MAPPED:
+    /// Σ RssAnon counts a page shared since fork once per process).
     pub fn anon_mapped_pages(&self) -> u64 {
-        self.procs.iter().map(|p| p.mm.rss_anon).sum()
+        self.procs.nr_anon_mapped
     }
 
     /// Check every process: VMAs sorted, aligned, disjoint, unmergeable,
@@ -813,7 +896,7 @@ impl Kernel {
                     "{who}: anon_vma references {live:?}, VMAs hold {refs:?}"
                 ));
             }
-            let (mut rss, mut swap) = (0u64, 0u64);
+            let (mut rss, mut swap, mut owned) = (0u64, 0u64, 0u64);
             let pt = &mm.pgtables;
             let task_vpns = mm.layout.task_size >> PAGE_SHIFT;
             for (table, lo, hi, first) in pt.pte_tables(0, task_vpns) {
@@ -845,6 +928,9 @@ impl Kernel {
                     if pte.is_page() {
                         rss += 1;
                         let pfn = pte.pfn();
+                        if frames.rmap(pfn) == (slot, Vpn(vpn)) {
+                            owned += 1;
+                        }
                         if frames.kind(pfn) != PageKind::UserAnon
                             || frames.state(pfn) != super::page_alloc::FrameState::Allocated
                         {
@@ -852,10 +938,27 @@ impl Kernel {
                                 "{who}: PTE at {addr:#x} maps pfn {pfn} that is no user page"
                             ));
                         }
-                        if frames.rmap(pfn) != (slot, Vpn(vpn)) {
+                        let (owner, owner_vpn) = frames.rmap(pfn);
+                        let shared = frames.mapcount(pfn) > 1;
+                        let owner_ok = if shared {
+                            // Any mapper of the family at the same page.
+                            owner_vpn == Vpn(vpn)
+                                && self.procs.get(owner).is_some_and(|o| o.family == p.family)
+                                && self.pte(owner, vpn).is_page()
+                                && self.pte(owner, vpn).pfn() == pfn
+                        } else {
+                            (owner, owner_vpn) == (slot, Vpn(vpn))
+                        };
+                        if !owner_ok {
                             return Err(format!(
                                 "{who}: pfn {pfn} has rmap {:?}, mapped at ({slot}, {vpn:#x})",
                                 frames.rmap(pfn)
+                            ));
+                        }
+                        if shared && pte.is_write() {
+                            return Err(format!(
+                                "{who}: pfn {pfn} is shared by {} PTEs but writable at {addr:#x}",
+                                frames.mapcount(pfn)
                             ));
                         }
                     } else if pte.is_zero_page() {
@@ -894,11 +997,14 @@ impl Kernel {
             {
                 return Err(format!("{who}: bad kernel stack block"));
             }
-            rss_total += rss;
+            rss_total += owned;
         }
         let lru = self.lru.active_anon() + self.lru.inactive_anon();
-        if rss_total != lru {
-            return Err(format!("Σ RssAnon {rss_total} != anon LRU pages {lru}"));
+        if rss_total != lru || rss_total != self.procs.nr_anon_mapped {
+            return Err(format!(
+                "anon pages mapped {rss_total} (NR_ANON_MAPPED {}) != anon LRU pages {lru}",
+                self.procs.nr_anon_mapped
+            ));
         }
         let table_frames = (0..self.page_alloc.max_pfn)
             .filter(|&pfn| {

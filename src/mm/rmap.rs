@@ -11,9 +11,95 @@
 use super::Kernel;
 use super::memory::{PTE_DIRTY, PTE_RW, Pte};
 use super::page_alloc::PageKind;
-use super::types::{MmSlot, Pfn};
+use super::swapfile::SwapEntry;
+use super::types::{MmSlot, Pfn, Vpn};
 
 impl Kernel {
+    /// `folio_add_anon_rmap_pte`: the PTE of (`slot`, `vpn`) maps anon
+    /// page `pfn`. The first mapper becomes the page's reverse-map owner.
+    pub(crate) fn page_add_anon_rmap(&mut self, pfn: Pfn, slot: MmSlot, vpn: u64) {
+        if self.page_alloc.frames.add_map(pfn) {
+            self.page_alloc.frames.set_rmap(pfn, slot, Vpn(vpn));
+            self.procs.nr_anon_mapped += 1;
+        }
+    }
+
+    /// `folio_remove_rmap_pte` for an anon page whose PTE in (`slot`,
+    /// `vpn`) was just cleared or replaced. True when that was the last
+    /// mapping (the caller frees the page); else, if this mapper was the
+    /// reverse-map owner, another one of the family takes over.
+    pub(crate) fn page_remove_anon_rmap(&mut self, pfn: Pfn, slot: MmSlot, vpn: u64) -> bool {
+        if self.page_alloc.frames.remove_map(pfn) {
+            self.procs.nr_anon_mapped -= 1;
+            return true;
+        }
+        if self.page_alloc.frames.rmap(pfn) == (slot, Vpn(vpn))
+            && let Some(other) = self.procs.family_of(slot).into_iter().find(|&m| {
+                let pte = self.pte(m, vpn);
+                m != slot && pte.is_page() && pte.pfn() == pfn
+            })
+        {
+            self.page_alloc.frames.set_rmap(pfn, other, Vpn(vpn));
+        }
+        false
+    }
+
+    /// The PTEs mapping anon page `pfn` (`rmap_walk_anon`): in its owner's
+    /// fork family, at its owner's virtual page.
+    pub(crate) fn rmap_walk_anon(&self, pfn: Pfn) -> Vec<(MmSlot, u64)> {
+        let (owner, Vpn(vpn)) = self.page_alloc.frames.rmap(pfn);
+        self.rmap_walk_anon_at(owner, vpn, pfn)
+    }
+
+    /// The members of `slot`'s family whose PTE at `vpn` maps `pfn`.
+    fn rmap_walk_anon_at(&self, slot: MmSlot, vpn: u64, pfn: Pfn) -> Vec<(MmSlot, u64)> {
+        let mut out = Vec::new();
+        if self.page_alloc.frames.mapcount(pfn) <= 1 {
+            // The common case: the owner alone.
+            let pte = self.pte(slot, vpn);
+            if pte.is_page() && pte.pfn() == pfn {
+                out.push((slot, vpn));
+            }
+            return out;
+        }
+        for m in self.procs.family_of(slot) {
+            let pte = self.pte(m, vpn);
+            if pte.is_page() && pte.pfn() == pfn {
+                out.push((m, vpn));
+            }
+        }
+        out
+    }
+
+    /// After the mapper (`slot`, `vpn`) dropped its reference to swap
+    /// `entry`: if it was the slot's recorded owner and others still hold
+    /// the entry, record one of them (swapoff walks by owner).
+    pub(crate) fn swap_owner_handover(&mut self, entry: SwapEntry, slot: MmSlot, vpn: u64) {
+        if self.swap.swap_count(entry) == 0 {
+            return;
+        }
+        let owner_is_leaving = self
+            .swap
+            .areas
+            .get(entry.area as usize)
+            .and_then(Option::as_ref)
+            .and_then(|a| a.owner(entry.offset))
+            == Some((slot, Vpn(vpn)));
+        if !owner_is_leaving {
+            return;
+        }
+        let swp = Pte::from_swap(entry.area, entry.offset);
+        if let Some(other) = self
+            .procs
+            .family_of(slot)
+            .into_iter()
+            .find(|&m| m != slot && self.pte(m, vpn) == swp)
+        {
+            self.swap
+                .set_owner(entry, super::swapfile::pack_owner(other, Vpn(vpn)));
+        }
+    }
+
     /// `folio_add_file_rmap_pte` + `add_mm_counter(MM_FILEPAGES)`: the PTE
     /// just set in `slot` maps page-cache page `pfn`.
     pub(crate) fn page_add_file_rmap(&mut self, slot: MmSlot, pfn: Pfn) {
@@ -149,13 +235,14 @@ impl Kernel {
         }
     }
 
-    /// Check the reverse map: every page-cache frame's map count equals
-    /// the PTEs that map it, each mm's RssFile its page-cache PTEs, and
-    /// NR_FILE_MAPPED the pages mapped at least once.
+    /// Check the reverse map: every mapped frame's map count equals the
+    /// PTEs that map it (Σ mapcounts = PTEs), each mm's RssFile its
+    /// page-cache PTEs, and NR_FILE_MAPPED the pages mapped at least once.
     pub fn check_file_rmap(&self) -> Result<(), String> {
         use std::collections::BTreeMap;
         let frames = &self.page_alloc.frames;
         let mut counts: BTreeMap<u64, u32> = BTreeMap::new();
+        let mut anon: BTreeMap<u64, u32> = BTreeMap::new();
         for p in self.procs.iter() {
             let pt = &p.mm.pgtables;
             let mut rss_file = 0;
@@ -166,6 +253,8 @@ impl Kernel {
                         if pte.is_page() && frames.kind(pte.pfn()) == PageKind::PageCache {
                             rss_file += 1;
                             *counts.entry(pte.pfn().0).or_insert(0) += 1;
+                        } else if pte.is_page() {
+                            *anon.entry(pte.pfn().0).or_insert(0) += 1;
                         }
                     }
                 });
@@ -176,6 +265,15 @@ impl Kernel {
                     p.pid, p.mm.rss_file
                 ));
             }
+        }
+        if let Some((pfn, n)) = anon
+            .iter()
+            .find(|&(&pfn, &n)| frames.mapcount(Pfn(pfn)) != n)
+        {
+            return Err(format!(
+                "anon pfn {pfn}: mapcount {} but {n} PTEs map it",
+                frames.mapcount(Pfn(*pfn))
+            ));
         }
         let mut mapped = 0;
         for inode in self.vfs.iter() {

@@ -40,6 +40,13 @@ pub const MAX_SWAP_PAGES: u64 = u32::MAX as u64;
 
 const SLOT_FREE: u64 = 0;
 const SLOT_UNUSABLE: u64 = u64::MAX;
+/// A used slot's word: its owner + 1 in the low 56 bits, the references
+/// beyond the first (`swap_map` count − 1, fork's `swap_duplicate`) in
+/// bits 56..63 (bit 63 stays clear, so a word is never SLOT_UNUSABLE).
+const SLOT_OWNER_MASK: u64 = (1 << 56) - 1;
+const SLOT_COUNT_SHIFT: u32 = 56;
+/// SWAP_MAP_MAX-like limit of references a slot can count here.
+pub const SWAP_MAP_MAX: u64 = 128;
 /// Slots per chunk of the slot map (512 KiB of host memory once used).
 const CHUNK_SLOTS: u64 = 1 << 16;
 
@@ -418,7 +425,18 @@ impl SwapInfo {
         }
         match self.slots.get(offset) {
             SLOT_FREE | SLOT_UNUSABLE => None,
-            v => Some(unpack_owner(v - 1)),
+            v => Some(unpack_owner((v & SLOT_OWNER_MASK) - 1)),
+        }
+    }
+
+    /// References to a slot (`swap_count`): 0 when free.
+    pub fn count(&self, offset: u64) -> u64 {
+        if offset >= self.max {
+            return 0;
+        }
+        match self.slots.get(offset) {
+            SLOT_FREE | SLOT_UNUSABLE => 0,
+            v => (v >> SLOT_COUNT_SHIFT) + 1,
         }
     }
 
@@ -426,7 +444,7 @@ impl SwapInfo {
     pub fn used_slots(&self) -> Vec<(u64, (MmSlot, Vpn))> {
         self.slots
             .used()
-            .map(|(i, v)| (i, unpack_owner(v - 1)))
+            .map(|(i, v)| (i, unpack_owner((v & SLOT_OWNER_MASK) - 1)))
             .collect()
     }
 
@@ -874,7 +892,54 @@ impl SwapState {
         None
     }
 
-    /// Give a slot back; bytes stored for it on a partition are dropped.
+    /// `swap_duplicate`: one more PTE holds `entry` (fork copied it, or
+    /// reclaim unmapped a page several processes shared). False when the
+    /// slot is not in use or already counts SWAP_MAP_MAX references.
+    pub fn swap_duplicate(&mut self, entry: SwapEntry) -> bool {
+        let Some(area) = self.area_mut(entry) else {
+            return false;
+        };
+        let word = area.slots.get(entry.offset);
+        if word == SLOT_FREE
+            || word == SLOT_UNUSABLE
+            || (word >> SLOT_COUNT_SHIFT) + 1 >= SWAP_MAP_MAX
+        {
+            return false;
+        }
+        area.slots.set(entry.offset, word + (1 << SLOT_COUNT_SHIFT));
+        true
+    }
+
+    /// References to `entry`'s slot (0 when free).
+    pub fn swap_count(&self, entry: SwapEntry) -> u64 {
+        self.areas
+            .get(entry.area as usize)
+            .and_then(Option::as_ref)
+            .map_or(0, |a| a.count(entry.offset))
+    }
+
+    /// Record who holds `entry` now (for swapoff's walk), when its owner
+    /// let go of one of several references.
+    pub fn set_owner(&mut self, entry: SwapEntry, owner: u64) {
+        if let Some(area) = self.area_mut(entry) {
+            let word = area.slots.get(entry.offset);
+            if word != SLOT_FREE && word != SLOT_UNUSABLE {
+                area.slots
+                    .set(entry.offset, (word & !SLOT_OWNER_MASK) | (owner + 1));
+            }
+        }
+    }
+
+    /// The active area of `entry`, if its offset lies inside.
+    fn area_mut(&mut self, entry: SwapEntry) -> Option<&mut SwapInfo> {
+        self.areas
+            .get_mut(entry.area as usize)
+            .and_then(Option::as_mut)
+            .filter(|a| entry.offset < a.max)
+    }
+
+    /// `swap_free`: drop one reference to a slot; the last gives it back
+    /// (bytes stored for it on a partition are dropped).
     pub fn free_slot(&mut self, entry: SwapEntry) {
         let Some(area) = self
             .areas
@@ -888,6 +953,10 @@ impl SwapState {
         }
         let slot = area.slots.get(entry.offset);
         if slot == SLOT_FREE || slot == SLOT_UNUSABLE {
+            return;
+        }
+        if slot >> SLOT_COUNT_SHIFT > 0 {
+            area.slots.set(entry.offset, slot - (1 << SLOT_COUNT_SHIFT));
             return;
         }
         area.slots.set(entry.offset, SLOT_FREE);

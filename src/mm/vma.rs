@@ -35,6 +35,7 @@ impl Kernel {
                 .file
                 .as_ref()
                 .map(|f| f.advanced((at - lower.start) >> super::types::PAGE_SHIFT)),
+            fork_avc: None,
         };
         let lower = Vma { end: at, ..lower };
         mm.insert_vma(lower);

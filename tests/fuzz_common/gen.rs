@@ -494,6 +494,7 @@ impl Generator {
             5,  // kfree
             5,  // tick
             2,  // sync
+            5,  // fork
         ]);
         match verb {
             0 => Command::Spawn {
@@ -591,6 +592,9 @@ impl Generator {
                 count: self.free_count(64),
             },
             15 => Command::Sync,
+            16 => Command::Fork {
+                pid: Pid(self.pid(k, pids).0.max(1)),
+            },
             _ => Command::Tick {
                 ticks: match self.rng.below(10) {
                     0 => 1,
