@@ -7,6 +7,7 @@ pub mod filemap;
 pub mod kthread;
 pub mod loadavg;
 pub mod madvise;
+pub mod maple_tree;
 pub mod memory;
 pub mod mm_init;
 pub mod mmap;
