@@ -1,8 +1,9 @@
 //! Virtual memory areas and the operations on them (Linux: mm/mmap.c,
 //! mm/vma.c, mm/mprotect.c, mm/madvise.c, mm/util.c).
 //!
-//! An address space is an ordered map of VMAs (start → [`Vma`]), the
-//! kernel's maple tree. Invariants (checked by
+//! An address space is an ordered set of VMAs by start, the kernel's maple
+//! tree ([`MapleTree`]: each subtree knows its largest gap, so placing a
+//! mapping is O(log n)). Invariants (checked by
 //! [`Kernel::check_process_invariants`]): VMAs are page aligned, do not
 //! overlap, lie below `task_size`, and no two neighbours could be merged
 //! (`vma_merge` keeps it so). The per-mm counters total_vm, data_vm,
@@ -19,6 +20,7 @@ use std::sync::Arc;
 
 use super::Kernel;
 use super::error::{MmError, MmResult};
+use super::maple_tree::{self, MapleTree};
 use super::mprotect::{Prot, prot_bits};
 use super::slab_common;
 use super::slub::SlabObject;
@@ -276,8 +278,8 @@ pub const INITIAL_STACK_PAGES_TOUCHED: u64 = 3;
 
 /// The memory descriptor of a process (`struct mm_struct`).
 pub struct MmStruct {
-    /// VMAs by start address.
-    pub(crate) vmas: BTreeMap<u64, Vma>,
+    /// VMAs by start address, with their gaps.
+    pub(crate) vmas: MapleTree,
     /// The page tables.
     pub pgtables: super::memory::PageTables,
     /// The address-space layout.
@@ -328,7 +330,7 @@ impl MmStruct {
     pub fn new(arch: Arch, pgd: super::types::Pfn) -> MmStruct {
         let layout = Layout::of(arch);
         MmStruct {
-            vmas: BTreeMap::new(),
+            vmas: MapleTree::new(),
             pgtables: super::memory::PageTables::new(arch, pgd),
             layout,
             rss_anon: 0,
@@ -362,11 +364,7 @@ impl MmStruct {
 
     /// The VMA containing `addr`.
     pub fn vma_lookup(&self, addr: u64) -> Option<&Vma> {
-        self.vmas
-            .range(..=addr)
-            .next_back()
-            .map(|(_, v)| v)
-            .filter(|v| v.end > addr)
+        self.vmas.lookup(addr)
     }
 
     /// Linux's `find_vma`: the first VMA that ends above `addr`.
@@ -425,7 +423,8 @@ impl MmStruct {
         if let Some(name) = &vma.name {
             *self.names.entry(name.clone()).or_insert(0) += 1;
         }
-        self.vmas.insert(vma.start, vma);
+        let replaced = self.vmas.insert(vma);
+        debug_assert!(replaced.is_none(), "two VMAs at one start");
     }
 
     /// Take a VMA out (starting at `start`) and unaccount it.
@@ -502,53 +501,20 @@ impl MmStruct {
 
     /// `vm_start_gap`: the start of a VMA including its stack guard gap.
     pub(crate) fn start_gap(vma: &Vma) -> u64 {
-        if vma.flags.is_stack() {
-            vma.start.saturating_sub(STACK_GUARD_GAP)
-        } else {
-            vma.start
-        }
+        maple_tree::start_gap(vma)
     }
 
     /// `unmapped_area_topdown`: the highest free range of `len` bytes in
-    /// `[low, high)`, keeping stack guard gaps.
+    /// `[low, high)`, keeping stack guard gaps. O(log n) (the tree keeps
+    /// every subtree's largest gap).
     pub fn unmapped_area_topdown(&self, len: u64, low: u64, high: u64) -> Option<u64> {
-        let mut gap_end = match self.vmas.range(high..).next() {
-            Some((_, next)) => high.min(Self::start_gap(next)),
-            None => high,
-        };
-        for vma in self.vmas.range(..high).rev().map(|(_, v)| v) {
-            if vma.end <= gap_end && gap_end - vma.end >= len && gap_end - len >= low {
-                return Some(gap_end - len);
-            }
-            gap_end = gap_end.min(Self::start_gap(vma));
-            if gap_end < low.saturating_add(len) {
-                return None;
-            }
-        }
-        (gap_end >= low.saturating_add(len)).then(|| gap_end - len)
+        self.vmas.unmapped_area_topdown(len, low, high)
     }
 
     /// `unmapped_area`: the lowest free range of `len` bytes in `[low, high)`.
+    /// O(log n).
     pub fn unmapped_area(&self, len: u64, low: u64, high: u64) -> Option<u64> {
-        let mut gap_start = low;
-        if let Some(v) = self.vma_lookup(low) {
-            gap_start = v.end;
-        }
-        for vma in self.vmas.range(gap_start..).map(|(_, v)| v) {
-            let gap_end = Self::start_gap(vma);
-            if gap_end >= gap_start && gap_end - gap_start >= len {
-                break;
-            }
-            gap_start = gap_start.max(vma.end);
-        }
-        let end = gap_start.checked_add(len)?;
-        let fits = end <= high
-            && self
-                .vmas
-                .range(gap_start..)
-                .next()
-                .is_none_or(|(_, v)| end <= Self::start_gap(v));
-        fits.then_some(gap_start)
+        self.vmas.unmapped_area(len, low, high)
     }
 
     /// `mm_get_unmapped_area` without a hint on an MMF_TOPDOWN mm (x86's
@@ -851,7 +817,7 @@ impl Kernel {
             }
             None => mm.new_anon_vma(anon_object),
         };
-        if let Some(vma) = mm.vmas.get_mut(&start) {
+        if let Some(mut vma) = mm.vmas.get_mut(&start) {
             vma.anon_vma = Some(id);
             vma.avc = Some(avc);
         }

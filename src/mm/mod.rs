@@ -8,6 +8,7 @@ pub mod fork;
 pub mod kthread;
 pub mod loadavg;
 pub mod madvise;
+pub mod maple_tree;
 pub mod memory;
 pub mod mm_init;
 pub mod mmap;

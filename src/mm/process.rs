@@ -860,6 +860,9 @@ impl Kernel {
                 }
                 prev = Some(v);
             }
+            mm.vmas
+                .check()
+                .map_err(|e| format!("{who}: maple tree: {e}"))?;
             let recount = mm.recount();
             if recount
                 != (
