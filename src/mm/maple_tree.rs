@@ -787,6 +787,7 @@ mod tests {
             object: None,
             avc: None,
             file: None,
+            fork_avc: None,
         }
     }
 
