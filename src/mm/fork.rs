@@ -252,6 +252,9 @@ mod tests {
         assert!(k.events.pswpout >= before + 16);
         assert_eq!(stats(&k, child, "buf").swap, 16);
         assert_eq!(stats(&k, parent, "buf").swap, 16);
+        // Each slot is held by both: SwapPss is half of Swap.
+        let swap_pss = stats(&k, parent, "buf").swap_pss;
+        assert_eq!(swap_pss >> (crate::mm::memory::PSS_SHIFT + PAGE_SHIFT), 8);
         // The child reads them back: one read each, both map the copy.
         let pswpin = k.events.pswpin;
         run(&mut k, child, "touch buf 64K read").unwrap();

@@ -541,6 +541,9 @@ pub struct RangeStats {
     pub pss_file: u64,
     /// Swap entries.
     pub swap: u64,
+    /// Swap entries divided by their slots' use counts, bytes <<
+    /// PSS_SHIFT (SwapPss).
+    pub swap_pss: u64,
 }
 
 impl RangeStats {
@@ -559,6 +562,7 @@ impl RangeStats {
         self.pss_anon += o.pss_anon;
         self.pss_file += o.pss_file;
         self.swap += o.swap;
+        self.swap_pss += o.swap_pss;
     }
 }
 
@@ -1336,6 +1340,9 @@ impl Kernel {
                     }
                 } else if pte.is_swap() {
                     stats.swap += 1;
+                    // swp_swapcount: an entry fork duplicated counts half.
+                    let count = self.swap.swap_count(pte.swp_entry()).max(1);
+                    stats.swap_pss += (PAGE_SIZE << PSS_SHIFT) / count;
                 }
             }
         });

@@ -565,7 +565,7 @@ Shared_Hugetlb:        0 kB\n\
 Private_Hugetlb:       0 kB\n",
     );
     push_kb(out, b"Swap:", kb(r.swap));
-    push_kb(out, b"SwapPss:", kb(r.swap));
+    push_kb(out, b"SwapPss:", pss_kb(r.swap_pss));
     out.extend_from_slice(b"Locked:                0 kB\n");
 }
 
