@@ -69,6 +69,23 @@ pub fn run(action: Action) -> i32 {
     }
 }
 
+/// stat(2) of `path`, then statfs(2): an mmfs mount serves attributes
+/// that never change from the kernel's cache, so only the statfs (never
+/// cached) tells whether the daemon behind it still answers.
+fn live_metadata(path: &Path) -> io::Result<std::fs::Metadata> {
+    use std::os::unix::ffi::OsStrExt;
+    let meta = std::fs::metadata(path)?;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path holds a NUL byte"))?;
+    // SAFETY: an all-zero statfs is a valid output buffer.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: c is a valid NUL-terminated path; st is writable.
+    if unsafe { libc::statfs(c.as_ptr(), &mut st) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(meta)
+}
+
 /// Check that `dir` can take a new mount; returns its canonical path.
 /// Every look at `dir` is a timed [`probe`]: over a stuck mount it gives
 /// up with a message instead of hanging.
@@ -76,7 +93,7 @@ fn preflight(dir: &Path) -> Result<PathBuf, CliError> {
     let shown = dir.display();
     let canonical = resolve(dir, &format!("; create it with: mkdir -p {shown}"))?;
     let job_dir = dir.to_path_buf();
-    match probe(move || std::fs::metadata(&job_dir).map(|m| vec![u8::from(m.is_dir())])) {
+    match probe(move || live_metadata(&job_dir).map(|m| vec![u8::from(m.is_dir())])) {
         Probed::TimedOut => return Err(not_answering(dir, &canonical)),
         Probed::Answered(Err(e)) if e.kind() == io::ErrorKind::NotFound => {
             return Err(CliError::failure(format!(
@@ -762,7 +779,7 @@ fn exec_preflight(dir: &Path) -> Result<(), CliError> {
     mmfs::exec::check_privileges().map_err(CliError::failure)?;
     let canonical = resolve(dir, "")?;
     let job_dir = canonical.clone();
-    match probe(move || std::fs::metadata(job_dir.join(probe_file())).map(|_| Vec::new())) {
+    match probe(move || live_metadata(&job_dir.join(probe_file())).map(|_| Vec::new())) {
         Probed::TimedOut => Err(not_answering(dir, &canonical)),
         Probed::Answered(Err(e)) if mount::is_dead_mount_error(&e) => Err(dead_mount(dir)),
         // Anything else (not a mount, missing file) exec::run explains.

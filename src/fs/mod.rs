@@ -517,6 +517,9 @@ impl MmFs {
     /// How long the kernel may keep a node's entry and attributes.
     fn ttl(&self, node: Node) -> Duration {
         match node {
+            // The root's attributes are how `stat MNT` tells a dead or
+            // stuck daemon (ENOTCONN, a hang): never cached.
+            Node::Static(0) => TTL,
             Node::Static(index) => match self.tree.node(index).map(|n| n.kind) {
                 // Its disks come and go: nlink changes.
                 Some(StaticKind::BlockRoot) | None => TTL,
