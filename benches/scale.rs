@@ -1,10 +1,22 @@
-//! VMA-scale benchmark (harness = false): prints numbers against the
-//! targets of issue 15, item 1.
+//! Scale benchmark (harness = false): prints numbers against the targets
+//! of issue 15 (never asserted).
 //!
-//! - 65,530 non-mergeable anonymous mmaps in one process (until
+//! - `vma`: 65,530 non-mergeable anonymous mmaps in one process (until
 //!   vm.max_map_count refuses one), through the core API (`do_mmap`, no
 //!   FUSE, no parsing): ≤ 100 ms in all, ≤ 1.5 µs each, flat from 1k to
 //!   65k VMAs.
+//! - `ctl`: bulk control lines in 64 KiB writes: ≥ 1 M commands/s through
+//!   `Machine::execute_line`, ≥ 200 k/s through a mount.
+//! - `fuse`: `cat buddyinfo` (open+read+close) beside the same operation
+//!   on a minimal fuser file system (TTL 0, direct I/O) mounted by this
+//!   bench: ≤ 1.0×; two parallel readers ≥ 1.5× one reader.
+//! - `boot`: `--mem 256G` and `1T`: < 2 s, ≤ 8.5 B of host memory a page.
+//! - `touch`: 64 GiB touched on a 1T machine, fresh and warm: faults/s and
+//!   host memory per touched page (≤ 32 B).
+//! - `procs`: 10^4 spawns, and the files `ps aux` reads for all of them
+//!   (< 1 s), in the core and under `mmfs exec`.
+//!
+//! Name sections to run only those: `cargo bench --bench scale -- ctl fuse`.
 //!
 //! The same shape on this machine's Linux 6.18 kernel is
 //! `tests/reference/linux-samples/vma-scale.c`; its output, printed beside
@@ -15,6 +27,13 @@
 //! thread (the machine is shared); the best of a few rounds.
 
 mod common;
+#[path = "scale/floor.rs"]
+mod floor;
+#[allow(unused_imports)]
+#[path = "../tests/common/mod.rs"]
+mod mount;
+#[path = "scale/more.rs"]
+mod scale_more;
 
 use common::cpu_now;
 use mmfs::mm::mmap::MAX_MAP_COUNT;
@@ -78,6 +97,18 @@ fn per_mmap_us(stamps: &[f64], hi: usize) -> f64 {
 }
 
 fn main() {
+    let sections: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let wants = |name: &str| sections.is_empty() || sections.iter().any(|s| s == name);
+    if wants("vma") {
+        bench_vma();
+    }
+    scale_more::run(&wants);
+}
+
+fn bench_vma() {
     let rounds = std::env::args()
         .skip(1)
         .find_map(|a| a.strip_prefix("--rounds=").map(|n| n.parse().unwrap_or(3)))

@@ -13,15 +13,25 @@
 //!   what they created (one pid a line).
 //! - A handle of a process's file is bound to that process (pid and spawn
 //!   sequence number): once it has exited, every operation is ESRCH.
-//! - One `parking_lot::Mutex<Machine>` is taken per request; the reply goes
-//!   out after the lock is released. Open handles live in a separate table.
-//! - Attribute and entry TTLs are zero: process directories come and go.
+//! - One `parking_lot::RwLock<Machine>`: renders and look-ups take it
+//!   shared (several worker threads serve readers at once), everything
+//!   that changes the machine takes it exclusively; the reply goes out
+//!   after the lock is released. Open handles live in a separate table.
+//! - Entries and attributes that never change (the global files, `sys/`,
+//!   the static directories) are cached by the kernel for [`STATIC_TTL`],
+//!   so `cat buddyinfo` costs open, read and release only. Process
+//!   directories are cached for [`PID_TTL`]: when a process the kernel may
+//!   have cached exits (or its pid is taken by another), its entry and
+//!   inode are invalidated by the invalidation thread ([`inval`]) before
+//!   the request that ended it is answered, so no stale directory is ever
+//!   served. `fs/` and `block/` keep TTL 0: their attributes change.
 //!
 //! - `fs/` is the simulated root file system (vfs.rs): regular files and
 //!   directories, read and written through the simulated page cache.
 //!
 //! Nothing here knows about memory management: text in, text out.
 
+mod inval;
 pub mod linebuf;
 pub mod mount;
 pub mod tree;
@@ -41,7 +51,7 @@ use fuser::{
     ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite,
     ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::ctl::{Machine, PidWrite, Scope};
 use crate::mm::Kernel;
@@ -59,8 +69,17 @@ use tree::{BLOCK_FILES, BlockFile, DevT, EntryKind, Node, PidEntry, StaticKind, 
 /// `mmfs umount` can wait for the daemon to be gone.
 pub const PID_XATTR: &str = "user.mmfs.pid";
 
-/// Attributes and entries are never cached: every stat sees the live tree.
+/// Attributes and entries that change (`fs/`, block devices) are never
+/// cached: every stat sees the live tree.
 const TTL: Duration = Duration::ZERO;
+
+/// Entries and attributes that never change while mounted (the static
+/// tree: global files, `sys/`, `devices/`, the control file).
+pub const STATIC_TTL: Duration = Duration::from_secs(3600);
+
+/// Process directories and their files: their attributes never change
+/// while the process lives, and an exit is invalidated explicitly.
+pub const PID_TTL: Duration = Duration::from_secs(60);
 
 /// Offset cookies of process directories in a root readdir: above any static
 /// entry's index, ordered by pid, so a listing that spans several readdir
@@ -247,7 +266,7 @@ impl Handles {
 /// The filesystem: the simulated kernel behind its lock, the tree and the
 /// open handles.
 pub struct MmFs {
-    kernel: Arc<Mutex<Machine>>,
+    kernel: Arc<RwLock<Machine>>,
     handles: Mutex<Handles>,
     tree: StaticTree,
     /// Owner of every file: the user who mounted.
@@ -263,6 +282,37 @@ pub struct MmFs {
     wall: Option<wallclock::WallClock>,
     /// Generations of the inodes created under `fs/`.
     vfs_gens: Mutex<vfs::Generations>,
+    /// Process directories the kernel may cache, and the invalidations
+    /// owed when they go.
+    inval: inval::PidCache,
+}
+
+/// The machine under its exclusive lock. Dropping it notes the processes
+/// that exited meanwhile, so the reply waits for their invalidation.
+struct MachineMut<'a> {
+    fs: &'a MmFs,
+    guard: RwLockWriteGuard<'a, Machine>,
+}
+
+impl std::ops::Deref for MachineMut<'_> {
+    type Target = Machine;
+    fn deref(&self) -> &Machine {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for MachineMut<'_> {
+    fn deref_mut(&mut self) -> &mut Machine {
+        &mut self.guard
+    }
+}
+
+impl Drop for MachineMut<'_> {
+    fn drop(&mut self) {
+        self.fs
+            .inval
+            .check_exits(&self.guard, |k, pid| ProcId::of(k, pid).map(|p| p.seq));
+    }
 }
 
 /// Map a kernel error to the errno a file operation returns. A process that
@@ -319,7 +369,7 @@ impl MmFs {
     pub fn new(kernel: Machine, uid: u32, gid: u32) -> MmFs {
         let version: Arc<[u8]> = crate::procfs::version::version(&kernel).into_bytes().into();
         MmFs {
-            kernel: Arc::new(Mutex::new(kernel)),
+            kernel: Arc::new(RwLock::new(kernel)),
             handles: Mutex::new(Handles::default()),
             tree: StaticTree::build(),
             uid,
@@ -329,6 +379,28 @@ impl MmFs {
             read_only: false,
             wall: None,
             vfs_gens: Mutex::default(),
+            inval: inval::PidCache::default(),
+        }
+    }
+
+    /// The handle that starts the invalidation thread once the session
+    /// (and so its notifier) exists.
+    pub fn invalidator(&self) -> inval::Invalidator {
+        self.inval.invalidator()
+    }
+
+    /// The machine, shared: for renders and look-ups.
+    fn machine(&self) -> RwLockReadGuard<'_, Machine> {
+        self.kernel.read()
+    }
+
+    /// The machine, exclusively: for anything that may change it. When
+    /// the guard goes, processes that exited meanwhile are noted for
+    /// invalidation.
+    fn machine_mut(&self) -> MachineMut<'_> {
+        MachineMut {
+            fs: self,
+            guard: self.kernel.write(),
         }
     }
 
@@ -339,7 +411,7 @@ impl MmFs {
     }
 
     /// The machine behind the mount (for in-process callers and tests).
-    pub fn kernel(&self) -> &Mutex<Machine> {
+    pub fn kernel(&self) -> &RwLock<Machine> {
         &self.kernel
     }
 
@@ -364,7 +436,8 @@ impl MmFs {
     }
 
     fn pid_alive(&self, pid: Pid) -> bool {
-        self.kernel.lock().pids().binary_search(&pid).is_ok()
+        let kernel = self.machine();
+        kernel.procs.contains(pid) || kernel.kthreads.get(pid).is_some()
     }
 
     fn static_node(&self, index: usize) -> Result<&tree::StaticNode, Errno> {
@@ -431,7 +504,7 @@ impl MmFs {
 
     /// The simulated block devices, as /proc/partitions lists them.
     fn disks(&self) -> Vec<DiskRow> {
-        disk_rows(&self.kernel.lock())
+        disk_rows(&self.machine())
     }
 
     /// The whole disk with this device number.
@@ -439,6 +512,44 @@ impl MmFs {
         self.disks()
             .into_iter()
             .find(|r| r.whole && DevT::new(r.major, r.minor) == Some(dev))
+    }
+
+    /// How long the kernel may keep a node's entry and attributes.
+    fn ttl(&self, node: Node) -> Duration {
+        match node {
+            // The root's attributes are how `stat MNT` tells a dead or
+            // stuck daemon (ENOTCONN, a hang): never cached.
+            Node::Static(0) => TTL,
+            Node::Static(index) => match self.tree.node(index).map(|n| n.kind) {
+                // Its disks come and go: nlink changes.
+                Some(StaticKind::BlockRoot) | None => TTL,
+                Some(_) => STATIC_TTL,
+            },
+            Node::PidDir(_) | Node::TaskDir(_) | Node::PidEntry(..) | Node::TaskEntry(..) => {
+                PID_TTL
+            }
+            Node::BlockDir(_) | Node::BlockEntry(..) | Node::Vfs(_) => TTL,
+        }
+    }
+
+    /// The TTL of the node numbered `ino`.
+    fn ttl_of(&self, ino: INodeNo) -> Duration {
+        self.decode(ino).map_or(TTL, |node| self.ttl(node))
+    }
+
+    /// A process directory found by a look-up: its attributes, noted as
+    /// cached under the same lock that saw it alive.
+    fn lookup_pid_dir(&self, pid: Pid) -> Result<FileAttr, Errno> {
+        let kernel = self.machine();
+        let proc = ProcId::of(&kernel, pid).ok_or(Errno::ENOENT)?;
+        self.inval.note_lookup(pid, proc.seq);
+        drop(kernel);
+        Ok(self.attr(
+            Node::PidDir(pid).ino(),
+            FileType::Directory,
+            tree::DIR_MODE,
+            5,
+        ))
     }
 
     fn decode(&self, ino: INodeNo) -> Result<Node, Errno> {
@@ -478,7 +589,7 @@ impl MmFs {
                     return self.node_attr(Node::Static(child));
                 }
                 match tree::parse_pid_name(name) {
-                    Some(pid) if index == 0 => self.node_attr(Node::PidDir(pid)),
+                    Some(pid) if index == 0 => self.lookup_pid_dir(pid),
                     _ => Err(Errno::ENOENT),
                 }
             }
@@ -562,7 +673,7 @@ impl MmFs {
                     .map(|(i, (ino, kind, name))| (i as u64 + 1, ino, kind, name))
                     .collect();
                 if index == 0 {
-                    let pids = self.kernel.lock().pids();
+                    let pids = self.machine().pids();
                     for pid in pids {
                         entries.push((
                             PID_DIR_OFFSET + u64::from(pid.0),
@@ -643,9 +754,12 @@ impl MmFs {
         if writes && self.read_only {
             return Err(Errno::EROFS);
         }
+        // Writes to generated files take effect at once, so a close has
+        // nothing to flush: FOPEN_NOFLUSH spares it the round trip.
+        let generated = FopenFlags::FOPEN_DIRECT_IO | FopenFlags::FOPEN_NOFLUSH;
         let file = |source| {
             let seq = Arc::default();
-            Ok((Handle::File { source, seq }, FopenFlags::FOPEN_DIRECT_IO))
+            Ok((Handle::File { source, seq }, generated))
         };
         // Control files are transaction files: what a read returns is a
         // stream, not a position in a text.
@@ -663,7 +777,7 @@ impl MmFs {
                 flags,
             ))
         };
-        let proc_of = |pid| ProcId::of(&self.kernel.lock(), pid).ok_or(Errno::ENOENT);
+        let proc_of = |pid| ProcId::of(&self.machine(), pid).ok_or(Errno::ENOENT);
         match self.decode(ino)? {
             Node::Static(index) => match self.static_node(index)?.kind {
                 StaticKind::Dir | StaticKind::BlockRoot => Err(Errno::EISDIR),
@@ -714,12 +828,12 @@ impl MmFs {
                 let (pid, entry) = node_entry(self.decode(ino)?)?;
                 match entry {
                     PidEntry::Ctl => ctl(Scope::Process(pid), Some(proc_of(pid)?)),
-                    PidEntry::Mem => Ok((Handle::Mem(proc_of(pid)?), FopenFlags::FOPEN_DIRECT_IO)),
+                    PidEntry::Mem => Ok((Handle::Mem(proc_of(pid)?), generated)),
                     PidEntry::Pagemap => {
                         if writes {
                             return Err(Errno::EACCES);
                         }
-                        Ok((Handle::Pagemap(proc_of(pid)?), FopenFlags::FOPEN_DIRECT_IO))
+                        Ok((Handle::Pagemap(proc_of(pid)?), generated))
                     }
                     PidEntry::File(i) => {
                         let (_, mode, pid_file) =
@@ -747,7 +861,7 @@ impl MmFs {
         match self.handle(fh)? {
             Handle::File { source, seq } => self.read_seq(source, &mut seq.lock(), offset, size),
             Handle::Mem(proc) => {
-                let mut kernel = self.kernel.lock();
+                let mut kernel = self.machine_mut();
                 proc.check(&kernel)?;
                 kernel
                     .read_mem(proc.pid, offset, size as usize)
@@ -755,7 +869,7 @@ impl MmFs {
             }
             // Like /proc/PID/pagemap, generated per read at the offset.
             Handle::Pagemap(proc) => {
-                let kernel = self.kernel.lock();
+                let kernel = self.machine();
                 proc.check(&kernel)?;
                 kernel
                     .read_pagemap(proc.pid, offset, size as usize)
@@ -765,7 +879,7 @@ impl MmFs {
             Handle::Ctl { owner, buffer, .. } => {
                 let mut buffer = buffer.lock();
                 if let Some(proc) = owner {
-                    proc.check(&self.kernel.lock())?;
+                    proc.check(&self.machine())?;
                 }
                 let n = buffer.results.len().min(size as usize);
                 Ok(buffer.results.drain(..n).collect())
@@ -815,7 +929,7 @@ impl MmFs {
         offset: u64,
         size: u32,
     ) -> Result<Vec<u8>, Errno> {
-        let kernel = self.kernel.lock();
+        let kernel = self.machine();
         if let Source::Pid(proc, _) = source {
             proc.check(&kernel)?;
         }
@@ -875,7 +989,7 @@ impl MmFs {
                 buffer,
             } => {
                 let mut buffer = buffer.lock();
-                let mut kernel = self.kernel.lock();
+                let mut kernel = self.machine_mut();
                 if let Some(proc) = proc {
                     proc.check(&kernel)?;
                 }
@@ -890,7 +1004,7 @@ impl MmFs {
             }
             Handle::File { source, .. } => {
                 let text = std::str::from_utf8(data).map_err(|_| Errno::EINVAL)?;
-                let mut kernel = self.kernel.lock();
+                let mut kernel = self.machine_mut();
                 let result = match source {
                     Source::Sysctl(path) => kernel.write_sysctl(path, text),
                     Source::Pid(proc, file) => {
@@ -913,7 +1027,7 @@ impl MmFs {
                 Ok(len)
             }
             Handle::Mem(proc) => {
-                let mut kernel = self.kernel.lock();
+                let mut kernel = self.machine_mut();
                 proc.check(&kernel)?;
                 let written = kernel
                     .write_mem(proc.pid, offset, data)
@@ -946,7 +1060,7 @@ impl MmFs {
                 return Ok(());
             }
             buffer.writer = None;
-            let mut kernel = self.kernel.lock();
+            let mut kernel = self.machine_mut();
             if let Some(proc) = owner
                 && let Err(e) = proc.check(&kernel)
             {
@@ -1038,17 +1152,24 @@ impl MmFs {
     fn reply_paced(&self, reply: impl FnOnce() + Send + 'static) {
         let pace = self
             .wall
-            .map_or(Duration::ZERO, |w| w.pace(self.kernel.lock().clock_ns));
+            .map_or(Duration::ZERO, |w| w.pace(self.machine().clock_ns));
         if pace.is_zero() {
-            reply();
+            self.inval.reply(reply);
             return;
         }
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
         let parked = std::thread::Builder::new()
             .name("mmfs-pace".into())
             .spawn(move || {
                 std::thread::sleep(pace);
-                reply();
+                // Sent once the invalidations owed before it are out.
+                if rx.recv().is_ok() {
+                    reply();
+                }
             });
+        self.inval.reply(move || {
+            let _ = tx.send(());
+        });
         if let Err(e) = parked {
             // The reply went with the closure: the caller sees EIO.
             log::warn!("cannot pace a reply: {e}");
@@ -1109,15 +1230,21 @@ impl MmFs {
 impl Filesystem for MmFs {
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         guarded("lookup", || match self.do_lookup_gen(parent, name) {
-            Ok((attr, generation)) => reply.entry(&TTL, &attr, Generation(generation)),
+            Ok((attr, generation)) => {
+                let ttl = self.ttl_of(attr.ino);
+                reply.entry(&ttl, &attr, Generation(generation));
+            }
             Err(e) => reply.error(e),
         });
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
         guarded("getattr", || {
-            match self.decode(ino).and_then(|n| self.node_attr(n)) {
-                Ok(attr) => reply.attr(&TTL, &attr),
+            match self
+                .decode(ino)
+                .and_then(|n| Ok((self.node_attr(n)?, self.ttl(n))))
+            {
+                Ok((attr, ttl)) => reply.attr(&ttl, &attr),
                 Err(e) => reply.error(e),
             }
         });
@@ -1143,7 +1270,10 @@ impl Filesystem for MmFs {
     ) {
         guarded("setattr", || {
             match self.do_setattr(ino, mode, uid, gid, size) {
-                Ok(attr) => reply.attr(&TTL, &attr),
+                Ok(attr) => {
+                    let ttl = self.ttl_of(ino);
+                    self.inval.reply(move || reply.attr(&ttl, &attr));
+                }
                 Err(e) => reply.error(e),
             }
         });
@@ -1176,8 +1306,10 @@ impl Filesystem for MmFs {
                 _ => Err(Errno::ENOENT),
             });
             match result {
-                Ok((attr, generation)) => reply.entry(&TTL, &attr, Generation(generation)),
-                Err(e) => reply.error(e),
+                Ok((attr, generation)) => self
+                    .inval
+                    .reply(move || reply.entry(&TTL, &attr, Generation(generation))),
+                Err(e) => self.inval.reply(move || reply.error(e)),
             }
         });
     }
@@ -1197,8 +1329,10 @@ impl Filesystem for MmFs {
                 _ => Err(Errno::ENOENT),
             });
             match result {
-                Ok((attr, generation)) => reply.entry(&TTL, &attr, Generation(generation)),
-                Err(e) => reply.error(e),
+                Ok((attr, generation)) => self
+                    .inval
+                    .reply(move || reply.entry(&TTL, &attr, Generation(generation))),
+                Err(e) => self.inval.reply(move || reply.error(e)),
             }
         });
     }
@@ -1211,8 +1345,8 @@ impl Filesystem for MmFs {
                 _ => Err(Errno::EPERM),
             });
             match result {
-                Ok(()) => reply.ok(),
-                Err(e) => reply.error(e),
+                Ok(()) => self.inval.reply(move || reply.ok()),
+                Err(e) => self.inval.reply(move || reply.error(e)),
             }
         });
     }
@@ -1224,8 +1358,8 @@ impl Filesystem for MmFs {
                 _ => Err(Errno::EPERM),
             });
             match result {
-                Ok(()) => reply.ok(),
-                Err(e) => reply.error(e),
+                Ok(()) => self.inval.reply(move || reply.ok()),
+                Err(e) => self.inval.reply(move || reply.error(e)),
             }
         });
     }
@@ -1266,8 +1400,8 @@ impl Filesystem for MmFs {
                 }
             });
             match result {
-                Ok(()) => reply.ok(),
-                Err(e) => reply.error(e),
+                Ok(()) => self.inval.reply(move || reply.ok()),
+                Err(e) => self.inval.reply(move || reply.error(e)),
             }
         });
     }
@@ -1300,15 +1434,17 @@ impl Filesystem for MmFs {
         guarded("create", || match self.do_create(parent, name, flags) {
             Ok((attr, generation, handle, open_flags)) => {
                 let fh = self.handles.lock().insert(handle);
-                reply.created(
-                    &TTL,
-                    &attr,
-                    Generation(generation),
-                    FileHandle(fh),
-                    open_flags,
-                );
+                self.inval.reply(move || {
+                    reply.created(
+                        &TTL,
+                        &attr,
+                        Generation(generation),
+                        FileHandle(fh),
+                        open_flags,
+                    );
+                });
             }
-            Err(e) => reply.error(e),
+            Err(e) => self.inval.reply(move || reply.error(e)),
         });
     }
 
@@ -1338,8 +1474,8 @@ impl Filesystem for MmFs {
             Ok(data) if matches!(self.handle(fh), Ok(Handle::Vfs(_))) => {
                 self.reply_paced(move || reply.data(&data));
             }
-            Ok(data) => reply.data(&data),
-            Err(e) => reply.error(e),
+            Ok(data) => self.inval.reply(move || reply.data(&data)),
+            Err(e) => self.inval.reply(move || reply.error(e)),
         });
     }
 
@@ -1359,7 +1495,7 @@ impl Filesystem for MmFs {
         guarded("write", || {
             match self.do_write(fh, offset, data, lock_owner) {
                 Ok(n) => self.reply_paced(move || reply.written(n)),
-                Err(e) => reply.error(e),
+                Err(e) => self.inval.reply(move || reply.error(e)),
             }
         });
     }
@@ -1375,8 +1511,8 @@ impl Filesystem for MmFs {
         // close(): a partial line runs now, and close() reports its error.
         log::trace!("flush fh={} owner={lock_owner:?}", fh.0);
         guarded("flush", || match self.finish_ctl(fh, Some(lock_owner)) {
-            Ok(()) | Err(Errno::EBADF) => reply.ok(),
-            Err(e) => reply.error(e),
+            Ok(()) | Err(Errno::EBADF) => self.inval.reply(move || reply.ok()),
+            Err(e) => self.inval.reply(move || reply.error(e)),
         });
     }
 
@@ -1399,7 +1535,7 @@ impl Filesystem for MmFs {
                 log::debug!("release: partial control line failed: {e:?}");
             }
             self.handles.lock().open.remove(&fh.0);
-            reply.ok();
+            self.inval.reply(move || reply.ok());
         });
     }
 
@@ -1414,7 +1550,7 @@ impl Filesystem for MmFs {
         guarded("fsync", || match self.decode(ino) {
             Ok(Node::Vfs(ino)) => match self.vfs_fsync(ino) {
                 Ok(()) => self.reply_paced(move || reply.ok()),
-                Err(e) => reply.error(e),
+                Err(e) => self.inval.reply(move || reply.error(e)),
             },
             // Generated files have nothing to write back.
             _ => reply.ok(),
@@ -1588,7 +1724,7 @@ mod tests {
         // Nothing was rendered at open: the first read shows the new state.
         let after = read_all(&fs, fh);
         assert_ne!(after, boot);
-        assert_eq!(after, crate::procfs::buddyinfo(&fs.kernel.lock()));
+        assert_eq!(after, crate::procfs::buddyinfo(&fs.kernel.write()));
         // Later offsets continue the pass; offset 0 starts a new one.
         let head = fs.do_read(FileHandle(fh), 0, 5).unwrap();
         write(&fs, ctl, "free_pages tag=t\n").unwrap();
@@ -1627,7 +1763,7 @@ mod tests {
             } else {
                 "smaps"
             };
-            let want = render_pid(&fs.kernel.lock(), pid, file).unwrap();
+            let want = render_pid(&fs.kernel.write(), pid, file).unwrap();
             let fh = open_pid(&fs, pid, name, libc::O_RDONLY).unwrap();
             assert_eq!(read_all(&fs, fh), want, "{name}");
             // Odd-sized reads across window edges, then a seek back.
@@ -1655,7 +1791,7 @@ mod tests {
         }
         // Records stay whole when the mm changes between reads; a VMA
         // unmapped beyond the window is gone when the reader gets there.
-        let maps = render_pid(&fs.kernel.lock(), pid, PidFile::Maps).unwrap();
+        let maps = render_pid(&fs.kernel.write(), pid, PidFile::Maps).unwrap();
         let lines: Vec<&str> = maps.lines().collect();
         let victim = lines[lines.len() * 3 / 4]
             .split('-')
@@ -1684,7 +1820,7 @@ mod tests {
         }
         assert_eq!(text.matches("\nVmFlags:").count(), headers.len());
         assert!(!text.contains(&format!("\n{victim}-")));
-        fs.kernel.lock().check_invariants().unwrap();
+        fs.kernel.write().check_invariants().unwrap();
     }
 
     #[test]
@@ -1701,7 +1837,7 @@ mod tests {
         let ctl = open(&fs, "ctl", libc::O_WRONLY).unwrap();
         write(&fs, ctl, &format!("kill {pid}\n")).unwrap();
         // The pid is handed out again.
-        fs.kernel.lock().ns_last_pid = pid.0 - 1;
+        fs.kernel.write().ns_last_pid = pid.0 - 1;
         assert_eq!(spawn(&fs, "second"), pid);
         let esrch = Err(Errno::ESRCH);
         let fh = FileHandle;
@@ -1715,7 +1851,7 @@ mod tests {
         assert_eq!(write(&fs, adj, "500\n"), esrch);
         assert_eq!(write(&fs, comm, "evil\n"), esrch);
         assert_eq!(write(&fs, pctl, "mmap 4K name=evil\n"), esrch);
-        let k = fs.kernel.lock();
+        let k = fs.kernel.write();
         let p = k.procs.by_pid(pid).unwrap();
         assert_eq!((p.comm.as_str(), p.oom_score_adj), ("second", 0));
         assert!(!p.mm.has_name("evil"));
@@ -1730,7 +1866,7 @@ mod tests {
         write(&fs, a, "spawn one\nalloc_pages 0 tag=x\n# c\nspawn two\n").unwrap();
         write(&fs, b, "spawn three").unwrap();
         fs.finish_ctl(FileHandle(b), None).unwrap();
-        let pids = fs.kernel.lock().user_pids();
+        let pids = fs.kernel.write().user_pids();
         let text = |ps: &[Pid]| ps.iter().map(|p| format!("{p}\n")).collect::<String>();
         // Byte by byte, as bash's `read` takes it from a stream.
         let first = fs.do_read(FileHandle(a), 0, 1).unwrap();
@@ -1760,12 +1896,19 @@ mod tests {
         );
         // Another process closing an inherited descriptor does not run it.
         assert_eq!(fs.finish_ctl(fh, Some(LockOwner(2))), Ok(()));
-        assert!(!fs.kernel.lock().tags.pages.contains("p"));
+        assert!(!fs.kernel.write().tags.pages.contains("p"));
         assert_eq!(fs.finish_ctl(fh, None), Ok(()));
-        assert!(fs.kernel.lock().tags.pages.contains("p"));
+        assert!(fs.kernel.write().tags.pages.contains("p"));
         assert_eq!(fs.do_write(fh, 0, b"\xff\xfe\n", None), Err(Errno::EINVAL));
-        assert!(fs.kernel.lock().dmesg.last().unwrap().contains("not UTF-8"));
-        fs.kernel.lock().check_invariants().unwrap();
+        assert!(
+            fs.kernel
+                .write()
+                .dmesg
+                .last()
+                .unwrap()
+                .contains("not UTF-8")
+        );
+        fs.kernel.write().check_invariants().unwrap();
     }
 
     #[test]
@@ -1786,7 +1929,7 @@ mod tests {
         );
         assert_eq!(fs.do_write(FileHandle(sw), 0, b"100\n", None), Ok(4));
         assert_eq!(
-            fs.kernel.lock().sysctl_read("vm/swappiness").unwrap(),
+            fs.kernel.write().sysctl_read("vm/swappiness").unwrap(),
             "100\n"
         );
         let root = INodeNo(1);
@@ -1891,7 +2034,7 @@ mod tests {
         assert_eq!(b.ino, a.ino);
         assert_ne!(gen_a, gen_b);
         assert_eq!(fs.do_read(fh, 0, 10), Err(Errno::ESTALE));
-        fs.kernel.lock().check_invariants().unwrap();
+        fs.kernel.write().check_invariants().unwrap();
         // Read-only: nothing changes.
         fs.set_read_only(true);
         let dir = fs.vfs_create(fs_node, OsStr::new("d"), FileKind::Directory);

@@ -186,21 +186,21 @@ impl MmFs {
 
     /// `getattr` of a node under `fs/`.
     pub(super) fn vfs_attr(&self, ino: u32) -> Result<FileAttr, Errno> {
-        let kernel = self.kernel.lock();
+        let kernel = self.machine();
         self.vfs_entry(&kernel, ino).map(|(attr, _)| attr)
     }
 
     /// `lookup` of `name` in directory `dir` of `fs/`.
     pub(super) fn vfs_lookup(&self, dir: u32, name: &OsStr) -> Result<(FileAttr, u64), Errno> {
         let name = vfs_name(name)?;
-        let kernel = self.kernel.lock();
+        let kernel = self.machine();
         let ino = kernel.vfs_lookup(dir, name).map_err(|e| fs_errno(&e))?;
         self.vfs_entry(&kernel, ino)
     }
 
     /// The entries of directory `dir` of `fs/`, with `.` and `..`.
     pub(super) fn vfs_dir_entries(&self, dir: u32) -> Result<Vec<DirEntry>, Errno> {
-        let kernel = self.kernel.lock();
+        let kernel = self.machine();
         let entries = kernel.vfs_readdir(dir).map_err(|e| fs_errno(&e))?;
         let parent = if dir == ROOT_INO {
             // `fs/..` is the mount's root.
@@ -233,7 +233,7 @@ impl MmFs {
         if self.read_only {
             return Err(Errno::EROFS);
         }
-        let mut machine = self.kernel.lock();
+        let mut machine = self.machine_mut();
         Machine::vfs_call(&mut machine, f).map_err(|e| fs_errno(&e))
     }
 
@@ -250,7 +250,7 @@ impl MmFs {
         if self.read_only {
             return Err(Errno::EROFS);
         }
-        let mut machine = self.kernel.lock();
+        let mut machine = self.machine_mut();
         let ino = Machine::vfs_call(&mut machine, |k| k.vfs_create(dir, name, kind))
             .map_err(|e| fs_errno(&e))?;
         let generation = self.vfs_gens.lock().bump(ino);
@@ -310,7 +310,7 @@ impl MmFs {
         flags: OpenFlags,
     ) -> Result<(Handle, FopenFlags), Errno> {
         let writes = flags.acc_mode() != OpenAccMode::O_RDONLY;
-        let mut machine = self.kernel.lock();
+        let mut machine = self.machine_mut();
         let a = machine.vfs_getattr(ino).map_err(|e| fs_errno(&e))?;
         if a.kind == FileKind::Directory {
             return Err(Errno::EISDIR);
@@ -336,7 +336,7 @@ impl MmFs {
 
     /// `read` through the simulated page cache.
     pub(super) fn vfs_read(&self, file: VfsFile, offset: u64, size: u32) -> Result<Vec<u8>, Errno> {
-        let mut machine = self.kernel.lock();
+        let mut machine = self.machine_mut();
         self.vfs_check(&machine, file)?;
         Machine::vfs_call(&mut machine, |k| {
             k.filemap_read(file.ino, offset, u64::from(size))
@@ -349,7 +349,7 @@ impl MmFs {
         if self.read_only {
             return Err(Errno::EROFS);
         }
-        let mut machine = self.kernel.lock();
+        let mut machine = self.machine_mut();
         self.vfs_check(&machine, file)?;
         reserve_blocks(&machine, file.ino, offset, data.len() as u64)?;
         let n = Machine::vfs_call(&mut machine, |k| k.filemap_write(file.ino, offset, data))
@@ -359,7 +359,7 @@ impl MmFs {
 
     /// `fsync`: the file's dirty pages to the simulated disk.
     pub(super) fn vfs_fsync(&self, ino: u32) -> Result<(), Errno> {
-        let mut machine = self.kernel.lock();
+        let mut machine = self.machine_mut();
         // Nothing to write on a read-only mount (nothing was dirtied).
         Machine::vfs_call(&mut machine, |k| k.vfs_fsync(ino)).map_err(|e| fs_errno(&e))
     }
@@ -375,7 +375,7 @@ impl MmFs {
         if self.read_only && (changes || size.is_some()) {
             return Err(Errno::EROFS);
         }
-        let mut machine = self.kernel.lock();
+        let mut machine = self.machine_mut();
         if let Some(size) = size {
             Machine::vfs_call(&mut machine, |k| k.vfs_truncate(ino, size))
                 .map_err(|e| fs_errno(&e))?;
@@ -385,6 +385,6 @@ impl MmFs {
 
     /// `statfs` of `fs/`: the simulated disk, so `df MOUNT/fs` shows it.
     pub(super) fn vfs_statfs(&self) -> StatFs {
-        statfs_now(&self.kernel.lock())
+        statfs_now(&self.machine())
     }
 }

@@ -10,7 +10,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
+use parking_lot::RwLock;
 
 use crate::ctl::Machine;
 use crate::mm::TICK_NS;
@@ -29,9 +29,9 @@ pub struct WallClock {
 
 impl WallClock {
     /// Put `machine` on the wall clock and start its ticker.
-    pub fn start(machine: Arc<Mutex<Machine>>) -> io::Result<WallClock> {
+    pub fn start(machine: Arc<RwLock<Machine>>) -> io::Result<WallClock> {
         let clock = {
-            let mut m = machine.lock();
+            let mut m = machine.write();
             m.clock_mode = ClockMode::Wall;
             WallClock {
                 start: Instant::now(),
@@ -43,7 +43,7 @@ impl WallClock {
             .spawn(move || {
                 loop {
                     std::thread::sleep(Duration::from_nanos(TICK_NS));
-                    machine.lock().wall_tick(clock.now_ns());
+                    machine.write().wall_tick(clock.now_ns());
                 }
             })?;
         Ok(clock)

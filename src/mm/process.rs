@@ -134,6 +134,10 @@ pub struct Processes {
     pub nr_anon_mapped: u64,
     /// The next family id.
     next_family: u32,
+    /// Processes that have exited since boot: the FUSE adapter compares it
+    /// after each request so that it only looks for stale pid directories
+    /// when one may have gone.
+    exits: u64,
 }
 
 impl Processes {
@@ -153,6 +157,7 @@ impl Processes {
             families: BTreeMap::new(),
             nr_anon_mapped: 0,
             next_family: 0,
+            exits: 0,
         }
     }
 
@@ -242,6 +247,16 @@ impl Processes {
             .filter_map(|&s| self.get(s).map(|p| (s, p)))
     }
 
+    /// How many processes have exited since boot.
+    pub fn exits(&self) -> u64 {
+        self.exits
+    }
+
+    /// True when `pid` names a live process.
+    pub fn contains(&self, pid: Pid) -> bool {
+        self.by_pid.contains_key(&pid)
+    }
+
     /// Number of live processes.
     pub fn len(&self) -> usize {
         self.by_pid.len()
@@ -305,6 +320,7 @@ impl Processes {
     fn remove(&mut self, slot: MmSlot) -> Option<Box<Process>> {
         let process = self.slots.get_mut(slot.index())?.take()?;
         self.by_pid.remove(&process.pid);
+        self.exits += 1;
         if let Some(members) = self.families.get_mut(&process.family) {
             members.remove(&slot);
             if members.is_empty() {

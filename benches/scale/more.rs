@@ -1,0 +1,382 @@
+//! The sections of the scale bench after VMA placement (issue 15, items
+//! 2–4): bulk control lines, FUSE reads beside a minimal file system, big
+//! machines, many processes. Numbers are printed beside their targets.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::cpu_now;
+use crate::floor::FloorMount;
+use crate::mount::Mount;
+use mmfs::ctl::{Machine, Scope};
+use mmfs::fs::linebuf::LineBuffer;
+use mmfs::mm::MachineConfig;
+use mmfs::mm::types::{Arch, PAGE_SIZE, Pid};
+use mmfs::procfs::pid::{PidFile, render_pid};
+use mmfs::procfs::{GlobalFile, render_global};
+
+/// Run every section `wants` names.
+pub fn run(wants: &dyn Fn(&str) -> bool) {
+    if wants("ctl") {
+        bench_ctl_core();
+        bench_ctl_mount();
+    }
+    if wants("fuse") {
+        bench_fuse();
+    }
+    if wants("boot") {
+        bench_boot();
+    }
+    if wants("touch") {
+        bench_touch();
+    }
+    if wants("procs") {
+        bench_procs();
+    }
+}
+
+fn boot(mem: u64) -> Machine {
+    Machine::boot(MachineConfig {
+        arch: Arch::X86_64,
+        mem_bytes: mem,
+    })
+    .expect("boot")
+}
+
+fn run_line(k: &mut Machine, scope: Scope, line: &str) {
+    k.execute_line(scope, line)
+        .unwrap_or_else(|e| panic!("{line}: {e}"));
+}
+
+fn spawn(k: &mut Machine, name: &str) -> Pid {
+    k.execute_line(Scope::System, format!("spawn {name}"))
+        .expect("spawn")
+        .expect("a pid")
+}
+
+/// Resident set size of this process in bytes (/proc/self/statm).
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+/// One 64 KiB write's worth of `line` (whole lines only) and their count.
+fn plan(line: &str) -> (Vec<u8>, usize) {
+    let n = (64 << 10) / (line.len() + 1);
+    let mut buf = Vec::with_capacity(64 << 10);
+    for _ in 0..n {
+        buf.extend_from_slice(line.as_bytes());
+        buf.push(b'\n');
+    }
+    (buf, n)
+}
+
+/// Commands/s of `writes` 64 KiB writes of `line` through the control
+/// files' own path (line assembly, then `Machine::execute_line`), CPU time.
+fn ctl_rate(k: &mut Machine, scope: Scope, line: &str, writes: usize) -> f64 {
+    let (buf, per_write) = plan(line);
+    let mut lines = LineBuffer::new();
+    let t = cpu_now();
+    for _ in 0..writes {
+        lines
+            .feed(&buf, |l| {
+                k.execute_line(scope, l).map(|_| ()).map_err(|e| e.errno())
+            })
+            .expect("the plan runs");
+    }
+    let s = cpu_now() - t;
+    (per_write * writes) as f64 / s
+}
+
+fn bench_ctl_core() {
+    println!(
+        "bulk control lines, 64 KiB writes, core (LineBuffer + Machine::execute_line, CPU time):"
+    );
+    let mut k = boot(4 << 30);
+    let pid = spawn(&mut k, "bulk");
+    let mut best = [0f64; 2];
+    for _ in 0..3 {
+        best[0] = best[0].max(ctl_rate(&mut k, Scope::System, "tick", 40));
+        best[1] = best[1].max(ctl_rate(&mut k, Scope::Process(pid), "mmap 4K", 40));
+    }
+    println!(
+        "  tick on ctl:          {:>10.0} commands/s   (target ≥ 1,000,000)",
+        best[0]
+    );
+    println!(
+        "  mmap 4K on PID/ctl:   {:>10.0} commands/s   (target ≥ 1,000,000)",
+        best[1]
+    );
+}
+
+/// Commands/s through the mount: `writes` 64 KiB writes of `line` to `path`
+/// on one descriptor (wall clock: the work is the daemon's).
+fn mount_rate(path: &Path, line: &str, writes: usize) -> f64 {
+    let (buf, per_write) = plan(line);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .expect("open ctl");
+    let t = Instant::now();
+    for _ in 0..writes {
+        f.write_all(&buf).expect("write");
+    }
+    drop(f);
+    (per_write * writes) as f64 / t.elapsed().as_secs_f64()
+}
+
+fn bench_ctl_mount() {
+    if !can_mount() {
+        println!("  through a mount: skipped (needs root and /dev/fuse)");
+        return;
+    }
+    let m = Mount::with_args(&["--mem", "4G"]);
+    let pid = {
+        let mut f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(m.path("ctl"))
+            .expect("ctl");
+        f.write_all(b"spawn bulk\n").expect("spawn");
+        let mut back = String::new();
+        f.read_to_string(&mut back).expect("pid back");
+        back.trim().to_string()
+    };
+    let pctl = m.path(&format!("{pid}/ctl"));
+    let mut best = [0f64; 2];
+    for _ in 0..3 {
+        best[0] = best[0].max(mount_rate(&m.path("ctl"), "tick", 40));
+        best[1] = best[1].max(mount_rate(&pctl, "mmap 4K", 40));
+    }
+    println!("bulk control lines through a mount (64 KiB writes, wall clock):");
+    println!(
+        "  tick on MNT/ctl:      {:>10.0} commands/s   (target ≥ 200,000)",
+        best[0]
+    );
+    println!(
+        "  mmap 4K on PID/ctl:   {:>10.0} commands/s   (target ≥ 200,000)",
+        best[1]
+    );
+}
+
+fn can_mount() -> bool {
+    Path::new("/dev/fuse").exists() && mmfs::fs::mount::is_root()
+}
+
+/// Mean µs of open+read-to-EOF+close of `path` over `n` rounds.
+fn time_cat(path: &Path, n: u32, buf: &mut Vec<u8>) -> f64 {
+    let start = Instant::now();
+    for _ in 0..n {
+        buf.clear();
+        let mut f = std::fs::File::open(path).expect("open");
+        f.read_to_end(buf).expect("read");
+        std::hint::black_box(&buf);
+    }
+    start.elapsed().as_secs_f64() * 1e6 / f64::from(n)
+}
+
+/// Operations/s of `threads` readers doing open+read+close of `path`
+/// `n` times each, at once.
+fn parallel_rate(path: &Path, threads: usize, n: u32) -> f64 {
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                let mut buf = Vec::with_capacity(4096);
+                time_cat(path, n, &mut buf);
+            });
+        }
+    });
+    (threads as f64 * f64::from(n)) / start.elapsed().as_secs_f64()
+}
+
+fn bench_fuse() {
+    println!("FUSE reads (wall clock, best of rounds, the two file systems interleaved):");
+    if !can_mount() {
+        println!("  skipped (needs root and /dev/fuse)");
+        return;
+    }
+    let m = Mount::with_args(&["--mem", "1G"]);
+    let buddy = m.path("buddyinfo");
+    let text = std::fs::read(&buddy).expect("buddyinfo");
+    let floor = match FloorMount::new(text.clone()) {
+        Ok(f) => f,
+        Err(e) => {
+            println!("  minimal fuser file system: cannot mount ({e})");
+            return;
+        }
+    };
+    let constant = floor.file();
+    assert_eq!(std::fs::read(&constant).expect("floor file"), text);
+    let mut buf = Vec::with_capacity(4096);
+    time_cat(&buddy, 2000, &mut buf);
+    time_cat(&constant, 2000, &mut buf);
+    let (mut ours, mut theirs) = (f64::MAX, f64::MAX);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for _ in 0..8 {
+        ours = ours.min(time_cat(&buddy, 3000, &mut buf));
+        theirs = theirs.min(time_cat(&constant, 3000, &mut buf));
+        if Instant::now() > deadline {
+            break;
+        }
+    }
+    println!(
+        "  cat buddyinfo on mmfs:               {ours:7.2} µs   ({} B)",
+        text.len()
+    );
+    println!("  the same on a minimal fuser fs:      {theirs:7.2} µs   (TTL 0, direct I/O)");
+    println!(
+        "  ratio mmfs/minimal:                  {:7.3}      (target ≤ 1.0)",
+        ours / theirs
+    );
+    let (mut one, mut two) = (0f64, 0f64);
+    for _ in 0..3 {
+        one = one.max(parallel_rate(&buddy, 1, 4000));
+        two = two.max(parallel_rate(&buddy, 2, 4000));
+    }
+    println!("  one reader:   {one:9.0} cats/s");
+    println!(
+        "  two readers:  {two:9.0} cats/s  ×{:.2} one reader's   (target ≥ 1.5×)",
+        two / one
+    );
+    let (mut f1, mut f2) = (0f64, 0f64);
+    for _ in 0..3 {
+        f1 = f1.max(parallel_rate(&constant, 1, 4000));
+        f2 = f2.max(parallel_rate(&constant, 2, 4000));
+    }
+    println!(
+        "  (minimal fs, one worker thread: {f1:.0} cats/s, two readers {f2:.0}, ×{:.2})",
+        f2 / f1
+    );
+    drop(floor);
+    drop(m);
+}
+
+fn bench_boot() {
+    println!("boot (Machine::boot) and host memory (RSS growth):");
+    for (label, mem) in [("256G", 256u64 << 30), ("1T", 1 << 40)] {
+        let before = rss_bytes();
+        let t = Instant::now();
+        let k = boot(mem);
+        let s = t.elapsed().as_secs_f64();
+        let grown = rss_bytes().saturating_sub(before);
+        println!(
+            "  --mem {label:>4}: {:8.1} ms, {:5.2} B per simulated page   (target < 2 s, ≤ 8.5 B)",
+            s * 1e3,
+            grown as f64 / (mem / PAGE_SIZE) as f64
+        );
+        drop(std::hint::black_box(k));
+    }
+}
+
+fn bench_touch() {
+    println!("touch 64 GiB of a 1T machine (one command, CPU time; host memory by RSS):");
+    let mut k = boot(1 << 40);
+    let pid = spawn(&mut k, "toucher");
+    let scope = Scope::Process(pid);
+    let pages = (64u64 << 30) / PAGE_SIZE;
+    run_line(&mut k, scope, "mmap 64G name=big");
+    let before = rss_bytes();
+    let t = cpu_now();
+    run_line(&mut k, scope, "touch big 64G");
+    let fresh = cpu_now() - t;
+    let grown = rss_bytes().saturating_sub(before);
+    println!(
+        "  fresh: {:6.1} M faults/s, {:5.2} B of host memory per touched page   (target ≤ 32 B)",
+        pages as f64 / fresh / 1e6,
+        grown as f64 / pages as f64
+    );
+    run_line(&mut k, scope, "munmap big 64G");
+    run_line(&mut k, scope, "mmap 64G name=big");
+    let t = cpu_now();
+    run_line(&mut k, scope, "touch big 64G");
+    let warm = cpu_now() - t;
+    println!(
+        "  warm:  {:6.1} M faults/s (the frames' host memory already in use)",
+        pages as f64 / warm / 1e6
+    );
+}
+
+/// The files `ps aux` reads for every process (procps 4: stat, status,
+/// cmdline), and the global ones it reads once.
+const PS_FILES: &[PidFile] = &[PidFile::Stat, PidFile::Status, PidFile::Cmdline];
+
+fn bench_procs() {
+    println!("10^4 processes:");
+    let mut k = boot(16 << 30);
+    let t = cpu_now();
+    for i in 0..10_000 {
+        spawn(&mut k, &format!("p{}", i % 100));
+    }
+    let s = cpu_now() - t;
+    println!(
+        "  spawn ×10^4:  {:7.1} ms, {:.2} µs each",
+        s * 1e3,
+        s / 1e4 * 1e6
+    );
+    let pids = k.pids();
+    let t = cpu_now();
+    let mut bytes = 0;
+    for global in [GlobalFile::Meminfo, GlobalFile::Uptime, GlobalFile::Stat] {
+        bytes += render_global(&k, global).len();
+    }
+    for &pid in &pids {
+        for &file in PS_FILES {
+            bytes += render_pid(&k, pid, file).map_or(0, |t| t.len());
+        }
+    }
+    let s = cpu_now() - t;
+    println!(
+        "  ps aux's files, core renderers: {:7.1} ms for {} pids ({} KiB)   (target < 1 s)",
+        s * 1e3,
+        pids.len(),
+        bytes >> 10
+    );
+    drop(k);
+    if !can_mount() {
+        println!("  under mmfs exec: skipped (needs root and /dev/fuse)");
+        return;
+    }
+    let m = Mount::with_args(&["--mem", "16G"]);
+    let plan: String = (0..10_000)
+        .map(|i| format!("spawn p{}\n", i % 100))
+        .collect();
+    m.write("ctl", &plan).expect("spawn 10^4");
+    let t = Instant::now();
+    let out = Command::new(crate::mount::MMFS)
+        .arg("exec")
+        .arg(&m.dir)
+        .args(["--", "ps", "aux"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("mmfs exec ps aux");
+    let all = t.elapsed().as_secs_f64();
+    let rows = String::from_utf8_lossy(&out.stdout).lines().count();
+    let t = Instant::now();
+    let out2 = Command::new(crate::mount::MMFS)
+        .arg("exec")
+        .arg(&m.dir)
+        .args(["--", "true"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("mmfs exec true");
+    let setup = t.elapsed().as_secs_f64();
+    println!(
+        "  mmfs exec MNT -- ps aux: {:7.1} ms wall, {rows} rows ({}); exec of `true` alone {:7.1} ms ({})",
+        all * 1e3,
+        out.status,
+        setup * 1e3,
+        out2.status
+    );
+    println!(
+        "  ps aux's own share (the difference): {:7.1} ms   (target < 1 s)",
+        (all - setup) * 1e3
+    );
+}
