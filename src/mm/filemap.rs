@@ -638,7 +638,16 @@ impl Kernel {
                 let Some(&index) = inode.dirty.first() else {
                     break;
                 };
-                let pfn = inode.pages.get(index).expect("dirty pages are cached");
+                let Some(pfn) = inode.pages.get(index) else {
+                    // A dirty mark without its page is a bookkeeping bug:
+                    // say so, drop the mark, never take the daemon down.
+                    self.printk(format!(
+                        "BUG: inode {ino} page {index} is marked dirty but not cached"
+                    ));
+                    self.vfs.inode_mut(ino)?.dirty.remove(&index);
+                    self.vfs.stats.nr_dirty = self.vfs.stats.nr_dirty.saturating_sub(1);
+                    continue;
+                };
                 self.writepage(ino, index, pfn)?;
             }
         }
