@@ -853,18 +853,22 @@ impl Kernel {
 
     /// `evict`: the inode goes with its pages and blocks.
     fn evict(&mut self, ino: u32) -> MmResult<()> {
-        let dir = self.vfs.inode(ino)?.kind == FileKind::Directory;
+        let layout = self.ext4_layout();
+        let mut bitmaps = BTreeSet::new();
+        let inode = self.vfs.inode_mut(ino)?;
+        if inode.kind == FileKind::Directory {
+            // A directory's blocks are the disk cache's, not its own.
+            for (_, block) in std::mem::take(&mut inode.blocks) {
+                self.ext4_forget_meta(layout.data_block(block));
+                bitmaps.insert(layout.block_bitmap_of(block));
+                self.vfs.free_block(block);
+            }
+        }
         self.truncate_inode_pages(ino, 0);
         let inode = self.vfs.inodes[ino as usize]
             .take()
             .expect("looked up above");
-        let layout = self.ext4_layout();
-        let mut bitmaps = BTreeSet::new();
         for (_, block) in inode.blocks {
-            if dir {
-                self.ext4_forget_meta(layout.data_block(block));
-                bitmaps.insert(layout.block_bitmap_of(block));
-            }
             self.vfs.free_block(block);
         }
         // ext4_free_inode: the inode (dtime), its bitmap and the group
