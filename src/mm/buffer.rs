@@ -265,7 +265,11 @@ impl Kernel {
         journal.head = (head + n + descriptors + 1) % layout.journal_blocks;
         journal.commits += 1;
         for block in running {
-            let pfn = self.vfs.inode(BDEV_INO).ok().and_then(|b| b.pages.get(block));
+            let pfn = self
+                .vfs
+                .inode(BDEV_INO)
+                .ok()
+                .and_then(|b| b.pages.get(block));
             if let Some(pfn) = pfn {
                 self.set_page_dirty(BDEV_INO, pfn);
             }
@@ -353,7 +357,10 @@ mod tests {
     fn the_default_layout_keeps_df_sensible() {
         let l = Ext4Layout::of(crate::mm::namei::DEFAULT_DISK / PAGE_SIZE);
         // 4G: 32 groups, 32768 inodes (8 MiB of table), a 64 MiB journal.
-        assert_eq!((l.groups, l.inodes_count, l.journal_blocks), (32, 32768, 16384));
+        assert_eq!(
+            (l.groups, l.inodes_count, l.journal_blocks),
+            (32, 32768, 16384)
+        );
         assert_eq!(l.first_data, 1 + 32 + 1 + 2048 + 16384);
         assert_eq!(l.itable_block(2), l.inode_table);
         assert_eq!(l.itable_block(17), l.inode_table + 1);

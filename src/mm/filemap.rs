@@ -122,12 +122,7 @@ impl Kernel {
     /// `filemap_add_folio` with `__GFP_WRITE` when `write`: a page about
     /// to be overwritten is no refault (the kernel does not let data that
     /// will be replaced push the workingset out).
-    pub(crate) fn add_to_page_cache(
-        &mut self,
-        ino: u32,
-        index: u64,
-        write: bool,
-    ) -> MmResult<Pfn> {
+    pub(crate) fn add_to_page_cache(&mut self, ino: u32, index: u64, write: bool) -> MmResult<Pfn> {
         let zone = self.procs.user_zone;
         let pfn = self
             .alloc_pages(Order(0), zone, PageKind::PageCache)
