@@ -11,7 +11,7 @@ mnt=$(mktemp -d /tmp/buffers-mnt.XXXXXX)
 truncate -s 1G "$img"
 mkfs.ext4 -q -F -b 4096 -I 256 -i 16384 "$img"
 dev=$(losetup -f --show "$img")
-trap 'cd /; umount "$mnt" 2>/dev/null; losetup -d "$dev"; rm -rf "$img" "$mnt"' EXIT
+trap 'set +e; cd /; umount "$mnt" 2>/dev/null; losetup -d "$dev"; rm -rf "$img" "$mnt"' EXIT
 mount "$dev" "$mnt"
 name=$(basename "$dev")
 show() {
