@@ -29,6 +29,7 @@ use super::tree::{self, Node};
 use super::{Handle, MmFs, fs_errno};
 use crate::ctl::Machine;
 use crate::mm::Kernel;
+use crate::mm::buffer::BDEV_INO;
 use crate::mm::error::MmResult;
 use crate::mm::namei::{FileKind, InodeAttr, NAME_MAX, ROOT_INO, StatFs};
 use crate::mm::types::PAGE_SIZE;
@@ -112,7 +113,8 @@ fn statfs_now(kernel: &Kernel) -> StatFs {
     let pending: u64 = kernel
         .vfs
         .iter()
-        .filter(|i| !i.dirty.is_empty())
+        // The disk's cache writes to its own (metadata) blocks.
+        .filter(|i| !i.dirty.is_empty() && i.ino != BDEV_INO)
         .map(|i| delalloc_pages(kernel, i.ino))
         .sum();
     st.bfree = st.bfree.saturating_sub(pending);
@@ -131,7 +133,7 @@ fn reserve_blocks(kernel: &Kernel, ino: u32, off: u64, len: u64) -> Result<(), E
     let (first, last) = (off / PAGE_SIZE, (off + len).div_ceil(PAGE_SIZE));
     let vfs = &kernel.vfs;
     // Cheap bound first: every dirty page might still need a block.
-    let free = vfs.disk_pages.saturating_sub(vfs.blocks_used());
+    let free = vfs.data_pages().saturating_sub(vfs.blocks_used());
     if vfs.stats.nr_dirty + (last - first) <= free {
         return Ok(());
     }
@@ -186,22 +188,29 @@ impl MmFs {
 
     /// `getattr` of a node under `fs/`.
     pub(super) fn vfs_attr(&self, ino: u32) -> Result<FileAttr, Errno> {
-        let kernel = self.machine();
-        self.vfs_entry(&kernel, ino).map(|(attr, _)| attr)
+        let mut machine = self.machine_mut();
+        // Through ext4: the inode's table block is read into Buffers.
+        Machine::vfs_call(&mut machine, |k| k.ext4_getattr(ino)).map_err(|e| fs_errno(&e))?;
+        self.vfs_entry(&machine, ino).map(|(attr, _)| attr)
     }
 
     /// `lookup` of `name` in directory `dir` of `fs/`.
     pub(super) fn vfs_lookup(&self, dir: u32, name: &OsStr) -> Result<(FileAttr, u64), Errno> {
         let name = vfs_name(name)?;
-        let kernel = self.machine();
-        let ino = kernel.vfs_lookup(dir, name).map_err(|e| fs_errno(&e))?;
-        self.vfs_entry(&kernel, ino)
+        let mut machine = self.machine_mut();
+        // ext4_lookup reads the directory and inode-table blocks.
+        let ino = Machine::vfs_call(&mut machine, |k| k.ext4_lookup(dir, name))
+            .map_err(|e| fs_errno(&e))?;
+        self.vfs_entry(&machine, ino)
     }
 
     /// The entries of directory `dir` of `fs/`, with `.` and `..`.
     pub(super) fn vfs_dir_entries(&self, dir: u32) -> Result<Vec<DirEntry>, Errno> {
-        let kernel = self.machine();
-        let entries = kernel.vfs_readdir(dir).map_err(|e| fs_errno(&e))?;
+        let mut machine = self.machine_mut();
+        // ext4_readdir reads the directory's blocks.
+        let entries =
+            Machine::vfs_call(&mut machine, |k| k.ext4_readdir(dir)).map_err(|e| fs_errno(&e))?;
+        let kernel: &Machine = &machine;
         let parent = if dir == ROOT_INO {
             // `fs/..` is the mount's root.
             Node::Static(0).ino()

@@ -12,6 +12,7 @@
 //! (a sparse unlinked host file) once written back.
 
 use super::Kernel;
+use super::buffer::BDEV_INO;
 use super::cputime;
 use super::error::{MmError, MmResult};
 use super::namei::FileKind;
@@ -102,6 +103,9 @@ fn page_range(off: u64, len: u64) -> (u64, u64) {
 impl Kernel {
     /// A regular file's inode, or EISDIR/ENOENT.
     fn regular(&self, ino: u32) -> MmResult<()> {
+        if ino == BDEV_INO {
+            return Err(MmError::NotFound(format!("no inode {ino}")));
+        }
         match self.vfs.inode(ino)?.kind {
             FileKind::Regular => Ok(()),
             FileKind::Directory => Err(MmError::IsDir(format!("inode {ino} is a directory"))),
@@ -118,7 +122,7 @@ impl Kernel {
     /// `filemap_add_folio` with `__GFP_WRITE` when `write`: a page about
     /// to be overwritten is no refault (the kernel does not let data that
     /// will be replaced push the workingset out).
-    fn add_to_page_cache(&mut self, ino: u32, index: u64, write: bool) -> MmResult<Pfn> {
+    pub(crate) fn add_to_page_cache(&mut self, ino: u32, index: u64, write: bool) -> MmResult<Pfn> {
         let zone = self.procs.user_zone;
         let pfn = self
             .alloc_pages(Order(0), zone, PageKind::PageCache)
@@ -128,6 +132,12 @@ impl Kernel {
             self.free_kernel_page(pfn);
             return Err(MmError::NotFound(format!("inode {ino} went away")));
         };
+        // ... or, through an exit it caused, cached the page itself (the
+        // disk's cache: an evicted inode's bitmaps).
+        if let Some(cached) = inode.pages.get(index) {
+            self.free_kernel_page(pfn);
+            return Ok(cached);
+        }
         let shadow = inode.pages.insert(index, pfn);
         let frames = &mut self.page_alloc.frames;
         frames.set_rmap(pfn, MmSlot(ino), Vpn(index));
@@ -486,6 +496,8 @@ impl Kernel {
         let inode = self.vfs.inode_mut(ino)?;
         inode.size = inode.size.max(end);
         inode.mtime_ns = now;
+        // file_update_time / i_size_write: the inode joins the journal.
+        self.ext4_dirty_inode(ino);
         self.balance_dirty_pages()?;
         Ok(data.len())
     }
@@ -511,6 +523,9 @@ impl Kernel {
     /// Write one dirty page of `ino` to its block (allocated on first
     /// write; ENOSPC when the disk is full). The writer waits (iowait).
     fn writepage(&mut self, ino: u32, index: u64, pfn: Pfn) -> MmResult<()> {
+        if ino == BDEV_INO {
+            return self.bdev_writepage(index, pfn);
+        }
         let block = match self.vfs.inode(ino)?.blocks.get(&index) {
             Some(&b) => b,
             None => {
@@ -565,11 +580,17 @@ impl Kernel {
 
     /// `fsync`.
     pub fn vfs_fsync(&mut self, ino: u32) -> MmResult<()> {
-        self.writeback_inode(ino)
+        self.writeback_inode(ino)?;
+        // ext4_sync_file: the running transaction commits (its buffers
+        // are dirty then, for the flusher).
+        self.jbd2_commit();
+        Ok(())
     }
 
-    /// `sync`: every dirty page of every file.
+    /// `sync`: the journal commits, then every dirty page of every file
+    /// and of the disk's cache is written.
     pub fn ksys_sync(&mut self) -> MmResult<()> {
+        self.jbd2_commit();
         let inos: Vec<u32> = self
             .vfs
             .iter()
@@ -670,6 +691,9 @@ impl Kernel {
     }
 
     fn flusher(&mut self, expire_too: bool) {
+        if expire_too {
+            self.jbd2_tick();
+        }
         if self.vfs.stats.nr_dirty == 0 {
             return;
         }
@@ -733,6 +757,7 @@ impl Kernel {
         let inode = self.vfs.inode_mut(ino)?;
         inode.size = size;
         inode.mtime_ns = now;
+        self.ext4_dirty_inode(ino);
         Ok(())
     }
 
@@ -751,8 +776,15 @@ impl Kernel {
         for pfn in pages {
             self.delete_from_page_cache(ino, pfn);
         }
+        // ext4_free_blocks: the bitmaps of the freed blocks.
+        let layout = self.ext4_layout();
+        let bitmaps: std::collections::BTreeSet<u64> =
+            blocks.iter().map(|&b| layout.block_bitmap_of(b)).collect();
         for block in blocks {
             self.vfs.free_block(block);
+        }
+        for bitmap in bitmaps {
+            self.ext4_dirty_meta(bitmap, false);
         }
     }
 
@@ -779,6 +811,10 @@ impl Kernel {
     pub(crate) fn reclaim_file_page(&mut self, pfn: Pfn) -> bool {
         let (slot, index) = self.page_alloc.frames.rmap(pfn);
         let (ino, index) = (slot.0, index.0);
+        // A journaled buffer is pinned until its commit.
+        if self.buffer_pinned(ino, index) {
+            return false;
+        }
         // try_to_unmap: a mapped page leaves every page table first (its
         // dirty PTEs make it dirty).
         if self.page_alloc.frames.mapcount(pfn) > 0 && !self.try_to_unmap_file(pfn) {
@@ -817,9 +853,10 @@ impl Kernel {
             .iter()
             .flat_map(|i| i.pages.iter().map(move |(idx, pfn)| (i.ino, idx, pfn)))
             // invalidate_mapping_pages skips dirty and mapped pages.
-            .filter(|&(_, _, pfn)| {
+            .filter(|&(ino, index, pfn)| {
                 !self.page_alloc.frames.has_flag(pfn, FLAG_DIRTY)
                     && self.page_alloc.frames.mapcount(pfn) == 0
+                    && !self.buffer_pinned(ino, index)
             })
             .collect();
         let n = clean.len() as u64;
@@ -868,6 +905,7 @@ impl Kernel {
             pages += inode.pages.len();
             dirty += own_dirty;
         }
+        self.check_buffers()?;
         if pages != self.vfs.stats.nr_pages || dirty != self.vfs.stats.nr_dirty {
             return Err(format!(
                 "page cache holds {pages} pages ({dirty} dirty), counted {:?}",
@@ -898,6 +936,7 @@ mod tests {
     use super::*;
     use crate::ctl::{Machine, Scope};
     use crate::mm::MachineConfig;
+    use crate::mm::buffer::BDEV_INO;
     use crate::mm::namei::ROOT_INO;
 
     fn boot(mem: u64) -> Machine {
@@ -937,8 +976,12 @@ mod tests {
         assert_eq!(k.filemap_write(ino, 5, &data).unwrap(), data.len());
         let s = k.node_stats();
         assert_eq!(s.nr_dirty, 4);
-        assert_eq!(s.nr_file_pages, 4);
-        // drop_caches leaves dirty pages; sync, then they go.
+        // Buffers: the inode bitmap, the group descriptors, the inode
+        // table block and the root directory's block, journaled (pinned,
+        // not yet dirty).
+        assert_eq!(s.nr_buffers, 4);
+        assert_eq!(s.nr_file_pages, 4 + 4);
+        // drop_caches leaves dirty and journaled pages; sync, then they go.
         assert_eq!(k.drop_pagecache(), 0);
         k.execute_line(Scope::System, "sync").unwrap();
         assert_eq!(k.node_stats().nr_dirty, 0);
@@ -1151,6 +1194,11 @@ mod tests {
         // Older than dirty_expire_centisecs (30 s): the flusher writes them.
         assert!(s.nr_dirty > 0 && s.nr_dirty <= background.max(limit));
         k.execute_line(Scope::System, "tick 3001").unwrap();
+        // What stays dirty is metadata: the journal committed it within
+        // those 30 s, and it expires 30 s after that.
+        let bdev = k.vfs.inode(BDEV_INO).unwrap().dirty.len() as u64;
+        assert_eq!(k.node_stats().nr_dirty, bdev);
+        k.execute_line(Scope::System, "tick 3001").unwrap();
         assert_eq!(k.node_stats().nr_dirty, 0);
         k.check_invariants().unwrap();
     }
@@ -1186,18 +1234,25 @@ mod tests {
         // Slab may keep the pages of the inode's and dentry's slabs.
         let free = |k: &Kernel| k.page_alloc.total_free() + k.slab.nr_slab_pages();
         let before = free(&k);
+        // The root directory's block.
+        assert_eq!(k.vfs.blocks_used(), 1);
         let ino = k.vfs_create(ROOT_INO, "t", FileKind::Regular).unwrap();
         k.filemap_write(ino, 0, &[1u8; 40960]).unwrap();
         k.vfs_fsync(ino).unwrap();
-        assert_eq!(k.vfs.blocks_used(), 10);
+        assert_eq!(k.vfs.blocks_used(), 1 + 10);
         k.vfs_truncate(ino, 4097).unwrap();
-        assert_eq!(k.vfs.blocks_used(), 2);
+        assert_eq!(k.vfs.blocks_used(), 1 + 2);
         assert_eq!(cached(&k, ino), 2);
         assert_eq!(k.filemap_read(ino, 4095, 10).unwrap(), [1, 1]);
         k.vfs_unlink(ROOT_INO, "t").unwrap();
-        assert_eq!(k.vfs.blocks_used(), 0);
-        assert_eq!(k.node_stats().nr_file_pages, 0);
-        assert_eq!(free(&k), before);
+        assert_eq!(k.vfs.blocks_used(), 1);
+        // The metadata it touched stays cached (Buffers): the inode
+        // bitmap, the group descriptors, the inode table block, the root
+        // directory's block, the block bitmap, and the descriptor and
+        // commit blocks of fsync's journal commit.
+        assert_eq!(k.nr_buffers(), 7);
+        assert_eq!(k.node_stats().nr_file_pages, 7);
+        assert_eq!(free(&k) + 7, before);
         k.check_invariants().unwrap();
     }
 
@@ -1205,13 +1260,16 @@ mod tests {
     fn a_full_disk_is_enospc_and_stays_consistent() {
         let mut k = boot(256 << 20);
         k.vfs.disk_pages = 256;
+        // A 1M disk: 64 inodes (4 table blocks), no journal, 249 data
+        // blocks, the root directory's one of them.
+        assert_eq!(k.vfs.data_pages(), 249);
         let pid = k.execute_line(Scope::System, "spawn w").unwrap().unwrap();
         let err = k
             .execute_line(Scope::Process(pid), "write /f 0 2M")
             .and_then(|_| k.execute_line(Scope::System, "sync"))
             .unwrap_err();
         assert_eq!(err.errno(), libc::ENOSPC);
-        assert_eq!(k.vfs.blocks_used(), 256);
+        assert_eq!(k.vfs.blocks_used(), 249);
         k.check_invariants().unwrap();
         k.execute_line(Scope::Process(pid), "read /f 0 2M").unwrap();
         let io = k.procs.by_pid(pid).unwrap().ioac;

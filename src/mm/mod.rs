@@ -1,6 +1,7 @@
 //! The simulated kernel memory manager. Deterministic, no I/O except swap
 //! files. Modules are named after their Linux counterparts in mm/.
 
+pub mod buffer;
 pub mod cputime;
 pub mod error;
 pub mod filemap;

@@ -159,8 +159,9 @@ impl Kernel {
             // NR_FILE_PAGES: the page cache (filemap.rs) and the swap cache
             // (Linux add_to_swap_cache).
             nr_file_pages: self.vfs.stats.nr_pages + nr_swapcached,
-            // No block-device page cache.
-            nr_buffers: 0,
+            // buffer.rs: the page cache of /dev/sda1 itself (part of
+            // nr_file_pages).
+            nr_buffers: self.nr_buffers(),
             // No shmem/tmpfs.
             nr_shmem: 0,
             // filemap.rs: dirty page-cache pages; writes complete at once,

@@ -50,6 +50,8 @@ impl Kernel {
     fn delalloc_blocks(&self) -> u64 {
         self.vfs
             .iter()
+            // The disk's cache writes to its own (metadata) blocks.
+            .filter(|i| i.ino != super::buffer::BDEV_INO)
             .map(|i| {
                 i.dirty
                     .iter()
@@ -75,7 +77,7 @@ impl Kernel {
         }
         let free = self
             .vfs
-            .disk_pages
+            .data_pages()
             .saturating_sub(self.vfs.blocks_used())
             .saturating_sub(self.delalloc_blocks());
         if pages > free {

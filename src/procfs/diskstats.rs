@@ -200,12 +200,15 @@ mod tests {
         // The whole disk: the file system and the swap partition.
         assert_eq!(rows[0].pages, 4096 + 1024);
         assert_eq!((rows[1].major, rows[1].minor), (8, 1));
-        // Three pages written back, three read again (with readahead).
+        // Three pages written back, three read again (with readahead);
+        // the create read 4 metadata blocks (root directory, inode table,
+        // inode bitmap, group descriptors), and fsync's journal commit
+        // wrote them with a descriptor and a commit block.
         assert_eq!(
             rows[1].io,
             DiskIo {
-                reads: 3,
-                writes: 3
+                reads: 3 + 4,
+                writes: 3 + 4 + 2
             }
         );
         assert_eq!(rows[0].io, rows[1].io);
