@@ -432,9 +432,16 @@ mod tests {
             assert_eq!(err.errno(), libc::EINVAL);
         }
         assert_eq!(read(&k, KpageFile::Count, 0, 64).unwrap().len(), 64);
-        assert_eq!(read(&k, KpageFile::Flags, (end - 1) * 8, 64).unwrap().len(), 8);
+        assert_eq!(
+            read(&k, KpageFile::Flags, (end - 1) * 8, 64).unwrap().len(),
+            8
+        );
         assert!(read(&k, KpageFile::Flags, end * 8, 64).unwrap().is_empty());
-        assert!(read(&k, KpageFile::Count, u64::MAX - 7, 8).unwrap().is_empty());
+        assert!(
+            read(&k, KpageFile::Count, u64::MAX - 7, 8)
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
@@ -445,11 +452,10 @@ mod tests {
         // The first MiB and the kernel image are reserved.
         assert_eq!(flags(&k, 0x10), bit(KPF_RESERVED));
         assert_eq!(flags(&k, 0x1000), bit(KPF_RESERVED));
-        // Past max_pfn, still in its section: a struct page, reserved.
+        // Below 1 MiB past the low RAM (pfn 0x9f..0xff): no RAM, but in a
+        // present section, so reserved (the real kernel's pfn 0xa0).
+        assert_eq!(flags(&k, 0xa0), bit(KPF_RESERVED));
         let max = k.page_alloc.max_pfn;
-        if max % PAGES_PER_SECTION != 0 {
-            assert_eq!(flags(&k, max), bit(KPF_RESERVED));
-        }
         // Every page of a free block is BUDDY, the head and the tails.
         let frames = &k.page_alloc.frames;
         let head = (0..max)
@@ -467,15 +473,44 @@ mod tests {
 
     #[test]
     fn the_pci_hole_has_no_struct_page() {
-        let mut config = crate::mm::MachineConfig::default();
-        config.mem_bytes = 6 << 30;
-        let k = Kernel::boot(config).unwrap();
+        let k = Kernel::boot(crate::mm::MachineConfig {
+            mem_bytes: 6 << 30,
+            ..Default::default()
+        })
+        .unwrap();
         // 3 GiB to 4 GiB: no RAM, no present section. Linux 6.18 writes 0.
         for pfn in [0xc0000, 0xf0000, 0xfffff] {
             assert_eq!(flags(&k, pfn), 0, "pfn {pfn:#x}");
             assert_eq!(page_count(&k, Pfn(pfn)), 0);
         }
         assert_ne!(flags(&k, 0xbffff), 0);
+    }
+
+    #[test]
+    fn the_last_section_reads_past_max_pfn() {
+        // 1 GiB + 4 MiB: max_pfn is not on a 128 MiB section boundary.
+        let k = Kernel::boot(crate::mm::MachineConfig {
+            mem_bytes: (1 << 30) + (4 << 20),
+            ..Default::default()
+        })
+        .unwrap();
+        let max = k.page_alloc.max_pfn;
+        assert_eq!(max, 0x40400);
+        assert_eq!(max_dump_pfn(&k), 0x48000);
+        // init_unavailable_range: struct pages, reserved, never mapped.
+        for pfn in [max, 0x47fff] {
+            assert_eq!(flags(&k, pfn), bit(KPF_RESERVED));
+            assert_eq!(page_count(&k, Pfn(pfn)), 0);
+        }
+        let tail = read(&k, KpageFile::Flags, 0x47ffe * 8, 64).unwrap();
+        assert_eq!(tail.len(), 16);
+        // i386 is FLATMEM: the file ends at max_pfn.
+        let k = Kernel::boot(crate::mm::MachineConfig {
+            arch: Arch::I386,
+            mem_bytes: (1 << 30) + (4 << 20),
+        })
+        .unwrap();
+        assert_eq!(max_dump_pfn(&k), k.page_alloc.max_pfn);
     }
 
     #[test]
