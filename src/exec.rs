@@ -38,6 +38,8 @@ pub const GLOBAL_BINDS: &[&str] = &[
     "partitions",
     "diskstats",
     "cpuinfo",
+    "kpagecount",
+    "kpageflags",
 ];
 
 fn cstr(path: &Path) -> io::Result<CString> {

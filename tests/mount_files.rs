@@ -11,6 +11,7 @@ use mmfs::ctl::Machine;
 use mmfs::mm::MachineConfig;
 use mmfs::mm::sysctl::writable_sysctls;
 use mmfs::mm::types::Arch;
+use mmfs::procfs::kpage::KPAGE_FILES;
 use mmfs::procfs::{GLOBAL_FILES, render_global};
 
 fn boot(arch: Arch, mem_bytes: u64) -> Machine {
@@ -64,9 +65,10 @@ fn root_lists_the_tables() {
         .map(|(path, _, _)| path.split('/').next().unwrap().to_string())
         .collect();
     want.dedup();
-    // ctl, version, /proc/sys at sys/, /sys's block/ and devices/, and
-    // the simulated root file system at fs/.
+    // ctl, version, /proc/sys at sys/, /sys's block/ and devices/, the
+    // simulated root file system at fs/, and the binary kpage files.
     want.extend(["block", "ctl", "devices", "fs", "sys", "version"].map(String::from));
+    want.extend(KPAGE_FILES.iter().map(|(name, _)| name.to_string()));
     want.sort();
     assert_eq!(names, want);
     let out = m.bash("ls -l $M && ls $M/sys $M/sys/vm $M/sys/kernel");

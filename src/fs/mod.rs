@@ -59,6 +59,7 @@ use crate::mm::error::MmError;
 use crate::mm::namei::{FileKind, NAME_MAX, ROOT_INO};
 use crate::mm::types::Pid;
 use crate::procfs::diskstats::{DiskRow, disk_rows, sysfs_dev, sysfs_size, sysfs_stat};
+use crate::procfs::kpage::{self, KpageFile};
 use crate::procfs::pid::{PidFile, render_maps_records, render_pid};
 use crate::procfs::sysfs::{CpuFile, render_cpu};
 use crate::procfs::{GlobalFile, render_global};
@@ -199,6 +200,8 @@ enum Handle {
     Mem(ProcId),
     /// `PID/pagemap`, read at offsets.
     Pagemap(ProcId),
+    /// `kpagecount` / `kpageflags`, read at offsets.
+    Kpage(KpageFile),
     /// A file of `fs/`, read and written through the simulated page cache.
     Vfs(vfs::VfsFile),
     /// An open directory of `fs/`: its entries as they were at the first
@@ -801,6 +804,12 @@ impl MmFs {
                     file(Source::Version)
                 }
                 StaticKind::Ctl => ctl(Scope::System, None),
+                StaticKind::Kpage(which) => {
+                    if writes {
+                        return Err(Errno::EACCES);
+                    }
+                    Ok((Handle::Kpage(which), generated))
+                }
                 StaticKind::Sysctl { path, writable } => {
                     if writes && !writable {
                         return Err(Errno::EACCES);
@@ -873,6 +882,12 @@ impl MmFs {
                 proc.check(&kernel)?;
                 kernel
                     .read_pagemap(proc.pid, offset, size as usize)
+                    .map_err(|e| Errno::from_i32(e.errno()))
+            }
+            // Like /proc/kpagecount and /proc/kpageflags: per read.
+            Handle::Kpage(which) => {
+                let kernel = self.machine();
+                kpage::read(&kernel, which, offset, size as usize)
                     .map_err(|e| Errno::from_i32(e.errno()))
             }
             // A stream: the offset means nothing, what was read is gone.
@@ -1034,7 +1049,7 @@ impl MmFs {
                     .map_err(|e| Errno::from_i32(e.errno()))?;
                 u32::try_from(written).map_err(|_| Errno::EIO)
             }
-            Handle::Pagemap(_) | Handle::Dir(_) => Err(Errno::EBADF),
+            Handle::Pagemap(_) | Handle::Kpage(_) | Handle::Dir(_) => Err(Errno::EBADF),
             Handle::Vfs(file) => self.vfs_write(file, offset, data),
         }
     }

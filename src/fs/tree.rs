@@ -15,6 +15,7 @@
 use crate::mm::NR_CPUS;
 use crate::mm::sysctl::SYSCTL_TABLE;
 use crate::mm::types::Pid;
+use crate::procfs::kpage::{KPAGE_FILES, KPAGE_MODE, KpageFile};
 use crate::procfs::pid::{PID_FILES, PidFile};
 use crate::procfs::sysfs::{CPU_DIR_FILES, CpuFile, TOPOLOGY_FILES};
 use crate::procfs::{GLOBAL_FILES, GlobalFile};
@@ -96,6 +97,8 @@ pub enum StaticKind {
     Ctl,
     /// `MOUNT/version`, the constant banner.
     Version,
+    /// `kpagecount` or `kpageflags`: binary, read at offsets.
+    Kpage(KpageFile),
     /// A file under `devices/system/cpu/`, for CPU `cpu`.
     Cpu {
         /// The CPU a per-CPU file describes (0 for the others).
@@ -487,6 +490,9 @@ impl StaticTree {
         }
         tree.add(0, "ctl", StaticKind::Ctl, CTL_MODE);
         tree.add(0, "version", StaticKind::Version, VERSION_MODE);
+        for &(name, file) in KPAGE_FILES {
+            tree.add(0, name, StaticKind::Kpage(file), KPAGE_MODE);
+        }
         // /sys/devices/system/cpu and /sys/block, at the same places under
         // the mount as under /sys.
         let devices = tree.add_dir(0, "devices");

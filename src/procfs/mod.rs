@@ -3,6 +3,7 @@
 
 pub mod cpuinfo;
 pub mod diskstats;
+pub mod kpage;
 pub mod meminfo;
 pub mod pagetypeinfo;
 pub mod physmap;
