@@ -147,7 +147,41 @@ impl Kernel {
         if let Some(shadow) = shadow.filter(|_| !write) {
             self.workingset_refault(pfn, shadow);
         }
+        self.xa_sync(ino);
         Ok(pfn)
+    }
+
+    /// Charge the page index of `ino` to the `radix_tree_node` cache: one
+    /// object per node, allocated as nodes appear and freed as they go
+    /// (`xas_alloc` / `xa_node_free`). A failed allocation leaves the index
+    /// undercharged rather than failing the page-cache operation.
+    pub(crate) fn xa_sync(&mut self, ino: u32) {
+        loop {
+            let Ok(inode) = self.vfs.inode_mut(ino) else {
+                return;
+            };
+            let want = inode.pages.nr_nodes() as usize;
+            let have = inode.xa_objects.len();
+            if have > want {
+                if let Some(obj) = inode.xa_objects.pop() {
+                    self.free_object(obj);
+                }
+                continue;
+            }
+            if have == want {
+                return;
+            }
+            match self.kmem_cache_alloc(super::slab_common::RADIX_TREE_NODE) {
+                Ok(obj) => match self.vfs.inode_mut(ino) {
+                    Ok(inode) => inode.xa_objects.push(obj),
+                    Err(_) => {
+                        self.free_object(obj);
+                        return;
+                    }
+                },
+                Err(_) => return,
+            }
+        }
     }
 
     /// `workingset_refault`: a page evicted `distance` ages ago (the
@@ -776,6 +810,8 @@ impl Kernel {
         for pfn in pages {
             self.delete_from_page_cache(ino, pfn);
         }
+        // Shadow-only nodes past the end went too.
+        self.xa_sync(ino);
         // ext4_free_blocks: the bitmaps of the freed blocks.
         let layout = self.ext4_layout();
         let bitmaps: std::collections::BTreeSet<u64> =
@@ -803,6 +839,7 @@ impl Kernel {
         self.lru_del(pfn);
         self.take_page_bytes(pfn);
         self.free_kernel_page(pfn);
+        self.xa_sync(ino);
     }
 
     /// Reclaim one inactive page-cache page (`shrink_folio_list` for a
@@ -875,6 +912,14 @@ impl Kernel {
     pub fn check_page_cache(&self) -> Result<(), String> {
         let (mut pages, mut dirty) = (0, 0);
         for inode in self.vfs.iter() {
+            if inode.xa_objects.len() as u64 > inode.pages.nr_nodes() {
+                return Err(format!(
+                    "inode {}: {} radix_tree_node objects for {} index nodes",
+                    inode.ino,
+                    inode.xa_objects.len(),
+                    inode.pages.nr_nodes()
+                ));
+            }
             let mut own_dirty = 0;
             for (index, pfn) in inode.pages.iter() {
                 let frames = &self.page_alloc.frames;
@@ -964,6 +1009,31 @@ mod tests {
         assert_eq!(cached(k, ino), 0);
         k.check_invariants().unwrap();
         ino
+    }
+
+    /// The page index is charged to `radix_tree_node`, one object per
+    /// 64-slot node, as the xarray allocates its nodes from that cache.
+    #[test]
+    fn index_nodes_come_from_the_radix_tree_node_cache() {
+        use crate::mm::slab_common::RADIX_TREE_NODE;
+        let mut k = boot(1 << 30);
+        let objects = |k: &Kernel| k.slab.cache(RADIX_TREE_NODE).unwrap().active_objs();
+        let charged = |k: &Kernel| -> u64 { k.vfs.iter().map(|i| i.xa_objects.len() as u64).sum() };
+        // Boot's objects plus one per index node of every file (the
+        // disk's own cache of metadata, Buffers, included).
+        let base = objects(&k) - charged(&k);
+        let ino = k.vfs_create(ROOT_INO, "f", FileKind::Regular).unwrap();
+        let nodes = |k: &Kernel| k.vfs.inode(ino).unwrap().xa_objects.len();
+        k.filemap_write(ino, 0, &vec![7u8; 65 * PAGE_SIZE as usize])
+            .unwrap();
+        assert_eq!(nodes(&k), 2, "pages 0..63 and 64");
+        assert_eq!(objects(&k), base + charged(&k));
+        k.vfs_truncate(ino, 64 * PAGE_SIZE).unwrap();
+        assert_eq!(nodes(&k), 1);
+        k.vfs_truncate(ino, 0).unwrap();
+        assert_eq!(nodes(&k), 0);
+        assert_eq!(objects(&k), base + charged(&k));
+        k.check_invariants().unwrap();
     }
 
     #[test]

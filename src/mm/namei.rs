@@ -76,6 +76,8 @@ pub struct Inode {
     object: Option<SlabObject>,
     /// The `dentry` objects of its names.
     dentries: Vec<SlabObject>,
+    /// The `radix_tree_node` objects of its page index, one per node.
+    pub(crate) xa_objects: Vec<SlabObject>,
 }
 
 impl Inode {
@@ -100,6 +102,7 @@ impl Inode {
             dir_bytes: if dir { 2 * DOT_REC_LEN } else { 0 },
             object: Some(object),
             dentries: vec![dentry],
+            xa_objects: Vec::new(),
         }
     }
 
@@ -123,6 +126,7 @@ impl Inode {
             dir_bytes: 0,
             object: None,
             dentries: Vec::new(),
+            xa_objects: Vec::new(),
         }
     }
 }
@@ -878,7 +882,12 @@ impl Kernel {
         for block in bitmaps {
             self.ext4_dirty_meta(block, false);
         }
-        for obj in inode.object.into_iter().chain(inode.dentries) {
+        for obj in inode
+            .object
+            .into_iter()
+            .chain(inode.dentries)
+            .chain(inode.xa_objects)
+        {
             self.free_object(obj);
         }
         self.vfs.free_inodes.insert(ino);
