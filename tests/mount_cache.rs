@@ -5,23 +5,9 @@
 
 mod common;
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::ErrorKind;
 
 use common::Mount;
-
-/// Spawn `name` through a ctl descriptor and read its pid back.
-fn spawn(m: &Mount, name: &str) -> u32 {
-    let mut ctl = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(m.path("ctl"))
-        .expect("open ctl");
-    ctl.write_all(format!("spawn {name}\n").as_bytes())
-        .expect("spawn");
-    let mut back = String::new();
-    ctl.read_to_string(&mut back).expect("read the pid back");
-    back.trim().parse().expect("a pid")
-}
 
 /// The names `ls MNT` lists.
 fn listing(m: &Mount) -> Vec<String> {
@@ -34,7 +20,7 @@ fn listing(m: &Mount) -> Vec<String> {
 #[test]
 fn a_killed_process_is_gone_at_once_and_a_reused_pid_shows_the_new_one() {
     let m = Mount::new();
-    let pid = spawn(&m, "first");
+    let pid = m.created("spawn first");
     let dir = m.path(&pid.to_string());
     // Cache the directory, its attributes and a file's entry.
     for _ in 0..3 {
@@ -69,7 +55,7 @@ fn a_killed_process_is_gone_at_once_and_a_reused_pid_shows_the_new_one() {
         plan.push_str(&format!("spawn filler\nkill {other}\n"));
     }
     m.write("ctl", &plan).expect("fill pids to 400");
-    let pid = spawn(&m, "second");
+    let pid = m.created("spawn second");
     assert!(pid > 400, "{pid}");
     let dir = m.path(&pid.to_string());
     assert_eq!(m.read(&format!("{pid}/comm")), "second\n");

@@ -8,48 +8,16 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use common::{MMFS, Mount, Scratch};
-
-/// `mmfs exec MNT -- CMD...`: exit code and stdout + stderr.
-fn exec(m: &Mount, cmd: &[&str]) -> (i32, String) {
-    let out = Command::new(MMFS)
-        .arg("exec")
-        .arg(&m.dir)
-        .arg("--")
-        .args(cmd)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run mmfs exec");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
-    )
-}
-
-/// Run one line on `MNT/ctl` and read back the pid it created, on the
-/// same descriptor (the transaction-file protocol).
-fn spawn(m: &Mount, name: &str) -> u32 {
-    use std::io::{Read, Write};
-    let mut ctl = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(m.path("ctl"))
-        .expect("open ctl");
-    ctl.write_all(format!("spawn {name}\n").as_bytes())
-        .expect("spawn");
-    let mut back = String::new();
-    ctl.read_to_string(&mut back).expect("read back the pid");
-    back.trim().parse().expect("a pid")
-}
+use common::{Mount, Scratch};
 
 /// A machine with two processes, one of them partly swapped out to a
 /// simulated partition and partly swapped back in (disk reads and writes).
 fn setup() -> (Mount, u32, u32) {
     let m = Mount::new();
-    let web = spawn(&m, "web");
-    let db = spawn(&m, "db");
+    let web = m.created("spawn web");
+    let db = m.created("spawn db");
     m.ctl("mkswap /dev/sdb1 64M");
     m.ctl("swapon /dev/sdb1");
     let ctl = format!("{db}/ctl");
@@ -137,7 +105,7 @@ fn psutil_reads_every_simulated_process_and_the_machine() {
     let mut cmd = vec!["python3", "-c", PSUTIL_SCRIPT];
     let names: Vec<String> = pids.iter().map(u32::to_string).collect();
     cmd.extend(names.iter().map(String::as_str));
-    let (code, out) = exec(&m, &cmd);
+    let (code, out) = m.exec_text(&cmd);
     assert_eq!(code, 0, "{out}");
     assert!(out.ends_with("OK\n"), "{out}");
     for &pid in &pids {
@@ -188,7 +156,7 @@ fn psutil_reads_every_simulated_process_and_the_machine() {
 fn vmstat_d_lists_the_simulated_disks() {
     let (m, _, _) = setup();
     let diskstats = m.read("diskstats");
-    let (code, out) = exec(&m, &["vmstat", "-d"]);
+    let (code, out) = m.exec_text(&["vmstat", "-d"]);
     assert_eq!(code, 0, "{out}");
     // vmstat -d shows whole disks (those in /sys/block), not partitions.
     let row: Vec<&str> = out
@@ -300,16 +268,13 @@ fn every_bound_file_reads_as_the_mounts() {
     for (i, (inside, _)) in files.iter().enumerate() {
         script.push_str(&format!("cat '{inside}' > \"$OUT/{i}\"\n"));
     }
-    let (code, text) = exec(
-        &m,
-        &[
-            "env",
-            &format!("OUT={}", out.path.display()),
-            "sh",
-            "-c",
-            &script,
-        ],
-    );
+    let (code, text) = m.exec_text(&[
+        "env",
+        &format!("OUT={}", out.path.display()),
+        "sh",
+        "-c",
+        &script,
+    ]);
     assert_eq!(code, 0, "{text}");
     // Reads change nothing in the simulation: the mount reads the same now.
     for (i, (inside, rel)) in files.iter().enumerate() {
@@ -323,15 +288,12 @@ fn every_bound_file_reads_as_the_mounts() {
         );
     }
     // The links and directories tools walk.
-    let (code, text) = exec(
-        &m,
-        &[
-            "sh",
-            "-c",
-            "for p in $(ls /proc | grep -E '^[0-9]+$'); do [ $p -lt 32768 ] || continue; \
+    let (code, text) = m.exec_text(&[
+        "sh",
+        "-c",
+        "for p in $(ls /proc | grep -E '^[0-9]+$'); do [ $p -lt 32768 ] || continue; \
              echo $p $(readlink /proc/$p/cwd) $(ls /proc/$p/task) $(ls /proc/$p/fd | wc -l); done",
-        ],
-    );
+    ]);
     assert_eq!(code, 0, "{text}");
     for pid in pids(&m) {
         assert!(
@@ -423,7 +385,7 @@ fn the_host_proc_sys_and_sys_cannot_be_written() {
     }
     // The command's capability sets, for the record.
     script.push_str("grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb)' /proc/self/status\n");
-    let (code, out) = exec(&m, &["sh", "-c", &script]);
+    let (code, out) = m.exec_text(&["sh", "-c", &script]);
     assert_eq!(code, 0, "{out}");
     for (i, a) in attempts.iter().enumerate() {
         let rc = value_after(&out, &format!("attempt {i}: "));
@@ -445,7 +407,7 @@ fn the_host_proc_sys_and_sys_cannot_be_written() {
     assert!(!Path::new("/sys/kernel/mmfs-test").exists());
     // The simulated tunables stay writable under exec (they are the
     // simulation's, not the host's).
-    let (code, out) = exec(&m, &["sysctl", "-w", "vm.swappiness=33"]);
+    let (code, out) = m.exec_text(&["sysctl", "-w", "vm.swappiness=33"]);
     assert_eq!(code, 0, "{out}");
     assert_eq!(m.read("sys/vm/swappiness"), "33\n");
 }
@@ -475,7 +437,7 @@ fn value_after<'a>(out: &'a str, prefix: &str) -> &'a str {
 #[test]
 fn processes_born_while_the_command_runs_show_up_and_go() {
     let m = Mount::new();
-    spawn(&m, "before");
+    m.created("spawn before");
     // The command spawns through the mount, waits (up to 10 s; the watcher
     // looks every 100 ms) for /proc/PID, then kills it and waits for it
     // to go.
@@ -489,7 +451,7 @@ fn processes_born_while_the_command_runs_show_up_and_go() {
          i=0; while [ -e /proc/$p/status ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i+1)); done\n\
          [ -e /proc/$p ] && echo still-there || echo gone\n"
     );
-    let (code, out) = exec(&m, &["sh", "-c", &script]);
+    let (code, out) = m.exec_text(&["sh", "-c", &script]);
     assert_eq!(code, 0, "{out}");
     let pid: u32 = value(&out, "pid").parse().unwrap();
     assert!(pid <= mmfs::mm::process::PID_MAX, "{out}");
@@ -502,16 +464,13 @@ fn processes_born_while_the_command_runs_show_up_and_go() {
 #[test]
 fn the_commands_processes_never_take_a_simulated_pid() {
     let m = Mount::new();
-    spawn(&m, "sim");
-    let (code, out) = exec(
-        &m,
-        &[
-            "sh",
-            "-c",
-            "echo $$; sh -c 'echo $$'; sleep 0 & echo $!; wait; \
+    m.created("spawn sim");
+    let (code, out) = m.exec_text(&[
+        "sh",
+        "-c",
+        "echo $$; sh -c 'echo $$'; sleep 0 & echo $!; wait; \
              ps -eo pid=,comm= | awk '$2 == \"mmfs-watch\" { print $1 }'",
-        ],
-    );
+    ]);
     assert_eq!(code, 0, "{out}");
     let own: Vec<u32> = out.lines().map(|l| l.trim().parse().unwrap()).collect();
     assert_eq!(own.len(), 4, "{out}");
@@ -527,13 +486,13 @@ fn modelled_vm_tunables_are_written_into_the_machine() {
     let m = Mount::new();
     let host = std::fs::read_to_string("/proc/sys/vm/dirty_ratio").unwrap();
     let want = if host.trim() == "33" { "34" } else { "33" };
-    let (code, out) = exec(&m, &["sysctl", "-w", &format!("vm.dirty_ratio={want}")]);
+    let (code, out) = m.exec_text(&["sysctl", "-w", &format!("vm.dirty_ratio={want}")]);
     assert_eq!(code, 0, "{out}");
     assert_eq!(m.read("sys/vm/dirty_ratio").trim(), want);
     assert_eq!(
         std::fs::read_to_string("/proc/sys/vm/dirty_ratio").unwrap(),
         host
     );
-    let (code, out) = exec(&m, &["cat", "/proc/sys/vm/dirty_ratio"]);
+    let (code, out) = m.exec_text(&["cat", "/proc/sys/vm/dirty_ratio"]);
     assert_eq!((code, out.trim()), (0, want));
 }

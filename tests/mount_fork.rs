@@ -6,40 +6,7 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::process::{Command, Stdio};
-
-use common::{MMFS, Mount};
-
-/// `mmfs exec MNT -- CMD...`: exit code and stdout + stderr.
-fn exec(m: &Mount, cmd: &[&str]) -> (i32, String) {
-    let out = Command::new(MMFS)
-        .arg("exec")
-        .arg(&m.dir)
-        .arg("--")
-        .args(cmd)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run mmfs exec");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
-    )
-}
-
-/// One line on `MNT/ctl`, the pid it created read back on the same
-/// descriptor (the transaction-file protocol).
-fn created(m: &Mount, line: &str) -> u32 {
-    let mut ctl = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(m.path("ctl"))
-        .expect("open ctl");
-    ctl.write_all(format!("{line}\n").as_bytes()).expect(line);
-    let mut back = String::new();
-    ctl.read_to_string(&mut back).expect("read back the pid");
-    back.trim().parse().expect("a pid")
-}
+use common::Mount;
 
 /// A `Key:   N kB` value of a smaps-like text.
 fn kb(text: &str, key: &str) -> u64 {
@@ -54,7 +21,7 @@ fn psutil_full(m: &Mount, pid: u32) -> (u64, u64, u64) {
     let script = format!(
         "import psutil; i = psutil.Process({pid}).memory_full_info(); print(i.rss // 1024, i.uss // 1024, i.pss // 1024)"
     );
-    let (code, out) = exec(m, &["python3", "-c", &script]);
+    let (code, out) = m.exec_text(&["python3", "-c", &script]);
     assert_eq!(code, 0, "{out}");
     let v: Vec<u64> = out
         .split_whitespace()
@@ -66,21 +33,18 @@ fn psutil_full(m: &Mount, pid: u32) -> (u64, u64, u64) {
 #[test]
 fn a_forked_child_shares_pages_until_it_writes() {
     let m = Mount::new();
-    let parent = created(&m, "spawn db");
+    let parent = m.created("spawn db");
     for line in ["mmap 2M name=anon", "touch anon 2M"] {
         m.write(&format!("{parent}/ctl"), &format!("{line}\n"))
             .unwrap();
     }
-    let child = created(&m, &format!("fork {parent}"));
+    let child = m.created(&format!("fork {parent}"));
     assert_eq!(m.read("sys/kernel/ns_last_pid").trim(), child.to_string());
     let status = m.read(&format!("{child}/status"));
     assert!(status.contains(&format!("\nPPid:\t{parent}\n")), "{status}");
     assert!(status.starts_with("Name:\tdb\n"), "{status}");
     // ps sees the child under its parent.
-    let (code, out) = exec(
-        &m,
-        &["ps", "-o", "pid=,ppid=,comm=", "-p", &child.to_string()],
-    );
+    let (code, out) = m.exec_text(&["ps", "-o", "pid=,ppid=,comm=", "-p", &child.to_string()]);
     assert_eq!(code, 0, "{out}");
     let cols: Vec<&str> = out.split_whitespace().collect();
     assert_eq!(cols, [child.to_string(), parent.to_string(), "db".into()]);

@@ -24,15 +24,6 @@ fn exec(m: &Mount, args: &[&str]) -> std::process::Output {
         .expect("run mmfs exec")
 }
 
-/// A `meminfo` value in kB.
-fn meminfo_kb(m: &Mount, key: &str) -> u64 {
-    m.read("meminfo")
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{key}:")))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or_else(|| panic!("no {key}"))
-}
-
 /// Run a script that must succeed; its stdout.
 fn ok(m: &Mount, script: &str) -> String {
     let out = m.bash(script);
@@ -106,18 +97,18 @@ fn dd_fills_the_page_cache_and_sync_and_drop_caches_empty_it() {
     // ratio), so what dd leaves dirty stays dirty until the fsync.
     m.write("sys/vm/dirty_background_ratio", "50\n").unwrap();
     m.write("sys/vm/dirty_ratio", "60\n").unwrap();
-    let cached0 = meminfo_kb(&m, "Cached");
+    let cached0 = m.meminfo_kb("Cached");
     ok(
         &m,
         "dd if=/dev/zero of=\"$M/fs/big\" bs=1M count=200 2>/dev/null",
     );
-    let cached = meminfo_kb(&m, "Cached");
+    let cached = m.meminfo_kb("Cached");
     let grew = cached - cached0;
     assert!(
         (200 * MIB_KB - 4 * MIB_KB..=200 * MIB_KB + 4 * MIB_KB).contains(&grew),
         "Cached grew by {grew} kB"
     );
-    let dirty = meminfo_kb(&m, "Dirty");
+    let dirty = m.meminfo_kb("Dirty");
     assert!(dirty > 190 * MIB_KB, "Dirty {dirty} kB after dd");
     let meta = std::fs::metadata(m.path("fs/big")).unwrap();
     assert_eq!(meta.len(), 200 << 20);
@@ -128,7 +119,7 @@ fn dd_fills_the_page_cache_and_sync_and_drop_caches_empty_it() {
     // sync FILE is fsync(2): the file's dirty pages go to /dev/sda1.
     let (_, _, writes0, _) = diskstats(&m, "sda1");
     ok(&m, "sync \"$M/fs/big\"");
-    let dirty = meminfo_kb(&m, "Dirty");
+    let dirty = m.meminfo_kb("Dirty");
     assert!(dirty < MIB_KB, "Dirty {dirty} kB after fsync");
     let (_, _, writes, sectors) = diskstats(&m, "sda1");
     assert!(
@@ -142,7 +133,7 @@ fn dd_fills_the_page_cache_and_sync_and_drop_caches_empty_it() {
 
     // Clean pages go with drop_caches.
     m.write("sys/vm/drop_caches", "1\n").unwrap();
-    let cached = meminfo_kb(&m, "Cached");
+    let cached = m.meminfo_kb("Cached");
     assert!(cached <= cached0 + MIB_KB, "Cached {cached} kB after drop");
 
     // Reading the file back fills the cache from the disk (reads counted),
@@ -170,7 +161,7 @@ fn dd_fills_the_page_cache_and_sync_and_drop_caches_empty_it() {
 
     // Unlink drops the pages and frees the blocks.
     std::fs::remove_file(m.path("fs/big")).unwrap();
-    assert!(meminfo_kb(&m, "Cached") <= cached0 + MIB_KB);
+    assert!(m.meminfo_kb("Cached") <= cached0 + MIB_KB);
     assert_eq!(df(&m).1, 1);
     no_panic(&m);
     let out = m.umount();
@@ -185,14 +176,14 @@ fn dd_fills_the_page_cache_and_sync_and_drop_caches_empty_it() {
 #[test]
 fn metadata_of_files_made_by_host_tools_is_buffers() {
     let m = Mount::new();
-    assert_eq!(meminfo_kb(&m, "Buffers"), 0);
+    assert_eq!(m.meminfo_kb("Buffers"), 0);
     ok(
         &m,
         "mkdir \"$M/fs/d\" && cd \"$M/fs/d\" && seq -f 'f%04g' 1 1000 | xargs touch",
     );
     // The inode-table, directory and bitmap blocks; maybe a journal
     // commit's descriptor and commit blocks if 5 s went by.
-    let buffers = meminfo_kb(&m, "Buffers");
+    let buffers = m.meminfo_kb("Buffers");
     assert!(
         ((63 + 7 + 3) * 4..=(63 + 7 + 3 + 8) * 4).contains(&buffers),
         "Buffers {buffers} kB"
@@ -200,15 +191,15 @@ fn metadata_of_files_made_by_host_tools_is_buffers() {
     // The machine's sync (a host sync does not reach a FUSE file
     // system): the journal commits, then everything is written.
     ok(&m, "echo sync > \"$M/ctl\"");
-    assert_eq!(meminfo_kb(&m, "Dirty"), 0);
+    assert_eq!(m.meminfo_kb("Dirty"), 0);
     m.write("sys/vm/drop_caches", "1\n").unwrap();
-    assert_eq!(meminfo_kb(&m, "Buffers"), 0);
+    assert_eq!(m.meminfo_kb("Buffers"), 0);
     let (reads0, _, _, _) = diskstats(&m, "sda1");
     ok(&m, "stat \"$M\"/fs/d/* > /dev/null");
-    assert_eq!(meminfo_kb(&m, "Buffers"), 71 * 4);
+    assert_eq!(m.meminfo_kb("Buffers"), 71 * 4);
     assert_eq!(diskstats(&m, "sda1").0 - reads0, 71);
     // Cached is the files' pages only: they are empty.
-    assert_eq!(meminfo_kb(&m, "Cached"), 0);
+    assert_eq!(m.meminfo_kb("Cached"), 0);
     // procps: free -w has a buffers column.
     let out = exec(&m, &["free", "-w", "-k"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -225,7 +216,7 @@ fn metadata_of_files_made_by_host_tools_is_buffers() {
     // rm: the blocks stay cached (dirty after the commit), then go.
     ok(&m, "rm -r \"$M/fs/d\" && echo sync > \"$M/ctl\"");
     m.write("sys/vm/drop_caches", "1\n").unwrap();
-    assert_eq!(meminfo_kb(&m, "Buffers"), 0);
+    assert_eq!(m.meminfo_kb("Buffers"), 0);
     no_panic(&m);
     let out = m.umount();
     assert!(out.status.success(), "{}", stderr(&out));
@@ -253,7 +244,7 @@ fn bytes_round_trip_and_names_behave_as_on_linux() {
     // Written back, dropped from the cache, read again from the disk.
     ok(&m, "sync \"$M/fs/a/b/random\"");
     m.write("sys/vm/drop_caches", "1\n").unwrap();
-    assert!(meminfo_kb(&m, "Cached") < MIB_KB);
+    assert!(m.meminfo_kb("Cached") < MIB_KB);
     assert_eq!(std::fs::read(&dst).unwrap(), out.stdout, "bytes differ");
     let text = ok(&m, &format!("cmp {} \"$M/fs/a/b/random\"", src.display()));
     assert_eq!(text, "");
@@ -424,7 +415,7 @@ fn a_full_disk_gives_enospc_and_rm_frees_it() {
     // fsync commits the journal: the metadata is dirty then, until a
     // full sync (or the flusher) writes it home.
     ok(&m, "sync \"$M/fs/f\" && echo sync > \"$M/ctl\"");
-    assert_eq!(meminfo_kb(&m, "Dirty"), 0);
+    assert_eq!(m.meminfo_kb("Dirty"), 0);
     ok(&m, "rm \"$M/fs/f\"");
     assert_eq!(df(&m), (3005, 1, 3004));
     // The disk works again.
@@ -508,7 +499,7 @@ fn a_mapped_file_as_the_tools_see_it() {
         .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
         .unwrap();
     assert_eq!(rss_file, 2048);
-    assert_eq!(meminfo_kb(&m, "Mapped"), 2048);
+    assert_eq!(m.meminfo_kb("Mapped"), 2048);
     // pmap -x: the two mappings, 1024 kB resident each; the shared one
     // dirty (written), the private one clean (read).
     let pmap = exec(&m, &["pmap", "-x", &pid]);
@@ -540,11 +531,11 @@ fn a_mapped_file_as_the_tools_see_it() {
         ),
     );
     assert_eq!(out, "xxMAPPEDxx");
-    assert_eq!(meminfo_kb(&m, "Dirty"), 0);
+    assert_eq!(m.meminfo_kb("Dirty"), 0);
     // The process goes: the pages stay cached, no longer mapped.
-    let cached = meminfo_kb(&m, "Cached");
+    let cached = m.meminfo_kb("Cached");
     m.ctl(&format!("kill {pid}"));
-    assert_eq!(meminfo_kb(&m, "Mapped"), 0);
-    assert_eq!(meminfo_kb(&m, "Cached"), cached);
+    assert_eq!(m.meminfo_kb("Mapped"), 0);
+    assert_eq!(m.meminfo_kb("Cached"), cached);
     no_panic(&m);
 }

@@ -83,14 +83,6 @@ fn vmstat_key(m: &Mount, key: &str) -> u64 {
         .unwrap()
 }
 
-fn meminfo_kb(m: &Mount, key: &str) -> u64 {
-    m.read("meminfo")
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{key}:")))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or_else(|| panic!("no {key}"))
-}
-
 /// The data rows of `vmstat N COUNT` as numbers.
 fn vmstat_rows(text: &str) -> Vec<Vec<u64>> {
     text.lines()
@@ -140,7 +132,7 @@ fn vmstat_free_and_top_sample_a_changing_machine() {
     let mem: Vec<&str> = text.lines().filter(|l| l.starts_with("Mem:")).collect();
     assert_eq!(mem.len(), 3, "{text}");
     let total: u64 = mem[0].split_whitespace().nth(1).unwrap().parse().unwrap();
-    assert_eq!(total, meminfo_kb(&m, "MemTotal"));
+    assert_eq!(total, m.meminfo_kb("MemTotal"));
     // top -b -d 1 -n 2: two frames, both listing the workload's process.
     let out = exec(&m, &["top", "-b", "-d", "1", "-n", "2", "-w", "200"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -204,11 +196,11 @@ fn on_the_wall_clock_kswapd_reclaims_while_nobody_writes() {
     // near the min watermark with kswapd woken.
     m.ctl_pid(pid, "touch h 300M");
     let scanned = vmstat_key(&m, "pgscan_kswapd");
-    let free = meminfo_kb(&m, "MemFree");
+    let free = m.meminfo_kb("MemFree");
     // Nothing more is written: kswapd catches up as real time passes.
     let start = Instant::now();
     loop {
-        if vmstat_key(&m, "pgscan_kswapd") > scanned && meminfo_kb(&m, "MemFree") > free {
+        if vmstat_key(&m, "pgscan_kswapd") > scanned && m.meminfo_kb("MemFree") > free {
             break;
         }
         assert!(

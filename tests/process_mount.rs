@@ -10,17 +10,6 @@ use common::{Mount, stdout};
 use procfs_core::process::{MMapPath, MemoryMaps, Stat, StatM, Status};
 use procfs_core::{FromBufRead, FromRead};
 
-/// `Key:   N kB` of meminfo.
-fn meminfo_kb(m: &Mount, key: &str) -> u64 {
-    let text = m.read("meminfo");
-    text.lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            (k == key).then(|| v.trim().trim_end_matches(" kB").trim().parse().ok())?
-        })
-        .unwrap_or_else(|| panic!("{key} in meminfo"))
-}
-
 /// `name value` of vmstat.
 fn vmstat(m: &Mount, key: &str) -> u64 {
     m.read("vmstat")
@@ -67,13 +56,13 @@ fn check_invariants(m: &Mount, thread_kb: u64) {
         anon += rss;
         pte += vmpte + 4;
     }
-    assert_eq!(meminfo_kb(m, "AnonPages"), anon, "AnonPages = Σ RssAnon");
+    assert_eq!(m.meminfo_kb("AnonPages"), anon, "AnonPages = Σ RssAnon");
     assert_eq!(
-        meminfo_kb(m, "PageTables"),
+        m.meminfo_kb("PageTables"),
         pte,
         "PageTables = Σ VmPTE + PGDs"
     );
-    assert_eq!(meminfo_kb(m, "KernelStack"), thread_kb * pids.len() as u64);
+    assert_eq!(m.meminfo_kb("KernelStack"), thread_kb * pids.len() as u64);
     let buddy: u64 = m
         .read("buddyinfo")
         .lines()
@@ -85,7 +74,7 @@ fn check_invariants(m: &Mount, thread_kb: u64) {
                 .collect::<Vec<_>>()
         })
         .sum();
-    assert_eq!(meminfo_kb(m, "MemFree"), buddy * 4, "MemFree = buddyinfo");
+    assert_eq!(m.meminfo_kb("MemFree"), buddy * 4, "MemFree = buddyinfo");
 }
 
 #[test]
@@ -94,26 +83,26 @@ fn the_blank_cheque_and_demand_paging() {
     let m = Mount::with_args(&["--mem", "2G"]);
     let pid = spawn(&m, "cheque");
     check_invariants(&m, 16);
-    let free = meminfo_kb(&m, "MemFree");
+    let free = m.meminfo_kb("MemFree");
     let rss = status(&m, pid).vmrss.unwrap();
     assert_eq!(rss, 12);
     pctl(&m, pid, "mmap 1G name=big");
     assert_eq!(status(&m, pid).vmrss.unwrap(), rss);
-    assert_eq!(meminfo_kb(&m, "MemFree"), free);
+    assert_eq!(m.meminfo_kb("MemFree"), free);
     assert_eq!(status(&m, pid).vmsize.unwrap(), 132 + (1 << 20));
     check_invariants(&m, 16);
     pctl(&m, pid, "touch big 512M");
     assert_eq!(status(&m, pid).vmrss.unwrap(), rss + (512 << 10));
-    assert!(meminfo_kb(&m, "MemFree") <= free - (512 << 10));
+    assert!(m.meminfo_kb("MemFree") <= free - (512 << 10));
     check_invariants(&m, 16);
     // Reading untouched pages maps the zero page: faults, no memory.
     let faults = vmstat(&m, "pgfault");
-    let free = meminfo_kb(&m, "MemFree");
+    let free = m.meminfo_kb("MemFree");
     pctl(&m, pid, "touch big+512M 256M read");
     assert_eq!(vmstat(&m, "pgfault"), faults + (256 << 8));
     assert_eq!(status(&m, pid).vmrss.unwrap(), rss + (512 << 10));
     // Only page tables were needed for the zero-page mappings.
-    assert!(free - meminfo_kb(&m, "MemFree") <= 4 * 130);
+    assert!(free - m.meminfo_kb("MemFree") <= 4 * 130);
     let stat = Stat::from_read(Cursor::new(m.read(&format!("{pid}/stat")))).unwrap();
     assert_eq!(stat.minflt, 3 + (512 << 8) + (256 << 8));
     assert_eq!(stat.rss, 3 + (512 << 8));
@@ -123,9 +112,9 @@ fn the_blank_cheque_and_demand_paging() {
     assert!(!m.path(&format!("{pid}")).exists());
     // What is left is init's (pid 1).
     let init = status(&m, 1);
-    assert_eq!(meminfo_kb(&m, "AnonPages"), init.rssanon.unwrap());
-    assert_eq!(meminfo_kb(&m, "PageTables"), init.vmpte.unwrap() + 4);
-    assert_eq!(meminfo_kb(&m, "Committed_AS"), init.vmstk.unwrap());
+    assert_eq!(m.meminfo_kb("AnonPages"), init.rssanon.unwrap());
+    assert_eq!(m.meminfo_kb("PageTables"), init.vmpte.unwrap() + 4);
+    assert_eq!(m.meminfo_kb("Committed_AS"), init.vmstk.unwrap());
     check_invariants(&m, 16);
 }
 
@@ -266,13 +255,13 @@ fn i386_user_pages_come_from_highmem() {
     let m = Mount::with_args(&["--arch", "i386", "--mem", "2G"]);
     let pid = spawn(&m, "highmem");
     check_invariants(&m, 8);
-    let high = meminfo_kb(&m, "HighFree");
-    let low = meminfo_kb(&m, "LowFree");
+    let high = m.meminfo_kb("HighFree");
+    let low = m.meminfo_kb("LowFree");
     pctl(&m, pid, "mmap 256M name=a");
     pctl(&m, pid, "touch a 256M");
     // The pages came from HighMem; lowmem paid only for page tables.
-    assert_eq!(high - meminfo_kb(&m, "HighFree"), 256 << 10);
-    let tables_kb = low - meminfo_kb(&m, "LowFree");
+    assert_eq!(high - m.meminfo_kb("HighFree"), 256 << 10);
+    let tables_kb = low - m.meminfo_kb("LowFree");
     assert!((64 * 4..128 * 4).contains(&tables_kb), "{tables_kb}");
     assert_eq!(status(&m, pid).vmpte.unwrap(), 4 + 64 * 4);
     let maps = m.read(&format!("{pid}/maps"));

@@ -28,15 +28,6 @@ fn fails(m: &Mount, script: &str) -> String {
     stderr(&out)
 }
 
-/// A `meminfo` value in kB.
-fn meminfo_kb(m: &Mount, key: &str) -> u64 {
-    m.read("meminfo")
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{key}:")))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or_else(|| panic!("no {key}"))
-}
-
 /// A `vmstat` counter.
 fn vmstat(m: &Mount, key: &str) -> u64 {
     m.read("vmstat")
@@ -83,8 +74,8 @@ fn swaps_agree_with_meminfo(m: &Mount) {
     let rows = swaps(m);
     let size: u64 = rows.iter().map(|r| r.2).sum();
     let used: u64 = rows.iter().map(|r| r.3).sum();
-    assert_eq!(meminfo_kb(m, "SwapTotal"), size);
-    assert_eq!(meminfo_kb(m, "SwapFree"), size - used);
+    assert_eq!(m.meminfo_kb("SwapTotal"), size);
+    assert_eq!(m.meminfo_kb("SwapFree"), size - used);
 }
 
 #[test]
@@ -165,7 +156,7 @@ fn swap_file_on_the_simulated_disk() {
         (32768, 0),
         "the higher priority first"
     );
-    assert_eq!(meminfo_kb(&m, "SwapFree"), 65532 + 16380 - 32768);
+    assert_eq!(m.meminfo_kb("SwapFree"), 65532 + 16380 - 32768);
     swaps_agree_with_meminfo(&m);
 
     // 4. While active, as measured on this machine's real Linux 6.18
@@ -210,7 +201,7 @@ fn swap_file_on_the_simulated_disk() {
     let (r2, _) = disk_io(&m, "sda1");
     assert!(r2 - r0 >= 8192, "swap-ins read sda1: {r0} -> {r2}");
     assert_eq!(m.read("swaps").lines().count(), 1);
-    assert_eq!(meminfo_kb(&m, "SwapTotal"), 0);
+    assert_eq!(m.meminfo_kb("SwapTotal"), 0);
     let rss = m.read(&format!("{pid}/status"));
     assert!(rss.contains("VmSwap:\t       0 kB"), "{rss}");
     ok(

@@ -135,6 +135,49 @@ impl Mount {
             .unwrap_or_else(|e| panic!("ctl {line:?}: {e}"));
     }
 
+    /// Run a line on `MOUNT/ctl` and read back, on the same descriptor,
+    /// the pid it created (the transaction-file protocol of `spawn` and
+    /// `fork`).
+    pub fn created(&self, line: &str) -> u32 {
+        use std::io::Read;
+        let mut ctl = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(self.path("ctl"))
+            .expect("open ctl");
+        ctl.write_all(format!("{line}\n").as_bytes())
+            .unwrap_or_else(|e| panic!("{line}: {e}"));
+        let mut back = String::new();
+        ctl.read_to_string(&mut back).expect("read the pid back");
+        back.trim().parse().expect("a pid")
+    }
+
+    /// A `meminfo` value in kB.
+    pub fn meminfo_kb(&self, key: &str) -> u64 {
+        self.read("meminfo")
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}:")))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no {key}"))
+    }
+
+    /// `mmfs exec MNT -- CMD...`: exit code and stdout + stderr.
+    pub fn exec_text(&self, cmd: &[&str]) -> (i32, String) {
+        let out = Command::new(MMFS)
+            .arg("exec")
+            .arg(&self.dir)
+            .arg("--")
+            .args(cmd)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run mmfs exec");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    }
+
     /// Run `bash -c SCRIPT` with `$M` set to the mount point.
     pub fn bash(&self, script: &str) -> Output {
         bash_in(&self.dir, script)
