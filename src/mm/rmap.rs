@@ -34,14 +34,26 @@ impl Kernel {
             return true;
         }
         if self.page_alloc.frames.rmap(pfn) == (slot, Vpn(vpn))
-            && let Some(other) = self.procs.family_of(slot).into_iter().find(|&m| {
-                let pte = self.pte(m, vpn);
-                m != slot && pte.is_page() && pte.pfn() == pfn
-            })
+            && let Some(other) =
+                self.other_in_family(slot, vpn, |pte| pte.is_page() && pte.pfn() == pfn)
         {
             self.page_alloc.frames.set_rmap(pfn, other, Vpn(vpn));
         }
         false
+    }
+
+    /// Another member of `slot`'s fork family whose PTE at `vpn` is what
+    /// `want` looks for (who takes over a page's or a slot's ownership).
+    fn other_in_family(
+        &self,
+        slot: MmSlot,
+        vpn: u64,
+        want: impl Fn(Pte) -> bool,
+    ) -> Option<MmSlot> {
+        self.procs
+            .family_of(slot)
+            .into_iter()
+            .find(|&m| m != slot && want(self.pte(m, vpn)))
     }
 
     /// The PTEs mapping anon page `pfn` (`rmap_walk_anon`): in its owner's
@@ -89,12 +101,7 @@ impl Kernel {
             return;
         }
         let swp = Pte::from_swap(entry.area, entry.offset);
-        if let Some(other) = self
-            .procs
-            .family_of(slot)
-            .into_iter()
-            .find(|&m| m != slot && self.pte(m, vpn) == swp)
-        {
+        if let Some(other) = self.other_in_family(slot, vpn, |pte| pte == swp) {
             self.swap
                 .set_owner(entry, super::swapfile::pack_owner(other, Vpn(vpn)));
         }

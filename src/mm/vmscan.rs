@@ -85,6 +85,18 @@ impl Kernel {
     /// `folio_add_lru_vma`: a new anon page goes to the head of its zone's
     /// inactive list (since Linux 5.9 new anon pages start inactive).
     pub fn lru_add_anon(&mut self, pfn: Pfn) {
+        self.lru_add_inactive(pfn, false);
+    }
+
+    /// `filemap_add_folio`'s LRU step: a new page-cache page goes to the
+    /// head of its zone's inactive file list.
+    pub fn lru_add_file(&mut self, pfn: Pfn) {
+        self.lru_add_inactive(pfn, true);
+    }
+
+    /// A new page, not referenced, to the head of its zone's inactive
+    /// list (file or anon).
+    fn lru_add_inactive(&mut self, pfn: Pfn, file: bool) {
         let zone = self
             .page_alloc
             .zone_of(pfn)
@@ -92,20 +104,10 @@ impl Kernel {
         let frames = &mut self.page_alloc.frames;
         frames.set_flag(pfn, FLAG_ACTIVE | FLAG_REFERENCED, false);
         frames.set_flag(pfn, FLAG_LRU, true);
-        self.lru.zones[zone].inactive_anon.push_head(frames, pfn);
-    }
-
-    /// `filemap_add_folio`'s LRU step: a new page-cache page goes to the
-    /// head of its zone's inactive file list.
-    pub fn lru_add_file(&mut self, pfn: Pfn) {
-        let zone = self
-            .page_alloc
-            .zone_of(pfn)
-            .expect("page-cache page lies in a zone");
-        let frames = &mut self.page_alloc.frames;
-        frames.set_flag(pfn, FLAG_ACTIVE | FLAG_REFERENCED, false);
-        frames.set_flag(pfn, FLAG_LRU, true);
-        self.lru.zones[zone].inactive_file.push_head(frames, pfn);
+        self.lru.zones[zone]
+            .lists_mut(file)
+            .1
+            .push_head(frames, pfn);
     }
 
     /// A page-cache page just added to the inactive list goes to the
