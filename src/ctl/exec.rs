@@ -204,7 +204,7 @@ impl Machine {
                 &tag,
                 count,
                 || MmError::NotFound(format!("free_pages: no blocks tagged '{tag}'")),
-                |(pfn, order)| k.page_alloc.free(pfn, order),
+                |(pfn, order)| k.free_pages(pfn, order),
             ),
             Command::Tick { ticks } => {
                 k.tick(ticks);
@@ -439,7 +439,7 @@ fn alloc_pages_bulk(
             None => {
                 let got = taken.len();
                 for (pfn, order) in taken.into_iter().rev() {
-                    k.page_alloc.free(pfn, order)?;
+                    k.free_pages(pfn, order)?;
                 }
                 return Err(MmError::NoMemory(format!(
                     "alloc_pages: page allocation failure: order:{}, got {got} of {count} blocks below the min watermark; gave them back",

@@ -206,6 +206,7 @@ impl Kernel {
             return prev;
         }
         self.flush_cputime();
+        self.trace_save_cmdline(next);
         self.sched.running = next;
         self.sched.nr_switches += 1;
         if let Some(pid) = next

@@ -144,6 +144,7 @@ impl Kernel {
         frames.set_workingset(pfn, false);
         self.vfs.stats.nr_pages += 1;
         self.lru_add_file(pfn);
+        self.trace_filemap(true, ino, pfn, index);
         if let Some(shadow) = shadow.filter(|_| !write) {
             self.workingset_refault(pfn, shadow);
         }
@@ -827,6 +828,7 @@ impl Kernel {
     /// Take a page out of the cache (already removed from the inode's
     /// index) and free it.
     pub(crate) fn delete_from_page_cache(&mut self, ino: u32, pfn: Pfn) {
+        self.trace_filemap(false, ino, pfn, self.page_alloc.frames.rmap(pfn).1.0);
         if self.page_alloc.frames.has_flag(pfn, FLAG_DIRTY) {
             self.page_alloc.frames.set_flag(pfn, FLAG_DIRTY, false);
             let index = self.page_alloc.frames.rmap(pfn).1.0;
@@ -858,6 +860,7 @@ impl Kernel {
             return false;
         }
         if self.page_alloc.frames.has_flag(pfn, FLAG_DIRTY) {
+            self.trace_write_folio(pfn, true);
             if let Err(e) = self.writepage(ino, index, pfn) {
                 let (print, _) = self.swap_write_ratelimit.allow(self.clock_ns);
                 if print {

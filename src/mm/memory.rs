@@ -566,6 +566,14 @@ impl RangeStats {
     }
 }
 
+/// The x86 error code of a user fault (X86_PF_USER is added by the
+/// tracepoint): a write, and whether a page was present (a protection
+/// fault: copy-on-write, write notification).
+fn pf_code(write: bool, present: bool) -> u64 {
+    use super::trace::pf;
+    (if write { pf::WRITE } else { 0 }) | (if present { pf::PROT } else { 0 })
+}
+
 /// fault_around_bytes (64K) in pages.
 const FAULT_AROUND_PAGES: u64 = 16;
 
@@ -601,7 +609,7 @@ impl Kernel {
         if !self.page_contents.is_empty() {
             self.take_page_bytes(pfn);
         }
-        if let Err(err) = self.page_alloc.free(pfn, Order(0)) {
+        if let Err(err) = self.free_pages(pfn, Order(0)) {
             // A bookkeeping bug must not take the daemon down; say it loudly.
             self.printk(format!("BUG: Bad page state: {err}"));
         }
@@ -656,7 +664,7 @@ impl Kernel {
 
     /// Give back a page-table page.
     pub(crate) fn free_kernel_page(&mut self, pfn: Pfn) {
-        if let Err(err) = self.page_alloc.free(pfn, Order(0)) {
+        if let Err(err) = self.free_pages(pfn, Order(0)) {
             self.printk(format!("BUG: Bad page state: {err}"));
         }
     }
@@ -720,6 +728,8 @@ impl Kernel {
                 let pte = process.mm.pgtables.entry(table, index);
                 if pte.is_none() && !write {
                     // do_anonymous_page, read: map the zero page.
+                    self.trace_page_fault_user(task, v, 0);
+                    let process = self.procs.get_mut(slot).ok_or_else(gone)?;
                     process.mm.pgtables.set_entry(table, index, zero);
                     if task {
                         process.min_flt += 1;
@@ -728,6 +738,7 @@ impl Kernel {
                     self.account_system(cputime::MINOR_FAULT_NS);
                 } else if pte.is_none() || (write && pte.is_zero_page()) {
                     // do_anonymous_page (write) or wp_page_copy from the zero page.
+                    self.trace_page_fault_user(task, v, pf_code(write, !pte.is_none()));
                     let pfn = match self.alloc_user_page() {
                         Ok(pfn) => pfn,
                         Err(err) => {
@@ -738,7 +749,7 @@ impl Kernel {
                     };
                     let Some(process) = self.procs.get_mut(slot) else {
                         // The OOM killer chose this very process.
-                        self.page_alloc.free(pfn, Order(0)).ok();
+                        self.free_pages(pfn, Order(0)).ok();
                         return Err(gone());
                     };
                     process
@@ -755,6 +766,7 @@ impl Kernel {
                     self.lru_add_anon(pfn);
                     self.mark_page_accessed(pfn);
                 } else if pte.is_swap() {
+                    self.trace_page_fault_user(task, v, pf_code(write, false));
                     self.do_swap_page(slot, v, vma_write, origin)?;
                 } else if pte.is_page()
                     && write
@@ -762,6 +774,7 @@ impl Kernel {
                     && self.page_alloc.frames.mapcount(pte.pfn()) > 1
                 {
                     // do_wp_page on a page shared since fork: copy it.
+                    self.trace_page_fault_user(task, v, pf_code(true, true));
                     self.wp_page_copy(slot, table, v, pte.pfn(), vma_write)?;
                     self.account_fault(slot, origin, false);
                     self.account_system(cputime::MINOR_FAULT_NS);
@@ -770,8 +783,9 @@ impl Kernel {
                     if write {
                         if !pte.is_write() && vma_write {
                             // do_wp_page on an exclusive anon page: reuse it.
+                            self.trace_page_fault_user(task, v, pf_code(true, true));
                             bits |= PTE_RW;
-                            if task {
+                            if task && let Some(process) = self.procs.get_mut(slot) {
                                 process.min_flt += 1;
                             }
                             self.events.pgfault += 1;
@@ -779,6 +793,7 @@ impl Kernel {
                         bits |= PTE_DIRTY;
                     }
                     if bits != pte.0 {
+                        let process = self.procs.get_mut(slot).ok_or_else(gone)?;
                         process.mm.pgtables.set_entry(table, index, Pte(bits));
                     }
                     if bits & PTE_RW != pte.0 & PTE_RW {
@@ -822,6 +837,7 @@ impl Kernel {
             let pte = self.pte(slot, v);
             if pte.is_swap() {
                 // A private COW copy that went to swap.
+                self.trace_page_fault_user(task, v, pf_code(write, false));
                 self.do_swap_page(slot, v, vma_write, origin)?;
                 continue;
             }
@@ -833,6 +849,7 @@ impl Kernel {
                     && self.page_alloc.frames.mapcount(pfn) > 1
                 {
                     // A COW copy shared since fork: copied again.
+                    self.trace_page_fault_user(task, v, pf_code(true, true));
                     self.wp_page_copy(slot, table, v, pfn, vma_write)?;
                     self.account_fault(slot, origin, false);
                     self.account_system(cputime::MINOR_FAULT_NS);
@@ -841,6 +858,7 @@ impl Kernel {
                     let mut bits = pte.0 | PTE_ACCESSED;
                     if write {
                         if !pte.is_write() && vma_write {
+                            self.trace_page_fault_user(task, v, pf_code(true, true));
                             bits |= PTE_RW;
                             self.account_fault(slot, origin, false);
                             self.account_system(cputime::MINOR_FAULT_NS);
@@ -853,6 +871,9 @@ impl Kernel {
                     self.set_pte_at(slot, table, v, Pte(pte.0 | PTE_ACCESSED));
                     self.page_alloc.frames.set_flag(pfn, FLAG_REFERENCED, true);
                 } else if file.shared {
+                    if !pte.is_write() {
+                        self.trace_page_fault_user(task, v, pf_code(true, true));
+                    }
                     // The write notification of an active swap file fails
                     // (SIGBUS, as measured on Linux 6.18).
                     if !pte.is_write() && self.swap.is_swapfile(file.ino) {
@@ -872,12 +893,14 @@ impl Kernel {
                     dirtied = true;
                 } else {
                     // wp_page_copy: the private mapping gets its own copy.
+                    self.trace_page_fault_user(task, v, pf_code(true, true));
                     self.cow_file_page(slot, table, v, pfn, vma_write, pte)?;
                     self.account_fault(slot, origin, false);
                     self.account_system(cputime::MINOR_FAULT_NS);
                 }
                 continue;
             }
+            self.trace_page_fault_user(task, v, pf_code(write, false));
             if index >= self.vfs.inode(file.ino)?.size.div_ceil(PAGE_SIZE) {
                 self.events.pgfault += 1;
                 return Err(self.sigbus(slot, v, index));
@@ -999,7 +1022,7 @@ impl Kernel {
         self.anon_vma_prepare(slot, vpn << PAGE_SHIFT)?;
         let pfn = self.alloc_user_page()?;
         if self.procs.get(slot).is_none() {
-            self.page_alloc.free(pfn, Order(0)).ok();
+            self.free_pages(pfn, Order(0)).ok();
             return Err(gone());
         }
         // Reclaim during the allocation may have taken the file page.
@@ -1035,14 +1058,14 @@ impl Kernel {
     ) -> MmResult<()> {
         let pfn = self.alloc_user_page()?;
         if self.procs.get(slot).is_none() {
-            self.page_alloc.free(pfn, Order(0)).ok();
+            self.free_pages(pfn, Order(0)).ok();
             return Err(gone());
         }
         // Reclaim during the allocation may have swapped the old page out
         // (then the fault finds a swap entry next time): check (`pte_same`).
         let current = self.pte(slot, vpn);
         if !current.is_page() || current.pfn() != old {
-            self.page_alloc.free(pfn, Order(0)).ok();
+            self.free_pages(pfn, Order(0)).ok();
             return Ok(());
         }
         let bytes = self.page_contents.get(old).map(|b| Box::new(**b));
@@ -1107,13 +1130,13 @@ impl Kernel {
         let pfn = self.alloc_user_page()?;
         // Reclaim may have run: check the entry is still ours (`pte_same`).
         if self.pte(slot, vpn) != pte {
-            self.page_alloc.free(pfn, Order(0)).ok();
+            self.free_pages(pfn, Order(0)).ok();
             return Ok(());
         }
         let bytes = match self.swap_read_folio(entry) {
             Ok(bytes) => bytes,
             Err(err) => {
-                self.page_alloc.free(pfn, Order(0)).ok();
+                self.free_pages(pfn, Order(0)).ok();
                 return Err(err);
             }
         };
@@ -1254,7 +1277,7 @@ impl Kernel {
                     if check_bytes {
                         self.take_page_bytes(pfn);
                     }
-                    if let Err(err) = self.page_alloc.free(pfn, Order(0)) {
+                    if let Err(err) = self.free_pages(pfn, Order(0)) {
                         self.printk(format!("BUG: Bad page state: {err}"));
                     }
                 } else if pte.is_swap() {

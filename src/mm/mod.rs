@@ -29,6 +29,7 @@ pub mod slub;
 pub mod swap_store;
 pub mod swapfile;
 pub mod sysctl;
+pub mod trace;
 pub mod types;
 pub mod util;
 pub mod vma;
@@ -142,6 +143,8 @@ pub struct Kernel {
     /// The "Write-error on swap-device" alert's limit (10 per 5 s, the
     /// default of `pr_alert_ratelimited`).
     pub swap_write_ratelimit: printk::RateLimit,
+    /// Tracepoints and the ftrace ring buffers (`MOUNT/tracing`).
+    pub trace: trace::Trace,
 }
 
 impl Kernel {
@@ -171,6 +174,7 @@ impl Kernel {
             current: None,
             oom_ratelimit: printk::RateLimit::new(5_000_000_000, 10),
             swap_write_ratelimit: printk::RateLimit::new(5_000_000_000, 10),
+            trace: trace::Trace::default(),
         };
         kernel.mem_init_print_info();
         kernel.kmem_cache_init()?;

@@ -1,6 +1,7 @@
 //! The OOM killer (Linux: mm/oom_kill.c): when reclaim makes no progress
 //! and no swap is left, kill the process with the highest badness.
 
+use super::trace::{Event, Victim};
 use super::types::Pid;
 
 /// `OOM_SCORE_ADJ_MIN`: never kill.
@@ -67,6 +68,21 @@ pub fn select_victim(candidates: &[OomCandidate], totalpages: u64) -> Option<usi
         }
     }
     best.map(|(i, _)| i)
+}
+
+impl OomCandidate {
+    /// The fields of oom:mark_victim.
+    pub fn victim(&self) -> Victim {
+        Victim {
+            pid: self.pid.0,
+            comm: self.comm.clone(),
+            total_vm_kb: self.total_vm_pages * 4,
+            anon_rss_kb: self.rss_pages * 4,
+            file_rss_kb: self.file_rss_pages * 4,
+            pgtables_kb: self.pgtable_pages * 4,
+            oom_score_adj: self.oom_score_adj,
+        }
+    }
 }
 
 /// Linux's "Out of memory: Killed process" line.
@@ -141,11 +157,15 @@ impl super::Kernel {
             "oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,mems_allowed=0,global_oom,task_memcg=/,task={},pid={},uid=0",
             chosen.comm, chosen.pid
         ));
+        self.trace_mark_victim(&chosen.victim());
         self.printk(killed_line(&chosen));
         self.events.oom_kill += 1;
+        self.trace_oom_reaper(Event::WakeReaper, chosen.pid);
+        self.trace_oom_reaper(Event::StartTaskReaping, chosen.pid);
         if let Ok(slot) = self.procs.slot_of(chosen.pid) {
             self.exit_process(slot);
         }
+        self.trace_oom_reaper(Event::FinishTaskReaping, chosen.pid);
         self.printk(format!(
             "oom_reaper: reaped process {} ({}), now anon-rss:0kB, file-rss:0kB, shmem-rss:0kB",
             chosen.pid, chosen.comm

@@ -16,6 +16,7 @@
 //! fresh machine hands out its lowest free addresses first.
 
 use super::error::{MmError, MmResult};
+use super::trace::gfp_of;
 use super::types::{
     Arch, MAX_PAGE_ORDER, MmSlot, NR_PAGE_ORDERS, Order, PAGE_SIZE, Pfn, Vpn, ZoneIdx, ix,
 };
@@ -1282,14 +1283,23 @@ impl super::Kernel {
     /// None when nothing more can be freed.
     pub fn alloc_pages(&mut self, order: Order, highest: ZoneIdx, kind: PageKind) -> Option<Pfn> {
         let highest = highest.0;
-        if let Some(pfn) =
-            self.page_alloc
+        let pfn =
+            match self
+                .page_alloc
                 .get_page_from_freelist(order, highest, WatermarkLevel::Low, kind)
-        {
-            self.check_kswapd_wakeup(highest);
-            return Some(pfn);
-        }
-        self.alloc_pages_slowpath(order, highest, kind)
+            {
+                Some(pfn) => {
+                    let asleep = !self.lru.kswapd_woken;
+                    self.check_kswapd_wakeup(highest);
+                    if asleep && self.lru.kswapd_woken {
+                        self.trace_wakeup_kswapd(u64::from(order.0), gfp_of(kind, order));
+                    }
+                    pfn
+                }
+                None => self.alloc_pages_slowpath(order, highest, kind)?,
+            };
+        self.trace_mm_page_alloc(pfn, order, kind);
+        Some(pfn)
     }
 
     /// `__alloc_pages_slowpath`: wake kswapd (it runs at once), try low and
@@ -1309,6 +1319,9 @@ impl super::Kernel {
             // before it has to reclaim for itself. On the wall clock it
             // runs as real time passes (the ticker), and a task that
             // outruns it reclaims directly.
+            if !self.lru.kswapd_woken {
+                self.trace_wakeup_kswapd(u64::from(order.0), gfp_of(kind, order));
+            }
             self.wakeup_kswapd(highest);
             if self.clock_mode == super::cputime::ClockMode::Sim {
                 self.run_kswapd();
@@ -1362,13 +1375,16 @@ impl super::Kernel {
         kind: PageKind,
     ) -> Option<Pfn> {
         let mut failures = 0;
+        let gfp = gfp_of(kind, order);
         while failures < super::vmscan::MAX_RECLAIM_RETRIES {
             self.page_alloc.zones[highest].allocstall += 1;
+            self.trace_direct_reclaim_begin(u64::from(order.0), gfp);
             let r = self.shrink_node(
                 super::vmscan::SWAP_CLUSTER_MAX,
                 highest,
                 super::vmscan::Reclaimer::Direct,
             );
+            self.trace_direct_reclaim_end(r.reclaimed);
             if r.reclaimed > 0 {
                 // Direct reclaim made progress: kswapd may try again.
                 self.lru.kswapd_failures = 0;
@@ -1381,12 +1397,35 @@ impl super::Kernel {
             {
                 return Some(pfn);
             }
+            self.trace_reclaim_retry(order, highest, failures);
             if r.reclaimed == 0 && !self.swap.has_free_slot() {
                 // Nothing left to reclaim: retrying cannot help.
                 break;
             }
         }
         None
+    }
+
+    /// oom:reclaim_retry_zone for each zone `should_reclaim_retry` weighs:
+    /// could reclaiming all it can bring the zone above its min watermark?
+    fn trace_reclaim_retry(&mut self, order: Order, highest: usize, loops: u32) {
+        if !self.trace.on(super::trace::Event::ReclaimRetryZone) {
+            return;
+        }
+        let can_swap = self.swap.has_free_slot();
+        for z in self.page_alloc.zonelist(highest).collect::<Vec<_>>() {
+            let lists = &self.lru.zones[z];
+            let mut reclaimable = lists.active_file.len() + lists.inactive_file.len();
+            if can_swap {
+                reclaimable += lists.active_anon.len() + lists.inactive_anon.len();
+            }
+            let zone = &self.page_alloc.zones[z];
+            let available = reclaimable + zone.free_pages;
+            let min = zone.watermark.min;
+            let ok = available > min + zone.lowmem_reserve.get(highest).copied().unwrap_or(0);
+            let (order, loops) = (u64::from(order.0), u64::from(loops));
+            self.trace_reclaim_retry_zone(z, order, reclaimable, available, min, loops, ok);
+        }
     }
 
     /// `__alloc_pages_may_oom`: no OOM kill for costly orders or while

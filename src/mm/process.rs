@@ -438,7 +438,7 @@ impl Kernel {
         let pgd = match self.alloc_pt_page() {
             Ok(pfn) => pfn,
             Err(err) => {
-                self.page_alloc.free(stack, order).ok();
+                self.free_pages(stack, order).ok();
                 objects.into_iter().for_each(|o| self.free_object(o));
                 return Err(err);
             }
@@ -798,6 +798,8 @@ impl Kernel {
         }
         if let Some(p) = self.procs.get_mut(slot) {
             p.oom_score_adj = value;
+            let comm = p.comm.clone();
+            self.trace_oom_score_adj_update(pid, &comm, value);
         }
         Ok(())
     }

@@ -341,7 +341,11 @@ impl Kernel {
             )));
         }
         match kmalloc_cache(size) {
-            Some(cache) => self.kmem_cache_alloc(cache).map(KmallocObject::Slab),
+            Some(cache) => {
+                let obj = self.slab_alloc(cache)?;
+                self.trace_kmalloc(size, obj);
+                Ok(KmallocObject::Slab(obj))
+            }
             None => {
                 let order = Order::for_bytes(size);
                 let zone = self.kernel_zone();
@@ -354,6 +358,7 @@ impl Kernel {
                         ))
                     })?;
                 self.slab.kmalloc_large_pages += order.pages();
+                self.trace_kmalloc_large(Some(size), pfn, order);
                 Ok(KmallocObject::Large { pfn, order })
             }
         }
@@ -367,7 +372,10 @@ impl Kernel {
 
     fn kfree_inner(&mut self, obj: KmallocObject, discard: impl Fn(u32) -> bool) -> MmResult<()> {
         match obj {
-            KmallocObject::Slab(obj) => self.kmem_cache_free_inner(obj, discard),
+            KmallocObject::Slab(obj) => {
+                self.trace_kfree(obj);
+                self.slab_free(obj, discard)
+            }
             KmallocObject::Large { pfn, order } => {
                 if pfn.0 >= self.page_alloc.max_pfn
                     || self.page_alloc.frames.state(pfn) != FrameState::Allocated
@@ -377,7 +385,8 @@ impl Kernel {
                         "kfree: block at pfn {pfn} is not a live kmalloc_large block (double free?)"
                     )));
                 }
-                self.page_alloc.free(pfn, order)?;
+                self.trace_kmalloc_large(None, pfn, order);
+                self.free_pages(pfn, order)?;
                 self.slab.kmalloc_large_pages -= order.pages();
                 Ok(())
             }
@@ -480,7 +489,7 @@ impl Kernel {
         for pfn in cache.take_empty_slabs() {
             self.slab
                 .account_pages(cache.reclaimable, order.pages(), false);
-            self.page_alloc.free(pfn, order)?;
+            self.free_pages(pfn, order)?;
         }
         if let Some((meta_cache, meta_node)) = cache.meta {
             self.kmem_cache_free(meta_node)?;

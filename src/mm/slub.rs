@@ -882,6 +882,15 @@ impl Kernel {
     /// The fast path is O(1) and allocates nothing on the host.
     #[inline]
     pub fn kmem_cache_alloc(&mut self, cache: CacheId) -> MmResult<SlabObject> {
+        let obj = self.slab_alloc(cache)?;
+        self.trace_kmem_cache_alloc(obj);
+        Ok(obj)
+    }
+
+    /// `slab_alloc_node`: [`Kernel::kmem_cache_alloc`] without its
+    /// tracepoint (kmalloc traces its own event instead).
+    #[inline]
+    pub(crate) fn slab_alloc(&mut self, cache: CacheId) -> MmResult<SlabObject> {
         let c = self.slab.cache_mut(cache)?;
         match c.alloc_from_lists() {
             Some((slab, index, serial)) => Ok(SlabObject {
@@ -936,8 +945,20 @@ impl Kernel {
         obj: SlabObject,
         discard: impl Fn(u32) -> bool,
     ) -> MmResult<()> {
+        // Linux traces before slab_free, while the object is still there.
+        self.trace_kmem_cache_free(obj);
+        self.slab_free(obj, discard)
+    }
+
+    /// `slab_free`: the object goes back without a tracepoint (kfree
+    /// traces its own event instead).
+    pub(crate) fn slab_free(
+        &mut self,
+        obj: SlabObject,
+        discard: impl Fn(u32) -> bool,
+    ) -> MmResult<()> {
         if let Some((pfn, order)) = self.slab.free_object(obj, discard)? {
-            self.page_alloc.free(pfn, order)?;
+            self.free_pages(pfn, order)?;
         }
         Ok(())
     }
