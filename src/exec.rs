@@ -11,7 +11,8 @@
 //!    bind-mounts MNT/P over /proc/P; a watcher process keeps doing so for
 //!    pids that come and go while COMMAND runs ([`crate::exec_machine`]);
 //! 4. it binds the simulated CPUs and disks over /sys, makes the rest of
-//!    /proc/sys and /sys read-only, runs COMMAND without CAP_SYS_ADMIN,
+//!    /proc/sys and /sys read-only, binds MNT/tracing (writable) at
+//!    /sys/kernel/tracing and /sys/kernel/debug/tracing, runs COMMAND without CAP_SYS_ADMIN,
 //!    CAP_SYS_MODULE and CAP_SYS_RAWIO, as pid 100000 or above (never a
 //!    simulated pid), reaps what ends while it runs and exits with
 //!    COMMAND's status (the namespace ends with it, placeholders and all).
@@ -266,6 +267,7 @@ fn namespace_init(mount: &Path, argv: &[CString], progress: libc::c_int) -> io::
     // here): read_only_sys reads /proc/self/mountinfo.
     exec_machine::bind_sys(mount)?;
     exec_machine::read_only_sys()?;
+    exec_machine::bind_tracing(mount)?;
     report_step(progress, STEP);
     let mut placeholders = Placeholders::new(mount, &proc_dir)?;
     placeholders.sync(|| report_step(progress, STEP))?;

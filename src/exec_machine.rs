@@ -156,6 +156,24 @@ pub fn bind_sys(mount: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Bind `MNT/tracing` at `/sys/kernel/tracing` and, where debugfs shows
+/// one, `/sys/kernel/debug/tracing`, so scripts written for a real
+/// machine read the simulated events. Done after [`read_only_sys`]: the
+/// binds stay writable (`echo 1 > events/kmem/enable`).
+pub fn bind_tracing(mount: &Path) -> io::Result<()> {
+    let source = mount.join("tracing");
+    if !source.is_dir() {
+        return Ok(());
+    }
+    for target in ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"] {
+        let target = Path::new(target);
+        if target.is_dir() {
+            bind(&source, target)?;
+        }
+    }
+    Ok(())
+}
+
 /// A /proc/self/mountinfo path with its octal escapes (`\040` …) undone.
 fn unescape(field: &str) -> String {
     String::from_utf8_lossy(&crate::fs::mount::unescape(field)).into_owned()

@@ -9,6 +9,7 @@ mod display;
 pub mod exec;
 pub mod process;
 pub mod tags;
+pub mod trace;
 
 pub use exec::{Machine, PidWrite};
 pub use process::{AddrSpec, Advice, BrkArg, ProcessCommand, Prot, parse_process};

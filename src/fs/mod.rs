@@ -34,6 +34,7 @@
 mod inval;
 pub mod linebuf;
 pub mod mount;
+mod tracepipe;
 pub mod tree;
 mod vfs;
 pub mod wallclock;
@@ -47,9 +48,9 @@ use std::time::{Duration, SystemTime};
 
 use fuser::{
     AccessFlags, BsdFileFlags, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags,
-    Generation, INodeNo, LockOwner, OpenAccMode, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate,
-    ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite,
-    ReplyXattr, Request, TimeOrNow, WriteFlags,
+    Generation, INodeNo, LockOwner, OpenAccMode, OpenFlags, PollEvents, PollFlags, PollNotifier,
+    RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry,
+    ReplyOpen, ReplyPoll, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -62,6 +63,7 @@ use crate::procfs::diskstats::{DiskRow, disk_rows, sysfs_dev, sysfs_size, sysfs_
 use crate::procfs::kpage::{self, KpageFile};
 use crate::procfs::pid::{PidFile, render_maps_records, render_pid};
 use crate::procfs::sysfs::{CpuFile, render_cpu};
+use crate::procfs::trace::TraceFile;
 use crate::procfs::{GlobalFile, render_global};
 use linebuf::LineBuffer;
 use tree::{BLOCK_FILES, BlockFile, DevT, EntryKind, Node, PidEntry, StaticKind, StaticTree};
@@ -146,6 +148,8 @@ enum Source {
     Cpu(u64, CpuFile),
     /// A file of a block device's directory.
     Block(DevT, BlockFile),
+    /// A file of `tracing/` (not trace_pipe).
+    Trace(TraceFile),
 }
 
 impl Source {
@@ -207,6 +211,9 @@ enum Handle {
     /// An open directory of `fs/`: its entries as they were at the first
     /// readdir (or the last rewind).
     Dir(Arc<Mutex<Option<Arc<Vec<vfs::DirEntry>>>>>),
+    /// `tracing/trace_pipe`: consuming reads; the text of events taken
+    /// and not read yet.
+    TracePipe(tracepipe::Pending),
 }
 
 /// The line buffer of a control-file handle.
@@ -288,6 +295,8 @@ pub struct MmFs {
     /// Process directories the kernel may cache, and the invalidations
     /// owed when they go.
     inval: inval::PidCache,
+    /// Reads and polls of trace_pipe waiting for events.
+    pipes: Arc<tracepipe::TracePipes>,
 }
 
 /// The machine under its exclusive lock. Dropping it notes the processes
@@ -315,6 +324,7 @@ impl Drop for MachineMut<'_> {
         self.fs
             .inval
             .check_exits(&self.guard, |k, pid| ProcId::of(k, pid).map(|p| p.seq));
+        self.fs.pipes.changed(&self.guard);
     }
 }
 
@@ -383,6 +393,7 @@ impl MmFs {
             wall: None,
             vfs_gens: Mutex::default(),
             inval: inval::PidCache::default(),
+            pipes: Arc::default(),
         }
     }
 
@@ -804,6 +815,22 @@ impl MmFs {
                     file(Source::Version)
                 }
                 StaticKind::Ctl => ctl(Scope::System, None),
+                StaticKind::Trace(which) => {
+                    if writes && !which.writable() {
+                        return Err(Errno::EACCES);
+                    }
+                    if writes && flags.0 & libc::O_TRUNC != 0 {
+                        self.machine_mut().truncate_trace(which);
+                    }
+                    if which == TraceFile::TracePipe {
+                        // A stream: what was read is gone.
+                        let flags = FopenFlags::FOPEN_DIRECT_IO
+                            | FopenFlags::FOPEN_STREAM
+                            | FopenFlags::FOPEN_NONSEEKABLE;
+                        return Ok((Handle::TracePipe(Arc::default()), flags));
+                    }
+                    file(Source::Trace(which))
+                }
                 StaticKind::Kpage(which) => {
                     if writes {
                         return Err(Errno::EACCES);
@@ -901,6 +928,10 @@ impl MmFs {
             }
             Handle::Vfs(file) => self.vfs_read(file, offset, size),
             Handle::Dir(_) => Err(Errno::EISDIR),
+            // Served by `read`, which may park the reply.
+            Handle::TracePipe(pending) => {
+                Ok(tracepipe::take(&mut self.machine_mut(), &pending, size))
+            }
         }
     }
 
@@ -917,6 +948,9 @@ impl MmFs {
                 .map_err(|e| Errno::from_i32(e.errno()))?
                 .into_bytes(),
             Source::Cpu(cpu, file) => render_cpu(kernel, cpu, file).into_bytes(),
+            // trace_marker is write-only, as in tracefs.
+            Source::Trace(TraceFile::TraceMarker) => return Err(Errno::EINVAL),
+            Source::Trace(file) => crate::procfs::trace::render(kernel, file).into_bytes(),
             Source::Block(dev, file) => {
                 // A disk gone since the open: as sysfs, no such device.
                 let row = disk_rows(kernel)
@@ -1033,6 +1067,7 @@ impl MmFs {
                             _ => return Err(Errno::EBADF),
                         }
                     }
+                    Source::Trace(file) => kernel.write_trace(file, text),
                     Source::Global(_) | Source::Version | Source::Cpu(..) | Source::Block(..) => {
                         return Err(Errno::EBADF);
                     }
@@ -1049,7 +1084,9 @@ impl MmFs {
                     .map_err(|e| Errno::from_i32(e.errno()))?;
                 u32::try_from(written).map_err(|_| Errno::EIO)
             }
-            Handle::Pagemap(_) | Handle::Kpage(_) | Handle::Dir(_) => Err(Errno::EBADF),
+            Handle::Pagemap(_) | Handle::Kpage(_) | Handle::Dir(_) | Handle::TracePipe(_) => {
+                Err(Errno::EBADF)
+            }
             Handle::Vfs(file) => self.vfs_write(file, offset, data),
         }
     }
@@ -1107,10 +1144,11 @@ impl MmFs {
     /// True when the node takes writes (so truncation is a no-op).
     fn writable(&self, node: Node) -> bool {
         match node {
-            Node::Static(index) => matches!(
-                self.tree.node(index).map(|n| n.kind),
-                Some(StaticKind::Ctl | StaticKind::Sysctl { writable: true, .. })
-            ),
+            Node::Static(index) => match self.tree.node(index).map(|n| n.kind) {
+                Some(StaticKind::Ctl | StaticKind::Sysctl { writable: true, .. }) => true,
+                Some(StaticKind::Trace(file)) => file.writable(),
+                _ => false,
+            },
             Node::PidEntry(_, PidEntry::Ctl | PidEntry::Mem)
             | Node::TaskEntry(_, PidEntry::Mem) => true,
             Node::PidEntry(_, entry @ PidEntry::File(_))
@@ -1153,6 +1191,13 @@ impl MmFs {
             if !self.writable(node) {
                 return Err(Errno::EACCES);
             }
+            // `echo > trace` clears the buffer, `echo > set_event` every event.
+            if let Node::Static(index) = node
+                && let Some(StaticKind::Trace(file)) = self.tree.node(index).map(|n| n.kind)
+                && size == Some(0)
+            {
+                self.machine_mut().truncate_trace(file);
+            }
         }
         // Timestamps (touch) are accepted and ignored, as procfs does.
         Ok(attr)
@@ -1160,6 +1205,28 @@ impl MmFs {
 }
 
 impl MmFs {
+    /// A read of trace_pipe: events now, EAGAIN for a non-blocking
+    /// descriptor, else the reply waits (parked, off this thread) until
+    /// events arrive.
+    fn read_trace_pipe(
+        &self,
+        req: &Request,
+        pending: tracepipe::Pending,
+        size: u32,
+        flags: OpenFlags,
+        reply: ReplyData,
+    ) {
+        let data = tracepipe::take(&mut self.machine_mut(), &pending, size);
+        if !data.is_empty() {
+            return self.inval.reply(move || reply.data(&data));
+        }
+        if flags.0 & libc::O_NONBLOCK != 0 {
+            return reply.error(Errno::EAGAIN);
+        }
+        self.pipes
+            .park(&self.kernel, req.pid(), size, pending, reply);
+    }
+
     /// Answer a request that did simulated work (a write, a read or fsync
     /// of `fs/` that waited for the disk): on the wall clock, only once
     /// real time has caught up with the simulated clock, so the caller
@@ -1484,6 +1551,10 @@ impl Filesystem for MmFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
+        if let Ok(Handle::TracePipe(pending)) = self.handle(fh) {
+            guarded("read", || self.read_trace_pipe(_req, pending, size, _flags, reply));
+            return;
+        }
         guarded("read", || match self.do_read(fh, offset, size) {
             // Reads of fs/ may have waited for the disk.
             Ok(data) if matches!(self.handle(fh), Ok(Handle::Vfs(_))) => {
@@ -1675,6 +1746,40 @@ impl Filesystem for MmFs {
         } else {
             reply.data(&[]);
         }
+    }
+
+    fn poll(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        ph: PollNotifier,
+        _events: PollEvents,
+        flags: PollFlags,
+        reply: ReplyPoll,
+    ) {
+        guarded("poll", || match self.handle(fh) {
+            Ok(Handle::TracePipe(pending)) => {
+                let readable = tracepipe::readable(&self.machine(), &pending);
+                if readable {
+                    reply.poll(PollEvents::POLLIN | PollEvents::POLLRDNORM);
+                    return;
+                }
+                if flags.contains(PollFlags::FUSE_POLL_SCHEDULE_NOTIFY) {
+                    self.pipes.poll_later(&self.kernel, ph);
+                }
+                reply.poll(PollEvents::empty());
+            }
+            // Every other file is always ready (DEFAULT_POLLMASK), as for
+            // files without a poll method.
+            Ok(_) => reply.poll(
+                PollEvents::POLLIN
+                    | PollEvents::POLLOUT
+                    | PollEvents::POLLRDNORM
+                    | PollEvents::POLLWRNORM,
+            ),
+            Err(e) => reply.error(e),
+        });
     }
 
     fn access(&self, _req: &Request, _ino: INodeNo, _mask: AccessFlags, reply: ReplyEmpty) {

@@ -18,6 +18,7 @@ use crate::mm::types::Pid;
 use crate::procfs::kpage::{KPAGE_FILES, KPAGE_MODE, KpageFile};
 use crate::procfs::pid::{PID_FILES, PidFile};
 use crate::procfs::sysfs::{CPU_DIR_FILES, CpuFile, TOPOLOGY_FILES};
+use crate::procfs::trace::{self as tracefs, TraceFile};
 use crate::procfs::{GLOBAL_FILES, GlobalFile};
 
 /// First inode number of the per-process nodes (above any static node).
@@ -108,6 +109,8 @@ pub enum StaticKind {
     },
     /// `block/`: one directory per whole simulated disk.
     BlockRoot,
+    /// A file of `tracing/`.
+    Trace(TraceFile),
     /// A file under `sys/`; the path is the one `Kernel::sysctl_read` takes.
     Sysctl {
         /// `vm/swappiness`, `kernel/ns_last_pid`, …
@@ -515,6 +518,7 @@ impl StaticTree {
             tree.add(cpu_dir, name, StaticKind::Cpu { cpu: 0, file }, 0o444);
         }
         tree.add(0, "block", StaticKind::BlockRoot, DIR_MODE);
+        tree.add_tracing();
         let sys = tree.add_dir(0, "sys");
         for entry in SYSCTL_TABLE {
             let path = entry.procname;
@@ -530,6 +534,39 @@ impl StaticTree {
             tree.add(dir, file, StaticKind::Sysctl { path, writable }, entry.mode);
         }
         tree
+    }
+
+    /// `tracing/`: tracefs's files, `events/` with a directory per system
+    /// and per event (`enable`, `format`, `id`).
+    fn add_tracing(&mut self) {
+        let dir = |t: &mut StaticTree, parent, name: &str| {
+            t.add(parent, name, StaticKind::Dir, tracefs::DIR_MODE)
+        };
+        let tracing = dir(self, 0, "tracing");
+        for &(name, mode, file) in tracefs::TOP_FILES {
+            self.add(tracing, name, StaticKind::Trace(file), mode);
+        }
+        let events = dir(self, tracing, "events");
+        let all = StaticKind::Trace(TraceFile::EventsEnable);
+        self.add(events, "enable", all, tracefs::RW_MODE);
+        let mut system_dirs = Vec::new();
+        for (i, system) in crate::mm::trace::systems().into_iter().enumerate() {
+            let d = dir(self, events, system);
+            let kind = StaticKind::Trace(TraceFile::SystemEnable(i));
+            self.add(d, "enable", kind, tracefs::RW_MODE);
+            system_dirs.push(d);
+        }
+        for (s, event) in crate::ctl::trace::tree_events() {
+            let d = dir(self, system_dirs[s], event.info().name);
+            let files = [
+                ("enable", TraceFile::EventEnable(event), tracefs::RW_MODE),
+                ("format", TraceFile::EventFormat(event), tracefs::RO_MODE),
+                ("id", TraceFile::EventId(event), tracefs::RO_MODE),
+            ];
+            for (name, file, mode) in files {
+                self.add(d, name, StaticKind::Trace(file), mode);
+            }
+        }
     }
 
     /// Add a node unless the directory already has that name; returns the

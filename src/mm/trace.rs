@@ -425,7 +425,8 @@ pub const MARKER_MAX: usize = 4096;
 /// One CPU's ring of entries.
 #[derive(Clone, Debug, Default)]
 struct CpuRing {
-    /// The entries; grows to `cap`, then wraps.
+    /// `cap` slots once the ring is first written (zeroed memory: the
+    /// host backs it as it fills), empty before.
     buf: Vec<TraceEntry>,
     /// Index of the oldest entry.
     head: usize,
@@ -442,10 +443,11 @@ impl CpuRing {
         (self.len > 0).then(|| &self.buf[self.head])
     }
 
+    /// The `i`th oldest entry (`i < len`).
     fn get(&self, i: usize) -> &TraceEntry {
         let mut at = self.head + i;
-        if at >= self.buf.len() {
-            at -= self.buf.len();
+        if at >= self.cap {
+            at -= self.cap;
         }
         &self.buf[at]
     }
@@ -453,17 +455,16 @@ impl CpuRing {
     /// Add an entry; returns the one it overwrote, if the ring was full.
     #[inline]
     fn push(&mut self, e: TraceEntry) -> Option<TraceEntry> {
+        if self.buf.len() != self.cap {
+            self.buf = vec![TraceEntry::default(); self.cap];
+        }
         self.written += 1;
         if self.len < self.cap {
-            if self.buf.len() < self.cap {
-                self.buf.push(e);
-            } else {
-                let mut at = self.head + self.len;
-                if at >= self.cap {
-                    at -= self.cap;
-                }
-                self.buf[at] = e;
+            let mut at = self.head + self.len;
+            if at >= self.cap {
+                at -= self.cap;
             }
+            self.buf[at] = e;
             self.len += 1;
             return None;
         }
@@ -478,22 +479,28 @@ impl CpuRing {
     fn pop(&mut self) -> Option<TraceEntry> {
         let e = *self.oldest()?;
         self.head += 1;
-        if self.head == self.buf.len() {
+        if self.head == self.cap {
             self.head = 0;
         }
         self.len -= 1;
         Some(e)
     }
 
-    /// A new capacity; keeps the newest entries that fit.
+    /// A new capacity; keeps the newest entries that fit and returns the
+    /// ones dropped.
     fn resize(&mut self, cap: usize) -> Vec<TraceEntry> {
         let mut kept: Vec<TraceEntry> = (0..self.len).map(|i| *self.get(i)).collect();
         let dropped = kept.len().saturating_sub(cap);
         let gone: Vec<TraceEntry> = kept.drain(..dropped).collect();
-        self.buf = kept;
-        self.len = self.buf.len();
+        self.len = kept.len();
         self.head = 0;
         self.cap = cap;
+        self.buf = if self.len > 0 {
+            kept.resize(cap, TraceEntry::default());
+            kept
+        } else {
+            Vec::new()
+        };
         gone
     }
 }
@@ -663,11 +670,9 @@ impl Trace {
     /// `echo > trace`: empty the rings and reset the counts.
     pub fn clear(&mut self) {
         for ring in &mut self.rings {
-            let cap = ring.cap;
-            *ring = CpuRing {
-                cap,
-                ..CpuRing::default()
-            };
+            ring.head = 0;
+            ring.len = 0;
+            ring.written = 0;
         }
         self.texts.clear();
         self.generation += 1;
@@ -1208,7 +1213,9 @@ impl Kernel {
     /// exceptions:page_fault_user: the trap of a user access at `vpn`.
     #[inline]
     pub fn trace_page_fault_user(&mut self, user: bool, vpn: u64, error_code: u64) {
-        if self.trace.on(Event::PageFaultUser) && user {
+        // A fault outside any running task is the kernel setting up a new
+        // process's stack (get_user_pages, no trap): not traced.
+        if self.trace.on(Event::PageFaultUser) && user && self.running_task().is_some() {
             let args = [vpn << 12, 0, error_code | pf::USER, 0, 0, 0];
             self.trace_record(Event::PageFaultUser, Ctx::IrqsOff, args);
         }
@@ -1324,7 +1331,9 @@ impl Kernel {
     #[inline]
     pub fn trace_shrink_slab_start(&mut self, nr: u64, cache_items: u64, priority: u64) {
         if self.trace.on(Event::ShrinkSlabStart) {
-            let args = [nr, gfp::KERNEL, cache_items, nr, nr, priority];
+            // Nothing deferred from earlier calls: delta and total_scan
+            // are this call's request.
+            let args = [0, gfp::KERNEL, cache_items, nr, nr, priority];
             self.trace_record(Event::ShrinkSlabStart, Ctx::Task, args);
         }
     }
@@ -1452,6 +1461,12 @@ mod tests {
         }
         assert_eq!(t.counts(), (cap as u64, cap as u64 + 5));
         assert_eq!(t.entries().next().unwrap().seq, 5);
+        // Consumed to empty and refilled: the new entries, not old slots.
+        while t.pop().is_some() {}
+        t.record(entry(100, 100, 0));
+        t.record(entry(101, 101, 0));
+        let seqs: Vec<u32> = t.entries().map(|e| e.seq).collect();
+        assert_eq!(seqs, [100, 101]);
         t.clear();
         assert_eq!(t.counts(), (0, 0));
         assert!(t.is_empty());
@@ -1471,6 +1486,9 @@ mod tests {
         assert_eq!(seqs, [0, 1, 3, 2, 4]);
         let popped: Vec<u32> = std::iter::from_fn(|| t.pop()).map(|(e, _)| e.seq).collect();
         assert_eq!(popped, [0, 1, 3, 2, 4]);
+        t.record(entry(30, 5, 0));
+        let seqs: Vec<u32> = t.entries().map(|e| e.seq).collect();
+        assert_eq!(seqs, [5]);
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod slabinfo;
 pub mod stat;
 pub mod swaps;
 pub mod sysfs;
+pub mod trace;
 pub mod version;
 pub mod vmstat;
 pub mod zoneinfo;
