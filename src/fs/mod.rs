@@ -1552,7 +1552,9 @@ impl Filesystem for MmFs {
         reply: ReplyData,
     ) {
         if let Ok(Handle::TracePipe(pending)) = self.handle(fh) {
-            guarded("read", || self.read_trace_pipe(_req, pending, size, _flags, reply));
+            guarded("read", || {
+                self.read_trace_pipe(_req, pending, size, _flags, reply)
+            });
             return;
         }
         guarded("read", || match self.do_read(fh, offset, size) {

@@ -1056,6 +1056,8 @@ impl Kernel {
     /// allocator; counts `slabs_scanned`.
     pub fn shrink_slab(&mut self, nr_to_scan: u64) -> u64 {
         let before = self.slab.nr_slab_reclaimable();
+        let items = self.slab.shrinkable.len() as u64;
+        self.trace_shrink_slab_start(nr_to_scan, items, self.trace.reclaim_priority);
         let mut scanned = 0;
         while scanned < nr_to_scan {
             let Some(obj) = self.slab.shrinkable.pop_front() else {
@@ -1067,6 +1069,7 @@ impl Kernel {
             }
         }
         self.events.slabs_scanned += scanned;
+        self.trace_shrink_slab_end(nr_to_scan - scanned, nr_to_scan, scanned);
         before.saturating_sub(self.slab.nr_slab_reclaimable())
     }
 }

@@ -532,6 +532,9 @@ pub struct Trace {
     cache_names: Vec<u32>,
     /// Bumped whenever entries are added or taken (readers wait on it).
     generation: u64,
+    /// The priority of the reclaim pass running (vmscan events print it;
+    /// shrink_node sets it, DEF_PRIORITY outside any pass).
+    pub reclaim_priority: u64,
 }
 
 impl Default for Trace {
@@ -549,6 +552,7 @@ impl Default for Trace {
             names: Vec::new(),
             cache_names: Vec::new(),
             generation: 0,
+            reclaim_priority: 12,
         }
     }
 }
@@ -1314,6 +1318,49 @@ impl Kernel {
                 0,
             ];
             self.trace_record(Event::LruShrinkActive, Ctx::Task, args);
+        }
+    }
+
+    /// mm_vmscan_lru_shrink_active from what one pass over an active list
+    /// did (called at its end).
+    #[inline]
+    pub fn trace_shrink_active(&mut self, scanned: u64, deactivated: u64, file: bool) {
+        if self.trace.on(Event::LruShrinkActive) {
+            let s = ShrinkActive {
+                nr_taken: scanned,
+                nr_active: scanned - deactivated,
+                nr_deactivated: deactivated,
+                nr_referenced: scanned - deactivated,
+                priority: self.trace.reclaim_priority,
+                file,
+            };
+            self.trace_lru_shrink_active(&s);
+        }
+    }
+
+    /// mm_vmscan_lru_shrink_inactive from what one pass over an inactive
+    /// list did (called at its end).
+    #[inline]
+    pub fn trace_shrink_inactive(
+        &mut self,
+        r: &super::vmscan::ReclaimResult,
+        activated: u64,
+        unmap_fail: u64,
+        file: bool,
+    ) {
+        if self.trace.on(Event::LruShrinkInactive) {
+            let (anon, files) = if file { (0, activated) } else { (activated, 0) };
+            let s = ShrinkInactive {
+                nr_scanned: r.scanned,
+                nr_reclaimed: r.reclaimed,
+                nr_activate_anon: anon,
+                nr_activate_file: files,
+                nr_unmap_fail: unmap_fail,
+                priority: self.trace.reclaim_priority,
+                file,
+                ..ShrinkInactive::default()
+            };
+            self.trace_lru_shrink_inactive(&s);
         }
     }
 

@@ -276,7 +276,7 @@ impl Kernel {
     /// file). Referenced pages lose their bit and rotate to the head; the
     /// others move to the inactive list.
     pub(crate) fn shrink_active(&mut self, zone: usize, nr_to_scan: u64, file: bool) {
-        let mut scanned = 0;
+        let (mut scanned, deactivated) = (0, self.events.pgdeactivate);
         while scanned < nr_to_scan {
             let (active, inactive) = self.lru.zones[zone].lists_mut(file);
             let Some(pfn) = active.tail() else {
@@ -301,6 +301,7 @@ impl Kernel {
         }
         self.events.pgrefill += scanned;
         self.account_system(scanned * cputime::RECLAIM_SCAN_NS);
+        self.trace_shrink_active(scanned, self.events.pgdeactivate - deactivated, file);
     }
 
     /// `shrink_inactive_list`: referenced pages are activated (second
@@ -316,6 +317,7 @@ impl Kernel {
     ) -> ReclaimResult {
         let mut result = ReclaimResult::default();
         let mut kept = Vec::new();
+        let activated = self.events.pgactivate;
         while result.scanned < nr_to_scan {
             let (active, inactive) = self.lru.zones[zone].lists_mut(file);
             let Some(pfn) = inactive.tail() else {
@@ -344,6 +346,8 @@ impl Kernel {
                 kept.push(pfn);
             }
         }
+        let (activated, failed) = (self.events.pgactivate - activated, kept.len() as u64);
+        self.trace_shrink_inactive(&result, activated, failed, file);
         for pfn in kept.into_iter().rev() {
             self.lru.zones[zone]
                 .lists_mut(file)
@@ -378,6 +382,7 @@ impl Kernel {
         let Some(entry) = self.swap.get_swap_page(owner) else {
             return false;
         };
+        self.trace_write_folio(pfn, false);
         let bytes = self.take_page_bytes(pfn);
         if let Err((err, bytes)) = self.swap_writepage(entry, bytes) {
             self.swap.free_slot(entry);
@@ -427,6 +432,7 @@ impl Kernel {
         let swappiness = self.sysctl.swappiness;
         let top = highest.min(self.lru.zones.len() - 1);
         for priority in (0..=DEF_PRIORITY).rev() {
+            self.trace.reclaim_priority = u64::from(priority);
             let objects = self.slab.shrinkable_objects();
             let can_swap = self.swap.has_free_slot();
             let file_weight = if can_swap { 200 - swappiness } else { 200 };
@@ -587,6 +593,7 @@ impl Kernel {
             self.events.pageoutrun += 1;
         }
         let prev = self.switch_to(Some(self.kthreads.kswapd));
+        self.trace_kswapd_wake(0);
         self.psi_memstall_enter();
         let mut progress = false;
         let mut out_of_time = false;
@@ -612,6 +619,7 @@ impl Kernel {
         }
         self.lru.kswapd_woken = false;
         self.lru.kswapd_running = false;
+        self.trace_kswapd_sleep();
         if !progress {
             self.lru.kswapd_failures += 1;
             self.events.kswapd_high_wmark_hit_quickly += 1;

@@ -84,7 +84,11 @@ pub const TOP_FILES: &[(&str, u16, TraceFile)] = &[
     ("available_events", RO_MODE, TraceFile::AvailableEvents),
     ("available_tracers", RO_MODE, TraceFile::AvailableTracers),
     ("buffer_size_kb", RW_MODE, TraceFile::BufferSizeKb),
-    ("buffer_total_size_kb", RO_MODE, TraceFile::BufferTotalSizeKb),
+    (
+        "buffer_total_size_kb",
+        RO_MODE,
+        TraceFile::BufferTotalSizeKb,
+    ),
     ("current_tracer", RO_MODE, TraceFile::CurrentTracer),
     ("set_event", RW_MODE, TraceFile::SetEvent),
     ("trace", RW_MODE, TraceFile::Trace),
@@ -356,7 +360,11 @@ pub fn render_entry(k: &Kernel, e: &TraceEntry, text: &str, out: &mut String) {
         Event::MmPageAlloc => {
             out.push_str("page=");
             page(out, arch, a[0]);
-            let _ = write!(out, " pfn=0x{:x} order={} migratetype={} gfp_flags=", a[0], a[1], a[2]);
+            let _ = write!(
+                out,
+                " pfn=0x{:x} order={} migratetype={} gfp_flags=",
+                a[0], a[1], a[2]
+            );
             gfp_flags(out, a[3]);
             Ok(())
         }
