@@ -669,6 +669,29 @@ impl Kernel {
         }
     }
 
+    /// exceptions:page_fault_user for a fault whose page table is missing:
+    /// the trap comes before the table is allocated, so its line must come
+    /// before that allocation's. True when it was traced here.
+    fn trace_fault_before_table(
+        &mut self,
+        task: bool,
+        slot: MmSlot,
+        vpn: u64,
+        write: bool,
+    ) -> bool {
+        if !self.trace.on(super::trace::Event::PageFaultUser) || !task {
+            return false;
+        }
+        let missing = self
+            .procs
+            .get(slot)
+            .is_some_and(|p| p.mm.pgtables.walk(vpn).is_none());
+        if missing {
+            self.trace_page_fault_user(true, vpn, pf_code(write, false));
+        }
+        missing
+    }
+
     /// Count one fault: vmstat pgfault always, the task's counter when the
     /// task caused it (`mm_account_fault`).
     fn account_fault(&mut self, slot: MmSlot, origin: FaultOrigin, major: bool) {
@@ -720,6 +743,7 @@ impl Kernel {
         let task = origin == FaultOrigin::Task;
         let mut vpn = start;
         while vpn < end {
+            let early = self.trace_fault_before_table(task, slot, vpn, write);
             let table = self.pte_table_alloc(slot, vpn)?;
             let table_end = end.min((vpn / per_table + 1) * per_table);
             for v in vpn..table_end {
@@ -728,7 +752,7 @@ impl Kernel {
                 let pte = process.mm.pgtables.entry(table, index);
                 if pte.is_none() && !write {
                     // do_anonymous_page, read: map the zero page.
-                    self.trace_page_fault_user(task, v, 0);
+                    self.trace_page_fault_user(task && !(early && v == vpn), v, 0);
                     let process = self.procs.get_mut(slot).ok_or_else(gone)?;
                     process.mm.pgtables.set_entry(table, index, zero);
                     if task {
@@ -738,7 +762,11 @@ impl Kernel {
                     self.account_system(cputime::MINOR_FAULT_NS);
                 } else if pte.is_none() || (write && pte.is_zero_page()) {
                     // do_anonymous_page (write) or wp_page_copy from the zero page.
-                    self.trace_page_fault_user(task, v, pf_code(write, !pte.is_none()));
+                    self.trace_page_fault_user(
+                        task && !(early && v == vpn),
+                        v,
+                        pf_code(write, !pte.is_none()),
+                    );
                     let pfn = match self.alloc_user_page() {
                         Ok(pfn) => pfn,
                         Err(err) => {
@@ -766,7 +794,11 @@ impl Kernel {
                     self.lru_add_anon(pfn);
                     self.mark_page_accessed(pfn);
                 } else if pte.is_swap() {
-                    self.trace_page_fault_user(task, v, pf_code(write, false));
+                    self.trace_page_fault_user(
+                        task && !(early && v == vpn),
+                        v,
+                        pf_code(write, false),
+                    );
                     self.do_swap_page(slot, v, vma_write, origin)?;
                 } else if pte.is_page()
                     && write
@@ -774,7 +806,11 @@ impl Kernel {
                     && self.page_alloc.frames.mapcount(pte.pfn()) > 1
                 {
                     // do_wp_page on a page shared since fork: copy it.
-                    self.trace_page_fault_user(task, v, pf_code(true, true));
+                    self.trace_page_fault_user(
+                        task && !(early && v == vpn),
+                        v,
+                        pf_code(true, true),
+                    );
                     self.wp_page_copy(slot, table, v, pte.pfn(), vma_write)?;
                     self.account_fault(slot, origin, false);
                     self.account_system(cputime::MINOR_FAULT_NS);
@@ -783,7 +819,11 @@ impl Kernel {
                     if write {
                         if !pte.is_write() && vma_write {
                             // do_wp_page on an exclusive anon page: reuse it.
-                            self.trace_page_fault_user(task, v, pf_code(true, true));
+                            self.trace_page_fault_user(
+                                task && !(early && v == vpn),
+                                v,
+                                pf_code(true, true),
+                            );
                             bits |= PTE_RW;
                             if task && let Some(process) = self.procs.get_mut(slot) {
                                 process.min_flt += 1;
@@ -832,12 +872,13 @@ impl Kernel {
         let task = origin == FaultOrigin::Task;
         let mut dirtied = false;
         for v in start..end {
+            let early = self.trace_fault_before_table(task, slot, v, write);
             let table = self.pte_table_alloc(slot, v)?;
             let index = file.pgoff + (v - file.vma_start);
             let pte = self.pte(slot, v);
             if pte.is_swap() {
                 // A private COW copy that went to swap.
-                self.trace_page_fault_user(task, v, pf_code(write, false));
+                self.trace_page_fault_user(task && !early, v, pf_code(write, false));
                 self.do_swap_page(slot, v, vma_write, origin)?;
                 continue;
             }
@@ -849,7 +890,7 @@ impl Kernel {
                     && self.page_alloc.frames.mapcount(pfn) > 1
                 {
                     // A COW copy shared since fork: copied again.
-                    self.trace_page_fault_user(task, v, pf_code(true, true));
+                    self.trace_page_fault_user(task && !early, v, pf_code(true, true));
                     self.wp_page_copy(slot, table, v, pfn, vma_write)?;
                     self.account_fault(slot, origin, false);
                     self.account_system(cputime::MINOR_FAULT_NS);
@@ -858,7 +899,7 @@ impl Kernel {
                     let mut bits = pte.0 | PTE_ACCESSED;
                     if write {
                         if !pte.is_write() && vma_write {
-                            self.trace_page_fault_user(task, v, pf_code(true, true));
+                            self.trace_page_fault_user(task && !early, v, pf_code(true, true));
                             bits |= PTE_RW;
                             self.account_fault(slot, origin, false);
                             self.account_system(cputime::MINOR_FAULT_NS);
@@ -872,7 +913,7 @@ impl Kernel {
                     self.page_alloc.frames.set_flag(pfn, FLAG_REFERENCED, true);
                 } else if file.shared {
                     if !pte.is_write() {
-                        self.trace_page_fault_user(task, v, pf_code(true, true));
+                        self.trace_page_fault_user(task && !early, v, pf_code(true, true));
                     }
                     // The write notification of an active swap file fails
                     // (SIGBUS, as measured on Linux 6.18).
@@ -893,14 +934,14 @@ impl Kernel {
                     dirtied = true;
                 } else {
                     // wp_page_copy: the private mapping gets its own copy.
-                    self.trace_page_fault_user(task, v, pf_code(true, true));
+                    self.trace_page_fault_user(task && !early, v, pf_code(true, true));
                     self.cow_file_page(slot, table, v, pfn, vma_write, pte)?;
                     self.account_fault(slot, origin, false);
                     self.account_system(cputime::MINOR_FAULT_NS);
                 }
                 continue;
             }
-            self.trace_page_fault_user(task, v, pf_code(write, false));
+            self.trace_page_fault_user(task && !early, v, pf_code(write, false));
             if index >= self.vfs.inode(file.ino)?.size.div_ceil(PAGE_SIZE) {
                 self.events.pgfault += 1;
                 return Err(self.sigbus(slot, v, index));
