@@ -66,8 +66,9 @@ fn root_lists_the_tables() {
         .collect();
     want.dedup();
     // ctl, version, /proc/sys at sys/, /sys's block/ and devices/, the
-    // simulated root file system at fs/, and the binary kpage files.
-    want.extend(["block", "ctl", "devices", "fs", "sys", "version"].map(String::from));
+    // simulated root file system at fs/, tracefs at tracing/, and the
+    // binary kpage files.
+    want.extend(["block", "ctl", "devices", "fs", "sys", "tracing", "version"].map(String::from));
     want.extend(KPAGE_FILES.iter().map(|(name, _)| name.to_string()));
     want.sort();
     assert_eq!(names, want);

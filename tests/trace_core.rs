@@ -328,6 +328,27 @@ fn trace_pipe_consumes_in_order_and_clear_resets_the_counts() {
 }
 
 #[test]
+fn trace_windows_join_into_the_whole_text() {
+    let mut k = traced_machine();
+    let p = spawn(&mut k, "p");
+    run(&mut k, p, "mmap 4M name=b").unwrap();
+    run(&mut k, p, "touch b 4M").unwrap();
+    let whole = trace(&k);
+    assert!(whole.len() > 300_000);
+    let mut joined = String::new();
+    let mut from = Some(0);
+    let mut windows = 0;
+    while let Some(f) = from {
+        let before = joined.len();
+        from = mmfs::procfs::trace::render_trace_window(&k, f, 64 << 10, &mut joined);
+        assert!(joined.len() - before < (64 << 10) + 512);
+        windows += 1;
+    }
+    assert_eq!(joined, whole);
+    assert!(windows > 4);
+}
+
+#[test]
 fn tracing_off_and_disabled_events_record_nothing() {
     let mut k = boot(128 << 20);
     let p = spawn(&mut k, "p");

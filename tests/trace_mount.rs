@@ -239,3 +239,44 @@ fn exec_sees_the_tree_at_sys_kernel_tracing() {
     assert_eq!(out, "kmem:kmalloc\n# tracer: nop\n");
     assert_eq!(m.read("tracing/set_event"), "kmem:kmalloc\n");
 }
+
+#[test]
+fn a_trace_of_megabytes_reads_whole_through_the_window() {
+    let m = Mount::new();
+    m.write("tracing/buffer_size_kb", "8192\n").unwrap();
+    m.write(
+        "tracing/set_event",
+        "exceptions:page_fault_user kmem:mm_page_alloc\n",
+    )
+    .unwrap();
+    let pid = m.created("spawn big");
+    m.write(&format!("{pid}/ctl"), "mmap 64M name=b\ntouch b 64M\n")
+        .unwrap();
+    // Read in odd-sized pieces, as a seq_file reader may.
+    let mut file = std::fs::File::open(m.path("tracing/trace")).unwrap();
+    let mut text = Vec::new();
+    let mut buf = vec![0u8; 40_000];
+    loop {
+        let n = file.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        text.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8(text).unwrap();
+    assert!(text.len() > 4 << 20, "{} bytes", text.len());
+    let held: usize = text
+        .lines()
+        .find_map(|l| l.strip_prefix("# entries-in-buffer/entries-written: "))
+        .and_then(|v| v.split('/').next()?.parse().ok())
+        .unwrap();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(lines.len(), held);
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.contains("page_fault_user"))
+            .count(),
+        16384
+    );
+}

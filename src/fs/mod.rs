@@ -161,6 +161,12 @@ impl Source {
             _ => None,
         }
     }
+
+    /// Rendered through a bounded window: maps, smaps, and `trace` (one
+    /// event a record; a full buffer is hundreds of MB of text).
+    fn windowed(self) -> bool {
+        self.records().is_some() || matches!(self, Source::Trace(TraceFile::Trace))
+    }
 }
 
 /// The read state of a generated file's handle (Linux's `struct seq_file`):
@@ -174,8 +180,9 @@ struct SeqFile {
     start: u64,
     /// The rendered window: the whole text when it fits [`SNAPSHOT_MAX`].
     buf: Vec<u8>,
-    /// Where the records after `buf` begin (a VMA address), `None` when
-    /// `buf` reaches the end of the file.
+    /// Where the records after `buf` begin (a VMA address, or the number
+    /// of the next trace entry), `None` when `buf` reaches the end of the
+    /// file.
     next: Option<u64>,
 }
 
@@ -983,8 +990,15 @@ impl MmFs {
             proc.check(&kernel)?;
         }
         let records = |seq: &mut SeqFile, from: u64, min_len: usize| -> Result<(), Errno> {
-            let (proc, detail) = source.records().ok_or(Errno::EIO)?;
             seq.buf.clear();
+            if let Source::Trace(_) = source {
+                let mut text = String::with_capacity(min_len + 4096);
+                seq.next =
+                    crate::procfs::trace::render_trace_window(&kernel, from, min_len, &mut text);
+                seq.buf = text.into_bytes();
+                return Ok(());
+            }
+            let (proc, detail) = source.records().ok_or(Errno::EIO)?;
             seq.next = render_maps_records(&kernel, proc.pid, detail, from, min_len, &mut seq.buf)
                 .map_err(|e| Errno::from_i32(e.errno()))?;
             Ok(())
@@ -992,7 +1006,7 @@ impl MmFs {
         if offset == 0 || !seq.started || offset < seq.start {
             seq.started = true;
             seq.start = 0;
-            if source.records().is_some() {
+            if source.windowed() {
                 records(seq, 0, SNAPSHOT_MAX)?;
                 seq.buf.shrink_to_fit();
             } else {

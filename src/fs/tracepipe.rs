@@ -178,14 +178,22 @@ impl TracePipes {
             let mut still = Vec::new();
             let mut polls_left = Vec::new();
             let has_events = !machine.read().kernel.trace.is_empty();
+            // Killed readers first, without the machine's lock (/proc reads).
+            let parked: Vec<Parked> = parked
+                .into_iter()
+                .filter_map(|p| {
+                    if reader_killed(p.pid) {
+                        p.reply.error(Errno::EINTR);
+                        None
+                    } else {
+                        Some(p)
+                    }
+                })
+                .collect();
             if !parked.is_empty() {
                 let mut m = (has_events || parked.iter().any(|p| !p.pending.lock().is_empty()))
                     .then(|| machine.write());
                 for p in parked {
-                    if reader_killed(p.pid) {
-                        p.reply.error(Errno::EINTR);
-                        continue;
-                    }
                     let data = match m.as_mut() {
                         Some(m) => take(m, &p.pending, p.size),
                         None => Vec::new(),

@@ -1,7 +1,7 @@
 //! The OOM killer (Linux: mm/oom_kill.c): when reclaim makes no progress
 //! and no swap is left, kill the process with the highest badness.
 
-use super::trace::{Event, Victim};
+use super::trace::Event;
 use super::types::Pid;
 
 /// `OOM_SCORE_ADJ_MIN`: never kill.
@@ -68,21 +68,6 @@ pub fn select_victim(candidates: &[OomCandidate], totalpages: u64) -> Option<usi
         }
     }
     best.map(|(i, _)| i)
-}
-
-impl OomCandidate {
-    /// The fields of oom:mark_victim.
-    pub fn victim(&self) -> Victim {
-        Victim {
-            pid: self.pid.0,
-            comm: self.comm.clone(),
-            total_vm_kb: self.total_vm_pages * 4,
-            anon_rss_kb: self.rss_pages * 4,
-            file_rss_kb: self.file_rss_pages * 4,
-            pgtables_kb: self.pgtable_pages * 4,
-            oom_score_adj: self.oom_score_adj,
-        }
-    }
 }
 
 /// Linux's "Out of memory: Killed process" line.
@@ -157,7 +142,7 @@ impl super::Kernel {
             "oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,mems_allowed=0,global_oom,task_memcg=/,task={},pid={},uid=0",
             chosen.comm, chosen.pid
         ));
-        self.trace_mark_victim(&chosen.victim());
+        self.trace_mark_victim(&chosen);
         self.printk(killed_line(&chosen));
         self.events.oom_kill += 1;
         self.trace_oom_reaper(Event::WakeReaper, chosen.pid);

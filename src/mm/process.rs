@@ -798,8 +798,7 @@ impl Kernel {
         }
         if let Some(p) = self.procs.get_mut(slot) {
             p.oom_score_adj = value;
-            let comm = p.comm.clone();
-            self.trace_oom_score_adj_update(pid, &comm, value);
+            self.trace_oom_score_adj_update(slot);
         }
         Ok(())
     }

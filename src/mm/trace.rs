@@ -93,7 +93,7 @@ pub enum Event {
 /// hardirq/softirq, preempt-depth, migrate-disable), as a 6.18 kernel
 /// prints them for each event in the same context.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u16)]
+#[repr(u8)]
 pub enum Ctx {
     /// `.....`: process context.
     Task = 0,
@@ -122,7 +122,7 @@ impl Ctx {
         }
     }
 
-    fn from_u16(v: u16) -> Ctx {
+    fn from_u8(v: u8) -> Ctx {
         match v {
             1 => Ctx::IrqsOff,
             2 => Ctx::Locked1,
@@ -377,16 +377,18 @@ pub fn systems() -> Vec<&'static str> {
 pub struct TraceEntry {
     /// The simulated clock, ns since boot.
     pub ts: u64,
-    /// Global recording order (wraps; compared as a difference).
-    pub seq: u32,
+    /// Recording order since boot. The clock never goes back, so this is
+    /// also time order: the rings merge by it, and a reader of `trace`
+    /// continues from it.
+    pub seq: u64,
     /// The task that caused it (0: no simulated task).
     pub pid: u32,
     /// [`Event`] id.
     pub event: u16,
     /// [`Ctx`]: the flag columns.
-    pub ctx: u16,
+    pub ctx: u8,
     /// The CPU whose ring holds it.
-    pub cpu: u32,
+    pub cpu: u8,
     /// The event's fields.
     pub args: [u64; 6],
 }
@@ -399,7 +401,7 @@ impl TraceEntry {
 
     /// The flag columns.
     pub fn ctx(&self) -> Ctx {
-        Ctx::from_u16(self.ctx)
+        Ctx::from_u8(self.ctx)
     }
 
     /// True when the entry carries a string kept beside the rings.
@@ -521,9 +523,9 @@ pub struct Trace {
     expanded: bool,
     rings: [CpuRing; NR_CPUS as usize],
     /// Next sequence number.
-    seq: u32,
+    seq: u64,
     /// Texts of entries that carry one (markers, comms), by sequence.
-    texts: BTreeMap<u32, Box<str>>,
+    texts: BTreeMap<u64, Box<str>>,
     /// saved_cmdlines: the comm of each task that ran while tracing.
     cmdlines: BTreeMap<u32, Box<str>>,
     /// Slab cache names, interned: entries hold an index.
@@ -749,9 +751,28 @@ impl Trace {
     }
 
     /// Every entry held, oldest first across the CPUs (merged by
-    /// timestamp, then by recording order).
+    /// recording order, which is time order).
     pub fn entries(&self) -> impl Iterator<Item = &TraceEntry> {
+        self.entries_from(0)
+    }
+
+    /// The entries recorded as number `seq` or later that are still held,
+    /// oldest first: where a reader of `trace` continues.
+    pub fn entries_from(&self, seq: u64) -> impl Iterator<Item = &TraceEntry> {
+        // Each ring is in recording order: find its first such entry.
         let mut next = [0usize; NR_CPUS as usize];
+        for (cpu, ring) in self.rings.iter().enumerate() {
+            let (mut lo, mut hi) = (0, ring.len);
+            while lo < hi {
+                let mid = (lo + hi) / 2;
+                if ring.get(mid).seq < seq {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            next[cpu] = lo;
+        }
         std::iter::from_fn(move || {
             let mut best: Option<usize> = None;
             for (cpu, ring) in self.rings.iter().enumerate() {
@@ -809,16 +830,16 @@ impl Trace {
         self.generation += 1;
     }
 
-    fn next_seq(&mut self) -> u32 {
+    fn next_seq(&mut self) -> u64 {
         let seq = self.seq;
-        self.seq = seq.wrapping_add(1);
+        self.seq = seq + 1;
         seq
     }
 }
 
-/// Ring order: earlier timestamp, then earlier recording.
+/// Ring order: recorded first (and so never later in time).
 fn before(a: &TraceEntry, b: &TraceEntry) -> bool {
-    (a.ts, 0i32) < (b.ts, b.seq.wrapping_sub(a.seq) as i32)
+    a.seq < b.seq
 }
 
 /// GFP bits (include/linux/gfp_types.h), as the entries store them.
@@ -1017,25 +1038,6 @@ pub struct ShrinkActive {
     pub file: bool,
 }
 
-/// Fields of `mark_victim`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Victim {
-    /// Its pid.
-    pub pid: u32,
-    /// Its comm.
-    pub comm: String,
-    /// kB of its address space.
-    pub total_vm_kb: u64,
-    /// kB of anonymous RSS.
-    pub anon_rss_kb: u64,
-    /// kB of file RSS.
-    pub file_rss_kb: u64,
-    /// kB of page tables.
-    pub pgtables_kb: u64,
-    /// Its oom_score_adj.
-    pub oom_score_adj: i64,
-}
-
 impl Kernel {
     /// Record `event` for the running task (the CPU it runs on, the clock
     /// now). The caller has checked `self.trace.on(event)`.
@@ -1055,8 +1057,8 @@ impl Kernel {
             seq,
             pid: pid.map_or(0, |p| p.0),
             event: event as u16,
-            ctx: ctx as u16,
-            cpu: task_cpu(pid) as u32,
+            ctx: ctx as u8,
+            cpu: task_cpu(pid) as u8,
             args,
         };
         self.trace.record(e);
@@ -1256,7 +1258,8 @@ impl Kernel {
     /// vmscan:mm_vmscan_kswapd_wake, by kswapd0.
     #[inline]
     pub fn trace_kswapd_wake(&mut self, order: u64) {
-        if self.trace.on(Event::KswapdWake) {
+        // A run the wall clock cut short goes on: kswapd did not sleep.
+        if self.trace.on(Event::KswapdWake) && !self.lru.kswapd_running {
             let pid = Some(self.kthreads.kswapd);
             self.trace_record_as(pid, Event::KswapdWake, Ctx::Task, [0, order, 0, 0, 0, 0]);
         }
@@ -1420,15 +1423,15 @@ impl Kernel {
         }
     }
 
-    /// oom:mark_victim.
-    pub fn trace_mark_victim(&mut self, v: &Victim) {
+    /// oom:mark_victim: the OOM killer chose `v`.
+    pub fn trace_mark_victim(&mut self, v: &super::oom_kill::OomCandidate) {
         if self.trace.on(Event::MarkVictim) {
             let args = [
-                u64::from(v.pid),
-                v.total_vm_kb,
-                v.anon_rss_kb,
-                v.file_rss_kb,
-                v.pgtables_kb,
+                u64::from(v.pid.0),
+                v.total_vm_pages * 4,
+                v.rss_pages * 4,
+                v.file_rss_pages * 4,
+                v.pgtable_pages * 4,
                 v.oom_score_adj as u64,
             ];
             let pid = self.running_task();
@@ -1450,12 +1453,16 @@ impl Kernel {
         }
     }
 
-    /// oom:oom_score_adj_update.
-    pub fn trace_oom_score_adj_update(&mut self, pid: Pid, comm: &str, adj: i64) {
+    /// oom:oom_score_adj_update: the process in `slot` has a new value.
+    pub fn trace_oom_score_adj_update(&mut self, slot: super::types::MmSlot) {
         if self.trace.on(Event::OomScoreAdjUpdate) {
-            let args = [u64::from(pid.0), adj as u64, 0, 0, 0, 0];
+            let Some(p) = self.procs.get(slot) else {
+                return;
+            };
+            let args = [u64::from(p.pid.0), p.oom_score_adj as u64, 0, 0, 0, 0];
+            let comm = p.comm.clone();
             let task = self.running_task();
-            self.trace_record_text(task, Event::OomScoreAdjUpdate, Ctx::Task, args, comm);
+            self.trace_record_text(task, Event::OomScoreAdjUpdate, Ctx::Task, args, &comm);
         }
     }
 }
@@ -1464,7 +1471,7 @@ impl Kernel {
 mod tests {
     use super::*;
 
-    fn entry(ts: u64, seq: u32, cpu: u32) -> TraceEntry {
+    fn entry(ts: u64, seq: u64, cpu: u8) -> TraceEntry {
         TraceEntry {
             ts,
             seq,
@@ -1503,8 +1510,8 @@ mod tests {
         t.set_enabled(Event::MmPageFree, true);
         t.set_buffer_kb(1);
         let cap = ring_cap(1);
-        for i in 0..(cap as u32 + 5) {
-            t.record(entry(u64::from(i), i, 0));
+        for i in 0..(cap as u64 + 5) {
+            t.record(entry(i, i, 0));
         }
         assert_eq!(t.counts(), (cap as u64, cap as u64 + 5));
         assert_eq!(t.entries().next().unwrap().seq, 5);
@@ -1512,7 +1519,7 @@ mod tests {
         while t.pop().is_some() {}
         t.record(entry(100, 100, 0));
         t.record(entry(101, 101, 0));
-        let seqs: Vec<u32> = t.entries().map(|e| e.seq).collect();
+        let seqs: Vec<u64> = t.entries().map(|e| e.seq).collect();
         assert_eq!(seqs, [100, 101]);
         t.clear();
         assert_eq!(t.counts(), (0, 0));
@@ -1525,16 +1532,19 @@ mod tests {
         t.set_enabled(Event::MmPageFree, true);
         t.record(entry(10, 0, 1));
         t.record(entry(10, 1, 0));
-        t.record(entry(15, 2, 1));
-        t.record(entry(12, 3, 0));
+        t.record(entry(12, 2, 0));
+        t.record(entry(15, 3, 1));
         t.record(entry(20, 4, 0));
-        let seqs: Vec<u32> = t.entries().map(|e| e.seq).collect();
-        // Equal times in recording order, then by time across the CPUs.
-        assert_eq!(seqs, [0, 1, 3, 2, 4]);
-        let popped: Vec<u32> = std::iter::from_fn(|| t.pop()).map(|(e, _)| e.seq).collect();
-        assert_eq!(popped, [0, 1, 3, 2, 4]);
+        let seqs: Vec<u64> = t.entries().map(|e| e.seq).collect();
+        // Equal times in recording order, across the CPUs.
+        assert_eq!(seqs, [0, 1, 2, 3, 4]);
+        let from: Vec<u64> = t.entries_from(3).map(|e| e.seq).collect();
+        assert_eq!(from, [3, 4]);
+        assert_eq!(t.entries_from(5).count(), 0);
+        let popped: Vec<u64> = std::iter::from_fn(|| t.pop()).map(|(e, _)| e.seq).collect();
+        assert_eq!(popped, [0, 1, 2, 3, 4]);
         t.record(entry(30, 5, 0));
-        let seqs: Vec<u32> = t.entries().map(|e| e.seq).collect();
+        let seqs: Vec<u64> = t.entries().map(|e| e.seq).collect();
         assert_eq!(seqs, [5]);
     }
 

@@ -525,6 +525,23 @@ pub fn render_entry(k: &Kernel, e: &TraceEntry, text: &str, out: &mut String) {
 /// Address of the root file system's superblock shrinker (`%p` of `shr`).
 const SHRINKER: u64 = 0xffff_8880_0420_0000;
 
+/// A window of `trace` (seq_file style): from entry number `from` (the
+/// header first when `from` is 0) until at least `min_len` bytes; returns
+/// where the next window starts, `None` at the end.
+pub fn render_trace_window(k: &Kernel, from: u64, min_len: usize, out: &mut String) -> Option<u64> {
+    if from == 0 {
+        out.push_str(&header(k));
+    }
+    let mut entries = k.trace.entries_from(from).peekable();
+    while let Some(e) = entries.next() {
+        render_entry(k, e, k.trace.text(e), out);
+        if out.len() >= min_len {
+            return entries.peek().map(|next| next.seq);
+        }
+    }
+    None
+}
+
 /// Every event line held, oldest first, without the header.
 pub fn render_lines(k: &Kernel) -> String {
     let mut out = String::new();
