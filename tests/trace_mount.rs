@@ -217,6 +217,29 @@ fn files_modes_clear_and_bad_input() {
         );
     }
     assert_eq!(m.read("tracing/tracing_on"), "1\n");
+    // Bytes that are not UTF-8: no event by that name; a marker keeps them.
+    let raw = |rel: &str, bytes: &[u8]| {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(m.path(rel))
+            .unwrap();
+        f.write_all(bytes)
+    };
+    let err = raw("tracing/set_event", b"\xff\xfe\n").unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
+    assert!(
+        m.read("dmesg")
+            .lines()
+            .last()
+            .unwrap()
+            .contains("set_event")
+    );
+    raw("tracing/trace_marker", b"bin\xffary\n").unwrap();
+    assert!(
+        m.read("tracing/trace")
+            .contains("tracing_mark_write: bin\u{fffd}ary\n")
+    );
     m.write("tracing/buffer_size_kb", "65536\n").unwrap();
     assert_eq!(m.read("tracing/buffer_total_size_kb"), "131072\n");
     // trace_marker is write-only; format files are read-only.

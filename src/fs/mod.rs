@@ -1065,6 +1065,18 @@ impl MmFs {
                 result.map_err(Errno::from_i32)?;
                 Ok(len)
             }
+            Handle::File {
+                source: Source::Trace(file),
+                ..
+            } => {
+                // trace_marker takes any bytes; a bad name in set_event is
+                // refused by the parser with its dmesg line.
+                let text = String::from_utf8_lossy(data);
+                self.machine_mut()
+                    .write_trace(file, &text)
+                    .map_err(|e| Errno::from_i32(e.errno()))?;
+                Ok(len)
+            }
             Handle::File { source, .. } => {
                 let text = std::str::from_utf8(data).map_err(|_| Errno::EINVAL)?;
                 let mut kernel = self.machine_mut();
@@ -1081,8 +1093,11 @@ impl MmFs {
                             _ => return Err(Errno::EBADF),
                         }
                     }
-                    Source::Trace(file) => kernel.write_trace(file, text),
-                    Source::Global(_) | Source::Version | Source::Cpu(..) | Source::Block(..) => {
+                    Source::Global(_)
+                    | Source::Version
+                    | Source::Cpu(..)
+                    | Source::Block(..)
+                    | Source::Trace(_) => {
                         return Err(Errno::EBADF);
                     }
                 };
