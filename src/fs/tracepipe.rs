@@ -121,7 +121,11 @@ impl TracePipes {
     /// Notify `ph` once the buffer holds events.
     pub fn poll_later(self: &Arc<Self>, machine: &Arc<RwLock<Machine>>, ph: PollNotifier) {
         let mut state = self.state.lock();
-        state.polls.push(ph);
+        // The kernel polls a descriptor again and again (each select with
+        // a timeout); its handle is the same, so it is kept once.
+        if !state.polls.iter().any(|p| p.handle().0 == ph.handle().0) {
+            state.polls.push(ph);
+        }
         self.waiting.store(true, Ordering::Release);
         self.start(&mut state, machine);
     }
