@@ -8,6 +8,7 @@
 use super::Kernel;
 use super::cputime;
 use super::error::{MmError, MmResult};
+use super::filemap::FileReclaim;
 use super::page_alloc::{FLAG_ACTIVE, FLAG_LRU, FLAG_REFERENCED, FrameList};
 use super::types::{Order, Pfn};
 
@@ -305,8 +306,9 @@ impl Kernel {
 
     /// `shrink_inactive_list`: referenced pages are activated (second
     /// chance); the others are reclaimed — an anon page written to swap
-    /// (without a free slot it goes back to the head), a page-cache page
-    /// dropped, after a write-back when dirty.
+    /// (without a free slot it goes back to the head), a clean page-cache
+    /// page dropped; dirty and writeback page-cache pages are activated
+    /// (PG_reclaim) and left to the flusher.
     fn shrink_inactive(
         &mut self,
         zone: usize,
@@ -316,6 +318,7 @@ impl Kernel {
     ) -> ReclaimResult {
         let mut result = ReclaimResult::default();
         let mut kept = Vec::new();
+        let (mut unqueued_dirty, mut immediate) = (0, 0);
         while result.scanned < nr_to_scan {
             let (active, inactive) = self.lru.zones[zone].lists_mut(file);
             let Some(pfn) = inactive.tail() else {
@@ -331,18 +334,47 @@ impl Kernel {
                 self.events.pgactivate += 1;
                 continue;
             }
-            let freed = if file {
+            let outcome = if file {
                 self.reclaim_file_page(pfn)
+            } else if self.pageout(pfn) {
+                FileReclaim::Freed
             } else {
-                self.pageout(pfn)
+                FileReclaim::Keep
             };
-            if freed {
-                result.reclaimed += 1;
-            } else {
-                let frames = &mut self.page_alloc.frames;
-                self.lru.zones[zone].lists_mut(file).1.remove(frames, pfn);
-                kept.push(pfn);
+            match outcome {
+                FileReclaim::Freed => result.reclaimed += 1,
+                FileReclaim::Keep => {
+                    let frames = &mut self.page_alloc.frames;
+                    self.lru.zones[zone].lists_mut(file).1.remove(frames, pfn);
+                    kept.push(pfn);
+                }
+                // activate_locked: dirty and writeback pages go out of the
+                // way while reclaim looks for clean ones.
+                FileReclaim::Dirty | FileReclaim::Writeback { .. } => {
+                    if outcome == FileReclaim::Dirty {
+                        unqueued_dirty += 1;
+                    }
+                    if outcome == (FileReclaim::Writeback { immediate: true }) {
+                        immediate += 1;
+                    }
+                    let frames = &mut self.page_alloc.frames;
+                    let (active, inactive) = self.lru.zones[zone].lists_mut(file);
+                    inactive.remove(frames, pfn);
+                    frames.set_flag(pfn, FLAG_ACTIVE, true);
+                    active.push_head(frames, pfn);
+                    self.events.pgactivate += 1;
+                }
             }
+        }
+        // shrink_inactive_list: a batch of nothing but dirty pages nobody
+        // writes means the flusher is behind: wake it. shrink_node: kswapd
+        // meeting pages it marked for immediate reclaim still in flight
+        // waits for the disk (reclaim_throttle).
+        if file && result.scanned > 0 && unqueued_dirty == result.scanned {
+            self.wakeup_flusher_threads();
+        }
+        if immediate > 0 {
+            self.reclaim_throttle();
         }
         for pfn in kept.into_iter().rev() {
             self.lru.zones[zone]
@@ -511,7 +543,9 @@ impl Kernel {
                 Reclaimer::Proactive,
             );
             reclaimed += r.reclaimed;
-            if reclaimed >= target || r.reclaimed == 0 {
+            // Nothing freed while pages are under writeback: wait for the
+            // disk (reclaim_throttle) and try again.
+            if reclaimed >= target || (r.reclaimed == 0 && !self.reclaim_throttle()) {
                 break;
             }
         }
@@ -597,6 +631,11 @@ impl Kernel {
             }
             let r = self.shrink_node(SWAP_CLUSTER_MAX, highest, Reclaimer::Kswapd);
             if r.reclaimed == 0 {
+                // What is left may be under writeback: wait for the disk
+                // (reclaim_throttle) rather than give up.
+                if self.reclaim_throttle() {
+                    continue;
+                }
                 break;
             }
             progress = true;
