@@ -51,6 +51,9 @@ pub const MAX_WRITEBACK_PAGES: usize = 8192;
 /// submitter blocked on a full queue is woken when requests free up in
 /// batches, not one by one.
 const REFILL_AT: usize = MAX_WRITEBACK_PAGES / 2;
+/// Background writeback's chunk (`MIN_WRITEBACK_PAGES`, 4 MiB): the
+/// flusher writes this much before it looks at the threshold again.
+const MIN_WRITEBACK_PAGES: u64 = 1024;
 /// Zones a machine may have (`MAX_NR_ZONES`): DMA, DMA32, Normal,
 /// HighMem, Movable, Device.
 pub const MAX_NR_ZONES: usize = 6;
@@ -509,13 +512,17 @@ impl Kernel {
             if room == 0 {
                 return Ok(());
             }
-            for (index, pfn) in self.writable_pages(ino, room)? {
-                let wanted = work.all
-                    || expired
-                    || (work.background && self.vfs.stats.nr_dirty > background);
-                if !wanted {
-                    break;
-                }
+            // Background writeback goes in chunks of MIN_WRITEBACK_PAGES
+            // and checks the threshold after each (`wb_writeback`).
+            let over = self.vfs.stats.nr_dirty.saturating_sub(background);
+            let wanted = if work.all || expired {
+                room
+            } else if work.background && over > 0 {
+                room.min(over.next_multiple_of(MIN_WRITEBACK_PAGES) as usize)
+            } else {
+                continue;
+            };
+            for (index, pfn) in self.writable_pages(ino, wanted)? {
                 if let Err(e) = self.writepage(ino, index, pfn, at) {
                     // The disk is full or failing: the rest would fail
                     // alike; the pages stay dirty for the next try.
