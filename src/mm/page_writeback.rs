@@ -650,3 +650,287 @@ impl Kernel {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ctl::{Machine, Scope};
+    use crate::mm::MachineConfig;
+    use crate::mm::namei::{FileKind, ROOT_INO};
+
+    fn boot(mem: u64) -> Machine {
+        let mut k = Machine::boot(MachineConfig {
+            mem_bytes: mem,
+            ..MachineConfig::default()
+        })
+        .unwrap();
+        k.swap.swapdir = std::env::temp_dir();
+        k
+    }
+
+    /// A file of `pages` pages of bytes, written (dirty, nothing under
+    /// writeback yet: the flusher is kept out by a high background ratio).
+    fn dirty_file(k: &mut Machine, name: &str, pages: u64) -> u32 {
+        let ino = k.vfs_create(ROOT_INO, name, FileKind::Regular).unwrap();
+        k.filemap_write(ino, 0, &vec![b'w'; (pages * PAGE_SIZE) as usize])
+            .unwrap();
+        ino
+    }
+
+    fn wb(k: &Kernel) -> (u64, u64, u64) {
+        let s = k.node_stats();
+        (s.nr_dirty, s.nr_writeback, s.nr_written)
+    }
+
+    /// Start writing every dirty page the disk queue takes, as the
+    /// flusher woken by reclaim does.
+    fn start_all(k: &mut Machine) {
+        k.vfs.wb.work.all = true;
+        let now = k.clock_ns;
+        k.flusher_submit(now).unwrap();
+    }
+
+    /// The scenario, as `dd bs=1M count=200` does it through
+    /// `MOUNT/fs/` on a 1G machine with the default ratios: Dirty climbs,
+    /// the flusher puts pages under writeback above the background ratio,
+    /// the writer waits for the disk above dirty_ratio, and `sync` leaves
+    /// neither dirty nor writeback pages. nr_written counts completions
+    /// only: right after dd it lags what was submitted (Linux 6.18 showed
+    /// 16 MiB under writeback while 72 MiB were written,
+    /// tests/reference/linux-samples/writeback/dd-writeback.txt).
+    #[test]
+    fn a_200m_write_goes_dirty_then_under_writeback_and_sync_settles_both() {
+        let mut k = boot(1 << 30);
+        let ino = k.vfs_create(ROOT_INO, "big", FileKind::Regular).unwrap();
+        let chunk = vec![0x5a; 1 << 20];
+        let mut seen_writeback = 0;
+        for i in 0..200u64 {
+            k.vfs_call(|k| k.filemap_write(ino, i << 20, &chunk))
+                .unwrap();
+            seen_writeback = seen_writeback.max(k.node_stats().nr_writeback);
+            k.check_invariants().unwrap();
+        }
+        let (dirty, writeback, written) = wb(&k);
+        assert!(seen_writeback > 0 && writeback > 0, "{writeback}");
+        assert!(seen_writeback <= MAX_WRITEBACK_PAGES as u64);
+        assert!(dirty > 0);
+        let (_, limit) = k.dirty_thresholds();
+        // The writer paused until dirty + writeback fell below the limit.
+        assert!(
+            dirty + writeback <= limit + 256,
+            "{dirty}+{writeback} > {limit}"
+        );
+        assert!(written > 0, "the disk completed writes while dd waited");
+        assert_eq!(dirty + writeback + written, 51200 + bdev_pages(&k));
+        // pgpgout counts at submission, nr_written at completion.
+        assert_eq!(k.events.pgpgout / 4, written + writeback);
+        // Time passes: the disk completes (100 µs a page), the flusher
+        // refills its queue.
+        k.execute_line(Scope::System, "tick 10").unwrap();
+        let (_, _, later) = wb(&k);
+        assert!(later >= written + 900, "{written} -> {later}");
+        let iowait = k.sched.cpus[0].iowait_ns;
+        k.execute_line(Scope::System, "sync").unwrap();
+        assert_eq!(wb(&k).0, 0);
+        assert_eq!(wb(&k).1, 0);
+        assert_eq!(k.vfs.wb.in_flight(), 0);
+        // sync waited for the disk: its iowait, 100 µs a page.
+        assert!(k.sched.cpus[0].iowait_ns > iowait + 1_000_000_000);
+        k.check_invariants().unwrap();
+        let meminfo = crate::procfs::meminfo::meminfo(&k);
+        assert!(
+            meminfo.contains("\nWriteback:             0 kB\n"),
+            "{meminfo}"
+        );
+    }
+
+    /// Pages of the disk's own cache that were written or are dirty
+    /// (metadata: the inode, bitmaps, journal).
+    fn bdev_pages(k: &Kernel) -> u64 {
+        k.vfs.stats.nr_dirtied - 51200
+    }
+
+    #[test]
+    fn writeback_shows_in_meminfo_vmstat_and_zoneinfo_until_it_completes() {
+        let mut k = boot(1 << 30);
+        k.write_sysctl("vm/dirty_background_ratio", "50").unwrap();
+        k.write_sysctl("vm/dirty_ratio", "60").unwrap();
+        let ino = dirty_file(&mut k, "f", 100);
+        start_all(&mut k);
+        let (dirty, writeback, written) = wb(&k);
+        assert_eq!((writeback, written), (dirty_before(&k, ino) + 100, 0));
+        assert_eq!(dirty, 0);
+        let meminfo = crate::procfs::meminfo::meminfo(&k);
+        let kb = |key: &str| -> u64 {
+            meminfo
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .unwrap()
+                .trim()
+                .trim_end_matches(" kB")
+                .parse()
+                .unwrap()
+        };
+        assert_eq!(kb("Writeback:"), writeback * 4);
+        let vmstat = crate::procfs::vmstat::vmstat(&k);
+        assert!(vmstat.contains(&format!("\nnr_writeback {writeback}\n")));
+        assert!(vmstat.contains(&format!("\nnr_zone_write_pending {writeback}\n")));
+        let zoneinfo = crate::procfs::zoneinfo::zoneinfo(&k);
+        assert!(zoneinfo.contains(&format!("nr_writeback {writeback}\n")));
+        k.check_invariants().unwrap();
+        // The disk takes 100 µs a page, in order: half the time, half done.
+        let start = k.clock_ns;
+        k.end_writeback_io(start + 50 * SWAP_PAGE_IO_NS);
+        assert_eq!(wb(&k).2, 50);
+        k.end_writeback_io(start + 1000 * SWAP_PAGE_IO_NS);
+        assert_eq!(wb(&k), (0, 0, writeback));
+        assert_eq!(k.vfs.stats.disk_writes, writeback);
+        k.check_invariants().unwrap();
+    }
+
+    /// Dirty metadata pages of the disk's cache at the moment (created with
+    /// the file, committed by nothing yet: 0).
+    fn dirty_before(k: &Kernel, _ino: u32) -> u64 {
+        k.vfs.inode(BDEV_INO).unwrap().writeback.len() as u64
+    }
+
+    /// Linux lets a page be dirtied again while its write is in flight
+    /// (no stable writes on a plain disk): it is then dirty and under
+    /// writeback at once, the flusher leaves it, and fsync waits for the
+    /// write in flight before it writes the page again.
+    #[test]
+    fn a_page_dirtied_under_writeback_is_both_and_fsync_writes_it_again() {
+        let mut k = boot(1 << 30);
+        k.write_sysctl("vm/dirty_background_ratio", "50").unwrap();
+        k.write_sysctl("vm/dirty_ratio", "60").unwrap();
+        let ino = dirty_file(&mut k, "f", 1);
+        start_all(&mut k);
+        assert_eq!(wb(&k), (0, 1, 0));
+        k.filemap_write(ino, 0, b"again").unwrap();
+        assert_eq!(wb(&k), (1, 1, 0));
+        assert!(k.page_under_writeback(ino, 0));
+        k.check_invariants().unwrap();
+        // WB_SYNC_NONE skips it.
+        start_all(&mut k);
+        assert_eq!(k.vfs.wb.in_flight(), 1);
+        let iowait = k.sched.cpus[0].iowait_ns;
+        k.vfs_fsync(ino).unwrap();
+        k.flush_cputime();
+        let inode = k.vfs.inode(ino).unwrap();
+        assert!(inode.dirty.is_empty() && inode.writeback.is_empty());
+        assert_eq!(wb(&k).2, 2);
+        assert!(k.sched.cpus[0].iowait_ns - iowait >= SWAP_PAGE_IO_NS);
+        assert_eq!(&k.filemap_read(ino, 0, 5).unwrap(), b"again");
+        k.check_invariants().unwrap();
+    }
+
+    /// shrink_folio_list in 6.18: reclaim does not write file pages. A
+    /// dirty page it meets is marked PG_reclaim (nr_vmscan_immediate_reclaim)
+    /// and activated, a batch of nothing else wakes the flusher; pages
+    /// under writeback are activated too, and rotated to the inactive tail
+    /// when their write completes (pgrotated), where the next pass frees
+    /// them. Nothing is written by reclaim itself (nr_vmscan_write 0).
+    #[test]
+    fn reclaim_leaves_dirty_pages_to_the_flusher_and_frees_them_once_written() {
+        let mut k = boot(256 << 20);
+        k.write_sysctl("vm/dirty_background_ratio", "50").unwrap();
+        k.write_sysctl("vm/dirty_ratio", "60").unwrap();
+        let ino = dirty_file(&mut k, "f", 4096);
+        let cached = k.vfs.inode(ino).unwrap().pages.len();
+        // Each round of memory.reclaim that frees nothing waits for 32
+        // writes (reclaim_throttle), so 16 rounds may fall short: EAGAIN.
+        let _ = k.execute_line(Scope::System, "reclaim 4M");
+        let vmstat = |k: &Kernel, key: &str| -> u64 {
+            crate::procfs::vmstat::vmstat(k)
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("{key} ")))
+                .unwrap()
+                .parse()
+                .unwrap()
+        };
+        assert!(vmstat(&k, "nr_vmscan_immediate_reclaim") >= 32);
+        assert_eq!(vmstat(&k, "nr_vmscan_write"), 0);
+        assert!(vmstat(&k, "pgrotated") > 0);
+        assert!(vmstat(&k, "nr_written") > 0, "the flusher wrote them");
+        // Every page freed was first written by the flusher and rotated.
+        let freed = cached - k.vfs.inode(ino).unwrap().pages.len();
+        assert!(freed >= 128, "{freed}");
+        assert_eq!(vmstat(&k, "pgsteal_file"), freed);
+        assert!(vmstat(&k, "pgrotated") >= freed);
+        k.check_invariants().unwrap();
+        k.ksys_sync().unwrap();
+        k.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn reclaim_activates_a_page_under_writeback_and_marks_it() {
+        let mut k = boot(1 << 30);
+        k.write_sysctl("vm/dirty_background_ratio", "50").unwrap();
+        k.write_sysctl("vm/dirty_ratio", "60").unwrap();
+        let ino = dirty_file(&mut k, "f", 2);
+        start_all(&mut k);
+        let pfn = k.vfs.inode(ino).unwrap().pages.get(0).unwrap();
+        assert_eq!(
+            k.reclaim_file_page(pfn),
+            crate::mm::filemap::FileReclaim::Writeback { immediate: false }
+        );
+        assert!(k.vfs.inode(ino).unwrap().reclaim.contains(&0));
+        // Dirtied again: the mark goes (the page is in use).
+        k.filemap_write(ino, 0, b"x").unwrap();
+        assert!(!k.vfs.inode(ino).unwrap().reclaim.contains(&0));
+        k.ksys_sync().unwrap();
+        k.check_invariants().unwrap();
+    }
+
+    /// truncate and unlink wait for the writes in flight
+    /// (`truncate_inode_pages_range`), drop_caches leaves pages under
+    /// writeback (`mapping_evict_folio`).
+    #[test]
+    fn truncate_waits_for_writeback_and_drop_caches_leaves_it() {
+        let mut k = boot(1 << 30);
+        k.write_sysctl("vm/dirty_background_ratio", "50").unwrap();
+        k.write_sysctl("vm/dirty_ratio", "60").unwrap();
+        let ino = dirty_file(&mut k, "f", 64);
+        start_all(&mut k);
+        assert_eq!(k.drop_pagecache(), 0);
+        assert_eq!(k.vfs.inode(ino).unwrap().pages.len(), 64);
+        let now = k.clock_ns;
+        k.vfs_truncate(ino, 0).unwrap();
+        assert_eq!(wb(&k).2, 64, "the writes completed first");
+        assert!(k.clock_ns >= now + 64 * SWAP_PAGE_IO_NS - SWAP_PAGE_IO_NS);
+        assert_eq!(k.vfs.inode(ino).unwrap().pages.len(), 0);
+        k.check_invariants().unwrap();
+        let ino = dirty_file(&mut k, "g", 8);
+        start_all(&mut k);
+        k.vfs_unlink(ROOT_INO, "g").unwrap();
+        assert!(k.vfs.inode(ino).is_err());
+        k.check_invariants().unwrap();
+    }
+
+    /// The disk queue holds MAX_WRITEBACK_PAGES: the flusher submits that
+    /// much and goes on as completions make room.
+    #[test]
+    fn the_flusher_keeps_the_disk_queue_bounded() {
+        let mut k = boot(1 << 30);
+        k.write_sysctl("vm/dirty_background_ratio", "50").unwrap();
+        k.write_sysctl("vm/dirty_ratio", "60").unwrap();
+        dirty_file(&mut k, "f", 20_000);
+        start_all(&mut k);
+        assert_eq!(k.vfs.wb.in_flight(), MAX_WRITEBACK_PAGES as u64);
+        assert!(k.vfs.wb.work.all, "work left for later");
+        let now = k.clock_ns;
+        k.end_writeback_io(now + 5000 * SWAP_PAGE_IO_NS);
+        let (dirty, writeback, written) = wb(&k);
+        assert_eq!(written, 5000);
+        assert!(writeback <= MAX_WRITEBACK_PAGES as u64 && writeback > REFILL_AT as u64);
+        assert_eq!(dirty + writeback + written, 20_000 + dirty_meta(&k));
+        k.execute_line(Scope::System, "tick 300").unwrap();
+        assert_eq!(wb(&k).1, 0);
+        assert!(!k.vfs.wb.work.all);
+        k.check_invariants().unwrap();
+    }
+
+    fn dirty_meta(k: &Kernel) -> u64 {
+        k.vfs.stats.nr_dirtied - 20_000
+    }
+}
