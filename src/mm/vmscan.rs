@@ -366,21 +366,22 @@ impl Kernel {
                 }
             }
         }
-        // shrink_inactive_list: a batch of nothing but dirty pages nobody
-        // writes means the flusher is behind: wake it. shrink_node: kswapd
-        // meeting pages it marked for immediate reclaim still in flight
-        // waits for the disk (reclaim_throttle).
-        if file && result.scanned > 0 && unqueued_dirty == result.scanned {
-            self.wakeup_flusher_threads();
-        }
-        if immediate > 0 {
-            self.reclaim_throttle();
-        }
         for pfn in kept.into_iter().rev() {
             self.lru.zones[zone]
                 .lists_mut(file)
                 .1
                 .push_head(&mut self.page_alloc.frames, pfn);
+        }
+        // Once every page is back on a list (a completion may rotate
+        // one): a batch of nothing but dirty pages nobody writes means the
+        // flusher is behind — wake it (shrink_inactive_list); kswapd
+        // meeting pages it marked for immediate reclaim still in flight
+        // waits for the disk (shrink_node's reclaim_throttle).
+        if file && result.scanned > 0 && unqueued_dirty == result.scanned {
+            self.wakeup_flusher_threads();
+        }
+        if immediate > 0 {
+            self.reclaim_throttle();
         }
         self.account_system(result.scanned * cputime::RECLAIM_SCAN_NS);
         let e = &mut self.events;
