@@ -495,7 +495,9 @@ impl Kernel {
     /// cleared; what the queue could not take stays for the next room.
     fn flusher_submit(&mut self, at: u64) -> MmResult<()> {
         let work = self.vfs.wb.work;
-        if work.is_idle() {
+        // A full queue: nothing to do until completions make room (a
+        // writer over the background ratio calls this for every page).
+        if work.is_idle() || self.vfs.wb.room() == 0 {
             return Ok(());
         }
         let (background, _) = self.dirty_thresholds();
