@@ -3,12 +3,13 @@
 # the memory is available — clean cache pages are dropped the moment
 # anything needs them. Reads go through the cache (misses read ahead, a
 # second access activates the page), writes dirty pages that the flusher
-# writes back, and reclaim takes the cache before it touches anon memory.
+# writes back (Writeback while the disk works), and reclaim takes the
+# cache before it touches anon memory.
 . "$(dirname "$0")/lib.sh" "$@"
 
 mem() {
-    printf '  %-24s MemFree %7s kB  MemAvailable %7s kB  Cached %7s kB  Dirty %7s kB\n' \
-        "$1" "$(meminfo MemFree)" "$(meminfo MemAvailable)" "$(meminfo Cached)" "$(meminfo Dirty)"
+    printf '  %-24s MemFree %7s kB  MemAvailable %7s kB  Cached %7s kB  Dirty %7s kB  Writeback %6s kB\n' \
+        "$1" "$(meminfo MemFree)" "$(meminfo MemAvailable)" "$(meminfo Cached)" "$(meminfo Dirty)" "$(meminfo Writeback)"
 }
 pid=$(spawn writer)
 mem "boot"
@@ -18,6 +19,7 @@ mem "after the write"
 check "the file is cached" [ "$(meminfo Cached)" -ge $((600 << 10)) ]
 check "MemAvailable counts the cache" [ "$(meminfo MemAvailable)" -gt $(( $(meminfo MemFree) + (400 << 10) )) ]
 check "the flusher left dirty pages above dirty_background_ratio only" [ "$(meminfo Dirty)" -gt 0 ]
+check "the flusher's writes are in flight (Writeback)" [ "$(meminfo Writeback)" -gt 0 ]
 printf '  writer io: %s\n' "$(tr '\n' ' ' < "$MNT/$pid/io")"
 
 say "sync, then drop_caches: the clean cache goes"
@@ -26,6 +28,7 @@ mem "after sync"
 echo 1 > "$MNT/sys/vm/drop_caches"
 mem "after drop_caches"
 check "nothing dirty after sync" [ "$(meminfo Dirty)" -eq 0 ]
+check "nothing under writeback after sync" [ "$(meminfo Writeback)" -eq 0 ]
 check "the cache is gone" [ "$(meminfo Cached)" -lt 1024 ]
 
 say "read it twice: the first read misses and reads ahead, the second hits"

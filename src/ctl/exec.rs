@@ -135,6 +135,13 @@ impl Machine {
             }
         };
         self.kernel.switch_to(None);
+        // The disk completes the writes due by now — taken after a command
+        // that did something: a refused one leaves every file as it was
+        // (the next command or tick takes them, at the times they were
+        // due).
+        if result.is_ok() {
+            self.kernel.end_writeback_io(self.kernel.clock_ns);
+        }
         // Deferred kernel work: kswapd runs when the operation is over (on
         // the wall clock, the ticker runs it as real time passes).
         if self.kernel.clock_mode == ClockMode::Sim {
@@ -160,6 +167,9 @@ impl Machine {
     pub fn vfs_call<T>(&mut self, f: impl FnOnce(&mut Kernel) -> MmResult<T>) -> MmResult<T> {
         self.kernel.switch_to(None);
         let result = f(&mut self.kernel);
+        if result.is_ok() {
+            self.kernel.end_writeback_io(self.kernel.clock_ns);
+        }
         // The deferred work of a command: kswapd, then the flusher.
         if self.kernel.clock_mode == ClockMode::Sim {
             self.kernel.run_kswapd();

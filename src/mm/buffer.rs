@@ -27,8 +27,6 @@
 use std::collections::BTreeSet;
 
 use super::Kernel;
-use super::error::MmResult;
-use super::page_alloc::FLAG_DIRTY;
 use super::types::{PAGE_SIZE, Pfn};
 
 /// The inode number of the block device's page cache (ext4 keeps inode 1
@@ -285,16 +283,6 @@ impl Kernel {
             self.jbd2_commit();
             self.switch_to(prev);
         }
-    }
-
-    /// Write one dirty disk-cache page to its block (no contents).
-    pub(crate) fn bdev_writepage(&mut self, index: u64, pfn: Pfn) -> MmResult<()> {
-        self.count_metadata_io(1, true);
-        self.page_alloc.frames.set_flag(pfn, FLAG_DIRTY, false);
-        self.vfs.inode_mut(BDEV_INO)?.dirty.remove(&index);
-        self.vfs.stats.nr_dirty -= 1;
-        self.vfs.stats.nr_written += 1;
-        Ok(())
     }
 
     /// Pages of the disk's cache (meminfo Buffers).

@@ -39,8 +39,18 @@ pub struct PageCacheStats {
     pub nr_written: u64,
     /// Pages mapped by at least one PTE (NR_FILE_MAPPED, meminfo Mapped).
     pub nr_mapped: u64,
-    /// Dirty pages reclaim had to write (NR_VMSCAN_WRITE, file part).
-    pub nr_vmscan_write: u64,
+    /// Pages under writeback (NR_WRITEBACK).
+    pub nr_writeback: u64,
+    /// Dirty pages reclaim marked for immediate reclaim once written
+    /// (NR_VMSCAN_IMMEDIATE).
+    pub nr_vmscan_immediate: u64,
+    /// Pages rotated to the inactive tail when their write completed
+    /// (PGROTATED).
+    pub pgrotated: u64,
+    /// Dirty pages per zone index (part of NR_ZONE_WRITE_PENDING).
+    pub zone_dirty: [u64; super::page_writeback::MAX_NR_ZONES],
+    /// Pages under writeback per zone index (the rest of it).
+    pub zone_writeback: [u64; super::page_writeback::MAX_NR_ZONES],
     /// Page reads from `/dev/sda1` (its /proc/diskstats reads).
     pub disk_reads: u64,
     /// Page writes to `/dev/sda1` (its /proc/diskstats writes).
@@ -48,6 +58,26 @@ pub struct PageCacheStats {
     /// `lruvec->nonresident_age`: evictions so far, the clock of refault
     /// distances.
     pub nonresident_age: u64,
+}
+
+/// What reclaim did with one inactive page-cache page
+/// ([`Kernel::reclaim_file_page`]), as `shrink_folio_list` counts it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileReclaim {
+    /// Evicted and freed.
+    Freed,
+    /// Back to the inactive list (`keep_locked`): pinned or still mapped.
+    Keep,
+    /// Dirty and not queued for I/O (`nr_unqueued_dirty`): activated,
+    /// PG_reclaim, left to the flusher.
+    Dirty,
+    /// Under writeback (`nr_writeback`): activated, PG_reclaim;
+    /// `immediate` when kswapd met it marked already (`nr_immediate`: the
+    /// LRU cycles faster than the disk writes).
+    Writeback {
+        /// Case 1 of shrink_folio_list: kswapd should throttle.
+        immediate: bool,
+    },
 }
 
 /// `struct file_ra_state`: the last readahead window and where the
@@ -112,30 +142,44 @@ impl Kernel {
         }
     }
 
-    /// `filemap_add_folio`: a new page of `ino` at `index`, on the
-    /// inactive file list (GFP_HIGHUSER_MOVABLE, so reclaim may run); a
-    /// shadow entry in its slot is a refault.
-    fn page_cache_alloc(&mut self, ino: u32, index: u64) -> MmResult<Pfn> {
-        self.add_to_page_cache(ino, index, false)
-    }
-
     /// `filemap_add_folio` with `__GFP_WRITE` when `write`: a page about
     /// to be overwritten is no refault (the kernel does not let data that
     /// will be replaced push the workingset out).
     pub(crate) fn add_to_page_cache(&mut self, ino: u32, index: u64, write: bool) -> MmResult<Pfn> {
+        let pfn = self.alloc_cache_page()?;
+        self.filemap_add_folio(ino, index, pfn, write)
+    }
+
+    /// A page for the page cache (GFP_HIGHUSER_MOVABLE, so reclaim may
+    /// run), in no page index and on no LRU yet: reclaim cannot take it
+    /// while it is being filled (Linux keeps it locked).
+    fn alloc_cache_page(&mut self) -> MmResult<Pfn> {
         let zone = self.procs.user_zone;
-        let pfn = self
-            .alloc_pages(Order(0), zone, PageKind::PageCache)
-            .ok_or_else(|| MmError::NoMemory("out of memory: no page for the page cache".into()))?;
-        // Reclaim during the allocation may have removed the inode.
+        self.alloc_pages(Order(0), zone, PageKind::PageCache)
+            .ok_or_else(|| MmError::NoMemory("out of memory: no page for the page cache".into()))
+    }
+
+    /// Free a page [`Self::alloc_cache_page`] gave that never entered the
+    /// cache, with any bytes read into it.
+    fn free_unused_cache_page(&mut self, pfn: Pfn) {
+        self.take_page_bytes(pfn);
+        self.free_kernel_page(pfn);
+    }
+
+    /// `filemap_add_folio`: the new page `pfn` (allocated and filled) goes
+    /// into the page index of `ino` at `index` and onto the inactive file
+    /// list; a shadow entry in its slot is a refault (unless `write`).
+    /// Returns the page cached there: `pfn`, or the one that reclaim
+    /// during the allocation put there (the disk's cache: an evicted
+    /// inode's bitmaps), ours then freed. NotFound (ours freed) when the
+    /// inode went away meanwhile.
+    fn filemap_add_folio(&mut self, ino: u32, index: u64, pfn: Pfn, write: bool) -> MmResult<Pfn> {
         let Ok(inode) = self.vfs.inode_mut(ino) else {
-            self.free_kernel_page(pfn);
+            self.free_unused_cache_page(pfn);
             return Err(MmError::NotFound(format!("inode {ino} went away")));
         };
-        // ... or, through an exit it caused, cached the page itself (the
-        // disk's cache: an evicted inode's bitmaps).
         if let Some(cached) = inode.pages.get(index) {
-            self.free_kernel_page(pfn);
+            self.free_unused_cache_page(pfn);
             return Ok(cached);
         }
         let shadow = inode.pages.insert(index, pfn);
@@ -143,12 +187,17 @@ impl Kernel {
         frames.set_rmap(pfn, MmSlot(ino), Vpn(index));
         frames.set_workingset(pfn, false);
         self.vfs.stats.nr_pages += 1;
+        // The index's nodes come from slab, whose allocation may reclaim:
+        // the page joins the LRU only afterwards, so that reclaim cannot
+        // evict and free it before the caller has used it. (It could when
+        // it was on the LRU first: a freed page came back from here, and
+        // a write then dirtied it — "marked dirty but not cached".)
+        self.xa_sync(ino);
         self.lru_add_file(pfn);
         self.trace_filemap(true, ino, pfn, index);
         if let Some(shadow) = shadow.filter(|_| !write) {
             self.workingset_refault(pfn, shadow);
         }
-        self.xa_sync(ino);
         Ok(pfn)
     }
 
@@ -213,24 +262,16 @@ impl Kernel {
         }
     }
 
-    /// Read the disk block behind (ino, index) into `pfn`: a disk read
-    /// (iowait) when the block holds bytes.
-    fn read_block(&mut self, ino: u32, index: u64, pfn: Pfn) -> MmResult<()> {
-        let Some(&block) = self.vfs.inode(ino)?.blocks.get(&index) else {
-            return Ok(());
-        };
-        self.account_iowait(cputime::SWAP_PAGE_IO_NS);
-        self.vfs.stats.disk_reads += 1;
-        self.events.pgpgin += PAGE_SIZE / 1024;
-        if let Some(io) = self.running_ioac() {
-            io.read_bytes += PAGE_SIZE;
+    /// `filemap_read_folio` of a page not cached: allocated, read from
+    /// its disk block (if it has one), then added to the cache (a shadow
+    /// in its slot is a refault). Returns the page cached at `index`.
+    fn read_cache_page(&mut self, ino: u32, index: u64) -> MmResult<Pfn> {
+        let pfn = self.alloc_cache_page()?;
+        if let Err(e) = self.read_blocks(ino, &[(index, pfn)]) {
+            self.free_unused_cache_page(pfn);
+            return Err(e);
         }
-        match self.vfs.store.take_copy(block) {
-            Ok(Some(bytes)) => self.put_page_bytes(pfn, bytes),
-            Ok(None) => {}
-            Err(e) => return Err(MmError::Io(format!("/dev/sda1: read error: {e}"))),
-        }
-        Ok(())
+        self.filemap_add_folio(ino, index, pfn, false)
     }
 
     /// The cached page of (ino, index) for a read of `req` pages from
@@ -254,9 +295,7 @@ impl Kernel {
             }
             None => {
                 // Past the end of the file (a write's read-modify-write).
-                let pfn = self.page_cache_alloc(ino, index)?;
-                self.read_block(ino, index, pfn)?;
-                Ok(pfn)
+                self.read_cache_page(ino, index)
             }
         }
     }
@@ -314,18 +353,87 @@ impl Kernel {
 
     /// `page_cache_ra_unbounded`: allocate and read the absent pages of
     /// `[start, start + size)` that lie inside the file; returns them.
+    ///
+    /// Every page is allocated first — reclaim may run then and evict
+    /// pages of this very file, but not these, which are in no index and
+    /// on no LRU — then the window is read from the disk with one read
+    /// per run of consecutive blocks, then the pages join the cache. A
+    /// failure (no memory, a read error) frees them all: nothing is half
+    /// added.
     fn read_window(&mut self, ino: u32, start: u64, size: u64) -> MmResult<Vec<u64>> {
-        let size_pages = self.vfs.inode(ino)?.size.div_ceil(PAGE_SIZE);
-        let mut newly = Vec::new();
-        for index in start..(start + size).min(size_pages) {
-            if self.vfs.inode(ino)?.pages.contains(index) {
-                continue;
+        let inode = self.vfs.inode(ino)?;
+        let end = (start + size).min(inode.size.div_ceil(PAGE_SIZE));
+        let absent: Vec<u64> = (start..end).filter(|&i| !inode.pages.contains(i)).collect();
+        let mut pages = Vec::with_capacity(absent.len());
+        for index in absent {
+            match self.alloc_cache_page() {
+                Ok(pfn) => pages.push((index, pfn)),
+                Err(e) => {
+                    for (_, pfn) in pages {
+                        self.free_unused_cache_page(pfn);
+                    }
+                    return Err(e);
+                }
             }
-            let pfn = self.page_cache_alloc(ino, index)?;
-            self.read_block(ino, index, pfn)?;
-            newly.push(index);
+        }
+        if let Err(e) = self.read_blocks(ino, &pages) {
+            for (_, pfn) in pages {
+                self.free_unused_cache_page(pfn);
+            }
+            return Err(e);
+        }
+        let mut newly = Vec::with_capacity(pages.len());
+        let mut rest = pages.into_iter();
+        while let Some((index, pfn)) = rest.next() {
+            match self.filemap_add_folio(ino, index, pfn, false) {
+                Ok(cached) if cached == pfn => newly.push(index),
+                // Cached meanwhile by reclaim's own work: ours is freed.
+                Ok(_) => {}
+                Err(e) => {
+                    for (_, pfn) in rest {
+                        self.free_unused_cache_page(pfn);
+                    }
+                    return Err(e);
+                }
+            }
         }
         Ok(newly)
+    }
+
+    /// `read_pages` → `submit_bio` for the new pages `pages` of `ino`: a
+    /// page whose index has a disk block costs a disk read (iowait,
+    /// pgpgin, the task's read_bytes); the blocks that hold bytes are read
+    /// from the disk store in runs of consecutive blocks, one host read
+    /// each. Holes and blocks of zeros are not read and get no bytes.
+    fn read_blocks(&mut self, ino: u32, pages: &[(u64, Pfn)]) -> MmResult<()> {
+        let inode = self.vfs.inode(ino)?;
+        let mut blocks: Vec<(u64, Pfn)> = pages
+            .iter()
+            .filter_map(|&(index, pfn)| inode.blocks.get(&index).map(|&b| (b, pfn)))
+            .collect();
+        let n = blocks.len() as u64;
+        if n == 0 {
+            return Ok(());
+        }
+        self.account_iowait(n * cputime::SWAP_PAGE_IO_NS);
+        self.vfs.stats.disk_reads += n;
+        self.events.pgpgin += n * PAGE_SIZE / 1024;
+        if let Some(io) = self.running_ioac() {
+            io.read_bytes += n * PAGE_SIZE;
+        }
+        blocks.retain(|&(b, _)| self.vfs.store.contains(b));
+        blocks.sort_unstable_by_key(|&(b, _)| b);
+        for run in blocks.chunk_by(|a, b| a.0 + 1 == b.0) {
+            let bytes = self
+                .vfs
+                .store
+                .read_run(run[0].0, run.len())
+                .map_err(|e| MmError::Io(format!("/dev/sda1: read error: {e}")))?;
+            for (&(_, pfn), bytes) in run.iter().zip(bytes) {
+                self.put_page_bytes(pfn, bytes);
+            }
+        }
+        Ok(())
     }
 
     /// `filemap_fault`: the cached page of file page `index` for a page
@@ -366,11 +474,7 @@ impl Kernel {
         }
         let pfn = match self.vfs.inode(ino)?.pages.get(index) {
             Some(pfn) => pfn,
-            None => {
-                let pfn = self.page_cache_alloc(ino, index)?;
-                self.read_block(ino, index, pfn)?;
-                pfn
-            }
+            None => self.read_cache_page(ino, index)?,
         };
         Ok((pfn, true))
     }
@@ -479,7 +583,7 @@ impl Kernel {
     }
 
     /// The I/O accounting of the running user process, if one runs.
-    fn running_ioac(&mut self) -> Option<&mut super::process::IoAccounting> {
+    pub(crate) fn running_ioac(&mut self) -> Option<&mut super::process::IoAccounting> {
         let pid = self.running_task()?;
         let slot = self.procs.slot_of(pid).ok()?;
         self.procs.get_mut(slot).map(|p| &mut p.ioac)
@@ -537,229 +641,6 @@ impl Kernel {
         Ok(data.len())
     }
 
-    /// `folio_mark_dirty`.
-    pub(crate) fn set_page_dirty(&mut self, ino: u32, pfn: Pfn) {
-        if self.page_alloc.frames.has_flag(pfn, FLAG_DIRTY) {
-            return;
-        }
-        self.page_alloc.frames.set_flag(pfn, FLAG_DIRTY, true);
-        let now = self.clock_ns;
-        let index = self.page_alloc.frames.rmap(pfn).1.0;
-        if let Ok(inode) = self.vfs.inode_mut(ino) {
-            if inode.dirty.is_empty() {
-                inode.dirtied_when_ns = now;
-            }
-            inode.dirty.insert(index);
-        }
-        self.vfs.stats.nr_dirty += 1;
-        self.vfs.stats.nr_dirtied += 1;
-    }
-
-    /// Write one dirty page of `ino` to its block (allocated on first
-    /// write; ENOSPC when the disk is full). The writer waits (iowait).
-    fn writepage(&mut self, ino: u32, index: u64, pfn: Pfn) -> MmResult<()> {
-        if ino == BDEV_INO {
-            return self.bdev_writepage(index, pfn);
-        }
-        let block = match self.vfs.inode(ino)?.blocks.get(&index) {
-            Some(&b) => b,
-            None => {
-                let b = self.vfs.alloc_block()?;
-                self.vfs.inode_mut(ino)?.blocks.insert(index, b);
-                b
-            }
-        };
-        match self.page_contents.get(pfn) {
-            Some(bytes) => {
-                let dir = self.swap.swapdir.clone();
-                let bytes: [u8; PAGE_SIZE as usize] = **bytes;
-                self.vfs
-                    .store
-                    .put(&dir, block, &bytes)
-                    .map_err(|e| MmError::Io(format!("/dev/sda1: write error: {e}")))?;
-            }
-            // A page of zeros is a hole on the disk.
-            None => self.vfs.store.discard(block),
-        }
-        self.account_iowait(cputime::SWAP_PAGE_IO_NS);
-        if let Some(io) = self.running_ioac() {
-            io.write_bytes += PAGE_SIZE;
-        }
-        self.vfs.stats.disk_writes += 1;
-        self.page_alloc.frames.set_flag(pfn, FLAG_DIRTY, false);
-        self.vfs.inode_mut(ino)?.dirty.remove(&index);
-        self.vfs.stats.nr_dirty -= 1;
-        self.vfs.stats.nr_written += 1;
-        self.events.pgpgout += PAGE_SIZE / 1024;
-        self.page_mkclean(pfn);
-        Ok(())
-    }
-
-    /// `filemap_write_and_wait`: every dirty page of `ino` to disk.
-    pub fn writeback_inode(&mut self, ino: u32) -> MmResult<()> {
-        for (index, pfn) in self.dirty_pages(ino)? {
-            self.writepage(ino, index, pfn)?;
-        }
-        Ok(())
-    }
-
-    /// The dirty pages of `ino`, in file order.
-    fn dirty_pages(&self, ino: u32) -> MmResult<Vec<(u64, Pfn)>> {
-        let inode = self.vfs.inode(ino)?;
-        Ok(inode
-            .dirty
-            .iter()
-            .filter_map(|&i| inode.pages.get(i).map(|p| (i, p)))
-            .collect())
-    }
-
-    /// `fsync`.
-    pub fn vfs_fsync(&mut self, ino: u32) -> MmResult<()> {
-        self.writeback_inode(ino)?;
-        // ext4_sync_file: the running transaction commits (its buffers
-        // are dirty then, for the flusher).
-        self.jbd2_commit();
-        Ok(())
-    }
-
-    /// `sync`: the journal commits, then every dirty page of every file
-    /// and of the disk's cache is written.
-    pub fn ksys_sync(&mut self) -> MmResult<()> {
-        self.jbd2_commit();
-        let inos: Vec<u32> = self
-            .vfs
-            .iter()
-            .filter(|i| !i.dirty.is_empty())
-            .map(|i| i.ino)
-            .collect();
-        for ino in inos {
-            self.writeback_inode(ino)?;
-        }
-        Ok(())
-    }
-
-    /// `global_dirtyable_memory`: free pages plus the file LRUs, less the
-    /// kernel's reserve.
-    fn dirtyable_memory(&self) -> u64 {
-        let x = self.page_alloc.total_free() + self.lru.active_file() + self.lru.inactive_file();
-        x.saturating_sub(self.page_alloc.total_reserve_pages())
-    }
-
-    /// `domain_dirty_limits`: (background, limit) thresholds in pages.
-    pub fn dirty_thresholds(&self) -> (u64, u64) {
-        let dirtyable = self.dirtyable_memory();
-        let limit = dirtyable * self.sysctl.dirty_ratio / 100;
-        let mut background = dirtyable * self.sysctl.dirty_background_ratio / 100;
-        if background >= limit {
-            background = limit / 2;
-        }
-        (background, limit)
-    }
-
-    /// `balance_dirty_pages`: above `dirty_background_ratio` the flusher
-    /// is woken — on the simulated clock it gets its turn at once, as if on
-    /// the other CPU (kswapd is treated alike); a writer that still finds
-    /// more than `dirty_ratio` dirty writes a batch back itself (iowait on
-    /// its CPU; nothing sleeps).
-    pub(crate) fn balance_dirty_pages(&mut self) -> MmResult<()> {
-        let (background, limit) = self.dirty_thresholds();
-        if self.vfs.stats.nr_dirty > background && self.clock_mode == super::cputime::ClockMode::Sim
-        {
-            let prev = self.switch_to(None);
-            let flushed = self.writeback_until(background);
-            self.switch_to(prev);
-            flushed?;
-        }
-        if self.vfs.stats.nr_dirty > limit {
-            // A batch below the limit, so the next pages do not stop again
-            // at once (Linux pauses the writer for a ratelimited batch).
-            self.writeback_until(limit.saturating_sub(limit / 8))?;
-        }
-        Ok(())
-    }
-
-    /// Write dirty pages back, oldest-dirtied inode first and each in file
-    /// order, until no more than `target` stay dirty.
-    fn writeback_until(&mut self, target: u64) -> MmResult<()> {
-        let mut inos: Vec<(u64, u32)> = self
-            .vfs
-            .iter()
-            .filter(|i| !i.dirty.is_empty())
-            .map(|i| (i.dirtied_when_ns, i.ino))
-            .collect();
-        inos.sort_unstable();
-        for (_, ino) in inos {
-            while self.vfs.stats.nr_dirty > target {
-                let inode = self.vfs.inode(ino)?;
-                let Some(&index) = inode.dirty.first() else {
-                    break;
-                };
-                let Some(pfn) = inode.pages.get(index) else {
-                    // A dirty mark without its page is a bookkeeping bug:
-                    // say so, drop the mark, never take the daemon down.
-                    self.printk(format!(
-                        "BUG: inode {ino} page {index} is marked dirty but not cached"
-                    ));
-                    self.vfs.inode_mut(ino)?.dirty.remove(&index);
-                    self.vfs.stats.nr_dirty = self.vfs.stats.nr_dirty.saturating_sub(1);
-                    continue;
-                };
-                self.writepage(ino, index, pfn)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// The flusher (`wb_workfn`) as time passes (`tick`, the wall clock):
-    /// pages of inodes dirty for longer than `dirty_expire_centisecs`,
-    /// then background writeback down to `dirty_background_ratio`. Its
-    /// disk time is nobody's CPU time but the clock's.
-    pub fn wb_workfn(&mut self) {
-        self.flusher(true);
-    }
-
-    /// The flusher at the end of a command (as kswapd: on a real machine
-    /// it works beside the writer): background writeback only, so a
-    /// refused command, which dirtied nothing, never starts I/O.
-    pub fn wb_background(&mut self) {
-        self.flusher(false);
-    }
-
-    fn flusher(&mut self, expire_too: bool) {
-        if expire_too {
-            self.jbd2_tick();
-        }
-        if self.vfs.stats.nr_dirty == 0 {
-            return;
-        }
-        let prev = self.switch_to(None);
-        let expire = self.sysctl.dirty_expire_centisecs * 10_000_000;
-        let now = self.clock_ns;
-        let expired: Vec<u32> = self
-            .vfs
-            .iter()
-            .filter(|i| expire_too && !i.dirty.is_empty() && i.dirtied_when_ns + expire <= now)
-            .map(|i| i.ino)
-            .collect();
-        let mut result = Ok(());
-        for ino in expired {
-            result = result.and(self.writeback_inode(ino));
-        }
-        let (background, _) = self.dirty_thresholds();
-        if self.vfs.stats.nr_dirty > background {
-            result = result.and(self.writeback_until(background));
-        }
-        if let Err(e) = result {
-            let (print, _) = self.swap_write_ratelimit.allow(self.clock_ns);
-            if print {
-                self.printk(format!(
-                    "Buffer I/O error on dev sda1, lost async page write: {e}"
-                ));
-            }
-        }
-        self.switch_to(prev);
-    }
-
     /// `truncate`: cut or extend a file; pages and blocks past the end go.
     pub fn vfs_truncate(&mut self, ino: u32, size: u64) -> MmResult<()> {
         self.regular(ino)?;
@@ -803,6 +684,8 @@ impl Kernel {
         // truncate_pagecache: unmap first (private COW copies too), so a
         // later access past the new end is a SIGBUS.
         self.unmap_mapping_range(ino, first);
+        // A page leaves the cache only once its write is done.
+        self.wait_on_writeback_from(ino, first);
         let Ok(inode) = self.vfs.inode_mut(ino) else {
             return;
         };
@@ -826,16 +709,16 @@ impl Kernel {
     }
 
     /// Take a page out of the cache (already removed from the inode's
-    /// index) and free it.
+    /// index) and free it; a write in flight is waited for first
+    /// (callers wait before they unlink the page from the index, so this
+    /// is their safety net).
     pub(crate) fn delete_from_page_cache(&mut self, ino: u32, pfn: Pfn) {
         self.trace_filemap(false, ino, pfn, self.page_alloc.frames.rmap(pfn).1.0);
-        if self.page_alloc.frames.has_flag(pfn, FLAG_DIRTY) {
-            self.page_alloc.frames.set_flag(pfn, FLAG_DIRTY, false);
-            let index = self.page_alloc.frames.rmap(pfn).1.0;
-            if let Ok(inode) = self.vfs.inode_mut(ino) {
-                inode.dirty.remove(&index);
-            }
-            self.vfs.stats.nr_dirty -= 1;
+        let index = self.page_alloc.frames.rmap(pfn).1.0;
+        self.folio_wait_writeback(ino, index);
+        self.clear_page_dirty(ino, index, pfn);
+        if let Ok(inode) = self.vfs.inode_mut(ino) {
+            inode.reclaim.remove(&index);
         }
         self.vfs.stats.nr_pages -= 1;
         self.lru_del(pfn);
@@ -845,30 +728,45 @@ impl Kernel {
     }
 
     /// Reclaim one inactive page-cache page (`shrink_folio_list` for a
-    /// file folio): a dirty page is written first (`pageout`), then the
-    /// page leaves the cache. False when it must stay (write error).
-    pub(crate) fn reclaim_file_page(&mut self, pfn: Pfn) -> bool {
+    /// file folio, Linux 6.18):
+    /// - under writeback: marked PG_reclaim and activated, so reclaim
+    ///   goes on looking for clean pages; its completion rotates it to the
+    ///   inactive tail (case 1 when kswapd finds it marked already:
+    ///   `nr_immediate`, the caller throttles; case 2 otherwise);
+    /// - a journaled buffer is pinned until its commit: kept;
+    /// - mapped: unmapped first (its dirty PTEs make it dirty); kept when
+    ///   that fails;
+    /// - dirty: reclaim does not write file pages (`pageout` answers
+    ///   PAGE_ACTIVATE for them; only the flusher writes): marked
+    ///   PG_reclaim (NR_VMSCAN_IMMEDIATE) and activated;
+    /// - clean: evicted, leaving a shadow entry (`__remove_mapping`).
+    pub(crate) fn reclaim_file_page(&mut self, pfn: Pfn) -> FileReclaim {
         let (slot, index) = self.page_alloc.frames.rmap(pfn);
         let (ino, index) = (slot.0, index.0);
-        // A journaled buffer is pinned until its commit.
+        if self.page_under_writeback(ino, index) {
+            let kswapd = self.running_task() == Some(self.kthreads.kswapd);
+            let Ok(inode) = self.vfs.inode_mut(ino) else {
+                return FileReclaim::Keep;
+            };
+            let marked = !inode.reclaim.insert(index);
+            return FileReclaim::Writeback {
+                immediate: kswapd && marked,
+            };
+        }
         if self.buffer_pinned(ino, index) {
-            return false;
+            return FileReclaim::Keep;
         }
         // try_to_unmap: a mapped page leaves every page table first (its
         // dirty PTEs make it dirty).
         if self.page_alloc.frames.mapcount(pfn) > 0 && !self.try_to_unmap_file(pfn) {
-            return false;
+            return FileReclaim::Keep;
         }
         if self.page_alloc.frames.has_flag(pfn, FLAG_DIRTY) {
-            self.trace_write_folio(pfn, true);
-            if let Err(e) = self.writepage(ino, index, pfn) {
-                let (print, _) = self.swap_write_ratelimit.allow(self.clock_ns);
-                if print {
-                    self.printk(format!("Buffer I/O error on dev sda1: {e}"));
-                }
-                return false;
+            self.vfs.stats.nr_vmscan_immediate += 1;
+            if let Ok(inode) = self.vfs.inode_mut(ino) {
+                inode.reclaim.insert(index);
             }
-            self.vfs.stats.nr_vmscan_write += 1;
+            return FileReclaim::Dirty;
         }
         // workingset_eviction: a shadow remembers when the page left and
         // whether it was part of the workingset.
@@ -881,7 +779,7 @@ impl Kernel {
             inode.pages.evict(index, shadow);
         }
         self.delete_from_page_cache(ino, pfn);
-        true
+        FileReclaim::Freed
     }
 
     /// `drop_caches` 1: every clean page-cache page no process maps goes
@@ -892,9 +790,11 @@ impl Kernel {
             .vfs
             .iter()
             .flat_map(|i| i.pages.iter().map(move |(idx, pfn)| (i.ino, idx, pfn)))
-            // invalidate_mapping_pages skips dirty and mapped pages.
+            // invalidate_mapping_pages skips dirty, writeback and mapped
+            // pages.
             .filter(|&(ino, index, pfn)| {
                 !self.page_alloc.frames.has_flag(pfn, FLAG_DIRTY)
+                    && !self.page_under_writeback(ino, index)
                     && self.page_alloc.frames.mapcount(pfn) == 0
                     && !self.buffer_pinned(ino, index)
             })
@@ -954,6 +854,7 @@ impl Kernel {
             dirty += own_dirty;
         }
         self.check_buffers()?;
+        self.check_writeback()?;
         if pages != self.vfs.stats.nr_pages || dirty != self.vfs.stats.nr_dirty {
             return Err(format!(
                 "page cache holds {pages} pages ({dirty} dirty), counted {:?}",
@@ -1136,7 +1037,7 @@ mod tests {
     fn evict(k: &mut Machine, ino: u32, range: std::ops::Range<u64>) {
         for index in range {
             let pfn = k.vfs.inode(ino).unwrap().pages.get(index).unwrap();
-            assert!(k.reclaim_file_page(pfn));
+            assert_eq!(k.reclaim_file_page(pfn), FileReclaim::Freed);
         }
     }
 

@@ -20,6 +20,7 @@ pub mod oom_kill;
 pub mod page_alloc;
 pub mod page_contents;
 pub mod page_io;
+pub mod page_writeback;
 pub mod printk;
 pub mod process;
 pub mod psi;
@@ -277,9 +278,12 @@ impl Kernel {
         }
         self.kswapd_run_until(kswapd_deadline);
         self.idle_until(target);
+        // The disk completes the writes due within the interval (the
+        // flusher refilling its queue as they do).
+        self.end_writeback_io(self.clock_ns);
         // The flusher wakes every dirty_writeback_centisecs; at the end of
-        // the interval it finds every inode that expired within it (its
-        // I/O may take the clock past the target).
+        // the interval it finds every inode that expired within it and
+        // submits their pages, which complete as time passes on.
         self.wb_workfn();
         self.flush_cputime();
     }

@@ -59,6 +59,14 @@ pub struct Inode {
     pub blocks: BTreeMap<u64, u64>,
     /// Indices of the dirty pages in the cache (Linux's dirty xarray mark).
     pub dirty: BTreeSet<u64>,
+    /// Indices of the pages under writeback (PG_writeback, the writeback
+    /// xarray mark): written to the disk, the I/O not yet complete. A page
+    /// may be in both sets (dirtied again while its write is in flight).
+    pub writeback: BTreeSet<u64>,
+    /// Indices of the pages reclaim marked PG_reclaim (dirty or under
+    /// writeback when it found them): rotated to the inactive tail when
+    /// their write completes, so the next scan frees them.
+    pub reclaim: BTreeSet<u64>,
     /// When the first of the dirty pages was dirtied (`i_dirtied_when`).
     pub dirtied_when_ns: u64,
     /// Readahead state (Linux keeps it per open file; here per inode).
@@ -95,6 +103,8 @@ impl Inode {
             pages: PageIndex::new(),
             blocks: BTreeMap::new(),
             dirty: BTreeSet::new(),
+            writeback: BTreeSet::new(),
+            reclaim: BTreeSet::new(),
             dirtied_when_ns: 0,
             ra: super::filemap::RaState::default(),
             i_mmap: BTreeSet::new(),
@@ -119,6 +129,8 @@ impl Inode {
             pages: PageIndex::new(),
             blocks: BTreeMap::new(),
             dirty: BTreeSet::new(),
+            writeback: BTreeSet::new(),
+            reclaim: BTreeSet::new(),
             dirtied_when_ns: 0,
             ra: super::filemap::RaState::default(),
             i_mmap: BTreeSet::new(),
@@ -210,6 +222,9 @@ pub struct Vfs {
     pub stats: super::filemap::PageCacheStats,
     /// jbd2's running transaction (buffer.rs).
     pub journal: super::buffer::Journal,
+    /// Page writes in flight to the disk and the flusher's work
+    /// (page_writeback.rs).
+    pub wb: super::page_writeback::Writeback,
 }
 
 impl Vfs {
@@ -224,6 +239,7 @@ impl Vfs {
             store: DiskStore::default(),
             stats: super::filemap::PageCacheStats::default(),
             journal: super::buffer::Journal::default(),
+            wb: super::page_writeback::Writeback::default(),
         }
     }
 

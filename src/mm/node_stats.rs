@@ -164,14 +164,15 @@ impl Kernel {
             nr_buffers: self.nr_buffers(),
             // No shmem/tmpfs.
             nr_shmem: 0,
-            // filemap.rs: dirty page-cache pages; writes complete at once,
-            // so nothing is under writeback.
+            // page_writeback.rs: dirty page-cache pages, and those whose
+            // write is in flight to the disk.
             nr_dirty: self.vfs.stats.nr_dirty,
-            nr_writeback: 0,
+            nr_writeback: self.vfs.stats.nr_writeback,
             nr_swapcached,
             // Every swap write comes from pageout() in reclaim (kswapd,
-            // direct, proactive, MADV_PAGEOUT) and completes at once.
-            nr_vmscan_write: self.events.pswpout + self.vfs.stats.nr_vmscan_write,
+            // direct, proactive, MADV_PAGEOUT) and completes at once;
+            // reclaim never writes page-cache pages (the flusher does).
+            nr_vmscan_write: self.events.pswpout,
             nr_written: self.events.pswpout + self.vfs.stats.nr_written,
             nr_dirtied: self.vfs.stats.nr_dirtied,
             // mm/vmstat.rs event counters.

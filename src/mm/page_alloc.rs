@@ -1398,8 +1398,10 @@ impl super::Kernel {
                 return Some(pfn);
             }
             self.trace_reclaim_retry(order, highest, failures);
-            if r.reclaimed == 0 && !self.swap.has_free_slot() {
-                // Nothing left to reclaim: retrying cannot help.
+            // Nothing freed: pages under writeback will be freeable once
+            // written, so wait for the disk (reclaim_throttle); with none
+            // in flight and no swap, retrying cannot help.
+            if r.reclaimed == 0 && !self.reclaim_throttle() && !self.swap.has_free_slot() {
                 break;
             }
         }

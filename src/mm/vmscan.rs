@@ -8,6 +8,7 @@
 use super::Kernel;
 use super::cputime;
 use super::error::{MmError, MmResult};
+use super::filemap::FileReclaim;
 use super::page_alloc::{FLAG_ACTIVE, FLAG_LRU, FLAG_REFERENCED, FrameList};
 use super::types::{Order, Pfn};
 
@@ -306,8 +307,9 @@ impl Kernel {
 
     /// `shrink_inactive_list`: referenced pages are activated (second
     /// chance); the others are reclaimed — an anon page written to swap
-    /// (without a free slot it goes back to the head), a page-cache page
-    /// dropped, after a write-back when dirty.
+    /// (without a free slot it goes back to the head), a clean page-cache
+    /// page dropped; dirty and writeback page-cache pages are activated
+    /// (PG_reclaim) and left to the flusher.
     fn shrink_inactive(
         &mut self,
         zone: usize,
@@ -318,6 +320,7 @@ impl Kernel {
         let mut result = ReclaimResult::default();
         let mut kept = Vec::new();
         let activated = self.events.pgactivate;
+        let (mut unqueued_dirty, mut immediate) = (0, 0);
         while result.scanned < nr_to_scan {
             let (active, inactive) = self.lru.zones[zone].lists_mut(file);
             let Some(pfn) = inactive.tail() else {
@@ -333,17 +336,36 @@ impl Kernel {
                 self.events.pgactivate += 1;
                 continue;
             }
-            let freed = if file {
+            let outcome = if file {
                 self.reclaim_file_page(pfn)
+            } else if self.pageout(pfn) {
+                FileReclaim::Freed
             } else {
-                self.pageout(pfn)
+                FileReclaim::Keep
             };
-            if freed {
-                result.reclaimed += 1;
-            } else {
-                let frames = &mut self.page_alloc.frames;
-                self.lru.zones[zone].lists_mut(file).1.remove(frames, pfn);
-                kept.push(pfn);
+            match outcome {
+                FileReclaim::Freed => result.reclaimed += 1,
+                FileReclaim::Keep => {
+                    let frames = &mut self.page_alloc.frames;
+                    self.lru.zones[zone].lists_mut(file).1.remove(frames, pfn);
+                    kept.push(pfn);
+                }
+                // activate_locked: dirty and writeback pages go out of the
+                // way while reclaim looks for clean ones.
+                FileReclaim::Dirty | FileReclaim::Writeback { .. } => {
+                    if outcome == FileReclaim::Dirty {
+                        unqueued_dirty += 1;
+                    }
+                    if outcome == (FileReclaim::Writeback { immediate: true }) {
+                        immediate += 1;
+                    }
+                    let frames = &mut self.page_alloc.frames;
+                    let (active, inactive) = self.lru.zones[zone].lists_mut(file);
+                    inactive.remove(frames, pfn);
+                    frames.set_flag(pfn, FLAG_ACTIVE, true);
+                    active.push_head(frames, pfn);
+                    self.events.pgactivate += 1;
+                }
             }
         }
         let (activated, failed) = (self.events.pgactivate - activated, kept.len() as u64);
@@ -353,6 +375,17 @@ impl Kernel {
                 .lists_mut(file)
                 .1
                 .push_head(&mut self.page_alloc.frames, pfn);
+        }
+        // Once every page is back on a list (a completion may rotate
+        // one): a batch of nothing but dirty pages nobody writes means the
+        // flusher is behind — wake it (shrink_inactive_list); kswapd
+        // meeting pages it marked for immediate reclaim still in flight
+        // waits for the disk (shrink_node's reclaim_throttle).
+        if file && result.scanned > 0 && unqueued_dirty == result.scanned {
+            self.wakeup_flusher_threads();
+        }
+        if immediate > 0 {
+            self.reclaim_throttle();
         }
         self.account_system(result.scanned * cputime::RECLAIM_SCAN_NS);
         let e = &mut self.events;
@@ -517,7 +550,9 @@ impl Kernel {
                 Reclaimer::Proactive,
             );
             reclaimed += r.reclaimed;
-            if reclaimed >= target || r.reclaimed == 0 {
+            // Nothing freed while pages are under writeback: wait for the
+            // disk (reclaim_throttle) and try again.
+            if reclaimed >= target || (r.reclaimed == 0 && !self.reclaim_throttle()) {
                 break;
             }
         }
@@ -604,6 +639,11 @@ impl Kernel {
             }
             let r = self.shrink_node(SWAP_CLUSTER_MAX, highest, Reclaimer::Kswapd);
             if r.reclaimed == 0 {
+                // What is left may be under writeback: wait for the disk
+                // (reclaim_throttle) rather than give up.
+                if self.reclaim_throttle() {
+                    continue;
+                }
                 break;
             }
             progress = true;

@@ -33,8 +33,10 @@
 //! shows no KPF_REFERENCED on Linux. Linux adds pages to the LRU through
 //! per-CPU batches, so a page faulted a moment ago can lack KPF_LRU there
 //! until the batch drains (15 pages); the simulation has no batches.
-//! Not modelled, so never set: LOCKED, WRITEBACK, RECLAIM (no page is
-//! under I/O when a command returns), UNEVICTABLE, MLOCKED, PRIVATE (buffer
+//! A page-cache page whose write is in flight has WRITEBACK, one reclaim
+//! marked for rotation once written RECLAIM (page_writeback.rs).
+//! Not modelled, so never set: LOCKED (no page is locked when a command
+//! returns), UNEVICTABLE, MLOCKED, PRIVATE (buffer
 //! heads), OWNER_2 as PG_mappedtodisk on page-cache pages, IDLE, KSM, THP,
 //! HUGE.
 //!
@@ -324,6 +326,17 @@ fn user_page_flags(kernel: &Kernel, pfn: Pfn, kind: PageKind) -> u64 {
         PageKind::PageCache => {
             if frames.has_flag(pfn, FLAG_REFERENCED) {
                 u |= bit(KPF_REFERENCED);
+            }
+            // PG_writeback while its write is in flight; PG_reclaim when
+            // reclaim marked it for rotation once written.
+            let (slot, index) = frames.rmap(pfn);
+            if let Ok(inode) = kernel.vfs.inode(slot.0) {
+                if inode.writeback.contains(&index.0) {
+                    u |= bit(KPF_WRITEBACK);
+                }
+                if inode.reclaim.contains(&index.0) {
+                    u |= bit(KPF_RECLAIM);
+                }
             }
         }
         PageKind::SwapCache => {

@@ -138,8 +138,18 @@ pub fn zone_stat_items(
             "nr_zone_unevictable",
             NodeStats::zone(&stats.nr_zone_unevictable, index),
         ),
-        // Dirty + writeback file pages: none.
-        ("nr_zone_write_pending", 0),
+        // Dirty + writeback file pages of the zone.
+        (
+            "nr_zone_write_pending",
+            kernel.vfs.stats.zone_dirty.get(index).copied().unwrap_or(0)
+                + kernel
+                    .vfs
+                    .stats
+                    .zone_writeback
+                    .get(index)
+                    .copied()
+                    .unwrap_or(0),
+        ),
         ("nr_mlock", NodeStats::zone(&stats.nr_mlock, index)),
         // No zsmalloc (zswap/zram) pool.
         ("nr_zspages", 0),
@@ -212,7 +222,10 @@ pub fn node_stat_items(kernel: &Kernel, s: &NodeStats) -> Vec<(&'static str, u64
         ("nr_file_pmdmapped", 0),
         ("nr_anon_transparent_hugepages", 0),
         ("nr_vmscan_write", s.nr_vmscan_write),
-        ("nr_vmscan_immediate_reclaim", 0),
+        (
+            "nr_vmscan_immediate_reclaim",
+            kernel.vfs.stats.nr_vmscan_immediate,
+        ),
         ("nr_dirtied", s.nr_dirtied),
         ("nr_written", s.nr_written),
         ("nr_throttled_written", 0),
@@ -311,7 +324,7 @@ pub fn vm_event_items(kernel: &Kernel) -> Vec<(String, u64)> {
         e.kswapd_high_wmark_hit_quickly,
     );
     add("pageoutrun", e.pageoutrun);
-    add("pgrotated", 0);
+    add("pgrotated", kernel.vfs.stats.pgrotated);
     add("drop_pagecache", e.drop_pagecache);
     add("drop_slab", e.drop_slab);
     add("oom_kill", e.oom_kill);
