@@ -275,15 +275,6 @@ impl Kernel {
         Ok(bytes)
     }
 
-    /// The bytes of a page just written, without a disk read (pageout
-    /// undoing its own write).
-    pub(crate) fn swap_load_page(&mut self, entry: SwapEntry) -> MmResult<Option<PageBytes>> {
-        match self.swap.vfs_block(entry) {
-            Some(block) => self.read_swap_block(block, entry),
-            None => self.swap.load_page(entry),
-        }
-    }
-
     fn read_swap_block(&self, block: u64, entry: SwapEntry) -> MmResult<Option<PageBytes>> {
         self.vfs.store.take_copy(block).map_err(|e| {
             MmError::Io(format!(

@@ -1,0 +1,946 @@
+//! The swap cache and swap-in readahead (Linux: mm/swap_state.c, with the
+//! anon half of mm/vmscan.c's `shrink_folio_list` and the swap-cache
+//! helpers of mm/swapfile.c: `folio_free_swap`, `free_swap_and_cache`,
+//! `try_to_unuse`).
+//!
+//! A page that has a swap slot and is in memory is in the swap cache: an
+//! index from slot to page (Linux's swap address space, here a BTreeMap)
+//! that holds one reference to the slot of its own (SWAP_HAS_CACHE), so a
+//! slot's count is its swap PTEs plus one while its page is cached.
+//!
+//! Reclaim gives an anon page a slot and puts it in the cache
+//! (`add_to_swap`), starts the write (`swap_writepage`; the page is
+//! PG_writeback until the device has worked through its queue on the
+//! simulated clock) and unmaps it: every PTE becomes the swap entry. A
+//! later reclaim pass finds the write complete and frees the clean,
+//! unmapped page (`__remove_mapping`). A fault on a swap entry whose page
+//! is still cached maps it again — a minor fault, no I/O; otherwise it
+//! reads the page and the neighbours readahead chooses into the cache — a
+//! major fault. The slot stays after swap-in, so a clean page can be
+//! dropped again without a write, until `folio_free_swap` lets it go (a
+//! write fault on an exclusive page, swap more than half full, the last
+//! mapping gone).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use super::Kernel;
+use super::cputime;
+use super::error::{MmError, MmResult};
+use super::memory::Pte;
+use super::page_alloc::{FLAG_ACTIVE, FLAG_DIRTY, FLAG_LRU, PageKind};
+use super::swapfile::{SWAP_MAP_MAX, SwapEntry, pack_owner};
+use super::types::{MmSlot, PAGE_SHIFT, PAGE_SIZE, Pfn, Vpn};
+
+/// `SWAP_RA_ORDER_CEILING` (64-bit): VMA readahead reads at most 2^5 pages.
+pub const SWAP_RA_ORDER_CEILING: u64 = 5;
+/// Bits of the hit count in the readahead state (`SWAP_RA_WIN_SHIFT`,
+/// PAGE_SHIFT / 2).
+const SWAP_RA_WIN_SHIFT: u32 = PAGE_SHIFT / 2;
+/// `SWAP_RA_HITS_MASK`.
+const SWAP_RA_HITS_MASK: u64 = (1 << SWAP_RA_WIN_SHIFT) - 1;
+/// `SWAP_RA_WIN_MASK`: the bits between the hits and the page address.
+const SWAP_RA_WIN_MASK: u64 = (PAGE_SIZE - 1) & !SWAP_RA_HITS_MASK;
+/// `vm.page-cluster`'s default: readahead of up to 2^3 pages.
+pub const DEFAULT_PAGE_CLUSTER: u64 = 3;
+/// `page_cluster_max`: the largest value a write may set.
+pub const PAGE_CLUSTER_MAX: u64 = 31;
+
+/// One page of the swap cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct CachedPage {
+    /// The page.
+    pfn: Pfn,
+    /// When its write completes on the simulated clock (PG_writeback
+    /// until then); 0 when no write was started.
+    writeback_until: u64,
+    /// PG_readahead: read ahead of a fault and not hit yet.
+    readahead: bool,
+}
+
+/// The swap cache of every area (Linux: the swap address spaces, one
+/// xarray per 64M of each area) and the global state of cluster readahead.
+#[derive(Debug)]
+pub struct SwapCache {
+    /// Slot → page.
+    pages: BTreeMap<SwapEntry, CachedPage>,
+    /// Page → slot (`folio->swap`); only looked up, never iterated, so a
+    /// hash map cannot make anything depend on its order.
+    by_pfn: HashMap<u64, SwapEntry>,
+    /// Writes in flight, by (completion time, pfn): for `Writeback` in
+    /// meminfo and to rotate finished pages to the tail of the inactive
+    /// list (`folio_rotate_reclaimable`).
+    writeback: BTreeSet<(u64, u64)>,
+    /// When each area's queue of writes drains, indexed by swap type: a
+    /// device writes one page after another.
+    queue_end: Vec<u64>,
+    /// `swapin_readahead_hits`: cluster readahead's hits since its last
+    /// window (starts at 4, as Linux's ATOMIC_INIT(4)).
+    readahead_hits: u64,
+    /// `swapin_nr_pages`' `prev_offset`.
+    prev_offset: u64,
+    /// `swapin_nr_pages`' `last_readahead_pages`.
+    last_readahead_pages: u64,
+}
+
+impl Default for SwapCache {
+    fn default() -> Self {
+        SwapCache {
+            pages: BTreeMap::new(),
+            by_pfn: HashMap::new(),
+            writeback: BTreeSet::new(),
+            queue_end: Vec::new(),
+            readahead_hits: 4,
+            prev_offset: 0,
+            last_readahead_pages: 0,
+        }
+    }
+}
+
+impl SwapCache {
+    /// Pages in the swap cache (NR_SWAPCACHE, meminfo SwapCached).
+    pub fn len(&self) -> u64 {
+        self.pages.len() as u64
+    }
+
+    /// True when no page is cached.
+    pub fn is_empty(&self) -> bool {
+        self.pages.is_empty()
+    }
+
+    /// The cached page of `entry` (`swap_cache_get_folio`).
+    pub fn lookup(&self, entry: SwapEntry) -> Option<Pfn> {
+        self.pages.get(&entry).map(|c| c.pfn)
+    }
+
+    /// The slot of a cached page (`folio->swap`).
+    pub fn entry_of(&self, pfn: Pfn) -> Option<SwapEntry> {
+        self.by_pfn.get(&pfn.0).copied()
+    }
+
+    /// Every cached (slot, page), by slot.
+    pub fn iter(&self) -> impl Iterator<Item = (SwapEntry, Pfn)> + '_ {
+        self.pages.iter().map(|(&e, c)| (e, c.pfn))
+    }
+
+    /// PG_writeback of `entry`'s page at time `now`.
+    pub fn under_writeback(&self, entry: SwapEntry, now: u64) -> bool {
+        self.pages
+            .get(&entry)
+            .is_some_and(|c| c.writeback_until > now)
+    }
+
+    /// When the write of `entry`'s page completes, if it is in flight at `now`.
+    pub fn writeback_until(&self, entry: SwapEntry, now: u64) -> Option<u64> {
+        self.pages
+            .get(&entry)
+            .map(|c| c.writeback_until)
+            .filter(|&t| t > now)
+    }
+
+    /// Pages under writeback at `now` (NR_WRITEBACK's swap part).
+    pub fn nr_writeback(&self, now: u64) -> u64 {
+        self.writeback.range((now.saturating_add(1), 0)..).count() as u64
+    }
+
+    fn insert(&mut self, entry: SwapEntry, pfn: Pfn, readahead: bool) {
+        self.pages.insert(
+            entry,
+            CachedPage {
+                pfn,
+                writeback_until: 0,
+                readahead,
+            },
+        );
+        self.by_pfn.insert(pfn.0, entry);
+    }
+
+    fn remove(&mut self, entry: SwapEntry) -> Option<CachedPage> {
+        let page = self.pages.remove(&entry)?;
+        self.by_pfn.remove(&page.pfn.0);
+        self.writeback.remove(&(page.writeback_until, page.pfn.0));
+        Some(page)
+    }
+
+    /// Queue the write of `entry`'s page on its device at `now`: it
+    /// completes one page time after the device's queue drains.
+    fn start_writeback(&mut self, entry: SwapEntry, now: u64) -> u64 {
+        let area = usize::from(entry.area);
+        if self.queue_end.len() <= area {
+            self.queue_end.resize(area + 1, 0);
+        }
+        let until = self.queue_end[area].max(now) + cputime::SWAP_PAGE_IO_NS;
+        self.queue_end[area] = until;
+        if let Some(page) = self.pages.get_mut(&entry) {
+            self.writeback.remove(&(page.writeback_until, page.pfn.0));
+            page.writeback_until = until;
+            self.writeback.insert((until, page.pfn.0));
+        }
+        until
+    }
+
+    /// `folio_test_clear_readahead`.
+    fn test_clear_readahead(&mut self, entry: SwapEntry) -> bool {
+        self.pages
+            .get_mut(&entry)
+            .is_some_and(|c| std::mem::take(&mut c.readahead))
+    }
+
+    /// Writes that completed by `now`, oldest first, taken off the list.
+    fn completed(&mut self, now: u64) -> Vec<Pfn> {
+        let mut done = Vec::new();
+        while let Some(&(until, pfn)) = self.writeback.first() {
+            if until > now {
+                break;
+            }
+            self.writeback.pop_first();
+            done.push(Pfn(pfn));
+        }
+        done
+    }
+}
+
+/// `__swapin_nr_pages`: the readahead window after `hits` readahead hits,
+/// for a fault at `offset` after one at `prev_offset` whose window was
+/// `prev_win`: hits + 2 rounded up to a power of two (at least 4), or 2
+/// without hits when the faults are adjacent, else 1; never more than
+/// `max_pages`, and not below half the previous window.
+pub fn swapin_nr_pages_for(
+    prev_offset: u64,
+    offset: u64,
+    hits: u64,
+    max_pages: u64,
+    prev_win: u64,
+) -> u64 {
+    let mut pages = hits + 2;
+    if pages == 2 {
+        if offset != prev_offset.wrapping_add(1) && offset != prev_offset.wrapping_sub(1) {
+            pages = 1;
+        }
+    } else {
+        let mut roundup = 4;
+        while roundup < pages {
+            roundup <<= 1;
+        }
+        pages = roundup;
+    }
+    pages = pages.min(max_pages);
+    // Don't shrink readahead too fast.
+    pages.max(prev_win / 2)
+}
+
+/// `SWAP_RA_VAL`: a VMA's readahead state packed as Linux packs it (page
+/// address, window, hits) in one word.
+pub fn swap_ra_val(vpn: u64, win: u64, hits: u64) -> u64 {
+    (vpn << PAGE_SHIFT)
+        | ((win << SWAP_RA_WIN_SHIFT) & SWAP_RA_WIN_MASK)
+        | (hits & SWAP_RA_HITS_MASK)
+}
+
+/// `GET_SWAP_RA_VAL` unpacked as (previous fault's vpn, window, hits): a
+/// state never set reads as 4 hits, "to start up with a small window".
+pub fn swap_ra_unpack(val: u64) -> (u64, u64, u64) {
+    let val = if val == 0 { 4 } else { val };
+    (
+        val >> PAGE_SHIFT,
+        (val & SWAP_RA_WIN_MASK) >> SWAP_RA_WIN_SHIFT,
+        val & SWAP_RA_HITS_MASK,
+    )
+}
+
+/// What reclaim did with one anon page (the anon outcomes of
+/// `shrink_folio_list`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AnonReclaim {
+    /// The page is free.
+    Freed,
+    /// Its write is in flight: it stays in the swap cache, unmapped.
+    Writeback,
+    /// Kept as it was (no free slot, a failed write, too many mappers).
+    Keep,
+}
+
+impl Kernel {
+    /// `add_to_swap_cache`: `pfn`, just read from `entry`'s slot or given
+    /// that slot, enters the swap cache (NR_FILE_PAGES and NR_SWAPCACHE
+    /// count it). `own_ref`: the caller hands over the slot reference the
+    /// cache holds (`add_to_swap`'s fresh slot); else the cache takes one.
+    fn add_to_swap_cache(
+        &mut self,
+        entry: SwapEntry,
+        pfn: Pfn,
+        readahead: bool,
+        own_ref: bool,
+    ) -> bool {
+        if !own_ref && !self.swap.swap_duplicate(entry) {
+            return false;
+        }
+        self.swap.cache.insert(entry, pfn, readahead);
+        true
+    }
+
+    /// `delete_from_swap_cache` + `put_swap_folio`: `pfn` leaves the swap
+    /// cache and its reference to the slot goes (the last frees the slot).
+    /// The caller makes sure no write is in flight.
+    pub(crate) fn delete_from_swap_cache(&mut self, pfn: Pfn) {
+        let Some(entry) = self.swap.cache.entry_of(pfn) else {
+            return;
+        };
+        self.swap.cache.remove(entry);
+        self.swap.free_slot(entry);
+    }
+
+    /// `folio_free_swap`: drop `pfn`'s swap slot and leave the swap cache
+    /// when nothing else needs the copy on disk — no write in flight and
+    /// no PTE holding the entry. The page is dirty then (no copy is
+    /// left). True when it left.
+    pub(crate) fn folio_free_swap(&mut self, pfn: Pfn) -> bool {
+        let Some(entry) = self.swap.cache.entry_of(pfn) else {
+            return false;
+        };
+        if self.swap.cache.under_writeback(entry, self.clock_ns) || self.swap.swap_count(entry) > 0
+        {
+            return false;
+        }
+        self.delete_from_swap_cache(pfn);
+        self.page_alloc.frames.set_flag(pfn, FLAG_DIRTY, true);
+        true
+    }
+
+    /// The last PTE mapping anon page `pfn` is gone (`page_remove_anon_rmap`
+    /// said so): free it, or, while its swap copy is still needed (other
+    /// PTEs hold the entry, or its write is in flight), leave it in the
+    /// swap cache for reclaim (`free_swap_cache` + `folio_put`).
+    pub(crate) fn release_anon_page(&mut self, pfn: Pfn) {
+        if self.swap.cache.entry_of(pfn).is_some() && !self.folio_free_swap(pfn) {
+            self.page_alloc.frames.set_kind(pfn, PageKind::SwapCache);
+            return;
+        }
+        self.free_user_page(pfn);
+    }
+
+    /// `free_swap_and_cache`: a PTE holding `entry` was just zapped (its
+    /// reference dropped). When only the swap cache holds the slot now
+    /// and nobody maps its page, the page and the slot go.
+    pub(crate) fn free_swap_and_cache(&mut self, entry: SwapEntry) {
+        let Some(pfn) = self.swap.cache.lookup(entry) else {
+            return;
+        };
+        if self.swap.swap_count(entry) == 0
+            && self.page_alloc.frames.mapcount(pfn) == 0
+            && !self.swap.cache.under_writeback(entry, self.clock_ns)
+        {
+            self.delete_from_swap_cache(pfn);
+            self.free_user_page(pfn);
+        }
+    }
+
+    /// The anon half of `shrink_folio_list` for one page (reclaim and
+    /// MADV_PAGEOUT): a page whose write is in flight stays; a page
+    /// without a slot gets one and enters the swap cache dirty
+    /// (`add_to_swap`); a dirty page is written (`pageout`: asynchronous,
+    /// it stays under writeback); every PTE mapping it becomes the swap
+    /// entry (`try_to_unmap`); a clean, unmapped page leaves the cache and
+    /// is freed (`__remove_mapping`) — a second pageout of a page that was
+    /// read back and not written costs no I/O.
+    pub(crate) fn shrink_anon_folio(&mut self, pfn: Pfn) -> AnonReclaim {
+        let now = self.clock_ns;
+        let cached = self.swap.cache.entry_of(pfn);
+        if let Some(entry) = cached
+            && self.swap.cache.under_writeback(entry, now)
+        {
+            return AnonReclaim::Writeback;
+        }
+        let mappers = if self.page_alloc.frames.mapcount(pfn) > 0 {
+            self.rmap_walk_anon(pfn)
+        } else {
+            Vec::new()
+        };
+        // Each PTE takes a slot reference, the cache one more.
+        if mappers.len() as u64 + 1 >= SWAP_MAP_MAX {
+            return AnonReclaim::Keep;
+        }
+        let entry = match cached {
+            Some(entry) => entry,
+            None => {
+                if mappers.is_empty() {
+                    return AnonReclaim::Keep;
+                }
+                let (mm_slot, vpn) = self.page_alloc.frames.rmap(pfn);
+                let Some(entry) = self.swap.get_swap_page(pack_owner(mm_slot, vpn)) else {
+                    return AnonReclaim::Keep;
+                };
+                // add_to_swap: the new slot's reference is the cache's,
+                // and the page has no copy on disk yet.
+                self.add_to_swap_cache(entry, pfn, false, true);
+                self.page_alloc.frames.set_flag(pfn, FLAG_DIRTY, true);
+                entry
+            }
+        };
+        if mappers.is_empty() && self.swap.swap_count(entry) == 0 {
+            // Nobody needs the copy any more (its PTEs were zapped while
+            // the write was in flight): drop the page without writing.
+            self.delete_from_swap_cache(pfn);
+            self.free_user_page(pfn);
+            return AnonReclaim::Freed;
+        }
+        // try_to_unmap moves the PTEs' dirty bits to the page; read them
+        // first, so that a failed write leaves the page mapped as it was.
+        let dirty = self.page_alloc.frames.has_flag(pfn, FLAG_DIRTY)
+            || mappers.iter().any(|&(m, v)| self.pte(m, v).is_dirty());
+        if dirty && !self.swap_writeout(pfn, entry) {
+            if cached.is_none() {
+                self.delete_from_swap_cache(pfn);
+            }
+            return AnonReclaim::Keep;
+        }
+        self.try_to_unmap_anon(pfn, entry, &mappers);
+        if dirty {
+            return AnonReclaim::Writeback;
+        }
+        self.delete_from_swap_cache(pfn);
+        self.free_user_page(pfn);
+        AnonReclaim::Freed
+    }
+
+    /// `swap_writepage` of a swap-cache page: its bytes are copied to the
+    /// slot now (the page keeps them) and the write is queued on the
+    /// device; the page is clean and under writeback until it completes.
+    /// False when the write fails (dmesg says why, rate limited).
+    fn swap_writeout(&mut self, pfn: Pfn, entry: SwapEntry) -> bool {
+        let bytes = self.page_contents.get(pfn).map(|b| Box::new(**b));
+        if let Err((err, _)) = self.swap_writepage(entry, bytes) {
+            // pr_alert_ratelimited: a full disk must not evict the boot log.
+            let (print, suppressed) = self.swap_write_ratelimit.allow(self.clock_ns);
+            if suppressed > 0 {
+                self.printk(format!(
+                    "__end_swap_bio_write: {suppressed} callbacks suppressed"
+                ));
+            }
+            if print {
+                self.printk(format!(
+                    "Write-error on swap-device: {err}; page kept in memory"
+                ));
+            }
+            return false;
+        }
+        self.page_alloc.frames.set_flag(pfn, FLAG_DIRTY, false);
+        self.swap.cache.start_writeback(entry, self.clock_ns);
+        self.account_system(cputime::PAGEOUT_NS);
+        self.events.pswpout += 1;
+        self.events.pgpgout += PAGE_SIZE / 1024;
+        true
+    }
+
+    /// `try_to_unmap` of a swap-cache page: each PTE in `mappers` becomes
+    /// `entry` with a slot reference of its own (`swap_duplicate`), RSS
+    /// and swap counts follow; the page stays in the cache, unmapped.
+    fn try_to_unmap_anon(&mut self, pfn: Pfn, entry: SwapEntry, mappers: &[(MmSlot, u64)]) {
+        for &(slot, vpn) in mappers {
+            self.swap.swap_duplicate(entry);
+            if let Some(p) = self.pte_mut(slot, vpn) {
+                *p = Pte::from_swap(entry.area, entry.offset).0;
+            }
+            if let Ok(mm) = self.procs.mm_mut(slot) {
+                mm.update_hiwater_rss();
+                mm.rss_anon -= 1;
+                mm.swap_ents += 1;
+            }
+            self.page_alloc.frames.remove_map(pfn);
+        }
+        if let Some(&(slot, vpn)) = mappers.first() {
+            self.procs.nr_anon_mapped -= 1;
+            self.page_alloc.frames.set_kind(pfn, PageKind::SwapCache);
+            // swapoff walks slots by owner: name one that holds it.
+            self.swap.set_owner(entry, pack_owner(slot, Vpn(vpn)));
+        }
+    }
+
+    /// `folio_rotate_reclaimable`, done when reclaim next looks: pages
+    /// whose writes have completed move to the tail of their inactive
+    /// list, so the next scan frees them first.
+    pub(crate) fn swap_writeback_done(&mut self) {
+        for pfn in self.swap.cache.completed(self.clock_ns) {
+            let frames = &self.page_alloc.frames;
+            if self.swap.cache.entry_of(pfn).is_none()
+                || frames.mapcount(pfn) > 0
+                || !frames.has_flag(pfn, FLAG_LRU)
+                || frames.has_flag(pfn, FLAG_ACTIVE)
+            {
+                continue;
+            }
+            let Some(zone) = self.page_alloc.zone_of(pfn) else {
+                continue;
+            };
+            let frames = &mut self.page_alloc.frames;
+            let inactive = &mut self.lru.zones[zone].inactive_anon;
+            inactive.remove(frames, pfn);
+            inactive.push_tail(frames, pfn);
+        }
+    }
+
+    /// Reclaim that freed nothing waits for the writes it started
+    /// (`reclaim_throttle(VMSCAN_THROTTLE_WRITEBACK)`): the clock moves to
+    /// the last completion among `pages` (iowait of the reclaiming task),
+    /// then the pages that are now clean and unmapped are freed. Returns
+    /// the pages freed.
+    pub(crate) fn reclaim_wait_writeback(&mut self, pages: &[Pfn]) -> u64 {
+        let now = self.clock_ns;
+        let last = pages
+            .iter()
+            .filter_map(|&pfn| {
+                let entry = self.swap.cache.entry_of(pfn)?;
+                self.swap.cache.writeback_until(entry, now)
+            })
+            .max();
+        let Some(last) = last else {
+            return 0;
+        };
+        self.account_iowait(last - now);
+        let mut freed = 0;
+        for &pfn in pages {
+            if self.swap.cache.entry_of(pfn).is_some()
+                && self.page_alloc.frames.mapcount(pfn) == 0
+                && self.shrink_anon_folio(pfn) == AnonReclaim::Freed
+            {
+                freed += 1;
+            }
+        }
+        freed
+    }
+
+    /// The swap half of `do_swap_page` for the swap entry at `vpn` of
+    /// `slot`: the page from the swap cache (a minor fault), or read with
+    /// readahead (`swapin_readahead`, a major fault), then mapped. True
+    /// for a major fault.
+    pub(crate) fn swapin_fault(
+        &mut self,
+        slot: MmSlot,
+        vpn: u64,
+        write: bool,
+        vma_write: bool,
+    ) -> MmResult<bool> {
+        let pte = self.pte(slot, vpn);
+        if !pte.is_swap() {
+            return Ok(false);
+        }
+        let entry = pte.swp_entry();
+        let mut major = false;
+        if self.swap.cache.lookup(entry).is_some() {
+            self.swap_update_readahead(entry, slot, vpn);
+        } else {
+            major = true;
+            self.swapin_readahead(entry, slot, vpn)?;
+            // The fault waits for its own page; the rest of the batch is
+            // read in the same request.
+            self.account_iowait(cputime::SWAP_PAGE_IO_NS);
+        }
+        // Allocations for the readahead may have reclaimed the page just
+        // read (clean and unmapped): read it again alone then.
+        let pfn = match self.swap.cache.lookup(entry) {
+            Some(pfn) => pfn,
+            None => match self.read_swap_cache_async(entry, (slot, vpn))? {
+                Some(pfn) => pfn,
+                None => return Ok(major),
+            },
+        };
+        // Reclaim may have run meanwhile: the PTE must still hold the
+        // entry (`pte_same`), else there is nothing to map.
+        if self.pte(slot, vpn) != pte {
+            return Ok(major);
+        }
+        self.map_swapcache_page(slot, vpn, entry, pfn, write, vma_write)?;
+        Ok(major)
+    }
+
+    /// The mapping half of `do_swap_page` (also swapoff's `unuse_pte`):
+    /// the PTE at `vpn` of `slot`, holding `entry`, maps the cached page
+    /// `pfn` instead and drops its slot reference (`swap_free`). The page
+    /// is exclusive when no other PTE maps it or holds the entry; then it
+    /// is mapped writable if the VMA is (dirty on a write fault), else
+    /// read-only (copy-on-write). `should_try_to_free_swap`: a write fault
+    /// on an exclusive page, or swap more than half full, frees the slot.
+    pub(crate) fn map_swapcache_page(
+        &mut self,
+        slot: MmSlot,
+        vpn: u64,
+        entry: SwapEntry,
+        pfn: Pfn,
+        write: bool,
+        vma_write: bool,
+    ) -> MmResult<()> {
+        let was_mapped = self.page_alloc.frames.mapcount(pfn) > 0;
+        self.swap.free_slot(entry);
+        self.swap_owner_handover(entry, slot, vpn);
+        let exclusive = !was_mapped && self.swap.swap_count(entry) == 0;
+        if self.swap.vm_swap_full() || (write && exclusive) {
+            self.folio_free_swap(pfn);
+        }
+        let writable = vma_write && exclusive;
+        if let Some(p) = self.pte_mut(slot, vpn) {
+            *p = Pte::page(pfn, writable, write && writable).0;
+        }
+        let mm = self.procs.mm_mut(slot)?;
+        mm.rss_anon += 1;
+        mm.swap_ents -= 1;
+        self.page_add_anon_rmap(pfn, slot, vpn);
+        self.page_alloc.frames.set_kind(pfn, PageKind::UserAnon);
+        self.mark_page_accessed(pfn);
+        Ok(())
+    }
+
+    /// `swap_update_readahead`: a fault found its page in the swap cache.
+    /// A readahead page's first hit counts (swap_ra_hit) and feeds the
+    /// next window: the VMA's hits (VMA readahead) or the global count
+    /// (cluster readahead); VMA readahead remembers the fault's address.
+    fn swap_update_readahead(&mut self, entry: SwapEntry, slot: MmSlot, vpn: u64) {
+        let readahead = self.swap.cache.test_clear_readahead(entry);
+        let vma_ra = self.swap.nr_rotate_swap() == 0;
+        if vma_ra && let Ok(mm) = self.procs.mm_mut(slot) {
+            let (_, win, mut hits) = swap_ra_unpack(mm.swap_ra);
+            if readahead {
+                hits = (hits + 1).min(SWAP_RA_HITS_MASK);
+            }
+            mm.swap_ra = swap_ra_val(vpn, win, hits);
+        }
+        if readahead {
+            self.events.swap_ra_hit += 1;
+            if !vma_ra {
+                self.swap.cache.readahead_hits += 1;
+            }
+        }
+    }
+
+    /// `__read_swap_cache_async` + `swap_read_folio`: a new page for
+    /// `entry`, read from its slot into the swap cache (inactive anon LRU,
+    /// pswpin). None when the entry is cached already or its slot is no
+    /// longer used. `owner` is a PTE holding the entry (the page's reverse
+    /// map until a fault maps it).
+    fn read_swap_cache_async(
+        &mut self,
+        entry: SwapEntry,
+        owner: (MmSlot, u64),
+    ) -> MmResult<Option<Pfn>> {
+        if self.swap.cache.lookup(entry).is_some() || self.swap.swap_count(entry) == 0 {
+            return Ok(None);
+        }
+        let pfn = self.alloc_user_page()?;
+        // The allocation may have reclaimed, or the OOM killer may have
+        // freed the slot: look again.
+        if self.swap.cache.lookup(entry).is_some() || self.swap.swap_count(entry) == 0 {
+            self.free_kernel_page(pfn);
+            return Ok(None);
+        }
+        let bytes = match self.swap_read_folio(entry) {
+            Ok(bytes) => bytes,
+            Err(err) => {
+                self.free_kernel_page(pfn);
+                return Err(err);
+            }
+        };
+        if !self.add_to_swap_cache(entry, pfn, false, false) {
+            self.free_kernel_page(pfn);
+            return Err(MmError::NoMemory(format!(
+                "swap slot {} of area {} has too many references",
+                entry.offset, entry.area
+            )));
+        }
+        if let Some(bytes) = bytes {
+            self.put_page_bytes(pfn, bytes);
+        }
+        let frames = &mut self.page_alloc.frames;
+        frames.set_kind(pfn, PageKind::SwapCache);
+        frames.set_flag(pfn, FLAG_DIRTY, false);
+        frames.set_rmap(pfn, owner.0, Vpn(owner.1));
+        self.lru_add_anon(pfn);
+        self.events.pswpin += 1;
+        self.events.pgpgin += PAGE_SIZE / 1024;
+        Ok(Some(pfn))
+    }
+
+    /// `swapin_readahead`: read `entry`'s page (faulted at `vpn` of
+    /// `slot`) and the pages readahead picks into the swap cache — VMA
+    /// readahead when no rotational area is on, cluster readahead
+    /// otherwise (`swap_use_vma_readahead`).
+    fn swapin_readahead(&mut self, entry: SwapEntry, slot: MmSlot, vpn: u64) -> MmResult<()> {
+        if self.swap.nr_rotate_swap() == 0 {
+            self.swap_vma_readahead(entry, slot, vpn)
+        } else {
+            self.swap_cluster_readahead(entry, slot, vpn)
+        }
+    }
+
+    /// One page of a readahead batch: read it, and unless it is the
+    /// faulting page mark it PG_readahead (swap_ra). A failure to read a
+    /// neighbour ends the batch quietly (false); the faulting page's
+    /// failure is the fault's.
+    fn readahead_one(
+        &mut self,
+        entry: SwapEntry,
+        owner: (MmSlot, u64),
+        target: bool,
+    ) -> MmResult<bool> {
+        match self.read_swap_cache_async(entry, owner) {
+            Ok(Some(_)) => {
+                if !target {
+                    self.swap
+                        .cache
+                        .pages
+                        .entry(entry)
+                        .and_modify(|c| c.readahead = true);
+                    self.events.swap_ra += 1;
+                }
+                Ok(true)
+            }
+            Ok(None) => Ok(true),
+            Err(err) if target => Err(err),
+            Err(_) => Ok(false),
+        }
+    }
+
+    /// `swap_vma_ra_win` + `swap_vma_readahead`: the window of virtual
+    /// pages around the fault that `swapin_nr_pages` sizes from the
+    /// readahead hits of this address space — ahead of the fault when it
+    /// follows the previous one, behind it when it precedes it, centred
+    /// otherwise — inside the VMA and the fault's page-table page; every
+    /// swap entry in it is read.
+    fn swap_vma_readahead(&mut self, entry: SwapEntry, slot: MmSlot, vpn: u64) -> MmResult<()> {
+        let max_win = 1u64 << self.sysctl.page_cluster.min(SWAP_RA_ORDER_CEILING);
+        let (vma_start, vma_end) = self
+            .procs
+            .get(slot)
+            .and_then(|p| p.mm.vma_lookup(vpn << PAGE_SHIFT))
+            .map(|v| (v.start_vpn(), v.end_vpn()))
+            .unwrap_or((vpn, vpn + 1));
+        let mut window = (vpn, vpn + 1);
+        if max_win > 1 {
+            let per_table = self.procs.geometry().entries() as u64;
+            let mm = self.procs.mm_mut(slot)?;
+            let (prev, prev_win, hits) = swap_ra_unpack(mm.swap_ra);
+            let win = swapin_nr_pages_for(prev, vpn, hits, max_win, prev_win);
+            mm.swap_ra = swap_ra_val(vpn, win, 0);
+            if win > 1 {
+                let (v, w) = (vpn as i64, win as i64);
+                let left = if vpn == prev.wrapping_add(1) {
+                    v
+                } else if prev == vpn + 1 {
+                    v - w + 1
+                } else {
+                    v - (w - 1) / 2
+                };
+                let right = (left + w).max(0) as u64;
+                let left = left.max(0) as u64;
+                let pmd = vpn / per_table * per_table;
+                window = (
+                    left.max(vma_start).max(pmd),
+                    right.min(vma_end).min(pmd + per_table),
+                );
+            }
+        }
+        for v in window.0..window.1 {
+            let pte = if v == vpn {
+                Pte::from_swap(entry.area, entry.offset)
+            } else {
+                self.pte(slot, v)
+            };
+            if !pte.is_swap() {
+                continue;
+            }
+            if !self.readahead_one(pte.swp_entry(), (slot, v), v == vpn)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// `swapin_nr_pages` for cluster readahead: the window from the global
+    /// hit count (taken and reset) and the previous fault's offset.
+    fn swapin_nr_pages(&mut self, offset: u64) -> u64 {
+        let max_pages = 1u64 << self.sysctl.page_cluster;
+        if max_pages <= 1 {
+            return 1;
+        }
+        let cache = &mut self.swap.cache;
+        let hits = std::mem::take(&mut cache.readahead_hits);
+        let pages = swapin_nr_pages_for(
+            cache.prev_offset,
+            offset,
+            hits,
+            max_pages,
+            cache.last_readahead_pages,
+        );
+        if hits == 0 {
+            cache.prev_offset = offset;
+        }
+        cache.last_readahead_pages = pages;
+        pages
+    }
+
+    /// `swap_cluster_readahead`: the aligned block of 2^n slots around the
+    /// faulting one (n from `swapin_nr_pages`, at most `page-cluster`),
+    /// whatever the pages are — neighbouring slots were written together.
+    fn swap_cluster_readahead(&mut self, entry: SwapEntry, slot: MmSlot, vpn: u64) -> MmResult<()> {
+        let offset = entry.offset;
+        let mask = self.swapin_nr_pages(offset) - 1;
+        let max = self
+            .swap
+            .areas
+            .get(usize::from(entry.area))
+            .and_then(Option::as_ref)
+            .map_or(offset + 1, |a| a.max);
+        let (mut start, mut end) = (offset, offset);
+        if mask > 0 {
+            start = (offset & !mask).max(1);
+            end = (offset | mask).min(max - 1);
+        }
+        for off in start..=end {
+            let e = SwapEntry {
+                area: entry.area,
+                offset: off,
+            };
+            let owner = if off == offset {
+                Some((slot, vpn))
+            } else {
+                self.swap
+                    .areas
+                    .get(usize::from(entry.area))
+                    .and_then(Option::as_ref)
+                    .and_then(|a| a.owner(off))
+                    .map(|(m, v)| (m, v.0))
+            };
+            let Some(owner) = owner else {
+                continue;
+            };
+            if !self.readahead_one(e, owner, off == offset)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// swapoff's `unuse_pte_range` + `try_to_unuse` for one slot whose
+    /// recorded owner is `owner`: its page (from the swap cache, or read)
+    /// is mapped into every PTE of the owner's family that holds the
+    /// entry, then leaves the swap cache, which frees the slot (waiting
+    /// for a write in flight first). A cached page nobody maps is freed.
+    pub(crate) fn unuse_swap_entry(
+        &mut self,
+        entry: SwapEntry,
+        owner: (MmSlot, Vpn),
+    ) -> MmResult<()> {
+        let (slot, Vpn(vpn)) = owner;
+        let swp = Pte::from_swap(entry.area, entry.offset);
+        if self.swap.swap_count(entry) > 0 && self.pte(slot, vpn) == swp {
+            let pfn = match self.swap.cache.lookup(entry) {
+                Some(pfn) => Some(pfn),
+                None => self.read_swap_cache_async(entry, (slot, vpn))?,
+            };
+            if let Some(pfn) = pfn {
+                let holders: Vec<MmSlot> = self
+                    .procs
+                    .family_of(slot)
+                    .into_iter()
+                    .filter(|&m| self.pte(m, vpn) == swp)
+                    .collect();
+                for m in holders {
+                    let vma_write = self
+                        .procs
+                        .get(m)
+                        .and_then(|p| p.mm.vma_lookup(vpn << PAGE_SHIFT))
+                        .is_some_and(|v| v.flags.is_write());
+                    self.map_swapcache_page(m, vpn, entry, pfn, false, vma_write)?;
+                }
+            }
+        }
+        if let Some(pfn) = self.swap.cache.lookup(entry) {
+            if let Some(until) = self.swap.cache.writeback_until(entry, self.clock_ns) {
+                self.account_iowait(until - self.clock_ns);
+            }
+            if self.swap.swap_count(entry) > 0 {
+                // Someone outside the owner's family still holds it
+                // (cannot happen: entries are only shared by fork).
+                return Ok(());
+            }
+            self.delete_from_swap_cache(pfn);
+            self.page_alloc.frames.set_flag(pfn, FLAG_DIRTY, true);
+            if self.page_alloc.frames.mapcount(pfn) == 0 {
+                self.free_user_page(pfn);
+            }
+        }
+        Ok(())
+    }
+
+    /// Check the swap cache: every cached page is an allocated page on
+    /// the anon LRU, mapped (UserAnon) or not (SwapCache kind), indexed
+    /// both ways; every used slot counts its swap PTEs plus one for a
+    /// cached page (`swap_map` = PTEs + SWAP_HAS_CACHE).
+    pub fn check_swap_cache(&self) -> Result<(), String> {
+        let frames = &self.page_alloc.frames;
+        for (entry, pfn) in self.swap.cache.iter() {
+            if self.swap.cache.entry_of(pfn) != Some(entry) {
+                return Err(format!("swap cache: pfn {pfn} indexed under another slot"));
+            }
+            if frames.state(pfn) != super::page_alloc::FrameState::Allocated
+                || !frames.has_flag(pfn, FLAG_LRU)
+            {
+                return Err(format!(
+                    "swap cache: pfn {pfn} is not an allocated LRU page"
+                ));
+            }
+            let want = if frames.mapcount(pfn) > 0 {
+                PageKind::UserAnon
+            } else {
+                PageKind::SwapCache
+            };
+            if frames.kind(pfn) != want {
+                return Err(format!(
+                    "swap cache: pfn {pfn} with map count {} is a {:?} page",
+                    frames.mapcount(pfn),
+                    frames.kind(pfn)
+                ));
+            }
+            if self.swap.swap_map_count(entry) == 0 {
+                return Err(format!("swap cache: pfn {pfn} holds free slot {entry:?}"));
+            }
+        }
+        let mut ptes: BTreeMap<SwapEntry, u64> = BTreeMap::new();
+        for p in self.procs.iter() {
+            let pt = &p.mm.pgtables;
+            let task_vpns = p.mm.layout.task_size >> PAGE_SHIFT;
+            for (table, lo, hi, _) in pt.pte_tables(0, task_vpns) {
+                for &e in &pt.entries(table)[lo..hi] {
+                    if Pte(e).is_swap() {
+                        *ptes.entry(Pte(e).swp_entry()).or_default() += 1;
+                    }
+                }
+            }
+        }
+        for (area_index, area) in self.swap.areas.iter().enumerate() {
+            let Some(area) = area else {
+                continue;
+            };
+            for (offset, _) in area.used_slots() {
+                let entry = SwapEntry {
+                    area: area_index as u8,
+                    offset,
+                };
+                let want = ptes.get(&entry).copied().unwrap_or(0)
+                    + u64::from(self.swap.cache.lookup(entry).is_some());
+                if area.count(offset) != want {
+                    return Err(format!(
+                        "swap slot {entry:?}: count {} but {} PTEs and {} cached page",
+                        area.count(offset),
+                        ptes.get(&entry).copied().unwrap_or(0),
+                        u64::from(self.swap.cache.lookup(entry).is_some())
+                    ));
+                }
+            }
+        }
+        if let Some((entry, _)) = ptes
+            .iter()
+            .find(|(e, _)| self.swap.swap_map_count(**e) == 0)
+        {
+            return Err(format!("a PTE holds free swap slot {entry:?}"));
+        }
+        Ok(())
+    }
+}
