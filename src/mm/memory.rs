@@ -1674,7 +1674,8 @@ mod tests {
         let a = addr(&k, pid, "buf");
         let slot = k.procs.slot_of(pid).unwrap();
         let pfn = k.pte(slot, (a >> PAGE_SHIFT) + 3).pfn();
-        assert!(k.pageout(pfn));
+        // Written and unmapped; it stays in the swap cache under writeback.
+        assert!(!k.pageout(pfn));
         let bytes = k.read_pagemap(pid, (a >> PAGE_SHIFT) * 8, 32).unwrap();
         let e: Vec<u64> = bytes
             .chunks(8)
@@ -1745,28 +1746,40 @@ mod tests {
         k.write_mem(pid, a, b"kept across swap").unwrap();
         let slot = k.procs.slot_of(pid).unwrap();
         let pfn = k.pte(slot, a >> PAGE_SHIFT).pfn();
-        assert!(k.pageout(pfn));
+        // Written (asynchronously): unmapped, in the swap cache.
+        assert!(!k.pageout(pfn));
         k.check_invariants().unwrap();
         let pte = k.pte(slot, a >> PAGE_SHIFT);
         assert!(pte.is_swap());
         assert_eq!(mm(&k, pid).swap_ents, 1);
         assert_eq!(rss(&k, pid), 3);
+        assert_eq!(k.swap.cache.lookup(pte.swp_entry()), Some(pfn));
         let smaps =
             crate::procfs::pid::render_pid(&k, pid, crate::procfs::pid::PidFile::Smaps).unwrap();
         assert!(smaps.contains("Swap:                  4 kB\n"));
-        // A touch swaps it back in: a major fault.
+        // Once the write has completed, reclaim drops the clean page.
+        sys(&mut k, "tick").unwrap();
+        assert!(k.pageout(pfn));
+        assert!(k.swap.cache.is_empty());
+        k.check_invariants().unwrap();
+        // A touch swaps it back in: a major fault; the slot stays.
         let (maj, pgmaj) = (k.procs.by_pid(pid).unwrap().maj_flt, k.events.pgmajfault);
         run(&mut k, pid, "touch buf 4K read").unwrap();
         assert_eq!(k.procs.by_pid(pid).unwrap().maj_flt, maj + 1);
         assert_eq!(k.events.pgmajfault, pgmaj + 1);
         assert_eq!(mm(&k, pid).swap_ents, 0);
         assert_eq!(k.read_mem(pid, a, 16).unwrap(), b"kept across swap");
-        // Swapped pages are freed with the mapping, slots included.
+        assert_eq!(k.swap.free_pages(), k.swap.total_pages() - 1);
+        // Clean and still holding its slot: the next pageout writes nothing.
+        let pswpout = k.events.pswpout;
         let pfn = k.pte(slot, a >> PAGE_SHIFT).pfn();
         assert!(k.pageout(pfn));
+        assert_eq!(k.events.pswpout, pswpout);
         assert_eq!(k.swap.free_pages(), k.swap.total_pages() - 1);
+        // Swapped pages are freed with the mapping, slots included.
         run(&mut k, pid, "munmap buf 16K").unwrap();
         assert_eq!(k.swap.free_pages(), k.swap.total_pages());
+        k.check_invariants().unwrap();
     }
 
     #[test]
