@@ -944,3 +944,237 @@ impl Kernel {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mm::process::testing::*;
+    use crate::mm::types::Pid;
+
+    /// The counters the reference program prints after each step.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    struct Step {
+        minflt: u64,
+        majflt: u64,
+        pswpin: u64,
+        pswpout: u64,
+        swap_ra: u64,
+        swap_ra_hit: u64,
+        swap_cached_kb: u64,
+        swap_used_kb: u64,
+    }
+
+    fn counters(k: &Kernel, pid: Pid) -> Step {
+        let p = k.procs.by_pid(pid).unwrap();
+        Step {
+            minflt: p.min_flt,
+            majflt: p.maj_flt,
+            pswpin: k.events.pswpin,
+            pswpout: k.events.pswpout,
+            swap_ra: k.events.swap_ra,
+            swap_ra_hit: k.events.swap_ra_hit,
+            swap_cached_kb: k.swap.cache.len() * 4,
+            swap_used_kb: (k.swap.total_pages() - k.swap.free_pages()) * 4,
+        }
+    }
+
+    /// Run one step, returning the deltas (and the levels after it).
+    fn step(k: &mut crate::ctl::Machine, pid: Pid, line: &str) -> Step {
+        let a = counters(k, pid);
+        run(k, pid, line).unwrap();
+        let b = counters(k, pid);
+        Step {
+            minflt: b.minflt - a.minflt,
+            majflt: b.majflt - a.majflt,
+            pswpin: b.pswpin - a.pswpin,
+            pswpout: b.pswpout - a.pswpout,
+            swap_ra: b.swap_ra - a.swap_ra,
+            swap_ra_hit: b.swap_ra_hit - a.swap_ra_hit,
+            ..b
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn want(
+        minflt: u64,
+        majflt: u64,
+        pswpin: u64,
+        pswpout: u64,
+        swap_ra: u64,
+        swap_ra_hit: u64,
+        swap_cached_kb: u64,
+        swap_used_kb: u64,
+    ) -> Step {
+        Step {
+            minflt,
+            majflt,
+            pswpin,
+            pswpout,
+            swap_ra,
+            swap_ra_hit,
+            swap_cached_kb,
+            swap_used_kb,
+        }
+    }
+
+    /// tests/reference/linux-samples/swap-cache.c in a new process, in a
+    /// 1 MiB region on a 2M boundary: the five steps' counters.
+    fn experiment(k: &mut crate::ctl::Machine, name: &str) -> [Step; 5] {
+        let pid = spawn(k, name);
+        run(k, pid, "mmap 1M name=buf addr=0x40000000").unwrap();
+        let write = step(k, pid, "touch buf 1M write");
+        let pageout = step(k, pid, "madvise buf 1M pageout");
+        // The program sleeps a second: the writes complete meanwhile.
+        sys(k, "tick 100").unwrap();
+        let read = step(k, pid, "touch buf 1M read");
+        let pageout2 = step(k, pid, "madvise buf 1M pageout");
+        let write2 = step(k, pid, "touch buf 1M write");
+        sys(k, &format!("kill {pid}")).unwrap();
+        [write, pageout, read, pageout2, write2]
+    }
+
+    /// The swap-cache experiment on a non-rotational device, against this
+    /// machine's Linux 6.18 (tests/reference/linux-samples/swap-cache.txt,
+    /// case A, three identical runs): MADV_PAGEOUT writes 256 pages that
+    /// stay in the swap cache; reading them back is 256 minor faults with
+    /// pswpin 0 and the slots held; a second MADV_PAGEOUT writes nothing
+    /// and drops them; writing them sequentially is 33 major faults with
+    /// 223 pages of VMA readahead, all hit, and frees every slot.
+    #[test]
+    fn swap_cache_experiment_matches_the_real_kernel_vma_readahead() {
+        let mut k = boot(crate::mm::types::Arch::X86_64, 1 << 30);
+        k.swap.swapdir = std::env::temp_dir();
+        sys(&mut k, "mkswap /dev/sdb 256M").unwrap();
+        sys(&mut k, "swapon /dev/sdb").unwrap();
+        let [write, pageout, read, pageout2, write2] = experiment(&mut k, "ref");
+        assert_eq!(write, want(256, 0, 0, 0, 0, 0, 0, 0));
+        assert_eq!(pageout, want(0, 0, 0, 256, 0, 0, 1024, 1024));
+        assert_eq!(read, want(256, 0, 0, 0, 0, 0, 1024, 1024));
+        assert_eq!(pageout2, want(0, 0, 0, 0, 0, 0, 0, 1024));
+        assert_eq!(write2, want(223, 33, 256, 0, 223, 223, 0, 0));
+    }
+
+    /// The same on a rotational device: cluster readahead with its global
+    /// hit count (case B of swap-cache.txt). The first swap-in since boot
+    /// starts from 4 hits and slots 1..256: 33 major faults, 223 read
+    /// ahead; the next run starts from what that left (no hits, a window
+    /// of 8) in slots 257..512: 34 and 222.
+    #[test]
+    fn swap_cache_experiment_matches_the_real_kernel_cluster_readahead() {
+        let mut k = boot(crate::mm::types::Arch::X86_64, 1 << 30);
+        k.swap.swapdir = std::env::temp_dir();
+        sys(&mut k, "mkswap /dev/sdb 256M rotational").unwrap();
+        sys(&mut k, "swapon /dev/sdb").unwrap();
+        let first = experiment(&mut k, "ref1");
+        assert_eq!(first[1], want(0, 0, 0, 256, 0, 0, 1024, 1024));
+        assert_eq!(first[2], want(256, 0, 0, 0, 0, 0, 1024, 1024));
+        assert_eq!(first[3], want(0, 0, 0, 0, 0, 0, 0, 1024));
+        assert_eq!(first[4], want(223, 33, 256, 0, 223, 223, 0, 0));
+        let second = experiment(&mut k, "ref2");
+        assert_eq!(second[4], want(222, 34, 256, 0, 222, 222, 0, 0));
+    }
+
+    #[test]
+    fn window_sizes_follow_swapin_nr_pages() {
+        // No hits: 2 pages for an adjacent fault, else 1.
+        assert_eq!(swapin_nr_pages_for(10, 11, 0, 8, 0), 2);
+        assert_eq!(swapin_nr_pages_for(10, 9, 0, 8, 0), 2);
+        assert_eq!(swapin_nr_pages_for(10, 20, 0, 8, 0), 1);
+        // Hits + 2 rounded up to a power of two, at least 4, at most max.
+        assert_eq!(swapin_nr_pages_for(0, 50, 1, 8, 0), 4);
+        assert_eq!(swapin_nr_pages_for(0, 50, 3, 8, 0), 8);
+        assert_eq!(swapin_nr_pages_for(0, 50, 7, 8, 0), 8);
+        assert_eq!(swapin_nr_pages_for(0, 50, 7, 32, 0), 16);
+        // Never below half the last window.
+        assert_eq!(swapin_nr_pages_for(10, 20, 0, 8, 8), 4);
+        // The packed state: never set reads as 4 hits.
+        assert_eq!(swap_ra_unpack(0), (0, 0, 4));
+        assert_eq!(swap_ra_unpack(swap_ra_val(0x1234, 8, 5)), (0x1234, 8, 5));
+    }
+
+    #[test]
+    fn page_cluster_zero_reads_one_page_a_fault() {
+        let mut k = boot(crate::mm::types::Arch::X86_64, 1 << 30);
+        k.swap.swapdir = std::env::temp_dir();
+        sys(&mut k, "mkswap /dev/sdb 16M").unwrap();
+        sys(&mut k, "swapon /dev/sdb").unwrap();
+        k.sysctl_write("vm/page-cluster", "0").unwrap();
+        let pid = spawn(&mut k, "p");
+        run(&mut k, pid, "mmap 64K name=buf").unwrap();
+        run(&mut k, pid, "touch buf 64K").unwrap();
+        run(&mut k, pid, "madvise buf 64K pageout").unwrap();
+        sys(&mut k, "tick").unwrap();
+        run(&mut k, pid, "touch buf 64K read").unwrap();
+        run(&mut k, pid, "madvise buf 64K pageout").unwrap();
+        let s = step(&mut k, pid, "touch buf 64K read");
+        assert_eq!((s.majflt, s.swap_ra, s.pswpin), (16, 0, 16));
+        // Read faults keep the slots (swap is far from half full).
+        assert_eq!(s.swap_used_kb, 64);
+        assert_eq!(s.swap_cached_kb, 64);
+    }
+
+    #[test]
+    fn a_write_right_after_pageout_is_a_minor_fault_and_frees_the_slot() {
+        let (mut k, pid) = setup();
+        k.swap.swapdir = std::env::temp_dir();
+        sys(&mut k, "mkswap /dev/sdb 16M").unwrap();
+        sys(&mut k, "swapon /dev/sdb").unwrap();
+        run(&mut k, pid, "mmap 16K name=buf").unwrap();
+        let a = addr(&k, pid, "buf");
+        k.write_mem(pid, a, b"still here").unwrap();
+        run(&mut k, pid, "touch buf 16K").unwrap();
+        run(&mut k, pid, "madvise buf 16K pageout").unwrap();
+        // The writes are in flight: Writeback in meminfo.
+        assert_eq!(k.node_stats().nr_writeback, 4);
+        let s = step(&mut k, pid, "touch buf 16K write");
+        assert_eq!((s.minflt, s.majflt, s.pswpin), (4, 0, 0));
+        // A write fault on an exclusive page frees its slot, but not while
+        // its write is in flight: the slots go with a later fault or
+        // reclaim. Here they are still held.
+        assert_eq!(s.swap_used_kb, 16);
+        assert_eq!(k.read_mem(pid, a, 10).unwrap(), b"still here");
+        sys(&mut k, "tick").unwrap();
+        assert_eq!(k.node_stats().nr_writeback, 0);
+        // Dirty again: the next pageout writes them to the same slots.
+        let s = step(&mut k, pid, "madvise buf 16K pageout");
+        assert_eq!((s.pswpout, s.swap_used_kb), (4, 16));
+        sys(&mut k, "tick").unwrap();
+        sys(&mut k, "reclaim 16K").unwrap();
+        assert!(k.swap.cache.is_empty());
+        let s = step(&mut k, pid, "touch buf 16K write");
+        assert_eq!((s.majflt, s.swap_used_kb, s.swap_cached_kb), (1, 0, 0));
+        assert_eq!(k.read_mem(pid, a, 10).unwrap(), b"still here");
+    }
+
+    #[test]
+    fn swapoff_takes_pages_from_the_swap_cache() {
+        let mut k = boot(crate::mm::types::Arch::X86_64, 1 << 30);
+        k.swap.swapdir = std::env::temp_dir();
+        sys(&mut k, "mkswap /dev/sdb 16M").unwrap();
+        sys(&mut k, "swapon /dev/sdb").unwrap();
+        let parent = spawn(&mut k, "parent");
+        run(&mut k, parent, "mmap 64K name=buf").unwrap();
+        run(&mut k, parent, "touch buf 64K").unwrap();
+        let a = addr(&k, parent, "buf");
+        k.write_mem(parent, a, b"bytes").unwrap();
+        sys(&mut k, &format!("fork {parent}")).unwrap();
+        let child = Pid(k.ns_last_pid);
+        // Half the pages in the cache under writeback, half read back.
+        run(&mut k, parent, "madvise buf 64K pageout").unwrap();
+        run(&mut k, child, "madvise buf 64K pageout").unwrap();
+        let _ = sys(&mut k, "reclaim 1G");
+        run(&mut k, child, "touch buf 32K read").unwrap();
+        assert!(!k.swap.cache.is_empty());
+        let pswpin = k.events.pswpin;
+        sys(&mut k, "swapoff /dev/sdb").unwrap();
+        assert!(k.swap.cache.is_empty());
+        assert_eq!(mm(&k, parent).swap_ents + mm(&k, child).swap_ents, 0);
+        assert!(k.events.pswpin <= pswpin + 16);
+        assert_eq!(k.read_mem(parent, a, 5).unwrap(), b"bytes");
+        assert_eq!(k.read_mem(child, a, 5).unwrap(), b"bytes");
+        // Shared by both again: a write copies.
+        run(&mut k, child, "touch buf 4K write").unwrap();
+        k.write_mem(child, a, b"child").unwrap();
+        assert_eq!(k.read_mem(parent, a, 5).unwrap(), b"bytes");
+    }
+}
