@@ -1439,7 +1439,8 @@ impl super::Kernel {
             }
         };
         let area = self.swap.areas[index].as_ref().expect("just added");
-        let flags = if area.backing.is_file() { "" } else { "SS" };
+        // SWP_SOLIDSTATE: everything but a rotational device.
+        let flags = if area.rotational { "" } else { "SS" };
         // Extents and span as the file system mapped them (a simulated
         // file's blocks need not be contiguous); one extent otherwise.
         let (extents, span) = match &area.backing {
