@@ -24,7 +24,7 @@ do_step() { # do_step LABEL COMMAND
     row "$1" "$before" "$(snap)"
 }
 header() {
-    printf '  %-26s %6s %6s %6s %7s %7s %11s %10s\n' step minflt majflt pswpin pswpout swap_ra \
+    printf '  %-26s %6s %6s %6s %7s %7s %11s %10s %9s\n' step minflt majflt pswpin pswpout swap_ra \
         swap_ra_hit 'SwapCached' 'swap used'
 }
 
