@@ -143,6 +143,11 @@ impl SwapCache {
     }
 
     fn insert(&mut self, entry: SwapEntry, pfn: Pfn, readahead: bool) {
+        // One page a slot: the callers look the slot up first, but an
+        // index must never keep a stale reverse entry.
+        if let Some(old) = self.remove(entry) {
+            debug_assert_eq!(old.pfn, pfn, "slot {entry:?} cached twice");
+        }
         self.pages.insert(
             entry,
             CachedPage {
@@ -355,8 +360,10 @@ impl Kernel {
         } else {
             Vec::new()
         };
-        // Each PTE takes a slot reference, the cache one more.
-        if mappers.len() as u64 + 1 >= SWAP_MAP_MAX {
+        // Each PTE takes a slot reference, the cache one more: all of them
+        // must fit in the slot's count, or none is taken.
+        let held = cached.map_or(1, |e| self.swap.swap_map_count(e));
+        if held + mappers.len() as u64 > SWAP_MAP_MAX {
             return AnonReclaim::Keep;
         }
         let entry = match cached {
@@ -827,8 +834,21 @@ impl Kernel {
         entry: SwapEntry,
         owner: (MmSlot, Vpn),
     ) -> MmResult<()> {
-        let (slot, Vpn(vpn)) = owner;
+        let (mut slot, Vpn(vpn)) = owner;
         let swp = Pte::from_swap(entry.area, entry.offset);
+        if self.swap.swap_count(entry) > 0 && self.pte(slot, vpn) != swp {
+            // The recorded owner let go (or is gone): any process whose
+            // PTE at that page holds the entry will do (entries are only
+            // shared at the same address).
+            if let Some(other) = self
+                .procs
+                .iter_slots()
+                .map(|(m, _)| m)
+                .find(|&m| self.pte(m, vpn) == swp)
+            {
+                slot = other;
+            }
+        }
         if self.swap.swap_count(entry) > 0 && self.pte(slot, vpn) == swp {
             let pfn = match self.swap.cache.lookup(entry) {
                 Some(pfn) => Some(pfn),
@@ -856,8 +876,8 @@ impl Kernel {
                 self.account_iowait(until - self.clock_ns);
             }
             if self.swap.swap_count(entry) > 0 {
-                // Someone outside the owner's family still holds it
-                // (cannot happen: entries are only shared by fork).
+                // A PTE the walk did not reach still holds it: leave the
+                // page cached; swapoff's page-table walk finds that PTE.
                 return Ok(());
             }
             self.delete_from_swap_cache(pfn);
@@ -865,6 +885,39 @@ impl Kernel {
             if self.page_alloc.frames.mapcount(pfn) == 0 {
                 self.free_user_page(pfn);
             }
+        }
+        Ok(())
+    }
+
+    /// `try_to_unuse`'s last resort: walk every page table for PTEs that
+    /// still hold a slot of area `index` (their recorded owner was stale)
+    /// and bring those pages back the same way; then drop whatever the
+    /// swap cache still holds of the area.
+    pub(crate) fn unuse_area_by_walk(&mut self, index: usize) -> MmResult<()> {
+        let mut found: Vec<(SwapEntry, MmSlot, u64)> = Vec::new();
+        for (m, p) in self.procs.iter_slots() {
+            let pt = &p.mm.pgtables;
+            let task_vpns = p.mm.layout.task_size >> PAGE_SHIFT;
+            for (table, lo, hi, first) in pt.pte_tables(0, task_vpns) {
+                for (i, &e) in pt.entries(table)[lo..hi].iter().enumerate() {
+                    let pte = Pte(e);
+                    if pte.is_swap() && usize::from(pte.swp_entry().area) == index {
+                        found.push((pte.swp_entry(), m, first + i as u64));
+                    }
+                }
+            }
+        }
+        for (entry, m, vpn) in found {
+            self.unuse_swap_entry(entry, (m, Vpn(vpn)))?;
+        }
+        let left: Vec<(SwapEntry, Pfn)> = self
+            .swap
+            .cache
+            .iter()
+            .filter(|(e, _)| usize::from(e.area) == index)
+            .collect();
+        for (entry, _) in left {
+            self.unuse_swap_entry(entry, (MmSlot(0), Vpn(0)))?;
         }
         Ok(())
     }

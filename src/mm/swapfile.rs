@@ -1495,6 +1495,30 @@ impl super::Kernel {
                 });
             }
         }
+        if self.swap.areas[index].as_ref().expect("active").inuse_pages > 0 {
+            // Slots whose recorded owner was stale: find their PTEs.
+            self.swap.swapoff_running = true;
+            let result = self.unuse_area_by_walk(index);
+            self.swap.swapoff_running = false;
+            let left = self.swap.areas[index].as_ref().expect("active").inuse_pages;
+            if let Err(err) = result.and_then(|()| {
+                if left > 0 {
+                    Err(MmError::Busy(format!(
+                        "swapoff {path}: {left} slots are still in use"
+                    )))
+                } else {
+                    Ok(())
+                }
+            }) {
+                self.swap.enable(index);
+                return Err(match err {
+                    MmError::NoMemory(_) => MmError::NoMemory(format!(
+                        "swapoff {path}: not enough memory to bring its pages back; it stays on"
+                    )),
+                    other => other,
+                });
+            }
+        }
         let vfs_ino = match &self.swap.areas[index].as_ref().expect("active").backing {
             Backing::Vfs { ino, .. } => Some(*ino),
             _ => None,
