@@ -20,15 +20,20 @@ fn setup() -> (Mount, u32, u32) {
     let db = m.created("spawn db");
     m.ctl("mkswap /dev/sdb1 64M");
     m.ctl("swapon /dev/sdb1");
+    // No swap readahead: each major fault reads its one page, so the
+    // task's read_bytes (pages its major faults read) is exact.
+    m.write("sys/vm/page-cluster", "0\n").unwrap();
     let ctl = format!("{db}/ctl");
-    for line in [
-        "mmap 16M name=cache",
-        "touch cache 16M",
-        "madvise cache 8M pageout",
-        "touch cache 2M",
-    ] {
-        m.write(&ctl, &format!("{line}\n")).unwrap();
-    }
+    let run = |line: &str| m.write(&ctl, &format!("{line}\n")).unwrap();
+    run("mmap 16M name=cache");
+    run("touch cache 16M");
+    run("madvise cache 8M pageout");
+    // The writes complete; the pages wait in the swap cache until a
+    // second pageout (no writes: they are clean) drops them.
+    m.ctl("tick 100");
+    run("touch cache 8M read");
+    run("madvise cache 8M pageout");
+    run("touch cache 2M");
     (m, web, db)
 }
 

@@ -27,10 +27,15 @@ fn sys_vm_has_every_file_of_the_real_kernel() {
         m.read("sys/vm/lowmem_reserve_ratio"),
         "256\t256\t32\t0\t0\n"
     );
-    let err = m.write("sys/vm/page-cluster", "5\n").unwrap_err();
+    let err = m.write("sys/vm/laptop_mode", "5\n").unwrap_err();
     assert_eq!(err.raw_os_error(), Some(libc::EPERM), "{err}");
     assert!(m.read("dmesg").contains("not modelled by mmfs"));
-    assert_eq!(m.read("sys/vm/page-cluster"), "3\n");
+    assert_eq!(m.read("sys/vm/laptop_mode"), "0\n");
+    // page-cluster is modelled (swap readahead), 0..=31 as in Linux 6.18.
+    m.write("sys/vm/page-cluster", "5\n").unwrap();
+    assert_eq!(m.read("sys/vm/page-cluster"), "5\n");
+    let err = m.write("sys/vm/page-cluster", "32\n").unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EINVAL), "{err}");
     // Write-only files refuse reads, as procfs does even for root.
     let err = std::fs::read_to_string(m.path("sys/vm/drop_caches")).unwrap_err();
     assert_eq!(err.raw_os_error(), Some(libc::EACCES), "{err}");

@@ -141,6 +141,13 @@ fn a_truncated_file_fails_swap_in_with_eio_and_stays_consistent() {
     k.execute_line(Scope::Process(pid), "touch b 64K").unwrap();
     k.execute_line(Scope::Process(pid), "madvise b 64K pageout")
         .unwrap();
+    // Once the writes complete, a read and a second pageout drop the
+    // clean pages from the swap cache: the next touch must read the file.
+    sys(&mut k, "tick 100");
+    for line in ["touch b 64K read", "madvise b 64K pageout"] {
+        k.execute_line(Scope::Process(pid), line).unwrap();
+    }
+    assert!(k.swap.cache.is_empty());
     assert_eq!(status_kb(&k, pid, "VmSwap"), 64);
     // Someone truncates the swap file underneath the daemon.
     std::fs::OpenOptions::new()

@@ -170,11 +170,21 @@ fn partition_bytes_live_in_a_sparse_host_file() {
         "the bytes are on the host disk: {}",
         disk.stored.disk_bytes()
     );
+    // The writes complete; the clean pages leave the swap cache at a
+    // second pageout, and come back from the host file.
+    sys(&mut k, "tick 100");
+    run(&mut k, pid, "touch buf 8M read");
+    run(&mut k, pid, "madvise buf 8M pageout");
+    assert!(k.swap.cache.is_empty());
     run(&mut k, pid, "touch buf 8M read");
     for page in (0..2048u64).step_by(97) {
         let got = k.read_mem(pid, start + page * 4096, 4096).unwrap();
         assert_eq!(got, pattern(page), "page {page}");
     }
+    // Swapped-in pages keep their slots until the mapping goes.
+    let disk = &k.swap.disks["/dev/sdb1"];
+    assert_eq!(disk.stored.len(), 2048);
+    run(&mut k, pid, "munmap buf 8M");
     let disk = &k.swap.disks["/dev/sdb1"];
     assert!(disk.stored.is_empty());
     assert!(

@@ -160,6 +160,12 @@ fn bytes_survive_swap_on_a_host_file_through_the_mount() {
             "7"
         ]
     );
+    // The writes complete and the clean pages leave the swap cache (a
+    // read, then a second pageout that writes nothing).
+    m.ctl("tick 100");
+    pctl(&m, &pid, "touch buf 2M read");
+    pctl(&m, &pid, "madvise buf 2M pageout");
+    assert_eq!(m.meminfo_kb("SwapCached"), 0);
     // Swap-in by reading through mem: a major fault.
     let majflt = vmstat(&m).0["pgmajfault"];
     let mut back = vec![0u8; message.len()];

@@ -88,8 +88,12 @@ impl fmt::Display for Command {
                 path,
                 bytes,
                 badpages,
+                rotational,
             } => {
                 write!(f, "mkswap {path} {}", Size(*bytes))?;
+                if *rotational {
+                    write!(f, " rotational")?;
+                }
                 for (i, page) in badpages.iter().enumerate() {
                     write!(f, "{}{page}", if i == 0 { " badpages=" } else { "," })?;
                 }
@@ -392,6 +396,7 @@ mod tests {
                 path: g.path(),
                 bytes: g.size(),
                 badpages: (0..g.below(4)).map(|_| g.next() as u32).collect(),
+                rotational: g.below(4) == 0,
             },
             4 => Command::Swapon {
                 path: g.path(),

@@ -72,6 +72,9 @@ pub enum Command {
         /// Page numbers to list as bad in the header (`badpages=N,N,...`,
         /// like `mkswap -c` finding bad blocks).
         badpages: Vec<u32>,
+        /// `rotational`: a simulated partition on a spinning disk (swap-in
+        /// then reads ahead by slot clusters, not by virtual address).
+        rotational: bool,
     },
     /// `swapon PATH [prio=N]`
     Swapon {
@@ -333,7 +336,16 @@ pub fn parse_system(line: &str) -> MmResult<Command> {
             Ok(Command::Tick { ticks })
         }
         "mkswap" => {
-            words.arity(2, 2, "mkswap PATH SIZE [badpages=N,N,...]")?;
+            words.arity(2, 3, "mkswap PATH SIZE [rotational] [badpages=N,N,...]")?;
+            let rotational = match words.positional.get(2) {
+                None => false,
+                Some(&"rotational") => true,
+                Some(other) => {
+                    return Err(invalid(format!(
+                        "mkswap: unknown flag '{other}' (expected 'rotational')"
+                    )));
+                }
+            };
             words.allow_options(&["badpages"])?;
             let badpages = match words.option("badpages") {
                 None => Vec::new(),
@@ -356,6 +368,7 @@ pub fn parse_system(line: &str) -> MmResult<Command> {
                 path: swap_path(words.positional[0])?,
                 bytes: size(words.positional[1], "swap size")?,
                 badpages,
+                rotational,
             })
         }
         "swapon" => {

@@ -26,7 +26,7 @@ use super::cputime;
 use super::error::{MmError, MmResult};
 use super::page_alloc::{FLAG_REFERENCED, PageKind};
 use super::swapfile::SwapEntry;
-use super::types::{Arch, MmSlot, Order, PAGE_SHIFT, PAGE_SIZE, Pfn, Vpn, ix};
+use super::types::{Arch, MmSlot, Order, PAGE_SHIFT, PAGE_SIZE, Pfn, ix};
 
 /// _PAGE_PRESENT.
 pub const PTE_PRESENT: u64 = 1 << 0;
@@ -625,8 +625,7 @@ impl Kernel {
     /// The PTE of page `vpn` of the address space in `mm_slot`, for the
     /// swap code. Walks without allocating: None when no page table covers
     /// `vpn` (then the PTE is none). A caller that changes a PTE keeps the
-    /// counters right: see [`Kernel::unmap_page_to_swap`] and
-    /// [`Kernel::swap_in_owner`], which do it for swap.
+    /// counters right, as mm/swap_state.rs does for swap.
     pub fn pte_mut(&mut self, mm_slot: MmSlot, vpn: u64) -> Option<&mut u64> {
         self.procs.get_mut(mm_slot)?.mm.pgtables.pte_mut(vpn)
     }
@@ -748,8 +747,18 @@ impl Kernel {
             let table_end = end.min((vpn / per_table + 1) * per_table);
             for v in vpn..table_end {
                 let index = (v % per_table) as usize;
-                let process = self.procs.get_mut(slot).ok_or_else(gone)?;
-                let pte = process.mm.pgtables.entry(table, index);
+                let pte = self
+                    .procs
+                    .get(slot)
+                    .ok_or_else(gone)?
+                    .mm
+                    .pgtables
+                    .entry(table, index);
+                // do_wp_page copies a page another PTE maps, or whose swap
+                // copy another PTE still holds (it stays in the swap cache
+                // for them); else it reuses it (`wp_can_reuse_anon_folio`,
+                // which first tries `folio_free_swap`).
+                let cow = pte.is_page() && write && !pte.is_write() && self.wp_must_copy(pte.pfn());
                 if pte.is_none() && !write {
                     // do_anonymous_page, read: map the zero page.
                     self.trace_page_fault_user(task && !(early && v == vpn), v, 0);
@@ -799,12 +808,8 @@ impl Kernel {
                         v,
                         pf_code(write, false),
                     );
-                    self.do_swap_page(slot, v, vma_write, origin)?;
-                } else if pte.is_page()
-                    && write
-                    && !pte.is_write()
-                    && self.page_alloc.frames.mapcount(pte.pfn()) > 1
-                {
+                    self.do_swap_page(slot, table, v, write, vma_write, origin)?;
+                } else if cow {
                     // do_wp_page on a page shared since fork: copy it.
                     self.trace_page_fault_user(
                         task && !(early && v == vpn),
@@ -879,7 +884,7 @@ impl Kernel {
             if pte.is_swap() {
                 // A private COW copy that went to swap.
                 self.trace_page_fault_user(task && !early, v, pf_code(write, false));
-                self.do_swap_page(slot, v, vma_write, origin)?;
+                self.do_swap_page(slot, table, v, write, vma_write, origin)?;
                 continue;
             }
             if pte.is_page() {
@@ -1115,8 +1120,9 @@ impl Kernel {
         }
         self.set_pte_at(slot, table, vpn, Pte::page(pfn, vma_write, true));
         if self.page_remove_anon_rmap(old, slot, vpn) {
-            // The others went meanwhile: the old page is nobody's.
-            self.free_user_page(old);
+            // The others went meanwhile: the old page is nobody's (but
+            // may stay in the swap cache for their swap entries).
+            self.release_anon_page(old);
         }
         self.page_add_anon_rmap(pfn, slot, vpn);
         self.lru_add_anon(pfn);
@@ -1134,137 +1140,52 @@ impl Kernel {
         ))
     }
 
-    /// `do_swap_page`: read a swapped-out page back (a major fault) and map
-    /// it. The slot is freed at once (no swap cache is kept).
+    /// `do_swap_page`: map the page of a swap entry again — from the swap
+    /// cache (a minor fault) or read with readahead (a major fault; see
+    /// mm/swap_state.rs). A write fault that could not map the page
+    /// writable (another process holds it too) copies it (`do_wp_page`).
     fn do_swap_page(
         &mut self,
         slot: MmSlot,
+        table: u32,
         vpn: u64,
+        write: bool,
         vma_write: bool,
         origin: FaultOrigin,
     ) -> MmResult<()> {
         // The task stalls on memory while the page is read (PSI).
         self.psi_memstall_enter();
-        let read = self.swap_in_pte(slot, vpn, vma_write);
+        let swapin = self.swapin_fault(slot, vpn, write, vma_write);
         self.psi_memstall_leave();
-        read?;
+        let major = swapin?;
         self.account_system(cputime::MINOR_FAULT_NS);
-        self.events.pgmajfault += 1;
-        self.account_fault(slot, origin, true);
-        Ok(())
-    }
-
-    /// Bring the swapped-out page at `vpn` of `slot` back: allocate a page,
-    /// read its bytes, map it in every address space of the family whose
-    /// PTE holds the same entry (a page shared by fork went to swap as one
-    /// slot with a use count; without a swap cache, the one copy read
-    /// back is mapped by all of them at once), drop their slot references,
-    /// fix RSS and swap counts. Writable only when the VMA is and the page
-    /// is exclusive; dirty, as no swap copy is kept. Counts pswpin/pgpgin
-    /// but no fault.
-    pub(crate) fn swap_in_pte(&mut self, slot: MmSlot, vpn: u64, vma_write: bool) -> MmResult<()> {
+        if major {
+            self.events.pgmajfault += 1;
+        }
+        self.account_fault(slot, origin, major);
         let pte = self.pte(slot, vpn);
-        if !pte.is_swap() {
-            return Ok(());
-        }
-        let entry = pte.swp_entry();
-        let pfn = self.alloc_user_page()?;
-        // Reclaim may have run: check the entry is still ours (`pte_same`).
-        if self.pte(slot, vpn) != pte {
-            self.free_pages(pfn, Order(0)).ok();
-            return Ok(());
-        }
-        let bytes = match self.swap_read_folio(entry) {
-            Ok(bytes) => bytes,
-            Err(err) => {
-                self.free_pages(pfn, Order(0)).ok();
-                return Err(err);
+        if write && pte.is_page() && !pte.is_write() {
+            if self.wp_must_copy(pte.pfn()) {
+                self.wp_page_copy(slot, table, vpn, pte.pfn(), vma_write)?;
+            } else if let Some(p) = self.pte_mut(slot, vpn) {
+                // The other holders went meanwhile: reuse it.
+                let rw = if vma_write { PTE_RW } else { 0 };
+                *p |= rw | PTE_DIRTY;
             }
-        };
-        if let Some(bytes) = bytes {
-            self.put_page_bytes(pfn, bytes);
         }
-        self.account_iowait(cputime::SWAP_PAGE_IO_NS);
-        self.events.pswpin += 1;
-        self.events.pgpgin += PAGE_SIZE / 1024;
-        let holders: Vec<MmSlot> = self
-            .procs
-            .family_of(slot)
-            .into_iter()
-            .filter(|&m| m == slot || self.pte(m, vpn) == pte)
-            .collect();
-        let exclusive = holders.len() == 1;
-        for m in holders {
-            let write = if m == slot {
-                vma_write
-            } else {
-                self.procs
-                    .get(m)
-                    .and_then(|p| p.mm.vma_lookup(vpn << PAGE_SHIFT))
-                    .is_some_and(|v| v.flags.is_write())
-            };
-            if let Some(p) = self.pte_mut(m, vpn) {
-                // The slot is gone, so no clean copy is left anywhere: the
-                // page is dirty, as `folio_free_swap` marks it.
-                *p = Pte::page(pfn, write && exclusive, true).0;
-            }
-            self.swap.free_slot(entry);
-            let mm = self.procs.mm_mut(m)?;
-            mm.rss_anon += 1;
-            mm.swap_ents -= 1;
-            self.page_add_anon_rmap(pfn, m, vpn);
-        }
-        self.page_alloc.frames.set_rmap(pfn, slot, Vpn(vpn));
-        self.lru_add_anon(pfn);
-        self.mark_page_accessed(pfn);
         Ok(())
     }
 
-    /// `try_to_unmap` for swap-out: point every PTE that maps `pfn` (found
-    /// through the reverse map) at swap entry `entry`, one slot reference
-    /// each (`swap_duplicate` beyond the first), fix RSS and swap counts,
-    /// take the page off the LRU and free it. The caller has already
-    /// written the page (and taken its bytes) and holds the entry's first
-    /// reference. False, with nothing changed, when no PTE maps `pfn`.
-    pub fn unmap_page_to_swap(&mut self, pfn: Pfn, entry: SwapEntry) -> bool {
-        let mappers = self.rmap_walk_anon(pfn);
-        if mappers.is_empty() || mappers.len() as u64 > super::swapfile::SWAP_MAP_MAX {
+    /// Must a write to anon page `pfn`, mapped read-only, copy it? Yes
+    /// when another PTE maps it, or when it is in the swap cache and
+    /// `folio_free_swap` cannot take it out (another PTE holds its swap
+    /// entry, or its write is in flight).
+    fn wp_must_copy(&mut self, pfn: Pfn) -> bool {
+        if self.page_alloc.frames.kind(pfn) == PageKind::PageCache {
             return false;
         }
-        for (i, &(slot, vpn)) in mappers.iter().enumerate() {
-            if i > 0 {
-                self.swap.swap_duplicate(entry);
-            }
-            if let Some(p) = self.pte_mut(slot, vpn) {
-                *p = Pte::from_swap(entry.area, entry.offset).0;
-            }
-            if let Ok(mm) = self.procs.mm_mut(slot) {
-                mm.update_hiwater_rss();
-                mm.rss_anon -= 1;
-                mm.swap_ents += 1;
-            }
-            self.page_alloc.frames.remove_map(pfn);
-        }
-        self.procs.nr_anon_mapped -= 1;
-        self.free_user_page(pfn);
-        true
-    }
-
-    /// swapoff's `unuse_pte`: bring the page in swap slot `entry`, owned by
-    /// `(mm slot, vpn)`, back into memory and map it again. Nothing to do
-    /// when that PTE no longer holds `entry`.
-    pub fn swap_in_owner(&mut self, entry: SwapEntry, owner: (MmSlot, Vpn)) -> MmResult<()> {
-        let (slot, Vpn(vpn)) = owner;
-        let pte = self.pte(slot, vpn);
-        if !pte.is_swap() || pte.swp_entry() != entry {
-            return Ok(());
-        }
-        let vma_write = self
-            .procs
-            .get(slot)
-            .and_then(|p| p.mm.vma_lookup(vpn << PAGE_SHIFT))
-            .is_some_and(|vma| vma.flags.is_write());
-        self.swap_in_pte(slot, vpn, vma_write)
+        self.page_alloc.frames.mapcount(pfn) > 1
+            || (self.swap.cache.entry_of(pfn).is_some() && !self.folio_free_swap(pfn))
     }
 
     /// `zap_pte_range` over `[start, end)` (vpns): free the pages, release
@@ -1314,6 +1235,11 @@ impl Kernel {
                         // Still mapped by another process of the family.
                         continue;
                     }
+                    if self.swap.cache.entry_of(pfn).is_some() {
+                        // It may stay cached for others' swap entries.
+                        self.release_anon_page(pfn);
+                        continue;
+                    }
                     self.lru_del(pfn);
                     if check_bytes {
                         self.take_page_bytes(pfn);
@@ -1324,6 +1250,7 @@ impl Kernel {
                 } else if pte.is_swap() {
                     self.swap.free_slot(pte.swp_entry());
                     self.swap_owner_handover(pte.swp_entry(), slot, vpn);
+                    self.free_swap_and_cache(pte.swp_entry());
                 }
             }
         }
@@ -1337,16 +1264,23 @@ impl Kernel {
             return;
         };
         let frames = &self.page_alloc.frames;
+        let swap = &self.swap;
         for (table, lo, hi, _) in mm.pgtables.pte_tables(start, end) {
             for entry in &mut mm.pgtables.entries_mut(table)[lo..hi] {
                 if Pte(*entry).is_page() {
                     // A page-cache page stays read-only: the next write
                     // copies it (private) or notifies (shared); so does an
-                    // anon page shared since fork (copy-on-write).
+                    // anon page shared since fork (copy-on-write), or one
+                    // whose swap copy another process's PTE still holds.
                     let pfn = Pte(*entry).pfn();
+                    let swap_shared = swap
+                        .cache
+                        .entry_of(pfn)
+                        .is_some_and(|e| swap.swap_count(e) > 0);
                     if writable
                         && frames.kind(pfn) != PageKind::PageCache
                         && frames.mapcount(pfn) <= 1
+                        && !swap_shared
                     {
                         *entry |= PTE_RW;
                     } else {
@@ -1803,7 +1737,8 @@ mod tests {
         let a = addr(&k, pid, "buf");
         let slot = k.procs.slot_of(pid).unwrap();
         let pfn = k.pte(slot, (a >> PAGE_SHIFT) + 3).pfn();
-        assert!(k.pageout(pfn));
+        // Written and unmapped; it stays in the swap cache under writeback.
+        assert!(!k.pageout(pfn));
         let bytes = k.read_pagemap(pid, (a >> PAGE_SHIFT) * 8, 32).unwrap();
         let e: Vec<u64> = bytes
             .chunks(8)
@@ -1874,28 +1809,40 @@ mod tests {
         k.write_mem(pid, a, b"kept across swap").unwrap();
         let slot = k.procs.slot_of(pid).unwrap();
         let pfn = k.pte(slot, a >> PAGE_SHIFT).pfn();
-        assert!(k.pageout(pfn));
+        // Written (asynchronously): unmapped, in the swap cache.
+        assert!(!k.pageout(pfn));
         k.check_invariants().unwrap();
         let pte = k.pte(slot, a >> PAGE_SHIFT);
         assert!(pte.is_swap());
         assert_eq!(mm(&k, pid).swap_ents, 1);
         assert_eq!(rss(&k, pid), 3);
+        assert_eq!(k.swap.cache.lookup(pte.swp_entry()), Some(pfn));
         let smaps =
             crate::procfs::pid::render_pid(&k, pid, crate::procfs::pid::PidFile::Smaps).unwrap();
         assert!(smaps.contains("Swap:                  4 kB\n"));
-        // A touch swaps it back in: a major fault.
+        // Once the write has completed, reclaim drops the clean page.
+        sys(&mut k, "tick").unwrap();
+        assert!(k.pageout(pfn));
+        assert!(k.swap.cache.is_empty());
+        k.check_invariants().unwrap();
+        // A touch swaps it back in: a major fault; the slot stays.
         let (maj, pgmaj) = (k.procs.by_pid(pid).unwrap().maj_flt, k.events.pgmajfault);
         run(&mut k, pid, "touch buf 4K read").unwrap();
         assert_eq!(k.procs.by_pid(pid).unwrap().maj_flt, maj + 1);
         assert_eq!(k.events.pgmajfault, pgmaj + 1);
         assert_eq!(mm(&k, pid).swap_ents, 0);
         assert_eq!(k.read_mem(pid, a, 16).unwrap(), b"kept across swap");
-        // Swapped pages are freed with the mapping, slots included.
+        assert_eq!(k.swap.free_pages(), k.swap.total_pages() - 1);
+        // Clean and still holding its slot: the next pageout writes nothing.
+        let pswpout = k.events.pswpout;
         let pfn = k.pte(slot, a >> PAGE_SHIFT).pfn();
         assert!(k.pageout(pfn));
+        assert_eq!(k.events.pswpout, pswpout);
         assert_eq!(k.swap.free_pages(), k.swap.total_pages() - 1);
+        // Swapped pages are freed with the mapping, slots included.
         run(&mut k, pid, "munmap buf 16K").unwrap();
         assert_eq!(k.swap.free_pages(), k.swap.total_pages());
+        k.check_invariants().unwrap();
     }
 
     #[test]

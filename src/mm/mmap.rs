@@ -290,6 +290,11 @@ pub struct MmStruct {
     pub rss_file: u64,
     /// MM_SWAPENTS: swap entries in the page tables.
     pub swap_ents: u64,
+    /// VMA swap readahead state (`swap_readahead_info`, packed as Linux
+    /// packs it: see [`super::swap_state::swap_ra_val`]). Linux keeps one
+    /// per VMA; one per address space is what a fault stream in one
+    /// mapping at a time needs.
+    pub swap_ra: u64,
     /// Peak RSS, updated before RSS drops (VmHWM).
     pub hiwater_rss: u64,
     /// Peak total_vm, updated before total_vm drops (VmPeak).
@@ -336,6 +341,7 @@ impl MmStruct {
             rss_anon: 0,
             rss_file: 0,
             swap_ents: 0,
+            swap_ra: 0,
             hiwater_rss: 0,
             hiwater_vm: 0,
             total_vm: 0,

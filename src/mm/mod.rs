@@ -27,6 +27,7 @@ pub mod psi;
 pub mod rmap;
 pub mod slab_common;
 pub mod slub;
+pub mod swap_state;
 pub mod swap_store;
 pub mod swapfile;
 pub mod sysctl;
@@ -298,6 +299,7 @@ impl Kernel {
         self.check_page_cache()?;
         self.check_file_rmap()?;
         self.check_swapfiles()?;
+        self.check_swap_cache()?;
         Ok(())
     }
 }

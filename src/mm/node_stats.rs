@@ -134,9 +134,8 @@ impl Kernel {
         let nr_zone_inactive_anon = per_zone(|z| z.inactive_anon.len());
         let nr_active_anon: u64 = nr_zone_active_anon.iter().sum();
         let nr_inactive_anon: u64 = nr_zone_inactive_anon.iter().sum();
-        // Swap cache: pageout() frees the page as soon as it is written, so
-        // the swap cache is always empty for now.
-        let nr_swapcached = 0;
+        // swap_state.rs: pages in the swap cache (NR_SWAPCACHE).
+        let nr_swapcached = self.swap.cache.len();
         NodeStats {
             // vmscan.rs: the anon LRU lists.
             nr_inactive_anon,
@@ -164,14 +163,14 @@ impl Kernel {
             nr_buffers: self.nr_buffers(),
             // No shmem/tmpfs.
             nr_shmem: 0,
-            // page_writeback.rs: dirty page-cache pages, and those whose
-            // write is in flight to the disk.
+            // page_writeback.rs: dirty page-cache pages; writes in flight
+            // to the disk (page cache) and to swap (swap_state.rs).
             nr_dirty: self.vfs.stats.nr_dirty,
-            nr_writeback: self.vfs.stats.nr_writeback,
+            nr_writeback: self.vfs.stats.nr_writeback + self.swap.cache.nr_writeback(self.clock_ns),
             nr_swapcached,
             // Every swap write comes from pageout() in reclaim (kswapd,
-            // direct, proactive, MADV_PAGEOUT) and completes at once;
-            // reclaim never writes page-cache pages (the flusher does).
+            // direct, proactive, MADV_PAGEOUT); reclaim never writes
+            // page-cache pages (the flusher does).
             nr_vmscan_write: self.events.pswpout,
             nr_written: self.events.pswpout + self.vfs.stats.nr_written,
             nr_dirtied: self.vfs.stats.nr_dirtied,

@@ -275,15 +275,6 @@ impl Kernel {
         Ok(bytes)
     }
 
-    /// The bytes of a page just written, without a disk read (pageout
-    /// undoing its own write).
-    pub(crate) fn swap_load_page(&mut self, entry: SwapEntry) -> MmResult<Option<PageBytes>> {
-        match self.swap.vfs_block(entry) {
-            Some(block) => self.read_swap_block(block, entry),
-            None => self.swap.load_page(entry),
-        }
-    }
-
     fn read_swap_block(&self, block: u64, entry: SwapEntry) -> MmResult<Option<PageBytes>> {
         self.vfs.store.take_copy(block).map_err(|e| {
             MmError::Io(format!(
@@ -473,10 +464,20 @@ mod tests {
         assert_eq!(bytes, b"hello swap file");
         assert!(k.vfs.inode(ino).unwrap().pages.is_empty());
         assert_eq!(k.vfs.stats.disk_reads, reads + 1);
-        // Swap-in reads the block back.
+        // Once the writes are done a second pageout drops the clean
+        // pages; swap-in reads the block back (with cluster readahead:
+        // a swap file counts as rotational).
+        sys(&mut k, "tick").unwrap();
+        run(&mut k, pid, "touch buf 64K read").unwrap();
+        assert_eq!(k.swap.fs_io.reads, 0, "minor faults from the swap cache");
+        run(&mut k, pid, "madvise buf 64K pageout").unwrap();
+        assert!(k.swap.cache.is_empty());
+        assert_eq!(k.swap.fs_io.writes, 16, "clean pages are not written again");
+        let pswpin = k.events.pswpin;
         run(&mut k, pid, "touch buf 4K read").unwrap();
         assert_eq!(k.read_mem(pid, a + 5, 15).unwrap(), b"hello swap file");
-        assert_eq!(k.swap.fs_io.reads, 1);
+        assert_eq!(k.swap.fs_io.reads, k.events.pswpin - pswpin);
+        assert!(k.swap.fs_io.reads > 1, "read ahead");
         let text = crate::procfs::diskstats::diskstats(&k);
         let sda1: Vec<&str> = text
             .lines()
@@ -484,7 +485,8 @@ mod tests {
             .unwrap()
             .split_whitespace()
             .collect();
-        assert_eq!(sda1[3], (reads + 2).to_string(), "{text}");
+        let swap_reads = k.swap.fs_io.reads;
+        assert_eq!(sda1[3], (reads + 1 + swap_reads).to_string(), "{text}");
         assert_eq!(sda1[7], (writes + 16).to_string(), "{text}");
         // swapoff brings the rest back; the file is ordinary again.
         sys(&mut k, "swapoff /swapfile").unwrap();
@@ -619,7 +621,14 @@ mod tests {
         run(&mut k, pid, "madvise b 32K pageout").unwrap();
         assert_eq!(swap_used(&k), 8);
         sys(&mut k, &format!("kill {}", pid.0)).unwrap();
+        // The writes are in flight: the pages stay in the swap cache, and
+        // hold their slots, until they complete and reclaim frees them.
+        assert_eq!(swap_used(&k), 8);
+        assert_eq!(k.swap.cache.len(), 8);
+        sys(&mut k, "tick").unwrap();
+        sys(&mut k, "reclaim 32K").unwrap();
         assert_eq!(swap_used(&k), 0);
+        assert!(k.swap.cache.is_empty());
         sys(&mut k, "swapoff /sf").unwrap();
         assert_eq!(extents(&[7, 8, 9, 10]), (1, 3));
         assert_eq!(extents(&[7, 3, 4, 9]), (3, 7));

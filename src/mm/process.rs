@@ -1020,9 +1020,17 @@ impl Kernel {
             rss_total += owned;
         }
         let lru = self.lru.active_anon() + self.lru.inactive_anon();
-        if rss_total != lru || rss_total != self.procs.nr_anon_mapped {
+        // Swap-cache pages nobody maps stay on the anon LRU too.
+        let unmapped_cached = self
+            .swap
+            .cache
+            .iter()
+            .filter(|&(_, pfn)| frames.mapcount(pfn) == 0)
+            .count() as u64;
+        if rss_total + unmapped_cached != lru || rss_total != self.procs.nr_anon_mapped {
             return Err(format!(
-                "anon pages mapped {rss_total} (NR_ANON_MAPPED {}) != anon LRU pages {lru}",
+                "anon pages mapped {rss_total} (NR_ANON_MAPPED {}) + {unmapped_cached} unmapped \
+                 swap-cache pages != anon LRU pages {lru}",
                 self.procs.nr_anon_mapped
             ));
         }

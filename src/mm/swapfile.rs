@@ -311,6 +311,10 @@ pub struct SimulatedDisk {
     pub stored: DiskStore,
     /// Completed I/O, as /proc/diskstats counts it.
     pub io: DiskIo,
+    /// A spinning disk (`mkswap /dev/NAME SIZE rotational`): swap on it
+    /// turns swap-in readahead from VMA-based to cluster readahead, as a
+    /// device without QUEUE_FLAG_NONROT does (`nr_rotate_swap`).
+    pub rotational: bool,
 }
 
 /// Sectors (512 bytes, the block layer's unit) in one page.
@@ -410,6 +414,11 @@ pub struct SwapInfo {
     cursor: u64,
     /// False while swapoff is bringing pages back.
     pub writeok: bool,
+    /// Not SWP_SOLIDSTATE: a partition made `rotational`, or a swap file
+    /// (the `SS` of the "Adding …k swap" line is printed for partitions
+    /// only, so files are taken to sit on a spinning disk, as this
+    /// machine's swap file on its rotational vda did).
+    pub rotational: bool,
 }
 
 impl SwapInfo {
@@ -502,6 +511,8 @@ pub struct SwapState {
     /// Swap I/O to files of the simulated file system, which the block
     /// layer counts on `/dev/sda1` (and so `sda`) with its other I/O.
     pub fs_io: DiskIo,
+    /// The swap cache: pages that have a swap slot and are in memory.
+    pub cache: super::swap_state::SwapCache,
 }
 
 /// Where a swap command's host PATH leads.
@@ -525,6 +536,7 @@ impl Default for SwapState {
             swapdir: PathBuf::from(DEFAULT_SWAPDIR),
             own_mount: None,
             fs_io: DiskIo::default(),
+            cache: super::swap_state::SwapCache::default(),
         }
     }
 }
@@ -664,6 +676,7 @@ impl SwapState {
                 header: SwapHeader::new(pages, path),
                 stored: DiskStore::default(),
                 io: DiskIo::default(),
+                rotational: false,
             },
         );
         Ok(())
@@ -780,6 +793,10 @@ impl SwapState {
             }
         }
         let pages = max - 1 - bad;
+        let rotational = match backing {
+            Backing::Partition => self.disks.get(path).is_some_and(|d| d.rotational),
+            Backing::File(_) | Backing::Vfs { .. } => true,
+        };
         if pages == 0 {
             return Err(MmError::Invalid(format!(
                 "{path}: swap area has no usable pages"
@@ -815,6 +832,7 @@ impl SwapState {
             slots,
             cursor: 1,
             writeok: true,
+            rotational,
         });
         // Insert behind every area of higher or equal priority.
         let at = self
@@ -910,12 +928,41 @@ impl SwapState {
         true
     }
 
-    /// References to `entry`'s slot (0 when free).
+    /// References to `entry`'s slot from page tables (`swap_count` of the
+    /// `swap_map`, without SWAP_HAS_CACHE): 0 when free or when only the
+    /// swap cache holds it.
     pub fn swap_count(&self, entry: SwapEntry) -> u64 {
+        self.swap_map_count(entry) - u64::from(self.cache.lookup(entry).is_some())
+    }
+
+    /// Every reference to `entry`'s slot: page tables plus the swap
+    /// cache's one (0 when free).
+    pub fn swap_map_count(&self, entry: SwapEntry) -> u64 {
         self.areas
             .get(entry.area as usize)
             .and_then(Option::as_ref)
             .map_or(0, |a| a.count(entry.offset))
+    }
+
+    /// `nr_rotate_swap`: active areas on rotational devices. Any one of
+    /// them makes swap-in use cluster readahead (`swap_use_vma_readahead`).
+    pub fn nr_rotate_swap(&self) -> usize {
+        self.active().filter(|a| a.rotational).count()
+    }
+
+    /// `vm_swap_full`: less than half of the swap space is free.
+    pub fn vm_swap_full(&self) -> bool {
+        self.free_pages() * 2 < self.total_pages()
+    }
+
+    /// Mark a new simulated partition as a spinning disk.
+    pub fn set_rotational(&mut self, path: &str) -> MmResult<()> {
+        let disk = self
+            .disks
+            .get_mut(path)
+            .ok_or_else(|| MmError::NotFound(format!("no simulated device {path}")))?;
+        disk.rotational = true;
+        Ok(())
     }
 
     /// Record who holds `entry` now (for swapoff's walk), when its owner
@@ -1031,14 +1078,21 @@ impl SwapState {
     /// Read a page back from its slot: None for an all-zero page. A read
     /// from a simulated partition counts in its disk's I/O.
     pub fn read_page(&mut self, entry: SwapEntry) -> MmResult<Option<PageBytes>> {
-        let bytes = self.load_page(entry)?;
         let area = self.areas[ix(entry.area)].as_ref().expect("active area");
-        if matches!(area.backing, Backing::Partition)
-            && let Some(disk) = self.disks.get_mut(&area.path)
-        {
+        if matches!(area.backing, Backing::Partition) {
+            // A copy: the slot keeps its bytes while it stays allocated
+            // (the swap cache keeps the slot after a swap-in, and a clean
+            // page is then dropped without a new write).
+            let path = area.path.clone();
+            let Some(disk) = self.disks.get_mut(&path) else {
+                return Ok(None);
+            };
             disk.io.reads += 1;
+            return disk.stored.take_copy(entry.offset).map_err(|e| {
+                MmError::Io(format!("read error on {path} slot {}: {e}", entry.offset))
+            });
         }
-        Ok(bytes)
+        self.load_page(entry)
     }
 
     /// Take back the bytes of a page just written, without a disk read
@@ -1327,9 +1381,15 @@ impl SwapState {
 }
 
 impl super::Kernel {
-    /// `mkswap PATH SIZE`: a simulated partition for `/dev/` paths, a new
-    /// host file otherwise.
-    pub fn mkswap(&mut self, path: &str, bytes: u64, badpages: &[u32]) -> MmResult<()> {
+    /// `mkswap PATH SIZE`: a simulated partition for `/dev/` paths (on a
+    /// spinning disk with `rotational`), a new host file otherwise.
+    pub fn mkswap(
+        &mut self,
+        path: &str,
+        bytes: u64,
+        badpages: &[u32],
+        rotational: bool,
+    ) -> MmResult<()> {
         // The root file system lives on /dev/sda1 (SPEC §8): mkswap(8)
         // will not overwrite a mounted device, nor the disk holding it.
         if path == "/dev/sda" || path == "/dev/sda1" {
@@ -1344,7 +1404,17 @@ impl super::Kernel {
                 self.swap.disks.remove(path);
                 return Err(err);
             }
+            if rotational {
+                self.swap.set_rotational(path)?;
+            }
             Ok(())
+        } else if rotational {
+            // A file's disk is what it is: swap files are taken to be on a
+            // rotational one (no SS in the swapon line).
+            Err(MmError::Invalid(
+                "rotational is for simulated partitions (/dev/NAME): swap files already count as rotational"
+                    .into(),
+            ))
         } else if !badpages.is_empty() {
             Err(MmError::Invalid(
                 "badpages= is for simulated partitions: Linux refuses swap files with bad pages"
@@ -1369,7 +1439,8 @@ impl super::Kernel {
             }
         };
         let area = self.swap.areas[index].as_ref().expect("just added");
-        let flags = if area.backing.is_file() { "" } else { "SS" };
+        // SWP_SOLIDSTATE: everything but a rotational device.
+        let flags = if area.rotational { "" } else { "SS" };
         // Extents and span as the file system mapped them (a simulated
         // file's blocks need not be contiguous); one extent otherwise.
         let (extents, span) = match &area.backing {
@@ -1391,8 +1462,10 @@ impl super::Kernel {
 
 impl super::Kernel {
     /// `swapoff PATH`: stop new writes to the area, bring every page back
-    /// into memory, then remove it. ENOMEM when memory cannot hold them:
-    /// the pages already read stay in memory and the area stays on.
+    /// into memory (`try_to_unuse`: pages still in the swap cache are
+    /// mapped from there, the others read; each leaves the swap cache),
+    /// then remove it. ENOMEM when memory cannot hold them: the pages
+    /// already read stay in memory and the area stays on.
     pub fn swapoff(&mut self, path: &str) -> MmResult<()> {
         let index = self
             .swap
@@ -1410,9 +1483,33 @@ impl super::Kernel {
                 offset,
             };
             self.swap.swapoff_running = true;
-            let result = self.swap_in_owner(entry, owner);
+            let result = self.unuse_swap_entry(entry, owner);
             self.swap.swapoff_running = false;
             if let Err(err) = result {
+                self.swap.enable(index);
+                return Err(match err {
+                    MmError::NoMemory(_) => MmError::NoMemory(format!(
+                        "swapoff {path}: not enough memory to bring its pages back; it stays on"
+                    )),
+                    other => other,
+                });
+            }
+        }
+        if self.swap.areas[index].as_ref().expect("active").inuse_pages > 0 {
+            // Slots whose recorded owner was stale: find their PTEs.
+            self.swap.swapoff_running = true;
+            let result = self.unuse_area_by_walk(index);
+            self.swap.swapoff_running = false;
+            let left = self.swap.areas[index].as_ref().expect("active").inuse_pages;
+            if let Err(err) = result.and_then(|()| {
+                if left > 0 {
+                    Err(MmError::Busy(format!(
+                        "swapoff {path}: {left} slots are still in use"
+                    )))
+                } else {
+                    Ok(())
+                }
+            }) {
                 self.swap.enable(index);
                 return Err(match err {
                     MmError::NoMemory(_) => MmError::NoMemory(format!(

@@ -31,6 +31,8 @@ pub struct Sysctl {
     /// vm.vfs_cache_pressure: how hard reclaim presses dentries and inodes
     /// against the page cache (100 = fair).
     pub vfs_cache_pressure: u64,
+    /// vm.page-cluster, 0..=31: swap readahead reads up to 2^n pages.
+    pub page_cluster: u64,
 }
 
 impl Default for Sysctl {
@@ -44,6 +46,7 @@ impl Default for Sysctl {
             dirty_expire_centisecs: 3000,
             dirty_writeback_centisecs: 500,
             vfs_cache_pressure: 100,
+            page_cluster: super::swap_state::DEFAULT_PAGE_CLUSTER,
         }
     }
 }
@@ -251,7 +254,16 @@ pub static SYSCTL_TABLE: &[CtlTable] = &[
     CtlTable::fixed("vm/oom_dump_tasks", 0o644, "1"),
     CtlTable::fixed("vm/oom_kill_allocating_task", 0o644, "0"),
     CtlTable::fixed("vm/overcommit_kbytes", 0o644, "0"),
-    CtlTable::fixed("vm/page-cluster", 0o644, "3"),
+    CtlTable {
+        // Swap readahead's order (mm/swap_state.rs); Linux 6.18 caps it
+        // at page_cluster_max, 31.
+        procname: "vm/page-cluster",
+        mode: 0o644,
+        min: 0,
+        max: super::swap_state::PAGE_CLUSTER_MAX,
+        show: Show::Num(|k| k.sysctl.page_cluster),
+        set: Some(|k, v| k.sysctl.page_cluster = v),
+    },
     CtlTable::fixed("vm/page_lock_unfairness", 0o644, "5"),
     CtlTable::fixed("vm/panic_on_oom", 0o644, "0"),
     CtlTable::fixed("vm/percpu_pagelist_high_fraction", 0o644, "0"),

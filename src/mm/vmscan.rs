@@ -321,6 +321,10 @@ impl Kernel {
         let mut kept = Vec::new();
         let activated = self.events.pgactivate;
         let (mut unqueued_dirty, mut immediate) = (0, 0);
+        if !file {
+            // Finished swap writes move to the tail, to be freed first.
+            self.swap_writeback_done();
+        }
         while result.scanned < nr_to_scan {
             let (active, inactive) = self.lru.zones[zone].lists_mut(file);
             let Some(pfn) = inactive.tail() else {
@@ -370,7 +374,7 @@ impl Kernel {
         }
         let (activated, failed) = (self.events.pgactivate - activated, kept.len() as u64);
         self.trace_shrink_inactive(&result, activated, failed, file);
-        for pfn in kept.into_iter().rev() {
+        for &pfn in kept.iter().rev() {
             self.lru.zones[zone]
                 .lists_mut(file)
                 .1
@@ -386,6 +390,10 @@ impl Kernel {
         }
         if immediate > 0 {
             self.reclaim_throttle();
+        }
+        if !file && result.reclaimed == 0 {
+            // Nothing else freed: wait for the swap writes of this batch.
+            result.reclaimed += self.reclaim_wait_writeback(&kept);
         }
         self.account_system(result.scanned * cputime::RECLAIM_SCAN_NS);
         let e = &mut self.events;
@@ -406,50 +414,14 @@ impl Kernel {
         result
     }
 
-    /// Swap one unreferenced anon page out: take a slot, write the page,
-    /// point its PTE at the slot, free the page. False (page kept) when no
-    /// slot is free or the write fails (dmesg says why).
+    /// Reclaim one unreferenced anon page (`shrink_folio_list`'s anon
+    /// half, in mm/swap_state.rs): give it a slot in the swap cache, start
+    /// its write, unmap it; the page is freed here only when it needs no
+    /// write (a clean swap-cache page) — a written one stays under
+    /// writeback for a later pass. True when it was freed.
     pub fn pageout(&mut self, pfn: Pfn) -> bool {
-        let (mm_slot, vpn) = self.page_alloc.frames.rmap(pfn);
-        let owner = super::swapfile::pack_owner(mm_slot, vpn);
-        let Some(entry) = self.swap.get_swap_page(owner) else {
-            return false;
-        };
         self.trace_write_folio(pfn, false);
-        let bytes = self.take_page_bytes(pfn);
-        if let Err((err, bytes)) = self.swap_writepage(entry, bytes) {
-            self.swap.free_slot(entry);
-            if let Some(bytes) = bytes {
-                self.put_page_bytes(pfn, bytes);
-            }
-            // pr_alert_ratelimited: a full disk must not evict the boot log.
-            let (print, suppressed) = self.swap_write_ratelimit.allow(self.clock_ns);
-            if suppressed > 0 {
-                self.printk(format!(
-                    "__end_swap_bio_write: {suppressed} callbacks suppressed"
-                ));
-            }
-            if print {
-                self.printk(format!(
-                    "Write-error on swap-device: {err}; page kept in memory"
-                ));
-            }
-            return false;
-        }
-        if !self.unmap_page_to_swap(pfn, entry) {
-            // Nothing maps it any more: drop the copy just written.
-            if let Ok(Some(bytes)) = self.swap_load_page(entry) {
-                self.put_page_bytes(pfn, bytes);
-            }
-            self.swap.free_slot(entry);
-            return false;
-        }
-        // The write is waited for: simulated swap I/O completes in order.
-        self.account_system(cputime::PAGEOUT_NS);
-        self.account_iowait(cputime::SWAP_PAGE_IO_NS);
-        self.events.pswpout += 1;
-        self.events.pgpgout += super::types::PAGE_SIZE / 1024;
-        true
+        self.shrink_anon_folio(pfn) == super::swap_state::AnonReclaim::Freed
     }
 
     /// Reclaim from every zone up to `highest` until `target` pages are

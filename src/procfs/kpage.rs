@@ -13,7 +13,7 @@
 //! | frame                                   | kpageflags                                                   | kpagecount |
 //! |-----------------------------------------|--------------------------------------------------------------|------------|
 //! | free block, head and every tail         | BUDDY (tails through `is_free_buddy_page`)                   | 0          |
-//! | `UserAnon`                              | ANON, SWAPBACKED, UPTODATE, MMAP if mapped, LRU, ACTIVE, DIRTY; OWNER_2 (PG_anon_exclusive) when one writable PTE maps it | PTEs mapping it |
+//! | `UserAnon`                              | ANON, SWAPBACKED, UPTODATE, MMAP if mapped, LRU, ACTIVE, DIRTY; SWAPCACHE while in the swap cache; OWNER_2 (PG_anon_exclusive) when one writable PTE maps it | PTEs mapping it |
 //! | `SwapCache`                             | ANON, SWAPCACHE, SWAPBACKED, UPTODATE, MMAP if mapped, LRU, ACTIVE, DIRTY | PTEs mapping it |
 //! | `PageCache`                             | UPTODATE, MMAP if mapped, LRU, ACTIVE, REFERENCED, DIRTY     | PTEs mapping it |
 //! | `ZeroPage`                              | ZERO_PAGE, RESERVED (Linux's zero page lives in the kernel's .bss) | 0    |
@@ -344,6 +344,10 @@ fn user_page_flags(kernel: &Kernel, pfn: Pfn, kind: PageKind) -> u64 {
         }
         _ => {
             u |= bit(KPF_ANON) | bit(KPF_SWAPBACKED);
+            if kernel.swap.cache.entry_of(pfn).is_some() {
+                // Mapped again and still holding its swap slot.
+                u |= bit(KPF_SWAPCACHE);
+            }
             if mapcount == 1 && anon_exclusive(kernel, pfn) {
                 u |= bit(KPF_OWNER_2);
             }

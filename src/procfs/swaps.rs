@@ -202,7 +202,7 @@ mod tests {
         }
         // The root file system's disk and partition are in use.
         for path in ["/dev/sda", "/dev/sda1"] {
-            let err = k.mkswap(path, 1 << 20, &[]).unwrap_err();
+            let err = k.mkswap(path, 1 << 20, &[], false).unwrap_err();
             assert_eq!(err.errno(), libc::EBUSY, "{path}");
         }
     }

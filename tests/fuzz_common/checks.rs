@@ -237,6 +237,14 @@ pub fn check_all_files(k: &Machine) -> Result<(), String> {
     }
     check_vmstat(&texts["vmstat"])?;
     cross_check(&texts["buddyinfo"], &texts["meminfo"], &texts["swaps"])?;
+    // meminfo SwapCached is the swap cache's pages.
+    let swap_cached = meminfo_value(&parse_meminfo(&texts["meminfo"])?, "SwapCached")?;
+    if swap_cached != k.swap.cache.len() * 4 {
+        return Err(format!(
+            "meminfo SwapCached {swap_cached} kB but {} pages in the swap cache",
+            k.swap.cache.len()
+        ));
+    }
     page_cache_check(&texts["meminfo"], &texts["vmstat"])?;
     for name in writable_sysctls() {
         let v = k

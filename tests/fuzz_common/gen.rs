@@ -519,6 +519,7 @@ impl Generator {
                     path,
                     bytes,
                     badpages: Vec::new(),
+                    rotational: self.rng.below(4) == 0,
                 }
             }
             3 => Command::Swapon {
