@@ -58,7 +58,7 @@ fn trace_pipe_streams_to_a_reader_thread_while_the_machine_runs() {
     }
     m.write("tracing/trace_marker", "done\n").unwrap();
     let text = rx
-        .recv_timeout(Duration::from_secs(20))
+        .recv_timeout(Duration::from_secs(120))
         .expect("the reader saw the marker");
     reader.join().unwrap();
     let faults = text
@@ -104,7 +104,9 @@ fn a_blocked_reader_wakes_on_a_command_and_a_killed_one_goes() {
     let start = Instant::now();
     while cat.try_wait().unwrap().is_none() {
         assert!(
-            start.elapsed() < Duration::from_secs(5),
+            // A hang guard of minutes, as elsewhere: a busy machine is slow,
+            // not hung.
+            start.elapsed() < Duration::from_secs(120),
             "killed reader hangs"
         );
         std::thread::sleep(Duration::from_millis(20));
