@@ -107,7 +107,14 @@ impl fmt::Display for Command {
                 Ok(())
             }
             Command::Swapoff { path } => write!(f, "swapoff {path}"),
-            Command::Reclaim { bytes } => write!(f, "reclaim {}", Size(*bytes)),
+            Command::Reclaim { bytes, swappiness } => {
+                write!(f, "reclaim {}", Size(*bytes))?;
+                match swappiness {
+                    None => Ok(()),
+                    Some(crate::mm::vmscan::SWAPPINESS_ANON_ONLY) => write!(f, " swappiness=max"),
+                    Some(n) => write!(f, " swappiness={n}"),
+                }
+            }
             Command::Sync => write!(f, "sync"),
             Command::Spawn { name } => write!(f, "spawn {name}"),
             Command::Kill { pid } => write!(f, "kill {pid}"),
@@ -406,7 +413,13 @@ mod tests {
                 },
             },
             5 => Command::Swapoff { path: g.path() },
-            6 => Command::Reclaim { bytes: g.size() },
+            6 => Command::Reclaim {
+                bytes: g.size(),
+                swappiness: match g.below(4) {
+                    0 => Some(g.below(202)),
+                    _ => None,
+                },
+            },
             7 => Command::Spawn { name: g.name() },
             8 => Command::Kill {
                 pid: Pid((g.next() as u32).max(1)),

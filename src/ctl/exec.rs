@@ -229,7 +229,7 @@ impl Machine {
             } => k.mkswap(&path, bytes, &badpages, rotational),
             Command::Swapon { path, prio } => k.swapon(&path, prio),
             Command::Swapoff { path } => k.swapoff(&path),
-            Command::Reclaim { bytes } => k.user_proactive_reclaim(bytes),
+            Command::Reclaim { bytes, swappiness } => k.user_proactive_reclaim(bytes, swappiness),
             Command::Spawn { name } => k.spawn(&name).map(|_| ()),
             Command::Kill { pid } => k.kill(pid),
             Command::Fork { pid } => k.do_fork(pid).map(|_| ()),

@@ -88,10 +88,13 @@ pub enum Command {
         /// Device or file.
         path: String,
     },
-    /// `reclaim SIZE`
+    /// `reclaim SIZE [swappiness=N|max]` (memory.reclaim)
     Reclaim {
         /// Bytes to reclaim.
         bytes: u64,
+        /// `swappiness=` for this reclaim (0..=200, or SWAPPINESS_ANON_ONLY
+        /// for `max`); None: vm.swappiness.
+        swappiness: Option<u64>,
     },
     /// `spawn NAME`: a new process.
     Spawn {
@@ -430,13 +433,26 @@ pub fn parse_system(line: &str) -> MmResult<Command> {
             })
         }
         "reclaim" => {
-            words.arity(1, 1, "reclaim SIZE")?;
-            words.allow_options(&[])?;
+            words.arity(1, 1, "reclaim SIZE [swappiness=N|max]")?;
+            words.allow_options(&["swappiness"])?;
             let bytes = size(words.positional[0], "reclaim size")?;
             if bytes == 0 {
                 return Err(invalid("reclaim 0: nothing to reclaim"));
             }
-            Ok(Command::Reclaim { bytes })
+            // memory.reclaim: swappiness=%d within 0..=200, or max.
+            let swappiness = match words.option("swappiness") {
+                None => None,
+                Some("max") => Some(crate::mm::vmscan::SWAPPINESS_ANON_ONLY),
+                Some(text) => Some(
+                    number(text, "swappiness")
+                        .ok()
+                        .filter(|&n| n <= crate::mm::vmscan::MAX_SWAPPINESS)
+                        .ok_or_else(|| {
+                            invalid(format!("reclaim: swappiness={text} is not 0..200 or max"))
+                        })?,
+                ),
+            };
+            Ok(Command::Reclaim { bytes, swappiness })
         }
         "kmem_cache_create" => {
             words.arity(2, 2, "kmem_cache_create NAME SIZE [align=N]")?;

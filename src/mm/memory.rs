@@ -940,7 +940,12 @@ impl Kernel {
                 } else {
                     // wp_page_copy: the private mapping gets its own copy.
                     self.trace_page_fault_user(task && !early, v, pf_code(true, true));
-                    self.cow_file_page(slot, table, v, pfn, vma_write, pte)?;
+                    // Held: reclaim during the copy's allocation must
+                    // not unmap and evict the page being copied.
+                    self.folio_get(pfn);
+                    let copied = self.cow_file_page(slot, table, v, pfn, vma_write, pte);
+                    self.folio_put(pfn);
+                    copied?;
                     self.account_fault(slot, origin, false);
                     self.account_system(cputime::MINOR_FAULT_NS);
                 }
@@ -954,7 +959,11 @@ impl Kernel {
             if write && !file.shared {
                 // do_cow_fault: read the file page, copy it.
                 let (pfn, major) = self.filemap_fault(file.ino, index)?;
-                self.cow_file_page(slot, table, v, pfn, vma_write, Pte::NONE)?;
+                // Held while the copy's page is allocated.
+                self.folio_get(pfn);
+                let copied = self.cow_file_page(slot, table, v, pfn, vma_write, Pte::NONE);
+                self.folio_put(pfn);
+                copied?;
                 self.account_file_fault(slot, origin, major);
                 continue;
             }

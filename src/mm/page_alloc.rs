@@ -1379,16 +1379,10 @@ impl super::Kernel {
         while failures < super::vmscan::MAX_RECLAIM_RETRIES {
             self.page_alloc.zones[highest].allocstall += 1;
             self.trace_direct_reclaim_begin(u64::from(order.0), gfp);
-            let r = self.shrink_node(
-                super::vmscan::SWAP_CLUSTER_MAX,
-                highest,
-                super::vmscan::Reclaimer::Direct,
-            );
-            self.trace_direct_reclaim_end(r.reclaimed);
-            if r.reclaimed > 0 {
-                // Direct reclaim made progress: kswapd may try again.
-                self.lru.kswapd_failures = 0;
-            } else {
+            // Progress also revives a dormant kswapd (shrink_node).
+            let reclaimed = self.try_to_free_pages(highest);
+            self.trace_direct_reclaim_end(reclaimed);
+            if reclaimed == 0 {
                 failures += 1;
             }
             if let Some(pfn) =
@@ -1401,7 +1395,7 @@ impl super::Kernel {
             // Nothing freed: pages under writeback will be freeable once
             // written, so wait for the disk (reclaim_throttle); with none
             // in flight and no swap, retrying cannot help.
-            if r.reclaimed == 0 && !self.reclaim_throttle() && !self.swap.has_free_slot() {
+            if reclaimed == 0 && !self.reclaim_throttle() && !self.swap.has_free_slot() {
                 break;
             }
         }

@@ -850,7 +850,10 @@ mod tests {
                 .parse()
                 .unwrap()
         };
-        assert!(vmstat(&k, "nr_vmscan_immediate_reclaim") >= 32);
+        // get_scan_count at DEF_PRIORITY scans 4096 >> 12 = 1 page of the
+        // list: the first batches are all dirty pages, marked PG_reclaim,
+        // and wake the flusher, which puts the rest under writeback.
+        assert!(vmstat(&k, "nr_vmscan_immediate_reclaim") > 0);
         assert_eq!(vmstat(&k, "nr_vmscan_write"), 0);
         assert!(vmstat(&k, "pgrotated") > 0);
         assert!(vmstat(&k, "nr_written") > 0, "the flusher wrote them");

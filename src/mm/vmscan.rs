@@ -1,4 +1,5 @@
-//! Page reclaim (Linux: mm/vmscan.c, mm/swap.c): the anon LRU lists.
+//! Page reclaim (Linux: mm/vmscan.c, mm/swap.c): the anon and file LRU
+//! lists, get_scan_count, shrink_lruvec, kswapd's balance_pgdat.
 //!
 //! Every user page sits on its zone's inactive or active anon list, linked
 //! through the frame links (no heap object per page). Touches set the
@@ -50,6 +51,20 @@ pub struct Lru {
     pub kswapd_failures: u32,
     /// A `balance_pgdat` run was cut off by its deadline and continues.
     pub kswapd_running: bool,
+    /// Where the cut-off `balance_pgdat` run continues.
+    pub kswapd_sc: Option<ScanControl>,
+    /// `lruvec->anon_cost`: recent anon reclaim work (see `lru_note_cost`).
+    pub anon_cost: u64,
+    /// `lruvec->file_cost`: recent file reclaim work.
+    pub file_cost: u64,
+    /// `lruvec->refaults`: workingset activations (anon, file) at the end
+    /// of the last reclaim run.
+    pub refaults: [u64; 2],
+    /// The super block shrinker's `nr_deferred`: scan work postponed.
+    pub slab_nr_deferred: u64,
+    /// Page-cache pages a fault or read holds across an allocation (the
+    /// reference `folio_get` takes): reclaim keeps them.
+    pub pinned: Vec<Pfn>,
 }
 
 impl Lru {
@@ -124,6 +139,24 @@ impl Kernel {
         lists.inactive_file.remove(frames, pfn);
         frames.set_flag(pfn, FLAG_ACTIVE, true);
         lists.active_file.push_head(frames, pfn);
+    }
+
+    /// `folio_get`: hold `pfn` so that reclaim, run by an allocation the
+    /// holder makes, keeps it.
+    pub(crate) fn folio_get(&mut self, pfn: Pfn) {
+        self.lru.pinned.push(pfn);
+    }
+
+    /// `folio_put`: drop a hold taken by [`Self::folio_get`].
+    pub(crate) fn folio_put(&mut self, pfn: Pfn) {
+        if let Some(i) = self.lru.pinned.iter().rposition(|&p| p == pfn) {
+            self.lru.pinned.swap_remove(i);
+        }
+    }
+
+    /// Is `pfn` held by a [`Self::folio_get`]?
+    pub(crate) fn folio_pinned(&self, pfn: Pfn) -> bool {
+        self.lru.pinned.contains(&pfn)
     }
 
     /// Is `pfn` a page-cache page (on the file lists)?
@@ -244,26 +277,12 @@ pub struct ReclaimResult {
 }
 
 impl Kernel {
-    /// `inactive_is_low`: the inactive list should hold at least
-    /// 1/ratio of the anon pages, ratio = int_sqrt(10 × GiB) (1 below 1 GiB).
-    fn inactive_is_low(&self, zone: usize) -> bool {
-        let lists = &self.lru.zones[zone];
-        let total = lists.active_anon.len() + lists.inactive_anon.len();
-        let gb = (total * super::types::PAGE_SIZE) >> 30;
-        let ratio = if gb > 0 {
-            super::page_alloc::int_sqrt(10 * gb)
-        } else {
-            1
-        };
-        lists.inactive_anon.len() * ratio < lists.active_anon.len()
-    }
-
     /// `shrink_active_list` of the anon LRU.
     pub fn shrink_active_list(&mut self, zone: usize, nr_to_scan: u64) {
         self.shrink_active(zone, nr_to_scan, false);
     }
 
-    /// `shrink_inactive_list` of the anon LRU.
+    /// `shrink_inactive_list` of one zone's anon LRU.
     pub fn shrink_inactive_list(
         &mut self,
         zone: usize,
@@ -423,120 +442,601 @@ impl Kernel {
         self.trace_write_folio(pfn, false);
         self.shrink_anon_folio(pfn) == super::swap_state::AnonReclaim::Freed
     }
+}
 
-    /// Reclaim from every zone up to `highest` until `target` pages are
-    /// freed, raising the scan pressure from DEF_PRIORITY down to 0.
-    ///
-    /// `get_scan_count`, simplified: the "file" side (page cache and the
-    /// reclaimable slab caches) weighs 200 - swappiness, anon weighs
-    /// swappiness; without free swap anon cannot be reclaimed and the file
-    /// side takes all the pressure; with nothing on the file side, anon
-    /// takes it all. swappiness 0 leaves anon alone while file pages exist.
-    pub fn shrink_node(&mut self, target: u64, highest: usize, who: Reclaimer) -> ReclaimResult {
-        let mut total = ReclaimResult::default();
-        let swappiness = self.sysctl.swappiness;
-        let top = highest.min(self.lru.zones.len() - 1);
-        for priority in (0..=DEF_PRIORITY).rev() {
-            self.trace.reclaim_priority = u64::from(priority);
-            let objects = self.slab.shrinkable_objects();
-            let can_swap = self.swap.has_free_slot();
-            let file_weight = if can_swap { 200 - swappiness } else { 200 };
-            if objects > 0 {
-                // vfs_cache_pressure scales the dentry/inode shrinkers
-                // (super_cache_count); 0 never reclaims them.
-                let nr = ((objects >> priority).max(SWAP_CLUSTER_MAX) * file_weight).div_ceil(200)
-                    * self.sysctl.vfs_cache_pressure
-                    / 100;
-                if nr > 0 {
-                    total.reclaimed += self.shrink_slab(nr);
-                    if total.reclaimed >= target {
-                        return total;
-                    }
-                }
-            }
-            let file_pages: u64 = (0..=top)
-                .map(|z| {
-                    self.lru.zones[z].active_file.len() + self.lru.zones[z].inactive_file.len()
-                })
-                .sum();
-            if !can_swap && objects == 0 && file_pages == 0 {
-                break;
-            }
-            for zone in (0..=top).rev() {
-                let lists = &self.lru.zones[zone];
-                let fsize = lists.active_file.len() + lists.inactive_file.len();
-                if fsize > 0 && file_weight > 0 {
-                    let nr = ((fsize >> priority).max(SWAP_CLUSTER_MAX.min(fsize)) * file_weight)
-                        .div_ceil(200);
-                    let lists = &self.lru.zones[zone];
-                    if lists.inactive_file.len() < lists.active_file.len() {
-                        self.shrink_active(zone, nr, true);
-                    }
-                    let r = self.shrink_inactive(zone, nr, who, true);
-                    total.scanned += r.scanned;
-                    total.reclaimed += r.reclaimed;
-                    if total.reclaimed >= target {
-                        return total;
-                    }
-                }
-                if !can_swap {
-                    continue;
-                }
-                let size = self.lru.zones[zone].active_anon.len()
-                    + self.lru.zones[zone].inactive_anon.len();
-                if size == 0 {
-                    continue;
-                }
-                let mut nr = (size >> priority).max(SWAP_CLUSTER_MAX.min(size));
-                if self.slab.shrinkable_objects() > 0 || file_pages > 0 {
-                    // swappiness 100 scans both sides alike; 0 spares anon.
-                    nr = nr * swappiness / 100;
-                    if nr == 0 {
-                        continue;
-                    }
-                }
-                if self.inactive_is_low(zone) {
-                    self.shrink_active_list(zone, nr);
-                }
-                let r = self.shrink_inactive_list(zone, nr, who);
-                total.scanned += r.scanned;
-                total.reclaimed += r.reclaimed;
-                if total.reclaimed >= target {
-                    return total;
-                }
-            }
+/// `enum lru_list`: the evictable LRU lists in Linux's order (the index
+/// of [`get_scan_count`]'s result).
+pub const LRU_INACTIVE_ANON: usize = 0;
+/// See [`LRU_INACTIVE_ANON`].
+pub const LRU_ACTIVE_ANON: usize = 1;
+/// See [`LRU_INACTIVE_ANON`].
+pub const LRU_INACTIVE_FILE: usize = 2;
+/// See [`LRU_INACTIVE_ANON`].
+pub const LRU_ACTIVE_FILE: usize = 3;
+
+/// vm.swappiness's upper bound (MAX_SWAPPINESS).
+pub const MAX_SWAPPINESS: u64 = 200;
+/// memory.reclaim's `swappiness=max`: reclaim anon pages only.
+pub const SWAPPINESS_ANON_ONLY: u64 = MAX_SWAPPINESS + 1;
+/// `scan_control.may_deactivate` bits.
+pub const DEACTIVATE_ANON: u8 = 1;
+/// See [`DEACTIVATE_ANON`].
+pub const DEACTIVATE_FILE: u8 = 2;
+/// The super block shrinker's batch (`s_shrink->batch` in alloc_super).
+const SUPER_SHRINK_BATCH: u64 = 1024;
+/// DEFAULT_SEEKS: the cost of recreating a dentry or inode.
+const DEFAULT_SEEKS: u64 = 2;
+
+/// `enum scan_balance`: how [`get_scan_count`] splits the pressure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScanBalance {
+    /// Both types, each list by its size (close to OOM).
+    Equal,
+    /// Both types, in proportion to swappiness and the reclaim costs.
+    Fract,
+    /// Anon lists only.
+    Anon,
+    /// File lists only.
+    File,
+}
+
+/// `struct scan_control`: one reclaim invocation's goal, pressure and
+/// progress.
+#[derive(Clone, Debug)]
+pub struct ScanControl {
+    /// Pages to reclaim before stopping early.
+    pub nr_to_reclaim: u64,
+    /// Highest zone whose pages may be taken.
+    pub reclaim_idx: usize,
+    /// Scan (list size >> priority) pages: DEF_PRIORITY down to 0.
+    pub priority: u32,
+    /// Who reclaims (counters; Proactive is cgroup reclaim).
+    pub who: Reclaimer,
+    /// Anon pages may go to swap.
+    pub may_swap: bool,
+    /// memory.reclaim's `swappiness=` (None: vm.swappiness).
+    pub proactive_swappiness: Option<u64>,
+    /// DEACTIVATE_ANON / DEACTIVATE_FILE: active lists may be aged.
+    pub may_deactivate: u8,
+    /// Age both active lists whatever their ratios (the retry).
+    pub force_deactivate: bool,
+    /// An active list was left alone this pass.
+    pub skipped_deactivate: bool,
+    /// Plenty of inactive, non-thrashing cache: reclaim only it.
+    pub cache_trim_mode: bool,
+    /// cache_trim_mode was on in a pass that reclaimed nothing.
+    pub cache_trim_mode_failed: bool,
+    /// kswapd's restart with cache_trim_mode off.
+    pub no_cache_trim_mode: bool,
+    /// The file LRU is nearly gone: scan anon only.
+    pub file_is_tiny: bool,
+    /// The lruvec's anon reclaim cost at the start of the pass.
+    pub anon_cost: u64,
+    /// The lruvec's file reclaim cost at the start of the pass.
+    pub file_cost: u64,
+    /// Inactive pages scanned in this priority round.
+    pub nr_scanned: u64,
+    /// Pages freed so far.
+    pub nr_reclaimed: u64,
+}
+
+impl ScanControl {
+    /// A scan control at DEF_PRIORITY that may swap.
+    pub fn new(who: Reclaimer, nr_to_reclaim: u64, reclaim_idx: usize) -> ScanControl {
+        ScanControl {
+            nr_to_reclaim,
+            reclaim_idx,
+            priority: DEF_PRIORITY,
+            who,
+            may_swap: true,
+            proactive_swappiness: None,
+            may_deactivate: 0,
+            force_deactivate: false,
+            skipped_deactivate: false,
+            cache_trim_mode: false,
+            cache_trim_mode_failed: false,
+            no_cache_trim_mode: false,
+            file_is_tiny: false,
+            anon_cost: 0,
+            file_cost: 0,
+            nr_scanned: 0,
+            nr_reclaimed: 0,
         }
-        total
     }
 
-    /// `user_proactive_reclaim` (cgroup v2 memory.reclaim; `reclaim SIZE`): EAGAIN when less than
-    /// asked could be reclaimed (the kernel's answer), after doing what it could.
-    pub fn user_proactive_reclaim(&mut self, bytes: u64) -> MmResult<()> {
-        let target = bytes.div_ceil(super::types::PAGE_SIZE);
-        let mut reclaimed = 0;
-        // memory.reclaim retries a few times before giving up.
-        for _ in 0..MAX_RECLAIM_RETRIES {
-            let r = self.shrink_node(
-                target - reclaimed,
-                self.lru.zones.len() - 1,
-                Reclaimer::Proactive,
-            );
-            reclaimed += r.reclaimed;
-            // Nothing freed while pages are under writeback: wait for the
-            // disk (reclaim_throttle) and try again.
-            if reclaimed >= target || (r.reclaimed == 0 && !self.reclaim_throttle()) {
+    /// `cgroup_reclaim`: reclaim on behalf of a cgroup. `reclaim SIZE` is
+    /// memory.reclaim of the root cgroup, which has a target memcg.
+    pub fn cgroup_reclaim(&self) -> bool {
+        self.who == Reclaimer::Proactive
+    }
+}
+
+/// `calculate_pressure_balance`: anon and file pressure inversely
+/// proportional to their recent reclaim costs, times swappiness (anon)
+/// and 200 − swappiness (file). Returns (fraction\[anon, file\], denominator).
+pub fn calculate_pressure_balance(
+    anon_cost: u64,
+    file_cost: u64,
+    swappiness: u64,
+) -> ([u64; 2], u64) {
+    // At least a third of the pressure goes to each side before
+    // swappiness: each cost is padded with the total.
+    let total = anon_cost + file_cost;
+    let anon = total + anon_cost;
+    let file = total + file_cost;
+    let total = anon + file;
+    let ap = swappiness * (total + 1) / (anon + 1);
+    let fp = (MAX_SWAPPINESS - swappiness) * (total + 1) / (file + 1);
+    ([ap, fp], ap + fp)
+}
+
+/// The first of get_scan_count's rules that applies.
+fn scan_balance(sc: &ScanControl, swappiness: u64, can_reclaim_anon: bool) -> ScanBalance {
+    // No swap space: do not bother scanning anon pages.
+    if !sc.may_swap || !can_reclaim_anon {
+        return ScanBalance::File;
+    }
+    // Global reclaim swaps even at swappiness 0 to prevent OOM; cgroup
+    // users use it to disable swapping.
+    if sc.cgroup_reclaim() && swappiness == 0 {
+        return ScanBalance::File;
+    }
+    // memory.reclaim swappiness=max: anon only.
+    if swappiness == SWAPPINESS_ANON_ONLY {
+        return ScanBalance::Anon;
+    }
+    // Close to OOM: no balancing cleverness, unless swappiness forbids.
+    if sc.priority == 0 && swappiness != 0 {
+        return ScanBalance::Equal;
+    }
+    // Almost out of file pages: force-scan anon.
+    if sc.file_is_tiny {
+        return ScanBalance::Anon;
+    }
+    // Enough inactive cache: leave the anon workingset alone.
+    if sc.cache_trim_mode {
+        return ScanBalance::File;
+    }
+    ScanBalance::Fract
+}
+
+/// `get_scan_count`: how many pages of each evictable list (indexed by
+/// LRU_INACTIVE_ANON..LRU_ACTIVE_FILE) to scan at this priority, from the
+/// eligible list sizes. The rules in Linux 6.18's order: no swap (or
+/// !may_swap) → file only; cgroup reclaim at swappiness 0 → file only;
+/// `swappiness=max` → anon only; priority 0 with swappiness → equal;
+/// file_is_tiny → anon only; cache_trim_mode → file only; else fractions.
+pub fn get_scan_count(
+    sc: &ScanControl,
+    swappiness: u64,
+    can_reclaim_anon: bool,
+    lru_size: [u64; 4],
+) -> (ScanBalance, [u64; 4]) {
+    let mut fraction = [0u64; 2];
+    let mut denominator = 0u64;
+    let balance = scan_balance(sc, swappiness, can_reclaim_anon);
+    if balance == ScanBalance::Fract {
+        (fraction, denominator) =
+            calculate_pressure_balance(sc.anon_cost, sc.file_cost, swappiness);
+    }
+    let mut nr = [0u64; 4];
+    for (lru, out) in nr.iter_mut().enumerate() {
+        let file = lru >= LRU_INACTIVE_FILE;
+        let scan = lru_size[lru] >> sc.priority;
+        *out = match balance {
+            ScanBalance::Equal => scan,
+            // div64_u64: the memcg is online, so rounding down.
+            ScanBalance::Fract => match u64::try_from(
+                u128::from(scan) * u128::from(fraction[usize::from(file)])
+                    / u128::from(denominator.max(1)),
+            ) {
+                Ok(n) => n,
+                Err(_) => scan,
+            },
+            ScanBalance::File if !file => 0,
+            ScanBalance::Anon if file => 0,
+            ScanBalance::File | ScanBalance::Anon => scan,
+        };
+    }
+    (balance, nr)
+}
+
+/// Split `nr` pages of a node-wide scan among the zones' lists (`sizes`,
+/// indexed by zone): in proportion to their sizes, the remainder from the
+/// highest zone down. Linux keeps one list per node; its age order mixes
+/// the zones as their sizes do.
+fn zone_shares(sizes: &[u64], nr: u64) -> Vec<u64> {
+    let total: u64 = sizes.iter().sum();
+    if total == 0 {
+        return vec![0; sizes.len()];
+    }
+    let nr = nr.min(total);
+    let mut shares: Vec<u64> = sizes
+        .iter()
+        .map(|&s| u64::try_from(u128::from(nr) * u128::from(s) / u128::from(total)).unwrap_or(s))
+        .collect();
+    let mut left = nr - shares.iter().sum::<u64>();
+    for z in (0..sizes.len()).rev() {
+        let more = left.min(sizes[z] - shares[z]);
+        shares[z] += more;
+        left -= more;
+    }
+    shares
+}
+
+impl Kernel {
+    /// The size of one evictable list summed over zones 0..=`highest`.
+    fn lru_size(&self, lru: usize, highest: usize) -> u64 {
+        self.lru
+            .zones
+            .iter()
+            .take(highest + 1)
+            .map(|z| match lru {
+                LRU_INACTIVE_ANON => z.inactive_anon.len(),
+                LRU_ACTIVE_ANON => z.active_anon.len(),
+                LRU_INACTIVE_FILE => z.inactive_file.len(),
+                _ => z.active_file.len(),
+            })
+            .sum()
+    }
+
+    /// `lruvec_lru_size` of the four evictable lists up to `highest`.
+    fn lru_sizes(&self, highest: usize) -> [u64; 4] {
+        [0, 1, 2, 3].map(|lru| self.lru_size(lru, highest))
+    }
+
+    /// `inactive_is_low` for the node's anon or file LRU: the inactive
+    /// list should hold at least 1/ratio of the pages, ratio =
+    /// int_sqrt(10 × GiB) (1 below 1 GiB).
+    fn inactive_is_low(&self, file: bool) -> bool {
+        let top = self.lru.zones.len() - 1;
+        let (inactive, active) = if file {
+            (
+                self.lru_size(LRU_INACTIVE_FILE, top),
+                self.lru_size(LRU_ACTIVE_FILE, top),
+            )
+        } else {
+            (
+                self.lru_size(LRU_INACTIVE_ANON, top),
+                self.lru_size(LRU_ACTIVE_ANON, top),
+            )
+        };
+        let gb = ((inactive + active) * super::types::PAGE_SIZE) >> 30;
+        let ratio = if gb > 0 {
+            super::page_alloc::int_sqrt(10 * gb)
+        } else {
+            1
+        };
+        inactive * ratio < active
+    }
+
+    /// `can_age_anon_pages`: ageing the anon LRU helps only with swap.
+    fn can_age_anon_pages(&self) -> bool {
+        self.swap.total_pages() > 0
+    }
+
+    /// `lru_note_cost` (mm/swap.c): reclaim work on one LRU type — I/O
+    /// weighs SWAP_CLUSTER_MAX times a rotation — feeds the scan balance;
+    /// both costs halve once they exceed a quarter of the LRU pages, a
+    /// floating average that weighs recent work more.
+    pub fn lru_note_cost(&mut self, file: bool, nr_io: u64, nr_rotated: u64) {
+        let cost = nr_io * SWAP_CLUSTER_MAX + nr_rotated;
+        if cost == 0 {
+            return;
+        }
+        if file {
+            self.lru.file_cost += cost;
+        } else {
+            self.lru.anon_cost += cost;
+        }
+        let top = self.lru.zones.len() - 1;
+        let lrusize: u64 = self.lru_sizes(top).iter().sum();
+        if self.lru.file_cost + self.lru.anon_cost > lrusize / 4 {
+            self.lru.file_cost /= 2;
+            self.lru.anon_cost /= 2;
+        }
+    }
+
+    /// `lru_note_cost_refault`: a refault of a page that was in the
+    /// workingset costs one I/O on its LRU type.
+    pub fn lru_note_cost_refault(&mut self, file: bool) {
+        self.lru_note_cost(file, 1, 0);
+    }
+
+    /// `snapshot_refaults`: remember the workingset activations at the end
+    /// of a reclaim run; new ones since mean a workingset is forming.
+    fn snapshot_refaults(&mut self) {
+        self.lru.refaults = [
+            self.events.workingset_activate_anon,
+            self.events.workingset_activate_file,
+        ];
+    }
+
+    /// `prepare_scan_control`: the costs, which active lists may be aged,
+    /// cache_trim_mode and file_is_tiny for this pass.
+    fn prepare_scan_control(&self, sc: &mut ScanControl) {
+        sc.anon_cost = self.lru.anon_cost;
+        sc.file_cost = self.lru.file_cost;
+        if sc.force_deactivate {
+            sc.may_deactivate = DEACTIVATE_ANON | DEACTIVATE_FILE;
+        } else {
+            // Refaults mean a new workingset is forming: deactivate to get
+            // rid of stale active pages quickly.
+            let activations = [
+                self.events.workingset_activate_anon,
+                self.events.workingset_activate_file,
+            ];
+            for (file, bit) in [(false, DEACTIVATE_ANON), (true, DEACTIVATE_FILE)] {
+                if activations[usize::from(file)] != self.lru.refaults[usize::from(file)]
+                    || self.inactive_is_low(file)
+                {
+                    sc.may_deactivate |= bit;
+                } else {
+                    sc.may_deactivate &= !bit;
+                }
+            }
+        }
+        let top = self.lru.zones.len() - 1;
+        let inactive_file = self.lru_size(LRU_INACTIVE_FILE, top);
+        sc.cache_trim_mode = inactive_file >> sc.priority != 0
+            && sc.may_deactivate & DEACTIVATE_FILE == 0
+            && !sc.no_cache_trim_mode;
+        if !sc.cgroup_reclaim() {
+            // The cache trap: a tiny, thrashing file LRU must not look
+            // infinitely more attractive than anon.
+            let free = self.page_alloc.total_free();
+            let file = inactive_file + self.lru_size(LRU_ACTIVE_FILE, top);
+            let total_high_wmark: u64 = self
+                .page_alloc
+                .zones
+                .iter()
+                .filter(|z| z.managed > 0)
+                .map(|z| z.watermark.high)
+                .sum();
+            let anon = self.lru_size(LRU_INACTIVE_ANON, top);
+            sc.file_is_tiny = file + free <= total_high_wmark
+                && sc.may_deactivate & DEACTIVATE_ANON == 0
+                && anon >> sc.priority != 0;
+        }
+    }
+
+    /// `shrink_active_list` over the node: `nr` pages of the anon or file
+    /// active lists of zones 0..=`reclaim_idx`.
+    fn shrink_active_node(&mut self, file: bool, nr: u64, reclaim_idx: usize) {
+        let lru = if file {
+            LRU_ACTIVE_FILE
+        } else {
+            LRU_ACTIVE_ANON
+        };
+        let sizes: Vec<u64> = (0..=reclaim_idx.min(self.lru.zones.len() - 1))
+            .map(|z| self.lru_size(lru, z) - if z > 0 { self.lru_size(lru, z - 1) } else { 0 })
+            .collect();
+        for (zone, share) in zone_shares(&sizes, nr).into_iter().enumerate() {
+            if share > 0 {
+                self.shrink_active(zone, share, file);
+            }
+        }
+    }
+
+    /// `shrink_inactive_list` over the node: reclaim from `nr` pages of
+    /// the anon or file inactive lists of the eligible zones, and note the
+    /// cost (`lru_note_cost`: the pages written, the pages kept).
+    fn shrink_inactive_node(&mut self, file: bool, nr: u64, sc: &mut ScanControl) -> u64 {
+        let lru = if file {
+            LRU_INACTIVE_FILE
+        } else {
+            LRU_INACTIVE_ANON
+        };
+        let sizes: Vec<u64> = (0..=sc.reclaim_idx.min(self.lru.zones.len() - 1))
+            .map(|z| self.lru_size(lru, z) - if z > 0 { self.lru_size(lru, z - 1) } else { 0 })
+            .collect();
+        // Reclaim writes no file pages (the flusher does): only swap
+        // writes are the pageout cost.
+        let io = |k: &Kernel| if file { 0 } else { k.events.pswpout };
+        let io_before = io(self);
+        let mut total = ReclaimResult::default();
+        for (zone, share) in zone_shares(&sizes, nr).into_iter().enumerate() {
+            if share > 0 {
+                let r = self.shrink_inactive(zone, share, sc.who, file);
+                total.scanned += r.scanned;
+                total.reclaimed += r.reclaimed;
+            }
+        }
+        sc.nr_scanned += total.scanned;
+        let nr_pageout = io(self) - io_before;
+        self.lru_note_cost(file, nr_pageout, total.scanned - total.reclaimed);
+        total.reclaimed
+    }
+
+    /// `shrink_list`: age an active list (when allowed) or reclaim from an
+    /// inactive one; returns the pages freed.
+    fn shrink_list(&mut self, lru: usize, nr: u64, sc: &mut ScanControl) -> u64 {
+        let file = lru >= LRU_INACTIVE_FILE;
+        if lru == LRU_ACTIVE_ANON || lru == LRU_ACTIVE_FILE {
+            let bit = if file {
+                DEACTIVATE_FILE
+            } else {
+                DEACTIVATE_ANON
+            };
+            if sc.may_deactivate & bit != 0 {
+                self.shrink_active_node(file, nr, sc.reclaim_idx);
+            } else {
+                sc.skipped_deactivate = true;
+            }
+            return 0;
+        }
+        self.shrink_inactive_node(file, nr, sc)
+    }
+
+    /// `shrink_lruvec`: scan the four lists in SWAP_CLUSTER_MAX batches
+    /// as [`get_scan_count`] says. Once enough is reclaimed (not for direct
+    /// reclaim at DEF_PRIORITY), stop the smaller type and cut the other
+    /// to the share it would have had; then rebalance the anon lists.
+    pub fn shrink_lruvec(&mut self, sc: &mut ScanControl) {
+        let swappiness = sc.proactive_swappiness.unwrap_or(self.sysctl.swappiness);
+        let sizes = self.lru_sizes(sc.reclaim_idx.min(self.lru.zones.len() - 1));
+        let (_, mut nr) = get_scan_count(sc, swappiness, self.swap.has_free_slot(), sizes);
+        let targets = nr;
+        let proportional_reclaim =
+            !sc.cgroup_reclaim() && sc.who != Reclaimer::Kswapd && sc.priority == DEF_PRIORITY;
+        let mut nr_reclaimed = 0;
+        while nr[LRU_INACTIVE_ANON] > 0 || nr[LRU_ACTIVE_FILE] > 0 || nr[LRU_INACTIVE_FILE] > 0 {
+            for (lru, left) in nr.iter_mut().enumerate() {
+                if *left > 0 {
+                    let n = (*left).min(SWAP_CLUSTER_MAX);
+                    *left -= n;
+                    nr_reclaimed += self.shrink_list(lru, n, sc);
+                }
+            }
+            if nr_reclaimed < sc.nr_to_reclaim || proportional_reclaim {
+                continue;
+            }
+            let nr_file = nr[LRU_INACTIVE_FILE] + nr[LRU_ACTIVE_FILE];
+            let nr_anon = nr[LRU_INACTIVE_ANON] + nr[LRU_ACTIVE_ANON];
+            // Attacking the larger once the smaller is done is vindictive.
+            if nr_file == 0 || nr_anon == 0 {
+                break;
+            }
+            let (stop, percentage) = if nr_file > nr_anon {
+                let target = targets[LRU_INACTIVE_ANON] + targets[LRU_ACTIVE_ANON] + 1;
+                (LRU_INACTIVE_ANON, nr_anon * 100 / target)
+            } else {
+                let target = targets[LRU_INACTIVE_FILE] + targets[LRU_ACTIVE_FILE] + 1;
+                (LRU_INACTIVE_FILE, nr_file * 100 / target)
+            };
+            nr[stop] = 0;
+            nr[stop + 1] = 0;
+            let other = if stop == LRU_INACTIVE_FILE {
+                LRU_INACTIVE_ANON
+            } else {
+                LRU_INACTIVE_FILE
+            };
+            for lru in [other, other + 1] {
+                let scanned = targets[lru] - nr[lru];
+                nr[lru] = targets[lru] * (100 - percentage) / 100;
+                nr[lru] -= nr[lru].min(scanned);
+            }
+        }
+        sc.nr_reclaimed += nr_reclaimed;
+        // Rebalance the anon lists even when anon was not reclaimed.
+        if self.can_age_anon_pages() && self.inactive_is_low(false) {
+            self.shrink_active_node(false, SWAP_CLUSTER_MAX, sc.reclaim_idx);
+        }
+    }
+
+    /// `do_shrink_slab` for the super block shrinker (dentries and inodes):
+    /// `freeable` scaled by vfs_cache_pressure (`super_cache_count`),
+    /// (freeable >> priority) × 4 / DEFAULT_SEEKS to scan plus the work
+    /// deferred by earlier calls, in batches of 1024 (or all when fewer).
+    /// Returns the slab pages freed.
+    pub fn do_shrink_slab(&mut self, priority: u32) -> u64 {
+        let freeable = self.slab.shrinkable_objects() * self.sysctl.vfs_cache_pressure / 100;
+        if freeable == 0 {
+            return 0;
+        }
+        let nr = std::mem::take(&mut self.lru.slab_nr_deferred);
+        let delta = (freeable >> priority) * 4 / DEFAULT_SEEKS;
+        let mut total_scan = ((nr >> priority) + delta).min(2 * freeable);
+        let mut scanned = 0;
+        let mut freed = 0;
+        while total_scan >= SUPER_SHRINK_BATCH || total_scan >= freeable {
+            let nr_to_scan = total_scan.min(SUPER_SHRINK_BATCH);
+            freed += self.shrink_slab(nr_to_scan);
+            total_scan -= nr_to_scan;
+            scanned += nr_to_scan;
+            if self.slab.shrinkable_objects() == 0 {
                 break;
             }
         }
-        if reclaimed < target {
-            return Err(MmError::Again(format!(
-                "reclaimed {reclaimed} of {target} pages: {}",
-                if self.swap.has_free_slot() {
-                    "the rest is in use"
-                } else {
-                    "no free swap space for anon pages"
+        self.lru.slab_nr_deferred = (nr + delta).saturating_sub(scanned).min(2 * freeable);
+        freed
+    }
+
+    /// `shrink_node`: one pass over the node's LRUs and the slab shrinker
+    /// at `sc.priority`. Any progress revives a dormant kswapd.
+    pub fn shrink_node(&mut self, sc: &mut ScanControl) {
+        let reclaimed = sc.nr_reclaimed;
+        self.trace.reclaim_priority = u64::from(sc.priority);
+        self.prepare_scan_control(sc);
+        self.shrink_lruvec(sc);
+        // flush_reclaim_state: slab pages freed count as reclaimed.
+        sc.nr_reclaimed += self.do_shrink_slab(sc.priority);
+        if sc.nr_reclaimed > reclaimed {
+            self.lru.kswapd_failures = 0;
+        } else if sc.cache_trim_mode {
+            sc.cache_trim_mode_failed = true;
+        }
+    }
+
+    /// `do_try_to_free_pages`: shrink the node at rising priority until
+    /// `nr_to_reclaim` pages are freed; when nothing was freed because
+    /// active lists were left alone, retry deactivating them by force.
+    pub fn do_try_to_free_pages(&mut self, sc: &mut ScanControl) -> u64 {
+        let initial_priority = sc.priority;
+        loop {
+            loop {
+                sc.nr_scanned = 0;
+                self.shrink_node(sc);
+                if sc.nr_reclaimed >= sc.nr_to_reclaim || sc.priority == 0 {
+                    break;
                 }
-            )));
+                sc.priority -= 1;
+            }
+            self.snapshot_refaults();
+            if sc.nr_reclaimed > 0 {
+                return sc.nr_reclaimed;
+            }
+            if !sc.skipped_deactivate {
+                return 0;
+            }
+            sc.priority = initial_priority;
+            sc.force_deactivate = true;
+            sc.skipped_deactivate = false;
+        }
+    }
+
+    /// `try_to_free_pages`: direct reclaim for an allocation whose highest
+    /// zone is `highest`; SWAP_CLUSTER_MAX pages are the goal.
+    pub fn try_to_free_pages(&mut self, highest: usize) -> u64 {
+        let mut sc = ScanControl::new(Reclaimer::Direct, SWAP_CLUSTER_MAX, highest);
+        self.do_try_to_free_pages(&mut sc)
+    }
+
+    /// `user_proactive_reclaim` (cgroup v2 memory.reclaim; `reclaim SIZE
+    /// [swappiness=N|max]`): batches of a quarter of what is left, until
+    /// done; EAGAIN (the kernel's answer) after MAX_RECLAIM_RETRIES
+    /// batches that freed nothing, after doing what it could.
+    pub fn user_proactive_reclaim(&mut self, bytes: u64, swappiness: Option<u64>) -> MmResult<()> {
+        let nr_to_reclaim = bytes.div_ceil(super::types::PAGE_SIZE);
+        let mut nr_reclaimed = 0;
+        let mut nr_retries = MAX_RECLAIM_RETRIES;
+        let top = self.lru.zones.len() - 1;
+        while nr_reclaimed < nr_to_reclaim {
+            // Converges on zero; reclaim enforces a minimum.
+            let batch_size = (nr_to_reclaim - nr_reclaimed) / 4;
+            let mut sc =
+                ScanControl::new(Reclaimer::Proactive, batch_size.max(SWAP_CLUSTER_MAX), top);
+            sc.proactive_swappiness = swappiness;
+            let reclaimed = self.do_try_to_free_pages(&mut sc);
+            if reclaimed == 0 {
+                // Pages under writeback are freeable once written: wait
+                // for the disk (reclaim_throttle) before counting a retry.
+                if self.reclaim_throttle() {
+                    continue;
+                }
+                if nr_retries == 0 {
+                    return Err(MmError::Again(format!(
+                        "reclaimed {nr_reclaimed} of {nr_to_reclaim} pages: {}",
+                        if self.swap.has_free_slot() {
+                            "the rest is in use"
+                        } else {
+                            "no free swap space for anon pages"
+                        }
+                    )));
+                }
+                nr_retries -= 1;
+            }
+            nr_reclaimed += reclaimed;
         }
         Ok(())
     }
@@ -576,18 +1076,48 @@ impl Kernel {
         self.kswapd_run_until(u64::MAX);
     }
 
-    /// `balance_pgdat` until the clock reaches `deadline`: with the wall
-    /// clock kswapd works beside the workload as real time passes, and
-    /// stays woken when its time is up before the node is balanced. Its
-    /// work is kswapd0's CPU time and a memory stall of its own (PSI).
+    /// `kswapd_age_node`: background ageing of the anon LRU before each
+    /// pass, when swap exists and the inactive list is short.
+    fn kswapd_age_node(&mut self, reclaim_idx: usize) {
+        if self.can_age_anon_pages() && self.inactive_is_low(false) {
+            self.shrink_active_node(false, SWAP_CLUSTER_MAX, reclaim_idx);
+        }
+    }
+
+    /// `kswapd_shrink_node`: aim at the eligible zones' high watermarks;
+    /// true when enough was scanned that the priority need not rise.
+    fn kswapd_shrink_node(&mut self, sc: &mut ScanControl) -> bool {
+        let reclaimed = sc.nr_reclaimed;
+        sc.nr_to_reclaim = self
+            .page_alloc
+            .zones
+            .iter()
+            .take(sc.reclaim_idx + 1)
+            .filter(|z| z.managed > 0)
+            .map(|z| z.watermark.high.max(SWAP_CLUSTER_MAX))
+            .sum();
+        self.shrink_node(sc);
+        sc.nr_scanned.max(sc.nr_reclaimed - reclaimed) >= sc.nr_to_reclaim
+    }
+
+    /// `balance_pgdat` until the node is balanced or the clock reaches
+    /// `deadline`: priority passes from DEF_PRIORITY down to 1, the
+    /// priority rising when a pass scanned less than its goal or freed
+    /// nothing; a sweep that freed nothing with cache_trim_mode on is
+    /// retried without it, and one that still freed nothing is a kswapd
+    /// failure. kswapd sweeps again while the node stays unbalanced.
+    /// With the wall clock kswapd works beside the workload as real time
+    /// passes and keeps its place (the scan control) when its time is up.
+    /// Its work is kswapd0's CPU time and a memory stall (PSI).
     pub fn kswapd_run_until(&mut self, deadline: u64) {
         if !self.lru.kswapd_woken || self.node_unreclaimable() {
             self.lru.kswapd_woken = false;
             self.lru.kswapd_running = false;
+            self.lru.kswapd_sc = None;
             return;
         }
         let highest = self.lru.kswapd_highest_zone;
-        if self.pgdat_balanced(highest) {
+        if self.lru.kswapd_sc.is_none() && self.pgdat_balanced(highest) {
             self.lru.kswapd_woken = false;
             if !self.lru.kswapd_running {
                 // Woken, but another free already balanced the node.
@@ -596,46 +1126,71 @@ impl Kernel {
             self.lru.kswapd_running = false;
             return;
         }
-        if !self.lru.kswapd_running {
-            self.events.pageoutrun += 1;
-        }
         let prev = self.switch_to(Some(self.kthreads.kswapd));
         self.trace_kswapd_wake(0);
         self.psi_memstall_enter();
-        let mut progress = false;
+        let mut sc = match self.lru.kswapd_sc.take() {
+            Some(sc) => sc,
+            None => {
+                self.events.pageoutrun += 1;
+                ScanControl::new(Reclaimer::Kswapd, 0, highest)
+            }
+        };
         let mut out_of_time = false;
-        while !self.pgdat_balanced(highest) {
+        loop {
+            if self.pgdat_balanced(highest) {
+                break;
+            }
             if self.clock_ns >= deadline {
                 out_of_time = true;
                 break;
             }
-            let r = self.shrink_node(SWAP_CLUSTER_MAX, highest, Reclaimer::Kswapd);
-            if r.reclaimed == 0 {
-                // What is left may be under writeback: wait for the disk
-                // (reclaim_throttle) rather than give up.
-                if self.reclaim_throttle() {
-                    continue;
+            if sc.priority >= 1 {
+                let reclaimed = sc.nr_reclaimed;
+                sc.reclaim_idx = highest;
+                self.kswapd_age_node(sc.reclaim_idx);
+                sc.nr_scanned = 0;
+                let raise_priority = !self.kswapd_shrink_node(&mut sc);
+                if raise_priority || sc.nr_reclaimed == reclaimed {
+                    sc.priority -= 1;
                 }
-                break;
+                continue;
             }
-            progress = true;
+            // The sweep went through every priority.
+            if sc.nr_reclaimed == 0 && !sc.no_cache_trim_mode && sc.cache_trim_mode_failed {
+                sc.no_cache_trim_mode = true;
+                sc.priority = DEF_PRIORITY;
+                continue;
+            }
+            self.snapshot_refaults();
+            // What is left may be under writeback: wait for the disk
+            // (reclaim_throttle) and sweep again rather than give up.
+            if sc.nr_reclaimed == 0 && self.reclaim_throttle() {
+                sc = ScanControl::new(Reclaimer::Kswapd, 0, highest);
+                continue;
+            }
+            if sc.nr_reclaimed == 0 {
+                self.lru.kswapd_failures += 1;
+                self.events.kswapd_high_wmark_hit_quickly += 1;
+                if self.node_unreclaimable() {
+                    break;
+                }
+            }
+            // Not balanced: kswapd cannot sleep and runs balance_pgdat again.
+            self.events.pageoutrun += 1;
+            sc = ScanControl::new(Reclaimer::Kswapd, 0, highest);
         }
         self.psi_memstall_leave();
         self.switch_to(prev);
-        if progress {
-            self.lru.kswapd_failures = 0;
-        }
         if out_of_time {
+            self.lru.kswapd_sc = Some(sc);
             self.lru.kswapd_running = true;
             return;
         }
+        self.snapshot_refaults();
         self.lru.kswapd_woken = false;
         self.lru.kswapd_running = false;
         self.trace_kswapd_sleep();
-        if !progress {
-            self.lru.kswapd_failures += 1;
-            self.events.kswapd_high_wmark_hit_quickly += 1;
-        }
     }
 
     /// Check the zones after an allocation: below low, wake kswapd.
@@ -647,5 +1202,124 @@ impl Kernel {
         if below_low {
             self.wakeup_kswapd(highest);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SIZES: [u64; 4] = [16000, 32000, 8000, 24000];
+
+    fn sc(who: Reclaimer, priority: u32) -> ScanControl {
+        let mut sc = ScanControl::new(who, SWAP_CLUSTER_MAX, 2);
+        sc.priority = priority;
+        sc
+    }
+
+    /// get_scan_count's rules in Linux 6.18's order, each with numbers
+    /// computed by hand from mm/vmscan.c (sizes are the eligible lists:
+    /// inactive anon, active anon, inactive file, active file).
+    #[test]
+    fn get_scan_count_follows_linux_rules_in_order() {
+        use ScanBalance::*;
+        let direct = sc(Reclaimer::Direct, 4);
+        // 1. No free swap: file only, size >> priority.
+        assert_eq!(
+            get_scan_count(&direct, 60, false, SIZES),
+            (File, [0, 0, 500, 1500])
+        );
+        // ... nor when the reclaimer may not swap.
+        let mut no_swap = direct.clone();
+        no_swap.may_swap = false;
+        assert_eq!(get_scan_count(&no_swap, 200, true, SIZES).0, File);
+        // 2. Cgroup reclaim (`reclaim SIZE`) at swappiness 0: file only;
+        // global reclaim at swappiness 0 goes on to the fractions.
+        let proactive = sc(Reclaimer::Proactive, 4);
+        assert_eq!(
+            get_scan_count(&proactive, 0, true, SIZES),
+            (File, [0, 0, 500, 1500])
+        );
+        // 3. swappiness=max: anon only.
+        assert_eq!(
+            get_scan_count(&proactive, SWAPPINESS_ANON_ONLY, true, SIZES),
+            (Anon, [1000, 2000, 0, 0])
+        );
+        // 4. Priority 0 with swappiness: every list by its size...
+        let mut oom = sc(Reclaimer::Direct, 0);
+        assert_eq!(get_scan_count(&oom, 60, true, SIZES), (Equal, SIZES));
+        // ... but not at swappiness 0 (file_is_tiny and cache_trim_mode
+        // still come first).
+        oom.cache_trim_mode = true;
+        assert_eq!(get_scan_count(&oom, 0, true, SIZES).0, File);
+        // 5. file_is_tiny beats cache_trim_mode: anon only.
+        let mut tiny = direct.clone();
+        tiny.file_is_tiny = true;
+        tiny.cache_trim_mode = true;
+        assert_eq!(
+            get_scan_count(&tiny, 60, true, SIZES),
+            (Anon, [1000, 2000, 0, 0])
+        );
+        // 6. cache_trim_mode: file only.
+        let mut trim = direct.clone();
+        trim.cache_trim_mode = true;
+        assert_eq!(get_scan_count(&trim, 60, true, SIZES).0, File);
+        // 7. SCAN_FRACT, anon_cost 100, file_cost 300, swappiness 60:
+        // total 400; anon 400+100 = 500, file 400+300 = 700, total 1200;
+        // ap = 60 × 1201 / 501 = 143, fp = 140 × 1201 / 701 = 239;
+        // 1000 × 143 / 382 = 374, 2000 × 143 / 382 = 748,
+        // 500 × 239 / 382 = 312, 1500 × 239 / 382 = 938.
+        let mut fract = direct.clone();
+        fract.anon_cost = 100;
+        fract.file_cost = 300;
+        assert_eq!(
+            get_scan_count(&fract, 60, true, SIZES),
+            (Fract, [374, 748, 312, 938])
+        );
+        assert_eq!(calculate_pressure_balance(100, 300, 60), ([143, 239], 382));
+        // Without costs, swappiness 100 halves each list, 0 spares anon,
+        // 200 spares file.
+        assert_eq!(
+            get_scan_count(&direct, 100, true, SIZES),
+            (Fract, [500, 1000, 250, 750])
+        );
+        assert_eq!(
+            get_scan_count(&direct, 0, true, SIZES),
+            (Fract, [0, 0, 500, 1500])
+        );
+        assert_eq!(
+            get_scan_count(&direct, 200, true, SIZES),
+            (Fract, [1000, 2000, 0, 0])
+        );
+    }
+
+    #[test]
+    fn zone_shares_follow_the_list_sizes() {
+        assert_eq!(zone_shares(&[100, 300], 32), vec![8, 24]);
+        // The remainder goes to the highest zone with room.
+        assert_eq!(zone_shares(&[1, 1, 1], 2), vec![0, 1, 1]);
+        assert_eq!(zone_shares(&[5, 0], 32), vec![5, 0]);
+        assert_eq!(zone_shares(&[0, 0], 32), vec![0, 0]);
+    }
+
+    /// lru_note_cost: I/O weighs 32 rotations; the costs halve once they
+    /// pass a quarter of the LRU pages.
+    #[test]
+    fn reclaim_costs_decay() {
+        use crate::ctl::Scope;
+        let mut k = crate::mm::boot_checked(crate::mm::Arch::X86_64, 256 << 20);
+        let pid = k.execute_line(Scope::System, "spawn a").unwrap().unwrap();
+        for line in ["mmap 64M name=h", "touch h 64M"] {
+            k.execute_line(Scope::Process(pid), line).unwrap();
+        }
+        let lrusize: u64 = k.lru_sizes(k.lru.zones.len() - 1).iter().sum();
+        k.lru_note_cost(false, 1, 5);
+        assert_eq!((k.lru.anon_cost, k.lru.file_cost), (37, 0));
+        k.lru_note_cost(true, 0, 3);
+        assert_eq!((k.lru.anon_cost, k.lru.file_cost), (37, 3));
+        // Past lrusize / 4: both halve.
+        let big = lrusize / 4 + 1;
+        k.lru_note_cost(true, 0, big);
+        assert_eq!((k.lru.anon_cost, k.lru.file_cost), (18, (3 + big) / 2));
     }
 }

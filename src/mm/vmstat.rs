@@ -64,6 +64,8 @@ pub struct VmEvents {
     pub workingset_refault_anon: u64,
     /// Page-cache pages read again after reclaim evicted them.
     pub workingset_refault_file: u64,
+    /// Anon refaults close enough to be activated at once.
+    pub workingset_activate_anon: u64,
     /// Of those, refaults close enough to be activated at once.
     pub workingset_activate_file: u64,
     /// Refaults of pages that had been active before their eviction

@@ -198,7 +198,10 @@ pub fn node_stat_items(kernel: &Kernel, s: &NodeStats) -> Vec<(&'static str, u64
             "workingset_refault_file",
             kernel.events.workingset_refault_file,
         ),
-        ("workingset_activate_anon", 0),
+        (
+            "workingset_activate_anon",
+            kernel.events.workingset_activate_anon,
+        ),
         (
             "workingset_activate_file",
             kernel.events.workingset_activate_file,

@@ -145,6 +145,22 @@ const EXTRA_WORDS: &[&str] = &[
 /// What the generator knows of one process's address space.
 type Vmas = Vec<(u64, u64)>;
 
+/// Most objects or blocks a tag may have been asked for before the
+/// generator empties it.
+const HELD_MAX: u64 = 50_000;
+
+/// Most tagged blocks and objects the machine may hold before the
+/// generator gives them all back.
+const TAGGED_MAX: usize = 100_000;
+
+/// Blocks and objects held by every tag of `k`.
+fn tagged_items(k: &Machine) -> usize {
+    let t = &k.tags;
+    t.pages.iter().map(|(_, v)| v.len()).sum::<usize>()
+        + t.objects.iter().map(|(_, v)| v.len()).sum::<usize>()
+        + t.kmalloc.iter().map(|(_, v)| v.len()).sum::<usize>()
+}
+
 /// The seeded generator of operations.
 pub struct Generator {
     rng: Rng,
@@ -155,6 +171,11 @@ pub struct Generator {
     spaces: BTreeMap<u32, Vmas>,
     /// Operations queued to run next (clean-ups).
     pending: VecDeque<Op>,
+    /// Objects or blocks asked for per tag since its last clean-up (an
+    /// upper bound: some allocations fail).
+    held: BTreeMap<String, u64>,
+    /// Ops until the next give-back triggered by the tagged-item count.
+    purge_cooldown: u64,
 }
 
 impl Generator {
@@ -167,6 +188,8 @@ impl Generator {
             file_check_sample: cfg.file_check_sample,
             spaces: BTreeMap::new(),
             pending: VecDeque::new(),
+            held: BTreeMap::new(),
+            purge_cooldown: 0,
         }
     }
 
@@ -195,11 +218,28 @@ impl Generator {
         if let Some(op) = self.pending.pop_front() {
             return op;
         }
-        if self.rng.chance(1, 300) {
-            // Now and then give back everything tagged: keeps the object
-            // count (and so the cost of each invariant check) moderate.
-            for tag in TAGS {
-                self.free_all(tag);
+        // Now and then, and whenever the machine holds more than
+        // TAGGED_MAX tagged items (mutated lines can tag any name), give
+        // back everything tagged: every invariant check walks them all.
+        let periodic = self.rng.chance(1, 300);
+        self.purge_cooldown = self.purge_cooldown.saturating_sub(1);
+        if let Some(k) = k
+            && (periodic || (self.purge_cooldown == 0 && tagged_items(k) > TAGGED_MAX))
+        {
+            if !periodic {
+                // If something cannot be given back, do not retry every op.
+                self.purge_cooldown = 1000;
+            }
+            let mut tags: std::collections::BTreeSet<String> =
+                TAGS.iter().map(|t| t.to_string()).collect();
+            tags.extend(k.tags.pages.iter().map(|(t, _)| t.to_string()));
+            tags.extend(k.tags.objects.iter().map(|(t, _)| t.to_string()));
+            tags.extend(k.tags.kmalloc.iter().map(|(t, _)| t.to_string()));
+            for tag in tags {
+                self.free_all(&tag);
+            }
+            if let Some(op) = self.pending.pop_front() {
+                return op;
             }
         }
         let pids = k.map(|k| k.pids()).unwrap_or_default();
@@ -417,16 +457,26 @@ impl Generator {
     /// `tag=huge` and given back right after (state with millions of
     /// objects makes every invariant check slow).
     fn alloc_count(&mut self, typical: u64, tag: &mut String) -> u64 {
-        match self.rng.below(100) {
+        let count = match self.rng.below(100) {
             0..=49 => 1,
             50..=94 => self.rng.small(typical),
             95..=97 => self.rng.small(typical * 64),
             _ => {
                 self.free_all("huge");
                 *tag = "huge".into();
-                self.rng.small(MAX_COUNT)
+                return self.rng.small(MAX_COUNT);
             }
+        };
+        // A tag that may hold more than HELD_MAX objects is emptied after
+        // this allocation: invariant checks walk every tagged object.
+        let held = self.held.entry(tag.clone()).or_default();
+        *held += count;
+        if *held > HELD_MAX {
+            *held = 0;
+            let tag = tag.clone();
+            self.free_all(&tag);
         }
+        count
     }
 
     /// `count=N` of a free (None: all).
@@ -535,6 +585,11 @@ impl Generator {
             },
             5 => Command::Reclaim {
                 bytes: self.size(16384).max(1),
+                // memory.reclaim's swappiness=: 0..=200, or 201 for max.
+                swappiness: self
+                    .rng
+                    .chance(1, 4)
+                    .then(|| self.rng.below(mmfs::mm::vmscan::SWAPPINESS_ANON_ONLY + 1)),
             },
             6 => {
                 let order = Order(self.rng.below(11) as u8);
