@@ -11,16 +11,17 @@
 # 400M file: pswpout 0 at 0, 60 and 200); only a hot cache, with a short
 # inactive file list, gets the fractions: anon in proportion to
 # swappiness, file to 200 − swappiness, both against their recent costs.
-# At 200 the program's 300M cannot give 350M alone: once anon is gone the
-# rest comes from the cache.
+# Anon pages the program touched are referenced: the first scan gives
+# them a second chance (activation), so at 60 the anon scanned is all
+# activated and nothing is swapped before the cache has given 350M.
 . "$(dirname "$0")/lib.sh" "$@"
 
 ctl "mkswap /dev/sdb 512M"
 ctl "swapon /dev/sdb"
 mkdir "$MNT/fs/data"
-row() { printf '  %-5s %-10s %8s %10s %12s %13s  %s\n' "$@"; }
-row cache swappiness pswpout "(kB)" pgsteal_file "(kB dropped)" reclaim
-declare -A out steal
+row() { printf '  %-5s %-10s %12s %8s %10s %12s %13s  %s\n' "$@"; }
+row cache swappiness pgscan_anon pswpout "(kB)" pgsteal_file "(kB dropped)" reclaim
+declare -A out steal scan
 for cache in cold hot; do
     for s in 0 60 200; do
         # The same state each round: a fresh program and a fresh, clean file.
@@ -35,12 +36,13 @@ for cache in cold hot; do
         fi
         ctl sync
         echo "$s" > "$MNT/sys/vm/swappiness"
-        out0=$(vmstat pswpout); steal0=$(vmstat pgsteal_file)
+        out0=$(vmstat pswpout); steal0=$(vmstat pgsteal_file); scan0=$(vmstat pgscan_anon)
         answer=ok
         ctl "reclaim 350M" 2>/dev/null || answer=EAGAIN
         o=$(( $(vmstat pswpout) - out0 )); st=$(( $(vmstat pgsteal_file) - steal0 ))
-        row "$cache" "$s" "$o" "$((o * 4))" "$st" "$((st * 4))" "$answer"
-        out[$cache$s]=$o; steal[$cache$s]=$st
+        sc=$(( $(vmstat pgscan_anon) - scan0 ))
+        row "$cache" "$s" "$sc" "$o" "$((o * 4))" "$st" "$((st * 4))" "$answer"
+        out[$cache$s]=$o; steal[$cache$s]=$st; scan[$cache$s]=$sc
         # Tear down: the program's memory and swap go with it, the file too.
         ctl "kill $app"
         rm "$MNT/fs/data/cache"
@@ -52,9 +54,11 @@ for s in 0 60 200; do
     check "cold cache, swappiness $s: cache_trim_mode swaps nothing" [ "${out[cold$s]}" -eq 0 ]
     check "cold cache, swappiness $s: it all comes from the cache" [ "${steal[cold$s]}" -ge $((340 << 8)) ]
 done
+check "hot cache, swappiness 0: cgroup reclaim scans no anon" [ "${scan[hot0]}" -eq 0 ]
 check "hot cache, swappiness 0: cgroup reclaim swaps nothing" [ "${out[hot0]}" -eq 0 ]
-check "hot cache, swappiness 60 swaps some anon" [ "${out[hot60]}" -gt 0 ]
+check "hot cache, swappiness 60 scans some anon" [ "${scan[hot60]}" -gt 0 ]
 check "hot cache, swappiness 60 drops more cache than it swaps" [ "${steal[hot60]}" -gt "${out[hot60]}" ]
+check "hot cache: more anon scanned at 200 than at 60" [ "${scan[hot200]}" -gt "${scan[hot60]}" ]
 check "hot cache: more swapping at 200 than at 60" [ "${out[hot200]}" -gt "${out[hot60]}" ]
 check "hot cache: less cache dropped at 200 than at 60" [ "${steal[hot200]}" -lt "${steal[hot60]}" ]
 pass
