@@ -541,11 +541,20 @@ impl Generator {
                 let mut tag = self.tag();
                 let count = self.alloc_count(64, &mut tag);
                 let zone = self.rng.chance(1, 4).then(|| self.pick(ZONES));
+                // Raw allocations of every migrate type fragment pageblocks
+                // for compaction to work against.
+                let gfp = match self.rng.below(6) {
+                    0 => Some(ctl::RawGfp::Movable),
+                    1 => Some(ctl::RawGfp::Reclaimable),
+                    2 => Some(ctl::RawGfp::Atomic),
+                    _ => None,
+                };
                 Command::AllocPages {
                     order,
                     count,
                     zone,
                     tag,
+                    gfp,
                 }
             }
             7 => Command::FreePages {
