@@ -196,6 +196,8 @@ struct CompactControl {
     /// None: compact the whole zone (`compact_memory`, proactive).
     order: Option<u8>,
     highest: usize,
+    /// The migrate type of the allocation compacted for.
+    mt: u8,
     who: Compactor,
     migrate_pfn: u64,
     free_pfn: u64,
@@ -287,7 +289,8 @@ impl Kernel {
             if self.compaction_deferred(zone, order.0) {
                 continue;
             }
-            let result = self.compact_zone_order(zone, Some(order.0), highest, Compactor::Direct);
+            let result =
+                self.compact_zone_order(zone, Some(order.0), highest, req.mt, Compactor::Direct);
             match result {
                 CompactResult::Success => {
                     compacted = true;
@@ -306,9 +309,9 @@ impl Kernel {
             return None;
         }
         self.events.compact_stall += 1;
-        let page = self
-            .page_alloc
-            .get_page_from_freelist_mt(order, highest, WatermarkLevel::Min, req);
+        let page =
+            self.page_alloc
+                .get_page_from_freelist_mt(order, highest, WatermarkLevel::Min, req);
         match page {
             Some(pfn) => {
                 if let Some(zone) = self.page_alloc.zone_of(pfn) {
@@ -329,6 +332,7 @@ impl Kernel {
         zone: usize,
         order: Option<u8>,
         highest: usize,
+        mt: u8,
         who: Compactor,
     ) -> CompactResult {
         if let Some(order) = order {
@@ -344,15 +348,18 @@ impl Kernel {
                 other => return other,
             }
         }
-        self.compact_zone(zone, order, highest, who)
+        self.compact_zone(zone, order, highest, mt, who)
     }
 
     /// `compact_memory` (`echo 1 > sys/vm/compact_memory`): compact every
     /// populated zone whole.
     pub fn compact_nodes(&mut self) {
-        let zones: Vec<usize> = self.page_alloc.zonelist(self.page_alloc.zones.len() - 1).collect();
+        let zones: Vec<usize> = self
+            .page_alloc
+            .zonelist(self.page_alloc.zones.len() - 1)
+            .collect();
         for zone in zones.into_iter().rev() {
-            self.compact_zone(zone, None, zone, Compactor::Manual);
+            self.compact_zone(zone, None, zone, MIGRATE_MOVABLE, Compactor::Manual);
         }
     }
 
@@ -363,6 +370,7 @@ impl Kernel {
         zone: usize,
         order: Option<u8>,
         highest: usize,
+        mt: u8,
         who: Compactor,
     ) -> CompactResult {
         let pageblock = 1u64 << self.page_alloc.pageblock_order;
@@ -372,6 +380,7 @@ impl Kernel {
             zone,
             order,
             highest,
+            mt,
             who,
             migrate_pfn: z.start_pfn,
             // The free scanner starts at the last pageblock of the zone.
@@ -443,10 +452,10 @@ impl Kernel {
         let zone = &pa.zones[cc.zone];
         for o in order..=MAX_PAGE_ORDER {
             let area = &zone.free_area[ix(o)];
-            if !area.is_empty(MIGRATE_MOVABLE) {
+            if !area.is_empty(cc.mt) {
                 return Some(CompactResult::Success);
             }
-            if let Ok(Some(_)) = pa.find_suitable_fallback(area, o, MIGRATE_MOVABLE, true) {
+            if let Ok(Some(_)) = pa.find_suitable_fallback(area, o, cc.mt, true) {
                 return Some(CompactResult::Success);
             }
         }
@@ -508,7 +517,9 @@ impl Kernel {
         while cc.freepages.len() < want && cc.free_pfn >= low {
             let block = cc.free_pfn;
             let start = block.max(zone_start);
-            let end = (block + pageblock).min(zone_end).min(self.page_alloc.max_pfn);
+            let end = (block + pageblock)
+                .min(zone_end)
+                .min(self.page_alloc.max_pfn);
             let suitable = self.page_alloc.pageblock_type(Pfn(block)) == MIGRATE_MOVABLE;
             let mut pfn = start;
             while pfn < end && cc.freepages.len() < want {
@@ -572,7 +583,10 @@ impl Kernel {
     /// kcompactd: a failed high-order allocation asked for it
     /// (`wakeup_kcompactd`); it runs when time passes.
     pub(crate) fn wakeup_kcompactd(&mut self, order: u8, highest: usize) {
-        let req = self.compaction.kcompactd_request.get_or_insert((order, highest));
+        let req = self
+            .compaction
+            .kcompactd_request
+            .get_or_insert((order, highest));
         req.0 = req.0.max(order);
         req.1 = req.1.max(highest);
     }
@@ -600,9 +614,12 @@ impl Kernel {
                 continue;
             }
             let prev = self.switch_to(Some(self.kthreads.kcompactd));
-            let zones: Vec<usize> = self.page_alloc.zonelist(self.page_alloc.zones.len() - 1).collect();
+            let zones: Vec<usize> = self
+                .page_alloc
+                .zonelist(self.page_alloc.zones.len() - 1)
+                .collect();
             for zone in zones.into_iter().rev() {
-                self.compact_zone(zone, None, zone, Compactor::Proactive);
+                self.compact_zone(zone, None, zone, MIGRATE_MOVABLE, Compactor::Proactive);
             }
             self.switch_to(prev);
             if self.fragmentation_score_node() >= score {
@@ -628,7 +645,13 @@ impl Kernel {
             if self.compaction_suitable(zone, order, zone) != CompactResult::Success {
                 continue;
             }
-            match self.compact_zone(zone, Some(order), zone, Compactor::Kcompactd) {
+            match self.compact_zone(
+                zone,
+                Some(order),
+                zone,
+                MIGRATE_MOVABLE,
+                Compactor::Kcompactd,
+            ) {
                 CompactResult::Success => self.compaction_defer_reset(zone, order, false),
                 CompactResult::Complete => self.defer_compaction(zone, order),
                 _ => {}
@@ -649,3 +672,171 @@ impl Kernel {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ctl::Scope;
+    use crate::mm::page_alloc::{MIGRATE_UNMOVABLE, PageKind, ZoneType};
+    use crate::mm::types::{Arch, PAGE_SIZE, Vpn};
+
+    const A: u64 = 0x1000_0000;
+    const B: u64 = 0x8000_0000;
+
+    /// A machine whose DMA32 zone has no free block of a pageblock or
+    /// more: one process's two mappings touched in turn, page by page, so
+    /// `a` holds every other frame, then `b` unmapped. Returns the pid and
+    /// the pages of `a`.
+    fn fragmented(mem: u64) -> (crate::ctl::Machine, crate::mm::types::Pid, u64) {
+        let mut k = crate::mm::boot_checked(Arch::X86_64, mem);
+        let pid = k
+            .execute_line(Scope::System, "spawn frag")
+            .unwrap()
+            .unwrap();
+        let p = Scope::Process(pid);
+        k.execute_line(p, format!("mmap {}M addr={A:#x} name=a", mem >> 21))
+            .unwrap();
+        k.execute_line(p, format!("mmap {}M addr={B:#x} name=b", mem >> 21))
+            .unwrap();
+        let dma32 = k.page_alloc.zone_index(ZoneType::Dma32).unwrap();
+        let mut pages = 0;
+        while k.page_alloc.zones[dma32].free_pages > k.page_alloc.zones[dma32].watermark.high + 64 {
+            k.execute_line(p, format!("touch a+{} 4K", pages * PAGE_SIZE))
+                .unwrap();
+            k.execute_line(p, format!("touch b+{} 4K", pages * PAGE_SIZE))
+                .unwrap();
+            pages += 1;
+        }
+        // What is left in big blocks the kernel keeps (unmovable), in
+        // DMA too, so that nothing of order 9 is free anywhere.
+        for zone in 0..=dma32 {
+            while k.page_alloc.zones[zone].free_area[9..]
+                .iter()
+                .any(|a| a.nr_free() > 0)
+            {
+                k.page_alloc
+                    .rmqueue(zone, Order(9), PageKind::Kernel)
+                    .unwrap();
+            }
+        }
+        k.execute_line(p, format!("munmap b {}M", mem >> 21))
+            .unwrap();
+        k.check_invariants().unwrap();
+        (k, pid, pages)
+    }
+
+    /// Direct compaction makes an order-9 allocation succeed that the free
+    /// lists alone could not serve; every page it moved keeps its bytes
+    /// and its PTE follows it.
+    #[test]
+    fn direct_compaction_serves_order_9_and_keeps_pages_intact() {
+        let (mut k, pid, pages) = fragmented(256 << 20);
+        let slot = k.procs.slot_of(pid).unwrap();
+        // A signature in every page of `a`.
+        for i in 0..pages {
+            let sig = format!("page {i} of a");
+            k.write_mem(pid, A + i * PAGE_SIZE + 100, sig.as_bytes())
+                .unwrap();
+        }
+        let before: Vec<Pfn> = (0..pages)
+            .map(|i| k.pte(slot, (A >> 12) + i).pfn())
+            .collect();
+        let dma32 = k.page_alloc.zone_index(ZoneType::Dma32).unwrap();
+        let free = k.page_alloc.zones[dma32].free_pages;
+        assert!(free > 4 * 512, "plenty free: {free} pages");
+        // Without compaction the free lists have nothing of order 9.
+        assert!(
+            k.page_alloc
+                .get_page_from_freelist(Order(9), dma32, WatermarkLevel::Min, PageKind::Kernel)
+                .is_none()
+        );
+        k.execute_line(Scope::System, "alloc_pages 9 zone=DMA32 tag=huge")
+            .unwrap();
+        k.check_invariants().unwrap();
+        let e = &k.events;
+        assert_eq!(
+            (e.compact_stall, e.compact_success, e.compact_fail),
+            (1, 1, 0)
+        );
+        assert!(e.pgmigrate_success > 0);
+        assert!(e.compact_migrate_scanned > 0 && e.compact_free_scanned > 0);
+        let mut moved = 0;
+        for i in 0..pages {
+            let vpn = (A >> 12) + i;
+            let pte = k.pte(slot, vpn);
+            assert!(pte.is_page(), "page {i} still mapped");
+            let pfn = pte.pfn();
+            moved += u64::from(pfn != before[i as usize]);
+            assert_eq!(k.page_alloc.frames.kind(pfn), PageKind::UserAnon);
+            assert_eq!(k.page_alloc.frames.rmap(pfn), (slot, Vpn(vpn)));
+            let sig = format!("page {i} of a");
+            let got = k.read_mem(pid, A + i * PAGE_SIZE + 100, sig.len()).unwrap();
+            assert_eq!(got, sig.as_bytes(), "page {i} kept its bytes");
+        }
+        // The rest of the migrations moved the process's stack pages.
+        assert!(moved > 0 && moved <= k.events.pgmigrate_success);
+        // The block went to an unmovable request: its pageblock was claimed.
+        let (_, blocks) = k.tags.pages.iter().next().unwrap();
+        let (pfn, order) = blocks[0];
+        assert_eq!(order, Order(9));
+        assert_eq!(k.page_alloc.pageblock_type(pfn), MIGRATE_UNMOVABLE);
+    }
+
+    /// `compact_memory` moves the whole zone's movable pages up, so the
+    /// free memory ends in pageblocks: the order-9 fragmentation score
+    /// falls and the vmstat counters move.
+    #[test]
+    fn compact_memory_defragments_the_zone() {
+        let (mut k, _pid, _) = fragmented(128 << 20);
+        let dma32 = k.page_alloc.zone_index(ZoneType::Dma32).unwrap();
+        let before = extfrag_for_order(&k.page_alloc.zones[dma32], 9);
+        assert!(before > 90, "{before}");
+        k.sysctl_write("vm/compact_memory", "1").unwrap();
+        k.check_invariants().unwrap();
+        let after = extfrag_for_order(&k.page_alloc.zones[dma32], 9);
+        assert!(after < 30, "{before} -> {after}");
+        assert!(k.events.pgmigrate_success > 1000);
+        assert_eq!(k.events.compact_stall, 0);
+        assert_eq!(
+            k.sysctl_write("vm/compact_memory", "2")
+                .unwrap_err()
+                .errno(),
+            libc::EINVAL
+        );
+        assert_eq!(
+            k.sysctl_write("vm/extfrag_threshold", "1001")
+                .unwrap_err()
+                .errno(),
+            libc::EINVAL
+        );
+        assert_eq!(
+            k.sysctl_write("vm/compaction_proactiveness", "101")
+                .unwrap_err()
+                .errno(),
+            libc::EINVAL
+        );
+    }
+
+    /// Linux's formulas: a zone with 8 free order-0 pages and one free
+    /// order-3 block.
+    #[test]
+    fn fragmentation_indices_follow_vmstat_c() {
+        let info = ContigPageInfo {
+            free_pages: 16,
+            free_blocks_total: 9,
+            free_blocks_suitable: 0,
+        };
+        // 1000 - (1000 + 16 * 1000 / 16) / 9 = 1000 - 222.
+        assert_eq!(fragmentation_index(4, &info), 778);
+        let suitable = ContigPageInfo {
+            free_blocks_suitable: 1,
+            ..info
+        };
+        assert_eq!(fragmentation_index(3, &suitable), -1000);
+        // Half the free pages are in blocks too small for order 3.
+        assert_eq!(unusable_free_index(3, &suitable), 500);
+        assert_eq!(unusable_free_index(0, &ContigPageInfo::default()), 1000);
+        assert_eq!(fragmentation_score_wmark(20, true), 80);
+        assert_eq!(fragmentation_score_wmark(20, false), 90);
+        assert_eq!(fragmentation_score_wmark(100, true), 5);
+    }
+}

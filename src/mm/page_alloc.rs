@@ -1904,7 +1904,11 @@ impl super::Kernel {
     /// OOM killer. None when nothing more can be freed.
     #[inline]
     pub fn alloc_pages(&mut self, order: Order, highest: ZoneIdx, kind: PageKind) -> Option<Pfn> {
-        self.alloc_pages_mt(order, highest, AllocRequest::new(kind, kind_migratetype(kind)))
+        self.alloc_pages_mt(
+            order,
+            highest,
+            AllocRequest::new(kind, kind_migratetype(kind)),
+        )
     }
 
     /// [`Self::alloc_pages`] for an explicit request: a migrate type other
@@ -1917,21 +1921,22 @@ impl super::Kernel {
         req: AllocRequest,
     ) -> Option<Pfn> {
         let highest = highest.0;
-        let pfn =
-            match self
-                .page_alloc
-                .get_page_from_freelist_mt(order, highest, WatermarkLevel::Low, req)
-            {
-                Some(pfn) => {
-                    let asleep = !self.lru.kswapd_woken;
-                    self.check_kswapd_wakeup(highest);
-                    if asleep && self.lru.kswapd_woken {
-                        self.trace_wakeup_kswapd(u64::from(order.0), gfp_of(req.kind, order));
-                    }
-                    pfn
+        let pfn = match self.page_alloc.get_page_from_freelist_mt(
+            order,
+            highest,
+            WatermarkLevel::Low,
+            req,
+        ) {
+            Some(pfn) => {
+                let asleep = !self.lru.kswapd_woken;
+                self.check_kswapd_wakeup(highest);
+                if asleep && self.lru.kswapd_woken {
+                    self.trace_wakeup_kswapd(u64::from(order.0), gfp_of(req.kind, order));
                 }
-                None => self.alloc_pages_slowpath(order, highest, req)?,
-            };
+                pfn
+            }
+            None => self.alloc_pages_slowpath(order, highest, req)?,
+        };
         if let Some(event) = self.page_alloc.pending_extfrag.take() {
             self.trace_mm_page_alloc_extfrag(event);
         }
@@ -2032,10 +2037,14 @@ impl super::Kernel {
         // The allocating task stalls on memory for the whole attempt (PSI).
         self.psi_memstall_enter();
         let mut page = self.direct_reclaim_retries(order, highest, req);
-        if page.is_none() && self.page_alloc.unreserve_highatomic_pageblock(highest, req.mt) {
-            page = self
+        if page.is_none()
+            && self
                 .page_alloc
-                .get_page_from_freelist_mt(order, highest, WatermarkLevel::Min, req);
+                .unreserve_highatomic_pageblock(highest, req.mt)
+        {
+            page =
+                self.page_alloc
+                    .get_page_from_freelist_mt(order, highest, WatermarkLevel::Min, req);
         }
         self.psi_memstall_leave();
         page
@@ -2318,6 +2327,169 @@ mod tests {
         assert_eq!(a.min_free_kbytes, 45056);
         let b = machine(Arch::I386, 512 << 20);
         assert_eq!(b.min_free_kbytes, int_sqrt(b.lowmem_managed() * 4 * 16));
+    }
+
+    /// Linux 6.18's `fallbacks[]` and `should_try_claim_block`, entry by
+    /// entry.
+    #[test]
+    fn fallback_table_and_claim_rule_are_linuxs() {
+        assert_eq!(
+            FALLBACKS[MIGRATE_UNMOVABLE as usize],
+            [MIGRATE_RECLAIMABLE, MIGRATE_MOVABLE]
+        );
+        assert_eq!(
+            FALLBACKS[MIGRATE_MOVABLE as usize],
+            [MIGRATE_RECLAIMABLE, MIGRATE_UNMOVABLE]
+        );
+        assert_eq!(
+            FALLBACKS[MIGRATE_RECLAIMABLE as usize],
+            [MIGRATE_UNMOVABLE, MIGRATE_MOVABLE]
+        );
+        // x86_64, pageblock order 9: movable requests claim from order 4
+        // (pageblock_order / 2) up, unmovable and reclaimable always.
+        for order in 0..=10u8 {
+            assert_eq!(
+                should_try_claim_block(order, MIGRATE_MOVABLE, 9),
+                order >= 4
+            );
+            assert!(should_try_claim_block(order, MIGRATE_UNMOVABLE, 9));
+            assert!(should_try_claim_block(order, MIGRATE_RECLAIMABLE, 9));
+        }
+        // i386 without PAE: pageblock order 10, movable claims from 5.
+        assert!(!should_try_claim_block(4, MIGRATE_MOVABLE, 10));
+        assert!(should_try_claim_block(5, MIGRATE_MOVABLE, 10));
+        assert_eq!(kind_migratetype(PageKind::UserAnon), MIGRATE_MOVABLE);
+        assert_eq!(kind_migratetype(PageKind::PageCache), MIGRATE_MOVABLE);
+        assert_eq!(kind_migratetype(PageKind::PageTable), MIGRATE_UNMOVABLE);
+        assert_eq!(kind_migratetype(PageKind::Slab), MIGRATE_UNMOVABLE);
+    }
+
+    fn pageblocks_of(a: &PageAllocator, zone: usize) -> [u64; MIGRATE_TYPES] {
+        let z = &a.zones[zone];
+        let mut n = [0; MIGRATE_TYPES];
+        for b in (z.start_pfn >> 9)..z.end_pfn().div_ceil(512) {
+            n[a.pageblock_types[b as usize] as usize] += 1;
+        }
+        n
+    }
+
+    /// An unmovable request on a fresh (all movable) zone claims the
+    /// largest free block, a whole order-10 block: both its pageblocks
+    /// become unmovable and the event says change_ownership.
+    #[test]
+    fn unmovable_fallback_claims_whole_pageblocks() {
+        let mut a = machine(Arch::X86_64, 64 << 20);
+        let dma32 = zone_idx(&a, ZoneType::Dma32);
+        let before = pageblocks_of(&a, dma32);
+        // The pageblocks the kernel image made unmovable may have free
+        // pages: take them first so that the fallback runs.
+        while a
+            .rmqueue_smallest(dma32, Order(0), MIGRATE_UNMOVABLE)
+            .is_some()
+        {}
+        let got = a.rmqueue(dma32, Order(0), PageKind::Kernel).unwrap();
+        let e = a.pending_extfrag.take().unwrap();
+        assert_eq!((e.alloc_order, e.fallback_order), (0, 10));
+        assert_eq!(
+            (e.alloc_mt, e.fallback_mt),
+            (MIGRATE_UNMOVABLE, MIGRATE_MOVABLE)
+        );
+        assert!(e.change_ownership);
+        assert_eq!(a.pageblock_type(got), MIGRATE_UNMOVABLE);
+        let after = pageblocks_of(&a, dma32);
+        assert_eq!(after[0], before[0] + 2);
+        assert_eq!(after[1], before[1] - 2);
+        // The rest of the claimed block is on the unmovable lists now.
+        assert!(a.zones[dma32].free_area[9].nr_free_by_type(0) >= 1);
+        assert_eq!(a.extfrag_events, 1);
+    }
+
+    /// A zone of unmovable pageblocks, every page allocated, then the
+    /// pages `keep(offset in block)` says no to freed again.
+    fn unmovable_zone(keep: impl Fn(u64) -> bool) -> (PageAllocator, usize, u64) {
+        let mut a = machine(Arch::X86_64, 64 << 20);
+        let dma32 = zone_idx(&a, ZoneType::Dma32);
+        let (start, end) = (a.zones[dma32].start_pfn, a.zones[dma32].end_pfn());
+        for b in (start >> 9)..end.div_ceil(512) {
+            a.set_pageblock_migratetype(Pfn(b << 9), MIGRATE_UNMOVABLE);
+        }
+        a.check_invariants().unwrap();
+        let mut pages = Vec::new();
+        while let Some(p) = a.rmqueue(dma32, Order(0), PageKind::Kernel) {
+            pages.push(p);
+        }
+        assert_eq!(a.zones[dma32].free_pages, 0);
+        // The first whole free-able pageblock above the kernel image.
+        let block = (start >> 9) + 16;
+        for p in pages {
+            if p.0 >> 9 == block && !keep(p.0 & 511) {
+                a.free(p, Order(0)).unwrap();
+            }
+        }
+        a.check_invariants().unwrap();
+        (a, dma32, block << 9)
+    }
+
+    /// try_to_claim_block: a movable order-4 request takes the pageblock
+    /// when at least half of it (256 pages) is free.
+    #[test]
+    fn movable_claims_a_half_free_pageblock() {
+        let (mut a, dma32, base) = unmovable_zone(|off| off < 200);
+        let req = AllocRequest::new(PageKind::UserAnon, MIGRATE_MOVABLE);
+        let got = a.rmqueue_flags(dma32, Order(4), req, false).unwrap();
+        assert_eq!(got.0 >> 9, base >> 9);
+        assert_eq!(a.pageblock_type(Pfn(base)), MIGRATE_MOVABLE);
+        let e = a.pending_extfrag.take().unwrap();
+        assert!(e.change_ownership);
+        assert_eq!(e.fallback_order, 8);
+        a.check_invariants().unwrap();
+    }
+
+    /// With less than half free, the same request steals one block and
+    /// the pageblock stays unmovable (`__rmqueue_steal`).
+    #[test]
+    fn movable_steals_from_a_mostly_used_pageblock() {
+        let (mut a, dma32, base) = unmovable_zone(|off| off < 312);
+        let req = AllocRequest::new(PageKind::UserAnon, MIGRATE_MOVABLE);
+        let got = a.rmqueue_flags(dma32, Order(4), req, false).unwrap();
+        assert_eq!(got.0 >> 9, base >> 9);
+        assert_eq!(a.pageblock_type(Pfn(base)), MIGRATE_UNMOVABLE);
+        let e = a.pending_extfrag.take().unwrap();
+        assert!(!e.change_ownership);
+        assert_eq!(e.fallback_mt, MIGRATE_UNMOVABLE);
+        // Small movable requests never claim: an order-0 one splits the
+        // smallest unmovable free block and leaves its pageblock as it is.
+        let small = a.rmqueue_flags(dma32, Order(0), req, false).unwrap();
+        assert_eq!(a.pageblock_type(small), MIGRATE_UNMOVABLE);
+        // ALLOC_NOFRAGMENT refuses to steal below pageblock order.
+        assert!(a.rmqueue_flags(dma32, Order(0), req, true).is_none());
+        a.check_invariants().unwrap();
+    }
+
+    /// An atomic high-order allocation reserves its pageblock as
+    /// HighAtomic; others cannot use the reserve; a failed reclaim gives
+    /// it back beyond the last pageblock.
+    #[test]
+    fn highatomic_reserve() {
+        let mut a = machine(Arch::X86_64, 64 << 20);
+        let dma32 = zone_idx(&a, ZoneType::Dma32);
+        let req = AllocRequest {
+            atomic: true,
+            ..AllocRequest::new(PageKind::Kernel, MIGRATE_UNMOVABLE)
+        };
+        let p = a
+            .get_page_from_freelist_mt(Order(2), dma32, WatermarkLevel::Low, req)
+            .unwrap();
+        assert_eq!(a.pageblock_type(p), MIGRATE_HIGHATOMIC);
+        assert_eq!(a.zones[dma32].nr_reserved_highatomic, 512);
+        a.check_invariants().unwrap();
+        // Its free pages are on the HighAtomic lists, out of others' reach.
+        let ha: u64 = (0..NR_PAGE_ORDERS)
+            .map(|o| a.zones[dma32].free_area[o].nr_free_by_type(3) << o)
+            .sum();
+        assert_eq!(ha, 512 - 4);
+        // The last reserved pageblock is kept.
+        assert!(!a.unreserve_highatomic_pageblock(dma32, MIGRATE_UNMOVABLE));
     }
 
     #[test]

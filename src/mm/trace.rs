@@ -1562,7 +1562,14 @@ mod tests {
         assert_eq!(enableable_events().count(), 29);
         assert_eq!(
             systems(),
-            ["exceptions", "filemap", "oom", "vmscan", "kmem", "compaction"]
+            [
+                "exceptions",
+                "filemap",
+                "oom",
+                "vmscan",
+                "kmem",
+                "compaction"
+            ]
         );
     }
 
