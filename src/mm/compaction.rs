@@ -20,7 +20,7 @@ use std::collections::HashSet;
 
 use super::Kernel;
 use super::page_alloc::{
-    FrameState, MIGRATE_MOVABLE, PAGE_ALLOC_COSTLY_ORDER, WatermarkLevel, Zone,
+    Fallback, FrameState, MIGRATE_MOVABLE, PAGE_ALLOC_COSTLY_ORDER, WatermarkLevel, Zone,
 };
 use super::types::{MAX_PAGE_ORDER, NR_PAGE_ORDERS, Order, Pfn, ix};
 
@@ -455,7 +455,7 @@ impl Kernel {
             if !area.is_empty(cc.mt) {
                 return Some(CompactResult::Success);
             }
-            if let Ok(Some(_)) = pa.find_suitable_fallback(area, o, cc.mt, true) {
+            if let Fallback::Found(_) = pa.find_suitable_fallback(area, o, cc.mt, true) {
                 return Some(CompactResult::Success);
             }
         }

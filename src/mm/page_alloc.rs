@@ -1327,25 +1327,27 @@ impl PageAllocator {
     }
 
     /// `find_suitable_fallback`: the first type of `FALLBACKS[mt]` with a
-    /// free block at `order`. `Err(())` when `claimable` is asked and the
-    /// order is too small to claim a pageblock for `mt` (Linux's -2).
+    /// free block at `order`; when `claimable` is asked and the
+    /// order is too small to claim a pageblock for `mt` (Linux's -2:
+    /// [`Fallback::TooSmall`]).
     pub fn find_suitable_fallback(
         &self,
         area: &FreeArea,
         order: u8,
         mt: u8,
         claimable: bool,
-    ) -> Result<Option<u8>, ()> {
+    ) -> Fallback {
         if claimable && !should_try_claim_block(order, mt, self.pageblock_order) {
-            return Err(());
+            return Fallback::TooSmall;
         }
         if area.nr_free() == 0 {
-            return Ok(None);
+            return Fallback::None;
         }
-        Ok(FALLBACKS[mt as usize]
+        FALLBACKS[mt as usize]
             .iter()
             .copied()
-            .find(|&f| !area.is_empty(f)))
+            .find(|&f| !area.is_empty(f))
+            .map_or(Fallback::None, Fallback::Found)
     }
 
     /// `__rmqueue_claim`: from the largest order down, a block of a
@@ -1365,9 +1367,9 @@ impl PageAllocator {
         for current in (min_order..=MAX_PAGE_ORDER).rev() {
             let area = &self.zones[zone_index].free_area[ix(current)];
             let fallback = match self.find_suitable_fallback(area, current, mt, true) {
-                Err(()) => break,
-                Ok(None) => continue,
-                Ok(Some(f)) => f,
+                Fallback::TooSmall => break,
+                Fallback::None => continue,
+                Fallback::Found(f) => f,
             };
             let page = area.lists[fallback as usize].head().expect("non-empty");
             if let Some(pfn) =
@@ -1385,7 +1387,8 @@ impl PageAllocator {
     fn rmqueue_steal(&mut self, zone_index: usize, order: Order, mt: u8) -> Option<Pfn> {
         for current in order.0..=MAX_PAGE_ORDER {
             let area = &self.zones[zone_index].free_area[ix(current)];
-            let Ok(Some(fallback)) = self.find_suitable_fallback(area, current, mt, false) else {
+            let Fallback::Found(fallback) = self.find_suitable_fallback(area, current, mt, false)
+            else {
                 continue;
             };
             let page = area.lists[fallback as usize].head().expect("non-empty");
@@ -1842,6 +1845,17 @@ pub fn should_try_claim_block(order: u8, start_mt: u8, pageblock_order: u8) -> b
         || order >= pageblock_order / 2
         || start_mt == MIGRATE_RECLAIMABLE
         || start_mt == MIGRATE_UNMOVABLE
+}
+
+/// What `find_suitable_fallback` found at one order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fallback {
+    /// A free block on this fallback type's list.
+    Found(u8),
+    /// No free block of a fallback type at this order.
+    None,
+    /// The order is too small to claim a pageblock (stop looking).
+    TooSmall,
 }
 
 /// What an allocation asks the buddy allocator for: the kind of the block
