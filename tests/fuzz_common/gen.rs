@@ -980,7 +980,17 @@ impl Generator {
                 .pick(&writable_sysctls().collect::<Vec<_>>())
                 .to_string()
         } else {
-            self.pick(&["kernel/ns_last_pid", "vm/nope", "", "vm/../vm/swappiness"])
+            // compact_memory is write-only, so not among the tunables
+            // that read back: name it here (compaction moves pages under
+            // every other subsystem).
+            self.pick(&[
+                "kernel/ns_last_pid",
+                "vm/nope",
+                "",
+                "vm/../vm/swappiness",
+                "vm/compact_memory",
+                "vm/compact_memory",
+            ])
         };
         let value = match self.rng.below(10) {
             0..=5 => match name.as_str() {
@@ -990,6 +1000,7 @@ impl Generator {
                 "vm/watermark_scale_factor" => format!("{}\n", self.rng.range(1, 3000)),
                 // Keep min_free_kbytes mostly sane: huge values starve everything.
                 "vm/min_free_kbytes" => format!("{}\n", self.rng.range(128, 16384)),
+                "vm/compact_memory" => "1\n".to_string(),
                 _ => format!("{}\n", self.rng.below(100)),
             },
             6 => format!("{}\n", self.number_text(100_000)),
