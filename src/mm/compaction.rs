@@ -816,6 +816,38 @@ mod tests {
         );
     }
 
+    /// Page-cache pages move too: the file's page index and the PTEs of
+    /// a shared mapping follow them, and their bytes stay.
+    #[test]
+    fn compaction_moves_page_cache_and_fixes_the_index() {
+        let mut k = crate::mm::boot_checked(Arch::X86_64, 128 << 20);
+        let pid = k.execute_line(Scope::System, "spawn f").unwrap().unwrap();
+        let p = Scope::Process(pid);
+        k.execute_line(p, "write /f 0 4M").unwrap();
+        k.execute_line(p, format!("mmap 4M file=/f shared addr={A:#x} name=m"))
+            .unwrap();
+        k.execute_line(p, "touch m 4M read").unwrap();
+        k.write_mem(pid, A + 5 * PAGE_SIZE, b"file bytes").unwrap();
+        let ino = k.vfs_resolve("/f").unwrap();
+        let before: Vec<Pfn> = (0..1024)
+            .map(|i| k.vfs.inode(ino).unwrap().pages.get(i).unwrap())
+            .collect();
+        k.sysctl_write("vm/compact_memory", "1").unwrap();
+        k.check_invariants().unwrap();
+        let slot = k.procs.slot_of(pid).unwrap();
+        let mut moved = 0;
+        for i in 0..1024u64 {
+            let pfn = k.vfs.inode(ino).unwrap().pages.get(i).unwrap();
+            moved += u64::from(pfn != before[i as usize]);
+            assert_eq!(k.pte(slot, (A >> 12) + i).pfn(), pfn, "page {i}");
+        }
+        assert!(moved > 0, "some file pages moved");
+        assert_eq!(
+            k.read_mem(pid, A + 5 * PAGE_SIZE, 10).unwrap(),
+            b"file bytes"
+        );
+    }
+
     /// Linux's formulas: a zone with 8 free order-0 pages and one free
     /// order-3 block.
     #[test]
