@@ -167,7 +167,8 @@ fn the_regexes_match_the_real_capture() {
 
 /// A session that fires every event: processes, faults of each kind,
 /// slab and kmalloc objects, files in and out of the page cache, swap,
-/// reclaim and an OOM kill, a marker.
+/// reclaim and an OOM kill, a marker, fallbacks to other migrate types
+/// and compaction.
 fn busy_session(k: &mut Machine) {
     sys(k, "mkswap /dev/sdb1 32M");
     sys(k, "swapon /dev/sdb1");
@@ -198,6 +199,8 @@ fn busy_session(k: &mut Machine) {
     // Swap fills, then the OOM killer takes the hog.
     assert_eq!(run(k, hog, "touch i 80M"), Err(libc::ENOMEM));
     sys(k, "tick 10");
+    // Compaction: begin and end per zone.
+    k.sysctl_write("vm/compact_memory", "1").unwrap();
 }
 
 fn traced_machine() -> Machine {

@@ -73,8 +73,13 @@ impl fmt::Display for Command {
                 count,
                 zone,
                 tag,
+                gfp,
             } => {
-                write!(f, "alloc_pages {}{}", order.0, CountOpt(*count))?;
+                write!(f, "alloc_pages {}", order.0)?;
+                if let Some(gfp) = gfp {
+                    write!(f, " {}", gfp.word())?;
+                }
+                write!(f, "{}", CountOpt(*count))?;
                 if let Some(zone) = zone {
                     write!(f, " zone={zone}")?;
                 }
@@ -391,6 +396,12 @@ mod tests {
                     _ => Some(g.pick(&["DMA", "DMA32", "Normal", "nosuch"]).into()),
                 },
                 tag: g.tag(),
+                gfp: match g.below(4) {
+                    0 => Some(super::super::RawGfp::Movable),
+                    1 => Some(super::super::RawGfp::Reclaimable),
+                    2 => Some(super::super::RawGfp::Atomic),
+                    _ => None,
+                },
             },
             1 => Command::FreePages {
                 tag: g.tag(),

@@ -11,10 +11,12 @@ use std::ops::{Deref, DerefMut};
 
 use super::process::{AddrSpec, BrkArg, ProcessCommand, parse_process};
 use super::tags::Tags;
-use super::{Command, MAX_LINE, Scope, is_blank, parse_system};
+use super::{Command, MAX_LINE, RawGfp, Scope, is_blank, parse_system};
 use crate::mm::cputime::ClockMode;
 use crate::mm::error::{MmError, MmResult};
-use crate::mm::page_alloc::PageKind;
+use crate::mm::page_alloc::{
+    AllocRequest, MIGRATE_MOVABLE, MIGRATE_RECLAIMABLE, MIGRATE_UNMOVABLE, PageKind,
+};
 use crate::mm::process::comm_cut;
 use crate::mm::types::{MmSlot, Order, Pid, VirtAddr, ZoneIdx};
 use crate::mm::{Kernel, MachineConfig};
@@ -201,12 +203,24 @@ impl Machine {
                 count,
                 zone,
                 tag,
+                gfp,
             } => {
                 let highest = match zone {
                     Some(name) => k.zone_by_name(&name)?,
                     None => k.kernel_zone(),
                 };
-                let blocks = alloc_pages_bulk(k, order, count, highest)?;
+                let req = match gfp {
+                    None => AllocRequest::new(PageKind::Kernel, MIGRATE_UNMOVABLE),
+                    Some(RawGfp::Movable) => AllocRequest::new(PageKind::Kernel, MIGRATE_MOVABLE),
+                    Some(RawGfp::Reclaimable) => {
+                        AllocRequest::new(PageKind::Kernel, MIGRATE_RECLAIMABLE)
+                    }
+                    Some(RawGfp::Atomic) => AllocRequest {
+                        atomic: true,
+                        ..AllocRequest::new(PageKind::Kernel, MIGRATE_UNMOVABLE)
+                    },
+                };
+                let blocks = alloc_pages_bulk(k, order, count, highest, req)?;
                 self.tags.pages.add(&tag, blocks);
                 Ok(())
             }
@@ -442,10 +456,11 @@ fn alloc_pages_bulk(
     order: Order,
     count: u64,
     highest: ZoneIdx,
+    req: AllocRequest,
 ) -> MmResult<Vec<(crate::mm::types::Pfn, Order)>> {
     let mut taken = Vec::new();
     for _ in 0..count {
-        match k.alloc_pages(order, highest, PageKind::Kernel) {
+        match k.alloc_pages_mt(order, highest, req) {
             Some(pfn) => taken.push((pfn, order)),
             None => {
                 let got = taken.len();

@@ -35,10 +35,32 @@ pub enum Scope {
     Process(crate::mm::types::Pid),
 }
 
+/// The GFP choice of a raw `alloc_pages`: which migrate type it asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RawGfp {
+    /// __GFP_MOVABLE: a movable pageblock's page.
+    Movable,
+    /// __GFP_RECLAIMABLE: a reclaimable pageblock's page.
+    Reclaimable,
+    /// GFP_ATOMIC: no reclaim, may use and grow the HighAtomic reserve.
+    Atomic,
+}
+
+impl RawGfp {
+    /// The word of the command line.
+    pub fn word(self) -> &'static str {
+        match self {
+            RawGfp::Movable => "movable",
+            RawGfp::Reclaimable => "reclaimable",
+            RawGfp::Atomic => "atomic",
+        }
+    }
+}
+
 /// A parsed command of `MOUNT/ctl`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
-    /// `alloc_pages ORDER [count=N] [zone=NAME] [tag=T]`
+    /// `alloc_pages ORDER [movable|reclaimable|atomic] [count=N] [zone=NAME] [tag=T]`
     AllocPages {
         /// Block order.
         order: Order,
@@ -48,6 +70,8 @@ pub enum Command {
         zone: Option<String>,
         /// Tag to free them by.
         tag: String,
+        /// `movable`, `reclaimable` or `atomic` (None: unmovable GFP_KERNEL).
+        gfp: Option<RawGfp>,
     },
     /// `free_pages tag=T [count=N]`
     FreePages {
@@ -292,7 +316,9 @@ pub fn parse_system(line: &str) -> MmResult<Command> {
     let words = Words::split(line).ok_or_else(|| invalid("empty command"))?;
     match words.verb {
         "alloc_pages" => {
-            words.arity(1, 1, "alloc_pages ORDER [count=N] [zone=NAME] [tag=T]")?;
+            const USAGE: &str =
+                "alloc_pages ORDER [movable|reclaimable|atomic] [count=N] [zone=NAME] [tag=T]";
+            words.arity(1, 2, USAGE)?;
             words.allow_options(&["count", "zone", "tag"])?;
             let order = number(words.positional[0], "order")?;
             if order > crate::mm::types::MAX_PAGE_ORDER as u64 {
@@ -305,6 +331,17 @@ pub fn parse_system(line: &str) -> MmResult<Command> {
                 count: count(&words, 1)?,
                 zone: words.option("zone").map(str::to_string),
                 tag: name(words.option("tag").unwrap_or(DEFAULT_TAG), "tag")?,
+                gfp: match words.positional.get(1).copied() {
+                    None => None,
+                    Some("movable") => Some(RawGfp::Movable),
+                    Some("reclaimable") => Some(RawGfp::Reclaimable),
+                    Some("atomic") => Some(RawGfp::Atomic),
+                    Some(other) => {
+                        return Err(invalid(format!(
+                            "alloc_pages: '{other}' is not movable, reclaimable or atomic ({USAGE})"
+                        )));
+                    }
+                },
             })
         }
         "free_pages" => {
@@ -584,8 +621,23 @@ mod tests {
                 order: Order(3),
                 count: 10,
                 zone: None,
-                tag: "x".into()
+                tag: "x".into(),
+                gfp: None,
             }
+        );
+        assert_eq!(
+            parse_system("alloc_pages 2 movable").unwrap(),
+            Command::AllocPages {
+                order: Order(2),
+                count: 1,
+                zone: None,
+                tag: DEFAULT_TAG.into(),
+                gfp: Some(RawGfp::Movable),
+            }
+        );
+        assert_eq!(
+            parse_system("alloc_pages 2 sideways").unwrap_err().errno(),
+            libc::EINVAL
         );
     }
 

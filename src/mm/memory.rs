@@ -118,6 +118,12 @@ impl Pte {
         SwapEntry { area, offset }
     }
 
+    /// The same entry pointing at another frame (`remove_migration_pte`
+    /// keeps the protection, dirty and accessed bits).
+    pub fn with_pfn(self, pfn: Pfn) -> Pte {
+        Pte((self.0 & !PTE_PFN_MASK) | ((pfn.0 << PTE_PFN_SHIFT) & PTE_PFN_MASK))
+    }
+
     /// The frame of a present entry.
     pub fn pfn(self) -> Pfn {
         Pfn((self.0 & PTE_PFN_MASK) >> PTE_PFN_SHIFT)

@@ -2,6 +2,7 @@
 //! files. Modules are named after their Linux counterparts in mm/.
 
 pub mod buffer;
+pub mod compaction;
 pub mod cputime;
 pub mod error;
 pub mod filemap;
@@ -11,6 +12,7 @@ pub mod loadavg;
 pub mod madvise;
 pub mod maple_tree;
 pub mod memory;
+pub mod migrate;
 pub mod mm_init;
 pub mod mmap;
 pub mod mprotect;
@@ -147,6 +149,8 @@ pub struct Kernel {
     pub swap_write_ratelimit: printk::RateLimit,
     /// Tracepoints and the ftrace ring buffers (`MOUNT/tracing`).
     pub trace: trace::Trace,
+    /// Compaction: per-zone deferral, tunables, kcompactd.
+    pub compaction: compaction::CompactState,
 }
 
 impl Kernel {
@@ -155,6 +159,7 @@ impl Kernel {
         config.validate()?;
         let page_alloc = PageAllocator::boot(config.arch, config.mem_bytes)?;
         let lru = vmscan::Lru::new(page_alloc.zones.len());
+        let compaction = compaction::CompactState::new(page_alloc.zones.len());
         let mut kernel = Kernel {
             config,
             page_alloc,
@@ -177,6 +182,7 @@ impl Kernel {
             oom_ratelimit: printk::RateLimit::new(5_000_000_000, 10),
             swap_write_ratelimit: printk::RateLimit::new(5_000_000_000, 10),
             trace: trace::Trace::default(),
+            compaction,
         };
         kernel.mem_init_print_info();
         kernel.kmem_cache_init()?;
@@ -278,6 +284,9 @@ impl Kernel {
             self.switch_to(prev);
         }
         self.kswapd_run_until(kswapd_deadline);
+        // kcompactd runs after kswapd (woken by it or by failed high-order
+        // allocations) and every 500 ms checks the fragmentation score.
+        self.kcompactd_run(target);
         self.idle_until(target);
         // The disk completes the writes due within the interval (the
         // flusher refilling its queue as they do).

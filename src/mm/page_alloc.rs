@@ -107,8 +107,62 @@ pub const MIGRATE_TYPE_NAMES: [&str; 5] = [
 pub const MIGRATE_UNMOVABLE: u8 = 0;
 /// Migrate type of user pages.
 pub const MIGRATE_MOVABLE: u8 = 1;
+/// Migrate type of reclaimable kernel allocations (SLAB_RECLAIM_ACCOUNT).
+pub const MIGRATE_RECLAIMABLE: u8 = 2;
+/// Pageblocks reserved for high-order atomic allocations.
+pub const MIGRATE_HIGHATOMIC: u8 = 3;
+/// Pageblocks isolated from the allocator (memory offlining, CMA).
+pub const MIGRATE_ISOLATE: u8 = 4;
+/// The types the per-CPU lists hold and allocations ask for
+/// (MIGRATE_PCPTYPES): Unmovable, Movable, Reclaimable.
+pub const MIGRATE_PCPTYPES: usize = 3;
 /// Number of migrate types shown.
 pub const MIGRATE_TYPES: usize = 5;
+
+/// Linux's `fallbacks[]` table (mm/page_alloc.c): where an allocation of
+/// each type looks, in order, when its own free lists are empty.
+pub const FALLBACKS: [[u8; MIGRATE_PCPTYPES - 1]; MIGRATE_PCPTYPES] = [
+    [MIGRATE_RECLAIMABLE, MIGRATE_MOVABLE],
+    [MIGRATE_RECLAIMABLE, MIGRATE_UNMOVABLE],
+    [MIGRATE_UNMOVABLE, MIGRATE_MOVABLE],
+];
+
+/// The migrate type an allocation of this kind asks for
+/// (`gfp_migratetype` of the GFP flags its Linux caller passes): user,
+/// page-cache and swap-cache pages are movable (__GFP_MOVABLE); page
+/// tables, stacks, slab and raw `alloc_pages` unmovable. Reclaimable slab
+/// caches pass their type explicitly ([`Kernel::alloc_pages_mt`]).
+pub fn kind_migratetype(kind: PageKind) -> u8 {
+    match kind {
+        PageKind::UserAnon | PageKind::PageCache | PageKind::SwapCache => MIGRATE_MOVABLE,
+        _ => MIGRATE_UNMOVABLE,
+    }
+}
+
+/// `migratetype_is_mergeable`: buddies of these types may merge across a
+/// pageblock boundary even when their pageblocks differ.
+fn migratetype_is_mergeable(mt: u8) -> bool {
+    (mt as usize) < MIGRATE_PCPTYPES
+}
+
+/// One `mm_page_alloc_extfrag` event: an allocation fell back to another
+/// migrate type's free list (recorded by the allocator, traced by the
+/// kernel once the allocation returns).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExtfragEvent {
+    /// The block handed out.
+    pub pfn: Pfn,
+    /// Order asked for.
+    pub alloc_order: u8,
+    /// Order of the free block it came from.
+    pub fallback_order: u8,
+    /// Migrate type asked for.
+    pub alloc_mt: u8,
+    /// Migrate type of the list it came from.
+    pub fallback_mt: u8,
+    /// The pageblock now has the allocation's type (claimed).
+    pub change_ownership: bool,
+}
 
 /// What an allocated block is used for (shown by physmap, checked by tests).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -262,6 +316,23 @@ impl Frames {
         let count = &mut self.mapcount[pfn.index()];
         *count = count.saturating_sub(1);
         *count == 0
+    }
+
+    /// `folio_migrate_flags` and the mapcount's move: `new` (an order-0
+    /// frame taken from the free lists) becomes what `old` was — kind,
+    /// flags, reverse map, map count, PG_workingset — and `old` is left an
+    /// allocated order-0 frame of the same kind with no flags and no
+    /// mappings, ready to be freed.
+    pub fn migrate_frame(&mut self, old: Pfn, new: Pfn) {
+        let word = self.words[old.index()].info;
+        self.words[new.index()].info = word;
+        self.mapcount[new.index()] = self.mapcount[old.index()];
+        self.mapcount[old.index()] = 0;
+        let ws = self.is_workingset(old);
+        self.set_workingset(new, ws);
+        self.set_workingset(old, false);
+        let kind = self.kind(old);
+        self.set_head(old, FrameState::Allocated, Order(0), kind);
     }
 
     /// Number of frames.
@@ -448,6 +519,25 @@ impl FrameList {
         self.len += 1;
     }
 
+    /// Put `new` where the member `old` is (`folio_migrate_flags` keeps
+    /// a migrated page's LRU position): `old` leaves the list.
+    pub fn replace(&mut self, frames: &mut Frames, old: Pfn, new: Pfn) {
+        let [prev, next] = frames.words[old.index()].links;
+        let index = new.0 as u32;
+        frames.set_links(new, prev, next);
+        if prev != NIL {
+            frames.words[ix(prev)].links[1] = index;
+        } else {
+            self.head = index;
+        }
+        if next != NIL {
+            frames.words[ix(next)].links[0] = index;
+        } else {
+            self.tail = index;
+        }
+        frames.set_links(old, NIL, NIL);
+    }
+
     /// Unlink a member.
     pub fn remove(&mut self, frames: &mut Frames, pfn: Pfn) {
         let [prev, next] = frames.words[pfn.index()].links;
@@ -466,19 +556,38 @@ impl FrameList {
     }
 }
 
-/// One order's free blocks in a zone.
+/// One order's free blocks in a zone: a list per migrate type, as Linux's
+/// `free_area.free_list[MIGRATE_TYPES]`. A free block is always on the list
+/// of the type of the pageblock holding its head.
 #[derive(Clone, Debug, Default)]
 pub struct FreeArea {
-    /// The blocks.
-    pub list: FrameList,
-    /// Free blocks by the migrate type of their pageblock (pagetypeinfo).
-    pub nr_free_by_type: [u64; MIGRATE_TYPES],
+    /// The blocks, by migrate type.
+    pub lists: [FrameList; MIGRATE_TYPES],
+    /// Σ lengths (`nr_free`).
+    nr_free: u64,
 }
 
 impl FreeArea {
     /// Number of free blocks (buddyinfo).
+    #[inline]
     pub fn nr_free(&self) -> u64 {
-        self.list.len()
+        self.nr_free
+    }
+    /// Make `nr_free` read `n` without touching the lists (renderer
+    /// tests that feed a real kernel's counts; breaks the invariants).
+    #[doc(hidden)]
+    pub fn set_nr_free_for_test(&mut self, n: u64) {
+        self.nr_free = n;
+    }
+
+    /// Free blocks of one migrate type (pagetypeinfo).
+    pub fn nr_free_by_type(&self, mt: usize) -> u64 {
+        self.lists[mt].len()
+    }
+    /// `free_area_empty`.
+    #[inline]
+    pub fn is_empty(&self, mt: u8) -> bool {
+        self.lists[mt as usize].is_empty()
     }
 }
 
@@ -534,6 +643,8 @@ pub struct Zone {
     /// Allocations this zone served (zoneinfo/vmstat numa_hit: one node, so
     /// every allocation is a local hit). Counted per request, not per page.
     pub numa_hit: u64,
+    /// Pages in pageblocks reserved as HighAtomic (`nr_reserved_highatomic`).
+    pub nr_reserved_highatomic: u64,
 }
 
 impl Zone {
@@ -660,6 +771,11 @@ pub struct PageAllocator {
     pub watermark_scale_factor: u64,
     /// Pages freed (vmstat pgfree).
     pub pgfree: u64,
+    /// Allocations that fell back to another migrate type's list
+    /// (`mm_page_alloc_extfrag` events).
+    pub extfrag_events: u64,
+    /// The last fallback, for the kernel to trace after the allocation.
+    pub pending_extfrag: Option<ExtfragEvent>,
 }
 
 impl PageAllocator {
@@ -698,6 +814,7 @@ impl PageAllocator {
                 pgalloc: 0,
                 allocstall: 0,
                 numa_hit: 0,
+                nr_reserved_highatomic: 0,
             })
             .collect();
         // Zone spans.
@@ -752,6 +869,8 @@ impl PageAllocator {
             min_free_kbytes: 0,
             watermark_scale_factor: 10,
             pgfree: 0,
+            extfrag_events: 0,
+            pending_extfrag: None,
         };
         allocator.reserve_boot_memory(&ranges)?;
         allocator.free_all_boot_memory();
@@ -869,10 +988,7 @@ impl PageAllocator {
                     let size = 1u64 << order;
                     self.frames
                         .set_head(Pfn(pfn), FrameState::Free, Order(order), PageKind::None);
-                    let mt = self.pageblock_type(Pfn(pfn));
-                    let area = &mut self.zones[zone_index].free_area[ix(order)];
-                    area.list.push_tail(&mut self.frames, Pfn(pfn));
-                    area.nr_free_by_type[ix(mt)] += 1;
+                    self.add_to_free_list(zone_index, Pfn(pfn), Order(order), false);
                     managed += size;
                     pfn += size;
                 }
@@ -1001,14 +1117,51 @@ impl PageAllocator {
     }
 
     /// `zone_watermark_ok`: may zone `zone_index` serve an order-`order`
-    /// request whose highest usable zone is `highest`?
+    /// request whose highest usable zone is `highest`? For order > 0 a
+    /// free block of at least that order must exist on a list the request
+    /// may take from (`__zone_watermark_ok`: the per-CPU types; HighAtomic
+    /// only for atomic requests, whose reserve is not free for others).
     pub fn watermark_ok(&self, zone_index: usize, order: Order, mark: u64, highest: usize) -> bool {
+        self.watermark_ok_flags(zone_index, order, mark, highest, false)
+    }
+
+    /// [`Self::watermark_ok`] for an atomic (`ALLOC_HIGHATOMIC`) request or not.
+    pub fn watermark_ok_flags(
+        &self,
+        zone_index: usize,
+        order: Order,
+        mark: u64,
+        highest: usize,
+        atomic: bool,
+    ) -> bool {
         let zone = &self.zones[zone_index];
-        let free = zone.free_pages as i64 - (order.pages() as i64 - 1);
+        let mut free = zone.free_pages as i64 - (order.pages() as i64 - 1);
+        if !atomic {
+            // The HighAtomic reserve's free pages are not usable.
+            free -= self.highatomic_free(zone) as i64;
+        }
         if free <= (mark + zone.lowmem_reserve[highest]) as i64 {
             return false;
         }
-        order.0 == 0 || (order.0 as usize..NR_PAGE_ORDERS).any(|o| zone.free_area[o].nr_free() > 0)
+        if order.0 == 0 {
+            return true;
+        }
+        zone.free_area[order.0 as usize..].iter().any(|area| {
+            (0..MIGRATE_PCPTYPES as u8).any(|mt| !area.is_empty(mt))
+                || (atomic && !area.is_empty(MIGRATE_HIGHATOMIC))
+        })
+    }
+
+    /// Free pages on a zone's HighAtomic lists.
+    fn highatomic_free(&self, zone: &Zone) -> u64 {
+        if zone.nr_reserved_highatomic == 0 {
+            return 0;
+        }
+        zone.free_area
+            .iter()
+            .enumerate()
+            .map(|(o, a)| a.nr_free_by_type(MIGRATE_HIGHATOMIC as usize) << o)
+            .sum()
     }
 
     /// The zones a request may use, highest first (the zonelist).
@@ -1019,7 +1172,8 @@ impl PageAllocator {
     }
 
     /// `get_page_from_freelist`: the first zone of the zonelist that passes
-    /// its watermark gives the block. `None` when none does.
+    /// its watermark gives the block. `None` when none does. The migrate
+    /// type is the kind's ([`kind_migratetype`]).
     pub fn get_page_from_freelist(
         &mut self,
         order: Order,
@@ -1027,45 +1181,87 @@ impl PageAllocator {
         level: WatermarkLevel,
         kind: PageKind,
     ) -> Option<Pfn> {
-        for zone_index in (0..=highest).rev() {
-            if !self.zones[zone_index].is_populated() {
-                continue;
-            }
-            let wm = self.zones[zone_index].watermark;
-            let mark = match level {
-                WatermarkLevel::Low => wm.low,
-                WatermarkLevel::Min => wm.min,
-            };
-            if !self.watermark_ok(zone_index, order, mark, highest) {
-                continue;
-            }
-            if let Some(pfn) = self.rmqueue(zone_index, order, kind) {
-                return Some(pfn);
-            }
-        }
-        None
+        let req = AllocRequest::new(kind, kind_migratetype(kind));
+        self.get_page_from_freelist_mt(order, highest, level, req)
     }
 
-    /// Take a block from one zone ignoring watermarks (`__rmqueue_smallest`).
-    pub fn rmqueue(&mut self, zone_index: usize, order: Order, kind: PageKind) -> Option<Pfn> {
-        let current = (order.0..=MAX_PAGE_ORDER)
-            .find(|&o| !self.zones[zone_index].free_area[ix(o)].list.is_empty())?;
-        let pfn = self.zones[zone_index].free_area[ix(current)]
-            .list
-            .head()
-            .expect("non-empty list");
-        self.del_from_free_list(zone_index, pfn, Order(current));
-        // expand(): keep the lower half, free the upper halves.
-        let mut high = current;
-        while high > order.0 {
-            high -= 1;
-            let upper = Pfn(pfn.0 + (1u64 << high));
-            self.frames
-                .set_head(upper, FrameState::Free, Order(high), PageKind::None);
-            self.add_to_free_list(zone_index, upper, Order(high), true);
+    /// `alloc_flags_nofragment`: on x86_64, a request whose preferred zone
+    /// is Normal while DMA32 has memory first refuses to fragment (no
+    /// fallback below pageblock order), then retries allowing it.
+    fn alloc_nofragment(&self, highest: usize) -> bool {
+        let Some(preferred) = self.zonelist(highest).next() else {
+            return false;
+        };
+        self.zones[preferred].zone_type == ZoneType::Normal
+            && preferred > 0
+            && self.zones[preferred - 1].zone_type == ZoneType::Dma32
+            && self.zones[preferred - 1].is_populated()
+    }
+
+    /// [`Self::get_page_from_freelist`] for an explicit request.
+    pub fn get_page_from_freelist_mt(
+        &mut self,
+        order: Order,
+        highest: usize,
+        level: WatermarkLevel,
+        req: AllocRequest,
+    ) -> Option<Pfn> {
+        let mut nofragment = self.alloc_nofragment(highest);
+        loop {
+            for zone_index in (0..=highest).rev() {
+                if !self.zones[zone_index].is_populated() {
+                    continue;
+                }
+                let wm = self.zones[zone_index].watermark;
+                let mark = match level {
+                    WatermarkLevel::Low => wm.low,
+                    WatermarkLevel::Min => wm.min,
+                };
+                if !self.watermark_ok_flags(zone_index, order, mark, highest, req.atomic) {
+                    continue;
+                }
+                if let Some(pfn) = self.rmqueue_flags(zone_index, order, req, nofragment) {
+                    if req.atomic && order.0 > 0 {
+                        self.reserve_highatomic_pageblock(zone_index, pfn);
+                    }
+                    return Some(pfn);
+                }
+            }
+            if !nofragment {
+                return None;
+            }
+            // `get_page_from_freelist`: "It's possible on a UMA machine to
+            // get through all zones that are fragmented. If avoiding
+            // fragmentation, reset and try again."
+            nofragment = false;
         }
+    }
+
+    /// Take a block from one zone ignoring watermarks (`rmqueue` →
+    /// `__rmqueue`), of the kind's migrate type, fragmenting if it must.
+    pub fn rmqueue(&mut self, zone_index: usize, order: Order, kind: PageKind) -> Option<Pfn> {
+        let req = AllocRequest::new(kind, kind_migratetype(kind));
+        self.rmqueue_flags(zone_index, order, req, false)
+    }
+
+    /// `rmqueue` with its flags: the request's own lists
+    /// (`__rmqueue_smallest`), then an atomic request's HighAtomic reserve,
+    /// then claiming a whole pageblock of another type (`__rmqueue_claim`),
+    /// then, unless `nofragment`, stealing one block (`__rmqueue_steal`).
+    pub fn rmqueue_flags(
+        &mut self,
+        zone_index: usize,
+        order: Order,
+        req: AllocRequest,
+        nofragment: bool,
+    ) -> Option<Pfn> {
+        let mt = req.mt;
+        let pfn = match self.rmqueue_smallest(zone_index, order, mt) {
+            Some(pfn) => pfn,
+            None => self.rmqueue_fallback(zone_index, order, req, nofragment)?,
+        };
         self.frames
-            .set_head(pfn, FrameState::Allocated, order, kind);
+            .set_head(pfn, FrameState::Allocated, order, req.kind);
         let zone = &mut self.zones[zone_index];
         zone.free_pages -= order.pages();
         zone.pgalloc += order.pages();
@@ -1073,22 +1269,380 @@ impl PageAllocator {
         Some(pfn)
     }
 
+    /// The cold half of [`Self::rmqueue_flags`]: the request's own lists
+    /// are empty at every order.
+    #[cold]
+    fn rmqueue_fallback(
+        &mut self,
+        zone_index: usize,
+        order: Order,
+        req: AllocRequest,
+        nofragment: bool,
+    ) -> Option<Pfn> {
+        if req.atomic
+            && let Some(pfn) = self.rmqueue_smallest(zone_index, order, MIGRATE_HIGHATOMIC)
+        {
+            return Some(pfn);
+        }
+        if (req.mt as usize) >= MIGRATE_PCPTYPES {
+            return None;
+        }
+        if let Some(pfn) = self.rmqueue_claim(zone_index, order, req.mt, nofragment) {
+            return Some(pfn);
+        }
+        if nofragment {
+            return None;
+        }
+        self.rmqueue_steal(zone_index, order, req.mt)
+    }
+
+    /// `__rmqueue_smallest`: the head of the smallest non-empty list of
+    /// type `mt` at order >= `order`, split down (`page_del_and_expand`).
+    #[inline]
+    fn rmqueue_smallest(&mut self, zone_index: usize, order: Order, mt: u8) -> Option<Pfn> {
+        let current = (order.0..=MAX_PAGE_ORDER)
+            .find(|&o| !self.zones[zone_index].free_area[ix(o)].is_empty(mt))?;
+        let pfn = self.zones[zone_index].free_area[ix(current)].lists[mt as usize]
+            .head()
+            .expect("non-empty list");
+        self.page_del_and_expand(zone_index, pfn, order, current, mt);
+        Some(pfn)
+    }
+
+    /// `page_del_and_expand`: unlink the free block at `pfn` of order
+    /// `high` from list `mt` and give back the upper halves down to `low`
+    /// (`expand`: keep the lower half). Each half goes on the list of its
+    /// own pageblock's type.
+    #[inline]
+    fn page_del_and_expand(&mut self, zone_index: usize, pfn: Pfn, low: Order, high: u8, mt: u8) {
+        self.del_from_free_list_mt(zone_index, pfn, Order(high), mt);
+        let mut high = high;
+        while high > low.0 {
+            high -= 1;
+            let upper = Pfn(pfn.0 + (1u64 << high));
+            self.frames
+                .set_head(upper, FrameState::Free, Order(high), PageKind::None);
+            self.add_to_free_list(zone_index, upper, Order(high), true);
+        }
+    }
+
+    /// `find_suitable_fallback`: the first type of `FALLBACKS[mt]` with a
+    /// free block at `order`; when `claimable` is asked and the
+    /// order is too small to claim a pageblock for `mt` (Linux's -2:
+    /// [`Fallback::TooSmall`]).
+    pub fn find_suitable_fallback(
+        &self,
+        area: &FreeArea,
+        order: u8,
+        mt: u8,
+        claimable: bool,
+    ) -> Fallback {
+        if claimable && !should_try_claim_block(order, mt, self.pageblock_order) {
+            return Fallback::TooSmall;
+        }
+        if area.nr_free() == 0 {
+            return Fallback::None;
+        }
+        FALLBACKS[mt as usize]
+            .iter()
+            .copied()
+            .find(|&f| !area.is_empty(f))
+            .map_or(Fallback::None, Fallback::Found)
+    }
+
+    /// `__rmqueue_claim`: from the largest order down, a block of a
+    /// fallback type whose pageblock can be claimed whole for `mt`.
+    fn rmqueue_claim(
+        &mut self,
+        zone_index: usize,
+        order: Order,
+        mt: u8,
+        nofragment: bool,
+    ) -> Option<Pfn> {
+        let min_order = if order.0 < self.pageblock_order && nofragment {
+            self.pageblock_order
+        } else {
+            order.0
+        };
+        for current in (min_order..=MAX_PAGE_ORDER).rev() {
+            let area = &self.zones[zone_index].free_area[ix(current)];
+            let fallback = match self.find_suitable_fallback(area, current, mt, true) {
+                Fallback::TooSmall => break,
+                Fallback::None => continue,
+                Fallback::Found(f) => f,
+            };
+            let page = area.lists[fallback as usize].head().expect("non-empty");
+            if let Some(pfn) =
+                self.try_to_claim_block(zone_index, page, current, order, mt, fallback)
+            {
+                self.record_extfrag(pfn, order, current, mt, fallback);
+                return Some(pfn);
+            }
+        }
+        None
+    }
+
+    /// `__rmqueue_steal`: from the smallest order up, take one block of a
+    /// fallback type and leave its pageblock's type as it is.
+    fn rmqueue_steal(&mut self, zone_index: usize, order: Order, mt: u8) -> Option<Pfn> {
+        for current in order.0..=MAX_PAGE_ORDER {
+            let area = &self.zones[zone_index].free_area[ix(current)];
+            let Fallback::Found(fallback) = self.find_suitable_fallback(area, current, mt, false)
+            else {
+                continue;
+            };
+            let page = area.lists[fallback as usize].head().expect("non-empty");
+            self.page_del_and_expand(zone_index, page, order, current, fallback);
+            self.record_extfrag(page, order, current, mt, fallback);
+            return Some(page);
+        }
+        None
+    }
+
+    /// Count a fallback and keep it for `mm_page_alloc_extfrag`.
+    fn record_extfrag(&mut self, pfn: Pfn, order: Order, current: u8, mt: u8, fallback: u8) {
+        self.extfrag_events += 1;
+        self.pending_extfrag = Some(ExtfragEvent {
+            pfn,
+            alloc_order: order.0,
+            fallback_order: current,
+            alloc_mt: mt,
+            fallback_mt: fallback,
+            change_ownership: self.pageblock_type(pfn) == mt,
+        });
+    }
+
+    /// `try_to_claim_block`: take over the pageblock of the free block at
+    /// `page` (order `current`, on list `block_type`) for `start_type` when
+    /// the block is a pageblock or more, or when at least half the
+    /// pageblock is free or already of compatible use; then allocate from
+    /// the claimed lists. None leaves everything as it was.
+    fn try_to_claim_block(
+        &mut self,
+        zone_index: usize,
+        page: Pfn,
+        current: u8,
+        order: Order,
+        start_type: u8,
+        block_type: u8,
+    ) -> Option<Pfn> {
+        if current >= self.pageblock_order {
+            self.del_from_free_list_mt(zone_index, page, Order(current), block_type);
+            self.change_pageblock_range(page, current, start_type);
+            // expand(): the halves are now of start_type's pageblocks.
+            let mut high = current;
+            while high > order.0 {
+                high -= 1;
+                let upper = Pfn(page.0 + (1u64 << high));
+                self.frames
+                    .set_head(upper, FrameState::Free, Order(high), PageKind::None);
+                self.add_to_free_list(zone_index, upper, Order(high), true);
+            }
+            return Some(page);
+        }
+        let (start_pfn, free_pages, movable_pages) =
+            self.prep_move_freepages_block(zone_index, page)?;
+        let pageblock_pages = 1u64 << self.pageblock_order;
+        let alike_pages = if start_type == MIGRATE_MOVABLE {
+            movable_pages
+        } else if block_type == MIGRATE_MOVABLE {
+            // Unmovable or reclaimable taking a movable block: every
+            // non-movable page in it is compatible.
+            pageblock_pages - (free_pages + movable_pages)
+        } else {
+            // Unmovable vs reclaimable: their pages cannot be told apart.
+            0
+        };
+        if free_pages + alike_pages >= 1 << (self.pageblock_order - 1) {
+            self.move_freepages_block(zone_index, start_pfn, block_type, start_type);
+            self.pageblock_types[ix(start_pfn >> self.pageblock_order)] = start_type;
+            return self.rmqueue_smallest(zone_index, order, start_type);
+        }
+        None
+    }
+
+    /// `prep_move_freepages_block`: the pageblock holding `page` as
+    /// (first pfn, free pages, movable pages), None when it crosses the
+    /// zone's span. Movable pages are the allocated ones on an LRU list.
+    fn prep_move_freepages_block(&self, zone_index: usize, page: Pfn) -> Option<(u64, u64, u64)> {
+        let size = 1u64 << self.pageblock_order;
+        let start = page.0 & !(size - 1);
+        let end = start + size;
+        let zone = &self.zones[zone_index];
+        if start < zone.start_pfn || end > zone.end_pfn() || end > self.max_pfn {
+            return None;
+        }
+        let (mut free, mut movable) = (0, 0);
+        let mut pfn = start;
+        while pfn < end {
+            let p = Pfn(pfn);
+            match self.frames.state(p) {
+                FrameState::Free => {
+                    let pages = self.frames.order(p).pages();
+                    free += pages;
+                    pfn += pages;
+                }
+                FrameState::Allocated => {
+                    if self.frames.has_flag(p, FLAG_LRU) {
+                        movable += 1;
+                    }
+                    pfn += 1;
+                }
+                _ => pfn += 1,
+            }
+        }
+        Some((start, free, movable))
+    }
+
+    /// `__move_freepages_block`: every free block with its head in the
+    /// pageblock at `start` moves from list `old_mt` to list `new_mt`.
+    fn move_freepages_block(&mut self, zone_index: usize, start: u64, old_mt: u8, new_mt: u8) {
+        let end = start + (1u64 << self.pageblock_order);
+        let mut pfn = start;
+        while pfn < end {
+            let p = Pfn(pfn);
+            if self.frames.state(p) == FrameState::Free {
+                let order = self.frames.order(p);
+                let area = &mut self.zones[zone_index].free_area[ix(order.0)];
+                area.lists[old_mt as usize].remove(&mut self.frames, p);
+                area.lists[new_mt as usize].push_tail(&mut self.frames, p);
+                pfn += order.pages();
+            } else if self.frames.state(p) == FrameState::Allocated {
+                pfn += self.frames.order(p).pages();
+            } else {
+                pfn += 1;
+            }
+        }
+    }
+
+    /// `change_pageblock_range`: every pageblock of the order-`order`
+    /// block at `page` becomes `mt`.
+    fn change_pageblock_range(&mut self, page: Pfn, order: u8, mt: u8) {
+        let first = page.0 >> self.pageblock_order;
+        let blocks = 1u64 << order.saturating_sub(self.pageblock_order);
+        for b in first..first + blocks {
+            self.pageblock_types[ix(b)] = mt;
+        }
+    }
+
+    /// `set_pageblock_migratetype` with `move_freepages_block`: give the
+    /// pageblock holding `pfn` type `mt`, moving its free blocks along.
+    pub fn set_pageblock_migratetype(&mut self, pfn: Pfn, mt: u8) {
+        let old = self.pageblock_type(pfn);
+        if old == mt {
+            return;
+        }
+        let start = pfn.0 & !((1u64 << self.pageblock_order) - 1);
+        if let Some(zone_index) = self.zone_of(Pfn(start.max(pfn.0))) {
+            self.move_freepages_block_checked(zone_index, start, mt);
+        }
+        self.pageblock_types[ix(pfn.0 >> self.pageblock_order)] = mt;
+    }
+
+    /// Move the free blocks with heads in the pageblock at `start` from
+    /// whatever list they are on to `new_mt`'s.
+    fn move_freepages_block_checked(&mut self, zone_index: usize, start: u64, new_mt: u8) {
+        let end = (start + (1u64 << self.pageblock_order)).min(self.max_pfn);
+        let old_mt = self.pageblock_type(Pfn(start));
+        let mut pfn = start;
+        while pfn < end {
+            let p = Pfn(pfn);
+            match self.frames.state(p) {
+                FrameState::Free if self.zones[zone_index].contains(p) => {
+                    let order = self.frames.order(p);
+                    let area = &mut self.zones[zone_index].free_area[ix(order.0)];
+                    area.lists[old_mt as usize].remove(&mut self.frames, p);
+                    area.lists[new_mt as usize].push_tail(&mut self.frames, p);
+                    pfn += order.pages();
+                }
+                FrameState::Free | FrameState::Allocated => {
+                    pfn += self.frames.order(p).pages();
+                }
+                _ => pfn += 1,
+            }
+        }
+    }
+
+    /// `__isolate_free_page` + `split_page` for compaction's free scanner:
+    /// take the free block at `pfn` off its list as order-0 allocated
+    /// frames (no kind yet). Returns how many pages it held.
+    pub fn isolate_free_page(&mut self, zone_index: usize, pfn: Pfn) -> u64 {
+        let order = self.frames.order(pfn);
+        self.del_from_free_list(zone_index, pfn, order);
+        for i in 0..order.pages() {
+            self.frames.set_head(
+                Pfn(pfn.0 + i),
+                FrameState::Allocated,
+                Order(0),
+                PageKind::None,
+            );
+        }
+        self.zones[zone_index].free_pages -= order.pages();
+        order.pages()
+    }
+
+    /// `reserve_highatomic_pageblock`: after a high-order atomic
+    /// allocation, reserve its pageblock for more of them while the
+    /// reserve is under 1 % of the zone (plus one pageblock).
+    fn reserve_highatomic_pageblock(&mut self, zone_index: usize, pfn: Pfn) {
+        let pageblock = 1u64 << self.pageblock_order;
+        let zone = &self.zones[zone_index];
+        let max_managed = zone.managed.div_ceil(100) + pageblock;
+        if zone.nr_reserved_highatomic >= max_managed {
+            return;
+        }
+        let mt = self.pageblock_type(pfn);
+        if mt == MIGRATE_HIGHATOMIC || mt == MIGRATE_ISOLATE {
+            return;
+        }
+        self.set_pageblock_migratetype(pfn, MIGRATE_HIGHATOMIC);
+        self.zones[zone_index].nr_reserved_highatomic += pageblock;
+    }
+
+    /// `unreserve_highatomic_pageblock`: direct reclaim failed, so give
+    /// the HighAtomic pageblocks back to the type asked for (one per zone
+    /// per call, as Linux does). True when one was released.
+    pub fn unreserve_highatomic_pageblock(&mut self, highest: usize, mt: u8) -> bool {
+        let pageblock = 1u64 << self.pageblock_order;
+        let mut released = false;
+        for zone_index in self.zonelist(highest).collect::<Vec<_>>() {
+            if self.zones[zone_index].nr_reserved_highatomic <= pageblock {
+                // Linux keeps the last pageblock unless the caller forces.
+                continue;
+            }
+            let head = (0..NR_PAGE_ORDERS).find_map(|o| {
+                self.zones[zone_index].free_area[o].lists[MIGRATE_HIGHATOMIC as usize].head()
+            });
+            if let Some(p) = head {
+                self.zones[zone_index].nr_reserved_highatomic -= pageblock;
+                self.set_pageblock_migratetype(p, mt);
+                released = true;
+            }
+        }
+        released
+    }
+
     fn add_to_free_list(&mut self, zone_index: usize, pfn: Pfn, order: Order, at_head: bool) {
         let mt = self.pageblock_type(pfn) as usize;
         let area = &mut self.zones[zone_index].free_area[ix(order.0)];
         if at_head {
-            area.list.push_head(&mut self.frames, pfn);
+            area.lists[mt].push_head(&mut self.frames, pfn);
         } else {
-            area.list.push_tail(&mut self.frames, pfn);
+            area.lists[mt].push_tail(&mut self.frames, pfn);
         }
-        area.nr_free_by_type[mt] += 1;
+        area.nr_free += 1;
+    }
+
+    #[inline]
+    fn del_from_free_list_mt(&mut self, zone_index: usize, pfn: Pfn, order: Order, mt: u8) {
+        let area = &mut self.zones[zone_index].free_area[ix(order.0)];
+        area.lists[mt as usize].remove(&mut self.frames, pfn);
+        area.nr_free -= 1;
     }
 
     fn del_from_free_list(&mut self, zone_index: usize, pfn: Pfn, order: Order) {
-        let mt = self.pageblock_type(pfn) as usize;
-        let area = &mut self.zones[zone_index].free_area[ix(order.0)];
-        area.list.remove(&mut self.frames, pfn);
-        area.nr_free_by_type[mt] -= 1;
+        let mt = self.pageblock_type(pfn);
+        self.del_from_free_list_mt(zone_index, pfn, order, mt);
     }
 
     /// `__free_one_page`: give a block back, merging with free buddies.
@@ -1122,6 +1676,16 @@ impl PageAllocator {
                 || self.frames.order(buddy) != current
             {
                 break;
+            }
+            if current.0 >= self.pageblock_order {
+                // No merging of a HighAtomic or Isolate pageblock with one
+                // of another type.
+                let (mt, buddy_mt) = (self.pageblock_type(head), self.pageblock_type(buddy));
+                if mt != buddy_mt
+                    && (!migratetype_is_mergeable(mt) || !migratetype_is_mergeable(buddy_mt))
+                {
+                    break;
+                }
             }
             self.del_from_free_list(zone_index, buddy, current);
             self.frames.clear(buddy);
@@ -1211,24 +1775,54 @@ impl PageAllocator {
                         blocks[order]
                     ));
                 }
-                if area.nr_free_by_type.iter().sum::<u64>() != area.nr_free() {
-                    return Err(format!("{name}: order {order} per-type counts disagree"));
+                let by_type: u64 = area.lists.iter().map(FrameList::len).sum();
+                if by_type != area.nr_free() {
+                    return Err(format!(
+                        "{name}: order {order} per-type lists hold {by_type}, nr_free {}",
+                        area.nr_free()
+                    ));
                 }
-                let mut cursor = area.list.head();
-                let mut seen = 0;
-                while let Some(p) = cursor {
-                    if self.frames.state(p) != FrameState::Free
-                        || self.frames.order(p).0 as usize != order
-                        || !zone.contains(p)
-                    {
-                        return Err(format!("{name}: list order {order} holds bad block {p}"));
+                for (mt, list) in area.lists.iter().enumerate() {
+                    let mut cursor = list.head();
+                    let mut seen = 0;
+                    while let Some(p) = cursor {
+                        if self.frames.state(p) != FrameState::Free
+                            || self.frames.order(p).0 as usize != order
+                            || !zone.contains(p)
+                        {
+                            return Err(format!("{name}: list order {order} holds bad block {p}"));
+                        }
+                        // Every free block is on the list of its pageblock's
+                        // type (move_freepages_block keeps it so).
+                        if self.pageblock_type(p) as usize != mt {
+                            return Err(format!(
+                                "{name}: free block {p} order {order} on the {} list of a {} pageblock",
+                                MIGRATE_TYPE_NAMES[mt],
+                                MIGRATE_TYPE_NAMES[ix(self.pageblock_type(p))]
+                            ));
+                        }
+                        seen += 1;
+                        cursor = self.frames.next(p);
                     }
-                    seen += 1;
-                    cursor = self.frames.next(p);
+                    if seen != list.len() {
+                        return Err(format!("{name}: list order {order} length mismatch"));
+                    }
                 }
-                if seen != area.nr_free() {
-                    return Err(format!("{name}: list order {order} length mismatch"));
-                }
+            }
+            let per_type: u64 = (0..MIGRATE_TYPES)
+                .map(|mt| {
+                    zone.free_area
+                        .iter()
+                        .enumerate()
+                        .map(|(o, a)| a.nr_free_by_type(mt) << o)
+                        .sum::<u64>()
+                })
+                .sum();
+            if per_type != zone.free_pages {
+                return Err(format!(
+                    "{name}: per-type free counts add up to {per_type}, free_pages {}",
+                    zone.free_pages
+                ));
             }
             let w = zone.watermark;
             if zone.zone_type != ZoneType::Device
@@ -1238,6 +1832,53 @@ impl PageAllocator {
             }
         }
         Ok(())
+    }
+}
+
+/// `should_try_claim_block`: may a fallback of order `order` for type
+/// `start_mt` claim the whole pageblock? Always at pageblock order or half
+/// of it; always for unmovable and reclaimable requests (their pages would
+/// pollute a movable block for good); never for small movable ones (they
+/// steal: compaction can undo that).
+pub fn should_try_claim_block(order: u8, start_mt: u8, pageblock_order: u8) -> bool {
+    order >= pageblock_order
+        || order >= pageblock_order / 2
+        || start_mt == MIGRATE_RECLAIMABLE
+        || start_mt == MIGRATE_UNMOVABLE
+}
+
+/// What `find_suitable_fallback` found at one order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fallback {
+    /// A free block on this fallback type's list.
+    Found(u8),
+    /// No free block of a fallback type at this order.
+    None,
+    /// The order is too small to claim a pageblock (stop looking).
+    TooSmall,
+}
+
+/// What an allocation asks the buddy allocator for: the kind of the block
+/// (what it is used for), its migrate type (from the GFP flags) and
+/// whether it is a high-order atomic request (ALLOC_HIGHATOMIC).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AllocRequest {
+    /// What the block is used for.
+    pub kind: PageKind,
+    /// The migrate type asked for (0..MIGRATE_PCPTYPES).
+    pub mt: u8,
+    /// GFP_ATOMIC: may use (and reserves) the HighAtomic pageblocks.
+    pub atomic: bool,
+}
+
+impl AllocRequest {
+    /// A non-atomic request.
+    pub fn new(kind: PageKind, mt: u8) -> AllocRequest {
+        AllocRequest {
+            kind,
+            mt,
+            atomic: false,
+        }
     }
 }
 
@@ -1277,41 +1918,67 @@ pub const PAGE_ALLOC_COSTLY_ORDER: u8 = 3;
 
 impl super::Kernel {
     /// `alloc_pages`: a block of 2^order pages from the zones up to
-    /// `highest`. The fast path takes it above the low watermark; below it
-    /// [`Kernel::alloc_pages_slowpath`] wakes kswapd, reclaims directly and,
-    /// for orders up to PAGE_ALLOC_COSTLY_ORDER, calls the OOM killer.
-    /// None when nothing more can be freed.
+    /// `highest`, of the kind's migrate type ([`kind_migratetype`]). The
+    /// fast path takes it above the low watermark; below it
+    /// [`Kernel::alloc_pages_slowpath`] wakes kswapd, compacts and reclaims
+    /// directly and, for orders up to PAGE_ALLOC_COSTLY_ORDER, calls the
+    /// OOM killer. None when nothing more can be freed.
+    #[inline]
     pub fn alloc_pages(&mut self, order: Order, highest: ZoneIdx, kind: PageKind) -> Option<Pfn> {
+        self.alloc_pages_mt(
+            order,
+            highest,
+            AllocRequest::new(kind, kind_migratetype(kind)),
+        )
+    }
+
+    /// [`Self::alloc_pages`] for an explicit request: a migrate type other
+    /// than the kind's (reclaimable slab, `alloc_pages ... movable`) or an
+    /// atomic one.
+    pub fn alloc_pages_mt(
+        &mut self,
+        order: Order,
+        highest: ZoneIdx,
+        req: AllocRequest,
+    ) -> Option<Pfn> {
         let highest = highest.0;
-        let pfn =
-            match self
-                .page_alloc
-                .get_page_from_freelist(order, highest, WatermarkLevel::Low, kind)
-            {
-                Some(pfn) => {
-                    let asleep = !self.lru.kswapd_woken;
-                    self.check_kswapd_wakeup(highest);
-                    if asleep && self.lru.kswapd_woken {
-                        self.trace_wakeup_kswapd(u64::from(order.0), gfp_of(kind, order));
-                    }
-                    pfn
+        let pfn = match self.page_alloc.get_page_from_freelist_mt(
+            order,
+            highest,
+            WatermarkLevel::Low,
+            req,
+        ) {
+            Some(pfn) => {
+                let asleep = !self.lru.kswapd_woken;
+                self.check_kswapd_wakeup(highest);
+                if asleep && self.lru.kswapd_woken {
+                    self.trace_wakeup_kswapd(u64::from(order.0), gfp_of(req.kind, order));
                 }
-                None => self.alloc_pages_slowpath(order, highest, kind)?,
-            };
-        self.trace_mm_page_alloc(pfn, order, kind);
+                pfn
+            }
+            None => self.alloc_pages_slowpath(order, highest, req)?,
+        };
+        if let Some(event) = self.page_alloc.pending_extfrag.take() {
+            self.trace_mm_page_alloc_extfrag(event);
+        }
+        self.trace_mm_page_alloc(pfn, order, req.kind);
         Some(pfn)
     }
 
     /// `__alloc_pages_slowpath`: wake kswapd (it runs at once), try low and
-    /// min, then direct reclaim and retry; then the OOM killer while it
-    /// finds victims.
+    /// min; for costly or non-movable high orders compact first; then
+    /// direct reclaim and direct compaction; costly orders give up there,
+    /// others go on to the OOM killer while it finds victims.
     #[cold]
     fn alloc_pages_slowpath(
         &mut self,
         order: Order,
         highest: usize,
-        kind: PageKind,
+        req: AllocRequest,
     ) -> Option<Pfn> {
+        let kind = req.kind;
+        let costly = order.0 > PAGE_ALLOC_COSTLY_ORDER;
+        let mut first = true;
         loop {
             // On a real machine kswapd runs on another CPU while the
             // allocating task carries on; on the simulated clock it gets
@@ -1323,19 +1990,45 @@ impl super::Kernel {
                 self.trace_wakeup_kswapd(u64::from(order.0), gfp_of(kind, order));
             }
             self.wakeup_kswapd(highest);
+            if order.0 > 0 {
+                // kswapd wakes kcompactd for the order once it has
+                // balanced the node (`wakeup_kcompactd`).
+                self.wakeup_kcompactd(order.0, highest);
+            }
             if self.clock_mode == super::cputime::ClockMode::Sim {
                 self.run_kswapd();
             }
             for level in [WatermarkLevel::Low, WatermarkLevel::Min] {
                 if let Some(pfn) = self
                     .page_alloc
-                    .get_page_from_freelist(order, highest, level, kind)
+                    .get_page_from_freelist_mt(order, highest, level, req)
                 {
                     return Some(pfn);
                 }
             }
-            if let Some(pfn) = self.alloc_pages_direct_reclaim(order, highest, kind) {
+            // GFP_ATOMIC cannot sleep: no reclaim, no compaction.
+            if req.atomic {
+                return None;
+            }
+            // "For costly allocations, try direct compaction first, as
+            // it's likely that we have enough base pages and don't need to
+            // reclaim" (and for non-movable high orders).
+            if first
+                && (costly || (order.0 > 0 && req.mt != MIGRATE_MOVABLE))
+                && let Some(pfn) = self.alloc_pages_direct_compact(order, highest, req)
+            {
                 return Some(pfn);
+            }
+            first = false;
+            if let Some(pfn) = self.alloc_pages_direct_reclaim(order, highest, req) {
+                return Some(pfn);
+            }
+            if let Some(pfn) = self.alloc_pages_direct_compact(order, highest, req) {
+                return Some(pfn);
+            }
+            // Costly orders are not retried (no __GFP_RETRY_MAYFAIL).
+            if costly {
+                return None;
             }
             if !self.alloc_pages_may_oom(order, kind) {
                 return None;
@@ -1343,7 +2036,7 @@ impl super::Kernel {
             // The OOM victim's memory is free: the fast path may succeed.
             if let Some(pfn) =
                 self.page_alloc
-                    .get_page_from_freelist(order, highest, WatermarkLevel::Low, kind)
+                    .get_page_from_freelist_mt(order, highest, WatermarkLevel::Low, req)
             {
                 self.check_kswapd_wakeup(highest);
                 return Some(pfn);
@@ -1353,16 +2046,27 @@ impl super::Kernel {
 
     /// `__alloc_pages_direct_reclaim` with its retries
     /// (`should_reclaim_retry`): reclaim (allocstall) and try the min
-    /// watermark, up to MAX_RECLAIM_RETRIES rounds without progress.
+    /// watermark, up to MAX_RECLAIM_RETRIES rounds without progress; a
+    /// costly order gets one round. A failure first gives the HighAtomic
+    /// reserve back (`unreserve_highatomic_pageblock`).
     fn alloc_pages_direct_reclaim(
         &mut self,
         order: Order,
         highest: usize,
-        kind: PageKind,
+        req: AllocRequest,
     ) -> Option<Pfn> {
         // The allocating task stalls on memory for the whole attempt (PSI).
         self.psi_memstall_enter();
-        let page = self.direct_reclaim_retries(order, highest, kind);
+        let mut page = self.direct_reclaim_retries(order, highest, req);
+        if page.is_none()
+            && self
+                .page_alloc
+                .unreserve_highatomic_pageblock(highest, req.mt)
+        {
+            page =
+                self.page_alloc
+                    .get_page_from_freelist_mt(order, highest, WatermarkLevel::Min, req);
+        }
         self.psi_memstall_leave();
         page
     }
@@ -1372,11 +2076,13 @@ impl super::Kernel {
         &mut self,
         order: Order,
         highest: usize,
-        kind: PageKind,
+        req: AllocRequest,
     ) -> Option<Pfn> {
         let mut failures = 0;
-        let gfp = gfp_of(kind, order);
+        let gfp = gfp_of(req.kind, order);
+        let mut rounds = 0;
         while failures < super::vmscan::MAX_RECLAIM_RETRIES {
+            rounds += 1;
             self.page_alloc.zones[highest].allocstall += 1;
             self.trace_direct_reclaim_begin(u64::from(order.0), gfp);
             // Progress also revives a dormant kswapd (shrink_node).
@@ -1387,9 +2093,13 @@ impl super::Kernel {
             }
             if let Some(pfn) =
                 self.page_alloc
-                    .get_page_from_freelist(order, highest, WatermarkLevel::Min, kind)
+                    .get_page_from_freelist_mt(order, highest, WatermarkLevel::Min, req)
             {
                 return Some(pfn);
+            }
+            if order.0 > PAGE_ALLOC_COSTLY_ORDER && rounds >= 1 {
+                // A costly order reclaims once, then compacts and gives up.
+                break;
             }
             self.trace_reclaim_retry(order, highest, failures);
             // Nothing freed: pages under writeback will be freeable once
@@ -1632,6 +2342,169 @@ mod tests {
         assert_eq!(a.min_free_kbytes, 45056);
         let b = machine(Arch::I386, 512 << 20);
         assert_eq!(b.min_free_kbytes, int_sqrt(b.lowmem_managed() * 4 * 16));
+    }
+
+    /// Linux 6.18's `fallbacks[]` and `should_try_claim_block`, entry by
+    /// entry.
+    #[test]
+    fn fallback_table_and_claim_rule_are_linuxs() {
+        assert_eq!(
+            FALLBACKS[MIGRATE_UNMOVABLE as usize],
+            [MIGRATE_RECLAIMABLE, MIGRATE_MOVABLE]
+        );
+        assert_eq!(
+            FALLBACKS[MIGRATE_MOVABLE as usize],
+            [MIGRATE_RECLAIMABLE, MIGRATE_UNMOVABLE]
+        );
+        assert_eq!(
+            FALLBACKS[MIGRATE_RECLAIMABLE as usize],
+            [MIGRATE_UNMOVABLE, MIGRATE_MOVABLE]
+        );
+        // x86_64, pageblock order 9: movable requests claim from order 4
+        // (pageblock_order / 2) up, unmovable and reclaimable always.
+        for order in 0..=10u8 {
+            assert_eq!(
+                should_try_claim_block(order, MIGRATE_MOVABLE, 9),
+                order >= 4
+            );
+            assert!(should_try_claim_block(order, MIGRATE_UNMOVABLE, 9));
+            assert!(should_try_claim_block(order, MIGRATE_RECLAIMABLE, 9));
+        }
+        // i386 without PAE: pageblock order 10, movable claims from 5.
+        assert!(!should_try_claim_block(4, MIGRATE_MOVABLE, 10));
+        assert!(should_try_claim_block(5, MIGRATE_MOVABLE, 10));
+        assert_eq!(kind_migratetype(PageKind::UserAnon), MIGRATE_MOVABLE);
+        assert_eq!(kind_migratetype(PageKind::PageCache), MIGRATE_MOVABLE);
+        assert_eq!(kind_migratetype(PageKind::PageTable), MIGRATE_UNMOVABLE);
+        assert_eq!(kind_migratetype(PageKind::Slab), MIGRATE_UNMOVABLE);
+    }
+
+    fn pageblocks_of(a: &PageAllocator, zone: usize) -> [u64; MIGRATE_TYPES] {
+        let z = &a.zones[zone];
+        let mut n = [0; MIGRATE_TYPES];
+        for b in (z.start_pfn >> 9)..z.end_pfn().div_ceil(512) {
+            n[a.pageblock_types[b as usize] as usize] += 1;
+        }
+        n
+    }
+
+    /// An unmovable request on a fresh (all movable) zone claims the
+    /// largest free block, a whole order-10 block: both its pageblocks
+    /// become unmovable and the event says change_ownership.
+    #[test]
+    fn unmovable_fallback_claims_whole_pageblocks() {
+        let mut a = machine(Arch::X86_64, 64 << 20);
+        let dma32 = zone_idx(&a, ZoneType::Dma32);
+        let before = pageblocks_of(&a, dma32);
+        // The pageblocks the kernel image made unmovable may have free
+        // pages: take them first so that the fallback runs.
+        while a
+            .rmqueue_smallest(dma32, Order(0), MIGRATE_UNMOVABLE)
+            .is_some()
+        {}
+        let got = a.rmqueue(dma32, Order(0), PageKind::Kernel).unwrap();
+        let e = a.pending_extfrag.take().unwrap();
+        assert_eq!((e.alloc_order, e.fallback_order), (0, 10));
+        assert_eq!(
+            (e.alloc_mt, e.fallback_mt),
+            (MIGRATE_UNMOVABLE, MIGRATE_MOVABLE)
+        );
+        assert!(e.change_ownership);
+        assert_eq!(a.pageblock_type(got), MIGRATE_UNMOVABLE);
+        let after = pageblocks_of(&a, dma32);
+        assert_eq!(after[0], before[0] + 2);
+        assert_eq!(after[1], before[1] - 2);
+        // The rest of the claimed block is on the unmovable lists now.
+        assert!(a.zones[dma32].free_area[9].nr_free_by_type(0) >= 1);
+        assert_eq!(a.extfrag_events, 1);
+    }
+
+    /// A zone of unmovable pageblocks, every page allocated, then the
+    /// pages `keep(offset in block)` says no to freed again.
+    fn unmovable_zone(keep: impl Fn(u64) -> bool) -> (PageAllocator, usize, u64) {
+        let mut a = machine(Arch::X86_64, 64 << 20);
+        let dma32 = zone_idx(&a, ZoneType::Dma32);
+        let (start, end) = (a.zones[dma32].start_pfn, a.zones[dma32].end_pfn());
+        for b in (start >> 9)..end.div_ceil(512) {
+            a.set_pageblock_migratetype(Pfn(b << 9), MIGRATE_UNMOVABLE);
+        }
+        a.check_invariants().unwrap();
+        let mut pages = Vec::new();
+        while let Some(p) = a.rmqueue(dma32, Order(0), PageKind::Kernel) {
+            pages.push(p);
+        }
+        assert_eq!(a.zones[dma32].free_pages, 0);
+        // The first whole free-able pageblock above the kernel image.
+        let block = (start >> 9) + 16;
+        for p in pages {
+            if p.0 >> 9 == block && !keep(p.0 & 511) {
+                a.free(p, Order(0)).unwrap();
+            }
+        }
+        a.check_invariants().unwrap();
+        (a, dma32, block << 9)
+    }
+
+    /// try_to_claim_block: a movable order-4 request takes the pageblock
+    /// when at least half of it (256 pages) is free.
+    #[test]
+    fn movable_claims_a_half_free_pageblock() {
+        let (mut a, dma32, base) = unmovable_zone(|off| off < 200);
+        let req = AllocRequest::new(PageKind::UserAnon, MIGRATE_MOVABLE);
+        let got = a.rmqueue_flags(dma32, Order(4), req, false).unwrap();
+        assert_eq!(got.0 >> 9, base >> 9);
+        assert_eq!(a.pageblock_type(Pfn(base)), MIGRATE_MOVABLE);
+        let e = a.pending_extfrag.take().unwrap();
+        assert!(e.change_ownership);
+        assert_eq!(e.fallback_order, 8);
+        a.check_invariants().unwrap();
+    }
+
+    /// With less than half free, the same request steals one block and
+    /// the pageblock stays unmovable (`__rmqueue_steal`).
+    #[test]
+    fn movable_steals_from_a_mostly_used_pageblock() {
+        let (mut a, dma32, base) = unmovable_zone(|off| off < 312);
+        let req = AllocRequest::new(PageKind::UserAnon, MIGRATE_MOVABLE);
+        let got = a.rmqueue_flags(dma32, Order(4), req, false).unwrap();
+        assert_eq!(got.0 >> 9, base >> 9);
+        assert_eq!(a.pageblock_type(Pfn(base)), MIGRATE_UNMOVABLE);
+        let e = a.pending_extfrag.take().unwrap();
+        assert!(!e.change_ownership);
+        assert_eq!(e.fallback_mt, MIGRATE_UNMOVABLE);
+        // Small movable requests never claim: an order-0 one splits the
+        // smallest unmovable free block and leaves its pageblock as it is.
+        let small = a.rmqueue_flags(dma32, Order(0), req, false).unwrap();
+        assert_eq!(a.pageblock_type(small), MIGRATE_UNMOVABLE);
+        // ALLOC_NOFRAGMENT refuses to steal below pageblock order.
+        assert!(a.rmqueue_flags(dma32, Order(0), req, true).is_none());
+        a.check_invariants().unwrap();
+    }
+
+    /// An atomic high-order allocation reserves its pageblock as
+    /// HighAtomic; others cannot use the reserve; a failed reclaim gives
+    /// it back beyond the last pageblock.
+    #[test]
+    fn highatomic_reserve() {
+        let mut a = machine(Arch::X86_64, 64 << 20);
+        let dma32 = zone_idx(&a, ZoneType::Dma32);
+        let req = AllocRequest {
+            atomic: true,
+            ..AllocRequest::new(PageKind::Kernel, MIGRATE_UNMOVABLE)
+        };
+        let p = a
+            .get_page_from_freelist_mt(Order(2), dma32, WatermarkLevel::Low, req)
+            .unwrap();
+        assert_eq!(a.pageblock_type(p), MIGRATE_HIGHATOMIC);
+        assert_eq!(a.zones[dma32].nr_reserved_highatomic, 512);
+        a.check_invariants().unwrap();
+        // Its free pages are on the HighAtomic lists, out of others' reach.
+        let ha: u64 = (0..NR_PAGE_ORDERS)
+            .map(|o| a.zones[dma32].free_area[o].nr_free_by_type(3) << o)
+            .sum();
+        assert_eq!(ha, 512 - 4);
+        // The last reserved pageblock is kept.
+        assert!(!a.unreserve_highatomic_pageblock(dma32, MIGRATE_UNMOVABLE));
     }
 
     #[test]

@@ -117,6 +117,12 @@ impl Writeback {
         self.queue.front().map(|io| io.done_ns)
     }
 
+    /// The frames whose write is in flight (PG_writeback), for migration
+    /// to leave alone.
+    pub fn pfns_in_flight(&self) -> impl Iterator<Item = Pfn> + '_ {
+        self.queue.iter().map(|io| io.pfn)
+    }
+
     fn room(&self) -> usize {
         MAX_WRITEBACK_PAGES.saturating_sub(self.queue.len())
     }

@@ -39,7 +39,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::Kernel;
 use super::error::{MmError, MmResult};
-use super::page_alloc::{FrameState, PageKind};
+use super::page_alloc::{
+    AllocRequest, FrameState, MIGRATE_RECLAIMABLE, MIGRATE_UNMOVABLE, PageKind,
+};
 use super::types::{MAX_PAGE_ORDER, Order, PAGE_SIZE, Pfn, ix};
 
 /// `slub_max_order`: PAGE_ALLOC_COSTLY_ORDER.
@@ -911,7 +913,14 @@ impl Kernel {
             (c.order, c.reclaimable)
         };
         let zone = self.kernel_zone();
-        let Some(pfn) = self.alloc_pages(order, zone, PageKind::Slab) else {
+        // SLAB_RECLAIM_ACCOUNT caches allocate with __GFP_RECLAIMABLE.
+        let mt = if reclaimable {
+            MIGRATE_RECLAIMABLE
+        } else {
+            MIGRATE_UNMOVABLE
+        };
+        let req = AllocRequest::new(PageKind::Slab, mt);
+        let Some(pfn) = self.alloc_pages_mt(order, zone, req) else {
             let name = self.slab.cache(cache).map_or("?", |c| c.name.as_str());
             return Err(MmError::NoMemory(format!(
                 "SLUB: Unable to allocate memory: cache {name}, order {} slab: no free block above the min watermark",

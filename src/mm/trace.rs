@@ -84,6 +84,12 @@ pub enum Event {
     Kmalloc,
     /// kmem:kmem_cache_alloc
     KmemCacheAlloc,
+    /// kmem:mm_page_alloc_extfrag
+    MmPageAllocExtfrag,
+    /// compaction:mm_compaction_begin
+    CompactionBegin,
+    /// compaction:mm_compaction_end
+    CompactionEnd,
     /// ftrace:print — `trace_marker` writes (`tracing_mark_write: TEXT`);
     /// not an event one enables, as in Linux.
     Print,
@@ -158,7 +164,7 @@ macro_rules! format_file {
 
 /// Every event, in [`Event`] order: the order of Linux's event list, which
 /// `available_events` and `set_event` follow.
-pub const EVENTS: [EventInfo; 27] = [
+pub const EVENTS: [EventInfo; 30] = [
     ev(
         Event::PageFaultUser,
         "exceptions",
@@ -309,6 +315,24 @@ pub const EVENTS: [EventInfo; 27] = [
         "kmem",
         "kmem_cache_alloc",
         format_file!("kmem:kmem_cache_alloc"),
+    ),
+    ev(
+        Event::MmPageAllocExtfrag,
+        "kmem",
+        "mm_page_alloc_extfrag",
+        format_file!("kmem:mm_page_alloc_extfrag"),
+    ),
+    ev(
+        Event::CompactionBegin,
+        "compaction",
+        "mm_compaction_begin",
+        format_file!("compaction:mm_compaction_begin"),
+    ),
+    ev(
+        Event::CompactionEnd,
+        "compaction",
+        "mm_compaction_end",
+        format_file!("compaction:mm_compaction_end"),
     ),
     ev(
         Event::Print,
@@ -1136,6 +1160,44 @@ impl Kernel {
         }
     }
 
+    /// kmem:mm_page_alloc_extfrag: an allocation fell back to another
+    /// migrate type's free list (`__rmqueue_claim` / `__rmqueue_steal`).
+    pub fn trace_mm_page_alloc_extfrag(&mut self, e: super::page_alloc::ExtfragEvent) {
+        if self.trace.on(Event::MmPageAllocExtfrag) {
+            let args = [
+                e.pfn.0,
+                u64::from(e.alloc_order),
+                u64::from(e.fallback_order),
+                u64::from(e.alloc_mt),
+                u64::from(e.fallback_mt),
+                u64::from(e.change_ownership),
+            ];
+            self.trace_record(Event::MmPageAllocExtfrag, Ctx::Locked1, args);
+        }
+    }
+
+    /// compaction:mm_compaction_begin / mm_compaction_end: zone start,
+    /// migrate and free scanner positions, zone end, sync mode and (end)
+    /// the result's `enum compact_result` value.
+    pub fn trace_compaction(&mut self, end: Option<u64>, pfns: [u64; 4], sync: bool) {
+        let event = if end.is_some() {
+            Event::CompactionEnd
+        } else {
+            Event::CompactionBegin
+        };
+        if self.trace.on(event) {
+            let args = [
+                pfns[0],
+                pfns[1],
+                pfns[2],
+                pfns[3],
+                u64::from(sync),
+                end.unwrap_or(0),
+            ];
+            self.trace_record(event, Ctx::Task, args);
+        }
+    }
+
     /// kmem:mm_page_free.
     #[inline]
     pub fn trace_mm_page_free(&mut self, pfn: Pfn, order: Order) {
@@ -1497,10 +1559,17 @@ mod tests {
             );
             assert!(info.format.contains("print fmt: "), "{}", info.name);
         }
-        assert_eq!(enableable_events().count(), 26);
+        assert_eq!(enableable_events().count(), 29);
         assert_eq!(
             systems(),
-            ["exceptions", "filemap", "oom", "vmscan", "kmem"]
+            [
+                "exceptions",
+                "filemap",
+                "oom",
+                "vmscan",
+                "kmem",
+                "compaction"
+            ]
         );
     }
 

@@ -71,4 +71,26 @@ pub struct VmEvents {
     /// Refaults of pages that had been active before their eviction
     /// (WORKINGSET_RESTORE_FILE).
     pub workingset_restore_file: u64,
+    /// Pages migrated.
+    pub pgmigrate_success: u64,
+    /// Pages that could not be migrated.
+    pub pgmigrate_fail: u64,
+    /// Pages the migrate scanner looked at.
+    pub compact_migrate_scanned: u64,
+    /// Pages the free scanner looked at.
+    pub compact_free_scanned: u64,
+    /// Pages isolated by either scanner.
+    pub compact_isolated: u64,
+    /// Direct compaction attempts that compacted a zone.
+    pub compact_stall: u64,
+    /// Of those, the ones after which the allocation still failed.
+    pub compact_fail: u64,
+    /// Of those, the ones after which it succeeded.
+    pub compact_success: u64,
+    /// kcompactd woken for work.
+    pub compact_daemon_wake: u64,
+    /// Pages kcompactd's migrate scanner looked at.
+    pub compact_daemon_migrate_scanned: u64,
+    /// Pages kcompactd's free scanner looked at.
+    pub compact_daemon_free_scanned: u64,
 }

@@ -200,6 +200,19 @@ impl PageIndex {
         out
     }
 
+    /// `__xa_store` over a present page (`folio_migrate_mapping`): the
+    /// slot at `index` now holds `pfn`. False when no page is cached there.
+    pub fn replace(&mut self, index: u64, pfn: Pfn) -> bool {
+        let (key, slot) = split(index);
+        match self.nodes.get_mut(&key) {
+            Some(node) if node.pages & (1 << slot) != 0 => {
+                node.slots[slot as usize] = pfn.0;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Store a page at `index` (`__filemap_add_folio`); the shadow entry
     /// it replaces comes back. The slot must not hold a page.
     pub fn insert(&mut self, index: u64, pfn: Pfn) -> Option<Shadow> {

@@ -3,6 +3,7 @@
 
 pub mod cpuinfo;
 pub mod diskstats;
+pub mod extfrag;
 pub mod kpage;
 pub mod meminfo;
 pub mod pagetypeinfo;
@@ -57,6 +58,12 @@ pub enum GlobalFile {
     Diskstats,
     /// /proc/cpuinfo (the simulated CPUs)
     Cpuinfo,
+    /// debugfs extfrag/unusable_index
+    UnusableIndex,
+    /// debugfs extfrag/extfrag_index
+    ExtfragIndex,
+    /// The pageblocks' migrate types, drawn beside the physmap picture
+    PhysmapMigratetype,
 }
 
 /// Name, mode and identity of every system-wide file, in directory order.
@@ -77,6 +84,9 @@ pub const GLOBAL_FILES: &[(&str, u16, GlobalFile)] = &[
     ("pressure/memory", 0o444, GlobalFile::PressureMemory),
     ("diskstats", 0o444, GlobalFile::Diskstats),
     ("cpuinfo", 0o444, GlobalFile::Cpuinfo),
+    ("extfrag/unusable_index", 0o444, GlobalFile::UnusableIndex),
+    ("extfrag/extfrag_index", 0o444, GlobalFile::ExtfragIndex),
+    ("physmap_migratetype", 0o444, GlobalFile::PhysmapMigratetype),
 ];
 
 /// Render a system-wide file.
@@ -98,6 +108,9 @@ pub fn render_global(kernel: &Kernel, file: GlobalFile) -> String {
         GlobalFile::PressureMemory => sched::pressure_memory(kernel),
         GlobalFile::Diskstats => diskstats::diskstats(kernel),
         GlobalFile::Cpuinfo => cpuinfo::cpuinfo(kernel),
+        GlobalFile::UnusableIndex => extfrag::unusable_index(kernel),
+        GlobalFile::ExtfragIndex => extfrag::extfrag_index(kernel),
+        GlobalFile::PhysmapMigratetype => physmap::physmap_migratetype(kernel),
     }
 }
 

@@ -377,6 +377,46 @@ pub fn render_entry(k: &Kernel, e: &TraceEntry, text: &str, out: &mut String) {
                 a[0], a[1], a[2], a[3]
             )
         }
+        Event::MmPageAllocExtfrag => {
+            out.push_str("page=");
+            page(out, arch, a[0]);
+            let pageblock_order = k.page_alloc.pageblock_order.min(10);
+            write!(
+                out,
+                " pfn=0x{:x} alloc_order={} fallback_order={} pageblock_order={} alloc_migratetype={} fallback_migratetype={} fragmenting={} change_ownership={}",
+                a[0],
+                a[1],
+                a[2],
+                pageblock_order,
+                a[3],
+                a[4],
+                u8::from(a[2] < u64::from(pageblock_order)),
+                a[5]
+            )
+        }
+        Event::CompactionBegin | Event::CompactionEnd => {
+            let mode = if a[4] != 0 { "sync" } else { "async" };
+            let _ = write!(
+                out,
+                "zone_start=0x{:x} migrate_pfn=0x{:x} free_pfn=0x{:x} zone_end=0x{:x}, mode={mode}",
+                a[0], a[1], a[2], a[3]
+            );
+            if event == Event::CompactionEnd {
+                let status = match a[5] {
+                    0 => "not_suitable_zone",
+                    1 => "skipped",
+                    2 => "deferred",
+                    3 => "no_suitable_page",
+                    4 => "continue",
+                    5 => "complete",
+                    6 => "partial_skipped",
+                    7 => "contended",
+                    _ => "success",
+                };
+                let _ = write!(out, " status={status}");
+            }
+            Ok(())
+        }
         Event::MmPageFree => {
             out.push_str("page=");
             page(out, arch, a[0]);
@@ -628,7 +668,8 @@ mod tests {
         assert_eq!(match_events("oom").len(), 6);
         assert_eq!(match_events("oom:*").len(), 6);
         assert_eq!(match_events("*:mark_victim"), [Event::MarkVictim]);
-        assert_eq!(match_events("*").len(), 26);
+        assert_eq!(match_events("*").len(), 29);
+        assert_eq!(match_events("compaction").len(), 2);
         assert!(match_events("bogus").is_empty());
         assert!(match_events("kmem:bogus").is_empty());
         assert!(match_events("ftrace:print").is_empty());

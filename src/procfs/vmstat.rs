@@ -342,22 +342,29 @@ pub fn vm_event_items(kernel: &Kernel) -> Vec<(String, u64)> {
             add(name, 0);
         }
     }
-    // Nothing migrates or compacts; no hugetlb pool; nothing is mlocked.
+    add("pgmigrate_success", e.pgmigrate_success);
+    add("pgmigrate_fail", e.pgmigrate_fail);
+    // No THP migrates; no hugetlb pool; nothing is mlocked.
     for name in [
-        "pgmigrate_success",
-        "pgmigrate_fail",
         "thp_migration_success",
         "thp_migration_fail",
         "thp_migration_split",
-        "compact_migrate_scanned",
-        "compact_free_scanned",
-        "compact_isolated",
-        "compact_stall",
-        "compact_fail",
-        "compact_success",
-        "compact_daemon_wake",
+    ] {
+        add(name, 0);
+    }
+    add("compact_migrate_scanned", e.compact_migrate_scanned);
+    add("compact_free_scanned", e.compact_free_scanned);
+    add("compact_isolated", e.compact_isolated);
+    add("compact_stall", e.compact_stall);
+    add("compact_fail", e.compact_fail);
+    add("compact_success", e.compact_success);
+    add("compact_daemon_wake", e.compact_daemon_wake);
+    add(
         "compact_daemon_migrate_scanned",
-        "compact_daemon_free_scanned",
+        e.compact_daemon_migrate_scanned,
+    );
+    add("compact_daemon_free_scanned", e.compact_daemon_free_scanned);
+    for name in [
         "htlb_buddy_alloc_success",
         "htlb_buddy_alloc_fail",
         "unevictable_pgs_culled",

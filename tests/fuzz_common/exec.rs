@@ -17,6 +17,7 @@ use mmfs::ctl::Machine;
 use mmfs::ctl::{self, Scope};
 use mmfs::fs::linebuf::LineBuffer;
 use mmfs::mm::MachineConfig;
+use mmfs::mm::sysctl::writable_sysctls;
 use mmfs::procfs::pid::{PID_FILES, render_pid};
 use mmfs::procfs::render_global;
 
@@ -267,7 +268,8 @@ impl Executor {
                         "failed sysctl write {name} <- {value:?} changed the value"
                     ));
                 }
-                if r.is_ok() {
+                // Write-only actions (compact_memory) read back empty.
+                if r.is_ok() && writable_sysctls().any(|w| w == name) {
                     let now = self.kernel().sysctl_read(name).unwrap_or_default();
                     if now.trim().parse::<u64>().ok() != value.trim().parse::<u64>().ok() {
                         return Err(format!("sysctl {name} <- {value:?} reads back {now:?}"));

@@ -596,11 +596,20 @@ impl Generator {
                 let mut tag = self.tag();
                 let count = self.alloc_count(64, &mut tag);
                 let zone = self.rng.chance(1, 4).then(|| self.pick(ZONES));
+                // Raw allocations of every migrate type fragment pageblocks
+                // for compaction to work against.
+                let gfp = match self.rng.below(6) {
+                    0 => Some(ctl::RawGfp::Movable),
+                    1 => Some(ctl::RawGfp::Reclaimable),
+                    2 => Some(ctl::RawGfp::Atomic),
+                    _ => None,
+                };
                 Command::AllocPages {
                     order,
                     count,
                     zone,
                     tag,
+                    gfp,
                 }
             }
             7 => Command::FreePages {
@@ -1026,7 +1035,17 @@ impl Generator {
                 .pick(&writable_sysctls().collect::<Vec<_>>())
                 .to_string()
         } else {
-            self.pick(&["kernel/ns_last_pid", "vm/nope", "", "vm/../vm/swappiness"])
+            // compact_memory is write-only, so not among the tunables
+            // that read back: name it here (compaction moves pages under
+            // every other subsystem).
+            self.pick(&[
+                "kernel/ns_last_pid",
+                "vm/nope",
+                "",
+                "vm/../vm/swappiness",
+                "vm/compact_memory",
+                "vm/compact_memory",
+            ])
         };
         let value = match self.rng.below(10) {
             0..=5 => match name.as_str() {
@@ -1036,6 +1055,7 @@ impl Generator {
                 "vm/watermark_scale_factor" => format!("{}\n", self.rng.range(1, 3000)),
                 // Keep min_free_kbytes mostly sane: huge values starve everything.
                 "vm/min_free_kbytes" => format!("{}\n", self.rng.range(128, 16384)),
+                "vm/compact_memory" => "1\n".to_string(),
                 _ => format!("{}\n", self.rng.below(100)),
             },
             6 => format!("{}\n", self.number_text(100_000)),
