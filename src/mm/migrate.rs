@@ -48,7 +48,9 @@ impl Kernel {
         if writeback.contains(&pfn.0) {
             return Err(MigrateSkip::Writeback);
         }
-        if self.swap.cache.entry_of(pfn).is_some() {
+        // In the swap cache, or held by a fault across an allocation
+        // (folio_get): an extra reference, which migration refuses.
+        if self.swap.cache.entry_of(pfn).is_some() || self.folio_pinned(pfn) {
             return Err(MigrateSkip::Pinned);
         }
         Ok(())
