@@ -25,6 +25,7 @@ pub mod printk;
 pub mod process;
 pub mod psi;
 pub mod rmap;
+pub mod shmem;
 pub mod slab_common;
 pub mod slub;
 pub mod swap_state;
@@ -147,6 +148,8 @@ pub struct Kernel {
     pub swap_write_ratelimit: printk::RateLimit,
     /// Tracepoints and the ftrace ring buffers (`MOUNT/tracing`).
     pub trace: trace::Trace,
+    /// Shared anonymous memory: the shmem objects and their page indexes.
+    pub shmem: shmem::ShmemState,
 }
 
 impl Kernel {
@@ -177,6 +180,7 @@ impl Kernel {
             oom_ratelimit: printk::RateLimit::new(5_000_000_000, 10),
             swap_write_ratelimit: printk::RateLimit::new(5_000_000_000, 10),
             trace: trace::Trace::default(),
+            shmem: shmem::ShmemState::default(),
         };
         kernel.mem_init_print_info();
         kernel.kmem_cache_init()?;
@@ -300,6 +304,7 @@ impl Kernel {
         self.check_file_rmap()?;
         self.check_swapfiles()?;
         self.check_swap_cache()?;
+        self.check_shmem()?;
         Ok(())
     }
 }

@@ -138,6 +138,9 @@ pub enum PageKind {
     SwapCache = 10,
     /// A page of the page cache (a file's data).
     PageCache = 11,
+    /// A page of a shmem object's page index (shared anonymous memory:
+    /// swap-backed, on the anon LRU lists; see mm/shmem.rs).
+    Shmem = 12,
 }
 
 impl PageKind {
@@ -154,6 +157,7 @@ impl PageKind {
             9 => PageKind::Firmware,
             10 => PageKind::SwapCache,
             11 => PageKind::PageCache,
+            12 => PageKind::Shmem,
             _ => PageKind::None,
         }
     }

@@ -924,7 +924,7 @@ pub fn gfp_of(kind: PageKind, order: Order) -> u64 {
     let comp = if order.0 > 0 { gfp::COMP } else { 0 };
     match kind {
         // vma_alloc_folio / swapin / the page cache: folios are compound.
-        PageKind::UserAnon | PageKind::SwapCache | PageKind::PageCache => {
+        PageKind::UserAnon | PageKind::SwapCache | PageKind::PageCache | PageKind::Shmem => {
             gfp::HIGHUSER_MOVABLE | gfp::COMP
         }
         // GFP_PGTABLE_USER; pagetable_alloc adds __GFP_COMP.

@@ -245,7 +245,7 @@ fn section_has_page(kernel: &Kernel, pfn: Pfn) -> bool {
 fn is_user_page(kind: PageKind) -> bool {
     matches!(
         kind,
-        PageKind::UserAnon | PageKind::SwapCache | PageKind::PageCache
+        PageKind::UserAnon | PageKind::SwapCache | PageKind::PageCache | PageKind::Shmem
     )
 }
 
@@ -299,7 +299,7 @@ pub fn stable_page_flags(kernel: &Kernel, pfn: Pfn) -> u64 {
         PageKind::PageTable => bit(KPF_PGTABLE),
         PageKind::ZeroPage => bit(KPF_ZERO_PAGE) | bit(KPF_RESERVED),
         PageKind::KernelImage | PageKind::Memmap | PageKind::Firmware => bit(KPF_RESERVED),
-        PageKind::UserAnon | PageKind::SwapCache | PageKind::PageCache => {
+        PageKind::UserAnon | PageKind::SwapCache | PageKind::PageCache | PageKind::Shmem => {
             user_page_flags(kernel, head, kind)
         }
     }
@@ -341,6 +341,14 @@ fn user_page_flags(kernel: &Kernel, pfn: Pfn, kind: PageKind) -> u64 {
         }
         PageKind::SwapCache => {
             u |= bit(KPF_ANON) | bit(KPF_SWAPBACKED) | bit(KPF_SWAPCACHE);
+        }
+        PageKind::Shmem => {
+            // A page of a shmem object's index: swap-backed, not anon
+            // (its mapping is the shmem inode).
+            u |= bit(KPF_SWAPBACKED);
+            if frames.has_flag(pfn, FLAG_REFERENCED) {
+                u |= bit(KPF_REFERENCED);
+            }
         }
         _ => {
             u |= bit(KPF_ANON) | bit(KPF_SWAPBACKED);
