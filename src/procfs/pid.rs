@@ -896,6 +896,45 @@ mod tests {
         assert_eq!(lines.len(), 5);
     }
 
+    /// shmem.out (real 6.18.44): `rw-s 00000000 00:01 INO` and the path
+    /// `/dev/zero (deleted)` padded to column 73; a split half shows its
+    /// offset into the object. Named: `[anon_shmem:NAME]` (fs/proc/
+    /// task_mmu.c `get_vma_name`; the capture's kernel lacks
+    /// CONFIG_ANON_VMA_NAME). statm's shared column and RssShmem count
+    /// the mapped shmem pages.
+    #[test]
+    fn shared_anonymous_mappings_in_maps_status_and_statm() {
+        let (mut k, pid) = setup();
+        run(&mut k, pid, "mmap 1M shared").unwrap();
+        run(&mut k, pid, "mmap 256K shared name=db").unwrap();
+        let maps = render(&k, pid, PidFile::Maps);
+        let lines: Vec<&str> = maps.lines().collect();
+        assert_eq!(
+            lines[0],
+            "7ffff7ebf000-7ffff7eff000 rw-s 00000000 00:01 12                         [anon_shmem:db]"
+        );
+        assert_eq!(
+            lines[1],
+            "7ffff7eff000-7ffff7fff000 rw-s 00000000 00:01 11                         /dev/zero (deleted)"
+        );
+        run(&mut k, pid, "mprotect 0x7ffff7f7f000 512K r").unwrap();
+        run(&mut k, pid, "touch 0x7ffff7eff000 64K write").unwrap();
+        let maps = render(&k, pid, PidFile::Maps);
+        assert!(
+            maps.contains(
+                "7ffff7f7f000-7ffff7fff000 r--s 00080000 00:01 11                         /dev/zero (deleted)\n"
+            ),
+            "{maps}"
+        );
+        let status = render(&k, pid, PidFile::Status);
+        assert!(status.contains("RssShmem:\t      64 kB\n"), "{status}");
+        let statm = render(&k, pid, PidFile::Statm);
+        let shared: u64 = statm.split(' ').nth(2).unwrap().parse().unwrap();
+        assert_eq!(shared, 16);
+        let rollup = render(&k, pid, PidFile::SmapsRollup);
+        assert!(rollup.contains("Pss_Shmem:            64 kB\n"), "{rollup}");
+    }
+
     #[test]
     fn smaps_blocks_have_the_kernels_keys_in_order() {
         let (mut k, pid) = setup();
