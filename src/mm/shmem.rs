@@ -1009,6 +1009,27 @@ mod tests {
         assert_eq!(mm(&k, pid).rss_shmem, 0);
     }
 
+    /// The OOM killer counts shmem in a process's RSS (`get_mm_rss`
+    /// includes MM_SHMEMPAGES) and its report prints shmem-rss.
+    #[test]
+    fn oom_badness_and_report_count_shmem_rss() {
+        let (mut k, pid) = setup();
+        run(&mut k, pid, "mmap 1M shared name=s").unwrap();
+        run(&mut k, pid, "touch s 1M write").unwrap();
+        let c = crate::mm::process::oom_candidate(k.procs.by_pid(pid).unwrap());
+        assert_eq!(c.shmem_rss_pages, 256);
+        let line = crate::mm::oom_kill::killed_line(&c);
+        assert!(line.contains("file-rss:0kB, shmem-rss:1024kB,"), "{line}");
+        let without = crate::mm::oom_kill::OomCandidate {
+            shmem_rss_pages: 0,
+            ..c.clone()
+        };
+        let total = k.totalram_pages();
+        assert!(
+            crate::mm::oom_kill::badness(&c, total) > crate::mm::oom_kill::badness(&without, total)
+        );
+    }
+
     #[test]
     fn bad_shared_mappings_change_nothing() {
         let (mut k, pid) = setup();

@@ -1430,7 +1430,9 @@ impl Kernel {
                 u64::from(v.pid.0),
                 v.total_vm_pages * 4,
                 v.rss_pages * 4,
-                v.file_rss_pages * 4,
+                // file-rss and shmem-rss in kB share a field (each < 2^32
+                // kB: 4 TiB, past the largest machine).
+                (v.file_rss_pages * 4) | ((v.shmem_rss_pages * 4) << 32),
                 v.pgtable_pages * 4,
                 v.oom_score_adj as u64,
             ];
