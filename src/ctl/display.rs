@@ -223,8 +223,12 @@ impl fmt::Display for ProcessCommand {
                 addr,
                 prot,
                 file,
+                shared_anon,
             } => {
                 write!(f, "mmap {}", Size(*bytes))?;
+                if *shared_anon {
+                    f.write_str(" shared")?;
+                }
                 if let Some(name) = name {
                     write!(f, " name={name}")?;
                 }
@@ -469,17 +473,21 @@ mod tests {
     /// One process command of variant `v` (0..9).
     fn process(g: &mut Gen, v: u64) -> ProcessCommand {
         match v {
-            0 => ProcessCommand::Mmap {
-                bytes: g.size(),
-                name: (g.below(2) == 0).then(|| g.pick(&["buf", "m0", "a.b"]).to_string()),
-                addr: (g.below(2) == 0).then(|| g.addr()),
-                prot: g.prot(),
-                file: (g.below(2) == 0).then(|| crate::ctl::process::MmapFile {
+            0 => {
+                let file = (g.below(2) == 0).then(|| crate::ctl::process::MmapFile {
                     path: g.pick(&["/data.db", "/d/x"]).to_string(),
                     offset: g.below(3) << 12,
                     shared: g.below(2) == 0,
-                }),
-            },
+                });
+                ProcessCommand::Mmap {
+                    bytes: g.size(),
+                    name: (g.below(2) == 0).then(|| g.pick(&["buf", "m0", "a.b"]).to_string()),
+                    addr: (g.below(2) == 0).then(|| g.addr()),
+                    prot: g.prot(),
+                    shared_anon: file.is_none() && g.below(2) == 0,
+                    file,
+                }
+            }
             1 => ProcessCommand::Munmap {
                 addr: g.addr(),
                 bytes: g.size(),

@@ -353,8 +353,14 @@ impl Machine {
                 addr,
                 prot,
                 file,
+                shared_anon,
             } => {
                 let addr = addr.map(|a| resolve_addr(k, slot, &a)).transpose()?;
+                if shared_anon {
+                    return k
+                        .do_mmap_shared(slot, addr, bytes, prot, name.as_deref())
+                        .map(|_| ());
+                }
                 match file {
                     Some(f) => k.do_mmap_file(
                         slot,

@@ -82,6 +82,9 @@ pub enum ProcessCommand {
         prot: Prot,
         /// A file mapping instead of anonymous memory.
         file: Option<MmapFile>,
+        /// `shared` without `file=`: shared anonymous memory
+        /// (`MAP_SHARED | MAP_ANONYMOUS`, a shmem object).
+        shared_anon: bool,
     },
     /// `munmap ADDR SIZE`
     Munmap {
@@ -244,7 +247,7 @@ pub fn parse_process(line: &str) -> MmResult<ProcessCommand> {
     let p = &words.positional;
     match words.verb {
         "mmap" => {
-            const USAGE: &str = "mmap SIZE [name=NAME] [addr=ADDR] [prot=r|rw|rx|rwx|none] [file=PATH [offset=OFF] [shared]]";
+            const USAGE: &str = "mmap SIZE [shared] [name=NAME] [addr=ADDR] [prot=r|rw|rx|rwx|none] [file=PATH [offset=OFF]]";
             words.arity(1, 2, USAGE)?;
             words.allow_options(&["name", "addr", "prot", "file", "offset"])?;
             let shared = match p.get(1).copied() {
@@ -269,14 +272,10 @@ pub fn parse_process(line: &str) -> MmResult<ProcessCommand> {
                 None if words.option("offset").is_some() => {
                     return Err(invalid("mmap: offset= needs file=PATH"));
                 }
-                None if shared => {
-                    return Err(invalid(
-                        "mmap SIZE shared: shared anonymous memory is not simulated yet; map a file with file=PATH shared",
-                    ));
-                }
                 None => None,
             };
             Ok(ProcessCommand::Mmap {
+                shared_anon: shared && file.is_none(),
                 file,
                 bytes: length(p[0], "mapping size")?,
                 name: words.option("name").map(mapping_name).transpose()?,
@@ -431,6 +430,7 @@ mod tests {
                 addr: None,
                 prot: Prot::RW,
                 file: None,
+                shared_anon: false,
             }
         );
         assert_eq!(
@@ -445,6 +445,7 @@ mod tests {
                     offset: 1 << 20,
                     shared: true,
                 }),
+                shared_anon: false,
             }
         );
         assert_eq!(
@@ -459,6 +460,7 @@ mod tests {
                     exec: false
                 },
                 file: None,
+                shared_anon: false,
             }
         );
     }

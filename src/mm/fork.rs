@@ -68,6 +68,7 @@ impl Kernel {
                 avc: None,
                 file: v.file.clone(),
                 fork_avc: None,
+                shm: v.shm,
             })
             .collect();
         for mut vma in vmas {
@@ -94,6 +95,13 @@ impl Kernel {
             let (lo, hi, flags) = (vma.start_vpn(), vma.end_vpn(), vma.flags);
             if let Some(f) = &vma.file {
                 self.vfs.inode_mut(f.ino)?.i_mmap.insert(child);
+            }
+            if let Some(s) = vma.shm {
+                // Shared mappings stay shared: the child's VMA refers to
+                // the same object, and its pages fault in from its index
+                // (no page tables copied: `vma_needs_copy`).
+                self.shmem.get(s.id);
+                self.shmem.add_mapper(s.id, child);
             }
             let cm = self.procs.mm_mut(child)?;
             vma.anon_vma = anon_object.map(|obj| cm.new_anon_vma(Some(obj)));

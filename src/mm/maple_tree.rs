@@ -788,6 +788,7 @@ mod tests {
             avc: None,
             file: None,
             fork_avc: None,
+            shm: None,
         }
     }
 

@@ -545,6 +545,8 @@ pub struct RangeStats {
     pub pss_anon: u64,
     /// See `pss`.
     pub pss_file: u64,
+    /// See `pss` (shmem pages).
+    pub pss_shmem: u64,
     /// Swap entries.
     pub swap: u64,
     /// Swap entries divided by their slots' use counts, bytes <<
@@ -567,6 +569,7 @@ impl RangeStats {
         self.pss_dirty += o.pss_dirty;
         self.pss_anon += o.pss_anon;
         self.pss_file += o.pss_file;
+        self.pss_shmem += o.pss_shmem;
         self.swap += o.swap;
         self.swap_pss += o.swap_pss;
     }
@@ -697,6 +700,12 @@ impl Kernel {
         missing
     }
 
+    /// exceptions:page_fault_user for a fault of the task (`task`) at
+    /// `vpn`: a write or a read, on a present PTE or not.
+    pub(crate) fn trace_user_fault(&mut self, task: bool, vpn: u64, write: bool, present: bool) {
+        self.trace_page_fault_user(task, vpn, pf_code(write, present));
+    }
+
     /// Count one fault: vmstat pgfault always, the task's counter when the
     /// task caused it (`mm_account_fault`).
     fn account_fault(&mut self, slot: MmSlot, origin: FaultOrigin, major: bool) {
@@ -742,6 +751,15 @@ impl Kernel {
             });
         if let Some(file) = file {
             return self.do_file_faults(slot, start, end, write, vma_write, origin, file);
+        }
+        let shm = self
+            .procs
+            .get(slot)
+            .and_then(|p| p.mm.vma_lookup(start << PAGE_SHIFT))
+            .and_then(|v| v.shm.map(|s| (s, v.start_vpn())));
+        if let Some((shm, vma_start)) = shm {
+            return self
+                .do_shmem_faults(slot, start, end, write, vma_write, origin, shm, vma_start);
         }
         let per_table = self.procs.geometry().entries() as u64;
         let zero = Pte::zero_page(self.procs.zero_page);
@@ -1004,7 +1022,7 @@ impl Kernel {
 
     /// Count one file fault: major when the page was read from the disk
     /// (`VM_FAULT_MAJOR`), the task stalling meanwhile.
-    fn account_file_fault(&mut self, slot: MmSlot, origin: FaultOrigin, major: bool) {
+    pub(crate) fn account_file_fault(&mut self, slot: MmSlot, origin: FaultOrigin, major: bool) {
         if major {
             self.events.pgmajfault += 1;
         }
@@ -1196,7 +1214,10 @@ impl Kernel {
     /// `folio_free_swap` cannot take it out (another PTE holds its swap
     /// entry, or its write is in flight).
     fn wp_must_copy(&mut self, pfn: Pfn) -> bool {
-        if self.page_alloc.frames.kind(pfn) == PageKind::PageCache {
+        if matches!(
+            self.page_alloc.frames.kind(pfn),
+            PageKind::PageCache | PageKind::Shmem
+        ) {
             return false;
         }
         self.page_alloc.frames.mapcount(pfn) > 1
@@ -1226,7 +1247,10 @@ impl Kernel {
             for &e in taken.iter() {
                 let pte = Pte(e);
                 if pte.is_page() {
-                    if frames.kind(pte.pfn()) != PageKind::PageCache {
+                    if !matches!(
+                        frames.kind(pte.pfn()),
+                        PageKind::PageCache | PageKind::Shmem
+                    ) {
                         rss += 1;
                     }
                 } else if pte.is_swap() {
@@ -1244,6 +1268,11 @@ impl Kernel {
                     if self.page_alloc.frames.kind(pfn) == PageKind::PageCache {
                         // A file page stays cached; only the mapping goes.
                         self.page_remove_file_rmap(slot, pfn, pte);
+                        continue;
+                    }
+                    if self.page_alloc.frames.kind(pfn) == PageKind::Shmem {
+                        // A shmem page stays in its object's index.
+                        self.page_remove_shmem_rmap(slot, pfn, pte);
                         continue;
                     }
                     if !self.page_remove_anon_rmap(pfn, slot, vpn) {
@@ -1292,7 +1321,11 @@ impl Kernel {
                         .cache
                         .entry_of(pfn)
                         .is_some_and(|e| swap.swap_count(e) > 0);
-                    if writable
+                    if writable && frames.kind(pfn) == PageKind::Shmem {
+                        // A shared mapping's page: writable wherever the
+                        // VMA is (shmem wants no write notification).
+                        *entry |= PTE_RW;
+                    } else if writable
                         && frames.kind(pfn) != PageKind::PageCache
                         && frames.mapcount(pfn) <= 1
                         && !swap_shared
@@ -1331,12 +1364,15 @@ impl Kernel {
                     if frames.has_flag(pfn, super::page_alloc::FLAG_REFERENCED) {
                         stats.referenced += 1;
                     }
-                    let file = frames.kind(pfn) == PageKind::PageCache;
+                    let kind = frames.kind(pfn);
                     let mapcount = u64::from(frames.mapcount(pfn).max(1));
                     let pss = (PAGE_SIZE << PSS_SHIFT) / mapcount;
                     stats.pss += pss;
-                    if file {
+                    if kind == PageKind::PageCache {
                         stats.pss_file += pss;
+                    } else if kind == PageKind::Shmem {
+                        // smaps_page_accumulate: swap-backed, not anon.
+                        stats.pss_shmem += pss;
                     } else {
                         stats.anon += 1;
                         stats.pss_anon += pss;

@@ -149,6 +149,9 @@ pub struct Vma {
     /// A forked VMA's second anon_vma_chain (`anon_vma_fork` links the
     /// child's VMA to the parent's anon_vma and to its own).
     pub(crate) fork_avc: Option<SlabObject>,
+    /// The shmem object of a shared anonymous mapping (`vm_file` of
+    /// `shmem_zero_setup`), None otherwise.
+    pub shm: Option<super::shmem::VmShm>,
 }
 
 /// A file mapping's file: which inode of `/dev/sda1`, the file page that
@@ -193,6 +196,14 @@ impl Vma {
         self.file
             .as_ref()
             .map(|f| f.pgoff + (vpn - self.start_vpn()))
+    }
+    /// `vma_is_anon_shmem`: a shared anonymous mapping.
+    pub fn is_anon_shmem(&self) -> bool {
+        self.shm.is_some()
+    }
+    /// The shmem page index that virtual page `vpn` (inside) maps.
+    pub fn shmem_index(&self, vpn: u64) -> Option<u64> {
+        self.shm.map(|s| s.pgoff + (vpn - self.start_vpn()))
     }
     /// VM_SHARED.
     pub fn is_shared(&self) -> bool {
@@ -288,6 +299,8 @@ pub struct MmStruct {
     pub rss_anon: u64,
     /// MM_FILEPAGES: resident page-cache pages mapped here.
     pub rss_file: u64,
+    /// MM_SHMEMPAGES: resident shmem pages mapped here.
+    pub rss_shmem: u64,
     /// MM_SWAPENTS: swap entries in the page tables.
     pub swap_ents: u64,
     /// VMA swap readahead state (`swap_readahead_info`, packed as Linux
@@ -340,6 +353,7 @@ impl MmStruct {
             layout,
             rss_anon: 0,
             rss_file: 0,
+            rss_shmem: 0,
             swap_ents: 0,
             swap_ra: 0,
             hiwater_rss: 0,
@@ -464,9 +478,9 @@ impl MmStruct {
         }
     }
 
-    /// `get_mm_rss`: resident pages, anonymous and file.
+    /// `get_mm_rss`: resident pages, anonymous, file and shmem.
     pub fn rss(&self) -> u64 {
-        self.rss_anon + self.rss_file
+        self.rss_anon + self.rss_file + self.rss_shmem
     }
 
     /// `update_hiwater_rss`: remember the peak before RSS drops.
@@ -500,6 +514,11 @@ impl MmStruct {
             && match (&a.file, &b.file) {
                 (None, None) => true,
                 (Some(fa), Some(fb)) => fa.ino == fb.ino && fb.pgoff == fa.pgoff + a.pages(),
+                _ => false,
+            }
+            && match (a.shm, b.shm) {
+                (None, None) => true,
+                (Some(sa), Some(sb)) => sa.id == sb.id && sb.pgoff == sa.pgoff + a.pages(),
                 _ => false,
             }
             && (a.anon_vma.is_none() || b.anon_vma.is_none() || a.anon_vma == b.anon_vma)
@@ -758,6 +777,9 @@ impl Kernel {
 
     /// Free a VMA's objects and drop its anon_vma reference.
     pub(crate) fn release_vma(&mut self, slot: MmSlot, vma: Vma) {
+        if let Some(shm) = vma.shm {
+            self.shmem_put(shm.id);
+        }
         if let Some(obj) = vma.object {
             self.free_object(obj);
         }
@@ -780,7 +802,9 @@ impl Kernel {
         let Some(vma) = mm.vma_lookup(addr) else {
             return Ok(());
         };
-        if vma.anon_vma.is_some() {
+        // A shared anonymous mapping never has anonymous pages: its pages
+        // are its shmem object's (so fork copies no page tables for it).
+        if vma.anon_vma.is_some() || vma.is_anon_shmem() {
             return Ok(());
         }
         let start = vma.start;
@@ -837,7 +861,12 @@ impl Kernel {
 
     /// vm_committed_as: pages of every accountable mapping (Committed_AS).
     pub fn committed_as(&self) -> u64 {
-        self.procs.iter_unordered().map(|p| p.mm.committed).sum()
+        // shmem objects are charged for their size (`shmem_acct_size`).
+        self.procs
+            .iter_unordered()
+            .map(|p| p.mm.committed)
+            .sum::<u64>()
+            + self.shmem.committed
     }
 
     /// `__vm_enough_memory`: may `slot` commit `pages` more pages? Mode 0
@@ -890,7 +919,7 @@ impl Kernel {
         prot: Prot,
         name: Option<&str>,
     ) -> MmResult<VirtAddr> {
-        self.mmap_region(slot, addr, len, VmFlags::anon(prot), name, None)
+        self.mmap_region(slot, addr, len, VmFlags::anon(prot), name, None, None)
     }
 
     /// `mmap(addr, len, prot, MAP_SHARED or MAP_PRIVATE, fd, offset)` of
@@ -949,6 +978,7 @@ impl Kernel {
             VmFlags::file(prot, shared),
             name,
             Some(file),
+            None,
         )?;
         // i_mmap: the inode learns that this mm maps it.
         self.vfs.inode_mut(ino)?.i_mmap.insert(slot);
@@ -957,7 +987,10 @@ impl Kernel {
 
     /// The common part of every mmap: checks (nothing changes on a
     /// failure), placement, overcommit, the VMA (merged if it can be).
-    fn mmap_region(
+    /// `shm`: the shmem object of a shared anonymous mapping, made by the
+    /// caller (`shmem_zero_setup`), which takes it back on a failure.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn mmap_region(
         &mut self,
         slot: MmSlot,
         addr: Option<VirtAddr>,
@@ -965,6 +998,7 @@ impl Kernel {
         flags: VmFlags,
         name: Option<&str>,
         file: Option<VmFile>,
+        shm: Option<super::shmem::VmShm>,
     ) -> MmResult<VirtAddr> {
         let addr = addr.map(|a| a.0);
         let mm = self.mm_of(slot)?;
@@ -1048,6 +1082,7 @@ impl Kernel {
             avc: None,
             file,
             fork_avc: None,
+            shm,
         };
         self.vma_merge_new_range(slot, vma)?;
         Ok(VirtAddr(start))
@@ -1229,6 +1264,7 @@ impl Kernel {
                 avc: None,
                 file: None,
                 fork_avc: None,
+                shm: None,
             },
         )?;
         self.procs.mm_mut(slot)?.brk = new_brk;

@@ -27,6 +27,7 @@ pub mod printk;
 pub mod process;
 pub mod psi;
 pub mod rmap;
+pub mod shmem;
 pub mod slab_common;
 pub mod slub;
 pub mod swap_state;
@@ -151,6 +152,8 @@ pub struct Kernel {
     pub trace: trace::Trace,
     /// Compaction: per-zone deferral, tunables, kcompactd.
     pub compaction: compaction::CompactState,
+    /// Shared anonymous memory: the shmem objects and their page indexes.
+    pub shmem: shmem::ShmemState,
 }
 
 impl Kernel {
@@ -183,6 +186,7 @@ impl Kernel {
             swap_write_ratelimit: printk::RateLimit::new(5_000_000_000, 10),
             trace: trace::Trace::default(),
             compaction,
+            shmem: shmem::ShmemState::default(),
         };
         kernel.mem_init_print_info();
         kernel.kmem_cache_init()?;
@@ -309,6 +313,7 @@ impl Kernel {
         self.check_file_rmap()?;
         self.check_swapfiles()?;
         self.check_swap_cache()?;
+        self.check_shmem()?;
         Ok(())
     }
 }

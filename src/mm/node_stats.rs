@@ -154,15 +154,17 @@ impl Kernel {
             // process.rs: Σ RssAnon (MM_ANONPAGES) of the processes.
             nr_anon_pages: self.anon_mapped_pages(),
             // rmap.rs: page-cache pages mapped by at least one PTE.
-            nr_mapped: self.vfs.stats.nr_mapped,
+            nr_mapped: self.vfs.stats.nr_mapped + self.shmem.nr_mapped,
             // NR_FILE_PAGES: the page cache (filemap.rs) and the swap cache
             // (Linux add_to_swap_cache).
-            nr_file_pages: self.vfs.stats.nr_pages + nr_swapcached,
+            // and shmem (shmem.rs: `shmem_add_to_page_cache` counts
+            // NR_FILE_PAGES and NR_SHMEM).
+            nr_file_pages: self.vfs.stats.nr_pages + nr_swapcached + self.shmem.nr_shmem,
             // buffer.rs: the page cache of /dev/sda1 itself (part of
             // nr_file_pages).
             nr_buffers: self.nr_buffers(),
-            // No shmem/tmpfs.
-            nr_shmem: 0,
+            // shmem.rs: pages of the shmem objects' indexes.
+            nr_shmem: self.shmem.nr_shmem,
             // page_writeback.rs: dirty page-cache pages; writes in flight
             // to the disk (page cache) and to swap (swap_state.rs).
             nr_dirty: self.vfs.stats.nr_dirty,

@@ -20,6 +20,8 @@ pub struct OomCandidate {
     pub rss_pages: u64,
     /// Resident page-cache pages it maps (MM_FILEPAGES).
     pub file_rss_pages: u64,
+    /// MM_SHMEMPAGES: shmem pages it maps (part of its RSS for badness).
+    pub shmem_rss_pages: u64,
     /// Swap entries in its page tables.
     pub swap_pages: u64,
     /// Page-table pages.
@@ -36,7 +38,9 @@ pub fn badness(c: &OomCandidate, totalpages: u64) -> Option<i64> {
     if c.oom_score_adj == OOM_SCORE_ADJ_MIN {
         return None;
     }
-    let points = (c.rss_pages + c.file_rss_pages + c.swap_pages + c.pgtable_pages) as i64;
+    let points =
+        (c.rss_pages + c.file_rss_pages + c.shmem_rss_pages + c.swap_pages + c.pgtable_pages)
+            as i64;
     let adj = c.oom_score_adj * (totalpages / 1000) as i64;
     Some(points + adj)
 }
@@ -73,12 +77,13 @@ pub fn select_victim(candidates: &[OomCandidate], totalpages: u64) -> Option<usi
 /// Linux's "Out of memory: Killed process" line.
 pub fn killed_line(c: &OomCandidate) -> String {
     format!(
-        "Out of memory: Killed process {} ({}) total-vm:{}kB, anon-rss:{}kB, file-rss:{}kB, shmem-rss:0kB, UID:0 pgtables:{}kB oom_score_adj:{}",
+        "Out of memory: Killed process {} ({}) total-vm:{}kB, anon-rss:{}kB, file-rss:{}kB, shmem-rss:{}kB, UID:0 pgtables:{}kB oom_score_adj:{}",
         c.pid,
         c.comm,
         c.total_vm_pages * 4,
         c.rss_pages * 4,
         c.file_rss_pages * 4,
+        c.shmem_rss_pages * 4,
         c.pgtable_pages * 4,
         c.oom_score_adj
     )
@@ -126,10 +131,10 @@ impl super::Kernel {
                     0,
                     c.pid.0,
                     c.total_vm_pages,
-                    c.rss_pages + c.file_rss_pages,
+                    c.rss_pages + c.file_rss_pages + c.shmem_rss_pages,
                     c.rss_pages,
                     c.file_rss_pages,
-                    0,
+                    c.shmem_rss_pages,
                     c.pgtable_pages * super::types::PAGE_SIZE,
                     c.swap_pages,
                     c.oom_score_adj,
@@ -169,6 +174,7 @@ mod tests {
             comm: format!("p{pid}"),
             rss_pages: rss,
             file_rss_pages: 0,
+            shmem_rss_pages: 0,
             swap_pages: swap,
             pgtable_pages: 1,
             total_vm_pages: rss + swap,

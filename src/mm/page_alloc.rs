@@ -129,12 +129,14 @@ pub const FALLBACKS: [[u8; MIGRATE_PCPTYPES - 1]; MIGRATE_PCPTYPES] = [
 
 /// The migrate type an allocation of this kind asks for
 /// (`gfp_migratetype` of the GFP flags its Linux caller passes): user,
-/// page-cache and swap-cache pages are movable (__GFP_MOVABLE); page
+/// shmem, page-cache and swap-cache pages are movable (__GFP_MOVABLE); page
 /// tables, stacks, slab and raw `alloc_pages` unmovable. Reclaimable slab
 /// caches pass their type explicitly ([`Kernel::alloc_pages_mt`]).
 pub fn kind_migratetype(kind: PageKind) -> u8 {
     match kind {
-        PageKind::UserAnon | PageKind::PageCache | PageKind::SwapCache => MIGRATE_MOVABLE,
+        PageKind::UserAnon | PageKind::Shmem | PageKind::PageCache | PageKind::SwapCache => {
+            MIGRATE_MOVABLE
+        }
         _ => MIGRATE_UNMOVABLE,
     }
 }
@@ -192,6 +194,9 @@ pub enum PageKind {
     SwapCache = 10,
     /// A page of the page cache (a file's data).
     PageCache = 11,
+    /// A page of a shmem object's page index (shared anonymous memory:
+    /// swap-backed, on the anon LRU lists; see mm/shmem.rs).
+    Shmem = 12,
 }
 
 impl PageKind {
@@ -208,6 +213,7 @@ impl PageKind {
             9 => PageKind::Firmware,
             10 => PageKind::SwapCache,
             11 => PageKind::PageCache,
+            12 => PageKind::Shmem,
             _ => PageKind::None,
         }
     }

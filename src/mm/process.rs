@@ -487,6 +487,7 @@ impl Kernel {
                 avc: None,
                 file: None,
                 fork_avc: None,
+                shm: None,
             },
         )?;
         self.anon_vma_prepare(slot, start)?;
@@ -582,6 +583,9 @@ impl Kernel {
 
     /// Free a VMA's own objects at exit (its anon_vma goes with the mm).
     fn release_vma_objects(&mut self, vma: Vma) {
+        if let Some(shm) = vma.shm {
+            self.shmem_put(shm.id);
+        }
         for obj in [vma.object, vma.avc, vma.fork_avc].into_iter().flatten() {
             self.free_object(obj);
         }
@@ -940,6 +944,21 @@ impl Kernel {
                         }
                         continue;
                     }
+                    if pte.is_page() && frames.kind(pte.pfn()) == PageKind::Shmem {
+                        // shmem pages: checked by check_shmem (RssShmem,
+                        // the index) and check_file_rmap (map counts).
+                        if vma.shm.is_none() {
+                            return Err(format!(
+                                "{who}: shmem page at {addr:#x} outside a shared anonymous VMA"
+                            ));
+                        }
+                        continue;
+                    }
+                    if vma.shm.is_some() {
+                        return Err(format!(
+                            "{who}: a shared anonymous VMA maps {pte:?} at {addr:#x}, no shmem page"
+                        ));
+                    }
                     if (pte.is_page() || pte.is_swap()) && vma.anon_vma.is_none() {
                         return Err(format!(
                             "{who}: anon page at {addr:#x} in a VMA without anon_vma"
@@ -1027,10 +1046,13 @@ impl Kernel {
             .iter()
             .filter(|&(_, pfn)| frames.mapcount(pfn) == 0)
             .count() as u64;
-        if rss_total + unmapped_cached != lru || rss_total != self.procs.nr_anon_mapped {
+        // shmem pages are swap-backed: on the anon LRU, whether mapped
+        // or not (shmem.rs).
+        let shmem = self.shmem.nr_shmem;
+        if rss_total + unmapped_cached + shmem != lru || rss_total != self.procs.nr_anon_mapped {
             return Err(format!(
                 "anon pages mapped {rss_total} (NR_ANON_MAPPED {}) + {unmapped_cached} unmapped \
-                 swap-cache pages != anon LRU pages {lru}",
+                 swap-cache pages + {shmem} shmem pages != anon LRU pages {lru}",
                 self.procs.nr_anon_mapped
             ));
         }
@@ -1057,6 +1079,7 @@ pub(crate) fn oom_candidate(p: &Process) -> OomCandidate {
         comm: p.comm.clone(),
         rss_pages: p.mm.rss_anon,
         file_rss_pages: p.mm.rss_file,
+        shmem_rss_pages: p.mm.rss_shmem,
         swap_pages: p.mm.swap_ents,
         pgtable_pages: p.mm.pgtables.nr_tables(),
         total_vm_pages: p.mm.total_vm,

@@ -531,7 +531,6 @@ mod tests {
             ("mmap 4K file=/dir", libc::ENODEV),
             ("mmap 4K file=/data.db offset=100", libc::EINVAL),
             ("mmap 4K file=data.db", libc::EINVAL),
-            ("mmap 4K shared", libc::EINVAL),
             ("mmap 4K offset=4K", libc::EINVAL),
             ("mmap 4K file=/data.db sharde", libc::EINVAL),
         ] {

@@ -269,7 +269,7 @@ impl Kernel {
     /// that slot, enters the swap cache (NR_FILE_PAGES and NR_SWAPCACHE
     /// count it). `own_ref`: the caller hands over the slot reference the
     /// cache holds (`add_to_swap`'s fresh slot); else the cache takes one.
-    fn add_to_swap_cache(
+    pub(crate) fn add_to_swap_cache(
         &mut self,
         entry: SwapEntry,
         pfn: Pfn,
@@ -413,7 +413,7 @@ impl Kernel {
     /// slot now (the page keeps them) and the write is queued on the
     /// device; the page is clean and under writeback until it completes.
     /// False when the write fails (dmesg says why, rate limited).
-    fn swap_writeout(&mut self, pfn: Pfn, entry: SwapEntry) -> bool {
+    pub(crate) fn swap_writeout(&mut self, pfn: Pfn, entry: SwapEntry) -> bool {
         let bytes = self.page_contents.get(pfn).map(|b| Box::new(**b));
         if let Err((err, _)) = self.swap_writepage(entry, bytes) {
             // pr_alert_ratelimited: a full disk must not evict the boot log.
@@ -834,6 +834,10 @@ impl Kernel {
         entry: SwapEntry,
         owner: (MmSlot, Vpn),
     ) -> MmResult<()> {
+        if self.shmem_unuse(entry)? {
+            // A shmem index held it: the page is back there.
+            return Ok(());
+        }
         let (mut slot, Vpn(vpn)) = owner;
         let swp = Pte::from_swap(entry.area, entry.offset);
         if self.swap.swap_count(entry) > 0 && self.pte(slot, vpn) != swp {
@@ -966,6 +970,10 @@ impl Kernel {
                     }
                 }
             }
+        }
+        // A shmem index holding a swap entry holds one reference too.
+        for entry in self.shmem.swap_refs() {
+            *ptes.entry(entry).or_default() += 1;
         }
         for (area_index, area) in self.swap.areas.iter().enumerate() {
             let Some(area) = area else {

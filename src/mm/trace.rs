@@ -948,7 +948,7 @@ pub fn gfp_of(kind: PageKind, order: Order) -> u64 {
     let comp = if order.0 > 0 { gfp::COMP } else { 0 };
     match kind {
         // vma_alloc_folio / swapin / the page cache: folios are compound.
-        PageKind::UserAnon | PageKind::SwapCache | PageKind::PageCache => {
+        PageKind::UserAnon | PageKind::SwapCache | PageKind::PageCache | PageKind::Shmem => {
             gfp::HIGHUSER_MOVABLE | gfp::COMP
         }
         // GFP_PGTABLE_USER; pagetable_alloc adds __GFP_COMP.
@@ -1492,7 +1492,9 @@ impl Kernel {
                 u64::from(v.pid.0),
                 v.total_vm_pages * 4,
                 v.rss_pages * 4,
-                v.file_rss_pages * 4,
+                // file-rss and shmem-rss in kB share a field (each < 2^32
+                // kB: 4 TiB, past the largest machine).
+                (v.file_rss_pages * 4) | ((v.shmem_rss_pages * 4) << 32),
                 v.pgtable_pages * 4,
                 v.oom_score_adj as u64,
             ];

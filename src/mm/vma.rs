@@ -36,7 +36,15 @@ impl Kernel {
                 .as_ref()
                 .map(|f| f.advanced((at - lower.start) >> super::types::PAGE_SHIFT)),
             fork_avc: None,
+            shm: lower
+                .shm
+                .map(|s| s.advanced((at - lower.start) >> super::types::PAGE_SHIFT)),
         };
+        if let Some(s) = upper.shm {
+            // The upper part is one more VMA referring to the object.
+            self.shmem.get(s.id);
+        }
+        let mm = self.procs.mm_mut(slot)?;
         let lower = Vma { end: at, ..lower };
         mm.insert_vma(lower);
         mm.insert_vma(upper);

@@ -440,6 +440,10 @@ impl Kernel {
     /// writeback for a later pass. True when it was freed.
     pub fn pageout(&mut self, pfn: Pfn) -> bool {
         self.trace_write_folio(pfn, false);
+        if self.page_alloc.frames.kind(pfn) == super::page_alloc::PageKind::Shmem {
+            // Swap-backed but not anon: shmem_writeout through its index.
+            return self.shmem_writeout(pfn) == super::shmem::ShmemReclaim::Freed;
+        }
         self.shrink_anon_folio(pfn) == super::swap_state::AnonReclaim::Freed
     }
 }

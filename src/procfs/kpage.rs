@@ -245,7 +245,7 @@ fn section_has_page(kernel: &Kernel, pfn: Pfn) -> bool {
 fn is_user_page(kind: PageKind) -> bool {
     matches!(
         kind,
-        PageKind::UserAnon | PageKind::SwapCache | PageKind::PageCache
+        PageKind::UserAnon | PageKind::SwapCache | PageKind::PageCache | PageKind::Shmem
     )
 }
 
@@ -299,7 +299,7 @@ pub fn stable_page_flags(kernel: &Kernel, pfn: Pfn) -> u64 {
         PageKind::PageTable => bit(KPF_PGTABLE),
         PageKind::ZeroPage => bit(KPF_ZERO_PAGE) | bit(KPF_RESERVED),
         PageKind::KernelImage | PageKind::Memmap | PageKind::Firmware => bit(KPF_RESERVED),
-        PageKind::UserAnon | PageKind::SwapCache | PageKind::PageCache => {
+        PageKind::UserAnon | PageKind::SwapCache | PageKind::PageCache | PageKind::Shmem => {
             user_page_flags(kernel, head, kind)
         }
     }
@@ -341,6 +341,14 @@ fn user_page_flags(kernel: &Kernel, pfn: Pfn, kind: PageKind) -> u64 {
         }
         PageKind::SwapCache => {
             u |= bit(KPF_ANON) | bit(KPF_SWAPBACKED) | bit(KPF_SWAPCACHE);
+        }
+        PageKind::Shmem => {
+            // A page of a shmem object's index: swap-backed, not anon
+            // (its mapping is the shmem inode); a fault sets no
+            // PG_referenced (kpageflags-self.txt: written 0x4818 =
+            // UPTODATE DIRTY MMAP SWAPBACKED, read 0x4808, + LRU once
+            // the per-CPU batch drains).
+            u |= bit(KPF_SWAPBACKED);
         }
         _ => {
             u |= bit(KPF_ANON) | bit(KPF_SWAPBACKED);
@@ -486,6 +494,29 @@ mod tests {
         let zero = k.procs.zero_page.0;
         assert_eq!(flags(&k, zero), bit(KPF_ZERO_PAGE) | bit(KPF_RESERVED));
         assert_eq!(page_count(&k, Pfn(zero)), 0);
+    }
+
+    /// kpageflags-self.txt (real 6.18): a written shmem page 0x4818,
+    /// a read one 0x4808, each + LRU here (no per-CPU batch); count 1,
+    /// and 2 once a forked child maps it too.
+    #[test]
+    fn shmem_pages_are_swapbacked_not_anon() {
+        use crate::mm::process::testing::*;
+        let (mut k, pid) = setup();
+        run(&mut k, pid, "mmap 8K shared name=s").unwrap();
+        run(&mut k, pid, "touch s 4K write").unwrap();
+        let a = addr(&k, pid, "s");
+        run(&mut k, pid, &format!("touch {:#x} 4K read", a + 4096)).unwrap();
+        let slot = k.procs.slot_of(pid).unwrap();
+        let pfn = |k: &Kernel, vpn: u64| k.pte(slot, vpn).pfn();
+        let (w, r) = (pfn(&k, a >> 12), pfn(&k, (a >> 12) + 1));
+        assert_eq!(flags(&k, w.0) & !bit(KPF_LRU), 0x4818);
+        assert_eq!(flags(&k, r.0) & !bit(KPF_LRU), 0x4808);
+        assert_eq!(page_count(&k, w), 1);
+        sys(&mut k, &format!("fork {pid}")).unwrap();
+        let child = crate::mm::types::Pid(k.ns_last_pid);
+        run(&mut k, child, "touch s 4K read").unwrap();
+        assert_eq!(page_count(&k, w), 2);
     }
 
     #[test]

@@ -59,7 +59,8 @@ fn use_of(kind: PageKind) -> Use {
         PageKind::KernelStack => Use::KernelStack,
         PageKind::ZeroPage => Use::ZeroPage,
         PageKind::SwapCache => Use::SwapCache,
-        PageKind::PageCache => Use::PageCache,
+        // shmem pages are page cache too (Cached counts them).
+        PageKind::PageCache | PageKind::Shmem => Use::PageCache,
         PageKind::KernelImage | PageKind::Memmap | PageKind::Firmware => Use::Reserved,
         PageKind::Kernel | PageKind::None => Use::Kernel,
     }

@@ -214,8 +214,8 @@ fn statm(p: &Process) -> String {
         "{} {} {} 0 0 {} 0\n",
         mm.total_vm,
         mm.rss(),
-        // shared: file and shmem pages (`get_mm_counter(MM_FILEPAGES)` + shmem).
-        mm.rss_file,
+        // shared: file and shmem pages (MM_FILEPAGES + MM_SHMEMPAGES).
+        mm.rss_file + mm.rss_shmem,
         mm.data_vm + mm.stack_vm
     )
 }
@@ -330,7 +330,7 @@ fn status(kernel: &Kernel, p: &Process) -> String {
         ("VmRSS", kb(mm.rss())),
         ("RssAnon", kb(mm.rss_anon)),
         ("RssFile", kb(mm.rss_file)),
-        ("RssShmem", 0),
+        ("RssShmem", kb(mm.rss_shmem)),
         ("VmData", kb(mm.data_vm)),
         ("VmStk", kb(mm.stack_vm)),
         ("VmExe", text),
@@ -432,6 +432,15 @@ fn push_dec(out: &mut Vec<u8>, value: u64, width: usize) {
 /// The name column of a VMA (`get_vma_name`): a file mapping shows its
 /// path (`d_path`, with ` (deleted)` once the last name is gone).
 fn vma_name(kernel: &Kernel, mm: &MmStruct, vma: &Vma) -> Option<String> {
+    if vma.is_anon_shmem() {
+        // Shared anonymous memory: its file is the unlinked shmem inode
+        // of `shmem_zero_setup`, named `/dev/zero`; a name given with
+        // PR_SET_VMA_ANON_NAME replaces the path.
+        return Some(match &vma.name {
+            Some(n) => format!("[anon_shmem:{n}]"),
+            None => "/dev/zero (deleted)".into(),
+        });
+    }
     if let Some(f) = &vma.file {
         let deleted = kernel.vfs.inode(f.ino).is_ok_and(|i| i.nlink == 0);
         return Some(if deleted {
@@ -462,7 +471,15 @@ struct MapsFile {
 
 impl MapsFile {
     /// The columns of `vma` (zeros for anonymous memory).
-    fn of(vma: &Vma) -> MapsFile {
+    fn of(kernel: &Kernel, vma: &Vma) -> MapsFile {
+        if let Some(s) = vma.shm {
+            // The internal shm mount's device (00:01) and the object's inode.
+            return MapsFile {
+                offset: s.pgoff << PAGE_SHIFT,
+                dev: SHM_DEV,
+                ino: kernel.shmem.object(s.id).map_or(0, |o| o.ino),
+            };
+        }
         vma.file.as_ref().map_or(MapsFile::default(), |f| MapsFile {
             offset: f.pgoff << PAGE_SHIFT,
             dev: ROOT_DEV,
@@ -473,6 +490,9 @@ impl MapsFile {
 
 /// `/dev/sda1`, the root file system's device.
 const ROOT_DEV: (u64, u64) = (8, 1);
+
+/// The kernel's internal shm mount (the first anonymous device, 0:1).
+const SHM_DEV: (u64, u64) = (0, 1);
 
 /// `show_vma_header_prefix` + the padded name (`show_map_vma`).
 fn push_header(
@@ -547,7 +567,7 @@ fn push_smap_fields(out: &mut Vec<u8>, s: Smap, rollup: bool) {
     if rollup {
         push_kb(out, b"Pss_Anon:", pss_kb(r.pss_anon));
         push_kb(out, b"Pss_File:", pss_kb(r.pss_file));
-        push_kb(out, b"Pss_Shmem:", 0);
+        push_kb(out, b"Pss_Shmem:", pss_kb(r.pss_shmem));
     }
     push_kb(out, b"Shared_Clean:", kb(r.shared_clean));
     push_kb(out, b"Shared_Dirty:", kb(r.shared_dirty));
@@ -580,9 +600,13 @@ fn push_smap_block(out: &mut Vec<u8>, s: Smap, flags: VmFlags) {
 }
 
 fn smap_of(kernel: &Kernel, slot: MmSlot, vma: &Vma) -> Smap {
+    let mut r = kernel.range_stats(slot, vma.start_vpn(), vma.end_vpn());
+    // A shmem mapping's Swap is its object's pages on swap in its range
+    // (`shmem_swap_usage`), not swap PTEs.
+    r.swap += kernel.shmem_swap_usage(vma);
     Smap {
         size_kb: (vma.end - vma.start) >> 10,
-        r: kernel.range_stats(slot, vma.start_vpn(), vma.end_vpn()),
+        r,
     }
 }
 
@@ -653,7 +677,7 @@ fn maps_records(
             wide,
             (vma.start, vma.end),
             vma.flags,
-            MapsFile::of(vma),
+            MapsFile::of(kernel, vma),
             name.as_deref(),
         );
         if detail {
@@ -870,6 +894,45 @@ mod tests {
             "7ffff7ffd000-7ffff7fff000 rw-p 00000000 00:00 0                          [anon:buf]"
         );
         assert_eq!(lines.len(), 5);
+    }
+
+    /// shmem.out (real 6.18.44): `rw-s 00000000 00:01 INO` and the path
+    /// `/dev/zero (deleted)` padded to column 73; a split half shows its
+    /// offset into the object. Named: `[anon_shmem:NAME]` (fs/proc/
+    /// task_mmu.c `get_vma_name`; the capture's kernel lacks
+    /// CONFIG_ANON_VMA_NAME). statm's shared column and RssShmem count
+    /// the mapped shmem pages.
+    #[test]
+    fn shared_anonymous_mappings_in_maps_status_and_statm() {
+        let (mut k, pid) = setup();
+        run(&mut k, pid, "mmap 1M shared").unwrap();
+        run(&mut k, pid, "mmap 256K shared name=db").unwrap();
+        let maps = render(&k, pid, PidFile::Maps);
+        let lines: Vec<&str> = maps.lines().collect();
+        assert_eq!(
+            lines[0],
+            "7ffff7ebf000-7ffff7eff000 rw-s 00000000 00:01 12                         [anon_shmem:db]"
+        );
+        assert_eq!(
+            lines[1],
+            "7ffff7eff000-7ffff7fff000 rw-s 00000000 00:01 11                         /dev/zero (deleted)"
+        );
+        run(&mut k, pid, "mprotect 0x7ffff7f7f000 512K r").unwrap();
+        run(&mut k, pid, "touch 0x7ffff7eff000 64K write").unwrap();
+        let maps = render(&k, pid, PidFile::Maps);
+        assert!(
+            maps.contains(
+                "7ffff7f7f000-7ffff7fff000 r--s 00080000 00:01 11                         /dev/zero (deleted)\n"
+            ),
+            "{maps}"
+        );
+        let status = render(&k, pid, PidFile::Status);
+        assert!(status.contains("RssShmem:\t      64 kB\n"), "{status}");
+        let statm = render(&k, pid, PidFile::Statm);
+        let shared: u64 = statm.split(' ').nth(2).unwrap().parse().unwrap();
+        assert_eq!(shared, 16);
+        let rollup = render(&k, pid, PidFile::SmapsRollup);
+        assert!(rollup.contains("Pss_Shmem:            64 kB\n"), "{rollup}");
     }
 
     #[test]

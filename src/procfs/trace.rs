@@ -463,8 +463,14 @@ pub fn render_entry(k: &Kernel, e: &TraceEntry, text: &str, out: &mut String) {
         }
         Event::MarkVictim => write!(
             out,
-            "pid={} comm={text} total-vm={}kB anon-rss={}kB file-rss:{}kB shmem-rss:0kB uid=0 pgtables={}kB oom_score_adj={}",
-            a[0], a[1], a[2], a[3], a[4], a[5] as i64
+            "pid={} comm={text} total-vm={}kB anon-rss={}kB file-rss:{}kB shmem-rss:{}kB uid=0 pgtables={}kB oom_score_adj={}",
+            a[0],
+            a[1],
+            a[2],
+            a[3] & 0xffff_ffff,
+            a[3] >> 32,
+            a[4],
+            a[5] as i64
         ),
         Event::OomScoreAdjUpdate => write!(
             out,

@@ -206,6 +206,34 @@ pub fn page_cache_check(meminfo: &str, vmstat: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// meminfo's Shmem is the pages in every shmem object's index (each
+/// counted once however many map it), and Cached includes them.
+pub fn shmem_check(k: &Machine, meminfo: &str) -> Result<(), String> {
+    use mmfs::mm::shmem::ShmemSlot;
+    let mi = parse_meminfo(meminfo)?;
+    let shmem = meminfo_value(&mi, "Shmem")?;
+    let pages: u64 = k
+        .shmem
+        .iter()
+        .map(|(_, o)| {
+            o.pages
+                .values()
+                .filter(|s| matches!(s, ShmemSlot::Page(_)))
+                .count() as u64
+        })
+        .sum();
+    if shmem != pages * 4 {
+        return Err(format!(
+            "meminfo Shmem {shmem} kB but the shmem objects hold {pages} pages"
+        ));
+    }
+    let cached = meminfo_value(&mi, "Cached")?;
+    if shmem > cached {
+        return Err(format!("Shmem {shmem} kB exceeds Cached {cached} kB"));
+    }
+    Ok(())
+}
+
 // ---------------------------------------------------------------------
 // Checks on a kernel's rendered state
 // ---------------------------------------------------------------------
@@ -246,6 +274,7 @@ pub fn check_all_files(k: &Machine) -> Result<(), String> {
         ));
     }
     page_cache_check(&texts["meminfo"], &texts["vmstat"])?;
+    shmem_check(k, &texts["meminfo"])?;
     for name in writable_sysctls() {
         let v = k
             .sysctl_read(name)

@@ -769,27 +769,39 @@ impl Generator {
     /// A well-formed `MOUNT/PID/ctl` command for `pid`.
     fn process_command(&mut self, k: Option<&Machine>, pid: Pid) -> ProcessCommand {
         match self.rng.weighted(&[22, 8, 8, 8, 25, 14, 5, 6, 2]) {
-            0 => ProcessCommand::Mmap {
-                bytes: if self.rng.chance(4, 5) {
+            0 => {
+                let bytes = if self.rng.chance(4, 5) {
                     self.rng.small(4096) * 4096
                 } else {
                     self.size(1 << 20)
-                },
-                name: self.rng.chance(1, 2).then(|| self.mapping_name()),
-                addr: self.rng.chance(1, 5).then(|| self.addr(k, pid)),
-                prot: if self.rng.chance(1, 3) {
+                };
+                let name = self.rng.chance(1, 2).then(|| self.mapping_name());
+                let addr = self.rng.chance(1, 5).then(|| self.addr(k, pid));
+                let prot = if self.rng.chance(1, 3) {
                     self.prot()
                 } else {
                     Prot::RW
-                },
+                };
                 // A file mapping now and then: faults through the page
                 // cache, COW copies, shared dirtying, reverse-map reclaim.
-                file: self.rng.chance(1, 4).then(|| MmapFile {
+                let file = self.rng.chance(1, 4).then(|| MmapFile {
                     path: self.file_path(),
                     offset: self.rng.small(8) * 4096,
                     shared: self.rng.chance(1, 2),
-                }),
-            },
+                });
+                // Shared anonymous memory (shmem) as often: pages shared
+                // across fork through the object's index, swapped through
+                // the swap cache, freed with the last mapping.
+                let shared_anon = file.is_none() && self.rng.chance(1, 4);
+                ProcessCommand::Mmap {
+                    bytes,
+                    name,
+                    addr,
+                    prot,
+                    file,
+                    shared_anon,
+                }
+            }
             1 => ProcessCommand::Munmap {
                 addr: self.addr(k, pid),
                 bytes: self.range_size(),
