@@ -137,6 +137,12 @@ impl SwapCache {
             .filter(|&t| t > now)
     }
 
+    /// When the last write in flight completes (None when none ever
+    /// started or all are done by the time asked about).
+    pub fn last_writeback_end(&self) -> Option<u64> {
+        self.writeback.iter().next_back().map(|&(t, _)| t)
+    }
+
     /// Pages under writeback at `now` (NR_WRITEBACK's swap part).
     pub fn nr_writeback(&self, now: u64) -> u64 {
         self.writeback.range((now.saturating_add(1), 0)..).count() as u64

@@ -439,4 +439,18 @@ impl Executor {
 fn settle_deferred_work(k: &mut mmfs::mm::Kernel) {
     k.run_kswapd();
     k.wb_background();
+    // Swap writes in flight complete on the clock, which every command
+    // moves a little: let them finish, so that a refused command's step
+    // of the clock does not show as a change of Writeback.
+    // (kswapd may start more; a few rounds settle it.)
+    for _ in 0..8 {
+        match k.swap.cache.last_writeback_end() {
+            Some(end) if end > k.clock_ns => {
+                k.advance_clock(end, u64::MAX);
+                k.run_kswapd();
+                k.wb_background();
+            }
+            _ => break,
+        }
+    }
 }
