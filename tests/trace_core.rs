@@ -186,6 +186,8 @@ fn busy_session(k: &mut Machine) {
     sys(k, "kmem_cache_alloc widget count=5 tag=w");
     sys(k, "kmem_cache_free tag=w");
     run(k, a, "write /f 0 256K").unwrap();
+    // fsync waits on pages under writeback: folio_wait_writeback.
+    run(k, a, "fsync /f").unwrap();
     run(k, a, "read /f 0 256K").unwrap();
     run(k, a, "mmap 256K file=/f name=map").unwrap();
     run(k, a, "touch map 256K read").unwrap();
@@ -412,4 +414,53 @@ fn bad_writes_are_einval_with_a_dmesg_line() {
     assert_eq!(render(&k, TraceFile::EventEnable(Event::Kmalloc)), "1\n");
     k.truncate_trace(TraceFile::SetEvent);
     assert_eq!(render(&k, TraceFile::EventsEnable), "0\n");
+}
+
+/// Writeback events as this machine's 6.18 kernel printed them (ext4 on
+/// vda, `dd conv=fsync` of two pages):
+///   dd-6316 [001] d..1. 18301.576660: writeback_dirty_folio: bdi 254:0: ino=2162689 index=0
+///   dd-6316 [001] ..... 18301.576791: folio_wait_writeback: bdi 254:0: ino=2162689 index=0
+/// — dirtying under the i_pages lock, waiting in process context; mmfs's
+/// disk is sda, bdi 8:0.
+#[test]
+fn writeback_events_read_as_the_real_ones() {
+    let mut k = boot(128 << 20);
+    k.write_trace(TraceFile::SetEvent, "writeback:*\n").unwrap();
+    let a = spawn(&mut k, "dd");
+    run(&mut k, a, "write /w 0 8K").unwrap();
+    run(&mut k, a, "fsync /w").unwrap();
+    let text = trace(&k);
+    let lines = lines(&text);
+    let ino = lines[0]
+        .split("ino=")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap();
+    let dirty: Vec<&&str> = lines
+        .iter()
+        .filter(|l| event_of(l) == "writeback_dirty_folio" && l.contains(&format!("ino={ino} ")))
+        .collect();
+    // The file's two pages; the journal's metadata pages of the block
+    // device's inode follow (the real capture has those too).
+    assert_eq!(dirty.len(), 2, "{text}");
+    for (index, line) in dirty.iter().enumerate() {
+        assert!(line.contains(" d..1. "), "{line}");
+        assert!(
+            line.ends_with(&format!(
+                "writeback_dirty_folio: bdi 8:0: ino={ino} index={index}"
+            )),
+            "{line}"
+        );
+    }
+    let wait = lines
+        .iter()
+        .find(|l| event_of(l) == "folio_wait_writeback")
+        .unwrap_or_else(|| panic!("fsync waited on nothing:\n{text}"));
+    assert!(wait.contains(" ..... "), "{wait}");
+    assert!(
+        wait.ends_with(&format!("folio_wait_writeback: bdi 8:0: ino={ino} index=0")),
+        "{wait}"
+    );
 }

@@ -171,7 +171,7 @@ fn files_modes_clear_and_bad_input() {
     );
     assert_eq!(m.read("tracing/events/kmem/mm_page_alloc/id"), "653\n");
     assert_eq!(m.read("tracing/buffer_size_kb"), "7 (expanded: 1408)\n");
-    assert_eq!(m.read("tracing/available_events").lines().count(), 29);
+    assert_eq!(m.read("tracing/available_events").lines().count(), 31);
     // Appends with >>, `!` disables, > replaces.
     let append = |text: &str| {
         m.bash(&format!("echo '{text}' >> \"$M/tracing/set_event\""))

@@ -152,6 +152,7 @@ impl Kernel {
         }
         self.vfs.stats.nr_dirty += 1;
         self.vfs.stats.nr_dirtied += 1;
+        self.trace_writeback_folio(true, ino, index);
         if let Some(io) = self.running_ioac() {
             io.write_bytes += PAGE_SIZE;
         }
@@ -314,6 +315,7 @@ impl Kernel {
     /// longer under writeback.
     pub(crate) fn folio_wait_writeback(&mut self, ino: u32, index: u64) {
         while self.page_under_writeback(ino, index) {
+            self.trace_writeback_folio(false, ino, index);
             if !self.wait_one_writeback() {
                 self.printk(format!(
                     "BUG: inode {ino} page {index} is under writeback with no write in flight"
@@ -399,6 +401,20 @@ impl Kernel {
             };
             if !busy {
                 return Ok(());
+            }
+            // filemap_fdatawait_range / wait_sb_inodes: the task waits on
+            // a page under writeback (folio_wait_writeback).
+            let waited = match only {
+                Some(ino) => self
+                    .vfs
+                    .inode(ino)
+                    .ok()
+                    .and_then(|i| i.writeback.first().copied())
+                    .map(|index| (ino, index)),
+                None => self.vfs.wb.queue.front().map(|io| (io.ino, io.index)),
+            };
+            if let Some((ino, index)) = waited {
+                self.trace_writeback_folio(false, ino, index);
             }
             if !self.wait_one_writeback() {
                 // Dirty pages left and nothing in flight: pages whose

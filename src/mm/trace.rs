@@ -1,5 +1,6 @@
 //! Tracepoints and the ftrace ring buffer (Linux: kernel/trace/ and the
-//! `TRACE_EVENT`s of include/trace/events/{kmem,vmscan,oom,filemap}.h,
+//! `TRACE_EVENT`s of include/trace/events/{kmem,vmscan,oom,filemap,
+//! compaction,writeback}.h,
 //! arch/x86/include/asm/trace/exceptions.h).
 //!
 //! A tracepoint is one call with typed fields, guarded by one test of a
@@ -90,6 +91,10 @@ pub enum Event {
     CompactionBegin,
     /// compaction:mm_compaction_end
     CompactionEnd,
+    /// writeback:folio_wait_writeback
+    FolioWaitWriteback,
+    /// writeback:writeback_dirty_folio
+    WritebackDirtyFolio,
     /// ftrace:print — `trace_marker` writes (`tracing_mark_write: TEXT`);
     /// not an event one enables, as in Linux.
     Print,
@@ -164,7 +169,7 @@ macro_rules! format_file {
 
 /// Every event, in [`Event`] order: the order of Linux's event list, which
 /// `available_events` and `set_event` follow.
-pub const EVENTS: [EventInfo; 30] = [
+pub const EVENTS: [EventInfo; 32] = [
     ev(
         Event::PageFaultUser,
         "exceptions",
@@ -333,6 +338,18 @@ pub const EVENTS: [EventInfo; 30] = [
         "compaction",
         "mm_compaction_end",
         format_file!("compaction:mm_compaction_end"),
+    ),
+    ev(
+        Event::FolioWaitWriteback,
+        "writeback",
+        "folio_wait_writeback",
+        format_file!("writeback:folio_wait_writeback"),
+    ),
+    ev(
+        Event::WritebackDirtyFolio,
+        "writeback",
+        "writeback_dirty_folio",
+        format_file!("writeback:writeback_dirty_folio"),
     ),
     ev(
         Event::Print,
@@ -1305,6 +1322,22 @@ impl Kernel {
         }
     }
 
+    /// writeback:writeback_dirty_folio (`folio_account_dirtied`, under
+    /// the i_pages lock: `d..1.`) and writeback:folio_wait_writeback (a
+    /// task waiting for PG_writeback): page `index` of `ino` on the bdi
+    /// of /dev/sda, 8:0.
+    pub fn trace_writeback_folio(&mut self, dirty: bool, ino: u32, index: u64) {
+        let event = if dirty {
+            Event::WritebackDirtyFolio
+        } else {
+            Event::FolioWaitWriteback
+        };
+        if self.trace.on(event) {
+            let ctx = if dirty { Ctx::Locked1 } else { Ctx::Task };
+            self.trace_record(event, ctx, [8, 0, u64::from(ino), index, 0, 0]);
+        }
+    }
+
     /// vmscan:mm_vmscan_wakeup_kswapd.
     #[inline]
     pub fn trace_wakeup_kswapd(&mut self, order: u64, gfp_flags: u64) {
@@ -1561,7 +1594,7 @@ mod tests {
             );
             assert!(info.format.contains("print fmt: "), "{}", info.name);
         }
-        assert_eq!(enableable_events().count(), 29);
+        assert_eq!(enableable_events().count(), 31);
         assert_eq!(
             systems(),
             [
@@ -1570,7 +1603,8 @@ mod tests {
                 "oom",
                 "vmscan",
                 "kmem",
-                "compaction"
+                "compaction",
+                "writeback"
             ]
         );
     }

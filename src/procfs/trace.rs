@@ -394,6 +394,9 @@ pub fn render_entry(k: &Kernel, e: &TraceEntry, text: &str, out: &mut String) {
                 a[5]
             )
         }
+        Event::FolioWaitWriteback | Event::WritebackDirtyFolio => {
+            write!(out, "bdi {}:{}: ino={} index={}", a[0], a[1], a[2], a[3])
+        }
         Event::CompactionBegin | Event::CompactionEnd => {
             let mode = if a[4] != 0 { "sync" } else { "async" };
             let _ = write!(
@@ -674,8 +677,9 @@ mod tests {
         assert_eq!(match_events("oom").len(), 6);
         assert_eq!(match_events("oom:*").len(), 6);
         assert_eq!(match_events("*:mark_victim"), [Event::MarkVictim]);
-        assert_eq!(match_events("*").len(), 29);
+        assert_eq!(match_events("*").len(), 31);
         assert_eq!(match_events("compaction").len(), 2);
+        assert_eq!(match_events("writeback").len(), 2);
         assert!(match_events("bogus").is_empty());
         assert!(match_events("kmem:bogus").is_empty());
         assert!(match_events("ftrace:print").is_empty());
