@@ -895,19 +895,9 @@ impl Kernel {
 mod tests {
     use super::*;
     use crate::ctl::{Machine, Scope};
-    use crate::mm::MachineConfig;
     use crate::mm::buffer::BDEV_INO;
     use crate::mm::namei::ROOT_INO;
-
-    fn boot(mem: u64) -> Machine {
-        let mut k = Machine::boot(MachineConfig {
-            mem_bytes: mem,
-            ..MachineConfig::default()
-        })
-        .unwrap();
-        k.swap.swapdir = std::env::temp_dir();
-        k
-    }
+    use crate::mm::process::testing::boot_tmp as boot;
 
     fn cached(k: &Kernel, ino: u32) -> u64 {
         k.vfs.inode(ino).unwrap().pages.len()

@@ -192,11 +192,6 @@ mod tests {
     use crate::mm::process::testing::*;
     use crate::mm::types::{Arch, PAGE_SHIFT, Pid};
 
-    fn fork(k: &mut crate::ctl::Machine, pid: Pid) -> Pid {
-        sys(k, &format!("fork {pid}")).expect("fork");
-        Pid(k.ns_last_pid)
-    }
-
     fn stats(k: &Kernel, pid: Pid, name: &str) -> crate::mm::memory::RangeStats {
         let slot = k.procs.slot_of(pid).unwrap();
         let v = mm(k, pid).vma_lookup(addr(k, pid, name)).unwrap();

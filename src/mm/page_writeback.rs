@@ -679,18 +679,8 @@ impl Kernel {
 mod tests {
     use super::*;
     use crate::ctl::{Machine, Scope};
-    use crate::mm::MachineConfig;
     use crate::mm::namei::{FileKind, ROOT_INO};
-
-    fn boot(mem: u64) -> Machine {
-        let mut k = Machine::boot(MachineConfig {
-            mem_bytes: mem,
-            ..MachineConfig::default()
-        })
-        .unwrap();
-        k.swap.swapdir = std::env::temp_dir();
-        k
-    }
+    use crate::mm::process::testing::boot_tmp as boot;
 
     /// A file of `pages` pages of bytes, written (dirty, nothing under
     /// writeback yet: the flusher is kept out by a high background ratio).

@@ -1131,6 +1131,20 @@ pub(crate) mod testing {
         mm(k, pid).vma_lookup(addr).unwrap().flags.mnemonics()
     }
 
+    /// An x86_64 machine of `mem` bytes whose swap files go to the host's
+    /// temporary directory.
+    pub fn boot_tmp(mem: u64) -> crate::ctl::Machine {
+        let mut k = boot(Arch::X86_64, mem);
+        k.swap.swapdir = std::env::temp_dir();
+        k
+    }
+
+    /// `fork PID`, returning the child's pid.
+    pub fn fork(k: &mut crate::ctl::Machine, pid: Pid) -> Pid {
+        sys(k, &format!("fork {pid}")).expect("fork");
+        Pid(k.ns_last_pid)
+    }
+
     /// `spawn NAME`, returning the new pid.
     pub fn spawn(k: &mut crate::ctl::Machine, name: &str) -> Pid {
         sys(k, &format!("spawn {name}")).expect("spawn");
