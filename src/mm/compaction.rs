@@ -848,6 +848,49 @@ mod tests {
         );
     }
 
+    /// Shmem pages move too: the object's page index and the PTEs of
+    /// every process mapping it (here parent and forked child) follow
+    /// them, and their bytes stay.
+    #[test]
+    fn compaction_moves_shmem_pages_for_every_mapper() {
+        use crate::mm::shmem::ShmemSlot;
+        let mut k = crate::mm::boot_checked(Arch::X86_64, 128 << 20);
+        let pid = k.execute_line(Scope::System, "spawn s").unwrap().unwrap();
+        let p = Scope::Process(pid);
+        k.execute_line(p, format!("mmap 4M shared addr={A:#x} name=m"))
+            .unwrap();
+        k.execute_line(p, "touch m 4M write").unwrap();
+        k.write_mem(pid, A + 7 * PAGE_SIZE, b"shmem bytes").unwrap();
+        let child = k
+            .execute_line(Scope::System, format!("fork {pid}"))
+            .unwrap();
+        let child = child.unwrap_or(crate::mm::types::Pid(k.ns_last_pid));
+        k.execute_line(Scope::Process(child), "touch m 4M read")
+            .unwrap();
+        let (id, _) = k.shmem.iter().next().unwrap();
+        let page = |k: &crate::ctl::Machine, i: u64| match k.shmem.lookup(id, i) {
+            Some(ShmemSlot::Page(pfn)) => pfn,
+            other => panic!("page {i}: {other:?}"),
+        };
+        let before: Vec<Pfn> = (0..1024).map(|i| page(&k, i)).collect();
+        k.sysctl_write("vm/compact_memory", "1").unwrap();
+        k.check_invariants().unwrap();
+        let mut moved = 0;
+        for who in [pid, child] {
+            let slot = k.procs.slot_of(who).unwrap();
+            for i in 0..1024u64 {
+                let pfn = page(&k, i);
+                moved += u64::from(pfn != before[i as usize]);
+                assert_eq!(k.pte(slot, (A >> 12) + i).pfn(), pfn, "pid {who} page {i}");
+            }
+            assert_eq!(
+                k.read_mem(who, A + 7 * PAGE_SIZE, 11).unwrap(),
+                b"shmem bytes"
+            );
+        }
+        assert!(moved > 0, "some shmem pages moved");
+    }
+
     /// Linux's formulas: a zone with 8 free order-0 pages and one free
     /// order-3 block.
     #[test]

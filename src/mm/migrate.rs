@@ -37,7 +37,7 @@ impl Kernel {
             return Err(MigrateSkip::NotMovable);
         }
         match frames.kind(pfn) {
-            PageKind::UserAnon => {}
+            PageKind::UserAnon | PageKind::Shmem => {}
             PageKind::PageCache => {
                 if frames.rmap(pfn).0.0 == BDEV_INO {
                     return Err(MigrateSkip::Pinned);
@@ -64,9 +64,16 @@ impl Kernel {
     pub(crate) fn migrate_page(&mut self, old: Pfn, new: Pfn) {
         let kind = self.page_alloc.frames.kind(old);
         let file = kind == PageKind::PageCache;
+        let shmem = kind == PageKind::Shmem;
         let (owner, index) = self.page_alloc.frames.rmap(old);
         // The PTEs first: the walk reads the old frame's reverse map.
-        let ptes: Vec<(MmSlot, u64)> = if file {
+        let ptes: Vec<(MmSlot, u64)> = if shmem {
+            if self.page_alloc.frames.mapcount(old) == 0 {
+                Vec::new()
+            } else {
+                self.rmap_walk_shmem(super::shmem::ShmemId(owner.0), index.0)
+            }
+        } else if file {
             if self.page_alloc.frames.mapcount(old) == 0 {
                 Vec::new()
             } else {
@@ -89,6 +96,10 @@ impl Kernel {
         }
         if file && let Ok(inode) = self.vfs.inode_mut(owner.0) {
             inode.pages.replace(index.0, new);
+        }
+        if shmem {
+            self.shmem
+                .replace_page(super::shmem::ShmemId(owner.0), index.0, new);
         }
         for (slot, vpn) in ptes {
             if let Some(p) = self.pte_mut(slot, vpn) {

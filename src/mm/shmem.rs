@@ -149,6 +149,15 @@ impl ShmemState {
         self.objects.get_mut(id.0 as usize).and_then(Option::as_mut)
     }
 
+    /// Migration: page `index` of `id` now lives in frame `new`.
+    pub(crate) fn replace_page(&mut self, id: ShmemId, index: u64, new: Pfn) {
+        if let Some(o) = self.object_mut(id)
+            && let Some(ShmemSlot::Page(pfn)) = o.pages.get_mut(&index)
+        {
+            *pfn = new;
+        }
+    }
+
     /// Live objects.
     pub fn iter(&self) -> impl Iterator<Item = (ShmemId, &ShmemInode)> {
         self.objects
