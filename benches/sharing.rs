@@ -135,6 +135,25 @@ fn cold_sequential_read() -> (u64, u64, u64, u64, u32) {
 }
 
 fn main() {
+    // Name sections to run only those: `cargo bench --bench sharing -- swapin`.
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let want = |name: &str| args.is_empty() || args.iter().any(|a| a == name);
+    if want("fork") {
+        fork_section();
+    }
+    if want("swapin") {
+        swapin_section();
+    }
+    if want("cold") {
+        cold_section();
+    }
+}
+
+/// fork and COW against their targets.
+fn fork_section() {
     let mut fork = f64::MAX;
     let mut cow = f64::MAX;
     for _ in 0..3 {
@@ -153,13 +172,19 @@ fn main() {
         "COW fault:            {:7.1} ns per fault        (target <= 100 ns; child writes 1G after fork)",
         cow * 1e9 / GIB_PAGES as f64
     );
+}
 
+/// Swap-in from the swap cache against its target.
+fn swapin_section() {
     let read = (0..3).map(|_| swap_cache_read()).fold(f64::MAX, f64::min);
     println!(
         "swap-in, swap cache:  {:7.1} M pages/s          (target >= 20 M pages/s; 1G read after MADV_PAGEOUT, pswpin 0)",
         GIB_PAGES as f64 / read / 1e6
     );
+}
 
+/// The cold sequential read beside the real kernel's faults.
+fn cold_section() {
     let (minor, major, pswpin, swap_ra, passes) = cold_sequential_read();
     println!(
         "cold 8M read, rotational, page-cluster 3: {major} major / {minor} minor faults for 2048 pages   \

@@ -120,6 +120,11 @@ impl Kernel {
     /// page tables. In a private writable mapping (`is_cow_mapping`) both
     /// sides lose write access to anonymous pages; a shared mapping's child
     /// PTEs are clean (`pte_mkclean`).
+    ///
+    /// Like Linux's `copy_pte_range`, a PTE table at a time: the child's
+    /// table is allocated first (the one step that may reclaim, so the
+    /// parent's entries are read after it), the entries are worked on in
+    /// a local copy, and both tables are written back whole.
     fn copy_page_range(
         &mut self,
         parent: MmSlot,
@@ -131,58 +136,86 @@ impl Kernel {
         let cow = vm_flags & (VM_SHARED | VM_MAYWRITE) == VM_MAYWRITE;
         let shared = vm_flags & VM_SHARED != 0;
         let tables = self.procs.mm(parent)?.pgtables.pte_tables(lo, hi);
+        let per_table = self.procs.geometry().entries();
+        let mut src = vec![0u64; per_table];
+        let mut dst = vec![0u64; per_table];
         let mut copied = 0u64;
         for (table, a, b, first) in tables {
-            let entries: Vec<u64> = self.procs.mm(parent)?.pgtables.entries(table)[a..b].to_vec();
-            for (i, e) in entries.into_iter().enumerate() {
-                if e == 0 {
-                    continue;
-                }
-                let vpn = first + i as u64;
-                let mut pte = Pte(e);
-                let ctable = self.pte_table_alloc(child, vpn)?;
-                // The allocation may have reclaimed: read the parent again.
-                let now = self.pte(parent, vpn);
-                if now.0 != e {
-                    pte = now;
-                    if pte.is_none() {
-                        continue;
-                    }
-                }
-                if pte.is_swap() {
-                    let entry = pte.swp_entry();
-                    if !self.swap.swap_duplicate(entry) {
-                        return Err(MmError::NoMemory(
-                            "fork: a swap slot has too many references".into(),
-                        ));
-                    }
-                    self.procs.mm_mut(child)?.swap_ents += 1;
-                } else if pte.is_page() {
-                    let pfn = pte.pfn();
-                    if self.page_alloc.frames.kind(pfn) == PageKind::PageCache {
-                        if shared {
-                            pte = Pte(pte.0 & !PTE_DIRTY);
-                        }
-                        self.set_pte_at(child, ctable, vpn, pte);
-                        self.page_add_file_rmap(child, pfn);
-                        copied += 1;
-                        continue;
-                    }
-                    if cow && pte.is_write() {
-                        if let Some(p) = self.pte_mut(parent, vpn) {
-                            *p &= !PTE_RW;
-                        }
-                        pte = Pte(pte.0 & !PTE_RW);
-                    }
-                    self.page_add_anon_rmap(pfn, child, vpn);
-                    self.procs.mm_mut(child)?.rss_anon += 1;
-                }
-                self.set_pte_at(child, ctable, vpn, pte);
-                copied += 1;
+            if self.procs.mm(parent)?.pgtables.entries(table)[a..b]
+                .iter()
+                .all(|&e| e == 0)
+            {
+                // Nothing mapped here: no child table (`pmd_none` skips).
+                continue;
             }
+            let ctable = self.pte_table_alloc(child, first)?;
+            let n = b - a;
+            // Read after the allocation, which may have reclaimed.
+            src[..n].copy_from_slice(&self.procs.mm(parent)?.pgtables.entries(table)[a..b]);
+            let (done, result) =
+                self.copy_pte_slice(child, first, &mut src[..n], &mut dst[..n], cow, shared);
+            copied += dst[..done].iter().filter(|&&e| e != 0).count() as u64;
+            self.procs.mm_mut(parent)?.pgtables.entries_mut(table)[a..a + done]
+                .copy_from_slice(&src[..done]);
+            self.procs.mm_mut(child)?.pgtables.entries_mut(ctable)[a..a + done]
+                .copy_from_slice(&dst[..done]);
+            result?;
         }
         self.account_system(copied * cputime::TOUCH_PAGE_NS);
         Ok(())
+    }
+
+    /// `copy_present_pte` / `copy_nonpresent_pte` over the entries of one
+    /// PTE table (`src`, the parent's, starting at `first`): the child's
+    /// entries into `dst`, the parent's write-protected in `src`. Returns
+    /// how many entries were dealt with and the first error (a swap slot
+    /// with too many references); entries after it are left alone.
+    fn copy_pte_slice(
+        &mut self,
+        child: MmSlot,
+        first: u64,
+        src: &mut [u64],
+        dst: &mut [u64],
+        cow: bool,
+        shared: bool,
+    ) -> (usize, MmResult<()>) {
+        let (mut anon, mut swap_ents) = (0u64, 0u64);
+        let mut result = Ok(());
+        let mut done = 0;
+        for (i, (s, d)) in src.iter_mut().zip(dst.iter_mut()).enumerate() {
+            let mut pte = Pte(*s);
+            if pte.is_swap() {
+                if !self.swap.swap_duplicate(pte.swp_entry()) {
+                    result = Err(MmError::NoMemory(
+                        "fork: a swap slot has too many references".into(),
+                    ));
+                    break;
+                }
+                swap_ents += 1;
+            } else if pte.is_page() {
+                let pfn = pte.pfn();
+                if self.page_alloc.frames.kind(pfn) == PageKind::PageCache {
+                    if shared {
+                        pte = Pte(pte.0 & !PTE_DIRTY);
+                    }
+                    self.page_add_file_rmap(child, pfn);
+                } else {
+                    if cow && pte.is_write() {
+                        *s &= !PTE_RW;
+                        pte = Pte(pte.0 & !PTE_RW);
+                    }
+                    self.page_add_anon_rmap(pfn, child, first + i as u64);
+                    anon += 1;
+                }
+            }
+            *d = pte.0;
+            done = i + 1;
+        }
+        if let Ok(cm) = self.procs.mm_mut(child) {
+            cm.rss_anon += anon;
+            cm.swap_ents += swap_ents;
+        }
+        (done, result)
     }
 }
 

@@ -1031,6 +1031,16 @@ impl Kernel {
     }
 
     /// Set the PTE of `vpn` (in `table`) of `slot`.
+    /// The PTE of `vpn` in its PTE table `table` of `slot` (none when the
+    /// process is gone): no walk from the PGD, for paths that hold the table.
+    pub(crate) fn pte_at(&self, slot: MmSlot, table: u32, vpn: u64) -> Pte {
+        let per_table = self.procs.geometry().entries() as u64;
+        self.procs.get(slot).map_or(Pte::NONE, |p| {
+            p.mm.pgtables.entry(table, (vpn % per_table) as usize)
+        })
+    }
+
+    /// Set the PTE of `vpn` in its PTE table `table` of `slot`.
     pub(crate) fn set_pte_at(&mut self, slot: MmSlot, table: u32, vpn: u64, pte: Pte) {
         let per_table = self.procs.geometry().entries() as u64;
         if let Some(p) = self.procs.get_mut(slot) {
@@ -1142,7 +1152,7 @@ impl Kernel {
         }
         // Reclaim during the allocation may have swapped the old page out
         // (then the fault finds a swap entry next time): check (`pte_same`).
-        let current = self.pte(slot, vpn);
+        let current = self.pte_at(slot, table, vpn);
         if !current.is_page() || current.pfn() != old {
             self.free_pages(pfn, Order(0)).ok();
             return Ok(());
@@ -1188,7 +1198,7 @@ impl Kernel {
     ) -> MmResult<()> {
         // The task stalls on memory while the page is read (PSI).
         self.psi_memstall_enter();
-        let swapin = self.swapin_fault(slot, vpn, write, vma_write);
+        let swapin = self.swapin_fault(slot, table, vpn, write, vma_write);
         self.psi_memstall_leave();
         let major = swapin?;
         self.account_system(cputime::MINOR_FAULT_NS);
@@ -1196,7 +1206,7 @@ impl Kernel {
             self.events.pgmajfault += 1;
         }
         self.account_fault(slot, origin, major);
-        let pte = self.pte(slot, vpn);
+        let pte = self.pte_at(slot, table, vpn);
         if write && pte.is_page() && !pte.is_write() {
             if self.wp_must_copy(pte.pfn()) {
                 self.wp_page_copy(slot, table, vpn, pte.pfn(), vma_write)?;

@@ -57,15 +57,171 @@ struct CachedPage {
     readahead: bool,
 }
 
+/// Slots a chunk of the index covers (Linux's swap cluster, SWAPFILE_CLUSTER).
+const INDEX_CHUNK: usize = 512;
+/// An empty index entry (no pfn reaches it: pfns are below 2^52).
+const NO_PAGE: u64 = u64::MAX;
+/// PG_readahead's bit beside the pfn in an index entry.
+const RA_BIT: u64 = 1 << 63;
+
+/// One entry of the index: the page (with PG_readahead in its top bit)
+/// and when its write completes, 16 bytes.
+#[derive(Clone, Copy, Debug)]
+struct IndexEntry {
+    pfn_ra: u64,
+    writeback_until: u64,
+}
+
+const EMPTY_ENTRY: IndexEntry = IndexEntry {
+    pfn_ra: NO_PAGE,
+    writeback_until: 0,
+};
+
+/// Up to INDEX_CHUNK consecutive slots' pages and how many are cached.
+#[derive(Debug)]
+struct IndexChunk {
+    used: u32,
+    slots: [IndexEntry; INDEX_CHUNK],
+}
+
+/// Slot → page, as Linux's swap address space indexes it (an xarray per
+/// area by offset): a fault finds its page with two array reads instead
+/// of a tree search. Chunks of 512 slots exist only while one of their
+/// slots is cached, so host memory follows the cache, not the areas.
+#[derive(Debug, Default)]
+struct SwapIndex {
+    /// By area, by chunk of offsets.
+    areas: Vec<Vec<Option<Box<IndexChunk>>>>,
+    len: u64,
+}
+
+impl SwapIndex {
+    fn locate(entry: SwapEntry) -> (usize, usize, usize) {
+        let offset = entry.offset as usize;
+        (
+            usize::from(entry.area),
+            offset / INDEX_CHUNK,
+            offset % INDEX_CHUNK,
+        )
+    }
+
+    fn slot(&self, entry: SwapEntry) -> Option<&IndexEntry> {
+        let (a, c, i) = Self::locate(entry);
+        let e = &self.areas.get(a)?.get(c)?.as_ref()?.slots[i];
+        (e.pfn_ra != NO_PAGE).then_some(e)
+    }
+
+    fn slot_mut(&mut self, entry: SwapEntry) -> Option<&mut IndexEntry> {
+        let (a, c, i) = Self::locate(entry);
+        let e = &mut self.areas.get_mut(a)?.get_mut(c)?.as_mut()?.slots[i];
+        (e.pfn_ra != NO_PAGE).then_some(e)
+    }
+
+    fn get(&self, entry: SwapEntry) -> Option<CachedPage> {
+        self.slot(entry).map(|e| CachedPage {
+            pfn: Pfn(e.pfn_ra & !RA_BIT),
+            writeback_until: e.writeback_until,
+            readahead: e.pfn_ra & RA_BIT != 0,
+        })
+    }
+
+    /// Put `page` at `entry` (which must be empty).
+    fn insert(&mut self, entry: SwapEntry, page: CachedPage) {
+        let (a, c, i) = Self::locate(entry);
+        if self.areas.len() <= a {
+            self.areas.resize_with(a + 1, Vec::new);
+        }
+        let chunks = &mut self.areas[a];
+        if chunks.len() <= c {
+            chunks.resize_with(c + 1, || None);
+        }
+        let chunk = chunks[c].get_or_insert_with(|| {
+            Box::new(IndexChunk {
+                used: 0,
+                slots: [EMPTY_ENTRY; INDEX_CHUNK],
+            })
+        });
+        debug_assert_eq!(
+            chunk.slots[i].pfn_ra, NO_PAGE,
+            "slot {entry:?} cached twice"
+        );
+        chunk.slots[i] = IndexEntry {
+            pfn_ra: page.pfn.0 | if page.readahead { RA_BIT } else { 0 },
+            writeback_until: page.writeback_until,
+        };
+        chunk.used += 1;
+        self.len += 1;
+    }
+
+    fn remove(&mut self, entry: SwapEntry) -> Option<CachedPage> {
+        let page = self.get(entry)?;
+        let (a, c, i) = Self::locate(entry);
+        let chunks = &mut self.areas[a];
+        let chunk = chunks[c].as_mut()?;
+        chunk.slots[i] = EMPTY_ENTRY;
+        chunk.used -= 1;
+        if chunk.used == 0 {
+            chunks[c] = None;
+        }
+        self.len -= 1;
+        Some(page)
+    }
+
+    /// Every cached (slot, page), by slot.
+    fn iter(&self) -> impl Iterator<Item = (SwapEntry, Pfn)> + '_ {
+        self.areas.iter().enumerate().flat_map(|(a, chunks)| {
+            chunks.iter().enumerate().flat_map(move |(c, chunk)| {
+                chunk.iter().flat_map(move |chunk| {
+                    chunk
+                        .slots
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, e)| e.pfn_ra != NO_PAGE)
+                        .map(move |(i, e)| {
+                            (
+                                SwapEntry {
+                                    area: a as u8,
+                                    offset: (c * INDEX_CHUNK + i) as u64,
+                                },
+                                Pfn(e.pfn_ra & !RA_BIT),
+                            )
+                        })
+                })
+            })
+        })
+    }
+}
+
+/// A hasher for pfns: one multiply (Fibonacci hashing). The map it serves
+/// is only looked up, never iterated, so nothing depends on its order.
+#[derive(Default, Clone, Copy)]
+struct PfnHasher(u64);
+
+impl std::hash::Hasher for PfnHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type PfnMap<V> = HashMap<u64, V, std::hash::BuildHasherDefault<PfnHasher>>;
+
 /// The swap cache of every area (Linux: the swap address spaces, one
 /// xarray per 64M of each area) and the global state of cluster readahead.
 #[derive(Debug)]
 pub struct SwapCache {
     /// Slot → page.
-    pages: BTreeMap<SwapEntry, CachedPage>,
+    pages: SwapIndex,
     /// Page → slot (`folio->swap`); only looked up, never iterated, so a
     /// hash map cannot make anything depend on its order.
-    by_pfn: HashMap<u64, SwapEntry>,
+    by_pfn: PfnMap<SwapEntry>,
     /// Writes in flight, by (completion time, pfn): for `Writeback` in
     /// meminfo and to rotate finished pages to the tail of the inactive
     /// list (`folio_rotate_reclaimable`).
@@ -85,8 +241,8 @@ pub struct SwapCache {
 impl Default for SwapCache {
     fn default() -> Self {
         SwapCache {
-            pages: BTreeMap::new(),
-            by_pfn: HashMap::new(),
+            pages: SwapIndex::default(),
+            by_pfn: PfnMap::default(),
             writeback: BTreeSet::new(),
             queue_end: Vec::new(),
             readahead_hits: 4,
@@ -99,17 +255,17 @@ impl Default for SwapCache {
 impl SwapCache {
     /// Pages in the swap cache (NR_SWAPCACHE, meminfo SwapCached).
     pub fn len(&self) -> u64 {
-        self.pages.len() as u64
+        self.pages.len
     }
 
     /// True when no page is cached.
     pub fn is_empty(&self) -> bool {
-        self.pages.is_empty()
+        self.pages.len == 0
     }
 
     /// The cached page of `entry` (`swap_cache_get_folio`).
     pub fn lookup(&self, entry: SwapEntry) -> Option<Pfn> {
-        self.pages.get(&entry).map(|c| c.pfn)
+        self.pages.get(entry).map(|c| c.pfn)
     }
 
     /// The slot of a cached page (`folio->swap`).
@@ -119,20 +275,20 @@ impl SwapCache {
 
     /// Every cached (slot, page), by slot.
     pub fn iter(&self) -> impl Iterator<Item = (SwapEntry, Pfn)> + '_ {
-        self.pages.iter().map(|(&e, c)| (e, c.pfn))
+        self.pages.iter()
     }
 
     /// PG_writeback of `entry`'s page at time `now`.
     pub fn under_writeback(&self, entry: SwapEntry, now: u64) -> bool {
         self.pages
-            .get(&entry)
+            .slot(entry)
             .is_some_and(|c| c.writeback_until > now)
     }
 
     /// When the write of `entry`'s page completes, if it is in flight at `now`.
     pub fn writeback_until(&self, entry: SwapEntry, now: u64) -> Option<u64> {
         self.pages
-            .get(&entry)
+            .slot(entry)
             .map(|c| c.writeback_until)
             .filter(|&t| t > now)
     }
@@ -166,9 +322,11 @@ impl SwapCache {
     }
 
     fn remove(&mut self, entry: SwapEntry) -> Option<CachedPage> {
-        let page = self.pages.remove(&entry)?;
+        let page = self.pages.remove(entry)?;
         self.by_pfn.remove(&page.pfn.0);
-        self.writeback.remove(&(page.writeback_until, page.pfn.0));
+        if page.writeback_until != 0 {
+            self.writeback.remove(&(page.writeback_until, page.pfn.0));
+        }
         Some(page)
     }
 
@@ -181,19 +339,25 @@ impl SwapCache {
         }
         let until = self.queue_end[area].max(now) + cputime::SWAP_PAGE_IO_NS;
         self.queue_end[area] = until;
-        if let Some(page) = self.pages.get_mut(&entry) {
-            self.writeback.remove(&(page.writeback_until, page.pfn.0));
+        if let Some(page) = self.pages.slot_mut(entry) {
+            let pfn = page.pfn_ra & !RA_BIT;
+            if page.writeback_until != 0 {
+                self.writeback.remove(&(page.writeback_until, pfn));
+            }
             page.writeback_until = until;
-            self.writeback.insert((until, page.pfn.0));
+            self.writeback.insert((until, pfn));
         }
         until
     }
 
-    /// `folio_test_clear_readahead`.
-    fn test_clear_readahead(&mut self, entry: SwapEntry) -> bool {
-        self.pages
-            .get_mut(&entry)
-            .is_some_and(|c| std::mem::take(&mut c.readahead))
+    /// A fault's look at the cache: `entry`'s page and whether it was
+    /// PG_readahead, which the hit clears (`folio_test_clear_readahead`).
+    fn lookup_hit(&mut self, entry: SwapEntry) -> Option<(Pfn, bool)> {
+        self.pages.slot_mut(entry).map(|c| {
+            let readahead = c.pfn_ra & RA_BIT != 0;
+            c.pfn_ra &= !RA_BIT;
+            (Pfn(c.pfn_ra), readahead)
+        })
     }
 
     /// Writes that completed by `now`, oldest first, taken off the list.
@@ -528,25 +692,28 @@ impl Kernel {
     pub(crate) fn swapin_fault(
         &mut self,
         slot: MmSlot,
+        table: u32,
         vpn: u64,
         write: bool,
         vma_write: bool,
     ) -> MmResult<bool> {
-        let pte = self.pte(slot, vpn);
+        let pte = self.pte_at(slot, table, vpn);
         if !pte.is_swap() {
             return Ok(false);
         }
         let entry = pte.swp_entry();
-        let mut major = false;
-        if self.swap.cache.lookup(entry).is_some() {
-            self.swap_update_readahead(entry, slot, vpn);
-        } else {
-            major = true;
-            self.swapin_readahead(entry, slot, vpn)?;
-            // The fault waits for its own page; the rest of the batch is
-            // read in the same request.
-            self.account_iowait(cputime::SWAP_PAGE_IO_NS);
+        // The common case, a hit, in one look at the index
+        // (`swap_cache_get_folio` + `folio_test_clear_readahead`).
+        if let Some((pfn, readahead)) = self.swap.cache.lookup_hit(entry) {
+            self.swap_update_readahead(readahead, slot, vpn);
+            self.map_swapcache_page(slot, table, vpn, entry, pfn, write, vma_write)?;
+            return Ok(false);
         }
+        self.swapin_readahead(entry, slot, vpn)?;
+        // The fault waits for its own page; the rest of the batch is read
+        // in the same request.
+        self.account_iowait(cputime::SWAP_PAGE_IO_NS);
+        let major = true;
         // Allocations for the readahead may have reclaimed the page just
         // read (clean and unmapped): read it again alone then.
         let pfn = match self.swap.cache.lookup(entry) {
@@ -558,10 +725,10 @@ impl Kernel {
         };
         // Reclaim may have run meanwhile: the PTE must still hold the
         // entry (`pte_same`), else there is nothing to map.
-        if self.pte(slot, vpn) != pte {
+        if self.pte_at(slot, table, vpn) != pte {
             return Ok(major);
         }
-        self.map_swapcache_page(slot, vpn, entry, pfn, write, vma_write)?;
+        self.map_swapcache_page(slot, table, vpn, entry, pfn, write, vma_write)?;
         Ok(major)
     }
 
@@ -572,9 +739,11 @@ impl Kernel {
     /// is mapped writable if the VMA is (dirty on a write fault), else
     /// read-only (copy-on-write). `should_try_to_free_swap`: a write fault
     /// on an exclusive page, or swap more than half full, frees the slot.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn map_swapcache_page(
         &mut self,
         slot: MmSlot,
+        table: u32,
         vpn: u64,
         entry: SwapEntry,
         pfn: Pfn,
@@ -583,15 +752,21 @@ impl Kernel {
     ) -> MmResult<()> {
         let was_mapped = self.page_alloc.frames.mapcount(pfn) > 0;
         self.swap.free_slot(entry);
-        self.swap_owner_handover(entry, slot, vpn);
-        let exclusive = !was_mapped && self.swap.swap_count(entry) == 0;
+        let others = self.swap.swap_count(entry);
+        if others > 0 {
+            self.swap_owner_handover(entry, slot, vpn);
+        }
+        let exclusive = !was_mapped && others == 0;
         if self.swap.vm_swap_full() || (write && exclusive) {
             self.folio_free_swap(pfn);
         }
         let writable = vma_write && exclusive;
-        if let Some(p) = self.pte_mut(slot, vpn) {
-            *p = Pte::page(pfn, writable, write && writable).0;
-        }
+        self.set_pte_at(
+            slot,
+            table,
+            vpn,
+            Pte::page(pfn, writable, write && writable),
+        );
         let mm = self.procs.mm_mut(slot)?;
         mm.rss_anon += 1;
         mm.swap_ents -= 1;
@@ -605,8 +780,8 @@ impl Kernel {
     /// A readahead page's first hit counts (swap_ra_hit) and feeds the
     /// next window: the VMA's hits (VMA readahead) or the global count
     /// (cluster readahead); VMA readahead remembers the fault's address.
-    fn swap_update_readahead(&mut self, entry: SwapEntry, slot: MmSlot, vpn: u64) {
-        let readahead = self.swap.cache.test_clear_readahead(entry);
+    /// `readahead`: the page was PG_readahead (now cleared).
+    fn swap_update_readahead(&mut self, readahead: bool, slot: MmSlot, vpn: u64) {
         let vma_ra = self.swap.nr_rotate_swap() == 0;
         if vma_ra && let Ok(mm) = self.procs.mm_mut(slot) {
             let (_, win, mut hits) = swap_ra_unpack(mm.swap_ra);
@@ -695,11 +870,9 @@ impl Kernel {
         match self.read_swap_cache_async(entry, owner) {
             Ok(Some(_)) => {
                 if !target {
-                    self.swap
-                        .cache
-                        .pages
-                        .entry(entry)
-                        .and_modify(|c| c.readahead = true);
+                    if let Some(c) = self.swap.cache.pages.slot_mut(entry) {
+                        c.pfn_ra |= RA_BIT;
+                    }
                     self.events.swap_ra += 1;
                 }
                 Ok(true)
@@ -872,12 +1045,14 @@ impl Kernel {
                     .filter(|&m| self.pte(m, vpn) == swp)
                     .collect();
                 for m in holders {
-                    let vma_write = self
-                        .procs
-                        .get(m)
-                        .and_then(|p| p.mm.vma_lookup(vpn << PAGE_SHIFT))
-                        .is_some_and(|v| v.flags.is_write());
-                    self.map_swapcache_page(m, vpn, entry, pfn, false, vma_write)?;
+                    let Some((vma_write, table)) = self.procs.get(m).and_then(|p| {
+                        let table = p.mm.pgtables.walk(vpn)?.0;
+                        let vma = p.mm.vma_lookup(vpn << PAGE_SHIFT);
+                        Some((vma.is_some_and(|v| v.flags.is_write()), table))
+                    }) else {
+                        continue;
+                    };
+                    self.map_swapcache_page(m, table, vpn, entry, pfn, false, vma_write)?;
                 }
             }
         }
