@@ -150,19 +150,26 @@ fn miss_path() {
 }
 
 /// Heap growth per page while a cold 64K-page file enters the cache by a
-/// sequential read. The page's own bytes (4096 of them, when it has any)
-/// are taken off.
+/// sequential read, beyond the page's own bytes: the slots of page bytes
+/// (4 KiB per frame, in chunks of 512 frames, allocated the first time a
+/// frame holds bytes and reused by its next owners) are taken off.
 fn memory_per_page() {
     const PAGES: u64 = 64 << 10;
     for (what, byte) in [("zero pages", 0u8), ("pages with bytes", b'a')] {
         let (mut k, pid) = machine_with_file(1 << 30, "256M", byte, false);
         let before = live();
+        let slots = k.page_contents.slot_bytes();
         run(&mut k, Scope::Process(pid), "read /f 0 256M");
         let grown = live() - before;
-        let bytes = if byte == 0 { 0 } else { PAGES * PAGE_SIZE } as i64;
+        let slots_grown = (k.page_contents.slot_bytes() - slots) as i64;
         println!(
             "memory ({what:18}): {:7.2} B/page beyond the page's bytes  (target <= 16 B)",
-            (grown - bytes) as f64 / PAGES as f64
+            (grown - slots_grown) as f64 / PAGES as f64
+        );
+        println!(
+            "  page bytes: {} pages hold bytes, slots for {} frames",
+            k.page_contents.len(),
+            k.page_contents.slot_bytes() / PAGE_SIZE
         );
         assert_eq!(k.node_stats().nr_file_pages, PAGES);
     }

@@ -162,7 +162,7 @@ impl Kernel {
     /// Free a page [`Self::alloc_cache_page`] gave that never entered the
     /// cache, with any bytes read into it.
     fn free_unused_cache_page(&mut self, pfn: Pfn) {
-        self.take_page_bytes(pfn);
+        self.drop_page_bytes(pfn);
         self.free_kernel_page(pfn);
     }
 
@@ -412,10 +412,19 @@ impl Kernel {
     /// each. Holes and blocks of zeros are not read and get no bytes.
     fn read_blocks(&mut self, ino: u32, pages: &[(u64, Pfn)]) -> MmResult<()> {
         let inode = self.vfs.inode(ino)?;
-        let mut blocks: Vec<(u64, Pfn)> = pages
-            .iter()
-            .filter_map(|&(index, pfn)| inode.blocks.get(&index).map(|&b| (b, pfn)))
-            .collect();
+        // The pages come in ascending index order: one walk of the block
+        // map over their range, not a lookup each.
+        let mut blocks: Vec<(u64, Pfn)> = Vec::with_capacity(pages.len());
+        if let (Some(&(lo, _)), Some(&(hi, _))) = (pages.first(), pages.last()) {
+            debug_assert!(pages.is_sorted_by_key(|&(index, _)| index));
+            let mut mapped = inode.blocks.range(lo..=hi).peekable();
+            for &(index, pfn) in pages {
+                while mapped.next_if(|&(&i, _)| i < index).is_some() {}
+                if let Some((_, &b)) = mapped.next_if(|&(&i, _)| i == index) {
+                    blocks.push((b, pfn));
+                }
+            }
+        }
         let n = blocks.len() as u64;
         if n == 0 {
             return Ok(());
@@ -429,14 +438,11 @@ impl Kernel {
         blocks.retain(|&(b, _)| self.vfs.store.contains(b));
         blocks.sort_unstable_by_key(|&(b, _)| b);
         for run in blocks.chunk_by(|a, b| a.0 + 1 == b.0) {
-            let bytes = self
-                .vfs
-                .store
-                .read_run(run[0].0, run.len())
+            let pfns: Vec<Pfn> = run.iter().map(|&(_, pfn)| pfn).collect();
+            let store = &self.vfs.store;
+            self.page_contents
+                .fill_with(&pfns, |slots| store.read_run_into(run[0].0, slots))
                 .map_err(|e| MmError::Io(format!("/dev/sda1: read error: {e}")))?;
-            for (&(_, pfn), bytes) in run.iter().zip(bytes) {
-                self.put_page_bytes(pfn, bytes);
-            }
         }
         Ok(())
     }
@@ -731,7 +737,7 @@ impl Kernel {
         }
         self.vfs.stats.nr_pages -= 1;
         self.lru_del(pfn);
-        self.take_page_bytes(pfn);
+        self.drop_page_bytes(pfn);
         self.free_kernel_page(pfn);
         self.xa_sync(ino);
     }

@@ -137,7 +137,7 @@ impl Kernel {
             return Ok(self
                 .page_contents
                 .get(pfn)
-                .cloned()
+                .map(|b| Box::new(**b))
                 .unwrap_or_else(|| Box::new([0; PAGE_SIZE as usize])));
         }
         let stored = match inode.blocks.get(&index) {

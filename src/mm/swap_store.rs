@@ -145,14 +145,17 @@ impl DiskStore {
         Ok(Some(page))
     }
 
-    /// The bytes of the `count` consecutive slots from `first`, every one
-    /// of which holds bytes, in one host read (`preadv` into the pages).
-    pub fn read_run(&self, first: u64, count: usize) -> std::io::Result<Vec<PageBytes>> {
+    /// Read the consecutive slots from `first`, every one of which holds
+    /// bytes, into `pages` (one page each, in order) in one host read
+    /// (`preadv` straight into the pages: no buffer between).
+    pub fn read_run_into(
+        &self,
+        first: u64,
+        pages: &mut [&mut [u8; PAGE_SIZE as usize]],
+    ) -> std::io::Result<()> {
         let file = self.file.as_ref().expect("a slot with bytes has a file");
-        // Uninitialised buffers: the read fills every byte (zeroing 4 KiB
-        // first would cost as much as a third of the read).
-        let mut pages: Vec<Box<std::mem::MaybeUninit<[u8; PAGE_SIZE as usize]>>> =
-            (0..count).map(|_| Box::new_uninit()).collect();
+        let offset = i64::try_from(first * PAGE_SIZE)
+            .map_err(|_| std::io::Error::from_raw_os_error(libc::EOVERFLOW))?;
         let iov: Vec<libc::iovec> = pages
             .iter_mut()
             .map(|p| libc::iovec {
@@ -160,13 +163,11 @@ impl DiskStore {
                 iov_len: PAGE_SIZE as usize,
             })
             .collect();
-        let offset = i64::try_from(first * PAGE_SIZE)
-            .map_err(|_| std::io::Error::from_raw_os_error(libc::EOVERFLOW))?;
         // At most IOV_MAX (1024) vectors a call; a readahead window is 32.
         let mut done = 0usize;
         for chunk in iov.chunks(1024) {
-            // SAFETY: every iovec points at a live, distinct page buffer
-            // of PAGE_SIZE bytes owned by `pages`, which outlives the call.
+            // SAFETY: every iovec points at a distinct page of PAGE_SIZE
+            // bytes borrowed mutably by `pages` for this whole call.
             let n = unsafe {
                 libc::preadv(
                     file.as_raw_fd(),
@@ -185,20 +186,13 @@ impl DiskStore {
                 let whole = n / PAGE_SIZE as usize;
                 for (i, page) in pages[done + whole..].iter_mut().enumerate() {
                     let slot = first + (done + whole + i) as u64;
-                    let mut buf = [0u8; PAGE_SIZE as usize];
-                    file.read_exact_at(&mut buf, slot * PAGE_SIZE)?;
-                    page.write(buf);
+                    file.read_exact_at(&mut page[..], slot * PAGE_SIZE)?;
                 }
-                break;
+                return Ok(());
             }
             done += chunk.len();
         }
-        // SAFETY: every page was filled whole — by preadv, which returned
-        // the full length of its vectors, or by read_exact_at above.
-        Ok(pages
-            .into_iter()
-            .map(|p| unsafe { p.assume_init() })
-            .collect())
+        Ok(())
     }
 
     /// Read the bytes of `slot` and forget them.
