@@ -30,6 +30,31 @@ fn psutil_full(m: &Mount, pid: u32) -> (u64, u64, u64) {
     (v[0], v[1], v[2])
 }
 
+/// Real `smem` (Debian package) under exec: (uss, pss, rss) of `pid` in kB.
+fn smem(m: &Mount, pid: u32) -> (u64, u64, u64) {
+    let (code, out) = m.exec_text(&["smem", "-H", "-c", "pid uss pss rss"]);
+    assert_eq!(code, 0, "{out}");
+    let row: Vec<u64> = out
+        .lines()
+        .map(|l| {
+            l.split_whitespace()
+                .map(|w| w.parse().unwrap())
+                .collect::<Vec<u64>>()
+        })
+        .find(|r| r[0] == u64::from(pid))
+        .unwrap_or_else(|| panic!("no pid {pid} in smem's\n{out}"));
+    (row[1], row[2], row[3])
+}
+
+/// Σ of a `Key:` over every VMA of a smaps text, kB (how smem adds).
+fn sum_kb(smaps: &str, key: &str) -> u64 {
+    smaps
+        .lines()
+        .filter_map(|l| l.strip_prefix(&format!("{key}:")))
+        .map(|v| v.split_whitespace().next().unwrap().parse::<u64>().unwrap())
+        .sum()
+}
+
 #[test]
 fn a_forked_child_shares_pages_until_it_writes() {
     let m = Mount::new();
@@ -67,6 +92,16 @@ fn a_forked_child_shares_pages_until_it_writes() {
     assert_eq!(kb(&rollup, "Shared_Dirty"), rss - 1024);
     let (_, uss, pss) = psutil_full(&m, child);
     assert_eq!((uss, pss), (1024, 1024 + (rss - 1024) / 2));
+    // smem adds smaps' per-VMA lines: it agrees with the file and, here,
+    // with psutil (every VMA's Pss is a whole number of kB).
+    let smaps = m.read(&format!("{child}/smaps"));
+    let files = (
+        sum_kb(&smaps, "Private_Clean") + sum_kb(&smaps, "Private_Dirty"),
+        sum_kb(&smaps, "Pss"),
+        sum_kb(&smaps, "Rss"),
+    );
+    assert_eq!(smem(&m, child), files);
+    assert_eq!(files, (uss, pss, rss));
     // AnonPages counts each page once: 512 + 256 copies + the stacks.
     let meminfo = m.read("meminfo");
     let anon = kb(&meminfo, "AnonPages");

@@ -616,7 +616,7 @@ impl Kernel {
     pub(crate) fn free_user_page(&mut self, pfn: Pfn) {
         self.lru_del(pfn);
         if !self.page_contents.is_empty() {
-            self.take_page_bytes(pfn);
+            self.drop_page_bytes(pfn);
         }
         if let Err(err) = self.free_pages(pfn, Order(0)) {
             // A bookkeeping bug must not take the daemon down; say it loudly.
@@ -1296,7 +1296,7 @@ impl Kernel {
                     }
                     self.lru_del(pfn);
                     if check_bytes {
-                        self.take_page_bytes(pfn);
+                        self.drop_page_bytes(pfn);
                     }
                     if let Err(err) = self.free_pages(pfn, Order(0)) {
                         self.printk(format!("BUG: Bad page state: {err}"));

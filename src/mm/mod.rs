@@ -311,6 +311,7 @@ impl Kernel {
         self.check_kthreads()?;
         self.check_page_cache()?;
         self.check_file_rmap()?;
+        self.check_pss()?;
         self.check_swapfiles()?;
         self.check_swap_cache()?;
         self.check_shmem()?;

@@ -311,6 +311,49 @@ impl Kernel {
     }
 }
 
+impl Kernel {
+    /// Check proportional sizes: Σ Pss over every VMA of every process
+    /// (what smaps reports) is the pages mapped at least once, each
+    /// counted once however many PTEs share it. Each PTE's share is
+    /// `(PAGE_SIZE << PSS_SHIFT) / mapcount`, rounded down as Linux does,
+    /// so the sum may fall short by less than one unit a PTE.
+    pub fn check_pss(&self) -> Result<(), String> {
+        use super::memory::PSS_SHIFT;
+        use super::types::PAGE_SIZE;
+        let mut pss = 0u64;
+        let mut ptes = 0u64;
+        let mut pages = Vec::new();
+        for (slot, p) in self.procs.iter_slots() {
+            for vma in p.mm.vmas() {
+                pss += self.range_stats(slot, vma.start_vpn(), vma.end_vpn()).pss;
+            }
+            let pt = &p.mm.pgtables;
+            let task_vpns = p.mm.layout.task_size >> super::types::PAGE_SHIFT;
+            pt.for_each_pte_slice(0, task_vpns, &mut |table, lo, hi, _| {
+                for &e in &pt.entries(table)[lo..hi] {
+                    if Pte(e).is_page() {
+                        ptes += 1;
+                        pages.push(Pte(e).pfn().0);
+                    }
+                }
+            });
+        }
+        // A sorted Vec, not a set: this runs after every test command.
+        pages.sort_unstable();
+        pages.dedup();
+        let want = pages.len() as u64 * (PAGE_SIZE << PSS_SHIFT);
+        if pss > want || want - pss >= ptes.max(1) {
+            return Err(format!(
+                "Σ Pss {} B but {} pages are mapped ({} PTEs)",
+                pss >> PSS_SHIFT,
+                pages.len(),
+                ptes
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// One VMA of a file, as the reverse map needs it.
 struct FileVma {
     slot: MmSlot,
@@ -467,6 +510,27 @@ mod tests {
         // Touching again refaults.
         run(&mut k, a, "touch f 4K read").unwrap();
         assert_eq!(mm(&k, a).rss_file, 16);
+    }
+
+    #[test]
+    fn pss_adds_up_to_the_mapped_pages_and_a_wrong_map_count_shows() {
+        // Three mappers of the same 64 file pages: each PTE's share is
+        // 1/3 of a page, rounded down, and Σ Pss is the 64 pages.
+        let (mut k, a, ino) = with_file(64);
+        let b = spawn(&mut k, "b");
+        let c = spawn(&mut k, "c");
+        for pid in [a, b, c] {
+            run(&mut k, pid, "mmap 256K file=/data.db prot=r name=f").unwrap();
+            run(&mut k, pid, "touch f 256K read").unwrap();
+        }
+        k.check_pss().unwrap();
+        let total: u64 = [a, b, c].iter().map(|&p| stats(&k, p, "f").pss).sum();
+        let page = PAGE_SIZE << super::super::memory::PSS_SHIFT;
+        assert_eq!(total, 64 * 3 * (page / 3));
+        // A map count that disagrees with the PTEs makes Σ Pss wrong.
+        let pfn = k.vfs.inode(ino).unwrap().pages.get(0).unwrap();
+        k.page_alloc.frames.add_map(pfn);
+        assert!(k.check_pss().is_err());
     }
 
     #[test]
