@@ -147,8 +147,6 @@ fn foreground_serves_until_sigint() {
         libc::kill(child.id() as i32, libc::SIGINT);
     }
     let status = child.wait().unwrap();
-    assert!(status.success(), "{status:?}");
-    assert!(find_mount(&dir).is_none());
     let mut log = String::new();
     use std::io::Read;
     child
@@ -157,6 +155,8 @@ fn foreground_serves_until_sigint() {
         .unwrap()
         .read_to_string(&mut log)
         .unwrap();
+    assert!(status.success(), "{status:?}; its log:\n{log}");
+    assert!(find_mount(&dir).is_none());
     assert!(
         log.contains("mounted"),
         "foreground logs go to stderr: {log}"

@@ -181,6 +181,13 @@ impl Geometry {
         1 << self.bits
     }
 
+    /// The index of `vpn` in its PTE table: a mask, not a division (the
+    /// table size is only known at run time, and a `%` by it costs a
+    /// divide on every fault).
+    pub fn pte_index(self, vpn: u64) -> usize {
+        (vpn & ((1u64 << self.bits) - 1)) as usize
+    }
+
     /// Pages one entry of a table at `level` covers (level 0 = PTE table).
     pub fn span_pages(self, level: u32) -> u64 {
         1u64 << (self.bits * level)
@@ -761,7 +768,8 @@ impl Kernel {
             return self
                 .do_shmem_faults(slot, start, end, write, vma_write, origin, shm, vma_start);
         }
-        let per_table = self.procs.geometry().entries() as u64;
+        let geometry = self.procs.geometry();
+        let per_table = geometry.entries() as u64;
         let zero = Pte::zero_page(self.procs.zero_page);
         let task = origin == FaultOrigin::Task;
         let mut vpn = start;
@@ -770,7 +778,7 @@ impl Kernel {
             let table = self.pte_table_alloc(slot, vpn)?;
             let table_end = end.min((vpn / per_table + 1) * per_table);
             for v in vpn..table_end {
-                let index = (v % per_table) as usize;
+                let index = geometry.pte_index(v);
                 let pte = self
                     .procs
                     .get(slot)
@@ -1034,18 +1042,17 @@ impl Kernel {
     /// The PTE of `vpn` in its PTE table `table` of `slot` (none when the
     /// process is gone): no walk from the PGD, for paths that hold the table.
     pub(crate) fn pte_at(&self, slot: MmSlot, table: u32, vpn: u64) -> Pte {
-        let per_table = self.procs.geometry().entries() as u64;
-        self.procs.get(slot).map_or(Pte::NONE, |p| {
-            p.mm.pgtables.entry(table, (vpn % per_table) as usize)
-        })
+        let index = self.procs.geometry().pte_index(vpn);
+        self.procs
+            .get(slot)
+            .map_or(Pte::NONE, |p| p.mm.pgtables.entry(table, index))
     }
 
     /// Set the PTE of `vpn` in its PTE table `table` of `slot`.
     pub(crate) fn set_pte_at(&mut self, slot: MmSlot, table: u32, vpn: u64, pte: Pte) {
-        let per_table = self.procs.geometry().entries() as u64;
+        let index = self.procs.geometry().pte_index(vpn);
         if let Some(p) = self.procs.get_mut(slot) {
-            p.mm.pgtables
-                .set_entry(table, (vpn % per_table) as usize, pte);
+            p.mm.pgtables.set_entry(table, index, pte);
         }
     }
 
