@@ -431,6 +431,9 @@ pub struct Placeholders {
     live: BTreeMap<u32, Option<libc::pid_t>>,
     /// /dev/null, for the placeholders' standard streams.
     devnull: libc::c_int,
+    /// The mount's pid-set version at the last complete sync: a sync that
+    /// finds it unchanged has nothing to do and skips listing the root.
+    synced: Option<Vec<u8>>,
 }
 
 impl Placeholders {
@@ -445,6 +448,7 @@ impl Placeholders {
             proc_dir: proc_dir.to_path_buf(),
             live: BTreeMap::new(),
             devnull,
+            synced: None,
         })
     }
 
@@ -453,6 +457,14 @@ impl Placeholders {
     /// called after each look at the mount. A pid the namespace's own
     /// processes hold is skipped and tried again at the next sync.
     pub fn sync(&mut self, mut step: impl FnMut()) -> io::Result<()> {
+        // Read before the listing: a change after it shows at the next sync.
+        let version = crate::fs::mount::pid_set_version(&self.mount);
+        if version.is_some() && version == self.synced {
+            step();
+            return Ok(());
+        }
+        self.synced = None;
+        let mut complete = true;
         let pids = crate::exec::simulated_pids(&self.mount)?;
         step();
         let gone: Vec<u32> = self
@@ -473,7 +485,10 @@ impl Placeholders {
             } else {
                 match fork_at(pid, self.devnull) {
                     Ok(child) => Some(child),
-                    Err(e) if e.raw_os_error() == Some(libc::EEXIST) => continue,
+                    Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+                        complete = false;
+                        continue;
+                    }
                     Err(e) => {
                         return Err(io::Error::new(
                             e.kind(),
@@ -493,6 +508,9 @@ impl Placeholders {
                 }
             }
             step();
+        }
+        if complete {
+            self.synced = version;
         }
         Ok(())
     }
