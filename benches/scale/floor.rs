@@ -44,7 +44,7 @@ fn grid_dir(d: u64) -> u64 {
 
 impl Floor {
     fn attr(&self, ino: u64) -> FileAttr {
-        let dir = ino == 1 || (ino >= GRID_BASE && ino % 16 == 0);
+        let dir = ino == 1 || (ino >= GRID_BASE && ino.is_multiple_of(16));
         FileAttr {
             ino: INodeNo(ino),
             size: 0,
