@@ -2,7 +2,8 @@
 //! machine (used by [`crate::exec`]):
 //!
 //! - [`Placeholders`]: a process at each simulated pid, made with clone3's
-//!   `set_tid` (race-free: the pid is taken exactly or not at all), with
+//!   `set_tid` (race-free: the pid is taken exactly or not at all) and, on
+//!   x86_64, `CLONE_VM` (a few µs each, nothing copied), with
 //!   `MNT/PID` bound over `/proc/PID`; a watcher process keeps them in step
 //!   with the mount every [`POLL`], so processes the simulation creates
 //!   while the command runs appear, and those that exit go.
@@ -286,34 +287,136 @@ struct CloneArgs {
 /// Fork a placeholder at exactly `pid` (in this pid namespace): a process
 /// that only waits to be killed, its standard streams on /dev/null so it
 /// never holds the command's pipes open. EEXIST when the pid is taken.
+///
+/// Every signal but SIGKILL and SIGSTOP stays blocked in it for good (the
+/// mask is set around the clone, so there is no window): a `kill PID` from
+/// the command never ends the stand-in of a simulated process, and no
+/// handler ever runs in it (on x86_64 it has no stack of its own).
 fn fork_at(pid: u32, devnull: libc::c_int) -> io::Result<libc::pid_t> {
     let tid = libc::pid_t::try_from(pid).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
     let args = CloneArgs {
+        flags: PLACEHOLDER_CLONE_FLAGS,
         exit_signal: libc::SIGCHLD as u64,
         set_tid: (&raw const tid) as u64,
         set_tid_size: 1,
         ..CloneArgs::default()
     };
+    // SAFETY: sigset_t is plain data, filled by sigfillset; the old mask is
+    // restored in the parent right after the clone.
+    let ret = unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+        let ret = clone_placeholder(&args, devnull);
+        // Only the parent gets here (the child never returns).
+        let err = io::Error::last_os_error();
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        if ret < 0 {
+            return Err(err);
+        }
+        ret
+    };
+    Ok(ret as libc::pid_t)
+}
+
+/// Placeholders share the memory of the process that makes them: no page
+/// tables are copied and no page is shared copy-on-write, so making 10^4
+/// of them and ending them costs a few microseconds each (a fork of the
+/// namespace's init copies its page tables, and every page it shares
+/// copy-on-write then has 10^4 mappings for rmap walks — reclaim, DAMON —
+/// to visit). Safe because the child runs only the system calls of
+/// [`clone_placeholder`] and never touches memory.
+#[cfg(target_arch = "x86_64")]
+const PLACEHOLDER_CLONE_FLAGS: u64 = libc::CLONE_VM as u64;
+
+/// clone3 with `args`; the child redirects fds 0–2 to `devnull` and pauses
+/// for ever, all in registers: it shares the parent's memory (CLONE_VM)
+/// and stack pointer, and never pushes, calls or returns. Returns the
+/// child's pid or -1 with errno set, in the parent only.
+///
+/// # Safety
+/// `args` must be a valid `clone_args` whose flags are at most
+/// [`PLACEHOLDER_CLONE_FLAGS`] (no CLONE_SETTLS, CLONE_VFORK, …).
+#[cfg(target_arch = "x86_64")]
+unsafe fn clone_placeholder(args: &CloneArgs, devnull: libc::c_int) -> libc::c_long {
+    let ret: libc::c_long;
+    // SAFETY: see the function's contract; the kernel preserves every
+    // register but rax, rcx and r11 across `syscall`, so the parent sees
+    // its inputs unchanged, and the child's loop needs nothing else.
+    unsafe {
+        std::arch::asm!(
+            "syscall",
+            "test rax, rax",
+            "jnz 3f",
+            // The child: dup2(devnull, 0), (…, 1), (…, 2).
+            "mov edi, r8d",
+            "xor esi, esi",
+            "mov eax, {dup2}",
+            "syscall",
+            "mov edi, r8d",
+            "mov esi, 1",
+            "mov eax, {dup2}",
+            "syscall",
+            "mov edi, r8d",
+            "mov esi, 2",
+            "mov eax, {dup2}",
+            "syscall",
+            // pause() until killed.
+            "2:",
+            "mov eax, {pause}",
+            "syscall",
+            "jmp 2b",
+            "3:",
+            dup2 = const libc::SYS_dup2,
+            pause = const libc::SYS_pause,
+            inlateout("rax") libc::SYS_clone3 => ret,
+            in("rdi") std::ptr::from_ref(args),
+            in("rsi") std::mem::size_of::<CloneArgs>(),
+            in("r8") devnull,
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+    }
+    if ret < 0 {
+        // SAFETY: errno is this thread's.
+        unsafe {
+            *libc::__errno_location() = -ret as libc::c_int;
+        }
+        return -1;
+    }
+    ret
+}
+
+/// Elsewhere placeholders are plain forks.
+#[cfg(not(target_arch = "x86_64"))]
+const PLACEHOLDER_CLONE_FLAGS: u64 = 0;
+
+/// clone3 with `args` as a fork; the child redirects fds 0–2 to `devnull`
+/// and pauses for ever.
+///
+/// # Safety
+/// `args` must be a valid `clone_args` without CLONE_VM.
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn clone_placeholder(args: &CloneArgs, devnull: libc::c_int) -> libc::c_long {
     // SAFETY: clone3 without CLONE_VM is a fork; the child only makes
     // async-signal-safe calls and never returns.
-    let ret = unsafe {
-        libc::syscall(
+    unsafe {
+        let ret = libc::syscall(
             libc::SYS_clone3,
-            &raw const args,
+            std::ptr::from_ref(args),
             std::mem::size_of::<CloneArgs>(),
-        )
-    };
-    match ret {
-        0 => unsafe {
+        );
+        if ret == 0 {
             for fd in 0..3 {
                 libc::dup2(devnull, fd);
             }
             loop {
                 libc::pause();
             }
-        },
-        r if r < 0 => Err(io::Error::last_os_error()),
-        child => Ok(child as libc::pid_t),
+        }
+        ret
     }
 }
 
@@ -328,6 +431,9 @@ pub struct Placeholders {
     live: BTreeMap<u32, Option<libc::pid_t>>,
     /// /dev/null, for the placeholders' standard streams.
     devnull: libc::c_int,
+    /// The mount's pid-set version at the last complete sync: a sync that
+    /// finds it unchanged has nothing to do and skips listing the root.
+    synced: Option<Vec<u8>>,
 }
 
 impl Placeholders {
@@ -342,6 +448,7 @@ impl Placeholders {
             proc_dir: proc_dir.to_path_buf(),
             live: BTreeMap::new(),
             devnull,
+            synced: None,
         })
     }
 
@@ -350,6 +457,14 @@ impl Placeholders {
     /// called after each look at the mount. A pid the namespace's own
     /// processes hold is skipped and tried again at the next sync.
     pub fn sync(&mut self, mut step: impl FnMut()) -> io::Result<()> {
+        // Read before the listing: a change after it shows at the next sync.
+        let version = crate::fs::mount::pid_set_version(&self.mount);
+        if version.is_some() && version == self.synced {
+            step();
+            return Ok(());
+        }
+        self.synced = None;
+        let mut complete = true;
         let pids = crate::exec::simulated_pids(&self.mount)?;
         step();
         let gone: Vec<u32> = self
@@ -370,7 +485,10 @@ impl Placeholders {
             } else {
                 match fork_at(pid, self.devnull) {
                     Ok(child) => Some(child),
-                    Err(e) if e.raw_os_error() == Some(libc::EEXIST) => continue,
+                    Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+                        complete = false;
+                        continue;
+                    }
                     Err(e) => {
                         return Err(io::Error::new(
                             e.kind(),
@@ -390,6 +508,9 @@ impl Placeholders {
                 }
             }
             step();
+        }
+        if complete {
+            self.synced = version;
         }
         Ok(())
     }

@@ -91,3 +91,52 @@ fn static_files_stay_correct_while_cached() {
     assert!(meta.is_file());
     assert_eq!(meta.len(), 0);
 }
+
+/// A root listing of thousands of processes spans many readdir calls, each
+/// built from its cookie on: every pid is listed once, in order, and the
+/// root's `user.mmfs.pids` attribute (what `mmfs exec`'s watcher polls)
+/// moves with every spawn and exit.
+#[test]
+fn a_long_root_listing_names_every_pid_once_and_the_pid_set_version_follows() {
+    let m = Mount::with_args(&["--mem", "4G"]);
+    let plan: String = (0..3000)
+        .map(|i| format!("spawn many{}\n", i % 7))
+        .collect();
+    m.write("ctl", &plan).expect("spawn 3000");
+    let pids: Vec<u32> = listing(&m).iter().filter_map(|n| n.parse().ok()).collect();
+    let mut sorted = pids.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(pids, sorted, "in pid order, none twice");
+    assert!(pids.len() > 3000, "{} pids", pids.len());
+    let version = || mmfs::fs::mount::pid_set_version(&m.dir).expect("user.mmfs.pids");
+    let before = version();
+    assert_eq!(version(), before, "no change, same version");
+    let pid = m.created("spawn one_more");
+    let spawned = version();
+    assert_ne!(spawned, before);
+    m.ctl(&format!("kill {pid}"));
+    let killed = version();
+    assert_ne!(killed, spawned);
+    assert_ne!(killed, before);
+    m.ctl("tick");
+    assert_eq!(version(), killed, "a tick changes no pid");
+}
+
+/// A name no process directory has is cached as absent (procps asks each
+/// one for `ctty`), and stays absent; the real names are still found.
+#[test]
+fn names_no_process_directory_has_stay_absent() {
+    let m = Mount::new();
+    let pid = m.created("spawn asked");
+    for _ in 0..3 {
+        let err = std::fs::metadata(m.path(&format!("{pid}/ctty"))).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+        let err = std::fs::metadata(m.path(&format!("{pid}/task/{pid}/ctl"))).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+    }
+    assert_eq!(m.read(&format!("{pid}/comm")), "asked\n");
+    assert!(m.path(&format!("{pid}/task/{pid}/stat")).exists());
+    m.ctl(&format!("kill {pid}"));
+    assert!(!m.path(&pid.to_string()).exists());
+}

@@ -501,3 +501,21 @@ fn modelled_vm_tunables_are_written_into_the_machine() {
     let (code, out) = m.exec_text(&["cat", "/proc/sys/vm/dirty_ratio"]);
     assert_eq!((code, out.trim()), (0, want));
 }
+
+/// A signal the command sends to a simulated pid reaches only the
+/// stand-in that holds the pid, which ignores it: the simulated process
+/// stays in /proc (a dead stand-in would take its /proc/PID away).
+#[test]
+fn signals_to_a_simulated_pid_leave_its_proc_directory() {
+    let m = Mount::new();
+    let pid = m.created("spawn target");
+    let script = format!(
+        "for s in TERM INT HUP USR1 SEGV; do kill -$s {pid} || echo kill-failed; done\n\
+         sleep 0.2\n\
+         echo comm=$(cat /proc/{pid}/comm)\n"
+    );
+    let (code, out) = m.exec_text(&["sh", "-c", &script]);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("kill-failed"), "{out}");
+    assert_eq!(value(&out, "comm"), "target", "{out}");
+}

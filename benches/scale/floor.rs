@@ -3,6 +3,12 @@
 //! thread, the same mount options as mmfs), so the bench can put `cat
 //! buddyinfo` on mmfs beside the same operation where the file system
 //! does nothing at all.
+//!
+//! [`FloorMount::grid`] serves instead `dirs` directories named 1..=dirs,
+//! each holding the same constant files (the names `ps` reads), with
+//! positive TTLs for entries and attributes and negative entries for other
+//! names, as mmfs caches process directories: `ps aux`'s reading pattern
+//! where the file system does nothing.
 
 use std::ffi::OsStr;
 use std::path::PathBuf;
@@ -23,11 +29,22 @@ const NAME: &str = "file";
 struct Floor {
     text: Vec<u8>,
     time: SystemTime,
+    /// Grid mode: the number of directories, their files' names and the
+    /// TTL of every entry and attribute (0 directories: one file, TTL 0).
+    dirs: u64,
+    names: &'static [&'static str],
+    ttl: Duration,
+}
+
+/// Inode numbers of grid directory `d` (1-based) and its file `i`.
+const GRID_BASE: u64 = 1 << 20;
+fn grid_dir(d: u64) -> u64 {
+    GRID_BASE + d * 16
 }
 
 impl Floor {
     fn attr(&self, ino: u64) -> FileAttr {
-        let dir = ino == 1;
+        let dir = ino == 1 || (ino >= GRID_BASE && ino.is_multiple_of(16));
         FileAttr {
             ino: INodeNo(ino),
             size: 0,
@@ -54,6 +71,24 @@ impl Floor {
 
 impl Filesystem for Floor {
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        if self.dirs > 0 {
+            let found = if parent == INodeNo::ROOT {
+                name.to_str()
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .filter(|d| (1..=self.dirs).contains(d))
+                    .map(grid_dir)
+            } else {
+                let i = self.names.iter().position(|n| name == *n);
+                i.map(|i| parent.0 + 1 + i as u64)
+            };
+            let ino = found.unwrap_or(0);
+            let attr = FileAttr {
+                ino: INodeNo(ino),
+                ..self.attr(ino)
+            };
+            // Node 0: a negative entry the kernel keeps for the TTL.
+            return reply.entry(&self.ttl, &attr, Generation(0));
+        }
         if parent == INodeNo::ROOT && name == NAME {
             reply.entry(&TTL, &self.attr(FILE_INO), Generation(0));
         } else {
@@ -63,6 +98,7 @@ impl Filesystem for Floor {
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
         match ino.0 {
+            _ if self.dirs > 0 => reply.attr(&self.ttl, &self.attr(ino.0)),
             1 | FILE_INO => reply.attr(&TTL, &self.attr(ino.0)),
             _ => reply.error(Errno::ENOENT),
         }
@@ -100,16 +136,42 @@ pub struct FloorMount {
 impl FloorMount {
     /// Mount it, serving `text` as its one file.
     pub fn new(text: Vec<u8>) -> Result<FloorMount, String> {
-        let base = std::env::temp_dir().join(format!("mmfs-floor-{}", std::process::id()));
+        FloorMount::mount(Floor {
+            text,
+            time: SystemTime::now(),
+            dirs: 0,
+            names: &[],
+            ttl: TTL,
+        })
+    }
+
+    /// Mount a grid: `dirs` directories 1..=dirs, each holding `names`,
+    /// all of them `text`; entries and attributes cached for `ttl`.
+    pub fn grid(
+        dirs: u64,
+        names: &'static [&'static str],
+        text: Vec<u8>,
+        ttl: Duration,
+    ) -> Result<FloorMount, String> {
+        assert!(names.len() < 15, "16 inode numbers a directory");
+        FloorMount::mount(Floor {
+            text,
+            time: SystemTime::now(),
+            dirs,
+            names,
+            ttl,
+        })
+    }
+
+    fn mount(fs: Floor) -> Result<FloorMount, String> {
+        static MOUNTS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = MOUNTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let base = std::env::temp_dir().join(format!("mmfs-floor-{}-{n}", std::process::id()));
         let dir = base.join("mnt");
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
         let fd = match mount_fuse(&dir, false, false).map_err(|e| e.to_string())? {
             Mounted::Fd(fd) => fd,
             Mounted::NeedsFusermount => return Err("not root".into()),
-        };
-        let fs = Floor {
-            text,
-            time: SystemTime::now(),
         };
         let mut config = Config::default();
         config.n_threads = Some(1);
@@ -129,6 +191,11 @@ impl FloorMount {
     /// The constant file.
     pub fn file(&self) -> PathBuf {
         self.dir.join(NAME)
+    }
+
+    /// The mount point.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
     }
 }
 

@@ -72,6 +72,12 @@ use tree::{BLOCK_FILES, BlockFile, DevT, EntryKind, Node, PidEntry, StaticKind, 
 /// `mmfs umount` can wait for the daemon to be gone.
 pub const PID_XATTR: &str = "user.mmfs.pid";
 
+/// Extended attribute on the mount's root that changes whenever the set of
+/// process directories does (processes forked since boot and the number
+/// alive), so `mmfs exec`'s watcher lists 10^4 of them only when there is
+/// something new to see.
+pub const PIDS_XATTR: &str = "user.mmfs.pids";
+
 /// Attributes and entries that change (`fs/`, block devices) are never
 /// cached: every stat sees the live tree.
 const TTL: Duration = Duration::ZERO;
@@ -350,6 +356,16 @@ fn node_entry(node: Node) -> Result<(Pid, PidEntry), Errno> {
 }
 
 /// Give directory entries their readdir offset cookies: 1, 2, 3, …
+/// The root's entry for a process directory: its cookie orders it by pid.
+fn pid_dir_entry(pid: Pid) -> (u64, u64, FileType, String) {
+    (
+        PID_DIR_OFFSET + u64::from(pid.0),
+        Node::PidDir(pid).ino(),
+        FileType::Directory,
+        pid.to_string(),
+    )
+}
+
 fn numbered(entries: Vec<(u64, FileType, String)>) -> Vec<(u64, u64, FileType, String)> {
     entries
         .into_iter()
@@ -553,6 +569,19 @@ impl MmFs {
         }
     }
 
+    /// True when `name` can never be in the directory `parent`: a process
+    /// directory (or its task) holds the same names whatever the process,
+    /// so a name missing from it stays missing for as long as the kernel
+    /// may keep the directory, a pid reused or not.
+    fn never_in(&self, parent: INodeNo, name: &OsStr) -> bool {
+        let known = name.to_str().and_then(tree::pid_entry_by_name);
+        match self.decode(parent) {
+            Ok(Node::PidDir(_)) => known.is_none(),
+            Ok(Node::TaskDir(_)) => known.is_none_or(|(entry, _)| !entry.in_task()),
+            _ => false,
+        }
+    }
+
     /// The TTL of the node numbered `ino`.
     fn ttl_of(&self, ino: INodeNo) -> Duration {
         self.decode(ino).map_or(TTL, |node| self.ttl(node))
@@ -656,6 +685,16 @@ impl MmFs {
 
     /// Every entry of a directory with its readdir offset cookie, in order.
     fn dir_entries(&self, ino: INodeNo) -> Result<Vec<(u64, u64, FileType, String)>, Errno> {
+        self.entries_of(ino, true)
+    }
+
+    /// [`Self::dir_entries`]; the root's process directories only when
+    /// `with_pids`.
+    fn entries_of(
+        &self,
+        ino: INodeNo,
+        with_pids: bool,
+    ) -> Result<Vec<(u64, u64, FileType, String)>, Errno> {
         let node = self.decode(ino)?;
         let mut out = Vec::new();
         match node {
@@ -693,15 +732,10 @@ impl MmFs {
                     .enumerate()
                     .map(|(i, (ino, kind, name))| (i as u64 + 1, ino, kind, name))
                     .collect();
-                if index == 0 {
+                if index == 0 && with_pids {
                     let pids = self.machine().pids();
                     for pid in pids {
-                        entries.push((
-                            PID_DIR_OFFSET + u64::from(pid.0),
-                            Node::PidDir(pid).ino(),
-                            FileType::Directory,
-                            pid.to_string(),
-                        ));
+                        entries.push(pid_dir_entry(pid));
                     }
                 }
                 Ok(entries)
@@ -1311,6 +1345,32 @@ impl MmFs {
         Ok((attr, generation, handle, open_flags))
     }
 
+    /// A readdir of the root at `offset`: the static entries, then the
+    /// process directories by pid from the cookie on, each named only if it
+    /// goes into this reply. A listing of 10^4 processes takes a dozen
+    /// readdir calls; rendering all of them for each call made a listing
+    /// quadratic (`mmfs exec`'s watcher lists the root every 100 ms).
+    fn readdir_root(&self, offset: u64, mut reply: ReplyDirectory) {
+        let statics = match self.entries_of(INodeNo::ROOT, false) {
+            Ok(entries) => entries,
+            Err(e) => return reply.error(e),
+        };
+        for (cookie, ino, kind, name) in &statics {
+            if *cookie > offset && reply.add(INodeNo(*ino), *cookie, *kind, name) {
+                return reply.ok();
+            }
+        }
+        let pids = self.machine().pids();
+        let from = pids.partition_point(|&pid| PID_DIR_OFFSET + u64::from(pid.0) <= offset);
+        for &pid in &pids[from..] {
+            let (cookie, ino, kind, name) = pid_dir_entry(pid);
+            if reply.add(INodeNo(ino), cookie, kind, name) {
+                break;
+            }
+        }
+        reply.ok();
+    }
+
     /// The entries a readdir at `offset` serves: the snapshot of an open
     /// directory of `fs/` (taken afresh at a rewind to 0), else the live
     /// listing.
@@ -1344,6 +1404,16 @@ impl Filesystem for MmFs {
             Ok((attr, generation)) => {
                 let ttl = self.ttl_of(attr.ino);
                 reply.entry(&ttl, &attr, Generation(generation));
+            }
+            Err(Errno::ENOENT) if self.never_in(parent, name) => {
+                // A negative entry (node 0) the kernel keeps: `ps` asks
+                // every process directory for `ctty` (procps 4), which
+                // Linux does not have either.
+                let none = FileAttr {
+                    ino: INodeNo(0),
+                    ..self.attr(0, FileType::RegularFile, 0, 0)
+                };
+                reply.entry(&PID_TTL, &none, Generation(0));
             }
             Err(e) => reply.error(e),
         });
@@ -1738,6 +1808,10 @@ impl Filesystem for MmFs {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
+        if ino == INodeNo::ROOT {
+            guarded("readdir", || self.readdir_root(offset, reply));
+            return;
+        }
         guarded("readdir", || match self.listing(ino, fh, offset) {
             Ok(entries) => {
                 for (cookie, ino, kind, name) in entries.iter() {
@@ -1756,11 +1830,22 @@ impl Filesystem for MmFs {
 
     fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
         guarded("getxattr", || {
-            if ino != INodeNo::ROOT || name != PID_XATTR {
+            let value = if ino != INodeNo::ROOT {
+                None
+            } else if name == PID_XATTR {
+                Some(std::process::id().to_string())
+            } else if name == PIDS_XATTR {
+                // A spawn or fork moves `forks`, an exit alone the count.
+                let kernel = self.machine();
+                let alive = kernel.procs.len() + kernel.kthreads.len();
+                Some(format!("{} {alive}", kernel.forks))
+            } else {
+                None
+            };
+            let Some(value) = value else {
                 reply.error(Errno::NO_XATTR);
                 return;
-            }
-            let value = std::process::id().to_string();
+            };
             if size == 0 {
                 reply.size(value.len() as u32);
             } else if (size as usize) < value.len() {

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::PID_XATTR;
+use super::{PID_XATTR, PIDS_XATTR};
 
 /// File system type as /proc/mounts shows it.
 pub const FSTYPE: &str = "fuse.mmfs";
@@ -359,6 +359,26 @@ pub fn daemon_pid(mountpoint: &Path) -> Option<u32> {
     };
     let n = usize::try_from(n).ok()?;
     std::str::from_utf8(buf.get(..n)?).ok()?.trim().parse().ok()
+}
+
+/// The root's [`PIDS_XATTR`] attribute of the mmfs mount at `mountpoint`:
+/// it changes whenever the set of process directories does. `None` when
+/// it cannot be read (an older daemon).
+pub fn pid_set_version(mountpoint: &Path) -> Option<Vec<u8>> {
+    let path = cstring(mountpoint).ok()?;
+    let name = CString::new(PIDS_XATTR).ok()?;
+    let mut buf = [0u8; 64];
+    // SAFETY: path and name are valid C strings; buf is writable for its length.
+    let n = unsafe {
+        libc::getxattr(
+            path.as_ptr(),
+            name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    let n = usize::try_from(n).ok()?;
+    Some(buf.get(..n)?.to_vec())
 }
 
 /// True while process `pid` exists and is not a zombie.
