@@ -97,11 +97,7 @@ fn per_mmap_us(stamps: &[f64], hi: usize) -> f64 {
 }
 
 fn main() {
-    let sections: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    let wants = |name: &str| sections.is_empty() || sections.iter().any(|s| s == name);
+    let wants = common::sections();
     if wants("vma") {
         bench_vma();
     }

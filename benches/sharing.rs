@@ -136,11 +136,7 @@ fn cold_sequential_read() -> (u64, u64, u64, u64, u32) {
 
 fn main() {
     // Name sections to run only those: `cargo bench --bench sharing -- swapin`.
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    let want = |name: &str| args.is_empty() || args.iter().any(|a| a == name);
+    let want = common::sections();
     if want("fork") {
         fork_section();
     }

@@ -11,3 +11,14 @@ pub fn cpu_now() -> f64 {
     unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
 }
+
+/// The sections named on the command line (`cargo bench --bench X -- a
+/// b`): a test for whether to run one; every section when none is named.
+#[allow(dead_code)]
+pub fn sections() -> impl Fn(&str) -> bool {
+    let named: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    move |name: &str| named.is_empty() || named.iter().any(|n| n == name)
+}
