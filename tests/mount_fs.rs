@@ -8,21 +8,9 @@
 mod common;
 
 use std::os::unix::fs::MetadataExt;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use common::{MMFS, Mount, Scratch, stderr, stdout};
-
-/// `mmfs exec MNT -- ARGS`.
-fn exec(m: &Mount, args: &[&str]) -> std::process::Output {
-    Command::new(MMFS)
-        .arg("exec")
-        .arg(&m.dir)
-        .arg("--")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run mmfs exec")
-}
+use common::{Mount, Scratch, stderr, stdout};
 
 /// Run a script that must succeed; its stdout.
 fn ok(m: &Mount, script: &str) -> String {
@@ -142,7 +130,7 @@ fn dd_fills_the_page_cache_and_sync_and_drop_caches_empty_it() {
     ok(&m, "cat \"$M/fs/big\" > /dev/null");
     let (reads, _, _, _) = diskstats(&m, "sda1");
     assert!(reads - reads0 >= 51200 - 256, "{reads0} -> {reads} reads");
-    let out = exec(&m, &["free", "-m"]);
+    let out = m.exec(&["free", "-m"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     let mem: Vec<&str> = text
@@ -261,7 +249,7 @@ fn metadata_of_files_made_by_host_tools_is_buffers() {
     // Cached is the files' pages only: they are empty.
     assert_eq!(m.meminfo_kb("Cached"), 0);
     // procps: free -w has a buffers column.
-    let out = exec(&m, &["free", "-w", "-k"]);
+    let out = m.exec(&["free", "-w", "-k"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     let header: Vec<&str> = text.lines().next().unwrap().split_whitespace().collect();
@@ -562,7 +550,7 @@ fn a_mapped_file_as_the_tools_see_it() {
     assert_eq!(m.meminfo_kb("Mapped"), 2048);
     // pmap -x: the two mappings, 1024 kB resident each; the shared one
     // dirty (written), the private one clean (read).
-    let pmap = exec(&m, &["pmap", "-x", &pid]);
+    let pmap = m.exec(&["pmap", "-x", &pid]);
     let text = stdout(&pmap);
     assert!(pmap.status.success(), "{text}{}", stderr(&pmap));
     let db_rows: Vec<Vec<&str>> = text

@@ -9,19 +9,7 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{MMFS, Mount, stderr, stdout};
-
-/// `mmfs exec MNT -- ARGS`.
-fn exec(m: &Mount, args: &[&str]) -> std::process::Output {
-    Command::new(MMFS)
-        .arg("exec")
-        .arg(&m.dir)
-        .arg("--")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run mmfs exec")
-}
+use common::{Mount, stderr, stdout};
 
 /// A machine of `mem` with a 1G swap partition and one process with a
 /// named mapping `h` of `size`; returns the pid.
@@ -100,7 +88,7 @@ fn vmstat_free_and_top_sample_a_changing_machine() {
     let pid = pressure_machine(&m, "400M");
     let _load = Workload::start(&m, pid, 400);
     // vmstat 1 3: the first row is since boot, the next two per interval.
-    let out = exec(&m, &["vmstat", "1", "3"]);
+    let out = m.exec(&["vmstat", "1", "3"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     let rows = vmstat_rows(&text);
@@ -126,7 +114,7 @@ fn vmstat_free_and_top_sample_a_changing_machine() {
         );
     }
     // free -s 1 -c 3: three samples of the simulated total.
-    let out = exec(&m, &["free", "-k", "-s", "1", "-c", "3"]);
+    let out = m.exec(&["free", "-k", "-s", "1", "-c", "3"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     let mem: Vec<&str> = text.lines().filter(|l| l.starts_with("Mem:")).collect();
@@ -134,7 +122,7 @@ fn vmstat_free_and_top_sample_a_changing_machine() {
     let total: u64 = mem[0].split_whitespace().nth(1).unwrap().parse().unwrap();
     assert_eq!(total, m.meminfo_kb("MemTotal"));
     // top -b -d 1 -n 2: two frames, both listing the workload's process.
-    let out = exec(&m, &["top", "-b", "-d", "1", "-n", "2", "-w", "200"]);
+    let out = m.exec(&["top", "-b", "-d", "1", "-n", "2", "-w", "200"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     assert_eq!(text.matches("top - ").count(), 2, "{text}");
@@ -149,7 +137,7 @@ fn after_pressure_top_shows_kswapd_busy_and_psi_counts_the_stalls() {
         m.ctl_pid(pid, "touch h 400M");
     }
     // ps lists the kernel threads in brackets, children of kthreadd.
-    let out = exec(&m, &["ps", "-eo", "pid,ppid,time,args"]);
+    let out = m.exec(&["ps", "-eo", "pid,ppid,time,args"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     let kswapd = text
@@ -162,7 +150,7 @@ fn after_pressure_top_shows_kswapd_busy_and_psi_counts_the_stalls() {
         assert!(text.contains(name), "no {name}:\n{text}");
     }
     // top: kswapd0 did the reclaim, so it has CPU time (TIME+ > 0).
-    let out = exec(&m, &["top", "-b", "-n", "1", "-w", "200"]);
+    let out = m.exec(&["top", "-b", "-n", "1", "-w", "200"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     let line = text
@@ -183,7 +171,7 @@ fn after_pressure_top_shows_kswapd_busy_and_psi_counts_the_stalls() {
         .collect();
     assert!(totals[0] > 0 && totals[1] > 0, "{psi}");
     assert!(totals[0] >= totals[1], "{psi}");
-    let out = exec(&m, &["cat", "/proc/pressure/memory", "/proc/loadavg"]);
+    let out = m.exec(&["cat", "/proc/pressure/memory", "/proc/loadavg"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).starts_with(&psi), "{}", stdout(&out));
 }

@@ -4,7 +4,6 @@
 
 use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::cpu_now;
@@ -472,14 +471,7 @@ fn ps_pattern_floor(m: &Mount, pids: &[u32]) {
 fn ps_under_exec(m: &Mount) {
     let exec = |args: &[&str]| {
         let t = Instant::now();
-        let out = Command::new(crate::mount::MMFS)
-            .arg("exec")
-            .arg(&m.dir)
-            .arg("--")
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("mmfs exec");
+        let out = m.exec(args);
         (t.elapsed().as_secs_f64(), out)
     };
     let (setup, out) = exec(&["true"]);

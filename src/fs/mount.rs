@@ -342,32 +342,12 @@ pub fn unmount(mountpoint: &Path, lazy: bool) -> io::Result<()> {
     }
 }
 
-/// The pid of the daemon serving the mmfs mount at `mountpoint`, read from
-/// the root's [`PID_XATTR`] attribute.
-pub fn daemon_pid(mountpoint: &Path) -> Option<u32> {
+/// The value of the root's extended attribute `name` of the mount at
+/// `mountpoint`, up to `N` bytes.
+fn root_xattr<const N: usize>(mountpoint: &Path, name: &str) -> Option<Vec<u8>> {
     let path = cstring(mountpoint).ok()?;
-    let name = CString::new(PID_XATTR).ok()?;
-    let mut buf = [0u8; 32];
-    // SAFETY: path and name are valid C strings; buf is writable for its length.
-    let n = unsafe {
-        libc::getxattr(
-            path.as_ptr(),
-            name.as_ptr(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-        )
-    };
-    let n = usize::try_from(n).ok()?;
-    std::str::from_utf8(buf.get(..n)?).ok()?.trim().parse().ok()
-}
-
-/// The root's [`PIDS_XATTR`] attribute of the mmfs mount at `mountpoint`:
-/// it changes whenever the set of process directories does. `None` when
-/// it cannot be read (an older daemon).
-pub fn pid_set_version(mountpoint: &Path) -> Option<Vec<u8>> {
-    let path = cstring(mountpoint).ok()?;
-    let name = CString::new(PIDS_XATTR).ok()?;
-    let mut buf = [0u8; 64];
+    let name = CString::new(name).ok()?;
+    let mut buf = [0u8; N];
     // SAFETY: path and name are valid C strings; buf is writable for its length.
     let n = unsafe {
         libc::getxattr(
@@ -379,6 +359,20 @@ pub fn pid_set_version(mountpoint: &Path) -> Option<Vec<u8>> {
     };
     let n = usize::try_from(n).ok()?;
     Some(buf.get(..n)?.to_vec())
+}
+
+/// The pid of the daemon serving the mmfs mount at `mountpoint`, read from
+/// the root's [`PID_XATTR`] attribute.
+pub fn daemon_pid(mountpoint: &Path) -> Option<u32> {
+    let value = root_xattr::<32>(mountpoint, PID_XATTR)?;
+    std::str::from_utf8(&value).ok()?.trim().parse().ok()
+}
+
+/// The root's [`PIDS_XATTR`] attribute of the mmfs mount at `mountpoint`:
+/// it changes whenever the set of process directories does. `None` when
+/// it cannot be read (an older daemon).
+pub fn pid_set_version(mountpoint: &Path) -> Option<Vec<u8>> {
+    root_xattr::<64>(mountpoint, PIDS_XATTR)
 }
 
 /// True while process `pid` exists and is not a zombie.

@@ -161,16 +161,21 @@ impl Mount {
             .unwrap_or_else(|| panic!("no {key}"))
     }
 
-    /// `mmfs exec MNT -- CMD...`: exit code and stdout + stderr.
-    pub fn exec_text(&self, cmd: &[&str]) -> (i32, String) {
-        let out = Command::new(MMFS)
+    /// `mmfs exec MNT -- CMD...`, its output.
+    pub fn exec(&self, cmd: &[&str]) -> Output {
+        Command::new(MMFS)
             .arg("exec")
             .arg(&self.dir)
             .arg("--")
             .args(cmd)
             .stdin(Stdio::null())
             .output()
-            .expect("run mmfs exec");
+            .expect("run mmfs exec")
+    }
+
+    /// `mmfs exec MNT -- CMD...`: exit code and stdout + stderr.
+    pub fn exec_text(&self, cmd: &[&str]) -> (i32, String) {
+        let out = self.exec(cmd);
         (
             out.status.code().unwrap_or(-1),
             String::from_utf8_lossy(&out.stdout).into_owned()
