@@ -436,6 +436,16 @@ impl Kernel {
             io.read_bytes += n * PAGE_SIZE;
         }
         blocks.retain(|&(b, _)| self.vfs.store.contains(b));
+        // The bytes stay on the disk until a reader looks (lazy): the
+        // simulated read is charged above, the host copy happens once,
+        // when and if the bytes are wanted (`folio_materialize`).
+        blocks.retain(|&(b, pfn)| !self.page_contents.set_lazy(pfn, b));
+        self.read_into_slots(&mut blocks)
+    }
+
+    /// Read the disk blocks of `blocks` (block, page) into the pages'
+    /// slots, one host read per run of consecutive blocks.
+    fn read_into_slots(&mut self, blocks: &mut [(u64, Pfn)]) -> MmResult<()> {
         blocks.sort_unstable_by_key(|&(b, _)| b);
         for run in blocks.chunk_by(|a, b| a.0 + 1 == b.0) {
             let pfns: Vec<Pfn> = run.iter().map(|&(_, pfn)| pfn).collect();
@@ -445,6 +455,28 @@ impl Kernel {
                 .map_err(|e| MmError::Io(format!("/dev/sda1: read error: {e}")))?;
         }
         Ok(())
+    }
+
+    /// Give lazy pages their bytes before anyone reads or changes them:
+    /// the distinct pages `pfns` that still have their bytes on the disk
+    /// read them now, in runs of consecutive blocks.
+    pub(crate) fn folio_materialize(&mut self, pfns: &[Pfn]) -> MmResult<()> {
+        let mut blocks: Vec<(u64, Pfn)> = pfns
+            .iter()
+            .filter_map(|&pfn| Some((self.page_contents.lazy_block(pfn)?, pfn)))
+            .collect();
+        if blocks.is_empty() {
+            return Ok(());
+        }
+        self.read_into_slots(&mut blocks)
+    }
+
+    /// [`Self::folio_materialize`] of the cached pages of `ino` from
+    /// `first` up to `last`, for a reader about to copy them out.
+    fn materialize_cached(&mut self, ino: u32, first: u64, last: u64) -> MmResult<()> {
+        let inode = self.vfs.inode(ino)?;
+        let pfns: Vec<Pfn> = (first..last).filter_map(|i| inode.pages.get(i)).collect();
+        self.folio_materialize(&pfns)
     }
 
     /// `filemap_fault`: the cached page of file page `index` for a page
@@ -542,6 +574,10 @@ impl Kernel {
             let page_start = index * PAGE_SIZE;
             let from = off.max(page_start) - page_start;
             let to = end.min(page_start + PAGE_SIZE) - page_start;
+            if self.page_contents.lazy_block(pfn).is_some() {
+                // This page and the cached ones after it, in one go.
+                self.materialize_cached(ino, index, last)?;
+            }
             match self.page_contents.get(pfn) {
                 Some(bytes) => out.extend_from_slice(&bytes[from as usize..to as usize]),
                 None => out.resize(out.len() + (to - from) as usize, 0),
@@ -637,6 +673,7 @@ impl Kernel {
                 None if whole => self.add_to_page_cache(ino, index, true)?,
                 None => self.filemap_get_page(ino, index, 1)?,
             };
+            self.folio_materialize(&[pfn])?;
             let src = &data[(page_start + from - off) as usize..(page_start + to - off) as usize];
             if src.iter().any(|&b| b != 0) || self.page_contents.get(pfn).is_some() {
                 let bytes = self.page_contents.get_or_zero(pfn);
@@ -679,6 +716,7 @@ impl Kernel {
             let cut = (size % PAGE_SIZE) as usize;
             if cut > 0
                 && let Some(pfn) = self.vfs.inode(ino)?.pages.get(index)
+                && self.folio_materialize(&[pfn]).is_ok()
                 && self.page_contents.get(pfn).is_some()
             {
                 self.page_contents.get_or_zero(pfn)[cut..].fill(0);
@@ -920,6 +958,61 @@ mod tests {
         assert_eq!(cached(k, ino), 0);
         k.check_invariants().unwrap();
         ino
+    }
+
+    /// A cold read leaves the pages' bytes on the disk (lazy) and every
+    /// reader still sees the file: a read copying out, a partial write
+    /// (the rest of the page kept), a shared mapping's write fault and its
+    /// writeback (the block keeps its bytes), PID/mem.
+    #[test]
+    fn lazily_read_pages_show_their_bytes_to_every_reader() {
+        use crate::mm::process::testing::{run, spawn};
+        let mut k = boot(1 << 30);
+        let ino = cold_file(&mut k, "lazy", 8);
+        let want: Vec<u8> = (0..8 * PAGE_SIZE).map(|i| (i % 251) as u8).collect();
+        // `read` of the control language: the cache's work, no copy.
+        k.filemap_read_into(ino, 0, 8 * PAGE_SIZE, None).unwrap();
+        let pfn = |k: &Kernel, i: u64| k.vfs.inode(ino).unwrap().pages.get(i).unwrap();
+        assert!((0..8).all(|i| k.page_contents.lazy_block(pfn(&k, i)).is_some()));
+        k.check_invariants().unwrap();
+        // A reader copying out gets the file.
+        assert_eq!(k.filemap_read(ino, 0, 2 * PAGE_SIZE).unwrap(), want[..8192]);
+        assert!(k.page_contents.lazy_block(pfn(&k, 1)).is_none());
+        // A partial write into a lazy page keeps the rest of it.
+        assert!(k.page_contents.lazy_block(pfn(&k, 3)).is_some());
+        k.filemap_write(ino, 3 * PAGE_SIZE + 10, b"xyz").unwrap();
+        let mut want = want;
+        want[3 * 4096 + 10..3 * 4096 + 13].copy_from_slice(b"xyz");
+        // A shared mapping dirties lazy page 5 without changing a byte;
+        // PID/mem reads page 6 through it.
+        let pid = spawn(&mut k, "p");
+        run(&mut k, pid, "mmap 32K file=/lazy shared name=f").unwrap();
+        assert!(k.page_contents.lazy_block(pfn(&k, 5)).is_some());
+        let base = k
+            .procs
+            .by_pid(pid)
+            .unwrap()
+            .mm
+            .vmas()
+            .find(|v| v.file.is_some())
+            .unwrap()
+            .start;
+        run(
+            &mut k,
+            pid,
+            &format!("touch {:#x} 4K write", base + 5 * PAGE_SIZE),
+        )
+        .unwrap();
+        assert_eq!(
+            k.read_mem(pid, base + 6 * PAGE_SIZE, 4096).unwrap(),
+            want[6 * 4096..7 * 4096]
+        );
+        k.ksys_sync().unwrap();
+        k.check_invariants().unwrap();
+        run(&mut k, pid, "munmap f 32K").unwrap();
+        k.drop_pagecache();
+        assert_eq!(cached(&k, ino), 0);
+        assert_eq!(k.filemap_read(ino, 0, 8 * PAGE_SIZE).unwrap(), want);
     }
 
     /// The page index is charged to `radix_tree_node`, one object per

@@ -1122,6 +1122,10 @@ impl Kernel {
             return Err(gone());
         }
         // Reclaim during the allocation may have taken the file page.
+        if let Err(err) = self.folio_materialize(&[file_pfn]) {
+            self.free_pages(pfn, Order(0)).ok();
+            return Err(err);
+        }
         let bytes = self.page_contents.get(file_pfn).map(|b| Box::new(**b));
         if let Some(bytes) = bytes {
             self.put_page_bytes(pfn, bytes);
@@ -1489,6 +1493,9 @@ impl Kernel {
             };
             let offset = (at % PAGE_SIZE) as usize;
             let n = (PAGE_SIZE as usize - offset).min(len - out.len());
+            if let Some(pfn) = pfn {
+                self.folio_materialize(&[pfn])?;
+            }
             match pfn.and_then(|pfn| self.page_contents.get(pfn)) {
                 Some(bytes) => out.extend_from_slice(&bytes[offset..offset + n]),
                 None => out.resize(out.len() + n, 0),
@@ -1518,6 +1525,7 @@ impl Kernel {
             let offset = (at % PAGE_SIZE) as usize;
             let n = (PAGE_SIZE as usize - offset).min(data.len() - done);
             let chunk = &data[done..done + n];
+            self.folio_materialize(&[pfn])?;
             if self.page_contents.get(pfn).is_some() || chunk.iter().any(|&b| b != 0) {
                 self.page_contents.get_or_zero(pfn)[offset..offset + n].copy_from_slice(chunk);
             }

@@ -91,7 +91,11 @@ impl Kernel {
             list.replace(&mut self.page_alloc.frames, old, new);
         }
         self.page_alloc.frames.migrate_frame(old, new);
-        if let Some(bytes) = self.take_page_bytes(old) {
+        if let Some(block) = self.page_contents.lazy_block(old) {
+            // Bytes still on the disk: the new page refers to the block.
+            self.page_contents.clear(old);
+            self.page_contents.set_lazy(new, block);
+        } else if let Some(bytes) = self.take_page_bytes(old) {
             self.put_page_bytes(new, bytes);
         }
         if file && let Ok(inode) = self.vfs.inode_mut(owner.0) {

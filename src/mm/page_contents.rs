@@ -12,6 +12,13 @@
 //! and 1 bit of bookkeeping per frame of a chunk (which slots hold bytes).
 //! Chunks stay once allocated: the host memory of page bytes is at most
 //! that of the frames that ever held bytes, as the heap's was.
+//!
+//! A page-cache page read from a disk block that holds bytes may be
+//! *lazy*: it records the block (4 bytes) and its slot is filled from the
+//! disk store only when someone looks at or changes its bytes
+//! (`Kernel::folio_materialize`, mm/filemap.rs), so a readahead miss
+//! costs no host copy. [`PageContents::get`] does not see a lazy page's
+//! bytes: every reader of page-cache bytes materializes first.
 
 use std::ops::{Deref, DerefMut};
 
@@ -52,6 +59,11 @@ impl std::fmt::Debug for PageSlot {
 struct Chunk {
     slots: Box<[PageSlot]>,
     present: [u64; WORDS],
+    /// Frames whose bytes are still their disk block's (see
+    /// [`PageContents::set_lazy`]).
+    lazy: [u64; WORDS],
+    /// Those frames' disk blocks; allocated with the first lazy frame.
+    blocks: Vec<u32>,
 }
 
 impl Chunk {
@@ -64,6 +76,8 @@ impl Chunk {
         Box::new(Chunk {
             slots,
             present: [0; WORDS],
+            lazy: [0; WORDS],
+            blocks: Vec::new(),
         })
     }
 }
@@ -73,7 +87,7 @@ impl Chunk {
 pub struct PageContents {
     /// Chunk `pfn / CHUNK_PAGES`, once a frame of it held bytes.
     chunks: Vec<Option<Box<Chunk>>>,
-    /// Pages that hold bytes.
+    /// Pages that hold bytes, in their slot or (lazy) on the disk.
     count: usize,
 }
 
@@ -128,8 +142,14 @@ impl PageContents {
     }
 
     /// The bytes of a page for writing, created zero-filled on first use.
+    /// A lazy page must be read first (`Kernel::folio_materialize`): its
+    /// bytes would be lost.
     pub fn get_or_zero(&mut self, pfn: Pfn) -> &mut PageSlot {
         let (c, i, w, bit) = position(pfn);
+        debug_assert!(
+            self.lazy_block(pfn).is_none(),
+            "pfn {pfn} written while lazy"
+        );
         let chunk = self.chunk_mut(c);
         if chunk.present[w] & bit == 0 {
             chunk.present[w] |= bit;
@@ -141,17 +161,47 @@ impl PageContents {
         &mut chunk.slots[i]
     }
 
-    /// Forget the bytes of a page (it reads as zeros again).
+    /// Forget the bytes of a page (it reads as zeros again), in its slot
+    /// or lazy.
     pub fn clear(&mut self, pfn: Pfn) -> bool {
         let (c, _, w, bit) = position(pfn);
         match self.chunks.get_mut(c).and_then(Option::as_mut) {
-            Some(chunk) if chunk.present[w] & bit != 0 => {
+            Some(chunk) if (chunk.present[w] | chunk.lazy[w]) & bit != 0 => {
                 chunk.present[w] &= !bit;
+                chunk.lazy[w] &= !bit;
                 self.count -= 1;
                 true
             }
             _ => false,
         }
+    }
+
+    /// A page just read ahead from disk block `block`: its bytes are the
+    /// block's until someone looks at them, so a miss costs no copy (the
+    /// simulated read is charged all the same). False, and nothing
+    /// changed, when the block number does not fit the 4-byte record:
+    /// the caller reads the bytes now.
+    pub fn set_lazy(&mut self, pfn: Pfn, block: u64) -> bool {
+        let Ok(block) = u32::try_from(block) else {
+            return false;
+        };
+        self.clear(pfn);
+        let (c, i, w, bit) = position(pfn);
+        let chunk = self.chunk_mut(c);
+        if chunk.blocks.is_empty() {
+            chunk.blocks = vec![0; CHUNK_PAGES];
+        }
+        chunk.blocks[i] = block;
+        chunk.lazy[w] |= bit;
+        self.count += 1;
+        true
+    }
+
+    /// The disk block whose bytes a lazy page still has to read.
+    pub fn lazy_block(&self, pfn: Pfn) -> Option<u64> {
+        let (c, i, w, bit) = position(pfn);
+        let chunk = self.chunks.get(c)?.as_ref()?;
+        (chunk.lazy[w] & bit != 0).then(|| u64::from(chunk.blocks[i]))
     }
 
     /// Fill the slots of the distinct frames `pfns` by `fill`, which gets

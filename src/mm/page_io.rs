@@ -133,7 +133,10 @@ impl Kernel {
     /// zeros.
     fn peek_file_page(&self, ino: u32, index: u64) -> MmResult<PageBytes> {
         let inode = self.vfs.inode(ino)?;
-        if let Some(pfn) = inode.pages.get(index) {
+        // A lazy cached page's bytes are still its block's: read below.
+        if let Some(pfn) = inode.pages.get(index)
+            && self.page_contents.lazy_block(pfn).is_none()
+        {
             return Ok(self
                 .page_contents
                 .get(pfn)

@@ -200,17 +200,25 @@ impl Kernel {
                     b
                 }
             };
-            match self.page_contents.get(pfn) {
-                Some(bytes) => {
-                    let dir = self.swap.swapdir.clone();
-                    let bytes: [u8; PAGE_SIZE as usize] = **bytes;
-                    self.vfs
-                        .store
-                        .put(&dir, block, &bytes)
-                        .map_err(|e| MmError::Io(format!("/dev/sda1: write error: {e}")))?;
+            // A page dirtied through a mapping may still have its bytes on
+            // the disk (lazy): its own block already holds them.
+            let lazy = self.page_contents.lazy_block(pfn);
+            if lazy.is_some() && lazy != Some(block) {
+                self.folio_materialize(&[pfn])?;
+            }
+            if lazy != Some(block) {
+                match self.page_contents.get(pfn) {
+                    Some(bytes) => {
+                        let dir = self.swap.swapdir.clone();
+                        let bytes: [u8; PAGE_SIZE as usize] = **bytes;
+                        self.vfs
+                            .store
+                            .put(&dir, block, &bytes)
+                            .map_err(|e| MmError::Io(format!("/dev/sda1: write error: {e}")))?;
+                    }
+                    // A page of zeros is a hole on the disk.
+                    None => self.vfs.store.discard(block),
                 }
-                // A page of zeros is a hole on the disk.
-                None => self.vfs.store.discard(block),
             }
             // folio_clear_dirty_for_io write-protects the mappings.
             self.page_mkclean(pfn);
