@@ -751,8 +751,10 @@ impl Kernel {
         vma_write: bool,
     ) -> MmResult<()> {
         let was_mapped = self.page_alloc.frames.mapcount(pfn) > 0;
-        self.swap.free_slot(entry);
-        let others = self.swap.swap_count(entry);
+        // The page is cached, so one of the references left is the
+        // cache's own (SWAP_HAS_CACHE): the rest are other PTEs.
+        debug_assert_eq!(self.swap.cache.lookup(entry), Some(pfn));
+        let others = self.swap.free_slot(entry).saturating_sub(1);
         if others > 0 {
             self.swap_owner_handover(entry, slot, vpn);
         }

@@ -986,25 +986,28 @@ impl SwapState {
     }
 
     /// `swap_free`: drop one reference to a slot; the last gives it back
-    /// (bytes stored for it on a partition are dropped).
-    pub fn free_slot(&mut self, entry: SwapEntry) {
+    /// (bytes stored for it on a partition are dropped). Returns the
+    /// references left (the swap-cache one included), so a caller need
+    /// not look the slot up again.
+    pub fn free_slot(&mut self, entry: SwapEntry) -> u64 {
         let Some(area) = self
             .areas
             .get_mut(entry.area as usize)
             .and_then(Option::as_mut)
         else {
-            return;
+            return 0;
         };
         if entry.offset >= area.max {
-            return;
+            return 0;
         }
         let slot = area.slots.get(entry.offset);
         if slot == SLOT_FREE || slot == SLOT_UNUSABLE {
-            return;
+            return 0;
         }
         if slot >> SLOT_COUNT_SHIFT > 0 {
-            area.slots.set(entry.offset, slot - (1 << SLOT_COUNT_SHIFT));
-            return;
+            let left = slot - (1 << SLOT_COUNT_SHIFT);
+            area.slots.set(entry.offset, left);
+            return (left >> SLOT_COUNT_SHIFT) + 1;
         }
         area.slots.set(entry.offset, SLOT_FREE);
         area.inuse_pages -= 1;
@@ -1014,6 +1017,7 @@ impl SwapState {
                 disk.stored.discard(entry.offset);
             }
         }
+        0
     }
 
     /// Write a page to its slot. `bytes` None means the page was never
