@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::cpu_now;
+use common::{cpu_now, run, sys};
 use mmfs::ctl::Machine;
 use mmfs::ctl::Scope;
 use mmfs::mm::MachineConfig;
@@ -27,16 +27,6 @@ fn boot() -> Machine {
         mem_bytes: 4 << 30,
     })
     .expect("boot")
-}
-
-fn sys(k: &mut Machine, line: &str) {
-    k.execute_line(Scope::System, line)
-        .unwrap_or_else(|e| panic!("{line}: {e}"));
-}
-
-fn run(k: &mut Machine, pid: Pid, line: &str) {
-    k.execute_line(Scope::Process(pid), line)
-        .unwrap_or_else(|e| panic!("{line}: {e}"));
 }
 
 fn spawn(k: &mut Machine) -> Pid {

@@ -10,23 +10,12 @@
 
 mod common;
 
-use common::cpu_now;
+use common::{cpu_now, run, sys};
 use std::time::Instant;
 
 use mmfs::ctl::Machine;
-use mmfs::ctl::Scope;
 use mmfs::mm::MachineConfig;
 use mmfs::mm::types::{Arch, Pid};
-
-fn sys(k: &mut Machine, line: &str) {
-    k.execute_line(Scope::System, line)
-        .unwrap_or_else(|e| panic!("{line}: {e}"));
-}
-
-fn run(k: &mut Machine, pid: Pid, line: &str) {
-    k.execute_line(Scope::Process(pid), line)
-        .unwrap_or_else(|e| panic!("{line}: {e}"));
-}
 
 /// A machine with `size` of touched anon memory and a swap area `path`.
 fn setup(path: &str, size: &str) -> (Machine, Pid) {

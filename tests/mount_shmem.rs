@@ -20,6 +20,12 @@ fn kb(text: &str, key: &str) -> u64 {
 }
 
 /// The smaps block of the mapping whose maps line ends with `name`.
+/// The smaps block of the shmem object with inode `ino` (`00:01 INO
+/// /dev/zero (deleted)`).
+fn zero_block(smaps: &str, ino: u32) -> String {
+    block(smaps, &format!("00:01 {ino:<27}/dev/zero (deleted)"))
+}
+
 fn block(smaps: &str, name: &str) -> String {
     let mut out = String::new();
     let mut inside = false;
@@ -120,16 +126,10 @@ fn shared_anonymous_memory_as_the_real_kernel_shows_it() {
         ),
     );
     let smaps = m.read(&format!("{parent}/smaps"));
-    let b = block(
-        &smaps,
-        "00:01 11                         /dev/zero (deleted)",
-    );
+    let b = zero_block(&smaps, 11);
     assert_eq!(rss_pss(&b), (1024, 1024, 0, 1024));
     assert_eq!((kb(&b, "Anonymous"), kb(&b, "Referenced")), (0, 1024));
-    let s = block(
-        &smaps,
-        "00:01 12                         /dev/zero (deleted)",
-    );
+    let s = zero_block(&smaps, 12);
     assert_eq!(rss_pss(&s), (128, 128, 0, 128));
     let status = m.read(&format!("{parent}/status"));
     assert_eq!(kb(&status, "RssShmem"), 1152);
@@ -144,10 +144,7 @@ fn shared_anonymous_memory_as_the_real_kernel_shows_it() {
     // "child after-fork": nothing mapped yet (no page tables copied).
     let child = m.created(&format!("fork {parent}"));
     let smaps = m.read(&format!("{child}/smaps"));
-    let b = block(
-        &smaps,
-        "00:01 11                         /dev/zero (deleted)",
-    );
+    let b = zero_block(&smaps, 11);
     assert_eq!(rss_pss(&b), (0, 0, 0, 0));
     assert_eq!(kb(&m.read(&format!("{child}/status")), "RssShmem"), 0);
     // "child written": both write, nothing is copied; Pss halves.
@@ -160,32 +157,20 @@ fn shared_anonymous_memory_as_the_real_kernel_shows_it() {
         ),
     );
     let smaps = m.read(&format!("{child}/smaps"));
-    let b = block(
-        &smaps,
-        "00:01 11                         /dev/zero (deleted)",
-    );
+    let b = zero_block(&smaps, 11);
     assert_eq!(rss_pss(&b), (1024, 512, 1024, 0));
-    let s = block(
-        &smaps,
-        "00:01 12                         /dev/zero (deleted)",
-    );
+    let s = zero_block(&smaps, 12);
     assert_eq!(rss_pss(&s), (256, 192, 128, 128));
     assert_eq!(kb(&m.read(&format!("{child}/status")), "RssShmem"), 1280);
     let smaps = m.read(&format!("{parent}/smaps"));
-    let s = block(
-        &smaps,
-        "00:01 12                         /dev/zero (deleted)",
-    );
+    let s = zero_block(&smaps, 12);
     assert_eq!(rss_pss(&s), (128, 64, 128, 0));
     // Shmem counts a page once however many map it.
     assert_eq!(m.meminfo_kb("Shmem") - shmem0, 1280);
     // "parent child-exited", "parent unmapped".
     m.ctl(&format!("kill {child}"));
     let smaps = m.read(&format!("{parent}/smaps"));
-    let b = block(
-        &smaps,
-        "00:01 11                         /dev/zero (deleted)",
-    );
+    let b = zero_block(&smaps, 11);
     assert_eq!(rss_pss(&b), (1024, 1024, 0, 1024));
     sh(
         &m,

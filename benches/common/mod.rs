@@ -22,3 +22,17 @@ pub fn sections() -> impl Fn(&str) -> bool {
         .collect();
     move |name: &str| named.is_empty() || named.iter().any(|n| n == name)
 }
+
+/// A system command (`MOUNT/ctl`); a failure ends the bench.
+#[allow(dead_code)]
+pub fn sys(k: &mut mmfs::ctl::Machine, line: &str) {
+    k.execute_line(mmfs::ctl::Scope::System, line)
+        .unwrap_or_else(|e| panic!("{line}: {e}"));
+}
+
+/// A command of process `pid` (`MOUNT/PID/ctl`); a failure ends the bench.
+#[allow(dead_code)]
+pub fn run(k: &mut mmfs::ctl::Machine, pid: mmfs::mm::types::Pid, line: &str) {
+    k.execute_line(mmfs::ctl::Scope::Process(pid), line)
+        .unwrap_or_else(|e| panic!("{line}: {e}"));
+}

@@ -274,10 +274,7 @@ mod tests {
 
     #[test]
     fn reclaim_swaps_a_shared_page_out_of_both_and_back_into_both() {
-        let mut k = boot(Arch::X86_64, 1 << 30);
-        k.swap.swapdir = std::env::temp_dir();
-        sys(&mut k, "mkswap /dev/sdb1 64M").unwrap();
-        sys(&mut k, "swapon /dev/sdb1").unwrap();
+        let mut k = boot_with_swap(1 << 30);
         let parent = spawn(&mut k, "parent");
         run(&mut k, parent, "mmap 64K name=buf").unwrap();
         run(&mut k, parent, "touch buf 64K").unwrap();

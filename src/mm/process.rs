@@ -1139,6 +1139,14 @@ pub(crate) mod testing {
         k
     }
 
+    /// [`boot_tmp`] with a 64M swap partition, /dev/sdb1, on.
+    pub fn boot_with_swap(mem: u64) -> crate::ctl::Machine {
+        let mut k = boot_tmp(mem);
+        sys(&mut k, "mkswap /dev/sdb1 64M").expect("mkswap");
+        sys(&mut k, "swapon /dev/sdb1").expect("swapon");
+        k
+    }
+
     /// `fork PID`, returning the child's pid.
     pub fn fork(k: &mut crate::ctl::Machine, pid: Pid) -> Pid {
         sys(k, &format!("fork {pid}")).expect("fork");

@@ -925,10 +925,7 @@ mod tests {
     /// freed); swapoff brings the rest back into the index.
     #[test]
     fn shmem_swaps_out_of_every_mapper_and_back() {
-        let mut k = boot(Arch::X86_64, 1 << 30);
-        k.swap.swapdir = std::env::temp_dir();
-        sys(&mut k, "mkswap /dev/sdb1 64M").unwrap();
-        sys(&mut k, "swapon /dev/sdb1").unwrap();
+        let mut k = boot_with_swap(1 << 30);
         let parent = spawn(&mut k, "parent");
         run(&mut k, parent, "mmap 256K shared name=s").unwrap();
         run(&mut k, parent, "touch s 256K write").unwrap();
@@ -977,10 +974,7 @@ mod tests {
 
     #[test]
     fn a_touch_right_after_pageout_finds_the_swap_cache() {
-        let mut k = boot(Arch::X86_64, 1 << 30);
-        k.swap.swapdir = std::env::temp_dir();
-        sys(&mut k, "mkswap /dev/sdb1 64M").unwrap();
-        sys(&mut k, "swapon /dev/sdb1").unwrap();
+        let mut k = boot_with_swap(1 << 30);
         let pid = spawn(&mut k, "p");
         run(&mut k, pid, "mmap 64K shared name=s").unwrap();
         run(&mut k, pid, "touch s 64K write").unwrap();
@@ -999,10 +993,7 @@ mod tests {
 
     #[test]
     fn a_clean_page_is_dropped_and_reads_as_a_hole_again() {
-        let mut k = boot(Arch::X86_64, 1 << 30);
-        k.swap.swapdir = std::env::temp_dir();
-        sys(&mut k, "mkswap /dev/sdb1 64M").unwrap();
-        sys(&mut k, "swapon /dev/sdb1").unwrap();
+        let mut k = boot_with_swap(1 << 30);
         let pid = spawn(&mut k, "p");
         run(&mut k, pid, "mmap 64K shared name=s").unwrap();
         run(&mut k, pid, "touch s 64K read").unwrap();
