@@ -483,7 +483,14 @@ impl Kernel {
                 }
             }
         };
-        // The index's reference to the slot goes (the last one).
+        self.shmem_slot_back_to_page(id, index, entry, pfn);
+        Ok(Some((pfn, major)))
+    }
+
+    /// Slot `index` of `id` holds page `pfn` again instead of swap
+    /// `entry`: the index's reference to the slot goes (the last one:
+    /// shmem keeps no swap copy) and the page is dirty.
+    fn shmem_slot_back_to_page(&mut self, id: ShmemId, index: u64, entry: SwapEntry, pfn: Pfn) {
         self.swap.free_slot(entry);
         self.shmem.swap_owners.remove(&entry);
         self.shmem.nr_swapped -= 1;
@@ -492,7 +499,6 @@ impl Kernel {
         }
         self.shmem_add_page(id, index, pfn);
         self.page_alloc.frames.set_flag(pfn, FLAG_DIRTY, true);
-        Ok(Some((pfn, major)))
     }
 
     /// `try_to_unmap` of a shmem page: clear every PTE mapping it, their
@@ -563,14 +569,7 @@ impl Kernel {
         if !self.swap_writeout(pfn, entry) {
             // The write failed: the page goes back into the index.
             self.delete_from_swap_cache(pfn);
-            self.swap.free_slot(entry);
-            self.shmem.swap_owners.remove(&entry);
-            self.shmem.nr_swapped -= 1;
-            if let Some(o) = self.shmem.object_mut(id) {
-                o.swapped -= 1;
-            }
-            self.shmem_add_page(id, index, pfn);
-            self.page_alloc.frames.set_flag(pfn, FLAG_DIRTY, true);
+            self.shmem_slot_back_to_page(id, index, entry, pfn);
             return ShmemReclaim::Keep;
         }
         ShmemReclaim::Writeback
