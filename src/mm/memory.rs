@@ -840,7 +840,7 @@ impl Kernel {
                         v,
                         pf_code(write, false),
                     );
-                    self.do_swap_page(slot, table, v, write, vma_write, origin)?;
+                    self.do_swap_page(slot, table, v, pte, write, vma_write, origin)?;
                 } else if cow {
                     // do_wp_page on a page shared since fork: copy it.
                     self.trace_page_fault_user(
@@ -916,7 +916,7 @@ impl Kernel {
             if pte.is_swap() {
                 // A private COW copy that went to swap.
                 self.trace_page_fault_user(task && !early, v, pf_code(write, false));
-                self.do_swap_page(slot, table, v, write, vma_write, origin)?;
+                self.do_swap_page(slot, table, v, pte, write, vma_write, origin)?;
                 continue;
             }
             if pte.is_page() {
@@ -1198,26 +1198,30 @@ impl Kernel {
     /// cache (a minor fault) or read with readahead (a major fault; see
     /// mm/swap_state.rs). A write fault that could not map the page
     /// writable (another process holds it too) copies it (`do_wp_page`).
+    /// `pte` is the swap entry the fault found at `vpn`.
+    #[allow(clippy::too_many_arguments)]
     fn do_swap_page(
         &mut self,
         slot: MmSlot,
         table: u32,
         vpn: u64,
+        pte: Pte,
         write: bool,
         vma_write: bool,
         origin: FaultOrigin,
     ) -> MmResult<()> {
         // The task stalls on memory while the page is read (PSI).
         self.psi_memstall_enter();
-        let swapin = self.swapin_fault(slot, table, vpn, write, vma_write);
+        let swapin = self.swapin_fault(slot, table, vpn, pte, write, vma_write);
         self.psi_memstall_leave();
-        let major = swapin?;
+        let (major, mapped) = swapin?;
         self.account_system(cputime::MINOR_FAULT_NS);
         if major {
             self.events.pgmajfault += 1;
         }
         self.account_fault(slot, origin, major);
-        let pte = self.pte_at(slot, table, vpn);
+        // The PTE the swap-in set, else whatever is there now.
+        let pte = mapped.unwrap_or_else(|| self.pte_at(slot, table, vpn));
         if write && pte.is_page() && !pte.is_write() {
             if self.wp_must_copy(pte.pfn()) {
                 self.wp_page_copy(slot, table, vpn, pte.pfn(), vma_write)?;

@@ -694,20 +694,20 @@ impl Kernel {
         slot: MmSlot,
         table: u32,
         vpn: u64,
+        pte: Pte,
         write: bool,
         vma_write: bool,
-    ) -> MmResult<bool> {
-        let pte = self.pte_at(slot, table, vpn);
+    ) -> MmResult<(bool, Option<Pte>)> {
         if !pte.is_swap() {
-            return Ok(false);
+            return Ok((false, None));
         }
         let entry = pte.swp_entry();
         // The common case, a hit, in one look at the index
         // (`swap_cache_get_folio` + `folio_test_clear_readahead`).
         if let Some((pfn, readahead)) = self.swap.cache.lookup_hit(entry) {
             self.swap_update_readahead(readahead, slot, vpn);
-            self.map_swapcache_page(slot, table, vpn, entry, pfn, write, vma_write)?;
-            return Ok(false);
+            let mapped = self.map_swapcache_page(slot, table, vpn, entry, pfn, write, vma_write)?;
+            return Ok((false, Some(mapped)));
         }
         self.swapin_readahead(entry, slot, vpn)?;
         // The fault waits for its own page; the rest of the batch is read
@@ -720,16 +720,16 @@ impl Kernel {
             Some(pfn) => pfn,
             None => match self.read_swap_cache_async(entry, (slot, vpn))? {
                 Some(pfn) => pfn,
-                None => return Ok(major),
+                None => return Ok((major, None)),
             },
         };
         // Reclaim may have run meanwhile: the PTE must still hold the
         // entry (`pte_same`), else there is nothing to map.
         if self.pte_at(slot, table, vpn) != pte {
-            return Ok(major);
+            return Ok((major, None));
         }
-        self.map_swapcache_page(slot, table, vpn, entry, pfn, write, vma_write)?;
-        Ok(major)
+        let mapped = self.map_swapcache_page(slot, table, vpn, entry, pfn, write, vma_write)?;
+        Ok((major, Some(mapped)))
     }
 
     /// The mapping half of `do_swap_page` (also swapoff's `unuse_pte`):
@@ -739,6 +739,7 @@ impl Kernel {
     /// is mapped writable if the VMA is (dirty on a write fault), else
     /// read-only (copy-on-write). `should_try_to_free_swap`: a write fault
     /// on an exclusive page, or swap more than half full, frees the slot.
+    /// Returns the PTE set.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn map_swapcache_page(
         &mut self,
@@ -749,7 +750,7 @@ impl Kernel {
         pfn: Pfn,
         write: bool,
         vma_write: bool,
-    ) -> MmResult<()> {
+    ) -> MmResult<Pte> {
         let was_mapped = self.page_alloc.frames.mapcount(pfn) > 0;
         // The page is cached, so one of the references left is the
         // cache's own (SWAP_HAS_CACHE): the rest are other PTEs.
@@ -763,19 +764,18 @@ impl Kernel {
             self.folio_free_swap(pfn);
         }
         let writable = vma_write && exclusive;
-        self.set_pte_at(
-            slot,
-            table,
-            vpn,
-            Pte::page(pfn, writable, write && writable),
-        );
+        let pte = Pte::page(pfn, writable, write && writable);
+        let index = self.procs.geometry().pte_index(vpn);
+        // One look at the process for the entry and both counters: this
+        // is the hot half of every swap-cache hit.
         let mm = self.procs.mm_mut(slot)?;
+        mm.pgtables.set_entry(table, index, pte);
         mm.rss_anon += 1;
         mm.swap_ents -= 1;
         self.page_add_anon_rmap(pfn, slot, vpn);
         self.page_alloc.frames.set_kind(pfn, PageKind::UserAnon);
         self.mark_page_accessed(pfn);
-        Ok(())
+        Ok(pte)
     }
 
     /// `swap_update_readahead`: a fault found its page in the swap cache.

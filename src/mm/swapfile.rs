@@ -1031,10 +1031,12 @@ impl SwapState {
         let area = self.areas[ix(entry.area)].as_ref().expect("active area");
         match &area.backing {
             Backing::Partition => {
-                let path = area.path.clone();
+                // Fields apart: the area's path borrows `areas`, the disk
+                // `disks` (no path copy per page written).
+                let path = &area.path;
                 let disk = self
                     .disks
-                    .get_mut(&path)
+                    .get_mut(path)
                     .expect("partition of an active area");
                 match bytes {
                     None => {
