@@ -12,23 +12,9 @@ mod common;
 
 use std::time::Instant;
 
-use common::cpu_now;
-use mmfs::ctl::{Machine, Scope};
+use common::{boot, cpu_now, sys};
+use mmfs::ctl::Scope;
 use mmfs::fs::linebuf::LineBuffer;
-use mmfs::mm::MachineConfig;
-
-fn boot(mem: u64) -> Machine {
-    Machine::boot(MachineConfig {
-        mem_bytes: mem,
-        ..MachineConfig::default()
-    })
-    .expect("boot")
-}
-
-fn sys(k: &mut Machine, line: &str) {
-    k.execute_line(Scope::System, line)
-        .unwrap_or_else(|e| panic!("{line}: {e}"));
-}
 
 /// Run `f`, print its CPU and wall time beside `target_secs`, return its value.
 fn measure<T>(what: &str, target_secs: f64, f: impl FnOnce() -> T) -> T {

@@ -23,10 +23,9 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Instant;
 
-use common::cpu_now;
+use common::{cpu_now, exec, fastest as best_of};
 use mmfs::ctl::{Machine, Scope};
-use mmfs::mm::MachineConfig;
-use mmfs::mm::types::{Arch, PAGE_SIZE, Pid};
+use mmfs::mm::types::{PAGE_SIZE, Pid};
 
 /// The global allocator, counting the bytes live on the heap: the memory
 /// bench reads the growth while pages enter the cache.
@@ -66,29 +65,15 @@ fn live() -> i64 {
     LIVE.load(Ordering::Relaxed)
 }
 
+/// A machine whose disk keeps its bytes in the temporary directory.
 fn boot(mem: u64) -> Machine {
-    let mut k = Machine::boot(MachineConfig {
-        arch: Arch::X86_64,
-        mem_bytes: mem,
-    })
-    .expect("boot");
+    let mut k = common::boot(mem);
     k.swap.swapdir = std::env::temp_dir();
     k
 }
 
-fn run(k: &mut Machine, scope: Scope, line: &str) {
-    k.execute_line(scope, line)
-        .unwrap_or_else(|e| panic!("{line}: {e}"));
-}
-
 fn spawn(k: &mut Machine) -> Pid {
-    k.execute_line(Scope::System, "spawn bench").expect("spawn");
-    Pid(k.ns_last_pid)
-}
-
-/// The fastest of `rounds` runs of `f`, which returns its own time.
-fn best_of(rounds: usize, mut f: impl FnMut() -> f64) -> f64 {
-    (0..rounds).map(|_| f()).fold(f64::MAX, f64::min)
+    common::spawn(k, "bench")
 }
 
 /// A machine with a process and a file `/f` of `size` bytes of `byte`,
@@ -96,12 +81,12 @@ fn best_of(rounds: usize, mut f: impl FnMut() -> f64) -> f64 {
 fn machine_with_file(mem: u64, size: &str, byte: u8, cached: bool) -> (Machine, Pid) {
     let mut k = boot(mem);
     let pid = spawn(&mut k);
-    run(
+    exec(
         &mut k,
         Scope::Process(pid),
         &format!("write /f 0 {size} byte={byte}"),
     );
-    run(&mut k, Scope::System, "sync");
+    exec(&mut k, Scope::System, "sync");
     if !cached {
         k.write_sysctl("vm/drop_caches", "1").expect("drop_caches");
     }
@@ -113,10 +98,10 @@ fn hit_path() {
     for (what, byte) in [("zero pages", 0u8), ("pages with bytes", b'a')] {
         let (mut k, pid) = machine_with_file(1 << 30, "256M", byte, true);
         let line = "read /f 0 256M";
-        run(&mut k, Scope::Process(pid), line);
+        exec(&mut k, Scope::Process(pid), line);
         let s = best_of(5, || {
             let t = cpu_now();
-            run(&mut k, Scope::Process(pid), line);
+            exec(&mut k, Scope::Process(pid), line);
             cpu_now() - t
         });
         println!(
@@ -136,7 +121,7 @@ fn miss_path() {
             k.write_sysctl("vm/drop_caches", "1").expect("drop_caches");
             let pgpgin = k.events.pgpgin;
             let t = cpu_now();
-            run(&mut k, Scope::Process(pid), line);
+            exec(&mut k, Scope::Process(pid), line);
             let s = cpu_now() - t;
             assert_eq!(k.events.pgpgin - pgpgin, PAGES * 4, "every page missed");
             s
@@ -159,7 +144,7 @@ fn memory_per_page() {
         let (mut k, pid) = machine_with_file(1 << 30, "256M", byte, false);
         let before = live();
         let slots = k.page_contents.slot_bytes();
-        run(&mut k, Scope::Process(pid), "read /f 0 256M");
+        exec(&mut k, Scope::Process(pid), "read /f 0 256M");
         let grown = live() - before;
         let slots_grown = (k.page_contents.slot_bytes() - slots) as i64;
         println!(

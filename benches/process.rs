@@ -10,53 +10,8 @@
 
 mod common;
 
-use common::cpu_now;
-use mmfs::ctl::Machine;
-use mmfs::ctl::Scope;
-use mmfs::mm::MachineConfig;
-use mmfs::mm::types::{Arch, Pid};
+use common::{Cpu, best_of, boot, run, spawn};
 use mmfs::procfs::pid::{PidFile, render_pid};
-
-/// A stopwatch of CPU time.
-struct Cpu(f64);
-
-impl Cpu {
-    fn start() -> Cpu {
-        Cpu(cpu_now())
-    }
-    fn elapsed(&self) -> f64 {
-        cpu_now() - self.0
-    }
-}
-
-fn boot(mem: u64) -> Machine {
-    Machine::boot(MachineConfig {
-        arch: Arch::X86_64,
-        mem_bytes: mem,
-    })
-    .expect("boot")
-}
-
-fn run(k: &mut Machine, pid: Pid, line: &str) {
-    k.execute_line(Scope::Process(pid), line)
-        .unwrap_or_else(|e| panic!("{line}: {e}"));
-}
-
-fn spawn(k: &mut Machine) -> Pid {
-    k.execute_line(Scope::System, "spawn bench").expect("spawn");
-    Pid(k.ns_last_pid)
-}
-
-fn best_of<T>(rounds: usize, mut f: impl FnMut() -> (f64, T)) -> (f64, T) {
-    let mut best: Option<(f64, T)> = None;
-    for _ in 0..rounds {
-        let r = f();
-        if best.as_ref().is_none_or(|b| r.0 < b.0) {
-            best = Some(r);
-        }
-    }
-    best.expect("at least one round")
-}
 
 fn main() {
     const GIB4: u64 = 4 << 30;
@@ -66,7 +21,7 @@ fn main() {
     // fresh boot also pays the host's first touch of the simulator's own
     // frame array and page-table arena ("cold"); later rounds reuse them.
     let mut k = boot(8 << 30);
-    let pid = spawn(&mut k);
+    let pid = spawn(&mut k, "bench");
     let mut rounds = Vec::new();
     for _ in 0..4 {
         run(&mut k, pid, "mmap 4G name=big");
@@ -98,7 +53,7 @@ fn main() {
     // Read faults: the zero page.
     let (read_s, _) = best_of(3, || {
         let mut k = boot(2 << 30);
-        let pid = spawn(&mut k);
+        let pid = spawn(&mut k, "bench");
         run(&mut k, pid, "mmap 1G name=big");
         let t = Cpu::start();
         run(&mut k, pid, "touch big 1G read");
@@ -113,7 +68,7 @@ fn main() {
     // 10,000 VMAs: alternate protections so that neighbours never merge;
     // each gets one touched page.
     let mut k = boot(2 << 30);
-    let pid = spawn(&mut k);
+    let pid = spawn(&mut k, "bench");
     let t = Cpu::start();
     for i in 0..10_000u64 {
         let prot = if i % 2 == 0 { "rw" } else { "r" };

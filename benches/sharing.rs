@@ -16,22 +16,18 @@ mod common;
 use common::{cpu_now, run, sys};
 use mmfs::ctl::Machine;
 use mmfs::ctl::Scope;
-use mmfs::mm::MachineConfig;
-use mmfs::mm::types::{Arch, Pid};
+
+use mmfs::mm::types::Pid;
 
 const GIB_PAGES: u64 = (1 << 30) >> 12;
 
+/// The machine of every section: 4 GiB.
 fn boot() -> Machine {
-    Machine::boot(MachineConfig {
-        arch: Arch::X86_64,
-        mem_bytes: 4 << 30,
-    })
-    .expect("boot")
+    common::boot(4 << 30)
 }
 
 fn spawn(k: &mut Machine) -> Pid {
-    sys(k, "spawn bench");
-    Pid(k.ns_last_pid)
+    common::spawn(k, "bench")
 }
 
 /// (minor, major) faults of `pid` so far.
@@ -162,7 +158,7 @@ fn fork_section() {
 
 /// Swap-in from the swap cache against its target.
 fn swapin_section() {
-    let read = (0..3).map(|_| swap_cache_read()).fold(f64::MAX, f64::min);
+    let read = common::fastest(3, swap_cache_read);
     println!(
         "swap-in, swap cache:  {:7.1} M pages/s          (target >= 20 M pages/s; 1G read after MADV_PAGEOUT, pswpin 0)",
         GIB_PAGES as f64 / read / 1e6

@@ -4,6 +4,9 @@
 //!
 //! Run with `cargo bench --bench slab`.
 
+mod common;
+
+use common::Cpu;
 use std::hint::black_box;
 
 use mmfs::ctl::Machine;
@@ -15,31 +18,6 @@ use mmfs::mm::slub::CacheId;
 const PAIR_TARGET_NS: f64 = 50.0;
 /// Target: one slabinfo rendering with 200 caches.
 const RENDER_TARGET_US: f64 = 50.0;
-
-/// Nanoseconds of CPU time this thread has used. CPU time rather than the
-/// wall clock: the machine is shared, and time spent descheduled is not
-/// the allocator's.
-fn thread_cpu_ns() -> u128 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes one timespec we own.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as u128 * 1_000_000_000 + ts.tv_nsec as u128
-}
-
-/// A stopwatch on [`thread_cpu_ns`].
-struct Stopwatch(u128);
-
-impl Stopwatch {
-    fn start() -> Stopwatch {
-        Stopwatch(thread_cpu_ns())
-    }
-    fn elapsed_ns(&self) -> f64 {
-        (thread_cpu_ns() - self.0) as f64
-    }
-}
 
 /// Samples per measurement; the best one is reported, since the machine is
 /// shared and a busy neighbour only ever makes a sample slower.
@@ -56,19 +34,19 @@ fn report(what: &str, value: f64, unit: &str, target: f64) {
 
 /// Alloc then free the same object over and over: the fast path.
 fn pair_same_slab(kernel: &mut Machine, cache: CacheId, iterations: u64) -> f64 {
-    let start = Stopwatch::start();
+    let start = Cpu::start();
     for _ in 0..iterations {
         let obj = kernel.kmem_cache_alloc(black_box(cache)).expect("alloc");
         kernel.kmem_cache_free(black_box(obj)).expect("free");
     }
-    start.elapsed_ns() / iterations as f64
+    start.elapsed() * 1e9 / iterations as f64
 }
 
 /// Alloc `batch` objects, then free them all: slabs fill, move to the
 /// full list, come back to partial and empty, and some go back to buddy.
 fn pair_batched(kernel: &mut Machine, cache: CacheId, batch: usize, rounds: u64) -> f64 {
     let mut objs = Vec::with_capacity(batch);
-    let start = Stopwatch::start();
+    let start = Cpu::start();
     for _ in 0..rounds {
         for _ in 0..batch {
             objs.push(kernel.kmem_cache_alloc(black_box(cache)).expect("alloc"));
@@ -77,25 +55,25 @@ fn pair_batched(kernel: &mut Machine, cache: CacheId, batch: usize, rounds: u64)
             kernel.kmem_cache_free(obj).expect("free");
         }
     }
-    start.elapsed_ns() / (rounds * batch as u64) as f64
+    start.elapsed() * 1e9 / (rounds * batch as u64) as f64
 }
 
 fn kmalloc_pair(kernel: &mut Machine, size: u64, iterations: u64) -> f64 {
-    let start = Stopwatch::start();
+    let start = Cpu::start();
     for _ in 0..iterations {
         let obj = kernel.kmalloc(black_box(size)).expect("kmalloc");
         kernel.kfree(black_box(obj)).expect("kfree");
     }
-    start.elapsed_ns() / iterations as f64
+    start.elapsed() * 1e9 / iterations as f64
 }
 
 fn render(kernel: &Machine, iterations: u64) -> (f64, usize) {
     let mut bytes = 0;
-    let start = Stopwatch::start();
+    let start = Cpu::start();
     for _ in 0..iterations {
         bytes = black_box(mmfs::procfs::slabinfo::slabinfo(black_box(kernel))).len();
     }
-    (start.elapsed_ns() / iterations as f64 / 1000.0, bytes)
+    (start.elapsed() * 1e9 / iterations as f64 / 1000.0, bytes)
 }
 
 fn main() {

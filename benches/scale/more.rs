@@ -6,13 +6,12 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::common::cpu_now;
+use crate::common::{boot, cpu_now, exec as run_line, spawn};
 use crate::floor::FloorMount;
 use crate::mount::Mount;
 use mmfs::ctl::{Machine, Scope};
 use mmfs::fs::linebuf::LineBuffer;
-use mmfs::mm::MachineConfig;
-use mmfs::mm::types::{Arch, PAGE_SIZE, Pid};
+use mmfs::mm::types::PAGE_SIZE;
 use mmfs::procfs::pid::{PidFile, render_pid};
 use mmfs::procfs::{GlobalFile, render_global};
 
@@ -34,25 +33,6 @@ pub fn run(wants: &dyn Fn(&str) -> bool) {
     if wants("procs") {
         bench_procs();
     }
-}
-
-fn boot(mem: u64) -> Machine {
-    Machine::boot(MachineConfig {
-        arch: Arch::X86_64,
-        mem_bytes: mem,
-    })
-    .expect("boot")
-}
-
-fn run_line(k: &mut Machine, scope: Scope, line: &str) {
-    k.execute_line(scope, line)
-        .unwrap_or_else(|e| panic!("{line}: {e}"));
-}
-
-fn spawn(k: &mut Machine, name: &str) -> Pid {
-    k.execute_line(Scope::System, format!("spawn {name}"))
-        .expect("spawn")
-        .expect("a pid")
 }
 
 /// Resident set size of this process in bytes (/proc/self/statm).
