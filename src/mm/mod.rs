@@ -310,8 +310,7 @@ impl Kernel {
         self.check_process_invariants()?;
         self.check_kthreads()?;
         self.check_page_cache()?;
-        self.check_file_rmap()?;
-        self.check_pss()?;
+        self.check_rmap()?;
         self.check_swapfiles()?;
         self.check_swap_cache()?;
         self.check_shmem()?;

@@ -242,30 +242,29 @@ impl Kernel {
         }
     }
 
-    /// Check the reverse map: every mapped frame's map count equals the
-    /// PTEs that map it (Σ mapcounts = PTEs), each mm's RssFile its
-    /// page-cache PTEs, and NR_FILE_MAPPED the pages mapped at least once.
-    pub fn check_file_rmap(&self) -> Result<(), String> {
-        use std::collections::BTreeMap;
+    /// Every present PTE of every process, as `(pfn, PTEs mapping it)`
+    /// sorted by pfn: the one page-table walk of the reverse-map checks
+    /// ([`Kernel::check_file_rmap`], [`Kernel::check_pss`]). Checks each
+    /// mm's RssFile (its page-cache PTEs) on the way.
+    fn mapped_runs(&self) -> Result<Vec<(u64, u32)>, String> {
         let frames = &self.page_alloc.frames;
-        let mut counts: BTreeMap<u64, u32> = BTreeMap::new();
-        let mut anon: BTreeMap<u64, u32> = BTreeMap::new();
+        // A sorted Vec, not a map: this runs after every test command.
+        let mut pfns = Vec::new();
         for p in self.procs.iter() {
             let pt = &p.mm.pgtables;
+            let task_vpns = p.mm.layout.task_size >> super::types::PAGE_SHIFT;
             let mut rss_file = 0;
-            for vma in p.mm.vmas() {
-                pt.for_each_pte_slice(vma.start_vpn(), vma.end_vpn(), &mut |table, lo, hi, _| {
-                    for &e in &pt.entries(table)[lo..hi] {
-                        let pte = Pte(e);
-                        if pte.is_page() && frames.kind(pte.pfn()) == PageKind::PageCache {
+            pt.for_each_pte_slice(0, task_vpns, &mut |table, lo, hi, _| {
+                for &e in &pt.entries(table)[lo..hi] {
+                    let pte = Pte(e);
+                    if pte.is_page() {
+                        pfns.push(pte.pfn().0);
+                        if frames.kind(pte.pfn()) == PageKind::PageCache {
                             rss_file += 1;
-                            *counts.entry(pte.pfn().0).or_insert(0) += 1;
-                        } else if pte.is_page() {
-                            *anon.entry(pte.pfn().0).or_insert(0) += 1;
                         }
                     }
-                });
-            }
+                }
+            });
             if rss_file != p.mm.rss_file {
                 return Err(format!(
                     "pid {}: RssFile {} but the page tables map {rss_file} page-cache pages",
@@ -273,19 +272,49 @@ impl Kernel {
                 ));
             }
         }
-        if let Some((pfn, n)) = anon
-            .iter()
-            .find(|&(&pfn, &n)| frames.mapcount(Pfn(pfn)) != n)
-        {
-            return Err(format!(
-                "anon pfn {pfn}: mapcount {} but {n} PTEs map it",
-                frames.mapcount(Pfn(*pfn))
-            ));
+        pfns.sort_unstable();
+        let mut runs: Vec<(u64, u32)> = Vec::new();
+        for pfn in pfns {
+            match runs.last_mut() {
+                Some((last, n)) if *last == pfn => *n += 1,
+                _ => runs.push((pfn, 1)),
+            }
         }
+        Ok(runs)
+    }
+
+    /// Check the reverse map: every mapped frame's map count equals the
+    /// PTEs that map it (Σ mapcounts = PTEs), each mm's RssFile its
+    /// page-cache PTEs, and NR_FILE_MAPPED the pages mapped at least once.
+    pub fn check_file_rmap(&self) -> Result<(), String> {
+        self.check_rmap_runs(&self.mapped_runs()?)
+    }
+
+    fn check_rmap_runs(&self, runs: &[(u64, u32)]) -> Result<(), String> {
+        let frames = &self.page_alloc.frames;
+        let mut file_runs = 0u64;
+        for &(pfn, n) in runs {
+            if frames.kind(Pfn(pfn)) == PageKind::PageCache {
+                file_runs += 1;
+            } else if frames.mapcount(Pfn(pfn)) != n {
+                return Err(format!(
+                    "anon pfn {pfn}: mapcount {} but {n} PTEs map it",
+                    frames.mapcount(Pfn(pfn))
+                ));
+            }
+        }
+        let ptes_of = |pfn: Pfn| {
+            runs.binary_search_by_key(&pfn.0, |&(p, _)| p)
+                .map_or(0, |i| runs[i].1)
+        };
         let mut mapped = 0;
         for inode in self.vfs.iter() {
             for (_, pfn) in inode.pages.iter() {
-                let want = counts.remove(&pfn.0).unwrap_or(0);
+                let want = if frames.kind(pfn) == PageKind::PageCache {
+                    ptes_of(pfn)
+                } else {
+                    0
+                };
                 if frames.mapcount(pfn) != want {
                     return Err(format!(
                         "inode {} pfn {pfn}: mapcount {} but {want} PTEs map it",
@@ -298,7 +327,20 @@ impl Kernel {
                 }
             }
         }
-        if let Some((pfn, n)) = counts.into_iter().next() {
+        if mapped != file_runs {
+            // Some page-cache pfn is mapped but cached by no file: name it.
+            let cached: std::collections::BTreeSet<u64> = self
+                .vfs
+                .iter()
+                .flat_map(|i| i.pages.iter().map(|(_, pfn)| pfn.0))
+                .collect();
+            let (pfn, n) = runs
+                .iter()
+                .find(|&&(pfn, _)| {
+                    frames.kind(Pfn(pfn)) == PageKind::PageCache && !cached.contains(&pfn)
+                })
+                .copied()
+                .unwrap_or_default();
             return Err(format!("{n} PTEs map pfn {pfn}, which no file caches"));
         }
         if mapped != self.vfs.stats.nr_mapped {
@@ -309,48 +351,44 @@ impl Kernel {
         }
         Ok(())
     }
-}
 
-impl Kernel {
     /// Check proportional sizes: Σ Pss over every VMA of every process
     /// (what smaps reports) is the pages mapped at least once, each
     /// counted once however many PTEs share it. Each PTE's share is
     /// `(PAGE_SIZE << PSS_SHIFT) / mapcount`, rounded down as Linux does,
     /// so the sum may fall short by less than one unit a PTE.
     pub fn check_pss(&self) -> Result<(), String> {
+        self.check_pss_runs(&self.mapped_runs()?)
+    }
+
+    fn check_pss_runs(&self, runs: &[(u64, u32)]) -> Result<(), String> {
         use super::memory::PSS_SHIFT;
         use super::types::PAGE_SIZE;
         let mut pss = 0u64;
-        let mut ptes = 0u64;
-        let mut pages = Vec::new();
         for (slot, p) in self.procs.iter_slots() {
             for vma in p.mm.vmas() {
                 pss += self.range_stats(slot, vma.start_vpn(), vma.end_vpn()).pss;
             }
-            let pt = &p.mm.pgtables;
-            let task_vpns = p.mm.layout.task_size >> super::types::PAGE_SHIFT;
-            pt.for_each_pte_slice(0, task_vpns, &mut |table, lo, hi, _| {
-                for &e in &pt.entries(table)[lo..hi] {
-                    if Pte(e).is_page() {
-                        ptes += 1;
-                        pages.push(Pte(e).pfn().0);
-                    }
-                }
-            });
         }
-        // A sorted Vec, not a set: this runs after every test command.
-        pages.sort_unstable();
-        pages.dedup();
-        let want = pages.len() as u64 * (PAGE_SIZE << PSS_SHIFT);
+        let ptes: u64 = runs.iter().map(|&(_, n)| u64::from(n)).sum();
+        let want = runs.len() as u64 * (PAGE_SIZE << PSS_SHIFT);
         if pss > want || want - pss >= ptes.max(1) {
             return Err(format!(
                 "Σ Pss {} B but {} pages are mapped ({} PTEs)",
                 pss >> PSS_SHIFT,
-                pages.len(),
+                runs.len(),
                 ptes
             ));
         }
         Ok(())
+    }
+
+    /// The reverse-map checks over one walk of the page tables:
+    /// [`Kernel::check_file_rmap`] and [`Kernel::check_pss`].
+    pub fn check_rmap(&self) -> Result<(), String> {
+        let runs = self.mapped_runs()?;
+        self.check_rmap_runs(&runs)?;
+        self.check_pss_runs(&runs)
     }
 }
 
