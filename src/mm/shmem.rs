@@ -24,8 +24,8 @@
 //! of the page (`shmem_delete_from_page_cache`) — from then on it is an
 //! unmapped swap-cache page like an anon one, written asynchronously and
 //! freed by a later reclaim pass. A fault on such a slot takes the page
-//! back from the swap cache (minor) or reads it (major, pswpin) and frees
-//! the slot (`shmem_swapin_folio`: shmem never keeps a swap copy of a page
+//! back from the swap cache (minor) or reads it with cluster readahead
+//! (major, pswpin; `shmem_swapin_cluster`) and frees the slot (`shmem_swapin_folio`: shmem never keeps a swap copy of a page
 //! in its index). swapoff brings such pages back into their index
 //! (`shmem_unuse`). The object and its pages go when the last VMA that
 //! refers to it goes.
@@ -38,7 +38,11 @@ use super::error::{MmError, MmResult};
 use super::memory::{PTE_DIRTY, Pte};
 use super::page_alloc::{FLAG_DIRTY, FLAG_LRU, FLAG_REFERENCED, PageKind};
 use super::swapfile::{SwapEntry, pack_owner};
-use super::types::{MmSlot, PAGE_SHIFT, PAGE_SIZE, Pfn, Vpn};
+use super::types::{MmSlot, PAGE_SHIFT, Pfn, Vpn};
+
+/// The owner a swap area records for a shmem page's slot: no process
+/// (the object's index knows whose it is, `ShmemState::swap_owner`).
+const SHMEM_SLOT_OWNER: (MmSlot, Vpn) = (MmSlot(0), Vpn(0));
 
 /// The first inode number of the internal shm mount's objects. Linux hands
 /// them out per CPU in batches (`shmem_reserve_inode`, SHMEM_INO_BATCH), so
@@ -435,7 +439,10 @@ impl Kernel {
 
     /// `shmem_swapin_folio`: the page of `entry` (slot `index` of `id`)
     /// back into the index — from the swap cache (waiting for its write if
-    /// one is in flight), else read (major). The slot is freed and the
+    /// one is in flight; a readahead page counts its hit globally,
+    /// `swap_update_readahead(folio, NULL, 0)`), else read with cluster
+    /// readahead whatever the device (`shmem_swapin_cluster`: shmem has
+    /// no VMA to read around), a major fault. The slot is freed and the
     /// page dirty: shmem keeps no swap copy. None when the slot changed
     /// while memory was found for the read.
     fn shmem_swapin(
@@ -444,45 +451,38 @@ impl Kernel {
         index: u64,
         entry: SwapEntry,
     ) -> MmResult<Option<(Pfn, bool)>> {
-        let (pfn, major) = match self.swap.cache.lookup(entry) {
-            Some(pfn) => {
-                if let Some(until) = self.swap.cache.writeback_until(entry, self.clock_ns) {
-                    // folio_wait_writeback.
-                    self.account_iowait(until - self.clock_ns);
-                }
-                self.delete_from_swap_cache(pfn);
+        let (pfn, major) = match self.swap.cache.lookup_hit(entry) {
+            Some((pfn, readahead)) => {
+                self.swap_update_readahead(readahead, None);
                 (pfn, false)
             }
             None => {
-                let pfn = self.alloc_user_page()?;
+                // The area records shmem's slots under no process (the
+                // index knows their owner): so do the pages read for them.
+                let (owner, Vpn(vpn)) = SHMEM_SLOT_OWNER;
+                self.swap_cluster_readahead(entry, owner, vpn)?;
+                self.account_iowait(cputime::SWAP_PAGE_IO_NS);
                 if self.shmem.lookup(id, index) != Some(ShmemSlot::Swap(entry)) {
-                    self.free_user_page(pfn);
+                    // The allocations changed the slot (swapoff's walk).
                     return Ok(None);
                 }
-                if let Some(cached) = self.swap.cache.lookup(entry) {
-                    // Reclaim cannot put it there, but swapoff's walk could.
-                    self.free_user_page(pfn);
-                    self.delete_from_swap_cache(cached);
-                    (cached, false)
-                } else {
-                    let bytes = match self.swap_read_folio(entry) {
-                        Ok(b) => b,
-                        Err(err) => {
-                            self.free_user_page(pfn);
-                            return Err(err);
-                        }
-                    };
-                    self.account_iowait(cputime::SWAP_PAGE_IO_NS);
-                    if let Some(bytes) = bytes {
-                        self.put_page_bytes(pfn, bytes);
-                    }
-                    self.events.pswpin += 1;
-                    self.events.pgpgin += PAGE_SIZE / 1024;
-                    self.lru_add_anon(pfn);
-                    (pfn, true)
-                }
+                // The readahead's allocations may have reclaimed the page
+                // just read (clean, in no index): read it alone then.
+                let pfn = match self.swap.cache.lookup(entry) {
+                    Some(pfn) => pfn,
+                    None => match self.read_swap_cache_async(entry, (owner, vpn))? {
+                        Some(pfn) => pfn,
+                        None => return Ok(None),
+                    },
+                };
+                (pfn, true)
             }
         };
+        if let Some(until) = self.swap.cache.writeback_until(entry, self.clock_ns) {
+            // folio_wait_writeback.
+            self.account_iowait(until - self.clock_ns);
+        }
+        self.delete_from_swap_cache(pfn);
         self.shmem_slot_back_to_page(id, index, entry, pfn);
         Ok(Some((pfn, major)))
     }
@@ -549,7 +549,10 @@ impl Kernel {
             self.free_user_page(pfn);
             return ShmemReclaim::Freed;
         }
-        let Some(entry) = self.swap.get_swap_page(pack_owner(MmSlot(0), Vpn(0))) else {
+        let Some(entry) = self
+            .swap
+            .get_swap_page(pack_owner(SHMEM_SLOT_OWNER.0, SHMEM_SLOT_OWNER.1))
+        else {
             return ShmemReclaim::Keep;
         };
         // folio_alloc_swap + add_to_swap_cache: the fresh slot's reference
@@ -947,15 +950,20 @@ mod tests {
             assert_eq!(mm(&k, pid).swap_ents, 3);
         }
         // Written out, and freed from the swap cache by reclaim once the
-        // writes completed: a read is a major fault, pswpin, and the slot
-        // is freed (shmem keeps no swap copy).
+        // writes completed: a read is a major fault that reads its slot's
+        // cluster (the neighbours wait in the swap cache, PG_readahead),
+        // and the faulting page's slot is freed (shmem keeps no swap copy).
         sys(&mut k, "tick 100").unwrap();
         let _ = sys(&mut k, "reclaim 1G");
         assert_eq!(k.swap.cache.len(), 0);
         let (pswpin, majflt) = (k.events.pswpin, k.procs.by_pid(child).unwrap().maj_flt);
         let used = k.swap.total_pages() - k.swap.free_pages();
+        let swap_ra = k.events.swap_ra;
         run(&mut k, child, "touch s 4K read").unwrap();
-        assert_eq!(k.events.pswpin, pswpin + 1);
+        let read = k.events.pswpin - pswpin;
+        assert!((2..=8).contains(&read), "a cluster read: pswpin {read}");
+        assert_eq!(k.events.swap_ra, swap_ra + read - 1);
+        assert_eq!(k.swap.cache.len(), read - 1);
         assert_eq!(k.procs.by_pid(child).unwrap().maj_flt, majflt + 1);
         assert_eq!(k.swap.total_pages() - k.swap.free_pages(), used - 1);
         assert_eq!(k.shmem.nr_swapped, 63);
@@ -969,6 +977,59 @@ mod tests {
         assert_eq!(stats(&k, child, "s").swap, 0);
         run(&mut k, parent, "touch s 256K read").unwrap();
         assert_eq!(k.procs.by_pid(parent).unwrap().maj_flt, 0);
+    }
+
+    /// Real kernel (tests/reference/linux-samples/shmem/shmem-swapin.txt,
+    /// this machine's 6.18, page-cluster 3): 1M of shmem paged out, read
+    /// back from the swap cache (256 minor faults, the slots freed at
+    /// once), paged out again and dropped from the swap cache, then read
+    /// sequentially: 32–34 major and 216–222 minor faults, pswpin 242–247,
+    /// swap_ra ≈ swap_ra_hit 208–216 — cluster readahead reads a block of
+    /// eight slots at each major fault.
+    #[test]
+    fn shmem_swapin_reads_ahead_a_cluster_as_the_real_kernel_does() {
+        let mut k = boot_with_swap(1 << 30);
+        let pid = spawn(&mut k, "p");
+        run(&mut k, pid, "mmap 1M shared name=s").unwrap();
+        run(&mut k, pid, "touch s 1M write").unwrap();
+        run(&mut k, pid, "madvise s 1M pageout").unwrap();
+        let faults = |k: &Kernel| {
+            let p = k.procs.by_pid(pid).unwrap();
+            (p.min_flt, p.maj_flt)
+        };
+        let used = |k: &Kernel| k.swap.total_pages() - k.swap.free_pages();
+        let (f0, pswpin) = (faults(&k), k.events.pswpin);
+        run(&mut k, pid, "touch s 1M read").unwrap();
+        assert_eq!(faults(&k), (f0.0 + 256, f0.1), "from the swap cache");
+        assert_eq!(k.events.pswpin, pswpin);
+        assert_eq!(k.shmem.nr_swapped, 0, "the slots are freed at once");
+        run(&mut k, pid, "madvise s 1M pageout").unwrap();
+        sys(&mut k, "tick 100").unwrap();
+        let mut passes = 0;
+        while !k.swap.cache.is_empty() && passes < 100 {
+            // EAGAIN when less than asked could be reclaimed: fine here.
+            let _ = sys(&mut k, "reclaim 8M swappiness=max");
+            passes += 1;
+        }
+        assert_eq!(k.swap.cache.len(), 0);
+        assert_eq!(k.shmem.nr_swapped, 256);
+        let (f0, pswpin) = (faults(&k), k.events.pswpin);
+        let (ra, ra_hit) = (k.events.swap_ra, k.events.swap_ra_hit);
+        let used_before = used(&k);
+        run(&mut k, pid, "touch s 1M read").unwrap();
+        let (minor, major) = (faults(&k).0 - f0.0, faults(&k).1 - f0.1);
+        let (ra, ra_hit) = (k.events.swap_ra - ra, k.events.swap_ra_hit - ra_hit);
+        let read = k.events.pswpin - pswpin;
+        assert!((28..=40).contains(&major), "{major} major faults");
+        assert_eq!(minor + major, 256);
+        // Every page read once, and the cluster around the last faults
+        // reaches the stack's slots next to them, as on the real kernel.
+        assert!((256..=256 + 8).contains(&read), "pswpin {read}");
+        assert_eq!(ra, read - major, "the rest read ahead");
+        assert_eq!(ra_hit, 256 - major, "every page of the region a hit");
+        assert_eq!((k.shmem.nr_swapped, k.shmem.nr_shmem), (0, 256));
+        assert_eq!(used(&k), used_before - 256, "the region's slots freed");
+        assert_eq!(k.swap.cache.len(), read - 256, "the neighbours stay cached");
     }
 
     #[test]

@@ -352,7 +352,7 @@ impl SwapCache {
 
     /// A fault's look at the cache: `entry`'s page and whether it was
     /// PG_readahead, which the hit clears (`folio_test_clear_readahead`).
-    fn lookup_hit(&mut self, entry: SwapEntry) -> Option<(Pfn, bool)> {
+    pub(crate) fn lookup_hit(&mut self, entry: SwapEntry) -> Option<(Pfn, bool)> {
         self.pages.slot_mut(entry).map(|c| {
             let readahead = c.pfn_ra & RA_BIT != 0;
             c.pfn_ra &= !RA_BIT;
@@ -705,7 +705,7 @@ impl Kernel {
         // The common case, a hit, in one look at the index
         // (`swap_cache_get_folio` + `folio_test_clear_readahead`).
         if let Some((pfn, readahead)) = self.swap.cache.lookup_hit(entry) {
-            self.swap_update_readahead(readahead, slot, vpn);
+            self.swap_update_readahead(readahead, Some((slot, vpn)));
             let mapped = self.map_swapcache_page(slot, table, vpn, entry, pfn, write, vma_write)?;
             return Ok((false, Some(mapped)));
         }
@@ -780,12 +780,17 @@ impl Kernel {
 
     /// `swap_update_readahead`: a fault found its page in the swap cache.
     /// A readahead page's first hit counts (swap_ra_hit) and feeds the
-    /// next window: the VMA's hits (VMA readahead) or the global count
-    /// (cluster readahead); VMA readahead remembers the fault's address.
-    /// `readahead`: the page was PG_readahead (now cleared).
-    fn swap_update_readahead(&mut self, readahead: bool, slot: MmSlot, vpn: u64) {
-        let vma_ra = self.swap.nr_rotate_swap() == 0;
-        if vma_ra && let Ok(mm) = self.procs.mm_mut(slot) {
+    /// next window: the VMA's hits (VMA readahead, a fault in a VMA) or
+    /// the global count (cluster readahead, or no VMA: shmem). VMA
+    /// readahead remembers the fault's address. `readahead`: the page was
+    /// PG_readahead (now cleared); `vma`: the faulting (slot, vpn), None
+    /// for shmem's index (`swap_update_readahead(folio, NULL, 0)`).
+    pub(crate) fn swap_update_readahead(&mut self, readahead: bool, vma: Option<(MmSlot, u64)>) {
+        let vma_ra = self.swap.nr_rotate_swap() == 0 && vma.is_some();
+        if vma_ra
+            && let Some((slot, vpn)) = vma
+            && let Ok(mm) = self.procs.mm_mut(slot)
+        {
             let (_, win, mut hits) = swap_ra_unpack(mm.swap_ra);
             if readahead {
                 hits = (hits + 1).min(SWAP_RA_HITS_MASK);
@@ -805,7 +810,7 @@ impl Kernel {
     /// pswpin). None when the entry is cached already or its slot is no
     /// longer used. `owner` is a PTE holding the entry (the page's reverse
     /// map until a fault maps it).
-    fn read_swap_cache_async(
+    pub(crate) fn read_swap_cache_async(
         &mut self,
         entry: SwapEntry,
         owner: (MmSlot, u64),
@@ -966,7 +971,12 @@ impl Kernel {
     /// `swap_cluster_readahead`: the aligned block of 2^n slots around the
     /// faulting one (n from `swapin_nr_pages`, at most `page-cluster`),
     /// whatever the pages are — neighbouring slots were written together.
-    fn swap_cluster_readahead(&mut self, entry: SwapEntry, slot: MmSlot, vpn: u64) -> MmResult<()> {
+    pub(crate) fn swap_cluster_readahead(
+        &mut self,
+        entry: SwapEntry,
+        slot: MmSlot,
+        vpn: u64,
+    ) -> MmResult<()> {
         let offset = entry.offset;
         let mask = self.swapin_nr_pages(offset) - 1;
         let max = self
