@@ -1489,6 +1489,54 @@ mod reference_tests {
         k.check_invariants().unwrap();
     }
 
+    /// A mapped file page with one young PTE is kept at its first scan,
+    /// unless its mapping is executable: text is activated at once, and
+    /// rotates on the active list while its PTE is young.
+    #[test]
+    fn executable_file_text_is_activated_and_rotates() {
+        let mut k = boot_tmp(256 << 20);
+        let pid = spawn(&mut k, "a");
+        for name in ["text", "data"] {
+            let ino = k.vfs_create(ROOT_INO, name, FileKind::Regular).unwrap();
+            k.filemap_write(ino, 0, &vec![b'x'; PAGE_SIZE as usize])
+                .unwrap();
+        }
+        sys(&mut k, "sync").unwrap();
+        k.drop_pagecache();
+        run(&mut k, pid, "mmap 4K file=/text prot=rx name=t").unwrap();
+        run(&mut k, pid, "mmap 4K file=/data prot=r name=d").unwrap();
+        run(&mut k, pid, "touch t 4K read").unwrap();
+        run(&mut k, pid, "touch d 4K read").unwrap();
+        let slot = k.procs.slot_of(pid).unwrap();
+        let (t, d) = (
+            addr(&k, pid, "t") >> PAGE_SHIFT,
+            addr(&k, pid, "d") >> PAGE_SHIFT,
+        );
+        let (text, data) = (k.pte(slot, t).pfn(), k.pte(slot, d).pfn());
+        assert!(!referenced(&k, text) && !referenced(&k, data));
+        let activated = k.events.pgactivate;
+        scan_inactive(&mut k, data);
+        assert_eq!(k.events.pgactivate, activated);
+        assert!(referenced(&k, data) && !k.page_alloc.frames.has_flag(data, FLAG_ACTIVE));
+        scan_inactive(&mut k, text);
+        assert_eq!(k.events.pgactivate, activated + 1);
+        assert!(k.page_alloc.frames.has_flag(text, FLAG_ACTIVE));
+        // Used again: shrink_active_list keeps it active (rotated).
+        run(&mut k, pid, "touch t 4K read").unwrap();
+        let zone = to_tail(&mut k, text, true);
+        let deactivated = k.events.pgdeactivate;
+        k.shrink_active(zone, 1, true);
+        assert_eq!(k.events.pgdeactivate, deactivated);
+        assert_eq!(k.lru.zones[zone].active_file.head(), Some(text));
+        assert!(!k.pte(slot, t).is_young());
+        // Not used since: deactivated at the next look.
+        to_tail(&mut k, text, true);
+        k.shrink_active(zone, 1, true);
+        assert_eq!(k.events.pgdeactivate, deactivated + 1);
+        assert_eq!(k.lru.zones[zone].inactive_file.head(), Some(text));
+        k.check_invariants().unwrap();
+    }
+
     /// shrink_active_list deactivates a page with a young PTE too (only
     /// executable file text rotates), clearing the young bit and setting
     /// PG_workingset; PG_referenced is left alone.
