@@ -315,9 +315,15 @@ fn ticks_age_the_active_list() {
     let pid = spawn(&mut k, "p");
     run(&mut k, pid, "mmap 4M name=a").unwrap();
     run(&mut k, pid, "touch a 4M").unwrap();
-    // Referenced inactive pages are activated by a reclaim scan.
+    // A mapped page's first scan keeps it inactive (FOLIOREF_KEEP); used
+    // again before the second, it is activated.
     let zone = 1;
-    k.shrink_inactive_list(zone, 2048, mmfs::mm::vmscan::Reclaimer::Proactive);
+    let proactive = mmfs::mm::vmscan::Reclaimer::Proactive;
+    k.shrink_inactive_list(zone, 2048, proactive);
+    let kept = render_global(&k, GlobalFile::Meminfo);
+    assert_eq!(key(&kept, "Active(anon)"), 0);
+    run(&mut k, pid, "touch a 4M").unwrap();
+    k.shrink_inactive_list(zone, 2048, proactive);
     let active = render_global(&k, GlobalFile::Meminfo);
     assert!(key(&active, "Active(anon)") >= 4096);
     sys(&mut k, "tick 1000000");
@@ -325,7 +331,7 @@ fn ticks_age_the_active_list() {
     assert_eq!(
         key(&aged, "Active(anon)"),
         0,
-        "unreferenced pages age out to inactive"
+        "ticks age every anon page out to inactive"
     );
     assert!(vmstat(&k, "pgdeactivate") >= 1024);
 }

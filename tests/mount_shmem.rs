@@ -209,7 +209,11 @@ fn shared_memory_swaps_out_under_pressure_and_comes_back() {
     sh(&m, &format!("echo 'touch shm 64M read' > \"$M/{b}/ctl\""));
     let shmem = m.meminfo_kb("Shmem");
     assert!(shmem >= 65536, "{shmem}");
-    // Memory pressure: another process wants most of the machine.
+    // Memory pressure: another process wants most of the machine. The
+    // shared pages, young in both mappers, are activated at their first
+    // scan (folio_check_references: two young PTEs); time ages them back
+    // to the inactive list, their young bits cleared; the hog, using its
+    // pages again, has them activated, and the pressure takes shared ones.
     let hog = m.created("spawn hog");
     sh(
         &m,
@@ -218,6 +222,8 @@ fn shared_memory_swaps_out_under_pressure_and_comes_back() {
              echo 'touch h 200M write' > \"$M/{hog}/ctl\""
         ),
     );
+    m.ctl("tick 1000000");
+    sh(&m, &format!("echo 'touch h 200M write' > \"$M/{hog}/ctl\""));
     // Some shared pages went to swap, from both mappers at once: each
     // one's Swap in smaps is the object's swapped pages in its range.
     let sa = block(&m.read(&format!("{a}/smaps")), "[anon_shmem:shm]");

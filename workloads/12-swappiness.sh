@@ -11,9 +11,10 @@
 # 400M file: pswpout 0 at 0, 60 and 200); only a hot cache, with a short
 # inactive file list, gets the fractions: anon in proportion to
 # swappiness, file to 200 − swappiness, both against their recent costs.
-# Anon pages the program touched are referenced: the first scan gives
-# them a second chance (activation), so at 60 the anon scanned is all
-# activated and nothing is swapped before the cache has given 350M.
+# Anon pages the program touched have only their fault's young PTE: the
+# first scan keeps them inactive (FOLIOREF_KEEP, PG_referenced set), the
+# second swaps them. At 60 the cache has given 350M before the second
+# scan; at 200 (anon only) the program's pages go to swap.
 . "$(dirname "$0")/lib.sh" "$@"
 
 ctl "mkswap /dev/sdb 512M"

@@ -98,16 +98,25 @@ impl Kernel {
 
     /// The frames mapped (pages of their own) in `[lo, hi)` of `slot`.
     pub(crate) fn mapped_pages(&self, slot: MmSlot, lo: u64, hi: u64) -> Vec<super::types::Pfn> {
+        self.mapped_ptes(slot, lo, hi)
+            .into_iter()
+            .map(|(_, pfn)| pfn)
+            .collect()
+    }
+
+    /// (vpn, frame) of each PTE mapping a page of its own in `[lo, hi)` of
+    /// `slot`.
+    fn mapped_ptes(&self, slot: MmSlot, lo: u64, hi: u64) -> Vec<(u64, super::types::Pfn)> {
         let Ok(mm) = self.mm_of(slot) else {
             return Vec::new();
         };
         let pt = &mm.pgtables;
         let mut out = Vec::new();
-        for (table, a, b, _) in pt.pte_tables(lo, hi) {
-            for &e in &pt.entries(table)[a..b] {
+        for (table, a, b, first) in pt.pte_tables(lo, hi) {
+            for (i, &e) in pt.entries(table)[a..b].iter().enumerate() {
                 let pte = super::memory::Pte(e);
                 if pte.is_page() {
-                    out.push(pte.pfn());
+                    out.push((first + i as u64, pte.pfn()));
                 }
             }
         }
@@ -130,6 +139,10 @@ impl Kernel {
                     continue;
                 }
                 frames.set_flag(pfn, super::page_alloc::FLAG_REFERENCED, false);
+                if frames.has_flag(pfn, super::page_alloc::FLAG_ACTIVE) {
+                    // Its shadow will say it was active.
+                    frames.set_workingset(pfn, true);
+                }
                 if self.try_to_unmap_file(pfn) && !self.page_alloc.frames.has_flag(pfn, FLAG_DIRTY)
                 {
                     self.reclaim_file_page(pfn);
@@ -146,21 +159,26 @@ impl Kernel {
     }
 
     /// MADV_COLD (`madvise_cold_or_pageout_pte_range`, `lru_deactivate_fn`):
-    /// every page of the range loses its referenced bit; active ones move
-    /// to the head of the inactive list, so reclaim may take them without
-    /// a second chance.
+    /// every page of the range loses its young PTE and its PG_referenced;
+    /// active ones (PG_workingset) move to the head of the inactive list,
+    /// so reclaim may take them without a second chance.
     fn madvise_cold(&mut self, slot: MmSlot, lo: u64, hi: u64) {
         use super::page_alloc::{FLAG_ACTIVE, FLAG_LRU, FLAG_REFERENCED};
-        for pfn in self.mapped_pages(slot, lo, hi) {
+        for (vpn, pfn) in self.mapped_ptes(slot, lo, hi) {
             let frames = &mut self.page_alloc.frames;
             if frames.mapcount(pfn) > 1 {
                 // Shared with another process: left alone, as Linux does.
                 continue;
             }
             frames.set_flag(pfn, FLAG_REFERENCED, false);
+            if let Some(p) = self.pte_mut(slot, vpn) {
+                *p &= !super::memory::PTE_ACCESSED;
+            }
+            let frames = &mut self.page_alloc.frames;
             if !frames.has_flag(pfn, FLAG_LRU) || !frames.has_flag(pfn, FLAG_ACTIVE) {
                 continue;
             }
+            frames.set_workingset(pfn, true);
             let Some(zone) = self.page_alloc.zone_of(pfn) else {
                 continue;
             };

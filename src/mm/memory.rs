@@ -833,7 +833,6 @@ impl Kernel {
                     self.account_system(cputime::MINOR_FAULT_NS);
                     self.page_add_anon_rmap(pfn, slot, v);
                     self.lru_add_anon(pfn);
-                    self.mark_page_accessed(pfn);
                 } else if pte.is_swap() {
                     self.trace_page_fault_user(
                         task && !(early && v == vpn),
@@ -876,7 +875,6 @@ impl Kernel {
                     if bits & PTE_RW != pte.0 & PTE_RW {
                         self.account_system(cputime::MINOR_FAULT_NS);
                     }
-                    self.mark_page_accessed(pte.pfn());
                 }
                 // A read of the zero page needs nothing.
             }
@@ -944,10 +942,9 @@ impl Kernel {
                         bits |= PTE_DIRTY;
                     }
                     self.set_pte_at(slot, table, v, Pte(bits));
-                    self.mark_page_accessed(pfn);
                 } else if !write {
+                    // The young PTE is the reference (no folio_mark_accessed).
                     self.set_pte_at(slot, table, v, Pte(pte.0 | PTE_ACCESSED));
-                    self.page_alloc.frames.set_flag(pfn, FLAG_REFERENCED, true);
                 } else if file.shared {
                     if !pte.is_write() {
                         self.trace_page_fault_user(task && !early, v, pf_code(true, true));
@@ -966,7 +963,6 @@ impl Kernel {
                     let bits =
                         pte.0 | PTE_ACCESSED | PTE_DIRTY | if vma_write { PTE_RW } else { 0 };
                     self.set_pte_at(slot, table, v, Pte(bits));
-                    self.page_alloc.frames.set_flag(pfn, FLAG_REFERENCED, true);
                     self.set_page_dirty(file.ino, pfn);
                     dirtied = true;
                 } else {
@@ -1063,7 +1059,6 @@ impl Kernel {
         }
         self.set_pte_at(slot, table, vpn, pte);
         self.page_add_file_rmap(slot, pfn);
-        self.page_alloc.frames.set_flag(pfn, FLAG_REFERENCED, true);
     }
 
     /// `do_fault_around`: map the cached pages of the 16-page aligned
@@ -1141,7 +1136,6 @@ impl Kernel {
         }
         self.page_add_anon_rmap(pfn, slot, vpn);
         self.lru_add_anon(pfn);
-        self.mark_page_accessed(pfn);
         Ok(())
     }
 
@@ -1180,7 +1174,6 @@ impl Kernel {
         }
         self.page_add_anon_rmap(pfn, slot, vpn);
         self.lru_add_anon(pfn);
-        self.mark_page_accessed(pfn);
         Ok(())
     }
 
@@ -1383,10 +1376,8 @@ impl Kernel {
                     let pfn = pte.pfn();
                     let dirty =
                         pte.is_dirty() || frames.has_flag(pfn, super::page_alloc::FLAG_DIRTY);
-                    // Reclaim clears the referenced flag where the kernel
-                    // clears the young bits (`folio_referenced`): it is the
-                    // one source of truth for "young" here.
-                    if frames.has_flag(pfn, super::page_alloc::FLAG_REFERENCED) {
+                    // smaps_account: a young PTE or PG_referenced.
+                    if pte.is_young() || frames.has_flag(pfn, FLAG_REFERENCED) {
                         stats.referenced += 1;
                     }
                     let kind = frames.kind(pfn);
@@ -1876,6 +1867,9 @@ mod tests {
                 .frames
                 .has_flag(last, FLAG_ACTIVE | FLAG_REFERENCED)
         );
+        // ... and its PTE its young bit.
+        let vpn = (addr(&k, pid, "buf") >> PAGE_SHIFT) + 15;
+        assert!(k.pte(slot, vpn).is_page() && !k.pte(slot, vpn).is_young());
         assert_eq!(k.events.pgdeactivate, deactivated + 1);
     }
 

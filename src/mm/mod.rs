@@ -249,7 +249,7 @@ impl Kernel {
     }
 
     /// `tick N`: N jiffies pass. Each ages the active lists by one batch
-    /// (second chance: clear referenced bits, deactivate the unreferenced)
+    /// of its anon pages (`shrink_active_list`: to the inactive list)
     /// and lets kswapd run; once the lists stop changing the remaining
     /// ticks only move the clock. The work happens within the ticks: the
     /// clock ends at now + N jiffies, or later if the work took longer.

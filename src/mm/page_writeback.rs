@@ -39,7 +39,7 @@ use super::Kernel;
 use super::buffer::BDEV_INO;
 use super::cputime::{ClockMode, SWAP_PAGE_IO_NS};
 use super::error::{MmError, MmResult};
-use super::page_alloc::{FLAG_ACTIVE, FLAG_DIRTY, FLAG_LRU, FLAG_REFERENCED};
+use super::page_alloc::{FLAG_ACTIVE, FLAG_DIRTY, FLAG_LRU};
 use super::types::{PAGE_SIZE, Pfn};
 
 /// Pages in flight to the disk at most: the block layer's queue. Linux
@@ -283,7 +283,9 @@ impl Kernel {
             } else {
                 lists.inactive_file.remove(frames, pfn);
             }
-            frames.set_flag(pfn, FLAG_ACTIVE | FLAG_REFERENCED, false);
+            // lru_move_tail: PG_referenced stays (folio_check_references
+            // reclaims an unmapped page that has it if clean).
+            frames.set_flag(pfn, FLAG_ACTIVE, false);
             lists.inactive_file.push_tail(frames, pfn);
             self.vfs.stats.pgrotated += 1;
         }

@@ -9,7 +9,7 @@
 //! least one.
 
 use super::Kernel;
-use super::memory::{PTE_DIRTY, PTE_RW, Pte};
+use super::memory::{PTE_ACCESSED, PTE_DIRTY, PTE_RW, Pte};
 use super::page_alloc::PageKind;
 use super::swapfile::SwapEntry;
 use super::types::{MmSlot, Pfn, Vpn};
@@ -105,6 +105,47 @@ impl Kernel {
             self.swap
                 .set_owner(entry, super::swapfile::pack_owner(other, Vpn(vpn)));
         }
+    }
+
+    /// `folio_referenced`: how many PTEs mapping `pfn` are young, clearing
+    /// the young bit of each (`ptep_clear_flush_young`), and the flags of
+    /// the VMAs holding them (Linux's `vm_flags` out-parameter; looked up
+    /// only for page-cache pages, the one kind reclaim asks VM_EXEC of).
+    /// An unmapped page costs no walk.
+    pub(crate) fn folio_referenced(&mut self, pfn: Pfn) -> (u32, u64) {
+        let frames = &self.page_alloc.frames;
+        if frames.mapcount(pfn) == 0 {
+            return (0, 0);
+        }
+        let kind = frames.kind(pfn);
+        let (owner, Vpn(index)) = frames.rmap(pfn);
+        let mappers = match kind {
+            PageKind::UserAnon | PageKind::SwapCache => self.rmap_walk_anon(pfn),
+            PageKind::PageCache => self.rmap_walk_file(owner.0, index),
+            PageKind::Shmem => self.rmap_walk_shmem(super::shmem::ShmemId(owner.0), index),
+            _ => return (0, 0),
+        };
+        let (mut young, mut vm_flags) = (0, 0);
+        for (slot, vpn) in mappers {
+            let Some(p) = self.pte_mut(slot, vpn) else {
+                continue;
+            };
+            let pte = Pte(*p);
+            if !pte.is_page() || pte.pfn() != pfn || !pte.is_young() {
+                continue;
+            }
+            *p &= !PTE_ACCESSED;
+            young += 1;
+            if kind == PageKind::PageCache
+                && let Some(vma) = self
+                    .procs
+                    .get(slot)
+                    .and_then(|p| p.mm.vma_lookup(vpn << super::types::PAGE_SHIFT))
+            {
+                vm_flags |= vma.flags.0;
+            }
+        }
+        (young, vm_flags)
     }
 
     /// `folio_add_file_rmap_pte` + `add_mm_counter(MM_FILEPAGES)`: the PTE

@@ -36,7 +36,7 @@ use super::Kernel;
 use super::cputime;
 use super::error::{MmError, MmResult};
 use super::memory::{PTE_DIRTY, Pte};
-use super::page_alloc::{FLAG_DIRTY, FLAG_LRU, FLAG_REFERENCED, PageKind};
+use super::page_alloc::{FLAG_DIRTY, FLAG_LRU, PageKind};
 use super::swapfile::{SwapEntry, pack_owner};
 use super::types::{MmSlot, PAGE_SHIFT, Pfn, Vpn};
 
@@ -622,9 +622,6 @@ impl Kernel {
                     bits |= PTE_DIRTY;
                 }
                 self.set_pte_at(slot, table, v, Pte(bits));
-                self.page_alloc
-                    .frames
-                    .set_flag(pte.pfn(), FLAG_REFERENCED, true);
                 continue;
             }
             self.trace_user_fault(task, v, write, false);
@@ -649,7 +646,6 @@ impl Kernel {
             if write {
                 self.page_alloc.frames.set_flag(pfn, FLAG_DIRTY, true);
             }
-            self.page_alloc.frames.set_flag(pfn, FLAG_REFERENCED, true);
             self.account_file_fault(slot, origin, major);
         }
         if task {

@@ -774,7 +774,6 @@ impl Kernel {
         mm.swap_ents -= 1;
         self.page_add_anon_rmap(pfn, slot, vpn);
         self.page_alloc.frames.set_kind(pfn, PageKind::UserAnon);
-        self.mark_page_accessed(pfn);
         Ok(pte)
     }
 
@@ -1064,7 +1063,10 @@ impl Kernel {
                     }) else {
                         continue;
                     };
-                    self.map_swapcache_page(m, table, vpn, entry, pfn, false, vma_write)?;
+                    // unuse_pte maps it old: nobody touched it.
+                    let pte =
+                        self.map_swapcache_page(m, table, vpn, entry, pfn, false, vma_write)?;
+                    self.set_pte_at(m, table, vpn, Pte(pte.0 & !super::memory::PTE_ACCESSED));
                 }
             }
         }

@@ -1443,6 +1443,7 @@ impl Kernel {
         &mut self,
         r: &super::vmscan::ReclaimResult,
         activated: u64,
+        ref_keep: u64,
         unmap_fail: u64,
         file: bool,
     ) {
@@ -1453,6 +1454,7 @@ impl Kernel {
                 nr_reclaimed: r.reclaimed,
                 nr_activate_anon: anon,
                 nr_activate_file: files,
+                nr_ref_keep: ref_keep,
                 nr_unmap_fail: unmap_fail,
                 priority: self.trace.reclaim_priority,
                 file,

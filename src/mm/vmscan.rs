@@ -2,14 +2,20 @@
 //! lists, get_scan_count, shrink_lruvec, kswapd's balance_pgdat.
 //!
 //! Every user page sits on its zone's inactive or active anon list, linked
-//! through the frame links (no heap object per page). Touches set the
-//! referenced bit (the PTE "young" bit of real hardware); reclaim gives a
-//! referenced page a second chance instead of evicting it.
+//! through the frame links (no heap object per page). Two bits say a page
+//! was used, as in Linux: the young bit of each PTE mapping it (set by
+//! every access through a mapping) and the page's PG_referenced
+//! (`FLAG_REFERENCED`: set by read()/write() through the page cache, and
+//! by reclaim itself). `folio_check_references` reads and clears both: a
+//! mapped page needs two looks with a reference in between to be
+//! activated; the first spares it for another trip around the inactive
+//! list.
 
 use super::Kernel;
 use super::cputime;
 use super::error::{MmError, MmResult};
 use super::filemap::FileReclaim;
+use super::mmap::VM_EXEC;
 use super::page_alloc::{FLAG_ACTIVE, FLAG_LRU, FLAG_REFERENCED, FrameList};
 use super::types::{Order, Pfn};
 
@@ -185,9 +191,10 @@ impl Kernel {
         frames.set_flag(pfn, FLAG_LRU | FLAG_ACTIVE | FLAG_REFERENCED, false);
     }
 
-    /// `folio_mark_accessed`: a touch sets the referenced bit; a second
-    /// access of an inactive page-cache page (read or write through the
-    /// file system) activates it at once.
+    /// `folio_mark_accessed` (read()/write() through the page cache): the
+    /// access sets PG_referenced; a second access of an inactive
+    /// page-cache page activates it at once. Accesses through a mapping
+    /// set the PTE's young bit instead.
     pub fn mark_page_accessed(&mut self, pfn: Pfn) {
         let frames = &mut self.page_alloc.frames;
         if frames.kind(pfn) == super::page_alloc::PageKind::PageCache
@@ -249,6 +256,19 @@ impl Kernel {
     }
 }
 
+/// `enum folio_references`: what reclaim does with an inactive page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FolioReferences {
+    /// Reclaim it.
+    Reclaim,
+    /// Reclaim it if it is clean (an unmapped page-cache page read once).
+    ReclaimClean,
+    /// Back to the head of the inactive list, not activated.
+    Keep,
+    /// To the active list (PGACTIVATE).
+    Activate,
+}
+
 /// Pages reclaimed per batch (SWAP_CLUSTER_MAX).
 pub const SWAP_CLUSTER_MAX: u64 = 32;
 /// Lowest reclaim priority: a full scan of the lists (DEF_PRIORITY is 12).
@@ -292,29 +312,29 @@ impl Kernel {
         self.shrink_inactive(zone, nr_to_scan, who, false)
     }
 
-    /// `shrink_active_list`: second chance on the active list (anon or
-    /// file). Referenced pages lose their bit and rotate to the head; the
-    /// others move to the inactive list.
+    /// `shrink_active_list` (anon or file): every page taken off the
+    /// active list's tail moves to the inactive list (PG_workingset: its
+    /// shadow will say it was active, workingset.c), except a page-cache
+    /// page of an executable mapping with a young PTE, which rotates to the
+    /// head. The young bits are cleared on the way (`folio_referenced`);
+    /// PG_referenced is left as it is.
     pub(crate) fn shrink_active(&mut self, zone: usize, nr_to_scan: u64, file: bool) {
         let (mut scanned, deactivated) = (0, self.events.pgdeactivate);
         while scanned < nr_to_scan {
-            let (active, inactive) = self.lru.zones[zone].lists_mut(file);
-            let Some(pfn) = active.tail() else {
+            let Some(pfn) = self.lru.zones[zone].lists_mut(file).0.tail() else {
                 break;
             };
             scanned += 1;
+            let (referenced, vm_flags) = self.folio_referenced(pfn);
+            let rotate = referenced > 0 && vm_flags & VM_EXEC != 0 && self.is_file_page(pfn);
             let frames = &mut self.page_alloc.frames;
+            let (active, inactive) = self.lru.zones[zone].lists_mut(file);
             active.remove(frames, pfn);
-            if frames.has_flag(pfn, FLAG_REFERENCED) {
-                frames.set_flag(pfn, FLAG_REFERENCED, false);
+            if rotate {
                 active.push_head(frames, pfn);
             } else {
                 frames.set_flag(pfn, FLAG_ACTIVE, false);
-                // A page that was active is part of the workingset: its
-                // shadow will say so if it is evicted (workingset.c).
-                if file {
-                    frames.set_workingset(pfn, true);
-                }
+                frames.set_workingset(pfn, true);
                 inactive.push_head(frames, pfn);
                 self.events.pgdeactivate += 1;
             }
@@ -324,10 +344,38 @@ impl Kernel {
         self.trace_shrink_active(scanned, self.events.pgdeactivate - deactivated, file);
     }
 
-    /// `shrink_inactive_list`: referenced pages are activated (second
-    /// chance); the others are reclaimed — an anon page written to swap
-    /// (without a free slot it goes back to the head), a clean page-cache
-    /// page dropped; dirty and writeback page-cache pages are activated
+    /// `folio_check_references`: what reclaim does with inactive page
+    /// `pfn`, from its young PTEs (cleared here) and its PG_referenced
+    /// (cleared, and set again for a page with young PTEs). Every mapped
+    /// page starts with the young PTE of the fault that mapped it, so a
+    /// page with young PTEs is kept for one more trip around the inactive
+    /// list and activated only when referenced again by then — or when two
+    /// PTEs are young, or it is the text of an executable mapping. An
+    /// unmapped page-cache page read once is reclaimed if clean.
+    pub(crate) fn folio_check_references(&mut self, pfn: Pfn) -> FolioReferences {
+        let (referenced_ptes, vm_flags) = self.folio_referenced(pfn);
+        let file = self.is_file_page(pfn);
+        let frames = &mut self.page_alloc.frames;
+        let referenced_folio = frames.has_flag(pfn, FLAG_REFERENCED);
+        if referenced_ptes > 0 {
+            frames.set_flag(pfn, FLAG_REFERENCED, true);
+            if referenced_folio || referenced_ptes > 1 || (vm_flags & VM_EXEC != 0 && file) {
+                return FolioReferences::Activate;
+            }
+            return FolioReferences::Keep;
+        }
+        frames.set_flag(pfn, FLAG_REFERENCED, false);
+        if referenced_folio && file {
+            return FolioReferences::ReclaimClean;
+        }
+        FolioReferences::Reclaim
+    }
+
+    /// `shrink_inactive_list`: each page's references decide
+    /// ([`Self::folio_check_references`]): activated, kept on the inactive
+    /// list (back to its head), or reclaimed — an anon page written to
+    /// swap (without a free slot it goes back to the head), a clean
+    /// page-cache page dropped; dirty and writeback page-cache pages are activated
     /// (PG_reclaim) and left to the flusher.
     fn shrink_inactive(
         &mut self,
@@ -337,7 +385,7 @@ impl Kernel {
         file: bool,
     ) -> ReclaimResult {
         let mut result = ReclaimResult::default();
-        let mut kept = Vec::new();
+        let (mut kept, mut nr_ref_keep) = (Vec::new(), 0);
         let activated = self.events.pgactivate;
         let (mut unqueued_dirty, mut immediate) = (0, 0);
         if !file {
@@ -345,19 +393,30 @@ impl Kernel {
             self.swap_writeback_done();
         }
         while result.scanned < nr_to_scan {
-            let (active, inactive) = self.lru.zones[zone].lists_mut(file);
-            let Some(pfn) = inactive.tail() else {
+            let Some(pfn) = self.lru.zones[zone].lists_mut(file).1.tail() else {
                 break;
             };
             result.scanned += 1;
-            let frames = &mut self.page_alloc.frames;
-            if frames.has_flag(pfn, FLAG_REFERENCED) {
-                inactive.remove(frames, pfn);
-                frames.set_flag(pfn, FLAG_REFERENCED, false);
-                frames.set_flag(pfn, FLAG_ACTIVE, true);
-                active.push_head(frames, pfn);
-                self.events.pgactivate += 1;
-                continue;
+            match self.folio_check_references(pfn) {
+                FolioReferences::Activate => {
+                    let frames = &mut self.page_alloc.frames;
+                    let (active, inactive) = self.lru.zones[zone].lists_mut(file);
+                    inactive.remove(frames, pfn);
+                    frames.set_flag(pfn, FLAG_ACTIVE, true);
+                    active.push_head(frames, pfn);
+                    self.events.pgactivate += 1;
+                    continue;
+                }
+                FolioReferences::Keep => {
+                    let frames = &mut self.page_alloc.frames;
+                    self.lru.zones[zone].lists_mut(file).1.remove(frames, pfn);
+                    kept.push(pfn);
+                    nr_ref_keep += 1;
+                    continue;
+                }
+                // RECLAIM_CLEAN differs only for a dirty page, which file
+                // reclaim never writes here: it goes the dirty way below.
+                FolioReferences::ReclaimClean | FolioReferences::Reclaim => {}
             }
             let outcome = if file {
                 self.reclaim_file_page(pfn)
@@ -391,8 +450,9 @@ impl Kernel {
                 }
             }
         }
-        let (activated, failed) = (self.events.pgactivate - activated, kept.len() as u64);
-        self.trace_shrink_inactive(&result, activated, failed, file);
+        let activated = self.events.pgactivate - activated;
+        let failed = kept.len() as u64 - nr_ref_keep;
+        self.trace_shrink_inactive(&result, activated, nr_ref_keep, failed, file);
         for &pfn in kept.iter().rev() {
             self.lru.zones[zone]
                 .lists_mut(file)
@@ -1325,5 +1385,181 @@ mod tests {
         let big = lrusize / 4 + 1;
         k.lru_note_cost(true, 0, big);
         assert_eq!((k.lru.anon_cost, k.lru.file_cost), (18, (3 + big) / 2));
+    }
+}
+
+#[cfg(test)]
+mod reference_tests {
+    use super::*;
+    use crate::mm::namei::{FileKind, ROOT_INO};
+    use crate::mm::process::testing::*;
+    use crate::mm::types::{PAGE_SHIFT, PAGE_SIZE};
+
+    /// Move LRU page `pfn` to the tail of its zone's inactive (or active)
+    /// list, where the next scan takes it first. Its zone.
+    fn to_tail(k: &mut Kernel, pfn: Pfn, active: bool) -> usize {
+        let zone = k.page_alloc.zone_of(pfn).unwrap();
+        let file = k.is_file_page(pfn);
+        k.lru_del(pfn);
+        let frames = &mut k.page_alloc.frames;
+        frames.set_flag(pfn, FLAG_LRU, true);
+        frames.set_flag(pfn, FLAG_ACTIVE, active);
+        let (a, i) = k.lru.zones[zone].lists_mut(file);
+        if active { a } else { i }.push_tail(frames, pfn);
+        zone
+    }
+
+    /// Scan `pfn` alone from the tail of its inactive list.
+    fn scan_inactive(k: &mut Kernel, pfn: Pfn) -> ReclaimResult {
+        let referenced = k.page_alloc.frames.has_flag(pfn, FLAG_REFERENCED);
+        let zone = to_tail(k, pfn, false);
+        // lru_del dropped the flag: the page keeps it.
+        k.page_alloc
+            .frames
+            .set_flag(pfn, FLAG_REFERENCED, referenced);
+        let file = k.is_file_page(pfn);
+        k.shrink_inactive(zone, 1, Reclaimer::Proactive, file)
+    }
+
+    fn referenced(k: &Kernel, pfn: Pfn) -> bool {
+        k.page_alloc.frames.has_flag(pfn, FLAG_REFERENCED)
+    }
+
+    /// A faulted anon page has a young PTE and no PG_referenced: its first
+    /// inactive scan keeps it (PG_referenced set, the young bit cleared);
+    /// the second activates it if it was touched in between, else
+    /// reclaims it (folio_check_references).
+    #[test]
+    fn a_mapped_anon_page_is_activated_only_when_used_twice() {
+        let mut k = boot_with_swap(256 << 20);
+        let pid = spawn(&mut k, "a");
+        run(&mut k, pid, "mmap 8K name=h").unwrap();
+        run(&mut k, pid, "touch h 8K").unwrap();
+        let slot = k.procs.slot_of(pid).unwrap();
+        let vpn = addr(&k, pid, "h") >> PAGE_SHIFT;
+        let (a, b) = (k.pte(slot, vpn).pfn(), k.pte(slot, vpn + 1).pfn());
+        assert!(!referenced(&k, a) && k.pte(slot, vpn).is_young());
+        for (pfn, v) in [(a, vpn), (b, vpn + 1)] {
+            let activated = k.events.pgactivate;
+            let r = scan_inactive(&mut k, pfn);
+            assert_eq!((r.scanned, r.reclaimed), (1, 0));
+            assert_eq!(k.events.pgactivate, activated);
+            let zone = k.page_alloc.zone_of(pfn).unwrap();
+            assert_eq!(k.lru.zones[zone].inactive_anon.head(), Some(pfn));
+            assert!(!k.page_alloc.frames.has_flag(pfn, FLAG_ACTIVE));
+            assert!(referenced(&k, pfn));
+            assert!(!k.pte(slot, v).is_young());
+            k.check_lru().unwrap();
+        }
+        // Touched again: the second look activates it.
+        run(&mut k, pid, "touch h 4K").unwrap();
+        assert!(k.pte(slot, vpn).is_young());
+        let activated = k.events.pgactivate;
+        scan_inactive(&mut k, a);
+        assert_eq!(k.events.pgactivate, activated + 1);
+        assert!(k.page_alloc.frames.has_flag(a, FLAG_ACTIVE));
+        assert!(referenced(&k, a));
+        // Not touched: reclaimed (written to swap).
+        let pswpout = k.events.pswpout;
+        scan_inactive(&mut k, b);
+        assert!(k.pte(slot, vpn + 1).is_swap());
+        assert_eq!(k.events.pswpout, pswpout + 1);
+        k.check_invariants().unwrap();
+    }
+
+    /// An unmapped page-cache page read once has PG_referenced and no
+    /// young PTE: its first inactive scan reclaims it (RECLAIM_CLEAN).
+    #[test]
+    fn a_page_cache_page_read_once_is_reclaimed_at_its_first_scan() {
+        let mut k = boot_tmp(256 << 20);
+        let ino = k.vfs_create(ROOT_INO, "f", FileKind::Regular).unwrap();
+        k.filemap_write(ino, 0, &vec![b'x'; PAGE_SIZE as usize])
+            .unwrap();
+        sys(&mut k, "sync").unwrap();
+        k.drop_pagecache();
+        k.filemap_read(ino, 0, PAGE_SIZE).unwrap();
+        let pfn = k.vfs.inode(ino).unwrap().pages.get(0).unwrap();
+        assert!(referenced(&k, pfn));
+        assert_eq!(k.folio_referenced(pfn), (0, 0));
+        let activated = k.events.pgactivate;
+        let r = scan_inactive(&mut k, pfn);
+        assert_eq!((r.scanned, r.reclaimed), (1, 1));
+        assert_eq!(k.events.pgactivate, activated);
+        assert!(k.vfs.inode(ino).unwrap().pages.get(0).is_none());
+        k.check_invariants().unwrap();
+    }
+
+    /// A mapped file page with one young PTE is kept at its first scan,
+    /// unless its mapping is executable: text is activated at once, and
+    /// rotates on the active list while its PTE is young.
+    #[test]
+    fn executable_file_text_is_activated_and_rotates() {
+        let mut k = boot_tmp(256 << 20);
+        let pid = spawn(&mut k, "a");
+        for name in ["text", "data"] {
+            let ino = k.vfs_create(ROOT_INO, name, FileKind::Regular).unwrap();
+            k.filemap_write(ino, 0, &vec![b'x'; PAGE_SIZE as usize])
+                .unwrap();
+        }
+        sys(&mut k, "sync").unwrap();
+        k.drop_pagecache();
+        run(&mut k, pid, "mmap 4K file=/text prot=rx name=t").unwrap();
+        run(&mut k, pid, "mmap 4K file=/data prot=r name=d").unwrap();
+        run(&mut k, pid, "touch t 4K read").unwrap();
+        run(&mut k, pid, "touch d 4K read").unwrap();
+        let slot = k.procs.slot_of(pid).unwrap();
+        let (t, d) = (
+            addr(&k, pid, "t") >> PAGE_SHIFT,
+            addr(&k, pid, "d") >> PAGE_SHIFT,
+        );
+        let (text, data) = (k.pte(slot, t).pfn(), k.pte(slot, d).pfn());
+        assert!(!referenced(&k, text) && !referenced(&k, data));
+        let activated = k.events.pgactivate;
+        scan_inactive(&mut k, data);
+        assert_eq!(k.events.pgactivate, activated);
+        assert!(referenced(&k, data) && !k.page_alloc.frames.has_flag(data, FLAG_ACTIVE));
+        scan_inactive(&mut k, text);
+        assert_eq!(k.events.pgactivate, activated + 1);
+        assert!(k.page_alloc.frames.has_flag(text, FLAG_ACTIVE));
+        // Used again: shrink_active_list keeps it active (rotated).
+        run(&mut k, pid, "touch t 4K read").unwrap();
+        let zone = to_tail(&mut k, text, true);
+        let deactivated = k.events.pgdeactivate;
+        k.shrink_active(zone, 1, true);
+        assert_eq!(k.events.pgdeactivate, deactivated);
+        assert_eq!(k.lru.zones[zone].active_file.head(), Some(text));
+        assert!(!k.pte(slot, t).is_young());
+        // Not used since: deactivated at the next look.
+        to_tail(&mut k, text, true);
+        k.shrink_active(zone, 1, true);
+        assert_eq!(k.events.pgdeactivate, deactivated + 1);
+        assert_eq!(k.lru.zones[zone].inactive_file.head(), Some(text));
+        k.check_invariants().unwrap();
+    }
+
+    /// shrink_active_list deactivates a page with a young PTE too (only
+    /// executable file text rotates), clearing the young bit and setting
+    /// PG_workingset; PG_referenced is left alone.
+    #[test]
+    fn shrink_active_deactivates_a_referenced_anon_page() {
+        let mut k = boot_tmp(256 << 20);
+        let pid = spawn(&mut k, "a");
+        run(&mut k, pid, "mmap 4K name=h").unwrap();
+        run(&mut k, pid, "touch h 4K").unwrap();
+        let slot = k.procs.slot_of(pid).unwrap();
+        let vpn = addr(&k, pid, "h") >> PAGE_SHIFT;
+        let pfn = k.pte(slot, vpn).pfn();
+        let zone = to_tail(&mut k, pfn, true);
+        k.page_alloc.frames.set_flag(pfn, FLAG_REFERENCED, true);
+        assert!(k.pte(slot, vpn).is_young());
+        let deactivated = k.events.pgdeactivate;
+        k.shrink_active_list(zone, 1);
+        assert_eq!(k.events.pgdeactivate, deactivated + 1);
+        assert_eq!(k.lru.zones[zone].inactive_anon.head(), Some(pfn));
+        assert!(!k.page_alloc.frames.has_flag(pfn, FLAG_ACTIVE));
+        assert!(k.page_alloc.frames.is_workingset(pfn));
+        assert!(referenced(&k, pfn));
+        assert!(!k.pte(slot, vpn).is_young());
+        k.check_invariants().unwrap();
     }
 }

@@ -13,8 +13,8 @@
 //! | frame                                   | kpageflags                                                   | kpagecount |
 //! |-----------------------------------------|--------------------------------------------------------------|------------|
 //! | free block, head and every tail         | BUDDY (tails through `is_free_buddy_page`)                   | 0          |
-//! | `UserAnon`                              | ANON, SWAPBACKED, UPTODATE, MMAP if mapped, LRU, ACTIVE, DIRTY; SWAPCACHE while in the swap cache; OWNER_2 (PG_anon_exclusive) when one writable PTE maps it | PTEs mapping it |
-//! | `SwapCache`                             | ANON, SWAPCACHE, SWAPBACKED, UPTODATE, MMAP if mapped, LRU, ACTIVE, DIRTY | PTEs mapping it |
+//! | `UserAnon`                              | ANON, SWAPBACKED, UPTODATE, MMAP if mapped, LRU, ACTIVE, REFERENCED, DIRTY; SWAPCACHE while in the swap cache; OWNER_2 (PG_anon_exclusive) when one writable PTE maps it | PTEs mapping it |
+//! | `SwapCache`                             | ANON, SWAPCACHE, SWAPBACKED, UPTODATE, MMAP if mapped, LRU, ACTIVE, REFERENCED, DIRTY | PTEs mapping it |
 //! | `PageCache`                             | UPTODATE, MMAP if mapped, LRU, ACTIVE, REFERENCED, DIRTY     | PTEs mapping it |
 //! | `ZeroPage`                              | ZERO_PAGE, RESERVED (Linux's zero page lives in the kernel's .bss) | 0    |
 //! | `Slab`                                  | SLAB on every page; COMPOUND_HEAD / COMPOUND_TAIL when order > 0 (SLUB allocates with __GFP_COMP) | 0 |
@@ -25,12 +25,12 @@
 //! | hole inside a present memory section, or past max_pfn in the last one (`init_unavailable_range`) | RESERVED | 0 |
 //! | hole in a section without RAM (the PCI hole) | 0: since 6.15 `kpage_read` only calls `stable_page_flags()` for online pages, so KPF_NOPAGE is never set | 0 |
 //!
-//! The simulation's frame flags say where Linux's LRU bits are: LRU, ACTIVE
-//! and DIRTY are copied; REFERENCED only for page-cache pages, where it is
-//! `mark_page_accessed`'s PG_referenced. For anonymous pages the frame's
-//! referenced flag stands for the young PTE bit (set by the fault), which
-//! Linux keeps in the page table, not in the page: a fresh anonymous page
-//! shows no KPF_REFERENCED on Linux. Linux adds pages to the LRU through
+//! The simulation's frame flags say where Linux's LRU bits are: LRU, ACTIVE,
+//! DIRTY and REFERENCED are copied. REFERENCED is PG_referenced, set by
+//! `folio_mark_accessed` (read()/write() through the page cache) and by
+//! reclaim's `folio_check_references` — not by a fault, whose reference is
+//! the young bit of the PTE: so a fresh anonymous page shows no
+//! KPF_REFERENCED, as on Linux. Linux adds pages to the LRU through
 //! per-CPU batches, so a page faulted a moment ago can lack KPF_LRU there
 //! until the batch drains (15 pages); the simulation has no batches.
 //! A page-cache page whose write is in flight has WRITEBACK, one reclaim
@@ -317,6 +317,7 @@ fn user_page_flags(kernel: &Kernel, pfn: Pfn, kind: PageKind) -> u64 {
         (FLAG_LRU, KPF_LRU),
         (FLAG_ACTIVE, KPF_ACTIVE),
         (FLAG_DIRTY, KPF_DIRTY),
+        (FLAG_REFERENCED, KPF_REFERENCED),
     ] {
         if frames.has_flag(pfn, flag) {
             u |= bit(kpf);
@@ -324,9 +325,6 @@ fn user_page_flags(kernel: &Kernel, pfn: Pfn, kind: PageKind) -> u64 {
     }
     match kind {
         PageKind::PageCache => {
-            if frames.has_flag(pfn, FLAG_REFERENCED) {
-                u |= bit(KPF_REFERENCED);
-            }
             // PG_writeback while its write is in flight; PG_reclaim when
             // reclaim marked it for rotation once written.
             let (slot, index) = frames.rmap(pfn);
