@@ -1,7 +1,8 @@
 //! Swap benchmarks (harness = false): pageout and swap-in rates against the
 //! targets of issue 5.
 //!
-//! - pageout and swap-in >= 5 M pages/s on a simulated partition;
+//! - pageout and swap-in >= 5 M pages/s on a simulated partition (the
+//!   swap-in from the device: the swap cache is emptied first);
 //! - to a host swap file, at least half of `dd`'s throughput to the same disk.
 //!
 //! Run with `cargo bench --bench swap`. Simulated-partition times are CPU
@@ -33,7 +34,33 @@ fn setup(path: &str, size: &str) -> (Machine, Pid) {
     (k, pid)
 }
 
+/// Let the swap writes complete and reclaim until the swap cache is
+/// empty, so that the next read comes from the device (pswpin), not from
+/// pages still waiting in the swap cache after `madvise pageout`.
+fn drop_swap_cache(k: &mut Machine) {
+    sys(k, "tick 100");
+    let mut passes = 0;
+    while !k.swap.cache.is_empty() && passes < 100 {
+        // EAGAIN when less than asked could be reclaimed: fine here.
+        let _ = k.execute_line(mmfs::ctl::Scope::System, "reclaim 2G swappiness=max");
+        passes += 1;
+    }
+    assert!(k.swap.cache.is_empty(), "SwapCached {}", k.swap.cache.len());
+}
+
 fn main() {
+    // Name sections to run only those: `cargo bench --bench swap -- partition`.
+    let want = common::sections();
+    if want("partition") {
+        partition_section();
+    }
+    if want("file") {
+        file_section();
+    }
+}
+
+/// Pageout to and swap-in from a simulated partition, against 5 M pages/s.
+fn partition_section() {
     let pages = (1u64 << 30) >> 12;
     // Simulated partition: best of three rounds.
     let mut best = (f64::MAX, f64::MAX);
@@ -43,10 +70,13 @@ fn main() {
         run(&mut k, pid, "madvise b 1G pageout");
         let out = cpu_now() - t;
         assert_eq!(k.events.pswpout, pages);
+        drop_swap_cache(&mut k);
+        let pswpin = k.events.pswpin;
         let t = cpu_now();
         run(&mut k, pid, "touch b 1G read");
         let inn = cpu_now() - t;
-        assert_eq!(k.events.pswpin, pages);
+        // Readahead may also read the stack's slots beside the region's.
+        assert!(k.events.pswpin - pswpin >= pages, "every page read");
         best = (best.0.min(out), best.1.min(inn));
     }
     println!(
@@ -54,7 +84,10 @@ fn main() {
         pages as f64 / best.0 / 1e6,
         pages as f64 / best.1 / 1e6
     );
+}
 
+/// Pageout to and swap-in from a host swap file, against dd.
+fn file_section() {
     // Host swap file in the temp dir versus dd to the same directory.
     let dir = std::env::temp_dir().join(format!("mmfs-swap-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
@@ -65,6 +98,7 @@ fn main() {
     let t = Instant::now();
     run(&mut k, pid, "madvise b 512M pageout");
     let out = t.elapsed().as_secs_f64();
+    drop_swap_cache(&mut k);
     let t = Instant::now();
     run(&mut k, pid, "touch b 512M read");
     let inn = t.elapsed().as_secs_f64();

@@ -21,7 +21,7 @@
 //! write fault on an exclusive page, swap more than half full, the last
 //! mapping gone).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, VecDeque};
 
 use super::Kernel;
 use super::cputime;
@@ -192,26 +192,116 @@ impl SwapIndex {
     }
 }
 
-/// A hasher for pfns: one multiply (Fibonacci hashing). The map it serves
-/// is only looked up, never iterated, so nothing depends on its order.
-#[derive(Default, Clone, Copy)]
-struct PfnHasher(u64);
+/// A dead entry of a [`WriteQueue`]: its page left the swap cache, or
+/// was written again, before the write completed.
+const DEAD: u64 = u64::MAX;
 
-impl std::hash::Hasher for PfnHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+/// The writes in flight on one swap area, in completion order: a device
+/// writes one page after another, so completion times only grow, and a
+/// queue replaces the ordered set a search per write cost. An entry
+/// whose page goes early is marked dead where it is (found by binary
+/// search) and dropped when it reaches an end.
+#[derive(Debug, Default)]
+struct WriteQueue {
+    /// (completion time, pfn or [`DEAD`]), completion times increasing.
+    q: VecDeque<(u64, u64)>,
+    /// Dead entries in `q`.
+    dead: u64,
+    /// When the queue drains: the last write's completion time.
+    end: u64,
+}
+
+impl WriteQueue {
+    /// Mark the write (`until`, `pfn`) dead, if it is still queued.
+    fn kill(&mut self, until: u64, pfn: u64) {
+        if let Ok(i) = self.q.binary_search_by_key(&until, |&(t, _)| t)
+            && self.q[i].1 == pfn
+        {
+            self.q[i].1 = DEAD;
+            self.dead += 1;
+            while self.q.back().is_some_and(|&(_, p)| p == DEAD) {
+                self.q.pop_back();
+                self.dead -= 1;
+            }
+            while self.q.front().is_some_and(|&(_, p)| p == DEAD) {
+                self.q.pop_front();
+                self.dead -= 1;
+            }
         }
     }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+
+    /// Live writes still in flight at `now`.
+    fn in_flight(&self, now: u64) -> u64 {
+        let done = self.q.partition_point(|&(t, _)| t <= now);
+        let dead_done = self.q.range(..done).filter(|&&(_, p)| p == DEAD).count() as u64;
+        (self.q.len() - done) as u64 - (self.dead - dead_done)
     }
 }
 
-type PfnMap<V> = HashMap<u64, V, std::hash::BuildHasherDefault<PfnHasher>>;
+/// Frames a chunk of [`PfnSlots`] covers: 4 KiB of entries.
+const PFN_CHUNK: usize = 512;
+
+/// Page → slot (`folio->swap`), by pfn: chunks of 512 frames exist only
+/// while one of their frames is in the swap cache. A look-up is two array
+/// reads next to the ones before it (reclaim and faults go through pages
+/// in pfn order), where the hash map this replaces missed the host's
+/// caches at every look into a big swap cache.
+#[derive(Debug, Default)]
+struct PfnSlots {
+    /// By chunk of pfns: (entries in use, the entries, 0 for none).
+    chunks: Vec<(u32, Option<Box<[u64; PFN_CHUNK]>>)>,
+}
+
+impl PfnSlots {
+    /// A slot as one word: offsets start at 1 (slot 0 is the swap
+    /// header), so 0 stays free to mean "not cached".
+    fn pack(entry: SwapEntry) -> u64 {
+        (u64::from(entry.area) << 56) | entry.offset
+    }
+
+    fn unpack(word: u64) -> SwapEntry {
+        SwapEntry {
+            area: (word >> 56) as u8,
+            offset: word & ((1 << 56) - 1),
+        }
+    }
+
+    fn get(&self, pfn: Pfn) -> Option<SwapEntry> {
+        let i = pfn.0 as usize;
+        let word = self.chunks.get(i / PFN_CHUNK)?.1.as_ref()?[i % PFN_CHUNK];
+        (word != 0).then(|| Self::unpack(word))
+    }
+
+    fn insert(&mut self, pfn: Pfn, entry: SwapEntry) {
+        debug_assert!(entry.offset > 0, "slot 0 is the swap header");
+        let i = pfn.0 as usize;
+        if self.chunks.len() <= i / PFN_CHUNK {
+            self.chunks.resize_with(i / PFN_CHUNK + 1, || (0, None));
+        }
+        let (used, chunk) = &mut self.chunks[i / PFN_CHUNK];
+        let word = &mut chunk.get_or_insert_with(|| Box::new([0; PFN_CHUNK]))[i % PFN_CHUNK];
+        if *word == 0 {
+            *used += 1;
+        }
+        *word = Self::pack(entry);
+    }
+
+    fn remove(&mut self, pfn: Pfn) {
+        let i = pfn.0 as usize;
+        let Some((used, chunk)) = self.chunks.get_mut(i / PFN_CHUNK) else {
+            return;
+        };
+        let Some(words) = chunk else {
+            return;
+        };
+        if std::mem::take(&mut words[i % PFN_CHUNK]) != 0 {
+            *used -= 1;
+            if *used == 0 {
+                *chunk = None;
+            }
+        }
+    }
+}
 
 /// The swap cache of every area (Linux: the swap address spaces, one
 /// xarray per 64M of each area) and the global state of cluster readahead.
@@ -219,16 +309,12 @@ type PfnMap<V> = HashMap<u64, V, std::hash::BuildHasherDefault<PfnHasher>>;
 pub struct SwapCache {
     /// Slot → page.
     pages: SwapIndex,
-    /// Page → slot (`folio->swap`); only looked up, never iterated, so a
-    /// hash map cannot make anything depend on its order.
-    by_pfn: PfnMap<SwapEntry>,
-    /// Writes in flight, by (completion time, pfn): for `Writeback` in
-    /// meminfo and to rotate finished pages to the tail of the inactive
-    /// list (`folio_rotate_reclaimable`).
-    writeback: BTreeSet<(u64, u64)>,
-    /// When each area's queue of writes drains, indexed by swap type: a
-    /// device writes one page after another.
-    queue_end: Vec<u64>,
+    /// Page → slot (`folio->swap`).
+    by_pfn: PfnSlots,
+    /// Writes in flight, a queue per area (indexed by swap type): for
+    /// `Writeback` in meminfo and to rotate finished pages to the tail of
+    /// the inactive list (`folio_rotate_reclaimable`).
+    writeback: Vec<WriteQueue>,
     /// `swapin_readahead_hits`: cluster readahead's hits since its last
     /// window (starts at 4, as Linux's ATOMIC_INIT(4)).
     readahead_hits: u64,
@@ -242,9 +328,8 @@ impl Default for SwapCache {
     fn default() -> Self {
         SwapCache {
             pages: SwapIndex::default(),
-            by_pfn: PfnMap::default(),
-            writeback: BTreeSet::new(),
-            queue_end: Vec::new(),
+            by_pfn: PfnSlots::default(),
+            writeback: Vec::new(),
             readahead_hits: 4,
             prev_offset: 0,
             last_readahead_pages: 0,
@@ -270,7 +355,7 @@ impl SwapCache {
 
     /// The slot of a cached page (`folio->swap`).
     pub fn entry_of(&self, pfn: Pfn) -> Option<SwapEntry> {
-        self.by_pfn.get(&pfn.0).copied()
+        self.by_pfn.get(pfn)
     }
 
     /// Every cached (slot, page), by slot.
@@ -296,12 +381,15 @@ impl SwapCache {
     /// When the last write in flight completes (None when none ever
     /// started or all are done by the time asked about).
     pub fn last_writeback_end(&self) -> Option<u64> {
-        self.writeback.iter().next_back().map(|&(t, _)| t)
+        self.writeback
+            .iter()
+            .filter_map(|w| w.q.back().map(|&(t, _)| t))
+            .max()
     }
 
     /// Pages under writeback at `now` (NR_WRITEBACK's swap part).
     pub fn nr_writeback(&self, now: u64) -> u64 {
-        self.writeback.range((now.saturating_add(1), 0)..).count() as u64
+        self.writeback.iter().map(|w| w.in_flight(now)).sum()
     }
 
     fn insert(&mut self, entry: SwapEntry, pfn: Pfn, readahead: bool) {
@@ -318,14 +406,16 @@ impl SwapCache {
                 readahead,
             },
         );
-        self.by_pfn.insert(pfn.0, entry);
+        self.by_pfn.insert(pfn, entry);
     }
 
     fn remove(&mut self, entry: SwapEntry) -> Option<CachedPage> {
         let page = self.pages.remove(entry)?;
-        self.by_pfn.remove(&page.pfn.0);
-        if page.writeback_until != 0 {
-            self.writeback.remove(&(page.writeback_until, page.pfn.0));
+        self.by_pfn.remove(page.pfn);
+        if page.writeback_until != 0
+            && let Some(w) = self.writeback.get_mut(usize::from(entry.area))
+        {
+            w.kill(page.writeback_until, page.pfn.0);
         }
         Some(page)
     }
@@ -334,18 +424,19 @@ impl SwapCache {
     /// completes one page time after the device's queue drains.
     fn start_writeback(&mut self, entry: SwapEntry, now: u64) -> u64 {
         let area = usize::from(entry.area);
-        if self.queue_end.len() <= area {
-            self.queue_end.resize(area + 1, 0);
+        if self.writeback.len() <= area {
+            self.writeback.resize_with(area + 1, WriteQueue::default);
         }
-        let until = self.queue_end[area].max(now) + cputime::SWAP_PAGE_IO_NS;
-        self.queue_end[area] = until;
+        let w = &mut self.writeback[area];
+        let until = w.end.max(now) + cputime::SWAP_PAGE_IO_NS;
+        w.end = until;
         if let Some(page) = self.pages.slot_mut(entry) {
             let pfn = page.pfn_ra & !RA_BIT;
             if page.writeback_until != 0 {
-                self.writeback.remove(&(page.writeback_until, pfn));
+                w.kill(page.writeback_until, pfn);
             }
             page.writeback_until = until;
-            self.writeback.insert((until, pfn));
+            w.q.push_back((until, pfn));
         }
         until
     }
@@ -363,14 +454,22 @@ impl SwapCache {
     /// Writes that completed by `now`, oldest first, taken off the list.
     fn completed(&mut self, now: u64) -> Vec<Pfn> {
         let mut done = Vec::new();
-        while let Some(&(until, pfn)) = self.writeback.first() {
-            if until > now {
-                break;
+        for w in &mut self.writeback {
+            while let Some(&(until, pfn)) = w.q.front() {
+                if until > now {
+                    break;
+                }
+                w.q.pop_front();
+                if pfn == DEAD {
+                    w.dead -= 1;
+                } else {
+                    done.push((until, pfn));
+                }
             }
-            self.writeback.pop_first();
-            done.push(Pfn(pfn));
         }
-        done
+        // Oldest first across the areas, as one ordered list gave them.
+        done.sort_unstable();
+        done.into_iter().map(|(_, pfn)| Pfn(pfn)).collect()
     }
 }
 
@@ -1206,6 +1305,42 @@ mod tests {
     use super::*;
     use crate::mm::process::testing::*;
     use crate::mm::types::Pid;
+
+    /// The write queues give what one ordered set of (completion, pfn)
+    /// gave: oldest first across areas, a write whose page went early
+    /// neither counted in flight nor reported done, the count right on
+    /// either side of `now`.
+    #[test]
+    fn write_queues_complete_oldest_first_and_forget_pages_gone() {
+        let mut c = SwapCache::default();
+        let e = |area: u8, offset: u64| SwapEntry { area, offset };
+        for (i, entry) in [e(0, 1), e(1, 1), e(0, 2), e(0, 3), e(1, 2)]
+            .into_iter()
+            .enumerate()
+        {
+            c.insert(entry, Pfn(100 + i as u64), false);
+        }
+        let io = cputime::SWAP_PAGE_IO_NS;
+        // Area 0 writes 1, 2, 3 at io, 2io, 3io; area 1 writes its two at
+        // io, 2io (a device of its own), the second started late at 5io.
+        for entry in [e(0, 1), e(1, 1), e(0, 2), e(0, 3)] {
+            c.start_writeback(entry, 0);
+        }
+        c.start_writeback(e(1, 2), 5 * io);
+        assert_eq!(c.nr_writeback(0), 5);
+        assert_eq!(c.last_writeback_end(), Some(6 * io));
+        // The page of (0, 2) leaves the cache mid-write; (0, 3) starts over.
+        c.remove(e(0, 2));
+        c.start_writeback(e(0, 3), io);
+        assert_eq!(c.nr_writeback(0), 4);
+        assert_eq!(c.nr_writeback(io), 2, "(0, 3) again, and (1, 2)");
+        assert_eq!(c.completed(io), vec![Pfn(100), Pfn(101)]);
+        assert_eq!(c.completed(4 * io), vec![Pfn(103)]);
+        assert_eq!(c.nr_writeback(4 * io), 1);
+        assert_eq!(c.completed(6 * io), vec![Pfn(104)]);
+        assert_eq!(c.nr_writeback(6 * io), 0);
+        assert!(c.writeback.iter().all(|w| w.q.is_empty() && w.dead == 0));
+    }
 
     /// The counters the reference program prints after each step.
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1011,11 +1011,10 @@ impl SwapState {
         }
         area.slots.set(entry.offset, SLOT_FREE);
         area.inuse_pages -= 1;
-        if matches!(area.backing, Backing::Partition) {
-            let path = area.path.clone();
-            if let Some(disk) = self.disks.get_mut(&path) {
-                disk.stored.discard(entry.offset);
-            }
+        if matches!(area.backing, Backing::Partition)
+            && let Some(disk) = self.disks.get_mut(&area.path)
+        {
+            disk.stored.discard(entry.offset);
         }
         0
     }
@@ -1089,8 +1088,8 @@ impl SwapState {
             // A copy: the slot keeps its bytes while it stays allocated
             // (the swap cache keeps the slot after a swap-in, and a clean
             // page is then dropped without a new write).
-            let path = area.path.clone();
-            let Some(disk) = self.disks.get_mut(&path) else {
+            let path = &area.path;
+            let Some(disk) = self.disks.get_mut(path) else {
                 return Ok(None);
             };
             disk.io.reads += 1;
@@ -1107,8 +1106,9 @@ impl SwapState {
         let area = self.areas[ix(entry.area)].as_ref().expect("active area");
         match &area.backing {
             Backing::Partition => {
-                let path = area.path.clone();
-                match self.disks.get_mut(&path) {
+                // Fields apart, as in write_page: no path copy per page.
+                let path = &area.path;
+                match self.disks.get_mut(path) {
                     None => Ok(None),
                     Some(disk) => disk.stored.take(entry.offset).map_err(|e| {
                         MmError::Io(format!("read error on {path} slot {}: {e}", entry.offset))
