@@ -344,6 +344,20 @@ impl Kernel {
         self.trace_shrink_active(scanned, self.events.pgdeactivate - deactivated, file);
     }
 
+    /// `folio_test_writeback`: a write of page `pfn` is in flight — a
+    /// page-cache page's to its file, or a swap-cache page's to its slot.
+    pub(crate) fn folio_test_writeback(&self, pfn: Pfn) -> bool {
+        let frames = &self.page_alloc.frames;
+        if frames.kind(pfn) == super::page_alloc::PageKind::PageCache {
+            let (slot, index) = frames.rmap(pfn);
+            return self.page_under_writeback(slot.0, index.0);
+        }
+        self.swap
+            .cache
+            .entry_of(pfn)
+            .is_some_and(|e| self.swap.cache.under_writeback(e, self.clock_ns))
+    }
+
     /// `folio_check_references`: what reclaim does with inactive page
     /// `pfn`, from its young PTEs (cleared here) and its PG_referenced
     /// (cleared, and set again for a page with young PTEs). Every mapped
@@ -397,7 +411,15 @@ impl Kernel {
                 break;
             };
             result.scanned += 1;
-            match self.folio_check_references(pfn) {
+            // shrink_folio_list deals with a folio under writeback before
+            // it looks at references: its young bits and PG_referenced
+            // are left for a later scan.
+            let references = if self.folio_test_writeback(pfn) {
+                FolioReferences::Reclaim
+            } else {
+                self.folio_check_references(pfn)
+            };
+            match references {
                 FolioReferences::Activate => {
                     let frames = &mut self.page_alloc.frames;
                     let (active, inactive) = self.lru.zones[zone].lists_mut(file);
@@ -1534,6 +1556,35 @@ mod reference_tests {
         k.shrink_active(zone, 1, true);
         assert_eq!(k.events.pgdeactivate, deactivated + 1);
         assert_eq!(k.lru.zones[zone].inactive_file.head(), Some(text));
+        k.check_invariants().unwrap();
+    }
+
+    /// A page whose write is in flight is dealt with before its
+    /// references are looked at (shrink_folio_list checks writeback
+    /// first): a swap-cache page mapped again by a read right after
+    /// `madvise pageout` keeps its young PTE and gains no PG_referenced.
+    #[test]
+    fn a_page_under_writeback_keeps_its_references_for_later() {
+        let mut k = boot_with_swap(256 << 20);
+        let pid = spawn(&mut k, "a");
+        run(&mut k, pid, "mmap 4K name=h").unwrap();
+        run(&mut k, pid, "touch h 4K").unwrap();
+        run(&mut k, pid, "madvise h 4K pageout").unwrap();
+        run(&mut k, pid, "touch h 4K read").unwrap();
+        let slot = k.procs.slot_of(pid).unwrap();
+        let vpn = addr(&k, pid, "h") >> PAGE_SHIFT;
+        let pfn = k.pte(slot, vpn).pfn();
+        assert!(k.folio_test_writeback(pfn), "the write is in flight");
+        assert!(k.pte(slot, vpn).is_young() && !referenced(&k, pfn));
+        let r = scan_inactive(&mut k, pfn);
+        assert_eq!((r.scanned, r.reclaimed), (1, 0));
+        assert!(k.pte(slot, vpn).is_young(), "the young bit is left");
+        assert!(!referenced(&k, pfn));
+        // Once written, the next scan reads the references: kept once.
+        sys(&mut k, "tick 100").unwrap();
+        assert!(!k.folio_test_writeback(pfn));
+        scan_inactive(&mut k, pfn);
+        assert!(!k.pte(slot, vpn).is_young() && referenced(&k, pfn));
         k.check_invariants().unwrap();
     }
 
