@@ -936,7 +936,7 @@ impl Kernel {
                     let pte = Pte(e);
                     let file_page = pte.is_page() && frames.kind(pte.pfn()) == PageKind::PageCache;
                     if file_page {
-                        // Page-cache pages: checked by check_file_rmap.
+                        // Page-cache pages: checked by check_rmap.
                         if vma.file.is_none() {
                             return Err(format!(
                                 "{who}: page-cache page at {addr:#x} in an anonymous VMA"
@@ -946,7 +946,7 @@ impl Kernel {
                     }
                     if pte.is_page() && frames.kind(pte.pfn()) == PageKind::Shmem {
                         // shmem pages: checked by check_shmem (RssShmem,
-                        // the index) and check_file_rmap (map counts).
+                        // the index) and check_rmap (map counts).
                         if vma.shm.is_none() {
                             return Err(format!(
                                 "{who}: shmem page at {addr:#x} outside a shared anonymous VMA"

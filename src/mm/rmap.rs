@@ -285,7 +285,7 @@ impl Kernel {
 
     /// Every present PTE of every process, as `(pfn, PTEs mapping it)`
     /// sorted by pfn: the one page-table walk of the reverse-map checks
-    /// ([`Kernel::check_file_rmap`], [`Kernel::check_pss`]). Checks each
+    /// ([`Kernel::check_rmap`], [`Kernel::check_pss`]). Checks each
     /// mm's RssFile (its page-cache PTEs) on the way.
     fn mapped_runs(&self) -> Result<Vec<(u64, u32)>, String> {
         let frames = &self.page_alloc.frames;
@@ -324,13 +324,9 @@ impl Kernel {
         Ok(runs)
     }
 
-    /// Check the reverse map: every mapped frame's map count equals the
-    /// PTEs that map it (Σ mapcounts = PTEs), each mm's RssFile its
-    /// page-cache PTEs, and NR_FILE_MAPPED the pages mapped at least once.
-    pub fn check_file_rmap(&self) -> Result<(), String> {
-        self.check_rmap_runs(&self.mapped_runs()?)
-    }
-
+    /// The reverse map over `runs`: every mapped frame's map count equals
+    /// the PTEs that map it (Σ mapcounts = PTEs), and NR_FILE_MAPPED the
+    /// page-cache pages mapped at least once.
     fn check_rmap_runs(&self, runs: &[(u64, u32)]) -> Result<(), String> {
         let frames = &self.page_alloc.frames;
         let mut file_runs = 0u64;
@@ -424,8 +420,10 @@ impl Kernel {
         Ok(())
     }
 
-    /// The reverse-map checks over one walk of the page tables:
-    /// [`Kernel::check_file_rmap`] and [`Kernel::check_pss`].
+    /// Check the reverse map over one walk of the page tables: each mm's
+    /// RssFile is its page-cache PTEs, every mapped frame's map count the
+    /// PTEs that map it, NR_FILE_MAPPED the page-cache pages mapped at
+    /// least once, and Σ Pss the pages mapped ([`Kernel::check_pss`]).
     pub fn check_rmap(&self) -> Result<(), String> {
         let runs = self.mapped_runs()?;
         self.check_rmap_runs(&runs)?;
