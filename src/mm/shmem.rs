@@ -25,8 +25,9 @@
 //! unmapped swap-cache page like an anon one, written asynchronously and
 //! freed by a later reclaim pass. A fault on such a slot takes the page
 //! back from the swap cache (minor) or reads it with cluster readahead
-//! (major, pswpin; `shmem_swapin_cluster`) and frees the slot (`shmem_swapin_folio`: shmem never keeps a swap copy of a page
-//! in its index). swapoff brings such pages back into their index
+//! (major, pswpin; `shmem_swapin_cluster`) and frees the slot
+//! (`shmem_swapin_folio`: shmem never keeps a swap copy of a page in its
+//! index). swapoff brings such pages back into their index
 //! (`shmem_unuse`). The object and its pages go when the last VMA that
 //! refers to it goes.
 

@@ -77,44 +77,125 @@ const EMPTY_ENTRY: IndexEntry = IndexEntry {
     writeback_until: 0,
 };
 
-/// Up to INDEX_CHUNK consecutive slots' pages and how many are cached.
+/// Something [`Chunks`] can hold, with the value that marks a free entry.
+trait ChunkEntry: Copy {
+    /// A free entry.
+    const EMPTY: Self;
+    /// Is this entry free?
+    fn is_empty(&self) -> bool;
+}
+
+impl ChunkEntry for IndexEntry {
+    const EMPTY: Self = EMPTY_ENTRY;
+    fn is_empty(&self) -> bool {
+        self.pfn_ra == NO_PAGE
+    }
+}
+
+impl ChunkEntry for u64 {
+    const EMPTY: Self = 0;
+    fn is_empty(&self) -> bool {
+        *self == 0
+    }
+}
+
+/// A sparse array in chunks of [`INDEX_CHUNK`] entries, each allocated
+/// while one of its entries is in use and freed with its last: a look-up
+/// is two array reads, and host memory follows what is stored, not the
+/// range of indices. Both swap-cache indexes (slot → page, page → slot)
+/// are made of it.
 #[derive(Debug)]
-struct IndexChunk {
-    used: u32,
-    slots: [IndexEntry; INDEX_CHUNK],
+struct Chunks<T> {
+    /// By chunk: (entries in use, the entries).
+    chunks: Vec<(u32, Option<Box<[T; INDEX_CHUNK]>>)>,
+}
+
+impl<T> Default for Chunks<T> {
+    fn default() -> Self {
+        Chunks { chunks: Vec::new() }
+    }
+}
+
+impl<T: ChunkEntry> Chunks<T> {
+    /// The entry at `i`, if in use.
+    fn get(&self, i: usize) -> Option<&T> {
+        let e = &self.chunks.get(i / INDEX_CHUNK)?.1.as_ref()?[i % INDEX_CHUNK];
+        (!e.is_empty()).then_some(e)
+    }
+
+    /// The entry at `i`, if in use, for writing (it must stay in use).
+    fn get_mut(&mut self, i: usize) -> Option<&mut T> {
+        let e = &mut self.chunks.get_mut(i / INDEX_CHUNK)?.1.as_mut()?[i % INDEX_CHUNK];
+        (!e.is_empty()).then_some(e)
+    }
+
+    /// Put `value` (not [`ChunkEntry::EMPTY`]) at `i`; true when `i` was
+    /// free.
+    fn insert(&mut self, i: usize, value: T) -> bool {
+        if self.chunks.len() <= i / INDEX_CHUNK {
+            self.chunks.resize_with(i / INDEX_CHUNK + 1, || (0, None));
+        }
+        let (used, chunk) = &mut self.chunks[i / INDEX_CHUNK];
+        let e =
+            &mut chunk.get_or_insert_with(|| Box::new([T::EMPTY; INDEX_CHUNK]))[i % INDEX_CHUNK];
+        let was_free = e.is_empty();
+        if was_free {
+            *used += 1;
+        }
+        *e = value;
+        was_free
+    }
+
+    /// Take the entry at `i` out, if in use.
+    fn remove(&mut self, i: usize) -> Option<T> {
+        let (used, chunk) = self.chunks.get_mut(i / INDEX_CHUNK)?;
+        let e = std::mem::replace(&mut chunk.as_mut()?[i % INDEX_CHUNK], T::EMPTY);
+        if e.is_empty() {
+            return None;
+        }
+        *used -= 1;
+        if *used == 0 {
+            *chunk = None;
+        }
+        Some(e)
+    }
+
+    /// Every entry in use, by index.
+    fn iter(&self) -> impl Iterator<Item = (usize, &T)> + '_ {
+        self.chunks.iter().enumerate().flat_map(|(c, (_, chunk))| {
+            chunk.iter().flat_map(move |chunk| {
+                chunk
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, e)| !e.is_empty())
+                    .map(move |(i, e)| (c * INDEX_CHUNK + i, e))
+            })
+        })
+    }
 }
 
 /// Slot → page, as Linux's swap address space indexes it (an xarray per
 /// area by offset): a fault finds its page with two array reads instead
-/// of a tree search. Chunks of 512 slots exist only while one of their
-/// slots is cached, so host memory follows the cache, not the areas.
+/// of a tree search; chunks of 512 slots (Linux's swap cluster) exist only
+/// while one of their slots is cached.
 #[derive(Debug, Default)]
 struct SwapIndex {
-    /// By area, by chunk of offsets.
-    areas: Vec<Vec<Option<Box<IndexChunk>>>>,
+    /// By area, by offset.
+    areas: Vec<Chunks<IndexEntry>>,
     len: u64,
 }
 
 impl SwapIndex {
-    fn locate(entry: SwapEntry) -> (usize, usize, usize) {
-        let offset = entry.offset as usize;
-        (
-            usize::from(entry.area),
-            offset / INDEX_CHUNK,
-            offset % INDEX_CHUNK,
-        )
-    }
-
     fn slot(&self, entry: SwapEntry) -> Option<&IndexEntry> {
-        let (a, c, i) = Self::locate(entry);
-        let e = &self.areas.get(a)?.get(c)?.as_ref()?.slots[i];
-        (e.pfn_ra != NO_PAGE).then_some(e)
+        self.areas
+            .get(usize::from(entry.area))?
+            .get(entry.offset as usize)
     }
 
     fn slot_mut(&mut self, entry: SwapEntry) -> Option<&mut IndexEntry> {
-        let (a, c, i) = Self::locate(entry);
-        let e = &mut self.areas.get_mut(a)?.get_mut(c)?.as_mut()?.slots[i];
-        (e.pfn_ra != NO_PAGE).then_some(e)
+        self.areas
+            .get_mut(usize::from(entry.area))?
+            .get_mut(entry.offset as usize)
     }
 
     fn get(&self, entry: SwapEntry) -> Option<CachedPage> {
@@ -127,42 +208,24 @@ impl SwapIndex {
 
     /// Put `page` at `entry` (which must be empty).
     fn insert(&mut self, entry: SwapEntry, page: CachedPage) {
-        let (a, c, i) = Self::locate(entry);
+        let a = usize::from(entry.area);
         if self.areas.len() <= a {
-            self.areas.resize_with(a + 1, Vec::new);
+            self.areas.resize_with(a + 1, Chunks::default);
         }
-        let chunks = &mut self.areas[a];
-        if chunks.len() <= c {
-            chunks.resize_with(c + 1, || None);
-        }
-        let chunk = chunks[c].get_or_insert_with(|| {
-            Box::new(IndexChunk {
-                used: 0,
-                slots: [EMPTY_ENTRY; INDEX_CHUNK],
-            })
-        });
-        debug_assert_eq!(
-            chunk.slots[i].pfn_ra, NO_PAGE,
-            "slot {entry:?} cached twice"
+        let fresh = self.areas[a].insert(
+            entry.offset as usize,
+            IndexEntry {
+                pfn_ra: page.pfn.0 | if page.readahead { RA_BIT } else { 0 },
+                writeback_until: page.writeback_until,
+            },
         );
-        chunk.slots[i] = IndexEntry {
-            pfn_ra: page.pfn.0 | if page.readahead { RA_BIT } else { 0 },
-            writeback_until: page.writeback_until,
-        };
-        chunk.used += 1;
+        debug_assert!(fresh, "slot {entry:?} cached twice");
         self.len += 1;
     }
 
     fn remove(&mut self, entry: SwapEntry) -> Option<CachedPage> {
         let page = self.get(entry)?;
-        let (a, c, i) = Self::locate(entry);
-        let chunks = &mut self.areas[a];
-        let chunk = chunks[c].as_mut()?;
-        chunk.slots[i] = EMPTY_ENTRY;
-        chunk.used -= 1;
-        if chunk.used == 0 {
-            chunks[c] = None;
-        }
+        self.areas[usize::from(entry.area)].remove(entry.offset as usize);
         self.len -= 1;
         Some(page)
     }
@@ -170,23 +233,14 @@ impl SwapIndex {
     /// Every cached (slot, page), by slot.
     fn iter(&self) -> impl Iterator<Item = (SwapEntry, Pfn)> + '_ {
         self.areas.iter().enumerate().flat_map(|(a, chunks)| {
-            chunks.iter().enumerate().flat_map(move |(c, chunk)| {
-                chunk.iter().flat_map(move |chunk| {
-                    chunk
-                        .slots
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, e)| e.pfn_ra != NO_PAGE)
-                        .map(move |(i, e)| {
-                            (
-                                SwapEntry {
-                                    area: a as u8,
-                                    offset: (c * INDEX_CHUNK + i) as u64,
-                                },
-                                Pfn(e.pfn_ra & !RA_BIT),
-                            )
-                        })
-                })
+            chunks.iter().map(move |(offset, e)| {
+                (
+                    SwapEntry {
+                        area: a as u8,
+                        offset: offset as u64,
+                    },
+                    Pfn(e.pfn_ra & !RA_BIT),
+                )
             })
         })
     }
@@ -238,19 +292,12 @@ impl WriteQueue {
     }
 }
 
-/// Frames a chunk of [`PfnSlots`] covers: 4 KiB of entries.
-const PFN_CHUNK: usize = 512;
-
-/// Page → slot (`folio->swap`), by pfn: chunks of 512 frames exist only
-/// while one of their frames is in the swap cache. A look-up is two array
-/// reads next to the ones before it (reclaim and faults go through pages
-/// in pfn order), where the hash map this replaces missed the host's
-/// caches at every look into a big swap cache.
+/// Page → slot (`folio->swap`), by pfn: a look-up is two array reads
+/// next to the ones before it (reclaim and faults go through pages in pfn
+/// order), where the hash map this replaces missed the host's caches at
+/// every look into a big swap cache.
 #[derive(Debug, Default)]
-struct PfnSlots {
-    /// By chunk of pfns: (entries in use, the entries, 0 for none).
-    chunks: Vec<(u32, Option<Box<[u64; PFN_CHUNK]>>)>,
-}
+struct PfnSlots(Chunks<u64>);
 
 impl PfnSlots {
     /// A slot as one word: offsets start at 1 (slot 0 is the swap
@@ -267,39 +314,16 @@ impl PfnSlots {
     }
 
     fn get(&self, pfn: Pfn) -> Option<SwapEntry> {
-        let i = pfn.0 as usize;
-        let word = self.chunks.get(i / PFN_CHUNK)?.1.as_ref()?[i % PFN_CHUNK];
-        (word != 0).then(|| Self::unpack(word))
+        self.0.get(pfn.index()).map(|&w| Self::unpack(w))
     }
 
     fn insert(&mut self, pfn: Pfn, entry: SwapEntry) {
         debug_assert!(entry.offset > 0, "slot 0 is the swap header");
-        let i = pfn.0 as usize;
-        if self.chunks.len() <= i / PFN_CHUNK {
-            self.chunks.resize_with(i / PFN_CHUNK + 1, || (0, None));
-        }
-        let (used, chunk) = &mut self.chunks[i / PFN_CHUNK];
-        let word = &mut chunk.get_or_insert_with(|| Box::new([0; PFN_CHUNK]))[i % PFN_CHUNK];
-        if *word == 0 {
-            *used += 1;
-        }
-        *word = Self::pack(entry);
+        self.0.insert(pfn.index(), Self::pack(entry));
     }
 
     fn remove(&mut self, pfn: Pfn) {
-        let i = pfn.0 as usize;
-        let Some((used, chunk)) = self.chunks.get_mut(i / PFN_CHUNK) else {
-            return;
-        };
-        let Some(words) = chunk else {
-            return;
-        };
-        if std::mem::take(&mut words[i % PFN_CHUNK]) != 0 {
-            *used -= 1;
-            if *used == 0 {
-                *chunk = None;
-            }
-        }
+        self.0.remove(pfn.index());
     }
 }
 
